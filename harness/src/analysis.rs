@@ -1,0 +1,629 @@
+//! From samples to a verdict: warm-up truncation, drift fits per metric,
+//! and the outcome of every threshold. Consumes [`crate::stats`]; does no I/O.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::record::SampleTable;
+use crate::sample::Metric;
+use crate::stats;
+use crate::threshold::{Op, Stat, Threshold};
+
+/// How the warm-up is cut off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Warmup {
+    /// Found per metric by MSER-5 truncation.
+    Auto,
+    /// A fixed time from the start.
+    Time(Duration),
+    /// A fraction of the run.
+    Fraction(f64),
+}
+
+impl Warmup {
+    /// Parse `auto`, a duration (`30s`) or a percentage (`10%`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "auto" {
+            Ok(Warmup::Auto)
+        } else if s.ends_with('%') {
+            crate::units::parse_percent(s)
+                .map(Warmup::Fraction)
+                .map_err(|e| format!("--warmup: {e}"))
+        } else {
+            crate::units::parse_duration(s)
+                .map(Warmup::Time)
+                .map_err(|_| format!("--warmup: invalid value `{s}` (expected auto, a duration like 30s, or a percentage like 10%)"))
+        }
+    }
+
+    /// As typed.
+    pub fn text(&self) -> String {
+        match self {
+            Warmup::Auto => "auto".into(),
+            Warmup::Time(d) => humantime::format_duration(*d).to_string(),
+            Warmup::Fraction(f) => format!("{}%", f * 100.0),
+        }
+    }
+}
+
+/// Settings of an analysis.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    /// Warm-up rule.
+    pub warmup: Warmup,
+    /// Confidence of CIs and trend tests (0.95).
+    pub confidence: f64,
+    /// Thresholds to evaluate.
+    pub thresholds: Vec<Threshold>,
+    /// Materiality floor, bytes: a fitted breach (slope, slope_per_1k,
+    /// growth) also needs the fitted growth after warm-up to reach this.
+    pub min_growth: f64,
+}
+
+/// Default materiality floor: 1 MiB. Below it a "significant" trend is a
+/// few pages of warm-up extrapolated, not evidence of a leak.
+pub const DEFAULT_MIN_GROWTH: f64 = 1048576.0;
+
+/// A slope with its confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Point estimate.
+    pub value: f64,
+    /// Lower bound of the CI.
+    pub ci_low: f64,
+    /// Upper bound of the CI.
+    pub ci_high: f64,
+}
+
+/// The analysis of one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricAnalysis {
+    /// Which metric.
+    pub metric: Metric,
+    /// Samples with a reading.
+    pub samples: usize,
+    /// Seconds from the start at which the steady state begins.
+    pub warmup_end_s: f64,
+    /// Samples after warm-up.
+    pub steady_samples: usize,
+    /// Drift in bytes per minute (robust fit, CI at the configured confidence).
+    pub slope_per_min: Option<Estimate>,
+    /// Drift in bytes per 1000 items.
+    pub slope_per_1k: Option<Estimate>,
+    /// Two-sided trend p-value (autocorrelation-corrected).
+    pub trend_p_value: Option<f64>,
+    /// Whether the trend is significant at the configured confidence.
+    pub significant: bool,
+    /// How the drift was fitted.
+    pub method: Option<String>,
+    /// Detected sawtooth period in seconds.
+    pub cycle_s: Option<f64>,
+    /// OLS slope in bytes per minute over the steady state, for reference.
+    pub ols_slope_per_min: Option<f64>,
+    /// Fitted growth from the end of warm-up to the end of the run, bytes.
+    pub growth: Option<f64>,
+    /// Highest sample.
+    pub max: f64,
+    /// Lowest sample.
+    pub min: f64,
+    /// First sample.
+    pub first: f64,
+    /// Last sample.
+    pub last: f64,
+}
+
+/// The outcome of one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It held.
+    Pass,
+    /// It was breached.
+    Fail,
+    /// It could not be judged (metric absent, too few samples).
+    Skipped,
+}
+
+/// A threshold and what happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdResult {
+    /// The threshold.
+    #[serde(flatten)]
+    pub threshold: Threshold,
+    /// Measured value in the threshold's unit (bytes/s for slope).
+    pub measured: Option<f64>,
+    /// CI of the measured value, when it is a fit.
+    pub ci: Option<(f64, f64)>,
+    /// Trend p-value, for fitted statistics.
+    pub p_value: Option<f64>,
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Why, in one line for people.
+    pub note: String,
+}
+
+/// The analysis of a whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// Seconds covered by the samples.
+    pub duration_s: f64,
+    /// Rows analysed.
+    pub samples: usize,
+    /// Items embedded (last cumulative count), when counted.
+    pub items: Option<u64>,
+    /// Rows dropped on reading (cut last line).
+    pub dropped_rows: usize,
+    /// Per metric.
+    pub metrics: Vec<MetricAnalysis>,
+    /// Per threshold.
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+impl Analysis {
+    /// Whether any threshold failed.
+    pub fn breached(&self) -> bool {
+        self.thresholds.iter().any(|t| t.outcome == Outcome::Fail)
+    }
+
+    /// The analysis of one metric.
+    pub fn metric(&self, m: Metric) -> Option<&MetricAnalysis> {
+        self.metrics.iter().find(|a| a.metric == m)
+    }
+}
+
+/// Index of the first steady-state sample of `y` (times `t`) under `rule`.
+pub fn warmup_index(rule: Warmup, t: &[f64], y: &[f64]) -> usize {
+    if t.is_empty() {
+        return 0;
+    }
+    let t0 = t[0];
+    let cut = match rule {
+        Warmup::Auto => return stats::warmup_end(y).min(t.len()),
+        Warmup::Time(d) => t0 + d.as_secs_f64(),
+        Warmup::Fraction(f) => t0 + f * (t[t.len() - 1] - t0),
+    };
+    t.partition_point(|&x| x < cut)
+}
+
+/// Analyse one metric column. `None` when it has no readings at all.
+pub fn analyze_metric(
+    metric: Metric,
+    t_all: &[f64],
+    items_all: &[f64],
+    y_all: &[f64],
+    warmup: Warmup,
+    confidence: f64,
+) -> Option<MetricAnalysis> {
+    let keep: Vec<usize> = (0..y_all.len()).filter(|&i| y_all[i].is_finite()).collect();
+    if keep.is_empty() {
+        return None;
+    }
+    let t: Vec<f64> = keep.iter().map(|&i| t_all[i]).collect();
+    let y: Vec<f64> = keep.iter().map(|&i| y_all[i]).collect();
+    let w = warmup_index(warmup, &t, &y).min(y.len());
+    let (ts, ys) = (&t[w..], &y[w..]);
+    let warmup_end_s = ts.first().copied().unwrap_or(t[t.len() - 1]);
+    let drift = stats::drift(ts, ys, confidence);
+    let per_min = |v: f64| v * 60.0;
+    let slope_per_min = drift.as_ref().map(|d| Estimate {
+        value: per_min(d.slope),
+        ci_low: per_min(d.ci_low),
+        ci_high: per_min(d.ci_high),
+    });
+    // Drift against items: only where items were counted on every kept row.
+    let items: Vec<f64> = keep[w..].iter().map(|&i| items_all[i]).collect();
+    let slope_per_1k = if !items.is_empty() && items.iter().all(|v| v.is_finite()) {
+        stats::drift(&items, ys, confidence).map(|d| Estimate {
+            value: d.slope * 1000.0,
+            ci_low: d.ci_low * 1000.0,
+            ci_high: d.ci_high * 1000.0,
+        })
+    } else {
+        None
+    };
+    let span = ts.last().map_or(0.0, |l| l - warmup_end_s);
+    let fold = |f: fn(f64, f64) -> f64, init| y.iter().copied().fold(init, f);
+    let sample_period = if t.len() > 1 {
+        (t[t.len() - 1] - t[0]) / (t.len() - 1) as f64
+    } else {
+        0.0
+    };
+    Some(MetricAnalysis {
+        metric,
+        samples: y.len(),
+        warmup_end_s,
+        steady_samples: ys.len(),
+        slope_per_min,
+        slope_per_1k,
+        trend_p_value: drift.as_ref().map(|d| d.p_value),
+        significant: drift.as_ref().is_some_and(|d| d.significant),
+        method: drift.as_ref().map(|d| d.method.clone()),
+        cycle_s: drift
+            .as_ref()
+            .and_then(|d| d.cycle_len)
+            .map(|c| c as f64 * sample_period),
+        ols_slope_per_min: drift
+            .as_ref()
+            .and_then(|d| d.ols.as_ref())
+            .map(|o| per_min(o.slope)),
+        growth: drift.as_ref().map(|d| d.slope * span),
+        max: fold(f64::max, f64::NEG_INFINITY),
+        min: fold(f64::min, f64::INFINITY),
+        first: y[0],
+        last: y[y.len() - 1],
+    })
+}
+
+/// Judge one threshold against a metric's analysis.
+pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> ThresholdResult {
+    let result = |measured, ci, p_value, outcome, note: String| ThresholdResult {
+        threshold: th.clone(),
+        measured,
+        ci,
+        p_value,
+        outcome,
+        note,
+    };
+    let Some(m) = m else {
+        return result(
+            None,
+            None,
+            None,
+            Outcome::Skipped,
+            format!("`{}` was not sampled on this run", th.metric),
+        );
+    };
+    let fitted = |est: Option<Estimate>, scale: f64| -> ThresholdResult {
+        let Some(e) = est else {
+            return result(
+                None,
+                None,
+                None,
+                Outcome::Skipped,
+                format!(
+                    "too few samples after warm-up to fit a drift ({})",
+                    m.steady_samples
+                ),
+            );
+        };
+        let (v, lo, hi) = (e.value * scale, e.ci_low * scale, e.ci_high * scale);
+        let p = m.trend_p_value;
+        let p_text = p.map_or("n/a".to_string(), |p| format!("{p:.3}"));
+        let over = !th.op.holds(v, th.limit);
+        let growth = m.growth.unwrap_or(0.0);
+        let material = growth.abs() >= min_growth;
+        let (outcome, note) = match (over, m.significant) {
+            (true, true) if !material => (
+                Outcome::Pass,
+                format!(
+                    "{} is past {} and significant (p={p_text}), but the fitted growth after warm-up, {}, is below the {} materiality floor",
+                    th.format_value(v),
+                    th.limit_text(),
+                    crate::units::fmt_bytes(growth),
+                    crate::units::fmt_bytes(min_growth)
+                ),
+            ),
+            (true, true) => (
+                Outcome::Fail,
+                format!(
+                    "{} {} {} and the trend is significant (p={p_text})",
+                    th.format_value(v),
+                    if matches!(th.op, Op::Lt | Op::Le) {
+                        "exceeds"
+                    } else {
+                        "is below"
+                    },
+                    th.limit_text()
+                ),
+            ),
+            (true, false) => (
+                Outcome::Pass,
+                format!(
+                    "{} is past {} but the trend is not statistically significant (p={p_text})",
+                    th.format_value(v),
+                    th.limit_text()
+                ),
+            ),
+            (false, _) => (
+                Outcome::Pass,
+                format!("{} within {}", th.format_value(v), th.limit_text()),
+            ),
+        };
+        result(Some(v), Some((lo, hi)), p, outcome, note)
+    };
+    match th.stat {
+        Stat::Slope => fitted(m.slope_per_min, 1.0 / 60.0),
+        Stat::SlopePer1k => {
+            if m.slope_per_1k.is_none() && m.slope_per_min.is_some() {
+                return result(
+                    None,
+                    None,
+                    None,
+                    Outcome::Skipped,
+                    "items are not counted on this run".into(),
+                );
+            }
+            fitted(m.slope_per_1k, 1.0)
+        }
+        Stat::Growth => {
+            let est = m.growth.zip(m.slope_per_min).map(|(g, s)| {
+                let f = if s.value != 0.0 { g / s.value } else { 0.0 };
+                Estimate {
+                    value: g,
+                    ci_low: s.ci_low * f,
+                    ci_high: s.ci_high * f,
+                }
+            });
+            fitted(est, 1.0)
+        }
+        Stat::Max | Stat::Min => {
+            let v = if th.stat == Stat::Max { m.max } else { m.min };
+            let ok = th.op.holds(v, th.limit);
+            let note = if ok {
+                format!("{} within {}", th.format_value(v), th.limit_text())
+            } else {
+                format!("{} is past the cap {}", th.format_value(v), th.limit_text())
+            };
+            result(
+                Some(v),
+                None,
+                None,
+                if ok { Outcome::Pass } else { Outcome::Fail },
+                note,
+            )
+        }
+    }
+}
+
+/// Analyse every metric of a table and evaluate the thresholds.
+pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
+    let metrics: Vec<MetricAnalysis> = table
+        .metrics
+        .iter()
+        .zip(&table.values)
+        .filter_map(|(m, y)| {
+            analyze_metric(*m, &table.t, &table.items, y, opts.warmup, opts.confidence)
+        })
+        .collect();
+    let thresholds = opts
+        .thresholds
+        .iter()
+        .map(|th| {
+            evaluate(
+                th,
+                metrics.iter().find(|m| m.metric == th.metric),
+                opts.min_growth,
+            )
+        })
+        .collect();
+    let duration_s = match (table.t.first(), table.t.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    Analysis {
+        duration_s,
+        samples: table.len(),
+        items: table
+            .items
+            .iter()
+            .rev()
+            .find(|v| v.is_finite())
+            .map(|v| *v as u64),
+        dropped_rows: table.dropped_rows,
+        metrics,
+        thresholds,
+    }
+}
+
+/// Fail-fast look number `look` (1-based): is a breach of `th` already
+/// statistically certain? The alpha of each look is spent so that the sum
+/// over all looks stays under `1 - confidence` (see [`stats::look_alpha`]),
+/// and a slope breach needs the whole CI beyond the limit. Caps (`max`,
+/// `min`) are certain as soon as a sample passes them. Returns the reason.
+pub fn sequential_breach(
+    th: &Threshold,
+    t: &[f64],
+    items: &[f64],
+    y: &[f64],
+    warmup: Warmup,
+    confidence: f64,
+    min_growth: f64,
+    look: u32,
+) -> Option<String> {
+    let finite: Vec<usize> = (0..y.len()).filter(|&i| y[i].is_finite()).collect();
+    match th.stat {
+        Stat::Max | Stat::Min => {
+            let v = finite.iter().map(|&i| y[i]).fold(
+                if th.stat == Stat::Max {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                },
+                if th.stat == Stat::Max {
+                    f64::max
+                } else {
+                    f64::min
+                },
+            );
+            (v.is_finite() && !th.op.holds(v, th.limit)).then(|| {
+                format!(
+                    "{}: {} is past the cap {}",
+                    th.expr,
+                    th.format_value(v),
+                    th.limit_text()
+                )
+            })
+        }
+        Stat::Slope | Stat::SlopePer1k => {
+            let alpha = stats::look_alpha(1.0 - confidence, look);
+            let ty: Vec<f64> = finite.iter().map(|&i| t[i]).collect();
+            let yy: Vec<f64> = finite.iter().map(|&i| y[i]).collect();
+            let w = warmup_index(warmup, &ty, &yy);
+            let (x, scale): (Vec<f64>, f64) = if th.stat == Stat::Slope {
+                (ty[w..].to_vec(), 1.0)
+            } else {
+                let xs: Vec<f64> = finite[w..].iter().map(|&i| items[i]).collect();
+                if xs.iter().any(|v| !v.is_finite()) {
+                    return None;
+                }
+                (xs, 1000.0)
+            };
+            let d = stats::drift(&x, &yy[w..], 1.0 - alpha)?;
+            let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
+            let span = x.last().copied().unwrap_or(0.0) - x.first().copied().unwrap_or(0.0);
+            if (d.ci_low * span).abs() < min_growth {
+                return None;
+            }
+            let beyond = match th.op {
+                Op::Lt | Op::Le => !th.op.holds(lo, th.limit),
+                Op::Gt | Op::Ge => !th.op.holds(hi, th.limit),
+            };
+            (beyond && d.p_value < alpha).then(|| {
+                format!(
+                    "{}: drift {} (CI {}..{} at look {look}, alpha {alpha:.4}) is beyond {}",
+                    th.expr,
+                    th.format_value(d.slope * scale),
+                    th.format_value(lo),
+                    th.format_value(hi),
+                    th.limit_text()
+                )
+            })
+        }
+        Stat::Growth => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(f: impl Fn(f64) -> f64, n: usize) -> SampleTable {
+        let mut t = SampleTable::new(vec![Metric::Rss]);
+        for i in 0..n {
+            let x = i as f64;
+            t.push(x, Some(i as u64 * 10), &[Some(f(x) as u64)]);
+        }
+        t
+    }
+
+    fn opts(th: &[&str]) -> AnalysisOptions {
+        AnalysisOptions {
+            warmup: Warmup::Auto,
+            confidence: 0.95,
+            thresholds: th.iter().map(|s| s.parse().unwrap()).collect(),
+            min_growth: DEFAULT_MIN_GROWTH,
+        }
+    }
+
+    const MIB: f64 = 1048576.0;
+
+    #[test]
+    fn clean_leak_fails_slope_and_growth_but_not_cap() {
+        // 6 MiB/min = 0.1 MiB/s, exactly linear.
+        let t = table(|x| 100.0 * MIB + 0.1 * MIB * x, 120);
+        let a = analyze(
+            &t,
+            &opts(&[
+                "rss.slope<2MiB/min",
+                "rss.max<1GiB",
+                "rss.growth<1MiB",
+                "rss.slope_per_1k<1MiB",
+            ]),
+        );
+        let m = a.metric(Metric::Rss).unwrap();
+        let s = m.slope_per_min.unwrap().value / MIB;
+        assert!((s - 6.0).abs() < 0.01, "slope {s}");
+        // 10 items/s → 0.1 MiB per 10 items → 10 MiB per 1k items.
+        assert!((m.slope_per_1k.unwrap().value / MIB - 10.0).abs() < 0.01);
+        let outcomes: Vec<Outcome> = a.thresholds.iter().map(|t| t.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::Fail, Outcome::Pass, Outcome::Fail, Outcome::Fail]
+        );
+        assert!(a.breached());
+        assert_eq!(a.items, Some(1190));
+    }
+
+    #[test]
+    fn flat_passes_and_absent_metric_is_skipped() {
+        let t = table(
+            |x| 100.0 * MIB + if (x as u64) % 2 == 0 { 4096.0 } else { 0.0 },
+            90,
+        );
+        let a = analyze(&t, &opts(&["rss.slope<2MiB/min", "vram.slope<1MiB/min"]));
+        assert_eq!(a.thresholds[0].outcome, Outcome::Pass);
+        assert_eq!(a.thresholds[1].outcome, Outcome::Skipped);
+        assert!(a.thresholds[1].note.contains("not sampled"));
+        assert!(!a.breached());
+    }
+
+    #[test]
+    fn warmup_rules() {
+        let t: Vec<f64> = (0..101).map(|i| i as f64).collect();
+        let y = vec![0.0; 101];
+        assert_eq!(
+            warmup_index(Warmup::Time(Duration::from_secs(30)), &t, &y),
+            30
+        );
+        assert_eq!(warmup_index(Warmup::Fraction(0.1), &t, &y), 10);
+        assert_eq!(Warmup::parse("10%").unwrap(), Warmup::Fraction(0.1));
+        assert_eq!(Warmup::parse("auto").unwrap(), Warmup::Auto);
+        assert!(Warmup::parse("soon").unwrap_err().contains("--warmup"));
+    }
+
+    #[test]
+    fn cap_breach_is_immediately_certain() {
+        let th: Threshold = "rss.max<150MiB".parse().unwrap();
+        let t: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        let y: Vec<f64> = (0..10).map(|i| (140 + i * 2) as f64 * MIB).collect();
+        let items = vec![f64::NAN; 10];
+        assert!(sequential_breach(&th, &t, &items, &y, Warmup::Auto, 0.95, MIB, 1).is_some());
+        assert!(
+            sequential_breach(
+                &th,
+                &t[..5],
+                &items[..5],
+                &y[..5],
+                Warmup::Auto,
+                0.95,
+                MIB,
+                1
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn sequential_slope_needs_strong_evidence() {
+        let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let n = 200;
+        let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let items = vec![f64::NAN; n];
+        let leak: Vec<f64> = t.iter().map(|x| 100.0 * MIB + 0.5 * MIB * x).collect();
+        assert!(sequential_breach(&th, &t, &items, &leak, Warmup::Auto, 0.95, MIB, 3).is_some());
+        let flat: Vec<f64> = t
+            .iter()
+            .map(|x| 100.0 * MIB + (x * 7.3).sin() * MIB)
+            .collect();
+        assert!(sequential_breach(&th, &t, &items, &flat, Warmup::Auto, 0.95, MIB, 3).is_none());
+    }
+
+    #[test]
+    fn tiny_significant_growth_is_below_the_materiality_floor() {
+        // Regression: a healthy server warming up by ~200 KiB in a 5 s run
+        // was a "significant 2.5 MiB/min leak".
+        let t = table(|x| 22.0 * MIB + 2000.0 * x, 30);
+        let a = analyze(&t, &opts(&["rss.slope<1KiB/min"]));
+        assert_eq!(a.thresholds[0].outcome, Outcome::Pass);
+        assert!(
+            a.thresholds[0].note.contains("materiality floor"),
+            "{}",
+            a.thresholds[0].note
+        );
+        let mut o = opts(&["rss.slope<1KiB/min"]);
+        o.min_growth = 0.0;
+        assert_eq!(analyze(&t, &o).thresholds[0].outcome, Outcome::Fail);
+    }
+}

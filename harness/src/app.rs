@@ -1,0 +1,438 @@
+//! The commands: build what a validated plan asks for, run it, and turn
+//! how it ended into a report and an exit code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::backend::{BackendError, BackendInfo, Embedder};
+use crate::cli::{Cli, Command};
+use crate::options::{self, BackendPlan, RunPlan, TargetPlan, WatchPlan, WorkloadPlan};
+use crate::pipeline::{Pipeline, PipelineEnd};
+use crate::report::{Report, SCHEMA_VERSION, TargetReport, Verdict};
+use crate::sample::{Sampler, SamplerSet, jemalloc, nvml, proc, system};
+use crate::session::{self, Monitor, Signals, Stop, exit};
+use crate::target::{Target, TargetStatus};
+use crate::workload::{
+    Looping, Workload, synthetic::SyntheticWorkload, textfile::TextFileWorkload,
+};
+use crate::writer::{Discard, NpyWriter, Sink};
+
+/// A usage error: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!(UsageError(e.to_string()))
+}
+
+/// Run a parsed command line; returns the exit code. `Err` is a usage error
+/// (exit code 2), found before anything ran.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(a) => crate::reporting::run_then_compare(&a, cmd_run),
+        Command::Watch(a) => cmd_watch(options::watch_plan(&a).map_err(usage)?),
+        Command::Analyze(a) => cmd_analyze(options::analyze_plan(&a).map_err(usage)?),
+        c @ (Command::Report(_) | Command::Compare(_) | Command::Baseline(_)) => {
+            crate::reporting::dispatch(c).map_err(usage)
+        }
+    }
+}
+
+fn build_workload(plan: &RunPlan) -> Result<Box<dyn Workload>> {
+    let w: Box<dyn Workload> = match &plan.workload {
+        WorkloadPlan::Synthetic(o) => Box::new(SyntheticWorkload::new(o.clone()).map_err(usage)?),
+        WorkloadPlan::TextFile { path, page_size } => {
+            Box::new(TextFileWorkload::open(path, *page_size).map_err(usage)?)
+        }
+    };
+    Ok(if plan.looping {
+        Box::new(Looping::new(w))
+    } else {
+        w
+    })
+}
+
+fn build_embedder(plan: &BackendPlan, dir: &Path) -> Result<Box<dyn Embedder>> {
+    let setup = |e: BackendError| usage(format!("--backend {}: {e}", plan.name()));
+    let e: Box<dyn Embedder> = match plan {
+        BackendPlan::Synthetic(o) => {
+            Box::new(crate::backend::synthetic::SyntheticEmbedder::new(o.clone()))
+        }
+        #[cfg(feature = "candle")]
+        BackendPlan::Candle(o) => {
+            Box::new(crate::backend::candle::CandleEmbedder::load(o).map_err(setup)?)
+        }
+        BackendPlan::Http(o) => Box::new(
+            crate::backend::http::HttpEmbedder::start(o.clone(), &dir.join("server-stderr.log"))
+                .map_err(setup)?,
+        ),
+        BackendPlan::Command(o) => Box::new(
+            crate::backend::command::CommandEmbedder::start(
+                o.clone(),
+                &dir.join("worker-stderr.log"),
+            )
+            .map_err(setup)?,
+        ),
+    };
+    Ok(e)
+}
+
+fn samplers(root: Option<u32>, in_process: bool, notes: &mut Vec<String>) -> SamplerSet {
+    let mut v: Vec<Box<dyn Sampler>> = Vec::new();
+    v.push(Box::new(match root {
+        Some(pid) => proc::ProcessTreeSampler::new(pid),
+        None => proc::ProcessTreeSampler::descendants_of_self(),
+    }));
+    if in_process {
+        match jemalloc::JemallocSampler::new() {
+            Some(j) => v.push(Box::new(j)),
+            None => notes.push("heap metrics absent: jemalloc statistics are not available".into()),
+        }
+    } else {
+        notes
+            .push("heap metrics absent: the target is a black box (no jemalloc statistics)".into());
+    }
+    if let Some(s) = system::SystemSampler::new() {
+        v.push(Box::new(s));
+    }
+    match nvml::try_new(root.unwrap_or(std::process::id())) {
+        Ok(s) => v.push(s),
+        Err(why) => notes.push(format!("vram metrics absent: {why}")),
+    }
+    SamplerSet::new(v)
+}
+
+fn report_for(
+    mon: &Monitor,
+    mode: &str,
+    ended_by: &str,
+    stop: &Stop,
+    failure: Option<(i32, String)>,
+) -> Report {
+    let interrupted = match stop {
+        Stop::Interrupted(c) => Some(*c),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    let analysis = match mon.analyze() {
+        Ok(a) => a,
+        Err(e) => {
+            errors.push(format!("analysis failed: {e}"));
+            crate::analysis::Analysis {
+                duration_s: mon.elapsed(),
+                samples: 0,
+                items: None,
+                dropped_rows: 0,
+                metrics: vec![],
+                thresholds: vec![],
+            }
+        }
+    };
+    let failure_code = failure
+        .as_ref()
+        .map(|f| f.0)
+        .or((!errors.is_empty()).then_some(exit::USAGE));
+    if let Some((_, msg)) = failure {
+        errors.insert(0, msg);
+    }
+    let (verdict, exit_code) = session::verdict(&analysis, failure_code, interrupted);
+    let o = mon.options();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        verdict,
+        exit_code,
+        interrupted: interrupted.is_some(),
+        ended_by: ended_by.into(),
+        mode: mode.into(),
+        warmup: o.warmup.text(),
+        confidence: o.confidence,
+        backend: None,
+        workload: None,
+        target: None,
+        backend_errors: 0,
+        fail_fast: match stop {
+            Stop::FailFast(w) => Some(w.clone()),
+            _ => None,
+        },
+        errors,
+        notes: vec![],
+        analysis,
+        classification: None,
+        projection: None,
+    }
+}
+
+fn stop_name(stop: &Stop) -> &'static str {
+    match stop {
+        Stop::Duration => "duration",
+        Stop::FailFast(_) => "fail_fast",
+        Stop::Interrupted(_) => "interrupted",
+        Stop::SamplerError(_) => "output_error",
+    }
+}
+
+fn cmd_run(plan: RunPlan) -> Result<i32> {
+    let workload = build_workload(&plan)?;
+    let workload_name = workload.name();
+    let dir = plan
+        .soak
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::runfolder::default_dir(&workload_name, plan.backend.name()));
+    crate::runfolder::prepare(&dir).map_err(usage)?;
+    #[cfg(feature = "candle")]
+    let allocator = matches!(plan.backend, BackendPlan::Candle(_))
+        .then(jemalloc::disable_decay)
+        .flatten();
+    #[cfg(not(feature = "candle"))]
+    let allocator: Option<&str> = None;
+    let embedder = build_embedder(&plan.backend, &dir)?;
+    let info: BackendInfo = embedder.info();
+    let run_json = crate::runfolder::run_json(
+        "run",
+        serde_json::json!({
+            "backend": info,
+            "workload": workload_name,
+            "config": format!("{plan:?}"),
+            "allocator_applied": allocator,
+        }),
+    );
+    crate::runfolder::create(&dir, &run_json).map_err(usage)?;
+    let sink: Box<dyn Sink> = match &plan.write_embeddings {
+        Some(p) => Box::new(
+            NpyWriter::create(p)
+                .map_err(|e| usage(format!("--write-embeddings {}: {e}", p.display())))?,
+        ),
+        None => Box::new(Discard),
+    };
+    let signals = Signals::install().context("installing signal handlers")?;
+    let mut notes = Vec::new();
+    // A worker or server backend is a black box: sample its tree, not memsoak.
+    let worker = embedder.target_pid();
+    let set = samplers(
+        Some(worker.unwrap_or(std::process::id())),
+        worker.is_none(),
+        &mut notes,
+    );
+    let pipeline = Pipeline::start(workload, embedder, sink, 2, plan.max_errors);
+    let mut mon = Monitor::start(
+        plan.soak.clone(),
+        set,
+        Some(pipeline.counter()),
+        &dir,
+        signals,
+    )
+    .map_err(usage)?;
+    let (stop, end) = loop {
+        if let Some(s) = mon.poll() {
+            break (Some(s), None);
+        }
+        match pipeline.state() {
+            PipelineEnd::Running => {}
+            other => break (None, Some(other)),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // NOTE: stop sampling before tearing the pipeline down: the teardown
+    // frees the embedder, and that drop is not part of the soak.
+    let sampler_err = mon.finish(true).err();
+    let pipeline_errors = pipeline.errors();
+    let (joined, _items, embedder) = pipeline.join();
+    let end = end.unwrap_or(joined);
+    let worker_report = embedder.and_then(|mut e| e.finish());
+    let stop = stop.unwrap_or(Stop::Duration);
+    let (ended_by, failure) = match (&end, &stop) {
+        (_, Stop::Interrupted(_)) => ("interrupted".to_string(), None),
+        (PipelineEnd::BackendError(e), _) => (
+            "backend_error".into(),
+            Some((exit::TARGET, format!("backend failed: {e}"))),
+        ),
+        (PipelineEnd::WorkloadError(e), _) => {
+            ("workload_error".into(), Some((exit::USAGE, e.clone())))
+        }
+        (PipelineEnd::WriterError(e), _) => (
+            "output_error".into(),
+            Some((exit::USAGE, format!("writer failed: {e}"))),
+        ),
+        (PipelineEnd::Exhausted, Stop::Duration)
+            if mon.elapsed() < mon.options().duration.as_secs_f64() =>
+        {
+            ("workload_exhausted".into(), None)
+        }
+        (_, Stop::SamplerError(e)) => ("output_error".into(), Some((exit::USAGE, e.clone()))),
+        (_, s) => (stop_name(s).into(), None),
+    };
+    let failure = failure.or(sampler_err.map(|e| (exit::USAGE, e)));
+    let (errors, last_error) = pipeline_errors;
+    let mut report = report_for(&mon, "run", &ended_by, &stop, failure);
+    if errors > 0 {
+        report.notes.push(format!(
+            "{errors} failed request(s) tolerated (--max-errors {}); last: {}",
+            plan.max_errors,
+            last_error.unwrap_or_default()
+        ));
+    }
+    report.backend_errors = errors;
+    report.backend = Some(info);
+    report.workload = Some(workload_name);
+    report.target = worker_report;
+    report.notes = notes;
+    if report.analysis.dropped_rows > 0 {
+        report.notes.push(format!(
+            "{} cut row(s) dropped from samples.csv",
+            report.analysis.dropped_rows
+        ));
+    }
+    Ok(session::conclude(&report, &dir, mon.options().quiet))
+}
+
+fn cmd_watch(plan: WatchPlan) -> Result<i32> {
+    let (name, command) = match &plan.target {
+        TargetPlan::Spawn(argv) => (
+            Path::new(&argv[0])
+                .file_name()
+                .map_or("cmd".into(), |n| n.to_string_lossy().into_owned()),
+            Some(argv.clone()),
+        ),
+        TargetPlan::Attach(pid) => (format!("pid{pid}"), None),
+    };
+    let dir = plan
+        .soak
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::runfolder::default_dir(&name, "watch"));
+    let run_json = crate::runfolder::run_json(
+        "watch",
+        serde_json::json!({ "target": &plan.target_json(), "config": format!("{plan:?}") }),
+    );
+    crate::runfolder::create(&dir, &run_json).map_err(usage)?;
+    let signals = Signals::install().context("installing signal handlers")?;
+    let mut target = match &plan.target {
+        TargetPlan::Spawn(argv) => {
+            crate::target::become_subreaper();
+            Target::spawn(argv, &dir.join("target-stderr.log"), plan.soak.quiet)
+                .map_err(|e| usage(format!("cannot start `{}`: {e}", argv[0])))?
+        }
+        TargetPlan::Attach(pid) => {
+            Target::attach(*pid).map_err(|e| usage(format!("--pid: {e}")))?
+        }
+    };
+    let mut notes = Vec::new();
+    let root = (!target.owned()).then_some(target.pid());
+    let set = samplers(root, false, &mut notes);
+    let mut mon = Monitor::start(plan.soak.clone(), set, None, &dir, signals).map_err(usage)?;
+    let (stop, status) = loop {
+        if let Some(s) = mon.poll() {
+            break (s, None);
+        }
+        match target.poll() {
+            TargetStatus::Running => {}
+            st => break (Stop::Duration, Some(st)),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // NOTE: sampling ends before the tree is stopped: its dying is no sample.
+    // A tree that has exited has nothing left to sample.
+    let sampler_err = mon.finish(status.is_none()).err();
+    let stop_outcome = target.owned().then(|| target.stop_tree(plan.grace));
+    let final_status = target.status().clone();
+    let (ended_by, failure) = match (&status, &stop) {
+        (_, Stop::Interrupted(_)) => ("interrupted".to_string(), None),
+        (Some(st), _) if st.is_failure() => (
+            "target_failed".into(),
+            Some((exit::TARGET, format!("target {}", st.describe()))),
+        ),
+        (Some(_), _) => ("target_exit".into(), None),
+        (None, Stop::SamplerError(e)) => ("output_error".into(), Some((exit::USAGE, e.clone()))),
+        (None, s) => (stop_name(s).into(), None),
+    };
+    let failure = failure.or(sampler_err.map(|e| (exit::USAGE, e)));
+    let mut report = report_for(&mon, "watch", &ended_by, &stop, failure);
+    report.target = Some(TargetReport {
+        pid: target.pid(),
+        command,
+        status: final_status,
+        stop: stop_outcome,
+        stderr_tail: target.stderr_tail(),
+    });
+    report.notes = notes;
+    if report.analysis.dropped_rows > 0 {
+        report.notes.push(format!(
+            "{} cut row(s) dropped from samples.csv",
+            report.analysis.dropped_rows
+        ));
+    }
+    Ok(session::conclude(&report, &dir, mon.options().quiet))
+}
+
+impl WatchPlan {
+    fn target_json(&self) -> serde_json::Value {
+        match &self.target {
+            TargetPlan::Spawn(argv) => serde_json::json!({ "command": argv }),
+            TargetPlan::Attach(pid) => serde_json::json!({ "pid": pid }),
+        }
+    }
+}
+
+fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
+    let table = crate::record::read_samples(&plan.samples).map_err(usage)?;
+    if table.is_empty() {
+        return Err(usage(format!(
+            "{}: no samples to analyse",
+            plan.samples.display()
+        )));
+    }
+    let thresholds = if plan.thresholds.is_empty() {
+        options::default_thresholds(&table.metrics)
+    } else {
+        plan.thresholds.clone()
+    };
+    let analysis = crate::analysis::analyze(
+        &table,
+        &crate::analysis::AnalysisOptions {
+            warmup: plan.warmup,
+            confidence: plan.confidence,
+            thresholds,
+            min_growth: plan.min_growth,
+        },
+    );
+    let (verdict, exit_code) = session::verdict(&analysis, None, None);
+    let mut notes = Vec::new();
+    if analysis.dropped_rows > 0 {
+        notes.push(format!(
+            "{} cut row(s) dropped from samples.csv",
+            analysis.dropped_rows
+        ));
+    }
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        verdict,
+        exit_code,
+        interrupted: false,
+        ended_by: "analyze".into(),
+        mode: "analyze".into(),
+        warmup: plan.warmup.text(),
+        confidence: plan.confidence,
+        backend: None,
+        workload: None,
+        target: None,
+        fail_fast: None,
+        backend_errors: 0,
+        errors: vec![],
+        notes,
+        analysis,
+        classification: None,
+        projection: None,
+    }
+    .with_insights(Some(&table));
+    if !plan.quiet {
+        print!("{}", crate::report::markdown::Markdown.report_text(&report));
+        eprintln!("{}", session::one_line(&report));
+    }
+    let _ = plan.run_dir;
+    debug_assert!(verdict != Verdict::Error);
+    Ok(exit_code)
+}

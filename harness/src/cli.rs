@@ -1,0 +1,289 @@
+//! The command line exactly as typed (clap derive). Nothing below
+//! [`crate::options`] sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// memsoak: soak-test embedding inference for memory leaks.
+#[derive(Debug, Parser)]
+#[command(name = "memsoak", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Drive a workload through an embedder in-process and gate on memory drift.
+    Run(RunArgs),
+    /// Sample a black-box process tree (spawned command or running pid).
+    Watch(WatchArgs),
+    /// Re-run the analysis of a run folder or samples.csv.
+    Analyze(AnalyzeArgs),
+    /// Re-render a run folder's charts, report.html, summary.md and junit.xml.
+    Report(ReportArgs),
+    /// Compare a run with a baseline: exit 1 on a regression.
+    Compare(CompareArgs),
+    /// Manage baselines (promoted runs).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+/// Options shared by `run` and `watch`: sampling, analysis and thresholds.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SoakArgs {
+    /// TOML config with named profiles (default: ./memsoak.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Profile: ci (minutes), nightly (hours), or one from the config.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// How long to run (90s, 10m, 2h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Sampling period (1s; good down to 100ms).
+    #[arg(long, value_name = "DURATION")]
+    pub sample_every: Option<String>,
+    /// Warm-up to discard before fitting: auto, a duration (30s) or a percentage (10%).
+    #[arg(long, value_name = "auto|DURATION|PERCENT")]
+    pub warmup: Option<String>,
+    /// Threshold expression, repeatable (rss.slope<2MiB/min). Replaces the profile's.
+    #[arg(long = "threshold", short = 't', value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// End the run as soon as a breach is statistically certain.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Confidence of intervals and trend tests (default 0.95).
+    #[arg(long, value_name = "P")]
+    pub confidence: Option<f64>,
+    /// Materiality floor: a slope/growth breach also needs this much fitted
+    /// growth after warm-up (default 1MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub min_growth: Option<String>,
+    /// Run folder (default reports/<UTC timestamp>-<workload>-<backend>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No live progress.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Backends of `memsoak run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Deterministic vectors with injected memory behaviour.
+    Synthetic,
+    /// In-process BERT sentence embedder (candle).
+    Candle,
+    /// A worker process speaking JSON Lines on stdin/stdout (after `--`).
+    Command,
+    /// An embedding server over HTTP (OpenAI or TEI API).
+    Http,
+}
+
+/// HTTP API flavours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiKind {
+    /// OpenAI `POST /v1/embeddings`.
+    Openai,
+    /// text-embeddings-inference `POST /embed`.
+    Tei,
+}
+
+/// `memsoak run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Sampling, analysis and threshold options.
+    #[command(flatten)]
+    pub soak: SoakArgs,
+    /// Workload: `synthetic` or a text file (one text per line).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub workload: Option<String>,
+    /// Repeat a finite workload until the duration ends.
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// Texts per page (batch).
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<usize>,
+    /// Synthetic text lengths in words: fixed:N, uniform:MIN-MAX, longtail:MEDIAN-MAX.
+    #[arg(long, value_name = "DIST")]
+    pub lengths: Option<String>,
+    /// Seed of the synthetic workload.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Embedder (default: candle).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Model directory for the candle backend.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Synthetic backend: vector width.
+    #[arg(long, value_name = "N")]
+    pub dim: Option<usize>,
+    /// Synthetic backend: CPU time per item (e.g. 200us, 2ms).
+    #[arg(long, value_name = "DURATION")]
+    pub cost: Option<String>,
+    /// Synthetic backend: memory behaviour (none, linear:SIZE, step:SIZE/ITEMS,
+    /// plateau:SIZE/TOTAL, sawtooth:SIZE/PEAK; SIZE per item).
+    #[arg(long, value_name = "SPEC")]
+    pub inject: Option<String>,
+    /// Store every vector, float32 [n, dim], in input order.
+    #[arg(long, value_name = "FILE.npy")]
+    pub write_embeddings: Option<PathBuf>,
+    /// Command/http backends: longest wait for one reply.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Failed requests tolerated (counted, texts skipped) before the run ends
+    /// with exit code 3.
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u64>,
+    /// HTTP backend: server base URL (http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// HTTP backend: API flavour.
+    #[arg(long, value_enum)]
+    pub api: Option<ApiKind>,
+    /// HTTP backend: `model` field of OpenAI requests.
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+    /// HTTP backend: requests in flight.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// HTTP backend: environment variable holding a bearer token.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// HTTP backend: sample this running server's process tree.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// HTTP backend: start the server command given after `--`, sample it,
+    /// stop it at the end.
+    #[arg(long)]
+    pub serve: bool,
+    /// HTTP backend: how long a served server may take to accept connections.
+    #[arg(long, value_name = "DURATION")]
+    pub ready_timeout: Option<String>,
+    /// After the run, compare it with this baseline (a name under
+    /// baselines/, or a folder); a regression makes the exit code 1.
+    #[arg(long, value_name = "NAME|DIR")]
+    pub baseline: Option<String>,
+    /// Tolerances of that comparison.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// The worker command (`--backend command`) or server command (`--serve`), after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `memsoak watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Sampling, analysis and threshold options.
+    #[command(flatten)]
+    pub soak: SoakArgs,
+    /// Attach to a running process instead of spawning one.
+    #[arg(long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Time between SIGTERM and SIGKILL when stopping the tree.
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    /// The command to spawn and watch (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `memsoak analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A run folder or a samples.csv.
+    pub path: PathBuf,
+    /// Threshold expression, repeatable.
+    #[arg(long = "threshold", short = 't', value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Warm-up rule: auto, a duration or a percentage.
+    #[arg(long, value_name = "auto|DURATION|PERCENT")]
+    pub warmup: Option<String>,
+    /// Confidence of intervals and trend tests.
+    #[arg(long, value_name = "P")]
+    pub confidence: Option<f64>,
+    /// Materiality floor for slope/growth breaches (default 1MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub min_growth: Option<String>,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Tolerances of a baseline comparison.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ToleranceArgs {
+    /// Drift allowed above the baseline's CI (default 1MiB/min).
+    #[arg(long, value_name = "RATE")]
+    pub slope_tolerance: Option<String>,
+    /// Max allowed above the baseline's, relative (default 10%).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_tolerance: Option<String>,
+    /// Folder of named baselines (default baselines/).
+    #[arg(long, value_name = "DIR")]
+    pub baselines_dir: Option<PathBuf>,
+}
+
+/// `memsoak report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Also compare with this baseline (a name under baselines/, or a folder).
+    #[arg(long, value_name = "NAME|DIR")]
+    pub baseline: Option<String>,
+    /// Tolerances, when comparing.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `memsoak compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The baseline: a name under baselines/, or a folder.
+    #[arg(long, value_name = "NAME|DIR")]
+    pub baseline: String,
+    /// Tolerances.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `memsoak baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Promote a run folder into baselines/NAME/.
+    Save(BaselineSaveArgs),
+}
+
+/// `memsoak baseline save`.
+#[derive(Debug, Args)]
+pub struct BaselineSaveArgs {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The baseline's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Folder of named baselines (default baselines/).
+    #[arg(long, value_name = "DIR")]
+    pub baselines_dir: Option<PathBuf>,
+    /// Replace an existing baseline of that name.
+    #[arg(long)]
+    pub force: bool,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}

@@ -1,0 +1,608 @@
+//! Raw flags + TOML profile → one validated plan. Every bad value becomes one
+//! [`OptionsError`] line (exit code 2) before anything runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::analysis::Warmup;
+use crate::backend::synthetic::{Behaviour, SyntheticOptions};
+use crate::cli::{AnalyzeArgs, BackendKind, RunArgs, SoakArgs, WatchArgs};
+use crate::config::{Config, Profile};
+use crate::threshold::Threshold;
+use crate::units::{parse_duration, parse_size};
+use crate::workload::synthetic::{Lengths, SyntheticWorkloadOptions};
+
+/// A usage or config error: one line, exit code 2.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct OptionsError(pub String);
+
+fn err<T>(s: impl Into<String>) -> Result<T, OptionsError> {
+    Err(OptionsError(s.into()))
+}
+
+/// Default run length of `memsoak run`/`watch` with no profile.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+
+/// Sampling, analysis and threshold settings of a soak.
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    /// Run length.
+    pub duration: Duration,
+    /// Sampling period.
+    pub sample_every: Duration,
+    /// Warm-up rule.
+    pub warmup: Warmup,
+    /// Thresholds given by the user or the profile; empty → defaults chosen
+    /// from the metrics actually sampled.
+    pub thresholds: Vec<Threshold>,
+    /// End early on a certain breach.
+    pub fail_fast: bool,
+    /// Confidence of CIs and tests.
+    pub confidence: f64,
+    /// Materiality floor for fitted breaches, bytes.
+    pub min_growth: f64,
+    /// Run folder (None → default under reports/).
+    pub out: Option<PathBuf>,
+    /// No live progress.
+    pub quiet: bool,
+    /// Profile used, if any.
+    pub profile: Option<String>,
+}
+
+/// The thresholds applied when none are given: a slope limit on each main
+/// metric that was sampled.
+pub fn default_thresholds(metrics: &[crate::sample::Metric]) -> Vec<Threshold> {
+    use crate::sample::Metric;
+    [
+        (Metric::Rss, "rss.slope<2MiB/min"),
+        (Metric::Heap, "heap.slope<1MiB/min"),
+        (Metric::Vram, "vram.slope<1MiB/min"),
+        (Metric::Swap, "swap.max<64MiB"),
+    ]
+    .into_iter()
+    .filter(|(m, _)| metrics.contains(m))
+    .map(|(_, s)| s.parse().expect("built-in thresholds parse"))
+    .collect()
+}
+
+fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, OptionsError> {
+    list.iter()
+        .map(|s| {
+            s.parse::<Threshold>()
+                .map_err(|e| OptionsError(e.to_string()))
+        })
+        .collect()
+}
+
+fn confidence(c: Option<f64>) -> Result<f64, OptionsError> {
+    let c = c.unwrap_or(0.95);
+    if !(0.5..1.0).contains(&c) {
+        return err(format!(
+            "--confidence {c} is out of range (0.5 to 0.999...)"
+        ));
+    }
+    Ok(c)
+}
+
+fn min_growth(s: Option<&str>) -> Result<f64, OptionsError> {
+    match s {
+        Some(s) => parse_size(s).map_err(|e| OptionsError(format!("--min-growth: {e}"))),
+        None => Ok(crate::analysis::DEFAULT_MIN_GROWTH),
+    }
+}
+
+fn load_profile(a: &SoakArgs) -> Result<Profile, OptionsError> {
+    let path = match &a.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("memsoak.toml")).filter(|p| p.exists()),
+    };
+    let config = match &path {
+        Some(p) => Config::load(p).map_err(|e| OptionsError(e.to_string()))?,
+        None => Config::default(),
+    };
+    match &a.profile {
+        Some(name) => config
+            .profile(name)
+            .map_err(|e| OptionsError(e.to_string())),
+        None => Ok(Profile::default()),
+    }
+}
+
+/// Validate the shared soak options.
+pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, OptionsError> {
+    let p = load_profile(a)?;
+    let dur =
+        |flag: &str, v: Option<&String>, default: Duration| -> Result<Duration, OptionsError> {
+            match v {
+                Some(s) => parse_duration(s).map_err(|e| OptionsError(format!("--{flag}: {e}"))),
+                None => Ok(default),
+            }
+        };
+    let duration = dur(
+        "duration",
+        a.duration.as_ref().or(p.duration.as_ref()),
+        DEFAULT_DURATION,
+    )?;
+    let sample_every = dur(
+        "sample-every",
+        a.sample_every.as_ref().or(p.sample_every.as_ref()),
+        Duration::from_secs(1),
+    )?;
+    if duration.is_zero() {
+        return err("--duration must be longer than 0s");
+    }
+    if sample_every < Duration::from_millis(10) {
+        return err(format!(
+            "--sample-every {} is too fast (10ms at least; 100ms is the finest supported cadence)",
+            humantime::format_duration(sample_every)
+        ));
+    }
+    if sample_every > duration {
+        return err("--sample-every is longer than --duration: no sample would be taken");
+    }
+    let warmup = Warmup::parse(
+        a.warmup
+            .as_deref()
+            .or(p.warmup.as_deref())
+            .unwrap_or("auto"),
+    )
+    .map_err(OptionsError)?;
+    let thresholds = if a.thresholds.is_empty() {
+        parse_thresholds(p.thresholds.as_deref().unwrap_or_default())?
+    } else {
+        parse_thresholds(&a.thresholds)?
+    };
+    Ok(SoakOptions {
+        duration,
+        sample_every,
+        warmup,
+        thresholds,
+        fail_fast: a.fail_fast || p.fail_fast.unwrap_or(false),
+        confidence: confidence(a.confidence.or(p.confidence))?,
+        min_growth: min_growth(a.min_growth.as_deref().or(p.min_growth.as_deref()))?,
+        out: a.out.clone(),
+        quiet: a.quiet,
+        profile: a.profile.clone(),
+    })
+}
+
+/// Which workload to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadPlan {
+    /// The built-in generator.
+    Synthetic(SyntheticWorkloadOptions),
+    /// A text file, one text per line.
+    TextFile {
+        /// The file.
+        path: PathBuf,
+        /// Texts per page.
+        page_size: usize,
+    },
+}
+
+/// Which embedder to run.
+#[derive(Debug, Clone)]
+pub enum BackendPlan {
+    /// The synthetic backend.
+    Synthetic(SyntheticOptions),
+    /// The candle BERT backend.
+    #[cfg(feature = "candle")]
+    Candle(crate::backend::candle::CandleOptions),
+    /// A JSON Lines worker process.
+    Command(crate::backend::command::CommandOptions),
+    /// An HTTP embedding server.
+    Http(crate::backend::http::HttpOptions),
+}
+
+impl BackendPlan {
+    /// Name as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BackendPlan::Synthetic(_) => "synthetic",
+            #[cfg(feature = "candle")]
+            BackendPlan::Candle(_) => "candle",
+            BackendPlan::Command(_) => "command",
+            BackendPlan::Http(_) => "http",
+        }
+    }
+}
+
+/// A validated `memsoak run`.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Sampling/analysis.
+    pub soak: SoakOptions,
+    /// Workload.
+    pub workload: WorkloadPlan,
+    /// `--loop`.
+    pub looping: bool,
+    /// Embedder.
+    pub backend: BackendPlan,
+    /// `--write-embeddings`.
+    pub write_embeddings: Option<PathBuf>,
+    /// Failed requests tolerated.
+    pub max_errors: u64,
+}
+
+/// Parse `--inject`.
+pub fn parse_inject(s: &str) -> Result<Behaviour, OptionsError> {
+    let bad = |why: &str| {
+        OptionsError(format!(
+            "--inject `{s}`: {why} (expected none, linear:SIZE, step:SIZE/ITEMS, plateau:SIZE/TOTAL or sawtooth:SIZE/PEAK)"
+        ))
+    };
+    if s == "none" {
+        return Ok(Behaviour::None);
+    }
+    let (kind, arg) = s.split_once(':').ok_or_else(|| bad("missing `:`"))?;
+    let size = |t: &str| {
+        parse_size(t)
+            .map(|v| v as u64)
+            .map_err(|e| bad(&e.to_string()))
+    };
+    let pair = || arg.split_once('/').ok_or_else(|| bad("missing `/`"));
+    Ok(match kind {
+        "linear" => Behaviour::Linear {
+            bytes_per_item: size(arg)?,
+        },
+        "step" => {
+            let (a, b) = pair()?;
+            let every_items = b
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| bad("ITEMS must be a positive integer"))?;
+            Behaviour::Step {
+                bytes: size(a)?,
+                every_items,
+            }
+        }
+        "plateau" => {
+            let (a, b) = pair()?;
+            Behaviour::Plateau {
+                bytes_per_item: size(a)?,
+                total: size(b)?,
+            }
+        }
+        "sawtooth" => {
+            let (a, b) = pair()?;
+            Behaviour::Sawtooth {
+                bytes_per_item: size(a)?,
+                peak: size(b)?,
+            }
+        }
+        _ => return Err(bad("unknown behaviour")),
+    })
+}
+
+fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
+    let page_size = a.page_size.unwrap_or(32);
+    if page_size == 0 {
+        return err("--page-size must be at least 1");
+    }
+    let name = a.workload.as_deref().unwrap_or("synthetic");
+    if name == "synthetic" {
+        let lengths = match &a.lengths {
+            Some(l) => Lengths::parse(l).map_err(|e| OptionsError(format!("--lengths: {e}")))?,
+            None => SyntheticWorkloadOptions::default().lengths,
+        };
+        return Ok(WorkloadPlan::Synthetic(SyntheticWorkloadOptions {
+            seed: a.seed.unwrap_or(42),
+            page_size,
+            lengths,
+            pages: None,
+        }));
+    }
+    if a.lengths.is_some() || a.seed.is_some() {
+        return err("--lengths and --seed apply to the synthetic workload only");
+    }
+    let path = Path::new(name);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl") | Some("toml") => err(format!(
+            "--workload {name}: recorded traces (.jsonl) and workload definitions (.toml) are not supported yet; use `synthetic` or a .txt file"
+        )),
+        _ if !path.is_file() => err(format!(
+            "--workload {name}: no such file (expected `synthetic` or a text file, one text per line)"
+        )),
+        _ => Ok(WorkloadPlan::TextFile {
+            path: path.into(),
+            page_size,
+        }),
+    }
+}
+
+/// Validate `memsoak run`.
+pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
+    let soak = soak_options(&a.soak)?;
+    let workload = workload_plan(a)?;
+    #[cfg(feature = "candle")]
+    let default_backend = BackendKind::Candle;
+    #[cfg(not(feature = "candle"))]
+    let default_backend = BackendKind::Synthetic;
+    let kind = a.backend.unwrap_or(default_backend);
+    let synthetic_only = a.dim.is_some() || a.cost.is_some() || a.inject.is_some();
+    if kind != BackendKind::Synthetic && synthetic_only {
+        return err("--dim, --cost and --inject apply to --backend synthetic only");
+    }
+    if kind != BackendKind::Candle && a.model.is_some() {
+        return err("--model applies to --backend candle only");
+    }
+    let http_only = a.url.is_some()
+        || a.api.is_some()
+        || a.model_name.is_some()
+        || a.concurrency.is_some()
+        || a.token_env.is_some()
+        || a.pid.is_some()
+        || a.serve
+        || a.ready_timeout.is_some();
+    if kind != BackendKind::Http && http_only {
+        return err(
+            "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve and --ready-timeout apply to --backend http only",
+        );
+    }
+    let takes_command = kind == BackendKind::Command || (kind == BackendKind::Http && a.serve);
+    if !takes_command && !a.command.is_empty() {
+        return err(
+            "a command after `--` applies to --backend command or --backend http --serve only",
+        );
+    }
+    if !matches!(kind, BackendKind::Command | BackendKind::Http)
+        && (a.timeout.is_some() || a.max_errors.is_some())
+    {
+        return err("--timeout and --max-errors apply to --backend command or http only");
+    }
+    let timeout = match &a.timeout {
+        Some(t) => parse_duration(t).map_err(|e| OptionsError(format!("--timeout: {e}")))?,
+        None => Duration::from_secs(60),
+    };
+    if timeout.is_zero() {
+        return err("--timeout must be longer than 0s");
+    }
+    let backend = match kind {
+        BackendKind::Synthetic => {
+            let d = SyntheticOptions::default();
+            let dim = a.dim.unwrap_or(d.dim);
+            if dim == 0 {
+                return err("--dim must be at least 1");
+            }
+            BackendPlan::Synthetic(SyntheticOptions {
+                dim,
+                cost_per_item: match &a.cost {
+                    Some(c) => {
+                        parse_duration(c).map_err(|e| OptionsError(format!("--cost: {e}")))?
+                    }
+                    None => d.cost_per_item,
+                },
+                behaviour: match &a.inject {
+                    Some(s) => parse_inject(s)?,
+                    None => Behaviour::None,
+                },
+            })
+        }
+        #[cfg(feature = "candle")]
+        BackendKind::Candle => BackendPlan::Candle(crate::backend::candle::CandleOptions {
+            model_dir: a.model.clone(),
+            ..Default::default()
+        }),
+        BackendKind::Command => {
+            if a.command.is_empty() {
+                return err("--backend command needs a worker: -- CMD [ARGS...]");
+            }
+            let timeout = match &a.timeout {
+                Some(t) => {
+                    parse_duration(t).map_err(|e| OptionsError(format!("--timeout: {e}")))?
+                }
+                None => Duration::from_secs(60),
+            };
+            if timeout.is_zero() {
+                return err("--timeout must be longer than 0s");
+            }
+            BackendPlan::Command(crate::backend::command::CommandOptions {
+                argv: a.command.clone(),
+                timeout,
+                grace: Duration::from_secs(5),
+            })
+        }
+        BackendKind::Http => {
+            use crate::backend::http::{Api, HttpOptions, Server};
+            let url = a.url.clone().ok_or_else(|| {
+                OptionsError("--backend http needs --url http://HOST:PORT".into())
+            })?;
+            let api = match a.api {
+                Some(crate::cli::ApiKind::Openai) => Api::OpenAi,
+                Some(crate::cli::ApiKind::Tei) => Api::Tei,
+                None => return err("--backend http needs --api openai or --api tei"),
+            };
+            let concurrency = a.concurrency.unwrap_or(1);
+            if concurrency == 0 || concurrency > 256 {
+                return err("--concurrency must be between 1 and 256");
+            }
+            let server = match (a.pid, a.serve) {
+                (Some(_), true) => return err("--pid and --serve exclude each other"),
+                (Some(p), false) => Server::Pid(p),
+                (None, true) if a.command.is_empty() => {
+                    return err("--serve needs the server command after `--`");
+                }
+                (None, true) => Server::Serve(a.command.clone()),
+                (None, false) => Server::Remote,
+            };
+            BackendPlan::Http(HttpOptions {
+                url,
+                api,
+                model: a.model_name.clone().unwrap_or_else(|| "default".into()),
+                concurrency,
+                timeout,
+                token_env: a
+                    .token_env
+                    .clone()
+                    .unwrap_or_else(|| "MEMSOAK_HTTP_TOKEN".into()),
+                server,
+                ready_timeout: match &a.ready_timeout {
+                    Some(t) => parse_duration(t)
+                        .map_err(|e| OptionsError(format!("--ready-timeout: {e}")))?,
+                    None => Duration::from_secs(60),
+                },
+                grace: Duration::from_secs(5),
+            })
+        }
+        #[cfg(not(feature = "candle"))]
+        BackendKind::Candle => {
+            return err("--backend candle: this memsoak was built without the `candle` feature");
+        }
+    };
+    if let Some(p) = &a.write_embeddings
+        && p.extension().and_then(|e| e.to_str()) != Some("npy")
+    {
+        return err(format!(
+            "--write-embeddings {}: the file must end in .npy",
+            p.display()
+        ));
+    }
+    Ok(RunPlan {
+        soak,
+        workload,
+        looping: a.looping,
+        backend,
+        write_embeddings: a.write_embeddings.clone(),
+        max_errors: a.max_errors.unwrap_or(0),
+    })
+}
+
+/// What `watch` samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetPlan {
+    /// Spawn this command.
+    Spawn(Vec<String>),
+    /// Attach to this pid.
+    Attach(u32),
+}
+
+/// A validated `memsoak watch`.
+#[derive(Debug, Clone)]
+pub struct WatchPlan {
+    /// Sampling/analysis.
+    pub soak: SoakOptions,
+    /// The target.
+    pub target: TargetPlan,
+    /// SIGTERM → SIGKILL grace.
+    pub grace: Duration,
+}
+
+/// Validate `memsoak watch`.
+pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, OptionsError> {
+    let soak = soak_options(&a.soak)?;
+    let target = match (a.pid, a.command.is_empty()) {
+        (Some(pid), true) => TargetPlan::Attach(pid),
+        (None, false) => TargetPlan::Spawn(a.command.clone()),
+        (None, true) => return err("watch needs a target: --pid PID or -- CMD [ARGS...]"),
+        (Some(_), false) => return err("watch takes --pid or a command, not both"),
+    };
+    let grace = match &a.grace {
+        Some(g) => parse_duration(g).map_err(|e| OptionsError(format!("--grace: {e}")))?,
+        None => Duration::from_secs(5),
+    };
+    Ok(WatchPlan {
+        soak,
+        target,
+        grace,
+    })
+}
+
+/// A validated `memsoak analyze`.
+#[derive(Debug, Clone)]
+pub struct AnalyzePlan {
+    /// The samples file.
+    pub samples: PathBuf,
+    /// The run folder, when a folder was given (reports are written there).
+    pub run_dir: Option<PathBuf>,
+    /// Warm-up rule.
+    pub warmup: Warmup,
+    /// Confidence.
+    pub confidence: f64,
+    /// Thresholds (empty → defaults for the metrics present).
+    pub thresholds: Vec<Threshold>,
+    /// Materiality floor, bytes.
+    pub min_growth: f64,
+    /// Quiet.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak analyze`.
+pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, OptionsError> {
+    let (samples, run_dir) = if a.path.is_dir() {
+        (a.path.join("samples.csv"), Some(a.path.clone()))
+    } else {
+        (a.path.clone(), None)
+    };
+    if !samples.is_file() {
+        return err(format!(
+            "{}: no samples.csv here (expected a run folder or a samples.csv)",
+            a.path.display()
+        ));
+    }
+    Ok(AnalyzePlan {
+        samples,
+        run_dir,
+        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(OptionsError)?,
+        confidence: confidence(a.confidence)?,
+        thresholds: parse_thresholds(&a.thresholds)?,
+        min_growth: min_growth(a.min_growth.as_deref())?,
+        quiet: a.quiet,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inject_specs() {
+        assert_eq!(parse_inject("none").unwrap(), Behaviour::None);
+        assert_eq!(
+            parse_inject("linear:4KiB").unwrap(),
+            Behaviour::Linear {
+                bytes_per_item: 4096
+            }
+        );
+        assert_eq!(
+            parse_inject("step:1MiB/100").unwrap(),
+            Behaviour::Step {
+                bytes: 1048576,
+                every_items: 100
+            }
+        );
+        assert!(parse_inject("step:1MiB/0").unwrap_err().0.contains("ITEMS"));
+        assert!(
+            parse_inject("wobble:1")
+                .unwrap_err()
+                .0
+                .contains("unknown behaviour")
+        );
+    }
+
+    #[test]
+    fn soak_defaults_and_errors() {
+        let o = soak_options(&SoakArgs::default()).unwrap();
+        assert_eq!(o.duration, DEFAULT_DURATION);
+        assert_eq!(o.confidence, 0.95);
+        let bad = |f: fn(&mut SoakArgs)| {
+            let mut a = SoakArgs::default();
+            f(&mut a);
+            soak_options(&a).unwrap_err().0
+        };
+        assert!(bad(|a| a.duration = Some("forever".into())).contains("--duration"));
+        assert!(bad(|a| a.sample_every = Some("1ms".into())).contains("too fast"));
+        assert!(bad(|a| a.thresholds = vec!["rss.slope<".into()]).contains("rss.slope<"));
+        assert!(bad(|a| a.profile = Some("weekly".into())).contains("unknown profile"));
+        assert!(bad(|a| a.confidence = Some(1.5)).contains("--confidence"));
+        let mut a = SoakArgs {
+            profile: Some("ci".into()),
+            ..Default::default()
+        };
+        assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(180));
+        a.duration = Some("10s".into());
+        assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,346 @@
+//! The in-process pipeline of the seeds: loader → embedder → writer, each
+//! stage on its own thread, joined by bounded channels so nothing piles up
+//! in memory by design.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::backend::{BackendError, Embedded, Embedder};
+use crate::workload::{Page, Workload};
+use crate::writer::Sink;
+
+/// How the pipeline ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineEnd {
+    /// Still running.
+    Running,
+    /// A finite workload was exhausted and everything was written.
+    Exhausted,
+    /// Stopped on request (duration reached, interrupt, fail-fast).
+    Stopped,
+    /// The workload could not produce a page (bad input): exit code 2.
+    WorkloadError(String),
+    /// The embedder failed: exit code 3.
+    BackendError(String),
+    /// The writer failed (disk full...).
+    WriterError(String),
+}
+
+struct Shared {
+    stop: AtomicBool,
+    items: AtomicU64,
+    batches: AtomicU64,
+    errors: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+    end: std::sync::Mutex<PipelineEnd>,
+}
+
+impl Shared {
+    /// Record the first non-normal ending; later ones are consequences.
+    fn end(&self, e: PipelineEnd) {
+        let mut g = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(
+            *g,
+            PipelineEnd::Running | PipelineEnd::Stopped | PipelineEnd::Exhausted
+        ) {
+            *g = e;
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A running pipeline. Dropping it stops and joins it.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    embed: Option<JoinHandle<Box<dyn Embedder>>>,
+}
+
+/// Cheap handle to the live item counter, for the sampler thread.
+#[derive(Clone)]
+pub struct ItemCounter(Arc<Shared>);
+
+impl ItemCounter {
+    /// Texts embedded so far.
+    pub fn get(&self) -> u64 {
+        self.0.items.load(Ordering::Relaxed)
+    }
+}
+
+impl Pipeline {
+    /// Start the three stages. `depth` is the capacity of each channel, in
+    /// pages; up to `max_errors` failed requests are tolerated (counted, their
+    /// texts skipped) before the run ends with a backend error.
+    pub fn start(
+        mut workload: Box<dyn Workload>,
+        mut embedder: Box<dyn Embedder>,
+        mut sink: Box<dyn Sink>,
+        depth: usize,
+        max_errors: u64,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            items: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
+            end: std::sync::Mutex::new(PipelineEnd::Running),
+        });
+        let (page_tx, page_rx): (SyncSender<Page>, Receiver<Page>) =
+            sync_channel(depth.max(embedder.max_in_flight()).max(1));
+        let (vec_tx, vec_rx): (SyncSender<Embedded>, Receiver<Embedded>) =
+            sync_channel(depth.max(1));
+
+        let s = shared.clone();
+        let loader = std::thread::Builder::new()
+            .name("memsoak-loader".into())
+            .spawn(move || {
+                while !s.stop.load(Ordering::Relaxed) {
+                    match workload.next_page() {
+                        Ok(Some(p)) => {
+                            if page_tx.send(p).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(e) => return s.end(PipelineEnd::WorkloadError(e.to_string())),
+                    }
+                }
+            })
+            .expect("spawn loader thread");
+
+        let s = shared.clone();
+        let embed = std::thread::Builder::new()
+            .name("memsoak-embed".into())
+            .spawn(move || {
+                let in_flight = embedder.max_in_flight().max(1);
+                let mut batch: Vec<Vec<String>> = Vec::with_capacity(in_flight);
+                'pages: while let Ok(first) = page_rx.recv() {
+                    batch.clear();
+                    batch.push(first.texts);
+                    // NOTE: take more pages only if they are already waiting:
+                    // concurrency never delays the first request.
+                    while batch.len() < in_flight {
+                        match page_rx.try_recv() {
+                            Ok(p) => batch.push(p.texts),
+                            Err(_) => break,
+                        }
+                    }
+                    if s.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let results = embedder.embed_many(&batch);
+                    for (texts, res) in batch.iter().zip(results) {
+                        match res {
+                            Ok(out) => {
+                                if out.count() != texts.len() {
+                                    s.end(PipelineEnd::BackendError(format!(
+                                        "backend returned {} vectors for {} texts",
+                                        out.count(),
+                                        texts.len()
+                                    )));
+                                    break 'pages;
+                                }
+                                s.items.fetch_add(texts.len() as u64, Ordering::Relaxed);
+                                s.batches.fetch_add(1, Ordering::Relaxed);
+                                if vec_tx.send(out).is_err() {
+                                    break 'pages;
+                                }
+                            }
+                            Err(BackendError::Request(e)) => {
+                                let n = s.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                                *s.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                                if n > max_errors {
+                                    s.end(PipelineEnd::BackendError(format!(
+                                        "{e} ({n} failed request(s), more than --max-errors {max_errors})"
+                                    )));
+                                    break 'pages;
+                                }
+                            }
+                            Err(e) => {
+                                s.end(PipelineEnd::BackendError(e.to_string()));
+                                break 'pages;
+                            }
+                        }
+                    }
+                }
+                embedder
+            })
+            .expect("spawn embed thread");
+
+        let s = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("memsoak-writer".into())
+            .spawn(move || {
+                for batch in vec_rx {
+                    if let Err(e) = sink.write(&batch) {
+                        return s.end(PipelineEnd::WriterError(e.to_string()));
+                    }
+                }
+                if let Err(e) = sink.finish() {
+                    return s.end(PipelineEnd::WriterError(e.to_string()));
+                }
+                let mut g = s.end.lock().unwrap_or_else(|p| p.into_inner());
+                if *g == PipelineEnd::Running {
+                    *g = if s.stop.load(Ordering::SeqCst) {
+                        PipelineEnd::Stopped
+                    } else {
+                        PipelineEnd::Exhausted
+                    };
+                }
+            })
+            .expect("spawn writer thread");
+
+        Pipeline {
+            shared,
+            threads: vec![loader, writer],
+            embed: Some(embed),
+        }
+    }
+
+    /// A handle to the item counter.
+    pub fn counter(&self) -> ItemCounter {
+        ItemCounter(self.shared.clone())
+    }
+
+    /// Texts embedded so far.
+    pub fn items(&self) -> u64 {
+        self.shared.items.load(Ordering::Relaxed)
+    }
+
+    /// How the pipeline stands (`Running` until every stage has finished or
+    /// one failed).
+    pub fn state(&self) -> PipelineEnd {
+        self.shared
+            .end
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Failed requests tolerated so far, and the last one's message.
+    pub fn errors(&self) -> (u64, Option<String>) {
+        (
+            self.shared.errors.load(Ordering::Relaxed),
+            self.shared
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+
+    /// Ask every stage to stop after its current page.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Stop and wait for every stage; returns how it ended, the items, and
+    /// the embedder (for [`Embedder::finish`]; `None` if its thread panicked).
+    pub fn join(mut self) -> (PipelineEnd, u64, Option<Box<dyn Embedder>>) {
+        self.stop();
+        let embedder = self.embed.take().and_then(|h| h.join().ok());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let end = match self.state() {
+            PipelineEnd::Running => PipelineEnd::Stopped,
+            e => e,
+        };
+        (end, self.items(), embedder)
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(h) = self.embed.take() {
+            let _ = h.join();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendInfo;
+    use crate::backend::synthetic::{SyntheticEmbedder, SyntheticOptions};
+    use crate::workload::VecWorkload;
+    use crate::writer::Discard;
+    use std::time::Duration;
+
+    fn pages(n: usize) -> Box<dyn Workload> {
+        Box::new(VecWorkload::new(
+            (0..n)
+                .map(|i| Page {
+                    texts: vec![format!("a{i}"), format!("b{i}")],
+                })
+                .collect(),
+        ))
+    }
+
+    fn wait(p: &Pipeline) {
+        for _ in 0..500 {
+            if p.state() != PipelineEnd::Running {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("pipeline never finished");
+    }
+
+    #[test]
+    fn runs_a_finite_workload_to_the_end() {
+        let e = SyntheticEmbedder::new(SyntheticOptions {
+            dim: 4,
+            cost_per_item: Duration::ZERO,
+            ..Default::default()
+        });
+        let p = Pipeline::start(pages(10), Box::new(e), Box::new(Discard), 2, 0);
+        wait(&p);
+        let (end, items, e) = p.join();
+        assert_eq!((end, items), (PipelineEnd::Exhausted, 20));
+        assert!(e.is_some());
+    }
+
+    struct Failing;
+    impl Embedder for Failing {
+        fn info(&self) -> BackendInfo {
+            BackendInfo::default()
+        }
+        fn embed(&mut self, _: &[String]) -> Result<Embedded, BackendError> {
+            Err(BackendError::failed("worker died"))
+        }
+    }
+
+    #[test]
+    fn backend_failure_ends_the_pipeline() {
+        let p = Pipeline::start(pages(10), Box::new(Failing), Box::new(Discard), 2, 0);
+        wait(&p);
+        let (end, items, _) = p.join();
+        assert_eq!(
+            (end, items),
+            (PipelineEnd::BackendError("worker died".into()), 0)
+        );
+    }
+
+    #[test]
+    fn stop_ends_an_endless_workload() {
+        let w = crate::workload::synthetic::SyntheticWorkload::new(Default::default()).unwrap();
+        let e = SyntheticEmbedder::new(SyntheticOptions {
+            dim: 4,
+            cost_per_item: Duration::ZERO,
+            ..Default::default()
+        });
+        let p = Pipeline::start(Box::new(w), Box::new(e), Box::new(Discard), 2, 0);
+        std::thread::sleep(Duration::from_millis(100));
+        let (end, items, _) = p.join();
+        assert_eq!(end, PipelineEnd::Stopped);
+        assert!(items > 0);
+    }
+}

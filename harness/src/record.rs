@@ -1,0 +1,293 @@
+//! `samples.csv`: appended and flushed one row at a time as samples are
+//! taken (so a crash loses nothing), and read back for analysis.
+//!
+//! Format: a header `t_s,items,<metric>...`, then one row per sample; values
+//! in bytes, `items` cumulative (empty when the run counts no items), an
+//! empty cell where a reading failed.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::sample::Metric;
+
+/// Appends sample rows to `samples.csv`, flushing each.
+pub struct Recorder {
+    out: BufWriter<File>,
+    width: usize,
+    line: String,
+}
+
+impl Recorder {
+    /// Create (truncate) the file and write the header.
+    pub fn create(path: &Path, metrics: &[Metric]) -> io::Result<Self> {
+        let mut out = BufWriter::new(File::create(path)?);
+        let mut header = String::from("t_s,items");
+        for m in metrics {
+            header.push(',');
+            header.push_str(m.name());
+        }
+        header.push('\n');
+        out.write_all(header.as_bytes())?;
+        out.flush()?;
+        Ok(Recorder {
+            out,
+            width: metrics.len(),
+            line: String::with_capacity(256),
+        })
+    }
+
+    /// Append one row and flush it to the OS.
+    pub fn append(
+        &mut self,
+        t_s: f64,
+        items: Option<u64>,
+        values: &[Option<u64>],
+    ) -> io::Result<()> {
+        use std::fmt::Write as _;
+        debug_assert_eq!(values.len(), self.width);
+        self.line.clear();
+        let _ = write!(self.line, "{t_s:.3},");
+        if let Some(i) = items {
+            let _ = write!(self.line, "{i}");
+        }
+        for v in values {
+            self.line.push(',');
+            if let Some(v) = v {
+                let _ = write!(self.line, "{v}");
+            }
+        }
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+/// Why a samples file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplesError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The header is not `t_s,items,<metric>...`.
+    #[error("{path}: line 1: {why}")]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A row in the middle of the file is malformed.
+    #[error("{path}: line {line}: {why}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Samples read back from disk: one column per metric.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampleTable {
+    /// Metrics, in column order.
+    pub metrics: Vec<Metric>,
+    /// Seconds since the start, per row.
+    pub t: Vec<f64>,
+    /// Cumulative items per row (NaN where not counted).
+    pub items: Vec<f64>,
+    /// `values[k][i]`: metric k at row i (NaN where the reading failed).
+    pub values: Vec<Vec<f64>>,
+    /// Rows dropped: a last line cut mid-write (memsoak killed while writing).
+    pub dropped_rows: usize,
+}
+
+impl SampleTable {
+    /// An empty table with these columns.
+    pub fn new(metrics: Vec<Metric>) -> Self {
+        let values = vec![Vec::new(); metrics.len()];
+        SampleTable {
+            metrics,
+            values,
+            ..Default::default()
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+
+    /// Whether any row counted items.
+    pub fn has_items(&self) -> bool {
+        self.items.iter().any(|v| v.is_finite())
+    }
+
+    /// Column of one metric, if present.
+    pub fn column(&self, m: Metric) -> Option<&[f64]> {
+        self.metrics
+            .iter()
+            .position(|x| *x == m)
+            .map(|i| self.values[i].as_slice())
+    }
+
+    /// Append one row (values as recorded).
+    pub fn push(&mut self, t: f64, items: Option<u64>, values: &[Option<u64>]) {
+        self.t.push(t);
+        self.items.push(items.map_or(f64::NAN, |v| v as f64));
+        for (col, v) in self.values.iter_mut().zip(values) {
+            col.push(v.map_or(f64::NAN, |v| v as f64));
+        }
+    }
+}
+
+fn parse_cell(cell: &str) -> Result<f64, String> {
+    if cell.is_empty() {
+        return Ok(f64::NAN);
+    }
+    cell.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("`{cell}` is not a number"))
+}
+
+/// Read a `samples.csv`. A last row cut mid-line is dropped and counted in
+/// `dropped_rows`; any other malformed row is an error naming its line.
+pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
+    let io_err = |source| SamplesError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut lines = BufReader::new(file).split(b'\n');
+    let header = match lines.next() {
+        Some(h) => h.map_err(io_err)?,
+        None => {
+            return Err(SamplesError::Header {
+                path: path.into(),
+                why: "the file is empty".into(),
+            });
+        }
+    };
+    let header = String::from_utf8_lossy(&header);
+    let mut cols = header.trim_end_matches('\r').split(',');
+    if cols.next() != Some("t_s") || cols.next() != Some("items") {
+        return Err(SamplesError::Header {
+            path: path.into(),
+            why: format!(
+                "expected `t_s,items,<metric>...`, found `{}`",
+                header.trim_end()
+            ),
+        });
+    }
+    let mut metrics = Vec::new();
+    for c in cols {
+        let m = Metric::from_name(c).ok_or_else(|| SamplesError::Header {
+            path: path.into(),
+            why: format!("unknown metric column `{c}`"),
+        })?;
+        metrics.push(m);
+    }
+    let width = metrics.len() + 2;
+    let mut table = SampleTable::new(metrics);
+    let mut pending: Option<(usize, String)> = None;
+    let mut lineno = 1;
+    for raw in lines {
+        let raw = raw.map_err(io_err)?;
+        lineno += 1;
+        // NOTE: a row that failed to parse is only forgiven if it is the last
+        // line (memsoak was killed mid-write); remember it until we know.
+        if let Some((l, why)) = pending.take() {
+            return Err(SamplesError::Row {
+                path: path.into(),
+                line: l,
+                why,
+            });
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != width {
+            pending = Some((
+                lineno,
+                format!("expected {width} fields, found {}", cells.len()),
+            ));
+            continue;
+        }
+        let parsed: Result<Vec<f64>, String> = cells.iter().map(|c| parse_cell(c)).collect();
+        match parsed {
+            Ok(v) if v[0].is_finite() => {
+                table.t.push(v[0]);
+                table.items.push(v[1]);
+                for (col, x) in table.values.iter_mut().zip(&v[2..]) {
+                    col.push(*x);
+                }
+            }
+            Ok(_) => pending = Some((lineno, "missing t_s".into())),
+            Err(why) => pending = Some((lineno, why)),
+        }
+    }
+    if pending.is_some() {
+        table.dropped_rows += 1;
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_cut_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("samples.csv");
+        let mut r = Recorder::create(&p, &[Metric::Rss, Metric::Heap]).unwrap();
+        r.append(0.0, Some(0), &[Some(100), None]).unwrap();
+        r.append(1.0, Some(32), &[Some(200), Some(7)]).unwrap();
+        drop(r);
+        let t = read_samples(&p).unwrap();
+        assert_eq!(t.metrics, vec![Metric::Rss, Metric::Heap]);
+        assert_eq!(t.t, vec![0.0, 1.0]);
+        assert_eq!(t.items, vec![0.0, 32.0]);
+        assert_eq!(t.column(Metric::Rss).unwrap(), &[100.0, 200.0]);
+        assert!(t.column(Metric::Heap).unwrap()[0].is_nan());
+        assert_eq!(t.dropped_rows, 0);
+
+        // Regression: memsoak killed mid-write leaves a partial last row.
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str("2.000,64,30");
+        std::fs::write(&p, text).unwrap();
+        let t = read_samples(&p).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.dropped_rows, 1);
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(&p, "t_s,items,rss\n0,,1\n1,,x\n2,,3\n").unwrap();
+        let e = read_samples(&p).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("`x`"), "{e}");
+        std::fs::write(&p, "t_s,items,bogus\n").unwrap();
+        let e = read_samples(&p).unwrap_err().to_string();
+        assert!(e.contains("unknown metric column `bogus`"), "{e}");
+        std::fs::write(&p, "").unwrap();
+        assert!(read_samples(&p).unwrap_err().to_string().contains("empty"));
+    }
+}

@@ -1,0 +1,83 @@
+//! Host-wide memory: `MemAvailable` and swap in use, from `/proc/meminfo`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+
+use super::{Metric, Sampler};
+
+/// Reads `/proc/meminfo` through one open handle (re-read from offset 0).
+pub struct SystemSampler {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl SystemSampler {
+    /// Open `/proc/meminfo`; `None` where it does not exist (not Linux).
+    pub fn new() -> Option<Self> {
+        let file = File::open("/proc/meminfo").ok()?;
+        Some(SystemSampler {
+            file,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+}
+
+/// Parse `Key:   123 kB` lines; returns (available, swap used) in bytes.
+pub fn parse_meminfo(text: &[u8]) -> (Option<u64>, Option<u64>) {
+    let (mut avail, mut swap_total, mut swap_free) = (None, None, None);
+    for line in text.split(|&b| b == b'\n') {
+        let slot = if line.starts_with(b"MemAvailable:") {
+            &mut avail
+        } else if line.starts_with(b"SwapTotal:") {
+            &mut swap_total
+        } else if line.starts_with(b"SwapFree:") {
+            &mut swap_free
+        } else {
+            continue;
+        };
+        *slot = super::proc::kb_value(line);
+    }
+    let swap_used = match (swap_total, swap_free) {
+        (Some(t), Some(f)) => Some(t.saturating_sub(f)),
+        _ => None,
+    };
+    (avail, swap_used)
+}
+
+impl Sampler for SystemSampler {
+    fn metrics(&self) -> &[Metric] {
+        &[Metric::SysAvailable, Metric::SysSwapUsed]
+    }
+
+    fn sample(&mut self, out: &mut [Option<u64>]) {
+        self.buf.clear();
+        if self.file.seek(SeekFrom::Start(0)).is_err()
+            || self.file.read_to_end(&mut self.buf).is_err()
+        {
+            return;
+        }
+        let (a, s) = parse_meminfo(&self.buf);
+        out[0] = a;
+        out[1] = s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_meminfo() {
+        let t = b"MemTotal:       24000000 kB\nMemAvailable:   1000 kB\nSwapTotal:      2048 kB\nSwapFree:       1024 kB\n";
+        assert_eq!(parse_meminfo(t), (Some(1024000), Some(1048576)));
+    }
+
+    #[test]
+    fn reads_this_host() {
+        let mut s = SystemSampler::new().expect("linux");
+        let mut out = [None, None];
+        s.sample(&mut out);
+        assert!(out[0].unwrap() > 0);
+        assert!(out[1].is_some());
+    }
+}

@@ -1,0 +1,605 @@
+//! Verdict tests for `drift` on the memory shapes a soak test meets, in real
+//! units (x in seconds, y in bytes), with deterministic seeded noise.
+
+use super::*;
+use crate::stats::warmup_end;
+use proptest::prelude::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+const BASE: f64 = 200.0 * MIB;
+/// The leak threshold used by the verdicts: 2 MiB/min, in bytes per second.
+const LIMIT: f64 = 2.0 * MIB / 60.0;
+
+/// xorshift64* with Box–Muller normals: tiny, deterministic, no rand crate.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        // Spread small seeds over the state and keep it non-zero.
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03 | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// Sample times for `seconds` at `hz`.
+fn times(seconds: f64, hz: f64) -> Vec<f64> {
+    let n = (seconds * hz).round() as usize;
+    (0..n).map(|i| i as f64 / hz).collect()
+}
+
+/// Leak rate in MiB/min as bytes per second.
+fn per_min(mib: f64) -> f64 {
+    mib * MIB / 60.0
+}
+
+struct Verdict {
+    drift: Drift,
+    warmup: usize,
+    leak: bool,
+}
+
+/// Warm-up truncation, then drift at 95%, then the verdict rule.
+fn analyse(x: &[f64], y: &[f64]) -> Verdict {
+    let warmup = warmup_end(y);
+    let drift = drift(&x[warmup..], &y[warmup..], 0.95).expect("enough points");
+    let leak = drift.significant && drift.slope > LIMIT;
+    Verdict {
+        drift,
+        warmup,
+        leak,
+    }
+}
+
+fn show(name: &str, v: &Verdict) {
+    let d = &v.drift;
+    println!(
+        "{name}: warmup={} slope={:.3} MiB/min CI=[{:.3}, {:.3}] p={:.4} sig={} leak={} \
+         blocks={} block_len={} cycle={:?} n_eff={:.1} ols={:.3} MiB/min | {}",
+        v.warmup,
+        d.slope * 60.0 / MIB,
+        d.ci_low * 60.0 / MIB,
+        d.ci_high * 60.0 / MIB,
+        d.p_value,
+        d.significant,
+        v.leak,
+        d.blocks,
+        d.block_len,
+        d.cycle_len,
+        d.effective_n,
+        d.ols.map_or(f64::NAN, |o| o.slope * 60.0 / MIB),
+        d.method
+    );
+}
+
+/// base + leak·t + N(0, σ²) white noise.
+fn linear(x: &[f64], leak: f64, sigma: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    x.iter()
+        .map(|t| BASE + leak * t + sigma * rng.normal())
+        .collect()
+}
+
+/// GC sawtooth: within each cycle memory ramps up by `amp`, then drops back to
+/// the floor (which itself rises by `leak` per second). Cycle lengths are
+/// `period` seconds, or uniform in `period ± jitter`. `phase` in [0, 1) is
+/// where in the first cycle the run starts.
+fn sawtooth(x: &[f64], period: f64, jitter: f64, phase: f64, leak: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    let amp = 300.0 * MIB;
+    let mut cycle_len = period;
+    let mut cycle_start = -phase * period;
+    let mut out = Vec::with_capacity(x.len());
+    for &t in x {
+        while t >= cycle_start + cycle_len {
+            cycle_start += cycle_len;
+            cycle_len = period + jitter * (2.0 * rng.uniform() - 1.0);
+        }
+        let ramp = amp * (t - cycle_start) / cycle_len;
+        out.push(BASE + leak * t + ramp + 4.0 * MIB * rng.normal());
+    }
+    out
+}
+
+/// Stationary AR(1) noise with lag-1 correlation `phi` and marginal sd `sigma`.
+fn ar1(n: usize, phi: f64, sigma: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    let innovation = sigma * (1.0 - phi * phi).sqrt();
+    let mut e = sigma * rng.normal();
+    (0..n)
+        .map(|_| {
+            let v = e;
+            e = phi * e + innovation * rng.normal();
+            v
+        })
+        .collect()
+}
+
+fn rel_err(got: f64, want: f64) -> f64 {
+    ((got - want) / want).abs()
+}
+
+// ---- healthy shapes: no leak ------------------------------------------------
+
+#[test]
+fn flat_noise_is_not_a_leak() {
+    for (secs, hz) in [(90.0, 1.0), (600.0, 10.0)] {
+        let x = times(secs, hz);
+        let y = linear(&x, 0.0, 4.0 * MIB, 7);
+        let v = analyse(&x, &y);
+        show(&format!("flat {secs}s@{hz}Hz"), &v);
+        assert!(!v.leak);
+        assert!(v.drift.slope.abs() < LIMIT, "slope {}", v.drift.slope);
+        assert_eq!(
+            v.drift.cycle_len, None,
+            "noise must not look like a sawtooth"
+        );
+    }
+}
+
+#[test]
+fn warmup_plateau_is_cut_and_not_a_leak() {
+    let x = times(90.0, 1.0);
+    let fill = 300.0 * MIB;
+    let mut rng = Rng::new(11);
+    let lin: Vec<f64> = x
+        .iter()
+        .map(|&t| BASE + fill * (t / 20.0).min(1.0) + 4.0 * MIB * rng.normal())
+        .collect();
+    // Exponential fill, 99% done by 20 s (time constant 20/ln 100 ≈ 4.3 s).
+    let tau = 20.0 / 100f64.ln();
+    let exp: Vec<f64> = x
+        .iter()
+        .map(|&t| BASE + fill * (1.0 - (-t / tau).exp()) + 4.0 * MIB * rng.normal())
+        .collect();
+    for (name, y) in [("linear fill", lin), ("exponential fill", exp)] {
+        let v = analyse(&x, &y);
+        show(name, &v);
+        assert!(v.warmup >= 20, "{name}: warm-up cut at {} < 20 s", v.warmup);
+        assert!(!v.leak, "{name}");
+    }
+}
+
+#[test]
+fn gc_sawtooth_is_not_a_leak() {
+    // 300 MiB ramps over 10 s then a drop back, runs of 95 s so they end
+    // mid-cycle, several phase offsets, at 1 Hz and 10 Hz.
+    let mut worst_ols = 0.0f64;
+    for hz in [1.0, 10.0] {
+        let x = times(95.0, hz);
+        for (i, phase) in [0.0, 0.3, 0.55, 0.8].into_iter().enumerate() {
+            let y = sawtooth(&x, 10.0, 0.0, phase, 0.0, 100 + i as u64);
+            let v = analyse(&x, &y);
+            show(&format!("sawtooth 10s {hz}Hz phase {phase}"), &v);
+            assert!(!v.leak);
+            assert!(!v.drift.significant);
+            // Slope ≈ 0: the truth lies inside the interval. (With 9 floors
+            // and 4 MiB noise the estimate itself scatters by ~±3 MiB/min.)
+            assert!(v.drift.ci_low <= 0.0 && 0.0 <= v.drift.ci_high);
+            let p = v.drift.cycle_len.expect("sawtooth detected") as f64 / hz;
+            assert!((p - 10.0).abs() <= 1.0, "period {p}");
+            worst_ols = worst_ols.max(v.drift.ols.unwrap().slope.abs());
+        }
+    }
+    // Why the floor matters: a plain fit over a run that ends mid-cycle is
+    // biased by the partial ramp by far more than the leak limit.
+    println!(
+        "worst |OLS| on flat sawtooth: {:.2} MiB/min",
+        worst_ols * 60.0 / MIB
+    );
+    assert!(worst_ols > LIMIT);
+}
+
+#[test]
+fn gc_sawtooth_other_periods_and_jitter_is_not_a_leak() {
+    for hz in [1.0, 10.0] {
+        let x = times(95.0, hz);
+        for (period, jitter) in [(7.0, 0.0), (13.0, 0.0), (10.0, 2.0)] {
+            for seed in 0..3u64 {
+                let phase = 0.37 * seed as f64;
+                let y = sawtooth(&x, period, jitter, phase.fract(), 0.0, 200 + seed);
+                let v = analyse(&x, &y);
+                show(
+                    &format!("sawtooth {period}±{jitter}s {hz}Hz seed {seed}"),
+                    &v,
+                );
+                assert!(!v.leak, "period {period} jitter {jitter} seed {seed}");
+                assert!(!v.drift.significant);
+                assert!(v.drift.ci_low <= 0.0 && 0.0 <= v.drift.ci_high);
+                assert!(v.drift.cycle_len.is_some());
+            }
+        }
+    }
+}
+
+#[test]
+fn bounded_cache_is_not_a_leak() {
+    // Cache filling towards an asymptote: 200 MiB·(1 - e^{-t/60 s}), 15 min at
+    // 1 Hz. A careful engineer would say: memory *is* still rising at the end
+    // (the test may well call the trend significant), but the growth is
+    // bounded and decaying: after warm-up (~4-5 time constants) what is left
+    // is e^{-4..5} of the fill, a few MiB spread over ten minutes, far below
+    // 2 MiB/min. The slope limit, not significance alone, is what keeps a
+    // cache from being called a leak; a longer run would show it flatten.
+    let x = times(900.0, 1.0);
+    let mut rng = Rng::new(31);
+    let y: Vec<f64> = x
+        .iter()
+        .map(|&t| BASE + 200.0 * MIB * (1.0 - (-t / 60.0).exp()) + 4.0 * MIB * rng.normal())
+        .collect();
+    let v = analyse(&x, &y);
+    show("bounded cache", &v);
+    assert!(!v.leak);
+    assert!(v.drift.slope < LIMIT);
+    assert!(v.warmup >= 120, "warm-up cut at {}", v.warmup);
+}
+
+#[test]
+fn gc_drop_spread_over_several_samples_is_one_cycle() {
+    // At 10 Hz a collection that takes 0.3 s shows as three falling samples.
+    let x = times(95.0, 10.0);
+    let mut rng = Rng::new(17);
+    let y: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let phase = i % 100;
+            let level = if phase < 97 {
+                phase as f64 / 97.0
+            } else {
+                (100 - phase) as f64 / 4.0
+            };
+            BASE + 300.0 * MIB * level + 4.0 * MIB * rng.normal()
+        })
+        .collect();
+    let v = analyse(&x, &y);
+    show("sawtooth, 3-sample drops", &v);
+    assert_eq!(v.drift.cycle_len, Some(100));
+    assert!(!v.leak);
+    assert!(!v.drift.significant);
+}
+
+/// One-sample spikes of +500 MiB on 1% of the samples (a bad read, a
+/// transient buffer).
+fn with_spikes(mut y: Vec<f64>, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    for v in &mut y {
+        if rng.uniform() < 0.01 {
+            *v += 500.0 * MIB;
+        }
+    }
+    y
+}
+
+#[test]
+fn spikes_are_not_a_sawtooth_nor_a_leak() {
+    let x = times(600.0, 1.0);
+    let y = with_spikes(linear(&x, 0.0, 4.0 * MIB, 61), 62);
+    let v = analyse(&x, &y);
+    show("flat + spikes", &v);
+    assert_eq!(v.drift.cycle_len, None);
+    assert!(!v.leak);
+    assert!(!v.drift.significant);
+    // And a leak under the same spikes is still measured well.
+    let truth = per_min(5.0);
+    let y = with_spikes(linear(&x, truth, 4.0 * MIB, 63), 64);
+    let v = analyse(&x, &y);
+    show("leak + spikes", &v);
+    assert!(v.leak);
+    assert!(
+        rel_err(v.drift.slope, truth) < 0.1,
+        "slope {}",
+        v.drift.slope * 60.0 / MIB
+    );
+}
+
+// ---- leaks --------------------------------------------------------------
+
+#[test]
+fn linear_leak_is_found_with_the_right_slope() {
+    let truth = per_min(5.0);
+    let x = times(90.0, 1.0);
+    let v = analyse(&x, &linear(&x, truth, 4.0 * MIB, 42));
+    show("leak 5 MiB/min 90s", &v);
+    assert!(v.leak);
+    assert!(
+        rel_err(v.drift.slope, truth) < 0.3,
+        "slope {}",
+        v.drift.slope * 60.0 / MIB
+    );
+    assert!(v.drift.ci_low <= truth && truth <= v.drift.ci_high);
+    // Over 200 seeds: the slope's standard error here is ~1 MiB/min (20%),
+    // so ±30% is a 1.5-sigma band: ~87% is the best any estimator can do.
+    let (mut found, mut within) = (0, 0);
+    let mut errors = Vec::new();
+    for seed in 0..200u64 {
+        let v = analyse(&x, &linear(&x, truth, 4.0 * MIB, 100 + seed));
+        found += usize::from(v.leak);
+        within += usize::from(rel_err(v.drift.slope, truth) < 0.3);
+        errors.push(rel_err(v.drift.slope, truth));
+    }
+    let median_err = crate::stats::median(&errors).unwrap();
+    println!(
+        "5 MiB/min, σ 4 MiB, 90 s: leak found {found}/200, slope within ±30% {within}/200, \
+         median |error| {:.1}%",
+        100.0 * median_err
+    );
+    assert!(found >= 190, "{found}/200");
+    assert!(within >= 160, "{within}/200");
+    assert!(median_err < 0.2);
+}
+
+#[test]
+fn leak_under_the_limit_is_not_a_breach() {
+    // 1 MiB/min for 10 min: the trend is real (significant), but below 2 MiB/min.
+    let truth = per_min(1.0);
+    let x = times(600.0, 1.0);
+    let y = linear(&x, truth, 4.0 * MIB, 43);
+    let v = analyse(&x, &y);
+    show("leak 1 MiB/min 10min", &v);
+    assert!(v.drift.significant);
+    assert!(!v.leak);
+    assert!(rel_err(v.drift.slope, truth) < 0.3);
+    // Same leak in a 90 s run: too short to pin down; count breaches over seeds.
+    let x = times(90.0, 1.0);
+    let breaches = (0..100u64)
+        .filter(|&s| analyse(&x, &linear(&x, truth, 4.0 * MIB, 1000 + s)).leak)
+        .count();
+    println!("1 MiB/min over 90 s: {breaches}/100 breaches of the 2 MiB/min limit");
+    assert!(breaches <= 20, "{breaches}/100");
+}
+
+#[test]
+fn step_leak_is_a_breach() {
+    // A 50 MiB jump at the middle of a 90 s run, flat otherwise.
+    let x = times(90.0, 1.0);
+    let step = |seed: u64| {
+        let mut rng = Rng::new(seed);
+        x.iter()
+            .map(|&t| BASE + if t >= 45.0 { 50.0 * MIB } else { 0.0 } + 4.0 * MIB * rng.normal())
+            .collect::<Vec<f64>>()
+    };
+    let v = analyse(&x, &step(5));
+    show("step 50 MiB at 45 s", &v);
+    assert!(v.drift.significant);
+    assert!(v.drift.slope > 0.0);
+    assert!(v.leak);
+    let mut slopes = Vec::new();
+    for seed in 0..100u64 {
+        let v = analyse(&x, &step(600 + seed));
+        assert!(v.leak, "seed {seed}: {}", v.drift.slope * 60.0 / MIB);
+        slopes.push(v.drift.slope * 60.0 / MIB);
+    }
+    slopes.sort_by(f64::total_cmp);
+    // Theil–Sen of a step: half the pairs straddle it, so the median slope is
+    // about the smallest straddling slope, 50 MiB / ~70 s.
+    println!(
+        "step: breach in 100/100 seeds, slope median {:.1} MiB/min (range {:.1}..{:.1}); \
+         the average rise over the run is 33 MiB/min",
+        slopes[50], slopes[0], slopes[99]
+    );
+}
+
+#[test]
+fn sawtooth_on_a_leak_shows_the_leak() {
+    // 5 MiB/min on the floor under a 300 MiB / 10 s sawtooth, 10 min.
+    let truth = per_min(5.0);
+    let mut worst = 0.0f64;
+    for hz in [1.0, 10.0] {
+        let x = times(600.0, hz);
+        for seed in 0..10u64 {
+            let y = sawtooth(&x, 10.0, 0.0, 0.1 * seed as f64, truth, 300 + seed);
+            let v = analyse(&x, &y);
+            if seed == 0 {
+                show(&format!("sawtooth + leak {hz}Hz"), &v);
+            }
+            assert!(v.leak, "{hz} Hz seed {seed}");
+            assert!(v.drift.cycle_len.is_some());
+            worst = worst.max(rel_err(v.drift.slope, truth));
+        }
+        // Jittered cycles too.
+        let y = sawtooth(&x, 10.0, 2.0, 0.5, truth, 399);
+        let v = analyse(&x, &y);
+        show(&format!("jittered sawtooth + leak {hz}Hz"), &v);
+        assert!(v.leak);
+        worst = worst.max(rel_err(v.drift.slope, truth));
+    }
+    println!(
+        "sawtooth + leak: worst slope error {:.1}% over 22 runs",
+        100.0 * worst
+    );
+    assert!(worst < 0.4);
+}
+
+#[test]
+fn slow_leak_under_heavy_noise() {
+    let truth = per_min(3.0);
+    let sigma = 20.0 * MIB;
+    // 30 min: enough evidence.
+    let x = times(1800.0, 1.0);
+    let v = analyse(&x, &linear(&x, truth, sigma, 77));
+    show("3 MiB/min σ=20 MiB 30 min", &v);
+    assert!(v.leak);
+    assert!(rel_err(v.drift.slope, truth) < 0.3);
+    // 90 s: 4.5 MiB of drift under 20 MiB noise is not evidence; most seeds
+    // must not reach significance (the power here is ~10%).
+    let x = times(90.0, 1.0);
+    let v = analyse(&x, &linear(&x, truth, sigma, 77));
+    show("3 MiB/min σ=20 MiB 90 s", &v);
+    assert!(!v.drift.significant);
+    let sig = (0..100u64)
+        .filter(|&s| {
+            analyse(&x, &linear(&x, truth, sigma, 2000 + s))
+                .drift
+                .significant
+        })
+        .count();
+    println!("3 MiB/min σ=20 MiB over 90 s: significant in {sig}/100 seeds");
+    assert!(sig <= 30, "{sig}/100");
+}
+
+// ---- calibration -----------------------------------------------------------
+
+#[test]
+fn ar1_noise_false_alarm_rate() {
+    // φ = 0.9, marginal σ = 5 MiB, flat, 10 min at 1 Hz, 200 seeds.
+    let x = times(600.0, 1.0);
+    let (mut corrected, mut plain) = (0, 0);
+    for seed in 0..200u64 {
+        let y: Vec<f64> = ar1(x.len(), 0.9, 5.0 * MIB, 5000 + seed)
+            .iter()
+            .map(|e| BASE + e)
+            .collect();
+        let v = analyse(&x, &y);
+        corrected += usize::from(v.drift.significant);
+        // The same Mann–Kendall without the Hamed–Rao correction.
+        let w = v.warmup;
+        let s = crate::stats::trend::mk_s(&y[w..]);
+        let var0 = crate::stats::trend::mk_variance(&y[w..]);
+        let z0 = (s.abs() - 1.0).max(0.0) / var0.sqrt();
+        plain += usize::from(2.0 * crate::stats::normal_cdf(-z0) < 0.05);
+    }
+    println!("AR(1) φ=0.9: false alarms {corrected}/200 corrected, {plain}/200 uncorrected MK");
+    assert!(corrected <= 20, "{corrected}/200");
+    assert!(plain > 60, "uncorrected MK should be far off: {plain}/200");
+}
+
+#[test]
+fn white_noise_null_calibration() {
+    for (secs, hz) in [(90.0, 1.0), (600.0, 1.0)] {
+        let x = times(secs, hz);
+        let alarms = (0..200u64)
+            .filter(|&s| {
+                analyse(&x, &linear(&x, 0.0, 4.0 * MIB, 9000 + s))
+                    .drift
+                    .significant
+            })
+            .count();
+        println!("white noise {secs}s@{hz}Hz: false alarms {alarms}/200");
+        assert!(alarms <= 16, "{alarms}/200");
+    }
+}
+
+// ---- scale -----------------------------------------------------------------
+
+#[test]
+fn a_day_at_10hz_finishes_and_finds_the_leak() {
+    // 864 000 points: slow leak 1 MiB/min + noise + 300 MiB sawtooth every 10 s.
+    let truth = per_min(1.0);
+    let x = times(86_400.0, 10.0);
+    let y = sawtooth(&x, 10.0, 0.0, 0.4, truth, 864);
+    let start = std::time::Instant::now();
+    let v = analyse(&x, &y);
+    println!("864k points analysed in {:?}", start.elapsed());
+    show("day at 10 Hz", &v);
+    assert!(v.drift.significant);
+    assert!(rel_err(v.drift.slope, truth) < 0.1);
+    assert!(v.drift.blocks <= MAX_BLOCKS);
+}
+
+// ---- degenerate input --------------------------------------------------------
+
+#[test]
+fn degenerate_inputs() {
+    let x: Vec<f64> = (0..20).map(f64::from).collect();
+    assert!(drift(&[], &[], 0.95).is_none());
+    assert!(drift(&x[..7], &x[..7], 0.95).is_none(), "7 points");
+    assert!(drift(&x, &x[..19], 0.95).is_none(), "length mismatch");
+    assert!(drift(&[3.0; 20], &x, 0.95).is_none(), "all x equal");
+    assert!(drift(&x, &x, 1.0).is_none());
+    assert!(drift(&x, &x, f64::NAN).is_none());
+    // Constant y: zero slope, nothing to test.
+    let c = drift(&x, &[5.0; 20], 0.95).unwrap();
+    assert_eq!((c.slope, c.p_value, c.significant), (0.0, 1.0, false));
+    // Eight points: the minimum; a perfect ramp is significant.
+    let d = drift(&x[..8], &x[..8], 0.95).unwrap();
+    assert_eq!(d.slope, 1.0);
+    assert!(d.significant);
+    // NaN/inf samples are skipped: same answer as without them.
+    let mut xn = x.clone();
+    let mut yn: Vec<f64> = x.iter().map(|v| 2.0 * v).collect();
+    xn.insert(5, 4.5);
+    yn.insert(5, f64::NAN);
+    xn.push(f64::INFINITY);
+    yn.push(1.0);
+    let a = drift(&xn, &yn, 0.95).unwrap();
+    assert_eq!(a.slope, 2.0);
+    assert_eq!(a.blocks, 20);
+    // Out-of-order x is sorted, not rejected.
+    let mut rev_x = x.clone();
+    rev_x.reverse();
+    let rev_y: Vec<f64> = rev_x.iter().map(|v| 3.0 * v + 1.0).collect();
+    let r = drift(&rev_x, &rev_y, 0.95).unwrap();
+    assert_eq!(r.slope, 3.0);
+    assert!(r.z > 0.0);
+}
+
+#[test]
+fn too_few_blocks_is_not_significant() {
+    // Three sawtooth cycles leave at most 3 floors: even a clear rise between
+    // them cannot be called significant.
+    let x = times(35.0, 1.0);
+    let y = sawtooth(&x, 10.0, 0.0, 0.0, per_min(60.0), 1);
+    let d = drift(&x, &y, 0.95).unwrap();
+    println!("{}", d.method);
+    assert!(d.blocks < MIN_BLOCKS_FOR_TEST);
+    assert_eq!((d.p_value, d.significant), (1.0, false));
+    assert!(d.method.contains("too few blocks"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn slope_of_a_line_is_b(a in -1e9f64..1e9, b in -1e6f64..1e6, n in 8usize..400) {
+        let x: Vec<f64> = (0..n).map(|i| i as f64 * 0.1).collect();
+        let y: Vec<f64> = x.iter().map(|x| a + b * x).collect();
+        let d = drift(&x, &y, 0.95).unwrap();
+        prop_assert!((d.slope - b).abs() <= 1e-6 * (1.0 + b.abs()) + 1e-9 * a.abs(), "{} vs {}", d.slope, b);
+        prop_assert!(d.ci_low <= d.slope && d.slope <= d.ci_high);
+    }
+
+    #[test]
+    fn invariant_to_a_constant_offset(seed in 0u64..1000, c in -1e9f64..1e9) {
+        let x = times(120.0, 1.0);
+        let y = linear(&x, per_min(3.0), 4.0 * MIB, seed);
+        let shifted: Vec<f64> = y.iter().map(|v| v + c.round()).collect();
+        let (a, b) = (drift(&x, &y, 0.95).unwrap(), drift(&x, &shifted, 0.95).unwrap());
+        prop_assert!((a.slope - b.slope).abs() <= 1e-6 * a.slope.abs());
+        prop_assert_eq!(a.significant, b.significant);
+    }
+
+    #[test]
+    fn never_panics_and_stays_in_range(
+        x in proptest::collection::vec(prop::num::f64::ANY, 0..64),
+        y in proptest::collection::vec(prop::num::f64::ANY, 0..64),
+        conf in prop::num::f64::ANY,
+    ) {
+        if let Some(d) = drift(&x, &y, conf) {
+            prop_assert!((0.0..=1.0).contains(&d.p_value));
+            prop_assert!(d.ci_low <= d.slope && d.slope <= d.ci_high);
+            prop_assert!(d.blocks >= 2);
+        }
+    }
+
+    #[test]
+    fn p_in_unit_interval_ci_contains_estimate(seed in 0u64..10_000, leak in -10.0f64..10.0, n in 8usize..300) {
+        let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let y = linear(&x, per_min(leak), 4.0 * MIB, seed);
+        let d = drift(&x, &y, 0.9).unwrap();
+        prop_assert!((0.0..=1.0).contains(&d.p_value));
+        prop_assert!(d.ci_low <= d.slope && d.slope <= d.ci_high);
+        prop_assert!(d.effective_n <= d.blocks as f64);
+    }
+}

@@ -1,0 +1,124 @@
+//! Pure statistics for memsoak: decides whether sampled memory drifts upward
+//! after warm-up (robust slope, autocorrelation-aware trend test, warm-up
+//! truncation). Std only; no function panics, degenerate input gives `None` or
+//! a documented neutral answer.
+//!
+//! Non-finite samples (NaN, ±inf: a failed read) are dropped everywhere rather
+//! than poisoning a whole run.
+
+mod drift;
+mod normal;
+mod ols;
+mod sequential;
+mod slope;
+pub(crate) mod trend;
+mod warmup;
+
+pub use drift::{Drift, drift};
+pub use normal::{normal_cdf, normal_quantile};
+pub use ols::{OlsFit, ols};
+pub use sequential::look_alpha;
+pub use slope::{SenFit, theil_sen};
+pub use trend::{TrendTest, mann_kendall};
+pub use warmup::warmup_end;
+
+/// Median of the finite values in `values` (mean of the two middle values for
+/// an even count).
+///
+/// Cost O(n) average (copies, then `select_nth_unstable_by`). Non-finite values
+/// are ignored; returns `None` when no finite value is left.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    median_mut(&mut v)
+}
+
+/// Median of `v`, reordering it. `None` for an empty slice. The caller
+/// guarantees the values are finite (NaN would still not panic: `total_cmp`
+/// orders it).
+pub(crate) fn median_mut(v: &mut [f64]) -> Option<f64> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let mid = n / 2;
+    let (left, upper, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if n % 2 == 1 {
+        return Some(upper);
+    }
+    // The lower middle value is the largest element left of the pivot.
+    let lower = left.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+    // Halve first so that two huge values cannot overflow.
+    Some(0.5 * lower + 0.5 * upper)
+}
+
+/// Nearest-rank quantile `q` in `[0, 1]` of `v`, reordering it. `None` for an
+/// empty slice. O(n) average.
+pub(crate) fn quantile_mut(v: &mut [f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
+    let k = ((v.len() - 1) as f64 * q).round() as usize;
+    let k = k.min(v.len() - 1);
+    let (_, value, _) = v.select_nth_unstable_by(k, f64::total_cmp);
+    Some(*value)
+}
+
+/// Split into `min(n, max_blocks)` contiguous blocks of near-equal length
+/// (boundaries at ⌊b·n/m⌋, so no sample is dropped): median y, mean x.
+pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = y.len();
+    let m = n.min(max_blocks);
+    let (mut bx, mut by) = (Vec::with_capacity(m), Vec::with_capacity(m));
+    let mut scratch = Vec::new();
+    for b in 0..m {
+        let (s, e) = (b * n / m, (b + 1) * n / m);
+        if e <= s {
+            continue;
+        }
+        scratch.clear();
+        scratch.extend_from_slice(&y[s..e]);
+        if let Some(med) = median_mut(&mut scratch) {
+            bx.push(x[s..e].iter().sum::<f64>() / (e - s) as f64);
+            by.push(med);
+        }
+    }
+    (bx, by)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn median_by_hand() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0, f64::INFINITY]), Some(5.0));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[f64::NAN]), None);
+        assert_eq!(median(&[f64::MAX, f64::MAX]), Some(f64::MAX));
+    }
+
+    #[test]
+    fn quantile_by_hand() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(quantile_mut(&mut v, 0.0), Some(1.0));
+        assert_eq!(quantile_mut(&mut v, 1.0), Some(5.0));
+        assert_eq!(quantile_mut(&mut v, 0.25), Some(2.0));
+        assert_eq!(quantile_mut(&mut [], 0.5), None);
+    }
+
+    proptest! {
+        #[test]
+        fn median_matches_sort(mut v in proptest::collection::vec(-1e6f64..1e6, 1..60)) {
+            let m = median(&v).unwrap();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let want = if n % 2 == 1 { v[n / 2] } else { 0.5 * v[n / 2 - 1] + 0.5 * v[n / 2] };
+            prop_assert_eq!(m, want);
+        }
+    }
+}

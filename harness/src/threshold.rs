@@ -1,0 +1,281 @@
+//! Threshold expressions, k6-like: `METRIC.STAT OP VALUE`.
+//!
+//! `rss.slope<2MiB/min`, `heap.slope_per_1k<64KiB`, `rss.growth<100MiB`,
+//! `rss.max<4GiB`, `sys_available.min>1GiB`. Parsing only; evaluation
+//! against an analysis lives in [`crate::analysis`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::sample::Metric;
+use crate::units::{self, PerTime};
+
+/// The statistic a threshold limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    /// Drift per unit time after warm-up (limit stored in bytes/s; the unit
+    /// typed is kept for display).
+    Slope,
+    /// Drift per 1000 items embedded.
+    SlopePer1k,
+    /// Fitted growth from the end of warm-up to the end of the run.
+    Growth,
+    /// Highest sample over the whole run.
+    Max,
+    /// Lowest sample over the whole run (for `sys_available`).
+    Min,
+}
+
+impl Stat {
+    /// Name as typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Slope => "slope",
+            Stat::SlopePer1k => "slope_per_1k",
+            Stat::Growth => "growth",
+            Stat::Max => "max",
+            Stat::Min => "min",
+        }
+    }
+}
+
+/// Comparison operator: the threshold *holds* when `measured OP limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    /// `<`
+    #[serde(rename = "<")]
+    Lt,
+    /// `<=`
+    #[serde(rename = "<=")]
+    Le,
+    /// `>`
+    #[serde(rename = ">")]
+    Gt,
+    /// `>=`
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Op {
+    /// Whether `measured OP limit` is true.
+    pub fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => measured < limit,
+            Op::Le => measured <= limit,
+            Op::Gt => measured > limit,
+            Op::Ge => measured >= limit,
+        }
+    }
+
+    /// The operator as typed.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// A parsed threshold.
+///
+/// # Examples
+/// ```
+/// use memsoak::threshold::{Threshold, Stat};
+/// let t: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+/// assert_eq!(t.stat, Stat::Slope);
+/// assert!((t.limit - 2.0 * 1048576.0 / 60.0).abs() < 1e-9);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Threshold {
+    /// The expression as typed (whitespace removed).
+    pub expr: String,
+    /// The metric it limits.
+    pub metric: Metric,
+    /// The statistic.
+    pub stat: Stat,
+    /// The comparison.
+    pub op: Op,
+    /// The limit: bytes/s for `slope`, bytes otherwise.
+    pub limit: f64,
+    /// For `slope`: the time unit typed, for display.
+    #[serde(skip)]
+    pub per: PerTime,
+}
+
+impl Threshold {
+    /// The limit formatted as typed (`2.00 MiB/min`).
+    pub fn limit_text(&self) -> String {
+        self.format_value(self.limit)
+    }
+
+    /// Format a measured value of this threshold's statistic.
+    pub fn format_value(&self, v: f64) -> String {
+        match self.stat {
+            Stat::Slope => units::fmt_rate(v, self.per),
+            Stat::SlopePer1k => format!("{}/1k items", units::fmt_bytes(v)),
+            _ => units::fmt_bytes(v),
+        }
+    }
+}
+
+/// Why a threshold expression was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid threshold `{expr}`: {why}")]
+pub struct ThresholdError {
+    /// The expression.
+    pub expr: String,
+    /// What is wrong, in a few words.
+    pub why: String,
+}
+
+impl FromStr for Threshold {
+    type Err = ThresholdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let expr: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let err = |why: String| ThresholdError {
+            expr: s.to_string(),
+            why,
+        };
+        let pos = expr
+            .find(['<', '>'])
+            .ok_or_else(|| err("no operator (expected <, <=, > or >=)".into()))?;
+        let (lhs, rest) = expr.split_at(pos);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else {
+            (Op::Gt, &rest[1..])
+        };
+        let (metric, stat) = lhs.split_once('.').ok_or_else(|| {
+            err("expected METRIC.STAT before the operator, e.g. rss.slope".into())
+        })?;
+        let metric = Metric::from_name(metric).ok_or_else(|| {
+            let names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
+            err(format!(
+                "unknown metric `{metric}` (known: {})",
+                names.join(", ")
+            ))
+        })?;
+        let stat = match stat {
+            "slope" => Stat::Slope,
+            "slope_per_1k" => Stat::SlopePer1k,
+            "growth" => Stat::Growth,
+            "max" => Stat::Max,
+            "min" => Stat::Min,
+            other => {
+                return Err(err(format!(
+                    "unknown statistic `{other}` (known: slope, slope_per_1k, growth, max, min)"
+                )));
+            }
+        };
+        if value.is_empty() {
+            return Err(err("no value after the operator".into()));
+        }
+        let (limit, per) = match stat {
+            Stat::Slope => units::parse_rate(value).map_err(|e| err(e.to_string()))?,
+            _ => {
+                if value.contains('/') {
+                    return Err(err(format!(
+                        "`{}` takes a size, not a rate (e.g. 64KiB)",
+                        stat.name()
+                    )));
+                }
+                (
+                    units::parse_size(value).map_err(|e| err(e.to_string()))?,
+                    PerTime::Minute,
+                )
+            }
+        };
+        Ok(Threshold {
+            expr,
+            metric,
+            stat,
+            op,
+            limit,
+            per,
+        })
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.expr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_contract_examples() {
+        for (s, m, st) in [
+            ("rss.slope<2MiB/min", Metric::Rss, Stat::Slope),
+            ("heap.slope_per_1k<64KiB", Metric::Heap, Stat::SlopePer1k),
+            ("rss.growth<100MiB", Metric::Rss, Stat::Growth),
+            ("rss.max<4GiB", Metric::Rss, Stat::Max),
+            ("vram.slope<1MiB/min", Metric::Vram, Stat::Slope),
+            ("swap.max<1MiB", Metric::Swap, Stat::Max),
+            ("sys_available.min > 1GiB", Metric::SysAvailable, Stat::Min),
+        ] {
+            let t: Threshold = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((t.metric, t.stat), (m, st), "{s}");
+        }
+        let t: Threshold = "rss.max <= 4GiB".parse().unwrap();
+        assert_eq!(t.op, Op::Le);
+        assert_eq!(t.limit, 4.0 * 1073741824.0);
+        assert_eq!(t.expr, "rss.max<=4GiB");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let cases = [
+            ("rss.slope", "no operator"),
+            ("rsss.slope<1MiB/min", "unknown metric `rsss`"),
+            ("rss.slop<1MiB/min", "unknown statistic `slop`"),
+            ("rss.slope<1MiB", "invalid rate"),
+            ("rss.max<1MiB/min", "takes a size"),
+            ("rss<1MiB", "expected METRIC.STAT"),
+            ("rss.max<", "no value"),
+            ("rss.max<lots", "invalid size"),
+        ];
+        for (s, want) in cases {
+            let e = s.parse::<Threshold>().unwrap_err().to_string();
+            assert!(e.contains(want), "{s}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn ops() {
+        assert!(Op::Lt.holds(1.0, 2.0));
+        assert!(!Op::Lt.holds(2.0, 2.0));
+        assert!(Op::Le.holds(2.0, 2.0));
+        assert!(Op::Gt.holds(3.0, 2.0));
+        assert!(Op::Ge.holds(2.0, 2.0));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = s.parse::<Threshold>();
+        }
+
+        #[test]
+        fn structured_inputs_never_panic(
+            m in "(rss|heap|vram|x)", st in "(slope|max|growth|slope_per_1k|y)",
+            op in "(<|<=|>|>=|=)", v in "[0-9.]{0,5}(KiB|MiB|GB|)(/min|/s|/h|)") {
+            let _ = format!("{m}.{st}{op}{v}").parse::<Threshold>();
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Parsing and printing of the units users type: durations (`90s`, `10m`),
+//! sizes (`512KiB`, `2MiB`, `1GB`) and rates (`2MiB/min`).
+//!
+//! Durations go through humantime and sizes through bytesize; this module only
+//! adds the error messages and the rate/percent forms memsoak needs.
+
+use std::time::Duration;
+
+/// A value a user typed that could not be understood.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnitError {
+    /// Not a duration such as `90s`, `10m`, `2h`.
+    #[error("invalid duration `{0}` (expected e.g. 90s, 10m, 2h)")]
+    Duration(String),
+    /// Not a size such as `512KiB`, `2MiB`, `1GiB`.
+    #[error("invalid size `{0}` (expected e.g. 512KiB, 2MiB, 1GiB, 100MB)")]
+    Size(String),
+    /// Not a rate such as `2MiB/min`.
+    #[error("invalid rate `{0}` (expected SIZE/UNIT, e.g. 2MiB/min, 64KiB/s, 1GiB/h)")]
+    Rate(String),
+    /// Not a percentage such as `10%`.
+    #[error("invalid percentage `{0}` (expected 0% to 100%)")]
+    Percent(String),
+}
+
+/// Parse a duration: `90s`, `10m`, `2h`, `1h30m`, `250ms`.
+///
+/// # Examples
+/// ```
+/// assert_eq!(memsoak::units::parse_duration("10m").unwrap().as_secs(), 600);
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    let t = s.trim();
+    humantime::parse_duration(t).map_err(|_| UnitError::Duration(s.to_string()))
+}
+
+/// Parse a size in bytes: `512KiB`, `2MiB`, `1GiB`, `100MB`, `4096` (bytes).
+/// Negative sizes are rejected.
+///
+/// # Examples
+/// ```
+/// assert_eq!(memsoak::units::parse_size("2MiB").unwrap(), 2.0 * 1024.0 * 1024.0);
+/// ```
+pub fn parse_size(s: &str) -> Result<f64, UnitError> {
+    let t = s.trim();
+    if t.is_empty() || t.starts_with('-') {
+        return Err(UnitError::Size(s.to_string()));
+    }
+    if let Ok(v) = t.parse::<f64>() {
+        return if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(UnitError::Size(s.to_string()))
+        };
+    }
+    t.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64() as f64)
+        .map_err(|_| UnitError::Size(s.to_string()))
+}
+
+/// A time unit of a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerTime {
+    /// Per second.
+    Second,
+    /// Per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+}
+
+impl PerTime {
+    /// Seconds in one unit.
+    pub fn seconds(self) -> f64 {
+        match self {
+            PerTime::Second => 1.0,
+            PerTime::Minute => 60.0,
+            PerTime::Hour => 3600.0,
+        }
+    }
+
+    /// Short name as typed (`s`, `min`, `h`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PerTime::Second => "s",
+            PerTime::Minute => "min",
+            PerTime::Hour => "h",
+        }
+    }
+}
+
+/// Parse a rate `SIZE/UNIT` into bytes per second and the unit typed.
+///
+/// # Examples
+/// ```
+/// let (bps, _) = memsoak::units::parse_rate("2MiB/min").unwrap();
+/// assert!((bps - 2.0 * 1048576.0 / 60.0).abs() < 1e-9);
+/// ```
+pub fn parse_rate(s: &str) -> Result<(f64, PerTime), UnitError> {
+    let err = || UnitError::Rate(s.to_string());
+    let (size, unit) = s.trim().rsplit_once('/').ok_or_else(err)?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => PerTime::Second,
+        "m" | "min" | "minute" => PerTime::Minute,
+        "h" | "hr" | "hour" => PerTime::Hour,
+        _ => return Err(err()),
+    };
+    let bytes = parse_size(size).map_err(|_| err())?;
+    Ok((bytes / per.seconds(), per))
+}
+
+/// Parse a percentage `10%` into a fraction in `[0, 1]`.
+pub fn parse_percent(s: &str) -> Result<f64, UnitError> {
+    let err = || UnitError::Percent(s.to_string());
+    let v: f64 = s
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(err)?
+        .trim()
+        .parse()
+        .map_err(|_| err())?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v / 100.0)
+    } else {
+        Err(err())
+    }
+}
+
+/// Format bytes for people: binary units, 3 significant digits (`12.3 MiB`).
+/// Negative values keep their sign.
+pub fn fmt_bytes(b: f64) -> String {
+    if !b.is_finite() {
+        return format!("{b}");
+    }
+    let sign = if b < 0.0 { "-" } else { "" };
+    let mut v = b.abs();
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{sign}{v:.0} B")
+    } else if v >= 100.0 {
+        format!("{sign}{v:.0} {}", units[i])
+    } else if v >= 10.0 {
+        format!("{sign}{v:.1} {}", units[i])
+    } else {
+        format!("{sign}{v:.2} {}", units[i])
+    }
+}
+
+/// Format a rate in bytes per second as bytes per `per`.
+pub fn fmt_rate(bytes_per_s: f64, per: PerTime) -> String {
+    format!("{}/{}", fmt_bytes(bytes_per_s * per.seconds()), per.name())
+}
+
+/// Format seconds for people: `45 s`, `12.5 min`, `3.2 h`, `2 d 4 h`.
+pub fn fmt_secs(s: f64) -> String {
+    if !s.is_finite() {
+        return "∞".into();
+    }
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        let d = (s / 86_400.0).floor();
+        let h = ((s - d * 86_400.0) / 3600.0).round();
+        format!("{d:.0} d {h:.0} h")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512KiB").unwrap(), 512.0 * 1024.0);
+        assert_eq!(parse_size("1GiB").unwrap(), 1073741824.0);
+        assert_eq!(parse_size("100MB").unwrap(), 100e6);
+        assert_eq!(parse_size("2 kB").unwrap(), 2000.0);
+        assert_eq!(parse_size("4096").unwrap(), 4096.0);
+        assert!(parse_size("-1MiB").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        let (v, per) = parse_rate("2MiB/min").unwrap();
+        assert_eq!(per, PerTime::Minute);
+        assert!((v * 60.0 - 2097152.0).abs() < 1e-6);
+        assert_eq!(parse_rate("1KiB/s").unwrap().0, 1024.0);
+        assert!((parse_rate("36KiB/h").unwrap().0 - 10.24).abs() < 1e-9);
+        assert!(parse_rate("2MiB").is_err());
+        assert!(parse_rate("2MiB/fortnight").is_err());
+    }
+
+    #[test]
+    fn durations_and_percent() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_percent("10%").unwrap(), 0.1);
+        assert!(parse_percent("110%").is_err());
+        assert!(parse_percent("10").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(fmt_bytes(0.0), "0 B");
+        assert_eq!(fmt_bytes(2.0 * 1048576.0), "2.00 MiB");
+        assert_eq!(fmt_bytes(-1536.0), "-1.50 KiB");
+        assert_eq!(
+            fmt_rate(2.0 * 1048576.0 / 60.0, PerTime::Minute),
+            "2.00 MiB/min"
+        );
+        assert_eq!(fmt_secs(45.0), "45 s");
+        assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,24}") {
+            let _ = parse_size(&s);
+            let _ = parse_rate(&s);
+            let _ = parse_duration(&s);
+            let _ = parse_percent(&s);
+        }
+
+        #[test]
+        fn size_roundtrip_kib(n in 0u64..1_000_000) {
+            prop_assert_eq!(parse_size(&format!("{n}KiB")).unwrap(), n as f64 * 1024.0);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Workloads: where the texts come from, one page (batch) at a time.
+//!
+//! One trait ([`Workload`]) is the seam; the built-in synthetic generator and
+//! plain text files are its implementations. Pages are produced lazily so a
+//! workload of 100M paragraphs never sits in memory.
+
+pub mod synthetic;
+pub mod textfile;
+
+use std::path::PathBuf;
+
+/// One batch of texts, sent to the embedder as one call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// The texts, in order.
+    pub texts: Vec<String>,
+}
+
+/// Why a workload could not produce its next page.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The file could not be opened or read.
+    #[error("cannot read workload {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line of the file is unusable.
+    #[error("workload {path}: line {line}: {why}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// The workload definition is wrong.
+    #[error("workload: {0}")]
+    Invalid(String),
+}
+
+/// A source of pages.
+pub trait Workload: Send {
+    /// Short name for the run folder and report (`synthetic`, `corpus.txt`).
+    fn name(&self) -> String;
+    /// The next page, or `None` when a finite workload is exhausted.
+    fn next_page(&mut self) -> Result<Option<Page>, WorkloadError>;
+    /// Start again from the beginning (for `--loop`).
+    fn rewind(&mut self) -> Result<(), WorkloadError>;
+}
+
+/// Repeats a finite workload forever (`--loop`).
+pub struct Looping<W> {
+    inner: W,
+    /// Completed passes over the inner workload.
+    pub passes: u64,
+}
+
+impl<W: Workload> Looping<W> {
+    /// Loop `inner`.
+    pub fn new(inner: W) -> Self {
+        Looping { inner, passes: 0 }
+    }
+}
+
+impl<W: Workload> Workload for Looping<W> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn next_page(&mut self) -> Result<Option<Page>, WorkloadError> {
+        if let Some(p) = self.inner.next_page()? {
+            return Ok(Some(p));
+        }
+        self.passes += 1;
+        self.inner.rewind()?;
+        // NOTE: an empty workload would loop forever producing nothing.
+        match self.inner.next_page()? {
+            Some(p) => Ok(Some(p)),
+            None => Err(WorkloadError::Invalid(format!(
+                "{} is empty: nothing to loop over",
+                self.inner.name()
+            ))),
+        }
+    }
+
+    fn rewind(&mut self) -> Result<(), WorkloadError> {
+        self.inner.rewind()
+    }
+}
+
+impl Workload for Box<dyn Workload> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn next_page(&mut self) -> Result<Option<Page>, WorkloadError> {
+        (**self).next_page()
+    }
+    fn rewind(&mut self) -> Result<(), WorkloadError> {
+        (**self).rewind()
+    }
+}
+
+/// A fixed list of pages, for tests.
+pub struct VecWorkload {
+    pages: Vec<Page>,
+    next: usize,
+}
+
+impl VecWorkload {
+    /// Serve these pages once.
+    pub fn new(pages: Vec<Page>) -> Self {
+        VecWorkload { pages, next: 0 }
+    }
+}
+
+impl Workload for VecWorkload {
+    fn name(&self) -> String {
+        "vec".into()
+    }
+    fn next_page(&mut self) -> Result<Option<Page>, WorkloadError> {
+        let p = self.pages.get(self.next).cloned();
+        self.next += 1;
+        Ok(p)
+    }
+    fn rewind(&mut self) -> Result<(), WorkloadError> {
+        self.next = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(s: &str) -> Page {
+        Page {
+            texts: vec![s.to_string()],
+        }
+    }
+
+    #[test]
+    fn looping_repeats_and_counts_passes() {
+        let mut w = Looping::new(VecWorkload::new(vec![page("a"), page("b")]));
+        let got: Vec<String> = (0..5)
+            .map(|_| w.next_page().unwrap().unwrap().texts[0].clone())
+            .collect();
+        assert_eq!(got, ["a", "b", "a", "b", "a"]);
+        assert_eq!(w.passes, 2);
+    }
+
+    #[test]
+    fn looping_an_empty_workload_is_an_error() {
+        let mut w = Looping::new(VecWorkload::new(vec![]));
+        assert!(w.next_page().unwrap_err().to_string().contains("empty"));
+    }
+}
