@@ -1,0 +1,829 @@
+//! Leak classification: from the per-metric analyses together, name the most
+//! likely pattern (live heap, allocator retention, bounded cache, GPU caching
+//! allocator, host memory pressure) with the numbers that support it.
+//!
+//! Pure: consumes an [`Analysis`] (and optionally the steady-state shape of a
+//! few series, see [`shapes`]); does no I/O. When the evidence does not point
+//! one way the answer is [`Pattern::Unknown`]: a wrong confident answer sends
+//! people to the wrong fix, an honest "unknown" does not.
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, MetricAnalysis};
+use crate::record::SampleTable;
+use crate::sample::Metric;
+use crate::units::{fmt_bytes, fmt_secs};
+
+/// The patterns memsoak can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    /// Nothing grows after warm-up.
+    Steady,
+    /// Live objects accumulate in the process: the jemalloc heap grows.
+    LiveHeapGrowth,
+    /// RSS grows while the live heap is flat: the allocator keeps freed
+    /// pages (retention or fragmentation).
+    AllocatorRetention,
+    /// Growth that stops: a bounded cache filling, or a warm-up transient.
+    BoundedPlateau,
+    /// GPU memory grows while host memory is flat: a caching allocator.
+    GpuCachingAllocator,
+    /// The host runs short: swap grows (and available memory falls).
+    HostMemoryPressure,
+    /// Growth whose cause the samples cannot tell.
+    Unknown,
+}
+
+impl Pattern {
+    /// A short title for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            Pattern::Steady => "steady: no growth after warm-up",
+            Pattern::LiveHeapGrowth => "live-heap growth in the process",
+            Pattern::AllocatorRetention => "allocator retention / fragmentation",
+            Pattern::BoundedPlateau => "bounded cache / warm-up plateau",
+            Pattern::GpuCachingAllocator => "GPU caching allocator",
+            Pattern::HostMemoryPressure => "host memory pressure",
+            Pattern::Unknown => "unknown",
+        }
+    }
+}
+
+/// How strongly the evidence points at the pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Consistent with the pattern, but other readings remain open.
+    Low,
+    /// The main signals agree.
+    Medium,
+    /// The main signals agree by a wide margin.
+    High,
+}
+
+/// What one metric did after warm-up, as the classifier reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// Significant and material growth.
+    Grows,
+    /// Significant and material fall.
+    Falls,
+    /// No material change (whatever the p-value).
+    Flat,
+    /// A material change that is not statistically significant.
+    Unclear,
+}
+
+/// One metric's numbers behind a classification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// The metric.
+    pub metric: Metric,
+    /// How the classifier reads it.
+    pub trend: Trend,
+    /// Drift after warm-up, bytes per minute.
+    pub slope_per_min: Option<f64>,
+    /// Fitted growth after warm-up, bytes.
+    pub growth: Option<f64>,
+    /// Trend p-value.
+    pub p_value: Option<f64>,
+    /// Last sample minus first sample, bytes (warm-up included).
+    pub rise: f64,
+    /// Whether the steady-state growth flattens (late half much slower
+    /// than the early half), when the samples were looked at.
+    pub flattens: Option<bool>,
+}
+
+impl Evidence {
+    /// One line for people: `heap: +21.4 MiB after warm-up (177 MiB/min, p=0.010)`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}: ", self.metric);
+        match (self.growth, self.slope_per_min) {
+            (Some(g), Some(r)) => {
+                let sign = if g >= 0.0 { "+" } else { "" };
+                s.push_str(&format!(
+                    "{sign}{} after warm-up ({}/min",
+                    fmt_bytes(g),
+                    fmt_bytes(r)
+                ));
+                if let Some(p) = self.p_value {
+                    s.push_str(&format!(", p={p:.3}"));
+                }
+                s.push(')');
+            }
+            _ => s.push_str("no drift fit"),
+        }
+        s.push_str(&format!(", {} over the run", signed(self.rise)));
+        if self.flattens == Some(true) {
+            s.push_str(", flattening");
+        }
+        s
+    }
+}
+
+/// The steady-state shape of one series: drift of its early and late halves.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Shape {
+    /// The metric.
+    pub metric: Metric,
+    /// Drift of the first half of the steady state, bytes/s.
+    pub early_slope: f64,
+    /// Drift of the second half, bytes/s.
+    pub late_slope: f64,
+    /// Whether the second half's trend is significant.
+    pub late_significant: bool,
+    /// Seconds covered by each half.
+    pub half_span_s: f64,
+}
+
+/// The classifier's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    /// The most likely pattern.
+    pub pattern: Pattern,
+    /// How strongly the evidence points there.
+    pub confidence: Confidence,
+    /// One line for people, with the numbers.
+    pub summary: String,
+    /// The numbers of the metrics that were looked at.
+    pub evidence: Vec<Evidence>,
+    /// What to try next.
+    pub advice: Vec<String>,
+}
+
+/// Metrics whose steady-state shape [`shapes`] measures.
+const SHAPED: [Metric; 4] = [Metric::Rss, Metric::Pss, Metric::Heap, Metric::Vram];
+
+/// Fewest samples per half for a shape to be measured.
+const MIN_HALF: usize = 12;
+
+/// Measure the steady-state shape (early vs late drift) of the main series.
+///
+/// Cost: two drift fits per metric of [`SHAPED`] present, each
+/// `O(n)` plus the fit's bounded block cost.
+pub fn shapes(table: &SampleTable, analysis: &Analysis, confidence: f64) -> Vec<Shape> {
+    let mut out = Vec::new();
+    for metric in SHAPED {
+        let (Some(col), Some(m)) = (table.column(metric), analysis.metric(metric)) else {
+            continue;
+        };
+        let (t, y): (Vec<f64>, Vec<f64>) = table
+            .t
+            .iter()
+            .zip(col)
+            .filter(|(t, y)| y.is_finite() && **t >= m.warmup_end_s)
+            .map(|(t, y)| (*t, *y))
+            .unzip();
+        if t.len() < 2 * MIN_HALF {
+            continue;
+        }
+        let mid = (t[0] + t[t.len() - 1]) / 2.0;
+        let cut = t.partition_point(|&x| x < mid);
+        if cut < MIN_HALF || t.len() - cut < MIN_HALF {
+            continue;
+        }
+        let early = crate::stats::drift(&t[..cut], &y[..cut], confidence);
+        let late = crate::stats::drift(&t[cut..], &y[cut..], confidence);
+        if let (Some(e), Some(l)) = (early, late) {
+            out.push(Shape {
+                metric,
+                early_slope: e.slope,
+                late_slope: l.slope,
+                late_significant: l.significant,
+                half_span_s: mid - t[0],
+            });
+        }
+    }
+    out
+}
+
+fn signed(v: f64) -> String {
+    if v >= 0.0 {
+        format!("+{}", fmt_bytes(v))
+    } else {
+        fmt_bytes(v)
+    }
+}
+
+/// How the classifier reads one metric, with `floor` as the smallest growth
+/// that counts (the materiality floor).
+pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evidence {
+    let growth = m.growth.unwrap_or(0.0);
+    let material = growth.abs() >= floor;
+    let trend = match (m.significant, material) {
+        (true, true) if growth > 0.0 => Trend::Grows,
+        (true, true) => Trend::Falls,
+        (false, true) => Trend::Unclear,
+        (_, false) => Trend::Flat,
+    };
+    let flattens = shape.map(|s| {
+        s.early_slope > 0.0
+            && s.early_slope * s.half_span_s >= floor
+            && s.late_slope <= 0.25 * s.early_slope
+            && !(s.late_significant && s.late_slope * s.half_span_s >= floor)
+    });
+    Evidence {
+        metric: m.metric,
+        trend,
+        slope_per_min: m.slope_per_min.map(|e| e.value),
+        growth: m.growth,
+        p_value: m.trend_p_value,
+        rise: m.last - m.first,
+        flattens,
+    }
+}
+
+/// A warm-up rise counts as a plateau when it is at least this many floors
+/// and this share of the starting level: the ordinary start-up of a process
+/// (thread stacks, first buffers) is neither.
+const PLATEAU_FLOORS: f64 = 8.0;
+const PLATEAU_SHARE: f64 = 0.2;
+
+/// Name the most likely pattern. `floor` is the materiality floor in bytes
+/// (growth below it is noise, [`crate::analysis::DEFAULT_MIN_GROWTH`]);
+/// `shapes` may be empty.
+///
+/// # Examples
+/// ```
+/// use memsoak::analysis::Analysis;
+/// use memsoak::classify::{classify, Pattern};
+/// let empty = Analysis {
+///     duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
+///     metrics: vec![], thresholds: vec![],
+/// };
+/// assert_eq!(classify(&empty, &[], 1048576.0).pattern, Pattern::Unknown);
+/// ```
+pub fn classify(analysis: &Analysis, shapes: &[Shape], floor: f64) -> Classification {
+    let ev = |m: Metric| {
+        analysis
+            .metric(m)
+            .map(|a| read_metric(a, floor, shapes.iter().find(|s| s.metric == m)))
+    };
+    let rss = ev(Metric::Rss).or_else(|| ev(Metric::Pss));
+    let heap = ev(Metric::Heap);
+    let vram = ev(Metric::Vram);
+    let swap = ev(Metric::Swap);
+    let sys_swap = ev(Metric::SysSwapUsed);
+    let sys_avail = ev(Metric::SysAvailable);
+    let allocator: Vec<Evidence> = [
+        Metric::HeapActive,
+        Metric::HeapResident,
+        Metric::HeapRetained,
+        Metric::HeapMapped,
+    ]
+    .into_iter()
+    .filter_map(ev)
+    .collect();
+    let grows = |e: &Option<Evidence>| e.as_ref().is_some_and(|e| e.trend == Trend::Grows);
+    let growth = |e: &Option<Evidence>| e.as_ref().and_then(|e| e.growth).unwrap_or(0.0);
+    let mut evidence: Vec<Evidence> = [&rss, &heap, &vram, &swap, &sys_swap, &sys_avail]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    evidence.extend(allocator.iter().cloned());
+    let done =
+        |pattern, confidence, summary: String, advice: Vec<String>, evidence| Classification {
+            pattern,
+            confidence,
+            summary,
+            evidence,
+            advice,
+        };
+    if rss.is_none() && heap.is_none() && vram.is_none() {
+        return done(
+            Pattern::Unknown,
+            Confidence::Low,
+            "no process memory was sampled".into(),
+            vec![],
+            evidence,
+        );
+    }
+
+    // 1. Host pressure: the tree's memory is going to swap (its RSS then
+    //    understates the growth), or the host's swap grows while available
+    //    memory falls. NOTE: available memory alone falling is not enough:
+    //    on a shared machine other programs move it.
+    let avail_falls = sys_avail.as_ref().is_some_and(|e| e.trend == Trend::Falls);
+    if grows(&swap) || (grows(&sys_swap) && avail_falls) {
+        let mut why = Vec::new();
+        if let Some(e) = swap.as_ref().filter(|e| e.trend == Trend::Grows) {
+            why.push(format!("the tree's swap grows ({})", e.describe()));
+        }
+        if let Some(e) = sys_swap.as_ref().filter(|e| e.trend == Trend::Grows) {
+            why.push(format!("host swap grows ({})", e.describe()));
+        }
+        if let Some(e) = sys_avail.as_ref().filter(|_| avail_falls) {
+            why.push(format!("available memory falls ({})", e.describe()));
+        }
+        let confidence = if grows(&swap) && avail_falls {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        return done(
+            Pattern::HostMemoryPressure,
+            confidence,
+            format!("host memory pressure: {}", why.join("; ")),
+            vec![
+                "RSS understates growth while pages go to swap: judge rss + swap together".into(),
+                "check what else runs on the host, and the leak pattern of the tree once swap is off (swapoff or a cgroup memory limit)".into(),
+            ],
+            evidence,
+        );
+    }
+
+    // 2. GPU: VRAM grows while host memory is flat.
+    let rss_grows = grows(&rss);
+    if grows(&vram) && !rss_grows {
+        let v = vram.as_ref().map(Evidence::describe).unwrap_or_default();
+        let flat = rss.as_ref().map_or("host memory not sampled".into(), |e| {
+            format!("host memory flat ({})", e.describe())
+        });
+        let flattens = vram.as_ref().and_then(|e| e.flattens) == Some(true);
+        return done(
+            Pattern::GpuCachingAllocator,
+            if rss.is_some() {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            },
+            format!(
+                "GPU memory grows while host memory is flat: {v}; {flat}{}",
+                if flattens {
+                    " — and the growth flattens, as a caching allocator's pool does"
+                } else {
+                    ""
+                }
+            ),
+            vec![
+                "a caching allocator (CUDA/PyTorch, candle) keeps freed blocks per shape: bucket or pad batch shapes so blocks are reused".into(),
+                "free the cache between phases (torch.cuda.empty_cache()) once to tell cached from live: live tensors stay".into(),
+                "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces per-shape fragmentation".into(),
+            ],
+            evidence,
+        );
+    }
+
+    // 3. The tree's RSS (or the live heap alone) grows.
+    let heap_grows = grows(&heap);
+    if rss_grows || heap_grows {
+        let main = if rss_grows { &rss } else { &heap };
+        let flattening = main.as_ref().and_then(|e| e.flattens) == Some(true);
+        if flattening {
+            let e = main.as_ref().map(Evidence::describe).unwrap_or_default();
+            return done(
+                Pattern::BoundedPlateau,
+                Confidence::Medium,
+                format!(
+                    "growth that flattens: {e}; the second half of the steady state grows at a quarter of the first half's rate or less"
+                ),
+                vec![
+                    "a cache filling towards its bound, not (yet) a leak: run longer to see it level off".into(),
+                    "give the cache an explicit size limit so its bound is known".into(),
+                ],
+                evidence,
+            );
+        }
+        let r = growth(&rss);
+        let h = growth(&heap);
+        if !rss_grows {
+            // The heap grows but RSS does not (yet): jemalloc is reusing
+            // pages it already held; RSS will follow when they run out.
+            return done(
+                Pattern::LiveHeapGrowth,
+                Confidence::Medium,
+                format!(
+                    "the live heap grows ({}) while RSS is not yet growing: freed pages are being reused, RSS follows when they run out",
+                    heap.as_ref().map(Evidence::describe).unwrap_or_default()
+                ),
+                live_heap_advice(),
+                evidence,
+            );
+        }
+        let rss_text = rss.as_ref().map(Evidence::describe).unwrap_or_default();
+        let Some(heap_ev) = heap.as_ref() else {
+            return done(
+                Pattern::Unknown,
+                Confidence::Low,
+                format!(
+                    "memory grows ({rss_text}), but the target is a black box (no heap statistics): live-heap growth and allocator retention cannot be told apart"
+                ),
+                vec![
+                    "run the pipeline in-process (memsoak run) or give the target jemalloc statistics to tell live heap from retention".into(),
+                    "try the target with a different allocator setting (MALLOC_ARENA_MAX=2, malloc_trim) — growth that stops is retention".into(),
+                ],
+                evidence,
+            );
+        };
+        let share = if r > 0.0 { h / r } else { 0.0 };
+        if heap_ev.trend == Trend::Grows && share >= 0.5 {
+            return done(
+                Pattern::LiveHeapGrowth,
+                if share >= 0.75 {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                },
+                format!(
+                    "live objects accumulate: {}, which is {:.0}% of the RSS growth ({rss_text})",
+                    heap_ev.describe(),
+                    share * 100.0
+                ),
+                live_heap_advice(),
+                evidence,
+            );
+        }
+        if share < 0.25 {
+            let held: Vec<&Evidence> = allocator
+                .iter()
+                .filter(|e| e.trend == Trend::Grows)
+                .collect();
+            if held.is_empty() {
+                return done(
+                    Pattern::Unknown,
+                    Confidence::Low,
+                    format!(
+                        "RSS grows ({rss_text}) outside the jemalloc heap ({}; no jemalloc counter grows): native allocations (C/C++ libraries, their own malloc), mmap'd files or thread stacks",
+                        heap_ev.describe()
+                    ),
+                    vec![
+                        "look at /proc/PID/smaps of the process: which mappings grow (anonymous, file, stack)".into(),
+                        "libraries with their own allocator (ONNX Runtime, BLAS, tokenizers' native code) are candidates".into(),
+                    ],
+                    evidence,
+                );
+            }
+            let held_text: Vec<String> = held.iter().map(|e| e.describe()).collect();
+            return done(
+                Pattern::AllocatorRetention,
+                if heap_ev.trend == Trend::Flat {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                },
+                format!(
+                    "the allocator holds freed pages: RSS grows ({rss_text}) while the live heap is flat ({}, {:.0}% of it); {}",
+                    heap_ev.describe(),
+                    share.max(0.0) * 100.0,
+                    held_text.join("; ")
+                ),
+                vec![
+                    "let jemalloc return pages: _RJEM_MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:1000 (memsoak's default keeps them)".into(),
+                    "fewer arenas for fewer threads' caches: narenas:2 (jemalloc) or MALLOC_ARENA_MAX=2 (glibc)".into(),
+                    "glibc: call malloc_trim(0) after large batches; variable batch shapes fragment the heap, so bucket them".into(),
+                ],
+                evidence,
+            );
+        }
+        return done(
+            Pattern::Unknown,
+            Confidence::Low,
+            format!(
+                "mixed: the live heap explains {:.0}% of the RSS growth ({}; {rss_text}): both live objects and allocator retention may be involved",
+                share * 100.0,
+                heap_ev.describe()
+            ),
+            live_heap_advice(),
+            evidence,
+        );
+    }
+
+    // 4. Nothing grows after warm-up: a large warm-up rise is a plateau.
+    let vram_grows_with_rss = grows(&vram);
+    let rise_of = |e: &Option<Evidence>, m: Metric| -> Option<(f64, f64)> {
+        let e = e.as_ref()?;
+        let first = analysis.metric(m)?.first;
+        (e.rise >= PLATEAU_FLOORS * floor && e.rise >= PLATEAU_SHARE * first.max(0.0))
+            .then_some((e.rise, first))
+    };
+    let plateau = rise_of(&rss, Metric::Rss)
+        .map(|r| (Metric::Rss, r))
+        .or_else(|| rise_of(&heap, Metric::Heap).map(|r| (Metric::Heap, r)))
+        .or_else(|| rise_of(&vram, Metric::Vram).map(|r| (Metric::Vram, r)));
+    if let Some((m, (rise, first))) = plateau
+        && !vram_grows_with_rss
+    {
+        let end = analysis.metric(m).map_or(0.0, |a| a.warmup_end_s);
+        let e = evidence
+            .iter()
+            .find(|e| e.metric == m)
+            .map(Evidence::describe)
+            .unwrap_or_default();
+        return done(
+            Pattern::BoundedPlateau,
+            Confidence::Medium,
+            format!(
+                "{m} rose {} (from {}) during the first {} and then stayed flat ({e})",
+                signed(rise),
+                fmt_bytes(first),
+                fmt_secs(end)
+            ),
+            vec![
+                "a warm-up transient or a cache that reached its bound: not a leak at this run length".into(),
+                "a longer run (nightly profile) confirms the bound holds".into(),
+            ],
+            evidence,
+        );
+    }
+    let unclear: Vec<String> = [&rss, &heap, &vram]
+        .into_iter()
+        .flatten()
+        .filter(|e| e.trend == Trend::Unclear && e.growth.unwrap_or(0.0) > 0.0)
+        .map(Evidence::describe)
+        .collect();
+    if !unclear.is_empty() {
+        return done(
+            Pattern::Unknown,
+            Confidence::Low,
+            format!(
+                "growth too noisy to call: {} (not statistically significant)",
+                unclear.join("; ")
+            ),
+            vec!["run longer: the trend test needs more blocks to decide".into()],
+            evidence,
+        );
+    }
+    let main = rss
+        .as_ref()
+        .or(heap.as_ref())
+        .or(vram.as_ref())
+        .map(Evidence::describe)
+        .unwrap_or_default();
+    done(
+        Pattern::Steady,
+        Confidence::High,
+        format!("no material growth after warm-up ({main})"),
+        vec![],
+        evidence,
+    )
+}
+
+fn live_heap_advice() -> Vec<String> {
+    vec![
+        "look for references kept to every batch's output (a list of results, a log of tensors)".into(),
+        "unbounded caches keyed by input (tokenizer caches, per-shape kernels) grow with distinct inputs: bound them".into(),
+        "a heap profile (jemalloc prof:true, or dhat) shows which allocation sites hold the growth".into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Estimate;
+
+    const MIB: f64 = 1048576.0;
+
+    /// A metric that moved `rise` bytes over a 600 s run, `growth` of it
+    /// after a 60 s warm-up, significant or not.
+    fn m(metric: Metric, first: f64, rise: f64, growth: f64, significant: bool) -> MetricAnalysis {
+        let per_min = growth / 9.0;
+        MetricAnalysis {
+            metric,
+            samples: 600,
+            warmup_end_s: 60.0,
+            steady_samples: 540,
+            slope_per_min: Some(Estimate {
+                value: per_min,
+                ci_low: per_min * 0.9,
+                ci_high: per_min * 1.1,
+            }),
+            slope_per_1k: None,
+            trend_p_value: Some(if significant { 0.001 } else { 0.6 }),
+            significant,
+            method: Some("test".into()),
+            cycle_s: None,
+            ols_slope_per_min: None,
+            growth: Some(growth),
+            max: first + rise.max(0.0),
+            min: first + rise.min(0.0),
+            first,
+            last: first + rise,
+        }
+    }
+
+    fn analysis(metrics: Vec<MetricAnalysis>) -> Analysis {
+        Analysis {
+            duration_s: 600.0,
+            samples: 600,
+            items: Some(100_000),
+            dropped_rows: 0,
+            metrics,
+            thresholds: vec![],
+        }
+    }
+
+    fn flat(metric: Metric, level: f64) -> MetricAnalysis {
+        m(metric, level, 0.1 * MIB, 0.05 * MIB, false)
+    }
+
+    #[test]
+    fn heap_growth_is_live_heap() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 210.0 * MIB, 200.0 * MIB, true),
+            m(Metric::Heap, 50.0 * MIB, 190.0 * MIB, 180.0 * MIB, true),
+            m(
+                Metric::HeapResident,
+                60.0 * MIB,
+                200.0 * MIB,
+                190.0 * MIB,
+                true,
+            ),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::LiveHeapGrowth);
+        assert_eq!(c.confidence, Confidence::High);
+        // 180 of 200 MiB.
+        assert!(c.summary.contains("90%"), "{}", c.summary);
+        assert!(c.summary.contains("+180 MiB"), "{}", c.summary);
+    }
+
+    #[test]
+    fn rss_growth_with_flat_heap_and_growing_resident_is_retention() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 130.0 * MIB, 120.0 * MIB, true),
+            flat(Metric::Heap, 40.0 * MIB),
+            m(
+                Metric::HeapResident,
+                60.0 * MIB,
+                125.0 * MIB,
+                118.0 * MIB,
+                true,
+            ),
+            flat(Metric::HeapRetained, 8.0 * MIB),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::AllocatorRetention);
+        assert_eq!(c.confidence, Confidence::High);
+        assert!(
+            c.summary.contains("heap_resident: +118 MiB"),
+            "{}",
+            c.summary
+        );
+        assert!(c.advice.iter().any(|a| a.contains("dirty_decay_ms")));
+    }
+
+    #[test]
+    fn rss_growth_outside_jemalloc_is_unknown() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 130.0 * MIB, 120.0 * MIB, true),
+            flat(Metric::Heap, 40.0 * MIB),
+            flat(Metric::HeapResident, 60.0 * MIB),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(
+            c.summary.contains("outside the jemalloc heap"),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn black_box_growth_is_unknown_not_a_guess() {
+        let a = analysis(vec![m(
+            Metric::Rss,
+            100.0 * MIB,
+            60.0 * MIB,
+            50.0 * MIB,
+            true,
+        )]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(c.summary.contains("black box"), "{}", c.summary);
+    }
+
+    #[test]
+    fn half_heap_half_retention_is_unknown() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 110.0 * MIB, 100.0 * MIB, true),
+            m(Metric::Heap, 50.0 * MIB, 40.0 * MIB, 35.0 * MIB, true),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(c.summary.contains("35%"), "{}", c.summary);
+    }
+
+    #[test]
+    fn vram_growth_with_flat_host_is_gpu_caching() {
+        let a = analysis(vec![
+            flat(Metric::Rss, 900.0 * MIB),
+            flat(Metric::Heap, 300.0 * MIB),
+            m(Metric::Vram, 1024.0 * MIB, 800.0 * MIB, 600.0 * MIB, true),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::GpuCachingAllocator);
+        assert!(c.summary.contains("vram: +600 MiB"), "{}", c.summary);
+    }
+
+    #[test]
+    fn swap_growth_is_host_pressure_but_falling_available_alone_is_not() {
+        let a = analysis(vec![
+            flat(Metric::Rss, 900.0 * MIB),
+            m(Metric::Swap, 0.0, 300.0 * MIB, 280.0 * MIB, true),
+            m(
+                Metric::SysAvailable,
+                4096.0 * MIB,
+                -900.0 * MIB,
+                -800.0 * MIB,
+                true,
+            ),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::HostMemoryPressure);
+        assert_eq!(c.confidence, Confidence::High);
+        assert!(c.summary.contains("swap: +280 MiB"), "{}", c.summary);
+
+        // Regression guard: on a shared machine other programs move
+        // MemAvailable; that alone says nothing about the target.
+        let a = analysis(vec![
+            flat(Metric::Rss, 900.0 * MIB),
+            flat(Metric::Heap, 300.0 * MIB),
+            m(
+                Metric::SysAvailable,
+                4096.0 * MIB,
+                -900.0 * MIB,
+                -800.0 * MIB,
+                true,
+            ),
+        ]);
+        assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Steady);
+    }
+
+    #[test]
+    fn big_warmup_rise_then_flat_is_a_plateau() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 300.0 * MIB, 0.2 * MIB, false),
+            m(Metric::Heap, 40.0 * MIB, 290.0 * MIB, 0.1 * MIB, false),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::BoundedPlateau);
+        assert!(c.summary.contains("rss rose +300 MiB"), "{}", c.summary);
+        assert!(c.summary.contains("60 s"), "{}", c.summary);
+    }
+
+    #[test]
+    fn growth_that_flattens_in_the_steady_state_is_a_plateau() {
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 210.0 * MIB, 200.0 * MIB, true),
+            m(Metric::Heap, 50.0 * MIB, 190.0 * MIB, 180.0 * MIB, true),
+        ]);
+        let s = [Shape {
+            metric: Metric::Rss,
+            early_slope: 0.6 * MIB,
+            late_slope: 0.02 * MIB,
+            late_significant: false,
+            half_span_s: 270.0,
+        }];
+        let c = classify(&a, &s, MIB);
+        assert_eq!(c.pattern, Pattern::BoundedPlateau);
+        assert!(c.summary.contains("flattens"), "{}", c.summary);
+        // A steady linear leak does not flatten.
+        let s = [Shape {
+            late_slope: 0.55 * MIB,
+            late_significant: true,
+            ..s[0]
+        }];
+        assert_eq!(classify(&a, &s, MIB).pattern, Pattern::LiveHeapGrowth);
+    }
+
+    #[test]
+    fn nothing_grows_is_steady_and_noise_is_unknown() {
+        let a = analysis(vec![
+            flat(Metric::Rss, 100.0 * MIB),
+            flat(Metric::Heap, 40.0 * MIB),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::Steady);
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 12.0 * MIB, 10.0 * MIB, false),
+            flat(Metric::Heap, 40.0 * MIB),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(c.summary.contains("too noisy"), "{}", c.summary);
+    }
+
+    #[test]
+    fn shapes_measure_early_and_late_drift() {
+        // A cache that fills at 1 MiB/s for 100 s, then stays put.
+        let mut t = SampleTable::new(vec![Metric::Rss]);
+        for i in 0..200 {
+            let x = i as f64;
+            let y = 100.0 * MIB + x.min(100.0) * MIB;
+            t.push(x, None, &[Some(y as u64)]);
+        }
+        let a = analysis(vec![MetricAnalysis {
+            warmup_end_s: 0.0,
+            ..m(Metric::Rss, 100.0 * MIB, 100.0 * MIB, 100.0 * MIB, true)
+        }]);
+        let s = shapes(&t, &a, 0.95);
+        assert_eq!(s.len(), 1);
+        assert!((s[0].early_slope / MIB - 1.0).abs() < 0.05, "{:?}", s[0]);
+        assert!(s[0].late_slope.abs() < 0.05 * MIB, "{:?}", s[0]);
+        let c = classify(&a, &s, MIB);
+        assert_eq!(c.pattern, Pattern::BoundedPlateau);
+    }
+}

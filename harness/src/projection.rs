@@ -1,0 +1,336 @@
+//! Projection: at the fitted drift, how long until the host runs out of
+//! memory, and until each cap (`rss.max<4GiB`, `sys_available.min>1GiB`) is
+//! reached. "At this rate: out of memory in 3 d 4 h."
+//!
+//! Pure: consumes an [`Analysis`]; does no I/O. Only a significant drift in
+//! the bad direction is projected; a flat series never runs out.
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, DEFAULT_MIN_GROWTH, MetricAnalysis};
+use crate::sample::Metric;
+use crate::threshold::{Op, Stat};
+use crate::units::{fmt_bytes, fmt_secs};
+
+/// The time until one limit is reached at the fitted drift.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeTo {
+    /// What runs out: `host memory` or a threshold expression.
+    pub what: String,
+    /// The metric whose drift drives it.
+    pub metric: Metric,
+    /// Where it stands now (last sample), bytes.
+    pub level: f64,
+    /// The limit, bytes.
+    pub limit: f64,
+    /// Drift towards the limit, bytes per second (positive = approaching);
+    /// `None` when no significant drift in that direction was found.
+    pub rate_per_s: Option<f64>,
+    /// Seconds until the limit at the point estimate of the drift; `None`
+    /// when it is not approached; 0 when it is already reached.
+    pub seconds: Option<f64>,
+    /// Seconds until the limit at the upper end of the drift's CI (the
+    /// earliest plausible time).
+    pub earliest_s: Option<f64>,
+    /// One line for people.
+    pub text: String,
+}
+
+/// All projections of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Projection {
+    /// Host memory (`sys_available`) exhausted by the tree's RSS drift.
+    pub out_of_memory: Option<TimeTo>,
+    /// Each `max` (or `min`) threshold, in the order given.
+    pub caps: Vec<TimeTo>,
+}
+
+impl Projection {
+    /// Projections that actually reach their limit (the ones worth a line).
+    pub fn reaching(&self) -> impl Iterator<Item = &TimeTo> {
+        self.out_of_memory
+            .iter()
+            .chain(&self.caps)
+            .filter(|t| t.seconds.is_some())
+    }
+}
+
+/// Drift towards the limit, bytes/s, when significant: `(point, fast)` with
+/// `fast` the CI end that reaches the limit soonest.
+fn approach(m: &MetricAnalysis, upward: bool) -> Option<(f64, f64)> {
+    let e = m.slope_per_min?;
+    // NOTE: the same evidence a threshold breach needs: a significant trend
+    // whose fitted growth reaches the materiality floor. A few hundred KiB
+    // of warm-up extrapolated over days is no projection.
+    let material = m.growth.is_some_and(|g| g.abs() >= DEFAULT_MIN_GROWTH);
+    if !m.significant || !material {
+        return None;
+    }
+    let (v, fast) = if upward {
+        (e.value, e.ci_high)
+    } else {
+        (-e.value, -e.ci_low)
+    };
+    (v > 0.0).then_some((v / 60.0, fast.max(v) / 60.0))
+}
+
+fn time_to(
+    what: String,
+    metric: Metric,
+    level: f64,
+    limit: f64,
+    rate: Option<(f64, f64)>,
+    upward: bool,
+) -> TimeTo {
+    let gap = if upward { limit - level } else { level - limit };
+    let (seconds, earliest_s) = if gap <= 0.0 {
+        (Some(0.0), Some(0.0))
+    } else {
+        match rate {
+            Some((r, fast)) => (Some(gap / r), Some(gap / fast)),
+            None => (None, None),
+        }
+    };
+    let text = match (seconds, rate) {
+        (Some(s), _) if s <= 0.0 => format!("{what}: already reached ({})", fmt_bytes(level)),
+        (Some(s), Some((r, _))) => format!(
+            "{what}: at this rate ({}/min) reached in {}{}",
+            fmt_bytes(r * 60.0),
+            fmt_secs(s),
+            earliest_s
+                .filter(|e| fmt_secs(*e) != fmt_secs(s))
+                .map_or(String::new(), |e| format!(" (as soon as {})", fmt_secs(e)))
+        ),
+        _ => format!("{what}: not approached (no significant drift towards it)"),
+    };
+    TimeTo {
+        what,
+        metric,
+        level,
+        limit,
+        rate_per_s: rate.map(|r| r.0),
+        seconds,
+        earliest_s,
+        text,
+    }
+}
+
+/// Project every limit of a run.
+///
+/// Host memory: the tree's RSS drift (PSS when RSS is absent) eats into the
+/// host's last `sys_available`. NOTE: the drift of `sys_available` itself is
+/// not used: on a shared machine other programs move it.
+///
+/// # Examples
+/// ```
+/// use memsoak::analysis::Analysis;
+/// let a = Analysis { duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
+///                    metrics: vec![], thresholds: vec![] };
+/// let p = memsoak::projection::project(&a);
+/// assert!(p.out_of_memory.is_none() && p.caps.is_empty());
+/// ```
+pub fn project(analysis: &Analysis) -> Projection {
+    let tree = analysis
+        .metric(Metric::Rss)
+        .or_else(|| analysis.metric(Metric::Pss));
+    let out_of_memory = analysis
+        .metric(Metric::SysAvailable)
+        .zip(tree)
+        .map(|(avail, tree)| {
+            let mut t = time_to(
+                format!("host memory ({} available)", fmt_bytes(avail.last)),
+                tree.metric,
+                0.0,
+                avail.last,
+                approach(tree, true),
+                true,
+            );
+            // Host memory counts the other way round: the tree's growth
+            // uses up what is available.
+            t.text = match t.seconds {
+                Some(s) => format!(
+                    "at this rate ({} {}/min): out of memory in {}{}",
+                    tree.metric,
+                    fmt_bytes(t.rate_per_s.unwrap_or(0.0) * 60.0),
+                    fmt_secs(s),
+                    t.earliest_s
+                        .filter(|e| fmt_secs(*e) != fmt_secs(s))
+                        .map_or(String::new(), |e| format!(" (as soon as {})", fmt_secs(e)))
+                ),
+                None => format!(
+                    "host memory: not running out ({} does not grow significantly)",
+                    tree.metric
+                ),
+            };
+            t
+        });
+    let caps = analysis
+        .thresholds
+        .iter()
+        .filter(|r| matches!(r.threshold.stat, Stat::Max | Stat::Min))
+        .filter_map(|r| {
+            let th = &r.threshold;
+            let m = analysis.metric(th.metric)?;
+            // A max cap is approached from below by growth; a min floor
+            // from above by a fall. The other combinations cannot be
+            // "reached" by drift in the bad direction.
+            let upward = match (th.stat, th.op) {
+                (Stat::Max, Op::Lt | Op::Le) => true,
+                (Stat::Min, Op::Gt | Op::Ge) => false,
+                _ => return None,
+            };
+            // NOTE: a cap passed by any sample is reached (as the threshold
+            // judges it); otherwise the gap is counted from the last sample.
+            let extreme = if upward { m.max } else { m.min };
+            let passed = if upward {
+                extreme >= th.limit
+            } else {
+                extreme <= th.limit
+            };
+            Some(time_to(
+                th.expr.clone(),
+                th.metric,
+                if passed { extreme } else { m.last },
+                th.limit,
+                approach(m, upward),
+                upward,
+            ))
+        })
+        .collect();
+    Projection {
+        out_of_memory,
+        caps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Estimate, Outcome, ThresholdResult};
+
+    const MIB: f64 = 1048576.0;
+    const GIB: f64 = 1073741824.0;
+
+    fn m(metric: Metric, last: f64, per_min: f64, significant: bool) -> MetricAnalysis {
+        MetricAnalysis {
+            metric,
+            samples: 100,
+            warmup_end_s: 10.0,
+            steady_samples: 90,
+            slope_per_min: Some(Estimate {
+                value: per_min,
+                ci_low: per_min * 0.5,
+                ci_high: per_min * 2.0,
+            }),
+            slope_per_1k: None,
+            trend_p_value: Some(0.01),
+            significant,
+            method: None,
+            cycle_s: None,
+            ols_slope_per_min: None,
+            growth: Some(per_min),
+            max: last,
+            min: last,
+            first: last,
+            last,
+        }
+    }
+
+    fn th(expr: &str) -> ThresholdResult {
+        ThresholdResult {
+            threshold: expr.parse().unwrap(),
+            measured: None,
+            ci: None,
+            p_value: None,
+            outcome: Outcome::Pass,
+            note: String::new(),
+        }
+    }
+
+    fn analysis(metrics: Vec<MetricAnalysis>, thresholds: &[&str]) -> Analysis {
+        Analysis {
+            duration_s: 100.0,
+            samples: 100,
+            items: None,
+            dropped_rows: 0,
+            metrics,
+            thresholds: thresholds.iter().map(|t| th(t)).collect(),
+        }
+    }
+
+    #[test]
+    fn out_of_memory_at_the_rss_drift() {
+        // 10 GiB available, RSS grows 2 MiB/min: 5120 min = 3 d 13 h.
+        let a = analysis(
+            vec![
+                m(Metric::Rss, 500.0 * MIB, 2.0 * MIB, true),
+                m(Metric::SysAvailable, 10.0 * GIB, -50.0 * MIB, true),
+            ],
+            &[],
+        );
+        let p = project(&a);
+        let oom = p.out_of_memory.unwrap();
+        assert!((oom.seconds.unwrap() - 5120.0 * 60.0).abs() < 1.0);
+        // At the CI's upper end (4 MiB/min) it is twice as soon.
+        assert!((oom.earliest_s.unwrap() - 2560.0 * 60.0).abs() < 1.0);
+        assert_eq!(
+            oom.text,
+            "at this rate (rss 2.00 MiB/min): out of memory in 3 d 13 h (as soon as 42.7 h)"
+        );
+    }
+
+    #[test]
+    fn flat_or_insignificant_never_runs_out() {
+        let a = analysis(
+            vec![
+                m(Metric::Rss, 500.0 * MIB, 2.0 * MIB, false),
+                m(Metric::SysAvailable, 10.0 * GIB, 0.0, false),
+            ],
+            &["rss.max<1GiB"],
+        );
+        let p = project(&a);
+        assert_eq!(p.out_of_memory.as_ref().unwrap().seconds, None);
+        assert!(
+            p.out_of_memory
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("not running out")
+        );
+        assert_eq!(p.caps[0].seconds, None);
+        assert_eq!(p.reaching().count(), 0);
+    }
+
+    #[test]
+    fn caps_max_and_min() {
+        let a = analysis(
+            vec![
+                m(Metric::Rss, 1.0 * GIB, 4.0 * MIB, true),
+                m(Metric::Heap, 300.0 * MIB, 1.0 * MIB, true),
+                m(Metric::SysAvailable, 3.0 * GIB, -8.0 * MIB, true),
+            ],
+            &[
+                "rss.max<2GiB",
+                "heap.max<200MiB",
+                "sys_available.min>1GiB",
+                "rss.slope<1MiB/min",
+            ],
+        );
+        let p = project(&a);
+        assert_eq!(p.caps.len(), 3);
+        // 1 GiB to go at 4 MiB/min: 256 min.
+        assert!((p.caps[0].seconds.unwrap() - 256.0 * 60.0).abs() < 1e-6);
+        assert!(
+            p.caps[0].text.contains("reached in 4.3 h"),
+            "{}",
+            p.caps[0].text
+        );
+        // Already past the cap.
+        assert_eq!(p.caps[1].seconds, Some(0.0));
+        assert!(p.caps[1].text.contains("already reached"));
+        // 2 GiB above the floor, falling 8 MiB/min: 256 min.
+        assert!((p.caps[2].seconds.unwrap() - 256.0 * 60.0).abs() < 1e-6);
+        // The three caps and host memory.
+        assert_eq!(p.reaching().count(), 4);
+    }
+}

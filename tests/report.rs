@@ -1,0 +1,567 @@
+//! The reporting layer as a user and CI meet it: charts (SVG and PNG),
+//! `junit.xml`, `report.html`, classification and projection in
+//! `report.json`, `memsoak baseline save`, `memsoak compare` (both
+//! outcomes), `memsoak report`, and `ci/gate.sh` end to end.
+//!
+//! Two short synthetic runs (one leaking on purpose, one clean) are shared
+//! by the tests; a test that writes into a run folder works on its own copy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// Width and height of every chart PNG (`memsoak::report::chart`).
+const PNG_SIZE: (u32, u32) = (
+    memsoak::report::chart::WIDTH,
+    memsoak::report::chart::HEIGHT,
+);
+
+fn memsoak() -> Command {
+    let mut c = Command::cargo_bin("memsoak").expect("binary built");
+    c.env_remove("_RJEM_MALLOC_CONF");
+    c
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_memsoak"))
+}
+
+/// The brief synthetic run every test starts from.
+fn run_args(out: &Path, inject: Option<&str>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "8s",
+        "--sample-every",
+        "200ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(out.display().to_string());
+    if let Some(i) = inject {
+        a.push("--inject".into());
+        a.push(i.into());
+    }
+    a
+}
+
+struct Runs {
+    _tmp: tempfile::TempDir,
+    leak: PathBuf,
+    clean: PathBuf,
+    clean2: PathBuf,
+}
+
+/// The shared runs, made once (concurrently) for all tests.
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let leak = tmp.path().join("leak");
+        let clean = tmp.path().join("clean");
+        let clean2 = tmp.path().join("clean2");
+        let spawn = |dir: &Path, inject| {
+            memsoak()
+                .args(run_args(dir, inject))
+                .spawn()
+                .expect("memsoak starts")
+        };
+        let mut children = [
+            spawn(&leak, Some("linear:4KiB")),
+            spawn(&clean, None),
+            spawn(&clean2, None),
+        ];
+        let codes: Vec<i32> = children
+            .iter_mut()
+            .map(|c| c.wait().unwrap().code().unwrap_or(-1))
+            .collect();
+        assert_eq!(codes, [1, 0, 0], "leak fails, clean runs pass");
+        Runs {
+            _tmp: tmp,
+            leak,
+            clean,
+            clean2,
+        }
+    })
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Copy a run folder (flat) so a test can write into it.
+fn copy_run(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dest.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Width and height from a PNG's IHDR, after checking the signature.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is no PNG",
+        path.display()
+    );
+    assert_eq!(&b[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+fn check_svg(path: &Path) {
+    let text = read(path);
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
+    assert_eq!(
+        doc.root_element().tag_name().name(),
+        "svg",
+        "{}",
+        path.display()
+    );
+    assert_eq!(doc.root_element().attribute("width"), Some("1200"));
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// (name, failure message) of every test case of a suite of `junit.xml`.
+fn junit_cases(path: &Path, suite: &str) -> Vec<(String, Option<String>)> {
+    let text = read(path);
+    let doc = roxmltree::Document::parse(&text).expect("junit.xml is XML");
+    let s = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite") && n.attribute("name") == Some(suite))
+        .unwrap_or_else(|| panic!("no suite {suite} in {text}"));
+    s.children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|c| {
+            let fail = c
+                .children()
+                .find(|n| n.has_tag_name("failure"))
+                .and_then(|f| f.attribute("message").map(str::to_string));
+            (c.attribute("name").unwrap_or_default().to_string(), fail)
+        })
+        .collect()
+}
+
+#[test]
+fn a_leak_fails_and_every_report_file_says_so() {
+    let dir = &runs().leak;
+    let r = json(&dir.join("report.json"));
+    assert_eq!(r["verdict"], "fail");
+    assert_eq!(r["exit_code"], 1);
+    assert_eq!(r["schema_version"], 1);
+    // 4 KiB per item injected: the heap grows, and carries the RSS growth.
+    assert_eq!(r["classification"]["pattern"], "live_heap_growth");
+    let evidence = r["classification"]["evidence"].as_array().unwrap();
+    let heap = evidence.iter().find(|e| e["metric"] == "heap").unwrap();
+    assert_eq!(heap["trend"], "grows");
+    let per_1k = r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "heap")
+        .unwrap()["slope_per_1k"]["value"]
+        .as_f64()
+        .unwrap();
+    // 4 KiB per item is 4 MiB per 1000 items (the allocator adds a little).
+    assert!(
+        (3.5..5.0).contains(&(per_1k / 1048576.0)),
+        "heap {per_1k} B/1k"
+    );
+    // Host memory runs out at the RSS drift, in hours on this box.
+    let oom = &r["projection"]["out_of_memory"];
+    let secs = oom["seconds"].as_f64().expect("a projected time");
+    assert!(secs > 60.0 && secs < 30.0 * 86400.0, "{secs}");
+    assert!(oom["text"].as_str().unwrap().contains("out of memory in"));
+
+    // junit.xml: one case per threshold, the breaches as failures with
+    // measured value against the limit.
+    let cases = junit_cases(&dir.join("junit.xml"), "memsoak.thresholds");
+    let names: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "rss.slope<2MiB/min",
+            "heap.slope<1MiB/min",
+            "swap.max<64MiB"
+        ]
+    );
+    let rss = cases[0].1.as_deref().expect("rss.slope fails");
+    assert!(
+        rss.starts_with("measured ") && rss.contains("MiB/min vs limit < 2.00 MiB/min"),
+        "{rss}"
+    );
+    assert!(cases[2].1.is_none(), "swap.max holds");
+
+    // Charts: SVG that parses, PNG of the stated size, for the main metrics
+    // and against items.
+    for m in ["rss", "pss", "heap", "sys_available", "items"] {
+        check_svg(&dir.join(format!("chart-{m}.svg")));
+        assert_eq!(
+            png_size(&dir.join(format!("chart-{m}.png"))),
+            PNG_SIZE,
+            "{m}"
+        );
+    }
+    let svg = read(&dir.join("chart-rss.svg"));
+    assert!(svg.contains("rss: FAIL"), "verdict in the title");
+    assert!(svg.contains("warm-up"), "warm-up band in the legend");
+    assert!(svg.contains("drift fit after warm-up"));
+    // No all-zero chart: this box's swap is empty (or the chart has data).
+    let swap_max = r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "swap")
+        .map_or(0.0, |m| m["max"].as_f64().unwrap());
+    assert_eq!(dir.join("chart-swap.svg").exists(), swap_max > 0.0);
+
+    // report.html: one self-contained page.
+    let html = read(&dir.join("report.html"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("FAIL") && html.contains("live-heap growth"));
+    assert!(html.matches("<svg").count() >= 5, "charts inline");
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
+    );
+    assert!(html.contains("commit"), "metadata from run.json");
+
+    // summary.md carries the classification and the projection.
+    let md = read(&dir.join("summary.md"));
+    assert!(
+        md.contains("**Pattern: live-heap growth in the process**"),
+        "{md}"
+    );
+    assert!(md.contains("out of memory in"), "{md}");
+}
+
+#[test]
+fn a_clean_run_passes_and_is_steady() {
+    let dir = &runs().clean;
+    let r = json(&dir.join("report.json"));
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["classification"]["pattern"], "steady");
+    assert!(r["projection"]["out_of_memory"]["seconds"].is_null());
+    let text = read(&dir.join("junit.xml"));
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.attribute("failures"), Some("0"));
+    assert_eq!(root.attribute("tests"), Some("3"));
+    assert_eq!(png_size(&dir.join("chart-rss.png")), PNG_SIZE);
+    check_svg(&dir.join("chart-heap.svg"));
+}
+
+#[test]
+fn compare_finds_the_leak_and_passes_the_clean_run() {
+    let r = runs();
+    let tmp = tempfile::tempdir().unwrap();
+    let baselines = tmp.path().join("baselines");
+    let o = memsoak()
+        .args(["baseline", "save"])
+        .arg(&r.clean)
+        .args(["--name", "clean", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = json(&baselines.join("clean/baseline.json"));
+    assert_eq!(b["name"], "clean");
+    assert_eq!(b["backend"], "synthetic");
+    assert_eq!(b["workload"], "synthetic");
+    assert!(b["git_commit"].is_string() || b["git_commit"].is_null());
+    let rss = b["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rss")
+        .unwrap();
+    assert!(
+        rss["slope_per_min"]["ci_high"].as_f64().is_some() && rss["max"].as_f64().unwrap() > 1e6
+    );
+    assert!(baselines.join("clean/samples.csv").is_file());
+    // Saving again without --force is refused.
+    let o = memsoak()
+        .args(["baseline", "save"])
+        .arg(&r.clean)
+        .args(["--name", "clean", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    // The leak regresses: drift and max.
+    let leak = tmp.path().join("leak");
+    copy_run(&r.leak, &leak);
+    let o = memsoak()
+        .arg("compare")
+        .arg(&leak)
+        .args(["--baseline", "clean", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("REGRESSION against baseline clean"),
+        "{}",
+        stderr(&o)
+    );
+    let c = json(&leak.join("compare.json"));
+    assert_eq!(c["regression"], true);
+    assert_eq!(c["exit_code"], 1);
+    let rss = c["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rss")
+        .unwrap();
+    assert_eq!(rss["slope_regression"], true);
+    assert_eq!(rss["max_regression"], true);
+    assert!(
+        rss["current_slope"]["ci_low"].as_f64().unwrap()
+            > rss["baseline_slope"]["ci_high"].as_f64().unwrap() + 1048576.0
+    );
+    let cases = junit_cases(&leak.join("junit.xml"), "memsoak.compare");
+    let rss_case = cases
+        .iter()
+        .find(|c| c.0 == "rss vs baseline clean")
+        .unwrap();
+    assert!(
+        rss_case
+            .1
+            .as_deref()
+            .unwrap()
+            .starts_with("regression: drift")
+    );
+    assert!(
+        read(&leak.join("summary.md"))
+            .contains("### Compared with baseline `clean`: ❌ REGRESSION")
+    );
+    check_svg(&leak.join("chart-compare-rss.svg"));
+    assert_eq!(png_size(&leak.join("chart-compare-rss.png")), PNG_SIZE);
+    assert!(read(&leak.join("report.html")).contains("Compared with baseline"));
+
+    // Another clean run of the same code does not.
+    let clean2 = tmp.path().join("clean2");
+    copy_run(&r.clean2, &clean2);
+    let o = memsoak()
+        .arg("compare")
+        .arg(&clean2)
+        .arg("--baseline")
+        .arg(baselines.join("clean"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = json(&clean2.join("compare.json"));
+    assert_eq!(c["regression"], false);
+    assert_eq!(c["metrics"].as_array().unwrap().len(), 3, "rss, swap, heap");
+    let cases = junit_cases(&clean2.join("junit.xml"), "memsoak.compare");
+    assert!(cases.iter().all(|c| c.1.is_none()));
+
+    // Bad input: one line, exit 2.
+    for (args, want) in [
+        (vec!["--baseline", "nope"], "baseline `nope` not found"),
+        (
+            vec!["--baseline", "clean", "--slope-tolerance", "1MiB"],
+            "--slope-tolerance: invalid rate",
+        ),
+        (
+            vec!["--baseline", "clean", "--max-tolerance", "lots"],
+            "--max-tolerance",
+        ),
+    ] {
+        let o = memsoak()
+            .arg("compare")
+            .arg(&clean2)
+            .args(&args)
+            .arg("--baselines-dir")
+            .arg(&baselines)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(want) && e.trim_end().lines().count() == 1,
+            "{args:?}: {e}"
+        );
+    }
+    let o = memsoak()
+        .arg("compare")
+        .arg(tmp.path().join("no-such-run"))
+        .args(["--baseline", "clean"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn report_regenerates_the_derived_files_and_keeps_report_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    copy_run(&runs().leak, &dir);
+    let before = read(&dir.join("report.json"));
+    for f in [
+        "report.html",
+        "junit.xml",
+        "summary.md",
+        "chart-rss.svg",
+        "chart-rss.png",
+    ] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        read(&dir.join("report.json")),
+        before,
+        "report.json is the run's"
+    );
+    assert_eq!(png_size(&dir.join("chart-rss.png")), PNG_SIZE);
+    check_svg(&dir.join("chart-rss.svg"));
+    let cases = junit_cases(&dir.join("junit.xml"), "memsoak.thresholds");
+    assert!(cases[0].1.as_deref().unwrap().contains("vs limit"));
+    assert!(read(&dir.join("summary.md")).contains("❌ FAIL"));
+    assert!(read(&dir.join("report.html")).contains("live-heap growth"));
+
+    // With a baseline, the comparison joins the files.
+    let o = memsoak()
+        .arg("report")
+        .arg(&dir)
+        .arg("--baseline")
+        .arg(&runs().clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(read(&dir.join("summary.md")).contains("Compared with baseline `clean`"));
+    assert!(dir.join("chart-compare-rss.svg").is_file());
+
+    let o = memsoak().arg("report").arg(tmp.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no report.json"), "{}", stderr(&o));
+}
+
+fn gate(tmp: &Path, baselines: &Path, name: &str, args: &str) -> (i32, String, PathBuf) {
+    let out = tmp.join(format!("gate-{name}"));
+    let summary = tmp.join(format!("summary-{name}.md"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/gate.sh");
+    let o = Command::new("bash")
+        .arg(script)
+        .env("MEMSOAK", bin())
+        .env("MEMSOAK_DURATION", "8s")
+        .env("MEMSOAK_SAMPLE_EVERY", "200ms")
+        .env("MEMSOAK_ARGS", args)
+        .env("MEMSOAK_BASELINES_DIR", baselines)
+        .env("MEMSOAK_BASELINE", "clean")
+        // NOTE: two 8 s soaks side by side on a shared 2-core box drift
+        // by a few MiB/min while warming up; the leak drifts ~200 MiB/min.
+        .env("MEMSOAK_COMPARE_ARGS", "--slope-tolerance 4MiB/min")
+        .env("MEMSOAK_OUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("_RJEM_MALLOC_CONF")
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).is_empty());
+    (o.status.code().unwrap_or(-1), read(&summary), out)
+}
+
+#[test]
+fn the_gate_script_passes_clean_code_and_fails_a_leak() {
+    let tmp = tempfile::tempdir().unwrap();
+    let baselines = tmp.path().join("baselines");
+    let o = memsoak()
+        .args(["baseline", "save", "-q"])
+        .arg(&runs().clean)
+        .args(["--name", "clean", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Both gates at once: each is 8 s of soak.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| gate(tmp.path(), &baselines, "clean", "--cost 1ms"));
+        let b = s.spawn(|| {
+            gate(
+                tmp.path(),
+                &baselines,
+                "leak",
+                "--cost 1ms --inject linear:4KiB",
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (code, summary, out) = a;
+    assert_eq!(code, 0, "{summary}");
+    assert!(summary.contains("## memsoak: ✅ PASS"), "{summary}");
+    assert!(
+        summary.contains("Compared with baseline `clean`: ✅ no regression"),
+        "{summary}"
+    );
+    assert_eq!(json(&out.join("compare.json"))["regression"], false);
+    let (code, summary, out) = b;
+    assert_eq!(code, 1, "{summary}");
+    assert!(summary.contains("## memsoak: ❌ FAIL"), "{summary}");
+    assert!(summary.contains("❌ REGRESSION"), "{summary}");
+    assert_eq!(json(&out.join("report.json"))["verdict"], "fail");
+
+    // A missing baseline leaves the verdict to the thresholds.
+    let (code, summary, _) = gate(tmp.path(), &tmp.path().join("none"), "nobase", "--cost 1ms");
+    assert_eq!(code, 0, "{summary}");
+    assert!(summary.contains("No baseline `clean`"), "{summary}");
+}
+
+#[test]
+fn run_with_a_baseline_compares_when_the_run_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A baseline that cannot be found is refused before anything runs.
+    let out = tmp.path().join("never");
+    let o = memsoak()
+        .args(run_args(&out, None))
+        .args(["--baseline", "no-such-baseline"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("baseline `no-such-baseline` not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing ran");
+
+    let out = tmp.path().join("leak");
+    let o = memsoak()
+        .args(run_args(&out, Some("linear:4KiB")))
+        .arg("--baseline")
+        .arg(&runs().clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let c = json(&out.join("compare.json"));
+    assert_eq!(c["regression"], true);
+    assert_eq!(c["baseline"]["name"], "clean");
+    assert!(read(&out.join("summary.md")).contains("Compared with baseline `clean`"));
+}
