@@ -1,0 +1,6 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|s: &str| {
+    let _ = s.parse::<memsoak::threshold::Threshold>();
+});

@@ -1,0 +1,59 @@
+//! One full sample of every source, as the sampling thread takes it.
+//! Target: a full sample ≤ 100 µs.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use memsoak::sample::{Sampler, SamplerSet, jemalloc, proc, system};
+
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn one<S: Sampler>(c: &mut Criterion, name: &str, mut s: S) {
+    let mut out = vec![None; s.metrics().len()];
+    c.bench_function(name, |b| b.iter(|| s.sample(&mut out)));
+}
+
+fn bench(c: &mut Criterion) {
+    // NOTE: keep some memory and a child process around so the tree walk and
+    // smaps_rollup have real work, like a worker with a helper process.
+    let ballast: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 1 << 20]).collect();
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep");
+    let me = std::process::id();
+    one(
+        c,
+        "sample/process_tree(self+1 child)",
+        proc::ProcessTreeSampler::new(me),
+    );
+    one(
+        c,
+        "sample/jemalloc",
+        jemalloc::JemallocSampler::new().expect("jemalloc is global"),
+    );
+    one(
+        c,
+        "sample/system(meminfo)",
+        system::SystemSampler::new().expect("linux"),
+    );
+    let mut set = SamplerSet::new(vec![
+        Box::new(proc::ProcessTreeSampler::new(me)),
+        Box::new(jemalloc::JemallocSampler::new().expect("jemalloc")),
+        Box::new(system::SystemSampler::new().expect("linux")),
+    ]);
+    if let Ok(n) = memsoak::sample::nvml::try_new(me) {
+        let mut out = vec![None; n.metrics().len()];
+        let mut n = n;
+        c.bench_function("sample/nvml", |b| b.iter(|| n.sample(&mut out)));
+    }
+    let mut row = Vec::new();
+    c.bench_function("sample/full(all sources)", |b| {
+        b.iter(|| set.sample(&mut row))
+    });
+    std::hint::black_box(&ballast);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,1151 @@
+//! memsoak as a user runs it: real child processes, real files, exit codes
+//! and report contents. Each test gets its own temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn memsoak() -> Command {
+    let mut c = Command::cargo_bin("memsoak").expect("binary built");
+    c.env_remove("_RJEM_MALLOC_CONF");
+    c
+}
+
+fn targets() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/targets.py")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+fn rows(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("samples.csv"))
+        .expect("samples.csv")
+        .lines()
+        .count()
+        - 1
+}
+
+struct Outcome {
+    code: i32,
+    stderr: String,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn run(args: &[&str]) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = memsoak()
+        .args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(tmp.path())
+        .output()
+        .expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        _tmp: tmp,
+    }
+}
+
+fn watch(shape: &[&str], duration: &str) -> Outcome {
+    watch_with(shape, duration, &[])
+}
+
+fn watch_with(shape: &[&str], duration: &str, extra: &[&str]) -> Outcome {
+    let t = targets();
+    let mut args = vec![
+        "watch",
+        "--duration",
+        duration,
+        "--sample-every",
+        "500ms",
+        "-t",
+        "rss.slope<2MiB/min",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let mut full: Vec<&str> = args;
+    full.push("--");
+    full.push("python3");
+    full.push(&t);
+    full.extend_from_slice(shape);
+    // NOTE: `--out` must precede `--`; build the command by hand.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let split = full.iter().position(|a| *a == "--").unwrap();
+    let out = memsoak()
+        .args(&full[..split])
+        .arg("--out")
+        .arg(&dir)
+        .args(&full[split..])
+        .output()
+        .expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        _tmp: tmp,
+    }
+}
+
+fn outcome_of(r: &Value, expr: &str) -> String {
+    r["analysis"]["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expr"] == expr)
+        .unwrap_or_else(|| panic!("no threshold {expr} in {r}"))["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+// ---- watch: the acceptance shapes, 90 s or less each ----
+
+#[test]
+fn watch_leak_under_noise_fails() {
+    let o = watch(&["leak", "--rate", "5", "--noise", "4"], "90s");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["verdict"], "fail");
+    assert_eq!(outcome_of(&r, "rss.slope<2MiB/min"), "fail");
+    let rss = r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rss")
+        .unwrap()
+        .clone();
+    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / 1048576.0;
+    assert!(
+        (2.5..9.0).contains(&slope),
+        "slope {slope} MiB/min, truth 5"
+    );
+    assert!(rows(&o.dir) >= 170);
+}
+
+#[test]
+fn watch_gc_sawtooth_passes() {
+    let o = watch(&["sawtooth", "--peak", "300", "--period", "10"], "90s");
+    let r = report(&o.dir);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, r["analysis"]["thresholds"]);
+    assert_eq!(r["verdict"], "pass");
+    let max = r["analysis"]["metrics"][0]["max"].as_f64().unwrap();
+    assert!(
+        max > 250.0 * 1048576.0,
+        "the sawtooth really happened: max {max}"
+    );
+}
+
+#[test]
+fn watch_warmup_fill_then_flat_passes() {
+    let o = watch(&["plateau", "--fill", "300", "--over", "20"], "90s");
+    let r = report(&o.dir);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, r["analysis"]["metrics"][0]);
+    let rss = &r["analysis"]["metrics"][0];
+    assert_eq!(rss["metric"], "rss");
+    assert!(
+        rss["warmup_end_s"].as_f64().unwrap() >= 15.0,
+        "warm-up found at {}",
+        rss["warmup_end_s"]
+    );
+    assert!(rss["max"].as_f64().unwrap() > 280.0 * 1048576.0);
+}
+
+#[test]
+fn watch_leak_in_grandchild_fails() {
+    let o = watch(&["parent-of-leak", "--rate", "60"], "40s");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["target"]["stop"]["left"], 0);
+    assert!(r["target"]["stop"]["processes"].as_u64().unwrap() >= 3);
+}
+
+#[test]
+fn watch_target_killed_by_sigkill_is_exit_3_with_samples_kept() {
+    let o = watch(&["sigkill", "--after", "3"], "60s");
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["verdict"], "error");
+    assert_eq!(r["ended_by"], "target_failed");
+    assert_eq!(r["target"]["status"]["name"], "SIGKILL");
+    assert!(
+        r["target"]["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("ending now")
+    );
+    assert!(rows(&o.dir) >= 4, "samples kept");
+    assert!(
+        std::fs::read_to_string(o.dir.join("summary.md"))
+            .unwrap()
+            .contains("SIGKILL")
+    );
+}
+
+#[test]
+fn watch_target_exit_nonzero_is_exit_3() {
+    let o = watch(&["crash", "--after", "1", "--code", "9"], "60s");
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(report(&o.dir)["target"]["status"]["code"], 9);
+}
+
+#[test]
+fn watch_target_exit_zero_early_is_analysed() {
+    let o = watch(&["exit0", "--after", "2"], "60s");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "target_exit");
+    assert!(r["analysis"]["duration_s"].as_f64().unwrap() < 10.0);
+}
+
+#[test]
+fn watch_duration_end_stops_the_tree_and_leaves_nothing() {
+    // The interpreter's start-up (0 → 50 MiB) is the warm-up of this short run.
+    let o = watch_with(&["flat"], "6s", &["--warmup", "3s"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "duration");
+    assert_eq!(r["target"]["stop"]["left"], 0);
+    let pid = r["target"]["pid"].as_u64().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "target {pid} survived"
+    );
+}
+
+// ---- run: the in-process pipeline ----
+
+#[test]
+fn run_synthetic_without_leak_passes() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "20s",
+        "--sample-every",
+        "250ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "-t",
+        "heap.slope<1MiB/min",
+        "-t",
+        "heap.slope_per_1k<64KiB",
+        "-t",
+        "rss.slope<2MiB/min",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["verdict"], "pass");
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 1000);
+    let cols = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    let header = cols.lines().next().unwrap();
+    assert!(
+        header.starts_with("t_s,items,rss,pss,swap,heap,heap_active"),
+        "{header}"
+    );
+    // No GPU here: vram must be absent, not zeros.
+    assert!(!header.contains("vram"), "{header}");
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(o.dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["backend"]["name"], "synthetic");
+}
+
+#[test]
+fn run_synthetic_with_injected_leak_fails() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "20s",
+        "--sample-every",
+        "250ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--inject",
+        "linear:4KiB",
+        "-t",
+        "heap.slope_per_1k<64KiB",
+        "-t",
+        "heap.slope<1MiB/min",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    let heap = r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "heap")
+        .unwrap()
+        .clone();
+    let per_1k = heap["slope_per_1k"]["value"].as_f64().unwrap() / 1024.0;
+    assert!(
+        (3000.0..5000.0).contains(&per_1k),
+        "4 MiB per 1k items injected, measured {per_1k} KiB"
+    );
+    assert_eq!(outcome_of(&r, "heap.slope_per_1k<64KiB"), "fail");
+}
+
+#[test]
+fn run_fail_fast_stops_early() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "5m",
+        "--sample-every",
+        "200ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--inject",
+        "linear:16KiB",
+        "-t",
+        "heap.slope<1MiB/min",
+        "--fail-fast",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "fail_fast");
+    assert!(r["fail_fast"].as_str().unwrap().contains("heap.slope"));
+    assert!(r["analysis"]["duration_s"].as_f64().unwrap() < 60.0);
+}
+
+#[test]
+fn run_text_file_workload_ends_when_exhausted_and_writes_npy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus.txt");
+    let texts: Vec<String> = (0..100).map(|i| format!("paragraph number {i}")).collect();
+    std::fs::write(&corpus, texts.join("\n")).unwrap();
+    let npy = tmp.path().join("e.npy");
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--dim",
+        "8",
+        "--duration",
+        "1m",
+        "--sample-every",
+        "100ms",
+        "-q",
+        "--workload",
+        corpus.to_str().unwrap(),
+        "--page-size",
+        "7",
+        "--write-embeddings",
+        npy.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "workload_exhausted");
+    assert_eq!(r["analysis"]["items"], 100);
+    let bytes = std::fs::read(&npy).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..128]);
+    assert!(header.contains("'shape': (100, 8)"), "{header}");
+    assert_eq!(bytes.len(), 128 + 100 * 8 * 4);
+}
+
+// ---- analyze ----
+
+#[test]
+fn analyze_reruns_with_other_thresholds() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "6s",
+        "--sample-every",
+        "100ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--inject",
+        "linear:1KiB",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let out = memsoak()
+        .args(["analyze"])
+        .arg(&o.dir)
+        .args(["-t", "heap.max<16GiB"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("heap.max<16GiB"));
+    let out = memsoak()
+        .arg("analyze")
+        .arg(o.dir.join("samples.csv"))
+        .args(["-t", "heap.slope<1KiB/min", "--warmup", "10%"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+// ---- bad input: one clear line, exit 2 ----
+
+#[test]
+fn bad_inputs_are_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--backend", "synthetic", "-t", "rss.slope<2MiB"],
+            "invalid rate",
+        ),
+        (
+            &["run", "--backend", "synthetic", "-t", "rsz.max<1GiB"],
+            "unknown metric `rsz`",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--duration", "soon"],
+            "--duration",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--warmup", "half"],
+            "--warmup",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--workload",
+                "/nonexistent.txt",
+            ],
+            "no such file",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--inject", "linear"],
+            "--inject",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--profile", "weekly"],
+            "unknown profile",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--write-embeddings",
+                "x.csv",
+            ],
+            ".npy",
+        ),
+        (&["watch", "--duration", "2s"], "needs a target"),
+        (
+            &["watch", "--duration", "2s", "--", "/definitely/not/here"],
+            "cannot start",
+        ),
+        (&["analyze", "/nonexistent-run"], "no samples.csv"),
+    ];
+    for (args, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = memsoak()
+            .args(*args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err}"
+        );
+    }
+}
+
+#[test]
+fn bad_config_file_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("memsoak.toml"),
+        "[profile.ci]\nduraton = \"1m\"\n",
+    )
+    .unwrap();
+    let out = memsoak()
+        .args(["run", "--backend", "synthetic", "--profile", "ci"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duraton"));
+}
+
+#[test]
+fn unwritable_out_is_found_before_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    std::fs::write(&file, "").unwrap();
+    let out = memsoak()
+        .args(["run", "--backend", "synthetic", "--out"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+}
+
+#[test]
+fn sigint_writes_an_interrupted_report_with_exit_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let child = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "100ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed().as_secs_f64() < 2.0,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let r = report(&dir);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["exit_code"], 130);
+    assert!(rows(&dir) >= 20);
+}
+
+// ---- run --backend command: a real worker process on JSON Lines ----
+
+fn worker_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/worker.py")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
+    let w = worker_path();
+    let mut args = vec![
+        "run",
+        "--backend",
+        "command",
+        "--sample-every",
+        "200ms",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = memsoak()
+        .args(&args)
+        .arg("--out")
+        .arg(&dir)
+        .args(["--", "python3", &w])
+        .args(worker)
+        .output()
+        .expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn command_worker_healthy_passes_and_is_stopped() {
+    let o = run_worker(&["--duration", "6s", "--page-size", "8"], &["ok"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["backend"]["name"], "command");
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 100);
+    // The worker's tree is sampled, not memsoak: no heap metrics.
+    let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    assert!(!header.lines().next().unwrap().contains("heap"));
+    assert_eq!(r["target"]["status"]["state"], "exited", "{}", r["target"]);
+    assert_eq!(r["target"]["stop"]["left"], 0);
+}
+
+#[test]
+fn command_worker_that_leaks_fails_the_gate() {
+    let o = run_worker(
+        &[
+            "--duration",
+            "15s",
+            "--page-size",
+            "8",
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &["leak", "--retain-kib", "16"],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(outcome_of(&report(&o.dir), "rss.slope<2MiB/min"), "fail");
+}
+
+#[test]
+fn command_worker_failures_are_exit_3_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["crash", "--after", "2"], "exited with status 3"),
+        (
+            &["hang", "--after", "2"],
+            "did not answer request 2 within 2s",
+        ),
+        (
+            &["malformed", "--after", "1"],
+            "malformed reply to request 1",
+        ),
+        (
+            &["wrong-id", "--after", "1"],
+            "reply id 101 does not match request id 1",
+        ),
+        (&["wrong-count", "--after", "1"], "for 8 texts"),
+        (&["error", "--after", "1"], "simulated failure"),
+    ];
+    std::thread::scope(|s| {
+        for (worker, want) in cases {
+            s.spawn(move || {
+                let o = run_worker(
+                    &["--duration", "30s", "--page-size", "8", "--timeout", "2s"],
+                    worker,
+                );
+                assert_eq!(o.code, 3, "{worker:?}: {}", o.stderr);
+                let r = report(&o.dir);
+                assert_eq!(r["verdict"], "error");
+                assert_eq!(r["ended_by"], "backend_error");
+                let errors = r["errors"].to_string();
+                assert!(errors.contains(want), "{worker:?}: {errors}");
+                assert_eq!(r["target"]["stop"]["left"], 0, "{worker:?}");
+                if worker[0] == "crash" {
+                    assert!(
+                        r["target"]["stderr_tail"]
+                            .as_str()
+                            .unwrap()
+                            .contains("simulated crash")
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn command_backend_needs_a_worker() {
+    let out = memsoak()
+        .args(["run", "--backend", "command"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a worker"));
+}
+
+#[test]
+fn sentence_transformers_worker_soaks_when_available() {
+    let probe = Command::new("python3")
+        .args(["-c", "import sentence_transformers"])
+        .output()
+        .unwrap();
+    if !probe.status.success() {
+        eprintln!(
+            "SKIPPED: sentence_transformers is not importable here (pip install sentence-transformers to run this test)"
+        );
+        return;
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    let adapter = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../workloads/adapters/sentence_transformers_worker.py");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "command",
+            "--duration",
+            "40s",
+            "--page-size",
+            "16",
+            "-q",
+            "--timeout",
+            "60s",
+            "--out",
+        ])
+        .arg(&dir)
+        .args(["--", "python3"])
+        .arg(&adapter)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let r = report(&dir);
+    assert_eq!(
+        r["verdict"],
+        "pass",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        r
+    );
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 16);
+}
+
+// ---- run --backend http: a real server on loopback ----
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn server_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/embed_server.py")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn run_http(extra: &[&str], server: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let port = free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let srv = server_path();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut cmd = memsoak();
+    cmd.args([
+        "run",
+        "--backend",
+        "http",
+        "--url",
+        &url,
+        "--serve",
+        "--sample-every",
+        "200ms",
+        "-q",
+        "--page-size",
+        "8",
+    ])
+    .args(extra)
+    .arg("--out")
+    .arg(&dir)
+    .args(["--", "python3", &srv, "--port", &port])
+    .args(server);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn http_openai_and_tei_healthy_servers_pass() {
+    for api in ["openai", "tei"] {
+        let o = run_http(&["--api", api, "--duration", "5s"], &[], &[]);
+        assert_eq!(o.code, 0, "{api}: {}", o.stderr);
+        let r = report(&o.dir);
+        assert_eq!(r["backend"]["name"], "http");
+        assert!(r["analysis"]["items"].as_u64().unwrap() > 50, "{api}");
+        assert_eq!(r["target"]["stop"]["left"], 0, "{api}: server stopped");
+        let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+        assert!(
+            header.starts_with("t_s,items,rss,pss,swap,sys_available"),
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn http_leaking_server_fails_the_gate() {
+    let o = run_http(
+        &[
+            "--api",
+            "tei",
+            "--duration",
+            "12s",
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &["--leak-kib", "32"],
+        &[],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+}
+
+#[test]
+fn http_concurrency_keeps_requests_in_flight() {
+    let seq = run_http(
+        &["--api", "openai", "--duration", "4s"],
+        &["--delay-ms", "200"],
+        &[],
+    );
+    let par = run_http(
+        &["--api", "openai", "--duration", "4s", "--concurrency", "4"],
+        &["--delay-ms", "200"],
+        &[],
+    );
+    let items = |o: &Outcome| report(&o.dir)["analysis"]["items"].as_u64().unwrap();
+    assert!(
+        items(&par) > 2 * items(&seq),
+        "concurrency 4: {} vs 1: {}",
+        items(&par),
+        items(&seq)
+    );
+}
+
+#[test]
+fn http_errors_are_counted_or_fatal() {
+    let o = run_http(
+        &["--api", "tei", "--duration", "4s"],
+        &["--fail-every", "5"],
+        &[],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert!(
+        r["errors"].to_string().contains("HTTP 500"),
+        "{}",
+        r["errors"]
+    );
+    let o = run_http(
+        &["--api", "tei", "--duration", "4s", "--max-errors", "100000"],
+        &["--fail-every", "5"],
+        &[],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert!(r["backend_errors"].as_u64().unwrap() >= 2, "{r}");
+}
+
+#[test]
+fn http_bearer_token_comes_from_env_and_is_never_written() {
+    let secret = "s3cr3t-token-do-not-leak";
+    let o = run_http(
+        &[
+            "--api",
+            "openai",
+            "--duration",
+            "3s",
+            "--token-env",
+            "MY_EMBED_TOKEN",
+        ],
+        &["--require-token-env", "SERVER_TOKEN"],
+        &[("MY_EMBED_TOKEN", secret), ("SERVER_TOKEN", secret)],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for f in ["run.json", "report.json", "summary.md", "samples.csv"] {
+        let text = std::fs::read_to_string(o.dir.join(f)).unwrap();
+        assert!(!text.contains(secret), "{f} holds the token");
+    }
+    let o = run_http(
+        &["--api", "openai", "--duration", "3s"],
+        &["--require-token-env", "SERVER_TOKEN"],
+        &[("SERVER_TOKEN", secret)],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(report(&o.dir)["errors"].to_string().contains("HTTP 401"));
+}
+
+#[test]
+fn http_attach_by_pid_samples_but_does_not_stop_the_server() {
+    let port = free_port().to_string();
+    let mut server = Command::new("python3")
+        .args([&server_path(), "--port", &port])
+        .spawn()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "http",
+            "--api",
+            "tei",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--pid",
+        ])
+        .arg(server.id().to_string())
+        .args([
+            "--duration",
+            "3s",
+            "--sample-every",
+            "200ms",
+            "-q",
+            "--ready-timeout",
+            "10s",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let alive = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(alive, "an attached server must not be stopped");
+    let first_rss: f64 = std::fs::read_to_string(dir.join("samples.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        first_rss > 4e6,
+        "the server's tree was sampled: rss {first_rss}"
+    );
+}
+
+// ---- reliability: every ending is safe ----
+
+/// Pids of live processes whose environment holds `mark`.
+fn marked_pids(mark: &str) -> Vec<u32> {
+    let needle = format!("MEMSOAK_TEST_MARK={mark}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'));
+            !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn memsoak_killed_by_sigkill_leaves_no_target_and_its_samples_analyse() {
+    let mark = format!("sigkill-{}", std::process::id());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let t = targets();
+    let mut child = memsoak()
+        .env("MEMSOAK_TEST_MARK", &mark)
+        .args([
+            "watch",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "100ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .args(["--", "python3", &t, "parent-of-leak", "--rate", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let before = marked_pids(&mark);
+    assert!(
+        before.len() >= 4,
+        "memsoak + target + child + grandchild: {before:?}"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !marked_pids(&mark).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        marked_pids(&mark),
+        Vec::<u32>::new(),
+        "the target tree outlived memsoak"
+    );
+    // Simulate the row memsoak was writing when it died.
+    let mut csv = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("samples.csv"))
+        .unwrap();
+    std::io::Write::write_all(&mut csv, b"99.9,,123").unwrap();
+    let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 cut row(s) dropped"), "{stdout}");
+}
+
+#[test]
+fn sigterm_during_watch_stops_the_tree_and_exits_143() {
+    let mark = format!("sigterm-{}", std::process::id());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let t = targets();
+    let child = memsoak()
+        .env("MEMSOAK_TEST_MARK", &mark)
+        .args([
+            "watch",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "100ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .args(["--", "python3", &t, "parent-of-leak", "--rate", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed().as_secs_f64() < 2.0,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143));
+    let r = report(&dir);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["target"]["stop"]["left"], 0);
+    assert_eq!(marked_pids(&mark), Vec::<u32>::new());
+}
+
+#[test]
+fn memsoak_itself_does_not_leak() {
+    // memsoak watching memsoak: the inner run samples at 10 Hz, so anything
+    // it kept per sample (rows, progress state) would show as drift.
+    let tmp = tempfile::tempdir().unwrap();
+    let inner_out = tmp.path().join("inner");
+    let outer = tmp.path().join("outer");
+    let bin = assert_cmd::cargo::cargo_bin("memsoak");
+    let out = memsoak()
+        .args([
+            "watch",
+            "--duration",
+            "120s",
+            "--sample-every",
+            "500ms",
+            "-q",
+            "-t",
+            "rss.slope<1MiB/min",
+            "--out",
+        ])
+        .arg(&outer)
+        .arg("--")
+        .arg(&bin)
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "1h",
+            "--sample-every",
+            "100ms",
+            "--cost",
+            "2ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&inner_out)
+        .output()
+        .unwrap();
+    let r = report(&outer);
+    let rss = r["analysis"]["metrics"][0].clone();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{rss}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rss["metric"], "rss");
+    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / 1048576.0;
+    eprintln!("memsoak self-soak: rss drift {slope:.3} MiB/min");
+    assert!(slope < 1.0, "memsoak's own rss drifts {slope} MiB/min");
+    assert!(
+        rows(&inner_out) > 1000,
+        "the inner run really sampled at 10 Hz"
+    );
+}
+
+#[test]
+fn disk_full_mid_run_stops_cleanly_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root) to fill the disk");
+        return;
+    }
+    let out = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "2m",
+            "--sample-every",
+            "10ms",
+            "-q",
+            "--out",
+        ])
+        .arg(small.join("run"))
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&small).output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing samples.csv"), "{err}");
+}
