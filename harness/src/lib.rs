@@ -24,6 +24,7 @@ pub mod session;
 pub mod stats;
 pub mod target;
 pub mod threshold;
+pub mod trace;
 pub mod units;
 pub mod workload;
 pub mod writer;
