@@ -2,6 +2,7 @@
 //! how it ended into a report and an exit code.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -14,8 +15,10 @@ use crate::report::{Report, SCHEMA_VERSION, TargetReport, Verdict};
 use crate::sample::{Sampler, SamplerSet, jemalloc, nvml, proc, system};
 use crate::session::{self, Monitor, Signals, Stop, exit};
 use crate::target::{Target, TargetStatus};
+use crate::trace::TraceSummary;
+use crate::workload::trace::{Pace, ReplayStats, TraceWorkload};
 use crate::workload::{
-    Looping, Workload, synthetic::SyntheticWorkload, textfile::TextFileWorkload,
+    Cancel, Looping, Workload, synthetic::SyntheticWorkload, textfile::TextFileWorkload,
 };
 use crate::writer::{Discard, NpyWriter, Sink};
 
@@ -35,23 +38,76 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Run(a) => crate::reporting::run_then_compare(&a, cmd_run),
         Command::Watch(a) => cmd_watch(options::watch_plan(&a).map_err(usage)?),
         Command::Analyze(a) => cmd_analyze(options::analyze_plan(&a).map_err(usage)?),
+        Command::Record(a) => cmd_record(options::record_plan(&a).map_err(usage)?),
         c @ (Command::Report(_) | Command::Compare(_) | Command::Baseline(_)) => {
             crate::reporting::dispatch(c).map_err(usage)
         }
     }
 }
 
-fn build_workload(plan: &RunPlan) -> Result<Box<dyn Workload>> {
-    let w: Box<dyn Workload> = match &plan.workload {
-        WorkloadPlan::Synthetic(o) => Box::new(SyntheticWorkload::new(o.clone()).map_err(usage)?),
-        WorkloadPlan::TextFile { path, page_size } => {
-            Box::new(TextFileWorkload::open(path, *page_size).map_err(usage)?)
+/// A replay in progress: what reports on it and what stops its waits.
+struct Replay {
+    pace: Pace,
+    traces: Vec<TraceSummary>,
+    stats: Arc<ReplayStats>,
+}
+
+/// Open the workload. Every trace it replays is read through once first,
+/// so a bad line or an unknown version stops the run before it starts.
+fn build_workload(plan: &RunPlan, cancel: &Cancel) -> Result<(Box<dyn Workload>, Option<Replay>)> {
+    let scan = |path: &Path, skip_bad: bool| crate::trace::scan(path, skip_bad).map_err(usage);
+    let stats = Arc::new(ReplayStats::default());
+    let (w, replay): (Box<dyn Workload>, _) = match &plan.workload {
+        WorkloadPlan::Synthetic(o) => (
+            Box::new(SyntheticWorkload::new(o.clone()).map_err(usage)?),
+            None,
+        ),
+        WorkloadPlan::TextFile { path, page_size } => (
+            Box::new(TextFileWorkload::open(path, *page_size).map_err(usage)?),
+            None,
+        ),
+        WorkloadPlan::Trace {
+            path,
+            pace,
+            skip_bad,
+        } => {
+            let summary = scan(path, *skip_bad)?;
+            let w = TraceWorkload::open(path, *pace, *skip_bad, cancel.clone(), stats.clone())
+                .map_err(usage)?;
+            (
+                Box::new(w),
+                Some(Replay {
+                    pace: *pace,
+                    traces: vec![summary],
+                    stats,
+                }),
+            )
+        }
+        WorkloadPlan::Definition {
+            definition,
+            pace,
+            skip_bad,
+        } => {
+            let traces = definition
+                .traces()
+                .into_iter()
+                .map(|p| scan(p, *skip_bad))
+                .collect::<Result<Vec<_>>>()?;
+            let w = definition
+                .build(*pace, *skip_bad, cancel, &stats)
+                .map_err(usage)?;
+            let replay = (!traces.is_empty()).then_some(Replay {
+                pace: *pace,
+                traces,
+                stats,
+            });
+            (Box::new(w), replay)
         }
     };
     Ok(if plan.looping {
-        Box::new(Looping::new(w))
+        (Box::new(Looping::new(w)), replay)
     } else {
-        w
+        (w, replay)
     })
 }
 
@@ -151,6 +207,7 @@ fn report_for(
         confidence: o.confidence,
         backend: None,
         workload: None,
+        replay: None,
         target: None,
         backend_errors: 0,
         fail_fast: match stop {
@@ -175,7 +232,8 @@ fn stop_name(stop: &Stop) -> &'static str {
 }
 
 fn cmd_run(plan: RunPlan) -> Result<i32> {
-    let workload = build_workload(&plan)?;
+    let cancel = Cancel::default();
+    let (workload, replay) = build_workload(&plan, &cancel)?;
     let workload_name = workload.name();
     let dir = plan
         .soak
@@ -236,6 +294,10 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    // NOTE: a paced trace may be waiting for its next record's offset in
+    // the loader thread: cut that wait short so teardown is prompt.
+    pipeline.stop();
+    cancel.cancel();
     // NOTE: stop sampling before tearing the pipeline down: the teardown
     // frees the embedder, and that drop is not part of the soak.
     let sampler_err = mon.finish(true).err();
@@ -278,8 +340,15 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     report.backend_errors = errors;
     report.backend = Some(info);
     report.workload = Some(workload_name);
+    report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
     report.target = worker_report;
     report.notes = notes;
+    if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {
+        report.notes.push(format!(
+            "{} malformed trace line(s) skipped (--skip-bad)",
+            r.skipped_lines
+        ));
+    }
     if report.analysis.dropped_rows > 0 {
         report.notes.push(format!(
             "{} cut row(s) dropped from samples.csv",
@@ -418,6 +487,7 @@ fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
         confidence: plan.confidence,
         backend: None,
         workload: None,
+        replay: None,
         target: None,
         fail_fast: None,
         backend_errors: 0,
@@ -435,4 +505,120 @@ fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
     let _ = plan.run_dir;
     debug_assert!(verdict != Verdict::Error);
     Ok(exit_code)
+}
+
+fn cmd_record(plan: options::RecordPlan) -> Result<i32> {
+    use crate::trace::format::Header;
+    use crate::trace::import;
+    use crate::trace::proxy::Proxy;
+    use options::RecordSource;
+    let say = |msg: String| {
+        if !plan.quiet {
+            eprintln!("memsoak record: {msg}");
+        }
+    };
+    let out = plan.out.display().to_string();
+    match &plan.source {
+        RecordSource::Proxy(o) => {
+            let signals = Signals::install().context("installing signal handlers")?;
+            let proxy = Proxy::bind(o.clone(), plan.quiet).map_err(usage)?;
+            // NOTE: always printed (even with -q): a script that asked for
+            // port 0 learns the port from this line.
+            eprintln!(
+                "memsoak record: listening on http://{} -> {}, writing {out}{}",
+                proxy.addr(),
+                o.upstream,
+                if plan.redact { " (redacted)" } else { "" }
+            );
+            let s = proxy
+                .serve(|| signals.received().is_some())
+                .map_err(usage)?;
+            say(format!(
+                "{} request(s) forwarded; {} recorded ({} texts) in {out}{}{}",
+                s.requests,
+                s.recorded,
+                s.texts,
+                if s.not_recorded > 0 {
+                    format!(
+                        "; {} embedding request(s) without texts not recorded",
+                        s.not_recorded
+                    )
+                } else {
+                    String::new()
+                },
+                if s.upstream_errors > 0 {
+                    format!("; upstream unreachable {} time(s)", s.upstream_errors)
+                } else {
+                    String::new()
+                }
+            ));
+            Ok(exit::PASS)
+        }
+        RecordSource::Jsonl {
+            input,
+            import: opts,
+        } => {
+            let mut w = crate::trace::TraceWriter::create(
+                &plan.out,
+                Header::new("jsonl", plan.redact),
+                plan.force,
+            )
+            .map_err(usage)?;
+            let s = import::import_jsonl(input, opts, &mut w);
+            finish_import(s, &plan, &say)
+        }
+        RecordSource::Text {
+            input,
+            batch,
+            skip_bad,
+        } => {
+            let mut w = crate::trace::TraceWriter::create(
+                &plan.out,
+                Header::new("text", plan.redact),
+                plan.force,
+            )
+            .map_err(usage)?;
+            let s = import::import_text(input, *batch, *skip_bad, &mut w);
+            finish_import(s, &plan, &say)
+        }
+    }
+}
+
+fn finish_import(
+    result: Result<crate::trace::import::ImportSummary, crate::trace::TraceError>,
+    plan: &options::RecordPlan,
+    say: &dyn Fn(String),
+) -> Result<i32> {
+    match result {
+        Ok(s) if s.records == 0 => {
+            // NOTE: a trace without records is unusable: leave nothing behind.
+            let _ = std::fs::remove_file(&plan.out);
+            Err(usage(format!(
+                "nothing to import: no texts found{}",
+                if s.skipped_lines > 0 {
+                    format!(" ({} line(s) skipped)", s.skipped_lines)
+                } else {
+                    String::new()
+                }
+            )))
+        }
+        Ok(s) => {
+            say(format!(
+                "imported {} record(s) ({} texts) into {}{}",
+                s.records,
+                s.texts,
+                plan.out.display(),
+                if s.skipped_lines > 0 {
+                    format!("; {} malformed line(s) skipped", s.skipped_lines)
+                } else {
+                    String::new()
+                }
+            ));
+            Ok(exit::PASS)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&plan.out);
+            Err(usage(e))
+        }
+    }
 }

@@ -15,6 +15,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// NOTE: parsed once per process; boxing `RunArgs` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Drive a workload through an embedder in-process and gate on memory drift.
@@ -30,6 +32,9 @@ pub enum Command {
     /// Manage baselines (promoted runs).
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Capture a workload trace: a recording proxy in front of an embedding
+    /// server, or an import of a JSON Lines log or a text file.
+    Record(RecordArgs),
 }
 
 /// Options shared by `run` and `watch`: sampling, analysis and thresholds.
@@ -99,12 +104,22 @@ pub struct RunArgs {
     /// Sampling, analysis and threshold options.
     #[command(flatten)]
     pub soak: SoakArgs,
-    /// Workload: `synthetic` or a text file (one text per line).
+    /// Workload: `synthetic`, a text file (one text per line), a recorded
+    /// trace (.jsonl), a workload definition (.toml), or the NAME of
+    /// workloads/NAME.toml.
     #[arg(long, value_name = "NAME|FILE")]
     pub workload: Option<String>,
     /// Repeat a finite workload until the duration ends.
     #[arg(long = "loop")]
     pub looping: bool,
+    /// Recorded traces: replay at the recorded timing (original), as fast
+    /// as the embedder goes (fast), or N times faster (xN, e.g. x2, x0.5).
+    #[arg(long, value_name = "original|fast|xN")]
+    pub pace: Option<String>,
+    /// Recorded traces: skip malformed lines (counted in report.json)
+    /// instead of stopping with exit code 2.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Texts per page (batch).
     #[arg(long, value_name = "N")]
     pub page_size: Option<usize>,
@@ -283,6 +298,57 @@ pub struct BaselineSaveArgs {
     /// Replace an existing baseline of that name.
     #[arg(long)]
     pub force: bool,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `memsoak record`: a recording proxy (`--listen`, `--upstream`) or an
+/// import (`--from-jsonl` with `--field`, or `--from-text`).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The trace to write (JSON Lines).
+    #[arg(long, value_name = "TRACE.jsonl")]
+    pub out: PathBuf,
+    /// Keep only each text's shape (length in characters and tokens,
+    /// script): no text leaves the machine in the trace.
+    #[arg(long)]
+    pub redact: bool,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Proxy: address to listen on (default 127.0.0.1:8090; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Proxy: base URL of the embedding server (http://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Proxy: stop recording after this long (default: at SIGINT/SIGTERM).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Proxy: longest wait for the upstream server's reply (default 60s).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Import a JSON Lines log (with --field).
+    #[arg(long, value_name = "LOG.jsonl", conflicts_with_all = ["from_text", "listen", "upstream"])]
+    pub from_jsonl: Option<PathBuf>,
+    /// Import: the log's text field, a dotted path (`text`, `request.input`);
+    /// a text, or an array of texts kept as one batch.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    /// Import: the log's time field (seconds, or an RFC 3339 timestamp);
+    /// without it records replay back to back.
+    #[arg(long, value_name = "NAME")]
+    pub time_field: Option<String>,
+    /// Import a plain text file, one text per line.
+    #[arg(long, value_name = "FILE.txt", conflicts_with_all = ["listen", "upstream"])]
+    pub from_text: Option<PathBuf>,
+    /// Import: single texts per record (default 32).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Import: skip lines without a usable text (counted) instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use crate::analysis::Warmup;
 use crate::backend::synthetic::{Behaviour, SyntheticOptions};
-use crate::cli::{AnalyzeArgs, BackendKind, RunArgs, SoakArgs, WatchArgs};
+use crate::cli::{AnalyzeArgs, BackendKind, RecordArgs, RunArgs, SoakArgs, WatchArgs};
 use crate::config::{Config, Profile};
 use crate::threshold::Threshold;
+use crate::trace::import::JsonlImport;
+use crate::trace::proxy::ProxyOptions;
 use crate::units::{parse_duration, parse_size};
+use crate::workload::definition::Definition;
 use crate::workload::synthetic::{Lengths, SyntheticWorkloadOptions};
+use crate::workload::trace::Pace;
 
 /// A usage or config error: one line, exit code 2.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -179,6 +183,40 @@ pub enum WorkloadPlan {
         /// Texts per page.
         page_size: usize,
     },
+    /// A recorded trace: its batches are the pages.
+    Trace {
+        /// The file.
+        path: PathBuf,
+        /// Replay pace.
+        pace: Pace,
+        /// Skip malformed lines instead of failing.
+        skip_bad: bool,
+    },
+    /// A workload definition: a weighted mix of sources.
+    Definition {
+        /// The validated definition.
+        definition: Definition,
+        /// Pace of its trace sources.
+        pace: Pace,
+        /// Skip malformed trace lines instead of failing.
+        skip_bad: bool,
+    },
+}
+
+impl WorkloadPlan {
+    /// Short name for the run folder and the report (`synthetic`, the file
+    /// name, or the definition's name).
+    pub fn name(&self) -> String {
+        let file = |p: &Path| {
+            p.file_name()
+                .map_or("workload".into(), |n| n.to_string_lossy().into_owned())
+        };
+        match self {
+            WorkloadPlan::Synthetic(_) => "synthetic".into(),
+            WorkloadPlan::TextFile { path, .. } | WorkloadPlan::Trace { path, .. } => file(path),
+            WorkloadPlan::Definition { definition, .. } => definition.name.clone(),
+        }
+    }
 }
 
 /// Which embedder to run.
@@ -278,12 +316,27 @@ pub fn parse_inject(s: &str) -> Result<Behaviour, OptionsError> {
 }
 
 fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
-    let page_size = a.page_size.unwrap_or(32);
-    if page_size == 0 {
+    if a.page_size == Some(0) {
         return err("--page-size must be at least 1");
     }
+    let page_size = a.page_size.unwrap_or(32);
+    let pace = a
+        .pace
+        .as_deref()
+        .map(Pace::parse)
+        .transpose()
+        .map_err(|e| OptionsError(format!("--pace: {e}")))?;
     let name = a.workload.as_deref().unwrap_or("synthetic");
+    let trace_only = || -> Result<(), OptionsError> {
+        if pace.is_some() || a.skip_bad {
+            return err(
+                "--pace and --skip-bad apply to recorded traces (.jsonl) and workload definitions (.toml) only",
+            );
+        }
+        Ok(())
+    };
     if name == "synthetic" {
+        trace_only()?;
         let lengths = match &a.lengths {
             Some(l) => Lengths::parse(l).map_err(|e| OptionsError(format!("--lengths: {e}")))?,
             None => SyntheticWorkloadOptions::default().lengths,
@@ -296,21 +349,215 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
         }));
     }
     if a.lengths.is_some() || a.seed.is_some() {
-        return err("--lengths and --seed apply to the synthetic workload only");
+        return err(
+            "--lengths and --seed apply to the synthetic workload only (a definition sets its own)",
+        );
     }
-    let path = Path::new(name);
+    let mut path = PathBuf::from(name);
+    // NOTE: a bare NAME is a definition shipped in workloads/ (`long-tail`).
+    let named = Path::new("workloads").join(format!("{name}.toml"));
+    if !path.exists() && path.extension().is_none() && !name.contains('/') && named.is_file() {
+        path = named;
+    }
+    if !path.is_file() {
+        return err(format!(
+            "--workload {name}: no such file (expected `synthetic`, a text file, a trace .jsonl, a definition .toml, or a NAME in workloads/)"
+        ));
+    }
     match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl") | Some("toml") => err(format!(
-            "--workload {name}: recorded traces (.jsonl) and workload definitions (.toml) are not supported yet; use `synthetic` or a .txt file"
-        )),
-        _ if !path.is_file() => err(format!(
-            "--workload {name}: no such file (expected `synthetic` or a text file, one text per line)"
-        )),
-        _ => Ok(WorkloadPlan::TextFile {
-            path: path.into(),
-            page_size,
-        }),
+        Some("jsonl") => {
+            if a.page_size.is_some() {
+                return err(format!(
+                    "--page-size does not apply to the trace {name}: its recorded batches are kept"
+                ));
+            }
+            Ok(WorkloadPlan::Trace {
+                path,
+                pace: pace.unwrap_or(Pace::Original),
+                skip_bad: a.skip_bad,
+            })
+        }
+        Some("toml") => {
+            if a.page_size.is_some() {
+                return err(format!(
+                    "--page-size does not apply to the definition {name}: it sets each source's page_size"
+                ));
+            }
+            let definition = Definition::load(&path).map_err(|e| OptionsError(e.to_string()))?;
+            if (pace.is_some() || a.skip_bad) && definition.traces().is_empty() {
+                return err(format!(
+                    "--pace and --skip-bad apply to trace sources, and {name} has none"
+                ));
+            }
+            Ok(WorkloadPlan::Definition {
+                pace: pace.or(definition.pace).unwrap_or(Pace::Fast),
+                definition,
+                skip_bad: a.skip_bad,
+            })
+        }
+        _ => {
+            trace_only()?;
+            Ok(WorkloadPlan::TextFile { path, page_size })
+        }
     }
+}
+
+/// Where `memsoak record` takes its records from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordSource {
+    /// A recording proxy.
+    Proxy(ProxyOptions),
+    /// A JSON Lines log.
+    Jsonl {
+        /// The log.
+        input: PathBuf,
+        /// Import settings.
+        import: JsonlImport,
+    },
+    /// A text file, one text per line.
+    Text {
+        /// The file.
+        input: PathBuf,
+        /// Texts per record.
+        batch: usize,
+        /// Skip lines that are not UTF-8.
+        skip_bad: bool,
+    },
+}
+
+/// A validated `memsoak record`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPlan {
+    /// The trace to write.
+    pub out: PathBuf,
+    /// Keep shapes only.
+    pub redact: bool,
+    /// Replace `out` if it exists.
+    pub force: bool,
+    /// No progress lines.
+    pub quiet: bool,
+    /// The source.
+    pub source: RecordSource,
+}
+
+/// Default address of the recording proxy: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+
+/// Validate `memsoak record`.
+pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
+    if a.out.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+        return err(format!(
+            "--out {}: a trace file must end in .jsonl",
+            a.out.display()
+        ));
+    }
+    if a.out.exists() && !a.force {
+        return err(format!(
+            "--out {}: the file exists (add --force to replace it)",
+            a.out.display()
+        ));
+    }
+    let proxy = a.listen.is_some() || a.upstream.is_some();
+    let import_flags =
+        a.field.is_some() || a.time_field.is_some() || a.batch.is_some() || a.skip_bad;
+    let dur = |flag: &str, v: &Option<String>| -> Result<Option<Duration>, OptionsError> {
+        v.as_deref()
+            .map(|s| parse_duration(s).map_err(|e| OptionsError(format!("--{flag}: {e}"))))
+            .transpose()
+    };
+    let input = |p: &Path, flag: &str| -> Result<PathBuf, OptionsError> {
+        if !p.is_file() {
+            return err(format!("--{flag} {}: no such file", p.display()));
+        }
+        if p == a.out {
+            return err(format!("--{flag} and --out are the same file"));
+        }
+        Ok(p.into())
+    };
+    let batch = a.batch.unwrap_or(32);
+    if batch == 0 {
+        return err("--batch must be at least 1");
+    }
+    let source = if proxy {
+        if import_flags {
+            return err(
+                "--field, --time-field, --batch and --skip-bad apply to imports (--from-jsonl, --from-text)",
+            );
+        }
+        let upstream = a.upstream.clone().ok_or_else(|| {
+            OptionsError("the recording proxy needs --upstream http://HOST:PORT".into())
+        })?;
+        if crate::trace::proxy::public_url(&upstream).is_none() {
+            return err(format!(
+                "--upstream {upstream}: expected http://HOST:PORT[/PATH]"
+            ));
+        }
+        let duration = dur("duration", &a.duration)?;
+        if duration.is_some_and(|d| d.is_zero()) {
+            return err("--duration must be longer than 0s");
+        }
+        let timeout = dur("timeout", &a.timeout)?.unwrap_or(Duration::from_secs(60));
+        if timeout.is_zero() {
+            return err("--timeout must be longer than 0s");
+        }
+        RecordSource::Proxy(ProxyOptions {
+            listen: a.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            upstream,
+            out: a.out.clone(),
+            redact: a.redact,
+            replace: a.force,
+            duration,
+            timeout,
+            workers: 8,
+        })
+    } else {
+        if a.duration.is_some() || a.timeout.is_some() {
+            return err("--duration and --timeout apply to the recording proxy (--upstream)");
+        }
+        match (&a.from_jsonl, &a.from_text) {
+            (Some(log), None) => {
+                let field = a.field.clone().ok_or_else(|| {
+                    OptionsError(
+                        "--from-jsonl needs --field NAME (the text field of each line)".into(),
+                    )
+                })?;
+                if field.is_empty() || a.time_field.as_deref() == Some("") {
+                    return err("--field and --time-field need a name");
+                }
+                RecordSource::Jsonl {
+                    input: input(log, "from-jsonl")?,
+                    import: JsonlImport {
+                        field,
+                        time_field: a.time_field.clone(),
+                        batch,
+                        skip_bad: a.skip_bad,
+                    },
+                }
+            }
+            (None, Some(txt)) => {
+                if a.field.is_some() || a.time_field.is_some() {
+                    return err("--field and --time-field apply to --from-jsonl");
+                }
+                RecordSource::Text {
+                    input: input(txt, "from-text")?,
+                    batch,
+                    skip_bad: a.skip_bad,
+                }
+            }
+            _ => {
+                return err(
+                    "record needs a source: --upstream URL (a recording proxy), --from-jsonl LOG --field NAME, or --from-text FILE",
+                );
+            }
+        }
+    };
+    Ok(RecordPlan {
+        out: a.out.clone(),
+        redact: a.redact,
+        force: a.force,
+        quiet: a.quiet,
+        source,
+    })
 }
 
 /// Validate `memsoak run`.

@@ -305,13 +305,7 @@ pub fn run_then_compare(
         .soak
         .out
         .get_or_insert_with(|| {
-            let workload = match &plan.workload {
-                crate::options::WorkloadPlan::Synthetic(_) => "synthetic".to_string(),
-                crate::options::WorkloadPlan::TextFile { path, .. } => path
-                    .file_name()
-                    .map_or("textfile".into(), |n| n.to_string_lossy().into_owned()),
-            };
-            crate::runfolder::default_dir(&workload, plan.backend.name())
+            crate::runfolder::default_dir(&plan.workload.name(), plan.backend.name())
         })
         .clone();
     let quiet = plan.soak.quiet;

@@ -293,6 +293,10 @@ pub fn rebuild(stored: &Value, samples: &SampleTable) -> Result<Report, String> 
             .filter(|b| !b.is_null())
             .and_then(|b| serde_json::from_value::<BackendInfo>(b.clone()).ok()),
         workload: s(stored, "workload"),
+        replay: stored
+            .get("replay")
+            .filter(|r| !r.is_null())
+            .and_then(|r| serde_json::from_value(r.clone()).ok()),
         target: stored.get("target").and_then(target_from),
         backend_errors: stored
             .get("backend_errors")
@@ -342,6 +346,7 @@ mod tests {
             confidence: 0.95,
             backend: None,
             workload: None,
+            replay: None,
             target: Some(TargetReport {
                 pid: 42,
                 command: Some(vec!["python3".into(), "w.py".into()]),

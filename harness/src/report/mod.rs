@@ -66,6 +66,10 @@ pub struct Report {
     pub backend: Option<BackendInfo>,
     /// The workload name.
     pub workload: Option<String>,
+    /// What a recorded-trace replay did (records, texts, lines skipped,
+    /// pacing); absent for other workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::workload::trace::ReplayReport>,
     /// The black-box target.
     pub target: Option<TargetReport>,
     /// Failed backend requests (HTTP errors) counted during the run.

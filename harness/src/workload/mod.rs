@@ -1,13 +1,64 @@
 //! Workloads: where the texts come from, one page (batch) at a time.
 //!
-//! One trait ([`Workload`]) is the seam; the built-in synthetic generator and
-//! plain text files are its implementations. Pages are produced lazily so a
+//! One trait ([`Workload`]) is the seam; the built-in synthetic generator,
+//! plain text files, recorded traces and workload definitions (a weighted
+//! mix of those) are its implementations. Pages are produced lazily so a
 //! workload of 100M paragraphs never sits in memory.
 
+pub mod definition;
 pub mod synthetic;
 pub mod textfile;
+pub mod trace;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Cuts short a paced workload's wait for its next page: the pipeline's
+/// loader thread may sleep in [`Workload::next_page`] until a record is due,
+/// and a run that ends (duration, SIGINT) must not wait for it.
+///
+/// # Examples
+/// ```
+/// use memsoak::workload::Cancel;
+/// use std::time::{Duration, Instant};
+/// let c = Cancel::default();
+/// c.cancel();
+/// assert!(!c.sleep_until(Instant::now() + Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Longest slice of a wait between two looks at the flag.
+    pub const TICK: Duration = Duration::from_millis(20);
+
+    /// Cancel every wait, now and later.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Sleep until `deadline` in slices of at most [`Cancel::TICK`];
+    /// `false` when cancelled first.
+    pub fn sleep_until(&self, deadline: Instant) -> bool {
+        loop {
+            if self.cancelled() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            std::thread::sleep((deadline - now).min(Self::TICK));
+        }
+    }
+}
 
 /// One batch of texts, sent to the embedder as one call.
 #[derive(Debug, Clone, PartialEq, Default)]
