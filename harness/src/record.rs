@@ -120,6 +120,21 @@ impl SampleTable {
         }
     }
 
+    /// An empty table with room for `rows` rows in every column, allocated
+    /// now so that filling it does not grow the heap.
+    pub fn with_capacity(metrics: Vec<Metric>, rows: usize) -> Self {
+        let values = (0..metrics.len())
+            .map(|_| Vec::with_capacity(rows))
+            .collect();
+        SampleTable {
+            metrics,
+            t: Vec::with_capacity(rows),
+            items: Vec::with_capacity(rows),
+            values,
+            dropped_rows: 0,
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.t.len()

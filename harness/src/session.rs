@@ -72,7 +72,9 @@ impl Signals {
 
 /// A bounded, thinning copy of the samples for live checks: when full, every
 /// other point is dropped and the stride doubles, so memsoak's own memory
-/// stays flat however long the run (the full series is on disk).
+/// stays flat however long the run (the full series is on disk). Its
+/// columns are allocated in full at the start, so memsoak's heap does not
+/// creep while the reservoir fills.
 pub struct Reservoir {
     cap: usize,
     stride: u64,
@@ -83,11 +85,12 @@ pub struct Reservoir {
 impl Reservoir {
     /// Keep at most `cap` rows of these metrics.
     pub fn new(metrics: Vec<Metric>, cap: usize) -> Self {
+        let cap = cap.max(16);
         Reservoir {
-            cap: cap.max(16),
+            cap,
             stride: 1,
             seen: 0,
-            table: SampleTable::new(metrics),
+            table: SampleTable::with_capacity(metrics, cap),
         }
     }
 
@@ -482,5 +485,8 @@ mod tests {
         assert_eq!(t.t[0], 0.0);
         assert!(*t.t.last().unwrap() > 9000.0);
         assert!(t.t.windows(2).all(|w| w[1] > w[0]));
+        // Allocated once, at the start: filling it never grows the heap.
+        assert_eq!(t.t.capacity(), 64);
+        assert_eq!(t.values[0].capacity(), 64);
     }
 }

@@ -6,9 +6,16 @@ use super::normal::normal_quantile;
 use super::trend::mk_variance;
 
 /// Up to this many points the pairwise slopes are materialised
-/// (n(n-1)/2 ≈ 2.1 M values, 16 MiB). Beyond, order statistics are found by
+/// (n(n-1)/2 = 32,640 values, 255 KiB). Beyond, order statistics are found by
 /// bisection with inversion counting, which needs O(n) memory.
-const PAIRWISE_MAX: usize = 2048;
+///
+/// Kept small on purpose: `memsoak run` analyses its own samples live (the
+/// running slope, `--fail-fast`) inside the process it measures. With the old
+/// limit of 2048, every live fit of up to 1000 blocks took the pairwise path
+/// (up to ~4 MB per fit, growing with the square of the rows kept), and
+/// jemalloc's dirty pages from those transients showed up as a 14 MiB RSS
+/// "leak" of memsoak itself on a loaded CI box.
+const PAIRWISE_MAX: usize = 256;
 
 /// Theil–Sen slope with Sen's confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,7 +42,7 @@ pub struct SenFit {
 /// forming the CI. Values below 1 or NaN are treated as 1; `+inf` widens the
 /// interval to the extreme pairwise slopes.
 ///
-/// Cost: O(n²) time and memory up to 2048 points (all pairs, then O(N)
+/// Cost: O(n²) time and memory up to 256 points (all pairs, then O(N)
 /// selection); beyond that O(n log n) per bisection step with at most 64 steps
 /// per order statistic and O(n) memory, so even 10⁶ points do not exhaust memory.
 ///

@@ -43,8 +43,9 @@ pub struct TrendTest {
 /// 4 MiB noise was judged worth 8 samples out of 90).
 ///
 /// Cost: O(n log n) for S (merge-sort pair counting), and for the correction
-/// O(n²) up to 2048 points (Sen slope over all pairs, direct autocorrelation),
-/// O(n log n) beyond (bisection Sen slope, FFT autocorrelation).
+/// O(n²) up to 2048 points (direct autocorrelation; the Sen slope over all
+/// pairs only up to 256), O(n log n) beyond (bisection Sen slope, FFT
+/// autocorrelation).
 ///
 /// Degenerate input: non-finite values are dropped; fewer than 3 remaining
 /// gives `None`. A constant series gives S = 0, z = 0, p = 1.
