@@ -222,6 +222,18 @@ fn report_for(
     }
 }
 
+/// The grace a target tree gets between SIGTERM and SIGKILL. An interrupt
+/// promises a report within 2 s, so it cuts `--grace` to [`INTERRUPT_GRACE`].
+fn stop_grace(grace: Duration, stop: &Stop) -> Duration {
+    match stop {
+        Stop::Interrupted(_) => grace.min(INTERRUPT_GRACE),
+        _ => grace,
+    }
+}
+
+/// The longest grace a target gets after memsoak is interrupted.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
+
 fn stop_name(stop: &Stop) -> &'static str {
     match stop {
         Stop::Duration => "duration",
@@ -393,6 +405,7 @@ fn cmd_watch(plan: WatchPlan) -> Result<i32> {
     let root = (!target.owned()).then_some(target.pid());
     let set = samplers(root, false, &mut notes);
     let mut mon = Monitor::start(plan.soak.clone(), set, None, &dir, signals).map_err(usage)?;
+    let mut next_reap = mon.elapsed() + 1.0;
     let (stop, status) = loop {
         if let Some(s) = mon.poll() {
             break (s, None);
@@ -401,12 +414,20 @@ fn cmd_watch(plan: WatchPlan) -> Result<i32> {
             TargetStatus::Running => {}
             st => break (Stop::Duration, Some(st)),
         }
+        // NOTE: as subreaper memsoak inherits the target's orphans; a target
+        // that double-forks would otherwise leave zombies for hours.
+        if target.owned() && mon.elapsed() >= next_reap {
+            crate::target::reap_orphans();
+            next_reap = mon.elapsed() + 1.0;
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     // NOTE: sampling ends before the tree is stopped: its dying is no sample.
     // A tree that has exited has nothing left to sample.
     let sampler_err = mon.finish(status.is_none()).err();
-    let stop_outcome = target.owned().then(|| target.stop_tree(plan.grace));
+    let stop_outcome = target
+        .owned()
+        .then(|| target.stop_tree(stop_grace(plan.grace, &stop)));
     let final_status = target.status().clone();
     let (ended_by, failure) = match (&status, &stop) {
         (_, Stop::Interrupted(_)) => ("interrupted".to_string(), None),

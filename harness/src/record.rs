@@ -186,17 +186,17 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
         source,
     };
     let file = File::open(path).map_err(io_err)?;
-    let mut lines = BufReader::new(file).split(b'\n');
-    let header = match lines.next() {
-        Some(h) => h.map_err(io_err)?,
-        None => {
-            return Err(SamplesError::Header {
-                path: path.into(),
-                why: "the file is empty".into(),
-            });
-        }
-    };
-    let header = String::from_utf8_lossy(&header);
+    let mut reader = BufReader::new(file);
+    let mut raw = Vec::new();
+    if reader.read_until(b'\n', &mut raw).map_err(io_err)? == 0 {
+        return Err(SamplesError::Header {
+            path: path.into(),
+            why: "the file is empty".into(),
+        });
+    }
+    let header = String::from_utf8_lossy(&raw)
+        .trim_end_matches('\n')
+        .to_string();
     let mut cols = header.trim_end_matches('\r').split(',');
     if cols.next() != Some("t_s") || cols.next() != Some("items") {
         return Err(SamplesError::Header {
@@ -219,9 +219,19 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     let mut table = SampleTable::new(metrics);
     let mut pending: Option<(usize, String)> = None;
     let mut lineno = 1;
-    for raw in lines {
-        let raw = raw.map_err(io_err)?;
+    loop {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw).map_err(io_err)? == 0 {
+            break;
+        }
         lineno += 1;
+        // NOTE: memsoak ends every row with a newline in one flushed write,
+        // so a last line without one was cut mid-write, even when what is
+        // left parses (`2.0,64,3` cut from `2.0,64,30` is a wrong value).
+        let complete = raw.last() == Some(&b'\n');
+        if complete {
+            raw.pop();
+        }
         // NOTE: a row that failed to parse is only forgiven if it is the last
         // line (memsoak was killed mid-write); remember it until we know.
         if let Some((l, why)) = pending.take() {
@@ -234,6 +244,10 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches('\r');
         if line.is_empty() {
+            continue;
+        }
+        if !complete {
+            pending = Some((lineno, "the row was cut mid-write".into()));
             continue;
         }
         let cells: Vec<&str> = line.split(',').collect();
@@ -286,10 +300,27 @@ mod tests {
         // Regression: memsoak killed mid-write leaves a partial last row.
         let mut text = std::fs::read_to_string(&p).unwrap();
         text.push_str("2.000,64,30");
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, &text).unwrap();
         let t = read_samples(&p).unwrap();
         assert_eq!(t.len(), 2);
         assert_eq!(t.dropped_rows, 1);
+
+        // Regression: a row cut inside its last field still has every
+        // field; without its newline it must not be read as a good row.
+        for cut in ["2.000,64,30,1", "2.000,64,30,"] {
+            let rows = format!("2.000,64,7,8\n{cut}");
+            let t = read_samples_text(&text.replace("2.000,64,30", &rows)).unwrap();
+            assert_eq!(t.len(), 3, "{cut}");
+            assert_eq!(t.column(Metric::Rss).unwrap()[2], 7.0);
+            assert_eq!(t.dropped_rows, 1, "{cut}");
+        }
+    }
+
+    fn read_samples_text(text: &str) -> Result<SampleTable, SamplesError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("samples.csv");
+        std::fs::write(&p, text).unwrap();
+        read_samples(&p)
     }
 
     #[test]

@@ -32,41 +32,58 @@ pub mod exit {
     pub const SIGINT: i32 = 130;
     /// Interrupted by SIGTERM.
     pub const SIGTERM: i32 = 143;
+    /// Interrupted by SIGHUP (the terminal or ssh session went away).
+    pub const SIGHUP: i32 = 129;
 }
 
-/// Flags raised by SIGINT / SIGTERM. A second signal of the same kind exits
-/// at once (the run folder already holds every sample).
+/// Flags raised by SIGINT / SIGTERM / SIGHUP. A second signal of the same
+/// kind exits at once (the run folder already holds every sample).
+///
+/// SIGXFSZ is ignored: a file-size limit (`ulimit -f`) then fails the write
+/// with `EFBIG`, which memsoak reports like a full disk, instead of killing
+/// it without a report.
 #[derive(Clone)]
 pub struct Signals {
     int: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
 }
 
 impl Signals {
     /// Install the handlers.
     pub fn install() -> std::io::Result<Signals> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         use signal_hook::flag;
         let s = Signals {
             int: Arc::new(AtomicBool::new(false)),
             term: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
         };
-        flag::register_conditional_shutdown(SIGINT, 130, s.int.clone())?;
-        flag::register_conditional_shutdown(SIGTERM, 143, s.term.clone())?;
-        flag::register(SIGINT, s.int.clone())?;
-        flag::register(SIGTERM, s.term.clone())?;
+        for (sig, code, f) in [
+            (SIGINT, exit::SIGINT, &s.int),
+            (SIGTERM, exit::SIGTERM, &s.term),
+            (SIGHUP, exit::SIGHUP, &s.hup),
+        ] {
+            flag::register_conditional_shutdown(sig, code, f.clone())?;
+            flag::register(sig, f.clone())?;
+        }
+        // SAFETY: setting a signal's disposition to SIG_IGN.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
         Ok(s)
     }
 
     /// The exit code of the signal received, if any.
     pub fn received(&self) -> Option<i32> {
-        if self.int.load(Ordering::SeqCst) {
-            Some(exit::SIGINT)
-        } else if self.term.load(Ordering::SeqCst) {
-            Some(exit::SIGTERM)
-        } else {
-            None
-        }
+        [
+            (&self.int, exit::SIGINT),
+            (&self.term, exit::SIGTERM),
+            (&self.hup, exit::SIGHUP),
+        ]
+        .into_iter()
+        .find(|(f, _)| f.load(Ordering::SeqCst))
+        .map(|(_, code)| code)
     }
 }
 
@@ -316,7 +333,10 @@ impl Monitor {
         }
         let now = self.elapsed();
         if let Some(row) = last {
-            if now >= self.next_slope {
+            // NOTE: the running slope is only for people; with --quiet
+            // nobody sees it, and each fit is work inside the process that
+            // `run` measures.
+            if !self.opts.quiet && now >= self.next_slope {
                 self.next_slope = now + 5.0;
                 let tab = self.reservoir.table();
                 self.slope = tab.values.first().and_then(|y| {
@@ -421,13 +441,19 @@ pub fn verdict(
     (v, code)
 }
 
-/// Write every report file and print the summary line; returns the exit code.
+/// Write every report file and print the summary line; returns the exit
+/// code. A report that could not be written turns a pass or a breach into an
+/// output error (exit 2): a gate must not go green with no report behind it.
 pub fn conclude(report: &Report, dir: &Path, quiet: bool) -> i32 {
+    let mut code = report.exit_code;
     if let Err(e) = report::write_all(report, dir) {
         eprintln!(
             "memsoak: error: writing the report in {}: {e}",
             dir.display()
         );
+        if matches!(code, exit::PASS | exit::BREACH) {
+            code = exit::USAGE;
+        }
     }
     if !quiet {
         eprintln!("{}", one_line(report));
@@ -438,7 +464,7 @@ pub fn conclude(report: &Report, dir: &Path, quiet: bool) -> i32 {
             eprintln!("memsoak: error: {e}");
         }
     }
-    report.exit_code
+    code
 }
 
 /// The closing line printed to stderr.

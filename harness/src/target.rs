@@ -22,6 +22,9 @@ use crate::sample::proc;
 /// Bytes of the target's stderr kept for the report.
 const TAIL_BYTES: usize = 4096;
 
+/// How long processes get to die after SIGKILL before they count as left.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
 /// How a target stands or ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -119,6 +122,8 @@ pub struct Target {
     status: TargetStatus,
     tail: Arc<Mutex<VecDeque<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
+    /// Set once the tree has been stopped.
+    stopped: Option<StopOutcome>,
 }
 
 /// Make this process a child subreaper: orphaned descendants of a target are
@@ -211,6 +216,7 @@ impl Target {
             status: TargetStatus::Running,
             tail,
             stderr_thread,
+            stopped: None,
         })
     }
 
@@ -226,6 +232,7 @@ impl Target {
             status: TargetStatus::Running,
             tail: Arc::default(),
             stderr_thread: None,
+            stopped: None,
         })
     }
 
@@ -267,7 +274,13 @@ impl Target {
     /// Stop the whole tree: SIGTERM to the group and every descendant, wait
     /// up to `grace`, then SIGKILL what is left, and reap. A target attached
     /// by pid is left alone.
+    ///
+    /// Idempotent: a second call returns the first outcome without
+    /// signalling again (the group id may belong to someone else by then).
     pub fn stop_tree(&mut self, grace: Duration) -> StopOutcome {
+        if let Some(done) = &self.stopped {
+            return done.clone();
+        }
         let Some(child) = self.child.as_mut() else {
             return StopOutcome {
                 processes: 0,
@@ -293,7 +306,7 @@ impl Target {
             }
         };
         signal_all(&pids, libc::SIGTERM);
-        let deadline = Instant::now() + grace;
+        let mut deadline = Instant::now() + grace;
         let mut killed = false;
         loop {
             if let Ok(Some(st)) = child.try_wait()
@@ -314,6 +327,10 @@ impl Target {
                 }
                 signal_all(&pids, libc::SIGKILL);
                 killed = true;
+                // NOTE: SIGKILL is not instant: a process with a large
+                // address space takes a while to tear down. Give it time to
+                // die before counting it as left behind.
+                deadline = Instant::now() + KILL_WAIT;
                 continue;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -330,11 +347,13 @@ impl Target {
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();
         }
-        StopOutcome {
+        let outcome = StopOutcome {
             processes,
             killed,
             left: pids.iter().filter(|p| proc::alive(**p)).count(),
-        }
+        };
+        self.stopped = Some(outcome.clone());
+        outcome
     }
 
     /// Take the child's stdin and stdout (when they were piped).
@@ -358,7 +377,7 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_some() && self.stopped.is_none() {
             self.stop_tree(Duration::from_secs(2));
         }
     }
@@ -436,8 +455,10 @@ fn group_has_live_member(pgid: i32) -> bool {
 }
 
 /// Reap zombies re-parented to memsoak (as subreaper), other than children
-/// std still owns (those are reaped through their `Child`).
-fn reap_orphans() {
+/// std still owns (those are reaped through their `Child`). A `watch` of a
+/// target that double-forks calls it regularly, so zombies do not pile up
+/// for hours. O(processes) reads of `/proc/<pid>/stat`.
+pub fn reap_orphans() {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return;
@@ -490,6 +511,9 @@ mod tests {
         let out = t.stop_tree(Duration::from_millis(300));
         assert!(out.killed, "the shell ignores TERM: SIGKILL was needed");
         assert_eq!(out.left, 0);
+        // Stopping again (Drop does) must not signal a group id that may
+        // belong to someone else by now: it returns the first outcome.
+        assert_eq!(t.stop_tree(Duration::from_millis(300)), out);
         assert!(tree.iter().all(|p| !proc::alive(*p)));
         assert!(t.stderr_tail().contains("started"));
         assert!(t.status().is_failure());

@@ -1,0 +1,412 @@
+//! Every way a soak can end, with real processes that misbehave on purpose
+//! (`tests/fixtures/faults.py`): what memsoak exits with, what it leaves in
+//! the run folder, and that no process of the target outlives it. Processes
+//! are found independently of memsoak through an environment mark they all
+//! inherit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn memsoak() -> Command {
+    let mut c = Command::cargo_bin("memsoak").expect("binary built");
+    c.env_remove("_RJEM_MALLOC_CONF");
+    c
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+/// Pids of live (non-zombie) processes whose environment holds `mark`.
+fn marked_pids(mark: &str) -> Vec<u32> {
+    let needle = format!("MEMSOAK_TEST_MARK={mark}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'));
+            !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Wait up to `secs` for every marked process to be gone; the survivors.
+fn survivors(mark: &str, secs: u64) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = marked_pids(mark);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A memsoak started in the background with its own mark and run folder.
+struct Soak {
+    child: Child,
+    mark: String,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Soak {
+    fn start(name: &str, args: &[&str], target: &[&str]) -> Soak {
+        let mark = format!("{name}-{}", std::process::id());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let child = memsoak()
+            .env("MEMSOAK_TEST_MARK", &mark)
+            .args(args)
+            .arg("--out")
+            .arg(&dir)
+            .arg("--")
+            .args(target)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Soak {
+            child,
+            mark,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    /// Wait until at least `n` marked processes run besides memsoak.
+    fn wait_for_tree(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while marked_pids(&self.mark).len() < n + 1 {
+            assert!(Instant::now() < deadline, "the target tree never started");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Wait for memsoak to exit: its exit code (-1 for a signal) and stderr.
+    fn wait(&mut self) -> (i32, String) {
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        }
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), err)
+    }
+}
+
+fn watch_args<'a>(duration: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "watch",
+        "--duration",
+        duration,
+        "--sample-every",
+        "200ms",
+        "-q",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+// ---- no orphans, in every ending of `watch` ----
+
+#[test]
+fn duration_end_kills_a_tree_that_ignores_sigterm() {
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "duration",
+        &watch_args("4s", &["--grace", "500ms"]),
+        &["python3", &faults, "stubborn", "--children", "2"],
+    );
+    let (code, err) = s.wait();
+    assert_eq!(code, 0, "{err}");
+    let r = report(&s.dir);
+    assert_eq!(r["ended_by"], "duration");
+    assert_eq!(r["target"]["stop"]["killed"], true, "SIGTERM was ignored");
+    assert_eq!(r["target"]["stop"]["processes"], 3);
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn fail_fast_end_leaves_no_process_behind() {
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "failfast",
+        &watch_args(
+            "2m",
+            &["--fail-fast", "-t", "rss.slope<2MiB/min", "--grace", "1s"],
+        ),
+        &["python3", &faults, "leak-family", "--children", "2"],
+    );
+    let (code, err) = s.wait();
+    assert_eq!(code, 1, "{err}");
+    let r = report(&s.dir);
+    assert_eq!(r["ended_by"], "fail_fast");
+    assert!(r["analysis"]["duration_s"].as_f64().unwrap() < 60.0);
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn crash_of_the_root_is_exit_3_and_its_children_are_stopped() {
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "crash",
+        &watch_args("1m", &[]),
+        &[
+            "python3",
+            &faults,
+            "crash-family",
+            "--after",
+            "2",
+            "--children",
+            "3",
+        ],
+    );
+    s.wait_for_tree(4);
+    let (code, err) = s.wait();
+    assert_eq!(code, 3, "{err}");
+    let r = report(&s.dir);
+    assert_eq!(r["verdict"], "error");
+    assert_eq!(r["target"]["status"]["code"], 7);
+    assert!(
+        r["target"]["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("exiting 7"),
+        "{r}"
+    );
+    // NOTE: the root is gone; its orphans are still in its process group.
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn sigint_during_watch_of_a_stubborn_tree_reports_within_2s() {
+    // The tree ignores SIGTERM and --grace is 5 s: an interrupt must not
+    // wait that long (it cuts the grace to 0.5 s), and must still leave the
+    // whole report behind.
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "sigint-watch",
+        &watch_args("5m", &["--grace", "5s"]),
+        &["python3", &faults, "stubborn", "--children", "2"],
+    );
+    s.wait_for_tree(3);
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    s.signal(libc::SIGINT);
+    let (code, err) = s.wait();
+    let took = started.elapsed();
+    assert_eq!(code, 130, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let r = report(&s.dir);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["exit_code"], 130);
+    assert_eq!(r["target"]["stop"]["killed"], true);
+    for f in [
+        "summary.md",
+        "junit.xml",
+        "report.html",
+        "chart-rss.svg",
+        "chart-rss.png",
+    ] {
+        assert!(s.dir.join(f).is_file(), "{f} missing after SIGINT");
+    }
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn sighup_is_an_interrupt_too() {
+    // An ssh session that drops sends SIGHUP: same as SIGINT, exit 129.
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "sighup",
+        &watch_args("5m", &[]),
+        &["python3", &faults, "stubborn", "--children", "1"],
+    );
+    s.wait_for_tree(2);
+    std::thread::sleep(Duration::from_secs(1));
+    s.signal(libc::SIGHUP);
+    let (code, err) = s.wait();
+    assert_eq!(code, 129, "{err}");
+    assert_eq!(report(&s.dir)["interrupted"], true);
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn zombies_of_a_double_forking_target_do_not_pile_up() {
+    // Each orphaned grandchild is re-parented to memsoak (a subreaper) and
+    // becomes its zombie when it exits: 20 a second here. Reaped about once
+    // a second, they never number more than a couple of seconds' worth.
+    let faults = fixture("faults.py");
+    let mut s = Soak::start(
+        "zombies",
+        &watch_args("8s", &[]),
+        &["python3", &faults, "double-fork"],
+    );
+    let me = s.child.id();
+    let mut worst = 0;
+    let until = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < until {
+        let zombies = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let f: Vec<&str> = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                f.len() > 1 && f[0] == "Z" && f[1].parse::<u32>().ok() == Some(me)
+            })
+            .count();
+        worst = worst.max(zombies);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (code, err) = s.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(worst <= 60, "{worst} zombies of memsoak at once");
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+// ---- run: interrupts and output limits ----
+
+#[test]
+fn sigterm_during_run_writes_the_report_and_exits_143() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let child = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "100ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143));
+    let r = report(&dir);
+    assert_eq!(
+        (r["interrupted"].clone(), r["exit_code"].clone()),
+        (true.into(), 143.into())
+    );
+    assert!(dir.join("summary.md").is_file() && dir.join("chart-heap.png").is_file());
+}
+
+#[test]
+fn a_file_size_limit_mid_run_stops_cleanly_with_exit_2() {
+    // The disk filling up, without root: `ulimit -f` makes every write past
+    // 64 KiB fail. memsoak ignores SIGXFSZ, so the write fails with EFBIG
+    // and memsoak stops with the reason instead of being killed silently.
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut cmd = memsoak();
+    cmd.args([
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "2m",
+        "--sample-every",
+        "10ms",
+        "-q",
+        "--out",
+    ])
+    .arg(&dir);
+    // SAFETY: setrlimit only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64 * 1024,
+                rlim_max: 64 * 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing samples.csv"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // Every row written before the limit is intact and analysable.
+    let a = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    assert!(
+        matches!(a.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+}
+
+#[test]
+fn memsoak_killed_during_a_command_run_leaves_no_worker() {
+    let worker = fixture("worker.py");
+    let mut s = Soak::start(
+        "sigkill-run",
+        &[
+            "run",
+            "--backend",
+            "command",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "200ms",
+            "-q",
+        ],
+        &["python3", &worker, "ok"],
+    );
+    s.wait_for_tree(1);
+    std::thread::sleep(Duration::from_secs(1));
+    s.signal(libc::SIGKILL);
+    let (code, _) = s.wait();
+    assert_eq!(code, -1, "killed by a signal");
+    assert_eq!(survivors(&s.mark, 5), Vec::<u32>::new());
+}
