@@ -180,7 +180,7 @@ pub fn warmup_index(rule: Warmup, t: &[f64], y: &[f64]) -> usize {
     }
     let t0 = t[0];
     let cut = match rule {
-        Warmup::Auto => return stats::warmup_end(y).min(t.len()),
+        Warmup::Auto => return stats::auto_warmup(t, y).min(t.len()),
         Warmup::Time(d) => t0 + d.as_secs_f64(),
         Warmup::Fraction(f) => t0 + f * (t[t.len() - 1] - t0),
     };
@@ -608,6 +608,87 @@ mod tests {
             .map(|x| 100.0 * MIB + (x * 7.3).sin() * MIB)
             .collect();
         assert!(sequential_breach(&th, &t, &items, &flat, Warmup::Auto, 0.95, MIB, 3).is_none());
+    }
+
+    /// The whole fail-fast procedure on a healthy run, as the monitor runs
+    /// it: looks every 10 samples from sample 30, each at its spent alpha.
+    /// Returns whether any look called a breach.
+    fn fail_fast_alarm(y: &[f64], th: &Threshold, min_growth: f64) -> bool {
+        let t: Vec<f64> = (0..y.len()).map(|i| i as f64).collect();
+        let items = vec![f64::NAN; y.len()];
+        (30..=y.len()).step_by(10).enumerate().any(|(k, n)| {
+            let look = k as u32 + 1;
+            let (t, i, y) = (&t[..n], &items[..n], &y[..n]);
+            sequential_breach(th, t, i, y, Warmup::Auto, 0.95, min_growth, look).is_some()
+        })
+    }
+
+    #[test]
+    fn fail_fast_false_alarms_stay_under_alpha_over_all_looks() {
+        use crate::stats::test_rng::Rng;
+        // The harshest limit a healthy run can meet: any upward drift at all
+        // (`< 0`), no materiality floor. 3 min at 1 Hz (the ci profile), 16
+        // looks. Without alpha spending, 16 looks at 5% each would alarm on
+        // a sizeable share of healthy runs; with it the procedure's rate must
+        // stay near its one-sided half of alpha = 5%.
+        let th: Threshold = "rss.slope<0B/min".parse().unwrap();
+        let runs = 300;
+        let mut rng = Rng::new(2026);
+        let mut white = 0;
+        let mut ar = 0;
+        for _ in 0..runs {
+            let w: Vec<f64> = (0..180)
+                .map(|_| 200.0 * MIB + 4.0 * MIB * rng.normal())
+                .collect();
+            white += usize::from(fail_fast_alarm(&w, &th, 0.0));
+            // AR(1), phi = 0.9: memory samples are this persistent.
+            let mut e = 4.0 * MIB * rng.normal();
+            let a: Vec<f64> = (0..180)
+                .map(|_| {
+                    e = 0.9 * e + 4.0 * MIB * (1.0f64 - 0.81).sqrt() * rng.normal();
+                    200.0 * MIB + e
+                })
+                .collect();
+            ar += usize::from(fail_fast_alarm(&a, &th, 0.0));
+        }
+        let (white, ar) = (white as f64 / runs as f64, ar as f64 / runs as f64);
+        println!("fail-fast false alarms over 16 looks: white {white:.3}, AR(1) 0.9 {ar:.3}");
+        assert!(white <= 0.05, "white noise: {white}");
+        assert!(ar <= 0.08, "AR(1) noise: {ar}");
+        // The same healthy runs, with the default limit and floor: none.
+        let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let y: Vec<f64> = (0..180)
+            .map(|_| 200.0 * MIB + 4.0 * MIB * rng.normal())
+            .collect();
+        assert!(!fail_fast_alarm(&y, &th, DEFAULT_MIN_GROWTH));
+    }
+
+    #[test]
+    fn fail_fast_catches_a_real_leak_early() {
+        use crate::stats::test_rng::Rng;
+        // 10 MiB/min under 4 MiB noise breaches 2 MiB/min long before 3 min.
+        let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let mut rng = Rng::new(7);
+        let y: Vec<f64> = (0..180)
+            .map(|i| 200.0 * MIB + 10.0 * MIB / 60.0 * i as f64 + 4.0 * MIB * rng.normal())
+            .collect();
+        let t: Vec<f64> = (0..180).map(|i| i as f64).collect();
+        let items = vec![f64::NAN; 180];
+        let first = (30..=180).step_by(10).enumerate().find(|&(k, n)| {
+            sequential_breach(
+                &th,
+                &t[..n],
+                &items[..n],
+                &y[..n],
+                Warmup::Auto,
+                0.95,
+                DEFAULT_MIN_GROWTH,
+                k as u32 + 1,
+            )
+            .is_some()
+        });
+        let (_, n) = first.expect("the leak is caught");
+        assert!(n <= 120, "caught only at sample {n}");
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! autocorrelation-aware trend test on block summaries of the samples, with
 //! GC/allocator sawtooth handled by following each cycle's floor.
 
-use super::{OlsFit, block_medians, mann_kendall, median_mut, ols, quantile_mut, theil_sen};
+use super::trend::t_quantile;
+use super::{
+    OlsFit, block_medians, mann_kendall, median_mut, normal_quantile, ols, quantile_mut, theil_sen,
+    warmup_end,
+};
 
 /// Fewer points than this cannot say anything about drift.
 const MIN_POINTS: usize = 8;
@@ -46,12 +50,13 @@ pub struct Drift {
     /// Theil–Sen intercept (y at x = 0).
     pub intercept: f64,
     /// Lower bound of Sen's interval at `confidence` (variance inflated by
-    /// the Hamed–Rao factor).
+    /// the autocorrelation factor, Student t quantile on the effective
+    /// sample).
     pub ci_low: f64,
     /// Upper bound of Sen's interval.
     pub ci_high: f64,
-    /// Two-sided Mann–Kendall p-value, autocorrelation-corrected; 1 when there
-    /// are too few blocks to test.
+    /// Two-sided Mann–Kendall p-value, autocorrelation-corrected (Student t
+    /// on the effective sample); 1 when there are too few blocks to test.
     pub p_value: f64,
     /// Mann–Kendall normal score (0 when untested).
     pub z: f64,
@@ -82,9 +87,12 @@ pub struct Drift {
 ///    drops the period P is the median spacing between them.
 /// 2. Blocks: with a sawtooth, one point per cycle: the minimum of the first
 ///    ⌈P/5⌉ samples after each drop (the floor; the run before the first drop
-///    and an unfinished floor window at the end are ignored). Otherwise block
-///    medians of ⌈n/1000⌉ samples (raw samples up to 1000 points). More than
-///    1000 floors are grouped by median as well.
+///    and an unfinished floor window at the end are ignored). With a single
+///    drop that brings memory back to within 25% of the rise before it (a
+///    cycle as long as the run), the floors before and after it: two points,
+///    so no trend test. Otherwise block medians of ⌈n/1000⌉ samples (raw
+///    samples up to 1000 points). More than 1000 floors are grouped by median
+///    as well.
 /// 3. Slope: Theil–Sen on the blocks, Sen's CI with Var(S) × Hamed–Rao factor.
 /// 4. Test: Mann–Kendall with Hamed–Rao correction on the blocks; fewer than 6
 ///    blocks give p = 1.
@@ -132,11 +140,16 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     let m = series.y.len();
     let mk = mann_kendall(&series.y);
     let testable = m >= MIN_BLOCKS_FOR_TEST;
-    let inflation = mk.map_or(1.0, |t| t.var_inflation);
+    // NOTE: Sen's interval uses the same Student t reference as the test:
+    // t_q² / z_q² folds it into the variance factor at this confidence.
+    let q = 0.5 + 0.5 * confidence;
+    let inflation = mk.map_or(1.0, |t| {
+        t.var_inflation * (t_quantile(q, t.df) / normal_quantile(q)).powi(2)
+    });
     let sen = theil_sen(&series.x, &series.y, confidence, inflation)?;
     let (p_value, z, effective_n) = match mk {
         Some(t) if testable => (t.p_value, t.z, t.effective_n),
-        _ => (1.0, 0.0, m as f64 / inflation),
+        _ => (1.0, 0.0, m as f64 / mk.map_or(1.0, |t| t.var_inflation)),
     };
     let test = if testable {
         "Mann–Kendall with Hamed–Rao correction"
@@ -228,11 +241,17 @@ fn detect_sawtooth(x: &[f64], y: &[f64], trend: f64) -> Option<Sawtooth> {
         }
         i += 1;
     }
-    if troughs.len() < 2 {
-        return None;
-    }
-    let mut spacing: Vec<f64> = troughs.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-    let period = median_mut(&mut spacing)?.round() as usize;
+    let period = match troughs.len() {
+        0 => return None,
+        // NOTE: one drop: a cycle as long as the run. Its period is at
+        // least the samples before the drop; [`floor_series`] decides
+        // whether memory came back down far enough to call it a cycle.
+        1 => troughs[0],
+        _ => {
+            let mut spacing: Vec<f64> = troughs.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+            median_mut(&mut spacing)?.round() as usize
+        }
+    };
     (period >= 2).then_some(Sawtooth {
         drop_starts,
         troughs,
@@ -240,9 +259,80 @@ fn detect_sawtooth(x: &[f64], y: &[f64], trend: f64) -> Option<Sawtooth> {
     })
 }
 
+/// A single drop counts as the end of a cycle only if memory fell back to
+/// within this fraction of the rise before it (a leak with a one-off free
+/// of a smaller cache keeps most of its growth and is fitted as a trend).
+const ONE_DROP_RETURN: f64 = 0.25;
+
+/// With one drop in the run, the floor before it (the minimum of the samples
+/// up to its peak) and the floor after it, when memory came back down to
+/// within [`ONE_DROP_RETURN`] of that rise; else `None`. Two points: the
+/// slope is their difference, and there is no trend test (p = 1). O(n).
+fn one_drop_floors(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
+    let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
+    let i = (0..=peak).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
+    let end = (t + window).min(y.len());
+    let j = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let rise = y[peak] - y[i];
+    if !(rise > 0.0) || y[j] > y[i] + ONE_DROP_RETURN * rise {
+        return None;
+    }
+    Some(BlockSeries {
+        x: vec![x[i], x[j]],
+        y: vec![y[i], y[j]],
+        block_len: saw.period,
+        description: format!(
+            "Theil–Sen on the floors before and after the one drop in the run \
+             (a cycle of ≥ {} samples: run several cycles long to test a trend)",
+            saw.period
+        ),
+    })
+}
+
+/// The warm-up cut for `warmup auto`: [`warmup_end`] (MSER-5), except that
+/// it never cuts through the end of a sawtooth cycle. MSER reads a GC drop
+/// as a level change and may cut just after it; what is left of a slow
+/// cycle is then a bare ramp, indistinguishable from a leak. When the cut
+/// falls after the first drop that brings memory back down (to within 25%
+/// of the rise before it), the cut is sought in the samples up to that drop
+/// instead. A transient that overshoots and settles higher (a model load) is
+/// no such drop and keeps its cut.
+///
+/// Cost: O(n) on top of [`warmup_end`].
+pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
+    let w = warmup_end(y);
+    if w == 0 || x.len() != y.len() || y.iter().any(|v| !v.is_finite()) {
+        return w;
+    }
+    let trend = ols(x, y).map_or(0.0, |f| f.slope);
+    let Some(saw) = detect_sawtooth(x, y, trend) else {
+        return w;
+    };
+    let (peak, t) = (saw.drop_starts[0], saw.troughs[0]);
+    if peak >= w {
+        return w;
+    }
+    let before = y[..=peak].iter().copied().fold(f64::INFINITY, f64::min);
+    let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
+    let after = y[t..(t + window).min(y.len())]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let rise = y[peak] - before;
+    if rise > 0.0 && after <= before + ONE_DROP_RETURN * rise {
+        warmup_end(&y[..=peak]).min(peak)
+    } else {
+        w
+    }
+}
+
 /// One point per complete floor window (see [`drift`] step 2); `None` with
 /// fewer than two. O(n).
 fn floor_series(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
+    if saw.troughs.len() == 1 {
+        return one_drop_floors(x, y, saw);
+    }
     let n = y.len();
     let window = saw.period.div_ceil(FLOOR_WINDOW_DIV).max(1);
     let (mut fx, mut fy) = (Vec::new(), Vec::new());

@@ -1,7 +1,7 @@
 //! Pure statistics for memsoak: decides whether sampled memory drifts upward
 //! after warm-up (robust slope, autocorrelation-aware trend test, warm-up
-//! truncation). Std only; no function panics, degenerate input gives `None` or
-//! a documented neutral answer.
+//! truncation). No I/O: std, plus statrs for Student's t. No function
+//! panics; degenerate input gives `None` or a documented neutral answer.
 //!
 //! Non-finite samples (NaN, ±inf: a failed read) are dropped everywhere rather
 //! than poisoning a whole run.
@@ -11,10 +11,12 @@ mod normal;
 mod ols;
 mod sequential;
 mod slope;
+#[cfg(test)]
+pub(crate) mod test_rng;
 pub(crate) mod trend;
 mod warmup;
 
-pub use drift::{Drift, drift};
+pub use drift::{Drift, auto_warmup, drift};
 pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
 pub use sequential::look_alpha;
