@@ -105,12 +105,13 @@ fn compare_folder(
     let bdir = baseline::resolve(&choice.spec, &choice.root)?;
     let (base, samples) = baseline::load(&bdir)?;
     let base_samples = samples.and_then(|p| read_samples(&p).ok());
-    let c = compare::compare(
-        &current,
-        &base,
-        &bdir.display().to_string(),
-        &choice.tolerances,
-    );
+    // NOTE: growth below the run's own materiality floor (--min-growth) is
+    // no regression either.
+    let tolerances = Tolerances {
+        floor: folder.report.min_growth,
+        ..choice.tolerances
+    };
+    let c = compare::compare(&current, &base, &bdir.display().to_string(), &tolerances);
     let mut text = serde_json::to_string_pretty(&c).unwrap_or_default();
     text.push('\n');
     report::write_atomic(&folder.dir, "compare.json", text.as_bytes())?;
@@ -128,6 +129,7 @@ fn render_folder(
         run: folder.run.as_ref(),
         comparison,
         baseline_samples,
+        processes: folder.processes.as_ref(),
         ..ExportContext::new(&folder.report)
     };
     Ok(report::write_with(

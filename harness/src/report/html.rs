@@ -229,6 +229,30 @@ impl Html {
                 }
                 let _ = writeln!(s, "</ul>");
             }
+            if c.processes.len() >= 2 {
+                let _ = writeln!(
+                    s,
+                    "<h3>Processes of the tree</h3>\n<table>\n<tr><th>pid</th><th>process</th><th>seen</th><th>growth after warm-up</th><th>drift</th><th>p</th><th>max</th></tr>"
+                );
+                for p in &c.processes {
+                    let named = c.process.as_ref().is_some_and(|f| f.pid == p.pid);
+                    let _ = writeln!(
+                        s,
+                        "<tr><td class=\"num{}\">{}</td><td><code>{}</code></td><td class=\"num\">{} … {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                        if named { " outcome-fail" } else { "" },
+                        p.pid,
+                        esc(&p.name),
+                        fmt_secs(p.first_s),
+                        fmt_secs(p.last_s),
+                        p.growth.map_or("–".into(), fmt_bytes),
+                        p.slope_per_min
+                            .map_or("–".into(), |r| format!("{}/min", fmt_bytes(r))),
+                        p.p_value.map_or("–".into(), |v| format!("{v:.3}")),
+                        fmt_bytes(p.max)
+                    );
+                }
+                let _ = writeln!(s, "</table>");
+            }
         }
         if let Some(p) = &r.projection {
             let all: Vec<&crate::projection::TimeTo> =
