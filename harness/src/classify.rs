@@ -1086,9 +1086,12 @@ mod tests {
         assert!(c.summary.contains("too noisy"), "{}", c.summary);
     }
 
-    /// A tree sampled once a second for 120 s: each process is
-    /// `(pid, name, first seen, last seen, rss(t))`.
-    fn tree(procs: &[(u32, &str, f64, f64, &dyn Fn(f64) -> f64)]) -> ProcessTable {
+    /// One process of a synthetic tree: `(pid, name, first seen, last
+    /// seen, rss(t))`.
+    type Proc<'a> = (u32, &'a str, f64, f64, &'a dyn Fn(f64) -> f64);
+
+    /// A tree sampled once a second for 120 s.
+    fn tree(procs: &[Proc<'_>]) -> ProcessTable {
         let mut t = ProcessTable::default();
         for i in 0..=120 {
             let x = f64::from(i);

@@ -355,7 +355,18 @@ mod tests {
     #[test]
     fn command_lines_are_short_and_one_line() {
         assert_eq!(
-            shorten_cmdline(b"/usr/bin/python3\0/srv/w.py\0--rate\060\0--out=/a/b\0", 80),
+            shorten_cmdline(
+                &[
+                    &b"/usr/bin/python3"[..],
+                    b"/srv/w.py",
+                    b"--rate",
+                    b"60",
+                    b"--out=/a/b",
+                    b""
+                ]
+                .join(&0u8),
+                80
+            ),
             "python3 w.py --rate 60 --out=/a/b"
         );
         assert_eq!(shorten_cmdline(b"a\0b\nc\0", 80), "a b c");
