@@ -386,6 +386,16 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
+        // NOTE: spawn returns when exec closes the CLOEXEC pipe, which is
+        // before the kernel sets the new image's arguments: for a moment
+        // the cmdline is empty (and the name falls back to `comm`).
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        for _ in 0..200 {
+            if fs::read(&cmdline).is_ok_and(|c| !c.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let mut s = ProcessTreeSampler::new(std::process::id()).with_log(log);
         let mut out = [None; 3];
         s.sample(&mut out);
