@@ -7,15 +7,24 @@
 # Every setting can be overridden from the environment (tests shorten it):
 #   MEMSOAK            memsoak binary to use (default: built with cargo)
 #   MEMSOAK_BACKEND    synthetic | candle            (default synthetic)
-#   MEMSOAK_WORKLOAD   synthetic | FILE.txt          (default synthetic)
+#   MEMSOAK_WORKLOAD   synthetic | FILE.txt | FILE.toml | FILE.jsonl | NAME
+#                      (a trace, a workload definition, workloads/NAME.toml;
+#                      default synthetic)
 #   MEMSOAK_PROFILE    profile of the run            (default ci)
 #   MEMSOAK_DURATION   e.g. 8s, 3m                   (default: the profile's)
 #   MEMSOAK_SAMPLE_EVERY e.g. 200ms                  (default: the profile's)
 #   MEMSOAK_ARGS       more `memsoak run` flags, e.g. "--cost 1ms --inject linear:4KiB"
-#   MEMSOAK_BASELINE   baseline name or folder       (default <backend>-default)
+#   MEMSOAK_BASELINE   baseline name or folder       (default: the naming rule below)
+#   MEMSOAK_BASELINE_SUFFIX appended to the default name (nightly.sh: -nightly)
 #   MEMSOAK_BASELINES_DIR folder of named baselines  (default baselines)
 #   MEMSOAK_COMPARE_ARGS more `memsoak compare` flags (e.g. "--slope-tolerance 2MiB/min")
 #   MEMSOAK_OUT        run folder                    (default reports/gate-<time>-<backend>)
+#
+# Baseline naming rule (one rule for the scripts, the workflows and
+# ci/README.md): <backend>-<workload><suffix>, where <workload> is `default`
+# for the synthetic workload and otherwise the workload file's name without
+# its directory and extension (workloads/long-tail.toml -> long-tail), e.g.
+# candle-default, synthetic-multilingual, candle-sample-trace-nightly.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +32,11 @@ backend=${MEMSOAK_BACKEND:-synthetic}
 workload=${MEMSOAK_WORKLOAD:-synthetic}
 profile=${MEMSOAK_PROFILE:-ci}
 baselines_dir=${MEMSOAK_BASELINES_DIR:-baselines}
-baseline=${MEMSOAK_BASELINE:-$backend-default}
+case "$workload" in
+    synthetic) workload_key=default ;;
+    *) workload_key=$(basename "$workload") && workload_key=${workload_key%.*} ;;
+esac
+baseline=${MEMSOAK_BASELINE:-$backend-$workload_key${MEMSOAK_BASELINE_SUFFIX:-}}
 out=${MEMSOAK_OUT:-reports/gate-$(date -u +%Y%m%dT%H%M%SZ)-$backend}
 
 if [[ -n "${MEMSOAK:-}" ]]; then

@@ -1,7 +1,8 @@
 //! The reporting layer as a user and CI meet it: charts (SVG and PNG),
 //! `junit.xml`, `report.html`, classification and projection in
-//! `report.json`, `memsoak baseline save`, `memsoak compare` (both
-//! outcomes), `memsoak report`, and `ci/gate.sh` end to end.
+//! `report.json` (including growth traced to one process of a watched
+//! tree), `memsoak baseline save`, `memsoak compare` (both outcomes),
+//! `memsoak report`, and `ci/gate.sh` and `ci/nightly.sh` end to end.
 //!
 //! Two short synthetic runs (one leaking on purpose, one clean) are shared
 //! by the tests; a test that writes into a run folder works on its own copy.
@@ -231,6 +232,15 @@ fn a_leak_fails_and_every_report_file_says_so() {
     assert!(svg.contains("rss: FAIL"), "verdict in the title");
     assert!(svg.contains("warm-up"), "warm-up band in the legend");
     assert!(svg.contains("drift fit after warm-up"));
+    assert!(
+        svg.contains("limit rss.slope&lt;2MiB/min (from the level at warm-up end)"),
+        "the slope limit is drawn"
+    );
+    assert_eq!(
+        r["min_growth"].as_f64(),
+        Some(memsoak::analysis::DEFAULT_MIN_GROWTH),
+        "the run's materiality floor is recorded"
+    );
     // No all-zero chart: this box's swap is empty (or the chart has data).
     let swap_max = r["analysis"]["metrics"]
         .as_array()
@@ -249,6 +259,18 @@ fn a_leak_fails_and_every_report_file_says_so() {
         !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
     );
     assert!(html.contains("commit"), "metadata from run.json");
+    // Regression: the allocator row looked up a key run.json never had.
+    assert!(
+        html.contains("<tr><th>allocator</th><td>jemalloc defaults</td></tr>"),
+        "allocator row from run.json"
+    );
+    assert!(
+        html.contains(&format!(
+            "<tr><th>versions</th><td>memsoak {} · backend synthetic",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "versions row from run.json"
+    );
 
     // summary.md carries the classification and the projection.
     let md = read(&dir.join("summary.md"));
@@ -564,4 +586,290 @@ fn run_with_a_baseline_compares_when_the_run_ends() {
     assert_eq!(c["regression"], true);
     assert_eq!(c["baseline"]["name"], "clean");
     assert!(read(&out.join("summary.md")).contains("Compared with baseline `clean`"));
+}
+
+#[test]
+fn report_keeps_an_earlier_comparison() {
+    // Regression: `memsoak report RUN_DIR` without --baseline dropped the
+    // comparison an earlier `memsoak compare` had left in compare.json.
+    let tmp = tempfile::tempdir().unwrap();
+    let baselines = tmp.path().join("baselines");
+    let o = memsoak()
+        .args(["baseline", "save", "-q"])
+        .arg(&runs().clean)
+        .args(["--name", "clean", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = tmp.path().join("leak");
+    copy_run(&runs().leak, &dir);
+    let o = memsoak()
+        .arg("compare")
+        .arg(&dir)
+        .args(["--baseline", "clean", "-q", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for f in [
+        "summary.md",
+        "junit.xml",
+        "report.html",
+        "chart-compare-rss.svg",
+    ] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("keeping the comparison with baseline clean from compare.json"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        read(&dir.join("summary.md")).contains("### Compared with baseline `clean`: ❌ REGRESSION")
+    );
+    let cases = junit_cases(&dir.join("junit.xml"), "memsoak.compare");
+    let rss = cases
+        .iter()
+        .find(|c| c.0 == "rss vs baseline clean")
+        .unwrap();
+    assert!(rss.1.is_some(), "the regression is still a failure");
+    assert!(read(&dir.join("report.html")).contains("Compared with baseline"));
+    check_svg(&dir.join("chart-compare-rss.svg"));
+
+    // A compare.json that cannot be read is one line, exit 2.
+    std::fs::write(dir.join("compare.json"), "{ not json").unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("compare.json: invalid JSON") && e.trim_end().lines().count() == 1,
+        "{e}"
+    );
+}
+
+#[test]
+fn the_runs_min_growth_governs_classification_and_projection() {
+    // Regression: classification and projection used the default 1 MiB
+    // floor whatever the run's --min-growth, so a run that judged its
+    // growth immaterial still reported a leak and a time to out-of-memory.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut args = run_args(&dir, Some("linear:4KiB"));
+    args.extend(["--min-growth".into(), "1GiB".into()]);
+    let o = memsoak().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&dir.join("report.json"));
+    assert_eq!(r["min_growth"].as_f64(), Some(1073741824.0));
+    assert_eq!(r["classification"]["pattern"], "steady");
+    assert!(r["projection"]["out_of_memory"]["seconds"].is_null());
+    // `memsoak report` re-derives both with the floor the run recorded.
+    std::fs::remove_file(dir.join("summary.md")).unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = read(&dir.join("summary.md"));
+    assert!(md.contains("**Pattern: steady"), "{md}");
+    assert!(!md.contains("out of memory in"), "{md}");
+    // The same samples at the default floor are a live-heap leak.
+    let o = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("**Pattern: live-heap growth"), "{out}");
+}
+
+/// The Python interpreter itself: a version-manager shim (pyenv) would add
+/// its own short-lived helper processes to the watched tree.
+fn python() -> String {
+    let o = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn targets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/targets.py")
+}
+
+#[test]
+fn watch_names_the_one_process_of_the_tree_that_leaks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let o = memsoak()
+        .args(["watch", "--duration", "25s", "--sample-every", "500ms"])
+        .args(["--warmup", "5s", "-t", "rss.slope<2MiB/min", "-q", "--out"])
+        .arg(&dir)
+        .arg("--")
+        .arg(python())
+        .arg(targets())
+        .args(["parent-of-two", "--rate", "120"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The children say who they are on stderr, which the tree shares.
+    let log = read(&dir.join("target-stderr.log"));
+    let pid_of = |shape: &str| -> u64 {
+        let key = format!("target {shape} pid ");
+        let at = log.find(&key).unwrap_or_else(|| panic!("{key} in {log}")) + key.len();
+        let digits: String = log[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap()
+    };
+    let (leak, flat) = (pid_of("leak"), pid_of("flat"));
+
+    let r = json(&dir.join("report.json"));
+    let c = &r["classification"];
+    assert_eq!(c["pattern"], "one_process", "{}", c["summary"]);
+    let p = &c["process"];
+    assert_eq!(p["pid"], leak, "{}", c["summary"]);
+    assert!(
+        p["name"].as_str().unwrap().contains("targets.py leak"),
+        "{}",
+        p["name"]
+    );
+    let share = p["share"].as_f64().unwrap();
+    assert!((0.8..1.2).contains(&share), "{share}");
+    let per_min = p["slope_per_min"].as_f64().unwrap() / 1048576.0;
+    assert!(
+        (90.0..150.0).contains(&per_min),
+        "leak child {per_min} MiB/min"
+    );
+    assert!(
+        p["others"].as_u64().unwrap() >= 2,
+        "the parent and the flat child at least: {}",
+        p["others"]
+    );
+    let flat_child = c["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["pid"] == flat)
+        .expect("the flat child is listed");
+    assert!(flat_child["growth"].as_f64().unwrap().abs() < 1048576.0);
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {leak} `python3 targets.py leak")),
+        "{}",
+        c["summary"]
+    );
+
+    // processes.csv: long format, at most one write per second.
+    let csv = read(&dir.join("processes.csv"));
+    assert_eq!(csv.lines().next(), Some("t_s,pid,name,rss"));
+    let mut times: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| &l[..l.find(',').unwrap()])
+        .collect();
+    times.dedup();
+    assert!(
+        (15..=27).contains(&times.len()),
+        "{} writes in 25 s",
+        times.len()
+    );
+    assert!(csv.contains(&format!(",{leak},python3 targets.py leak --rate 120")));
+
+    let md = read(&dir.join("summary.md"));
+    assert!(
+        md.contains("**Pattern: growth confined to one process of the tree**"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("| {leak} ⬅ |")), "{md}");
+    let html = read(&dir.join("report.html"));
+    assert!(html.contains("Processes of the tree") && html.contains("id=\"chart-processes\""));
+    check_svg(&dir.join("chart-processes.svg"));
+    assert_eq!(png_size(&dir.join("chart-processes.png")), PNG_SIZE);
+
+    // `memsoak report` derives it again from the files...
+    std::fs::remove_file(dir.join("summary.md")).unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(read(&dir.join("summary.md")).contains(&format!("| {leak} ⬅ |")));
+    // ...from processes.csv: without it the tree is a black box again.
+    std::fs::remove_file(dir.join("processes.csv")).unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = read(&dir.join("summary.md"));
+    assert!(
+        !md.contains("growth confined to one process") && md.contains("black box"),
+        "{md}"
+    );
+    // A processes.csv that cannot be read is one line, exit 2.
+    std::fs::write(dir.join("processes.csv"), "pid;rss\n").unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("processes.csv: line 1: header") && e.trim_end().lines().count() == 1,
+        "{e}"
+    );
+}
+
+#[test]
+fn the_nightly_script_soaks_and_compares_with_the_nightly_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let baselines = tmp.path().join("baselines");
+    // The naming rule: <backend>-<workload>-nightly, `default` for the
+    // synthetic workload.
+    let o = memsoak()
+        .args(["baseline", "save", "-q"])
+        .arg(&runs().clean)
+        .args(["--name", "synthetic-default-nightly", "--baselines-dir"])
+        .arg(&baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = tmp.path().join("nightly");
+    let summary = tmp.path().join("summary.md");
+    let outputs = tmp.path().join("outputs");
+    let o = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/nightly.sh"))
+        .env("MEMSOAK", bin())
+        .env("MEMSOAK_DURATION", "8s")
+        .env("MEMSOAK_SAMPLE_EVERY", "200ms")
+        .env("MEMSOAK_ARGS", "--cost 1ms")
+        .env("MEMSOAK_BASELINES_DIR", &baselines)
+        .env("MEMSOAK_COMPARE_ARGS", "--slope-tolerance 4MiB/min")
+        .env("MEMSOAK_OUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env_remove("MEMSOAK_BASELINE")
+        .env_remove("MEMSOAK_BASELINE_SUFFIX")
+        .env_remove("MEMSOAK_PROFILE")
+        .env_remove("MEMSOAK_WORKLOAD")
+        .env_remove("MEMSOAK_BACKEND")
+        .env_remove("_RJEM_MALLOC_CONF")
+        .output()
+        .unwrap();
+    let md = read(&summary);
+    assert_eq!(o.status.code(), Some(0), "{}\n{md}", stderr(&o));
+    assert!(md.contains("## memsoak: ✅ PASS"), "{md}");
+    assert!(
+        md.contains("Compared with baseline `synthetic-default-nightly`: ✅ no regression"),
+        "{md}"
+    );
+    let c = json(&out.join("compare.json"));
+    assert_eq!(c["baseline"]["name"], "synthetic-default-nightly");
+    // The nightly profile, shortened by the environment.
+    let line: Vec<String> = json(&out.join("run.json"))["command_line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        line.windows(2).any(|w| w == ["--profile", "nightly"]),
+        "{line:?}"
+    );
+    assert!(
+        line.windows(2).any(|w| w == ["--duration", "8s"]),
+        "{line:?}"
+    );
+    assert_eq!(read(&outputs).trim(), format!("run_dir={}", out.display()));
+    let r = json(&out.join("report.json"));
+    assert_eq!(r["verdict"], "pass");
+    assert!(r["analysis"]["duration_s"].as_f64().unwrap() >= 7.0);
 }

@@ -136,12 +136,27 @@ fn build_embedder(plan: &BackendPlan, dir: &Path) -> Result<Box<dyn Embedder>> {
     Ok(e)
 }
 
-fn samplers(root: Option<u32>, in_process: bool, notes: &mut Vec<String>) -> SamplerSet {
+/// `processes`: where to log each process of a black-box tree
+/// (`processes.csv`), `None` for an in-process run.
+fn samplers(
+    root: Option<u32>,
+    in_process: bool,
+    processes: Option<&Path>,
+    notes: &mut Vec<String>,
+) -> SamplerSet {
     let mut v: Vec<Box<dyn Sampler>> = Vec::new();
-    v.push(Box::new(match root {
+    let mut tree = match root {
         Some(pid) => proc::ProcessTreeSampler::new(pid),
         None => proc::ProcessTreeSampler::descendants_of_self(),
-    }));
+    };
+    if let Some(path) = processes {
+        use crate::processes::{DEFAULT_EVERY, DEFAULT_TOP, ProcessLog};
+        match ProcessLog::create(path, DEFAULT_TOP, DEFAULT_EVERY) {
+            Ok(log) => tree = tree.with_log(log),
+            Err(e) => notes.push(format!("{} not written: {e}", path.display())),
+        }
+    }
+    v.push(Box::new(tree));
     if in_process {
         match jemalloc::JemallocSampler::new() {
             Some(j) => v.push(Box::new(j)),
@@ -205,6 +220,7 @@ fn report_for(
         mode: mode.into(),
         warmup: o.warmup.text(),
         confidence: o.confidence,
+        min_growth: o.min_growth,
         backend: None,
         workload: None,
         replay: None,
@@ -282,9 +298,11 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     let mut notes = Vec::new();
     // A worker or server backend is a black box: sample its tree, not memsoak.
     let worker = embedder.target_pid();
+    let processes = dir.join(crate::processes::FILE_NAME);
     let set = samplers(
         Some(worker.unwrap_or(std::process::id())),
         worker.is_none(),
+        worker.is_some().then_some(processes.as_path()),
         &mut notes,
     );
     let pipeline = Pipeline::start(workload, embedder, sink, 2, plan.max_errors);
@@ -403,7 +421,8 @@ fn cmd_watch(plan: WatchPlan) -> Result<i32> {
     };
     let mut notes = Vec::new();
     let root = (!target.owned()).then_some(target.pid());
-    let set = samplers(root, false, &mut notes);
+    let processes = dir.join(crate::processes::FILE_NAME);
+    let set = samplers(root, false, Some(&processes), &mut notes);
     let mut mon = Monitor::start(plan.soak.clone(), set, None, &dir, signals).map_err(usage)?;
     let mut next_reap = mon.elapsed() + 1.0;
     let (stop, status) = loop {
@@ -506,6 +525,7 @@ fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
         mode: "analyze".into(),
         warmup: plan.warmup.text(),
         confidence: plan.confidence,
+        min_growth: plan.min_growth,
         backend: None,
         workload: None,
         replay: None,

@@ -1,15 +1,18 @@
 //! Leak classification: from the per-metric analyses together, name the most
 //! likely pattern (live heap, allocator retention, bounded cache, GPU caching
-//! allocator, host memory pressure) with the numbers that support it.
+//! allocator, host memory pressure, growth confined to one process of the
+//! tree) with the numbers that support it.
 //!
 //! Pure: consumes an [`Analysis`] (and optionally the steady-state shape of a
-//! few series, see [`shapes`]); does no I/O. When the evidence does not point
+//! few series, see [`shapes`], and the drift of each process of the tree,
+//! see [`process_trends`]); does no I/O. When the evidence does not point
 //! one way the answer is [`Pattern::Unknown`]: a wrong confident answer sends
 //! people to the wrong fix, an honest "unknown" does not.
 
 use serde::Serialize;
 
 use crate::analysis::{Analysis, MetricAnalysis};
+use crate::processes::ProcessTable;
 use crate::record::SampleTable;
 use crate::sample::Metric;
 use crate::units::{fmt_bytes, fmt_secs};
@@ -31,6 +34,8 @@ pub enum Pattern {
     GpuCachingAllocator,
     /// The host runs short: swap grows (and available memory falls).
     HostMemoryPressure,
+    /// The tree's growth is one process's: it grows, the others are flat.
+    OneProcess,
     /// Growth whose cause the samples cannot tell.
     Unknown,
 }
@@ -45,6 +50,7 @@ impl Pattern {
             Pattern::BoundedPlateau => "bounded cache / warm-up plateau",
             Pattern::GpuCachingAllocator => "GPU caching allocator",
             Pattern::HostMemoryPressure => "host memory pressure",
+            Pattern::OneProcess => "growth confined to one process of the tree",
             Pattern::Unknown => "unknown",
         }
     }
@@ -151,6 +157,195 @@ pub struct Classification {
     pub evidence: Vec<Evidence>,
     /// What to try next.
     pub advice: Vec<String>,
+    /// The process the growth is confined to (pattern `one_process`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessFinding>,
+    /// What the tree's largest processes did after warm-up, most growth
+    /// first (from `processes.csv`; empty without it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessTrend>,
+}
+
+/// What one process of the tree did after warm-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessTrend {
+    /// Its pid.
+    pub pid: u32,
+    /// Its short command line.
+    pub name: String,
+    /// Readings of it (`processes.csv` rows).
+    pub samples: usize,
+    /// When it was first seen, seconds from the start.
+    pub first_s: f64,
+    /// When it was last seen.
+    pub last_s: f64,
+    /// Drift after warm-up, bytes per minute (`None`: too few readings).
+    pub slope_per_min: Option<f64>,
+    /// Fitted growth over the part of the steady state it was seen in, bytes.
+    pub growth: Option<f64>,
+    /// Trend p-value.
+    pub p_value: Option<f64>,
+    /// Whether the trend is significant.
+    pub significant: bool,
+    /// First reading, bytes.
+    pub first: f64,
+    /// Last reading, bytes.
+    pub last: f64,
+    /// Highest reading, bytes.
+    pub max: f64,
+}
+
+impl ProcessTrend {
+    /// Significant growth that reaches the materiality floor.
+    pub fn grows(&self, floor: f64) -> bool {
+        self.significant && self.growth.is_some_and(|g| g >= floor)
+    }
+
+    /// One line for people: ``pid 42 `python3 w.py`: +38 MiB after warm-up (60 MiB/min, p=0.000)``.
+    pub fn describe(&self) -> String {
+        let what = match (self.growth, self.slope_per_min) {
+            (Some(g), Some(r)) => format!(
+                "{} after warm-up ({}/min{})",
+                signed(g),
+                fmt_bytes(r),
+                self.p_value
+                    .map_or(String::new(), |p| format!(", p={p:.3}"))
+            ),
+            _ => format!("too few readings to fit ({})", self.samples),
+        };
+        format!("pid {} `{}`: {what}", self.pid, self.name)
+    }
+}
+
+/// The process a tree's growth is confined to, with the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessFinding {
+    /// Its pid.
+    pub pid: u32,
+    /// Its short command line.
+    pub name: String,
+    /// Its fitted growth after warm-up, bytes.
+    pub growth: f64,
+    /// Its drift, bytes per minute.
+    pub slope_per_min: f64,
+    /// The whole tree's fitted growth after warm-up (`rss`), bytes.
+    pub tree_growth: f64,
+    /// The tree's drift, bytes per minute.
+    pub tree_slope_per_min: Option<f64>,
+    /// `growth / tree_growth`.
+    pub share: f64,
+    /// Other processes seen.
+    pub others: usize,
+    /// The others' fitted growth, positive parts summed, bytes.
+    pub others_growth: f64,
+}
+
+/// Share of the tree's growth one process must hold to be named.
+const ONE_PROCESS_SHARE: f64 = 0.8;
+
+/// Processes listed in a classification.
+const LISTED_PROCESSES: usize = 8;
+
+/// The drift of each process of `table` after the tree's warm-up (ending at
+/// `warmup_end_s`), most growth first. A process first seen after the
+/// warm-up (a worker started later) gets its own warm-up cut
+/// ([`crate::stats::warmup_end`]) so its start-up is not read as growth;
+/// its growth is over the part of the run it was seen in.
+///
+/// Cost: one drift fit per process, each O(n) plus the fit's bounded block
+/// cost.
+pub fn process_trends(
+    table: &ProcessTable,
+    warmup_end_s: f64,
+    confidence: f64,
+) -> Vec<ProcessTrend> {
+    let mut out: Vec<ProcessTrend> = table
+        .series
+        .iter()
+        .filter(|s| !s.t.is_empty())
+        .map(|s| {
+            let (mut t, mut y): (Vec<f64>, Vec<f64>) =
+                s.t.iter()
+                    .zip(&s.rss)
+                    .filter(|(t, y)| **t >= warmup_end_s && y.is_finite())
+                    .map(|(t, y)| (*t, *y))
+                    .unzip();
+            // NOTE: "later" means past one reading interval of the cut:
+            // processes.csv is written about once a second.
+            if t.first().is_some_and(|&t0| t0 > warmup_end_s + 1.5) {
+                let w = crate::stats::warmup_end(&y);
+                t.drain(..w);
+                y.drain(..w);
+            }
+            let d = crate::stats::drift(&t, &y, confidence);
+            let span = match (t.first(), t.last()) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            let fold = |f: fn(f64, f64) -> f64, init| s.rss.iter().copied().fold(init, f);
+            ProcessTrend {
+                pid: s.pid,
+                name: s.name.clone(),
+                samples: s.t.len(),
+                first_s: s.t[0],
+                last_s: s.t[s.t.len() - 1],
+                slope_per_min: d.as_ref().map(|d| d.slope * 60.0),
+                growth: d.as_ref().map(|d| d.slope * span),
+                p_value: d.as_ref().map(|d| d.p_value),
+                significant: d.as_ref().is_some_and(|d| d.significant),
+                first: s.rss[0],
+                last: s.rss[s.rss.len() - 1],
+                max: fold(f64::max, f64::NEG_INFINITY),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let g = |p: &ProcessTrend| p.growth.unwrap_or(f64::NEG_INFINITY);
+        g(b).total_cmp(&g(a)).then(a.pid.cmp(&b.pid))
+    });
+    out
+}
+
+/// The process the tree's growth is confined to, if there is one: the tree
+/// has at least two processes; one grows (significantly, past the floor)
+/// by at least [`ONE_PROCESS_SHARE`] of the tree's fitted growth; no other
+/// grows, and together the others add at most the rest.
+fn one_process(tree: &Evidence, procs: &[ProcessTrend], floor: f64) -> Option<ProcessFinding> {
+    if procs.len() < 2 {
+        return None;
+    }
+    let tree_growth = tree.growth.filter(|g| *g >= floor)?;
+    let lead = procs
+        .iter()
+        .filter(|p| p.growth.is_some())
+        .max_by(|a, b| a.growth.unwrap_or(0.0).total_cmp(&b.growth.unwrap_or(0.0)))?;
+    let growth = lead.growth?;
+    if !lead.grows(floor) || growth < ONE_PROCESS_SHARE * tree_growth {
+        return None;
+    }
+    let others: Vec<&ProcessTrend> = procs.iter().filter(|p| p.pid != lead.pid).collect();
+    if others.iter().any(|p| p.grows(floor)) {
+        return None;
+    }
+    let others_growth: f64 = others
+        .iter()
+        .filter_map(|p| p.growth)
+        .map(|g| g.max(0.0))
+        .sum();
+    if others_growth > (1.0 - ONE_PROCESS_SHARE) * tree_growth {
+        return None;
+    }
+    Some(ProcessFinding {
+        pid: lead.pid,
+        name: lead.name.clone(),
+        growth,
+        slope_per_min: lead.slope_per_min.unwrap_or(0.0),
+        tree_growth,
+        tree_slope_per_min: tree.slope_per_min,
+        share: growth / tree_growth,
+        others: others.len(),
+        others_growth,
+    })
 }
 
 /// Metrics whose steady-state shape [`shapes`] measures.
@@ -241,9 +436,8 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
 const PLATEAU_FLOORS: f64 = 8.0;
 const PLATEAU_SHARE: f64 = 0.2;
 
-/// Name the most likely pattern. `floor` is the materiality floor in bytes
-/// (growth below it is noise, [`crate::analysis::DEFAULT_MIN_GROWTH`]);
-/// `shapes` may be empty.
+/// Name the most likely pattern from the run's metrics alone: see
+/// [`classify_tree`], without per-process data.
 ///
 /// # Examples
 /// ```
@@ -256,6 +450,30 @@ const PLATEAU_SHARE: f64 = 0.2;
 /// assert_eq!(classify(&empty, &[], 1048576.0).pattern, Pattern::Unknown);
 /// ```
 pub fn classify(analysis: &Analysis, shapes: &[Shape], floor: f64) -> Classification {
+    classify_tree(analysis, shapes, &[], floor)
+}
+
+/// Name the most likely pattern. `floor` is the materiality floor in bytes
+/// (growth below it is noise: the run's `--min-growth`, by default
+/// [`crate::analysis::DEFAULT_MIN_GROWTH`]); `shapes` and `processes` (the
+/// tree's processes, [`process_trends`]) may be empty.
+pub fn classify_tree(
+    analysis: &Analysis,
+    shapes: &[Shape],
+    processes: &[ProcessTrend],
+    floor: f64,
+) -> Classification {
+    let mut c = classify_inner(analysis, shapes, processes, floor);
+    c.processes = processes.iter().take(LISTED_PROCESSES).cloned().collect();
+    c
+}
+
+fn classify_inner(
+    analysis: &Analysis,
+    shapes: &[Shape],
+    processes: &[ProcessTrend],
+    floor: f64,
+) -> Classification {
     let ev = |m: Metric| {
         analysis
             .metric(m)
@@ -291,6 +509,8 @@ pub fn classify(analysis: &Analysis, shapes: &[Shape], floor: f64) -> Classifica
             summary,
             evidence,
             advice,
+            process: None,
+            processes: vec![],
         };
     if rss.is_none() && heap.is_none() && vram.is_none() {
         return done(
@@ -387,6 +607,42 @@ pub fn classify(analysis: &Analysis, shapes: &[Shape], floor: f64) -> Classifica
                 evidence,
             );
         }
+        if let Some(f) = rss
+            .as_ref()
+            .filter(|_| rss_grows)
+            .and_then(|e| one_process(e, processes, floor))
+        {
+            let tree = rss.as_ref().map(Evidence::describe).unwrap_or_default();
+            let lead = processes
+                .iter()
+                .find(|p| p.pid == f.pid)
+                .map(ProcessTrend::describe)
+                .unwrap_or_default();
+            return Classification {
+                pattern: Pattern::OneProcess,
+                confidence: if f.share >= 0.9 {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                },
+                summary: format!(
+                    "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) are flat ({} together)",
+                    f.share * 100.0,
+                    f.others,
+                    signed(f.others_growth)
+                ),
+                evidence,
+                advice: vec![
+                    format!(
+                        "look at pid {} (`{}`) alone: `memsoak watch --pid {}`, or /proc/{}/smaps for which mappings grow",
+                        f.pid, f.name, f.pid, f.pid
+                    ),
+                    "run that stage in-process (memsoak run) or give it jemalloc statistics to tell live-heap growth from allocator retention".into(),
+                ],
+                process: Some(f),
+                processes: vec![],
+            };
+        }
         let r = growth(&rss);
         let h = growth(&heap);
         if !rss_grows {
@@ -405,11 +661,35 @@ pub fn classify(analysis: &Analysis, shapes: &[Shape], floor: f64) -> Classifica
         }
         let rss_text = rss.as_ref().map(Evidence::describe).unwrap_or_default();
         let Some(heap_ev) = heap.as_ref() else {
+            // NOTE: with per-process data and no single culprit, say which
+            // processes grew, so people know where to look.
+            let spread = if processes.len() >= 2 {
+                let growing: Vec<String> = processes
+                    .iter()
+                    .filter(|p| p.growth.is_some_and(|g| g >= floor))
+                    .take(3)
+                    .map(ProcessTrend::describe)
+                    .collect();
+                if growing.is_empty() {
+                    format!(
+                        "; no single one of its {} processes grows on its own (processes appearing or leaving move the total)",
+                        processes.len()
+                    )
+                } else {
+                    format!(
+                        "; the growth is not confined to one of its {} processes: {}",
+                        processes.len(),
+                        growing.join("; ")
+                    )
+                }
+            } else {
+                String::new()
+            };
             return done(
                 Pattern::Unknown,
                 Confidence::Low,
                 format!(
-                    "memory grows ({rss_text}), but the target is a black box (no heap statistics): live-heap growth and allocator retention cannot be told apart"
+                    "memory grows ({rss_text}), but the target is a black box (no heap statistics): live-heap growth and allocator retention cannot be told apart{spread}"
                 ),
                 vec![
                     "run the pipeline in-process (memsoak run) or give the target jemalloc statistics to tell live heap from retention".into(),
@@ -804,6 +1084,162 @@ mod tests {
         let c = classify(&a, &[], MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(c.summary.contains("too noisy"), "{}", c.summary);
+    }
+
+    /// One process of a synthetic tree: `(pid, name, first seen, last
+    /// seen, rss(t))`.
+    type Proc<'a> = (u32, &'a str, f64, f64, &'a dyn Fn(f64) -> f64);
+
+    /// A tree sampled once a second for 120 s.
+    fn tree(procs: &[Proc<'_>]) -> ProcessTable {
+        let mut t = ProcessTable::default();
+        for i in 0..=120 {
+            let x = f64::from(i);
+            for (pid, name, from, to, rss) in procs {
+                if (*from..=*to).contains(&x) {
+                    t.push(x, *pid, name, rss(x));
+                }
+            }
+        }
+        t
+    }
+
+    /// A few KiB of deterministic jitter, no trend.
+    fn jitter(x: f64) -> f64 {
+        ((x as u64 * 7919) % 13) as f64 * 4096.0
+    }
+
+    #[test]
+    fn growth_in_one_child_names_it() {
+        let parent = |x: f64| 10.0 * MIB + jitter(x);
+        let leak = |x: f64| 50.0 * MIB + x * MIB;
+        let flat = |x: f64| 80.0 * MIB + jitter(x + 3.0);
+        let p = tree(&[
+            (10, "python3 targets.py parent", 0.0, 120.0, &parent),
+            (11, "python3 targets.py leak", 0.0, 120.0, &leak),
+            (12, "python3 targets.py flat", 0.0, 120.0, &flat),
+        ]);
+        let trends = process_trends(&p, 10.0, 0.95);
+        assert_eq!(trends[0].pid, 11, "most growth first: {trends:?}");
+        // 1 MiB/s from 10 s to 120 s.
+        let g = trends[0].growth.unwrap() / MIB;
+        assert!((g - 110.0).abs() < 0.5, "{g}");
+        let a = analysis(vec![m(
+            Metric::Rss,
+            140.0 * MIB,
+            120.0 * MIB,
+            112.0 * MIB,
+            true,
+        )]);
+        let c = classify_tree(&a, &[], &trends, MIB);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert_eq!(c.confidence, Confidence::High);
+        let f = c.process.as_ref().unwrap();
+        assert_eq!((f.pid, f.name.as_str()), (11, "python3 targets.py leak"));
+        assert_eq!(f.others, 2);
+        assert!((f.share - 110.0 / 112.0).abs() < 0.01, "{}", f.share);
+        assert!(f.others_growth < MIB, "{}", f.others_growth);
+        assert!(
+            c.summary
+                .contains("pid 11 `python3 targets.py leak`: +110 MiB")
+                && c.summary
+                    .contains("98% of the tree's growth (rss: +112 MiB"),
+            "{}",
+            c.summary
+        );
+        assert_eq!(c.processes.len(), 3);
+        // Without per-process data the same run is a black box.
+        assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Unknown);
+    }
+
+    #[test]
+    fn growth_shared_by_two_processes_names_neither() {
+        let leak = |x: f64| 50.0 * MIB + 0.5 * x * MIB;
+        let p = tree(&[(10, "a", 0.0, 120.0, &leak), (11, "b", 0.0, 120.0, &leak)]);
+        let a = analysis(vec![m(
+            Metric::Rss,
+            100.0 * MIB,
+            120.0 * MIB,
+            110.0 * MIB,
+            true,
+        )]);
+        let c = classify_tree(&a, &[], &process_trends(&p, 10.0, 0.95), MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(c.process.is_none());
+        assert!(
+            c.summary
+                .contains("not confined to one of its 2 processes: pid 10 `a`: +55.0 MiB"),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn a_process_that_appears_mid_run_is_no_leak_of_its_own() {
+        // The tree steps up by 100 MiB when a worker starts at 60 s (its
+        // start-up ramp takes 4 s); no process grows after its warm-up.
+        let parent = |x: f64| 10.0 * MIB + jitter(x);
+        let worker = |x: f64| (100.0 * MIB * (x - 59.0) / 4.0).min(100.0 * MIB);
+        let brief = |_| 300.0 * MIB;
+        let p = tree(&[
+            (10, "parent", 0.0, 120.0, &parent),
+            (11, "worker", 60.0, 120.0, &worker),
+            // Seen twice only: too few readings to fit, still a process.
+            (12, "brief", 30.0, 31.0, &brief),
+        ]);
+        let trends = process_trends(&p, 5.0, 0.95);
+        let w = trends.iter().find(|t| t.pid == 11).unwrap();
+        assert_eq!(w.first_s, 60.0);
+        assert!(w.growth.unwrap().abs() < MIB, "{w:?}");
+        let b = trends.iter().find(|t| t.pid == 12).unwrap();
+        assert_eq!((b.samples, b.growth), (2, None));
+        let a = analysis(vec![m(
+            Metric::Rss,
+            10.0 * MIB,
+            100.0 * MIB,
+            90.0 * MIB,
+            true,
+        )]);
+        let c = classify_tree(&a, &[], &trends, MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(
+            c.summary.contains("no single one of its 3 processes grows"),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn a_process_holding_too_small_a_share_or_alone_is_not_named() {
+        // It grows 55 MiB of the tree's 110 MiB: the rest comes from
+        // elsewhere (a process appearing), so naming it would mislead.
+        let leak = |x: f64| 50.0 * MIB + 0.5 * x * MIB;
+        let flat = |x: f64| 20.0 * MIB + jitter(x);
+        let p = tree(&[(10, "a", 0.0, 120.0, &leak), (11, "b", 0.0, 120.0, &flat)]);
+        let a = analysis(vec![m(
+            Metric::Rss,
+            100.0 * MIB,
+            120.0 * MIB,
+            110.0 * MIB,
+            true,
+        )]);
+        let trends = process_trends(&p, 10.0, 0.95);
+        assert_eq!(
+            classify_tree(&a, &[], &trends, MIB).pattern,
+            Pattern::Unknown
+        );
+        // A tree of one process has nothing to single out.
+        let alone = tree(&[(10, "a", 0.0, 120.0, &leak)]);
+        let a = analysis(vec![m(
+            Metric::Rss,
+            50.0 * MIB,
+            60.0 * MIB,
+            55.0 * MIB,
+            true,
+        )]);
+        let c = classify_tree(&a, &[], &process_trends(&alone, 10.0, 0.95), MIB);
+        assert_eq!(c.pattern, Pattern::Unknown);
+        assert!(c.summary.contains("black box"), "{}", c.summary);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Baseline, MetricStats, Slope};
 use crate::sample::Metric;
@@ -25,7 +25,7 @@ pub const COMPARE_SCHEMA_VERSION: u32 = 1;
 pub const GATED: [Metric; 4] = [Metric::Rss, Metric::Swap, Metric::Heap, Metric::Vram];
 
 /// How far a run may exceed its baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Tolerances {
     /// Slope tolerance, bytes per minute (`--slope-tolerance 1MiB/min`).
     pub slope_per_min: f64,
@@ -46,7 +46,7 @@ impl Default for Tolerances {
 }
 
 /// One metric of a comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricComparison {
     /// The metric.
     pub metric: Metric,
@@ -75,7 +75,7 @@ pub struct MetricComparison {
 }
 
 /// Who the baseline is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaselineRef {
     /// Its name.
     pub name: String,
@@ -94,7 +94,7 @@ pub struct BaselineRef {
 }
 
 /// The result of a comparison (`compare.json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// Layout version ([`COMPARE_SCHEMA_VERSION`]).
     pub schema_version: u32,

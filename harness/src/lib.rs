@@ -13,6 +13,7 @@ pub mod compare;
 pub mod config;
 pub mod options;
 pub mod pipeline;
+pub mod processes;
 pub mod progress;
 pub mod projection;
 pub mod record;

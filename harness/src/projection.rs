@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, DEFAULT_MIN_GROWTH, MetricAnalysis};
+use crate::analysis::{Analysis, MetricAnalysis};
 use crate::sample::Metric;
 use crate::threshold::{Op, Stat};
 use crate::units::{fmt_bytes, fmt_secs};
@@ -57,12 +57,12 @@ impl Projection {
 
 /// Drift towards the limit, bytes/s, when significant: `(point, fast)` with
 /// `fast` the CI end that reaches the limit soonest.
-fn approach(m: &MetricAnalysis, upward: bool) -> Option<(f64, f64)> {
+fn approach(m: &MetricAnalysis, upward: bool, floor: f64) -> Option<(f64, f64)> {
     let e = m.slope_per_min?;
     // NOTE: the same evidence a threshold breach needs: a significant trend
     // whose fitted growth reaches the materiality floor. A few hundred KiB
     // of warm-up extrapolated over days is no projection.
-    let material = m.growth.is_some_and(|g| g.abs() >= DEFAULT_MIN_GROWTH);
+    let material = m.growth.is_some_and(|g| g.abs() >= floor);
     if !m.significant || !material {
         return None;
     }
@@ -126,10 +126,10 @@ fn time_to(
 /// use memsoak::analysis::Analysis;
 /// let a = Analysis { duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
 ///                    metrics: vec![], thresholds: vec![] };
-/// let p = memsoak::projection::project(&a);
+/// let p = memsoak::projection::project(&a, memsoak::analysis::DEFAULT_MIN_GROWTH);
 /// assert!(p.out_of_memory.is_none() && p.caps.is_empty());
 /// ```
-pub fn project(analysis: &Analysis) -> Projection {
+pub fn project(analysis: &Analysis, floor: f64) -> Projection {
     let tree = analysis
         .metric(Metric::Rss)
         .or_else(|| analysis.metric(Metric::Pss));
@@ -142,7 +142,7 @@ pub fn project(analysis: &Analysis) -> Projection {
                 tree.metric,
                 0.0,
                 avail.last,
-                approach(tree, true),
+                approach(tree, true, floor),
                 true,
             );
             // Host memory counts the other way round: the tree's growth
@@ -192,7 +192,7 @@ pub fn project(analysis: &Analysis) -> Projection {
                 th.metric,
                 if passed { extreme } else { m.last },
                 th.limit,
-                approach(m, upward),
+                approach(m, upward, floor),
                 upward,
             ))
         })
@@ -268,7 +268,7 @@ mod tests {
             ],
             &[],
         );
-        let p = project(&a);
+        let p = project(&a, MIB);
         let oom = p.out_of_memory.unwrap();
         assert!((oom.seconds.unwrap() - 5120.0 * 60.0).abs() < 1.0);
         // At the CI's upper end (4 MiB/min) it is twice as soon.
@@ -280,6 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_materiality_floor_decides() {
+        // Regression: the projection used the default 1 MiB floor whatever
+        // the run's --min-growth. 2 MiB of fitted growth clears 1 MiB, not 4.
+        let a = analysis(
+            vec![
+                m(Metric::Rss, 500.0 * MIB, 2.0 * MIB, true),
+                m(Metric::SysAvailable, 10.0 * GIB, 0.0, false),
+            ],
+            &[],
+        );
+        assert!(project(&a, MIB).out_of_memory.unwrap().seconds.is_some());
+        let p = project(&a, 4.0 * MIB);
+        assert_eq!(p.out_of_memory.unwrap().seconds, None);
+    }
+
+    #[test]
     fn flat_or_insignificant_never_runs_out() {
         let a = analysis(
             vec![
@@ -288,7 +304,7 @@ mod tests {
             ],
             &["rss.max<1GiB"],
         );
-        let p = project(&a);
+        let p = project(&a, MIB);
         assert_eq!(p.out_of_memory.as_ref().unwrap().seconds, None);
         assert!(
             p.out_of_memory
@@ -316,7 +332,7 @@ mod tests {
                 "rss.slope<1MiB/min",
             ],
         );
-        let p = project(&a);
+        let p = project(&a, MIB);
         assert_eq!(p.caps.len(), 3);
         // 1 GiB to go at 4 MiB/min: 256 min.
         assert!((p.caps[0].seconds.unwrap() - 256.0 * 60.0).abs() < 1e-6);

@@ -105,16 +105,52 @@ fn compare_folder(
     let bdir = baseline::resolve(&choice.spec, &choice.root)?;
     let (base, samples) = baseline::load(&bdir)?;
     let base_samples = samples.and_then(|p| read_samples(&p).ok());
-    let c = compare::compare(
-        &current,
-        &base,
-        &bdir.display().to_string(),
-        &choice.tolerances,
-    );
+    // NOTE: growth below the run's own materiality floor (--min-growth) is
+    // no regression either.
+    let tolerances = Tolerances {
+        floor: folder.report.min_growth,
+        ..choice.tolerances
+    };
+    let c = compare::compare(&current, &base, &bdir.display().to_string(), &tolerances);
     let mut text = serde_json::to_string_pretty(&c).unwrap_or_default();
     text.push('\n');
     report::write_atomic(&folder.dir, "compare.json", text.as_bytes())?;
     Ok((c, base_samples))
+}
+
+/// The comparison an earlier `memsoak compare` (or `run --baseline`) left
+/// in the folder's `compare.json`, with the baseline's samples when its
+/// folder is still there (for the chart). `None` when there is none.
+fn previous_comparison(
+    folder: &RunFolder,
+) -> Result<Option<(Comparison, Option<crate::record::SampleTable>)>, ReportingError> {
+    let path = folder.dir.join("compare.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bad = |why: String| FolderError::Read {
+        path: path.clone(),
+        why,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if value.get("schema_version").and_then(|v| v.as_u64())
+        != Some(u64::from(compare::COMPARE_SCHEMA_VERSION))
+    {
+        return Err(bad(format!(
+            "not a memsoak comparison of schema_version {}",
+            compare::COMPARE_SCHEMA_VERSION
+        ))
+        .into());
+    }
+    let c: Comparison =
+        serde_json::from_value(value).map_err(|e| bad(format!("not a comparison: {e}")))?;
+    let samples = baseline::load(Path::new(&c.baseline.dir))
+        .ok()
+        .and_then(|(_, p)| p)
+        .and_then(|p| read_samples(&p).ok());
+    Ok(Some((c, samples)))
 }
 
 /// Re-render the derived files of a run folder, with a comparison if any.
@@ -128,6 +164,7 @@ fn render_folder(
         run: folder.run.as_ref(),
         comparison,
         baseline_samples,
+        processes: folder.processes.as_ref(),
         ..ExportContext::new(&folder.report)
     };
     Ok(report::write_with(
@@ -163,7 +200,8 @@ fn print_comparison(c: &Comparison) {
 
 /// `memsoak report RUN_DIR [--baseline NAME|DIR]`: re-render charts,
 /// `report.html`, `summary.md` and `junit.xml` (not `report.json`, which
-/// stays as the run wrote it). Exit code 0 once written.
+/// stays as the run wrote it). Without `--baseline`, a comparison already
+/// in the folder (`compare.json`) is kept in them. Exit code 0 once written.
 pub fn cmd_report(plan: &ReportPlan) -> Result<i32, ReportingError> {
     let folder = RunFolder::load(&plan.run_dir)?;
     let (comparison, base_samples) = match &plan.baseline {
@@ -171,7 +209,18 @@ pub fn cmd_report(plan: &ReportPlan) -> Result<i32, ReportingError> {
             let (c, s) = compare_folder(&folder, choice)?;
             (Some(c), s)
         }
-        None => (None, None),
+        None => match previous_comparison(&folder)? {
+            Some((c, s)) => {
+                if !plan.quiet {
+                    eprintln!(
+                        "memsoak: keeping the comparison with baseline {} from compare.json",
+                        c.baseline.name
+                    );
+                }
+                (Some(c), s)
+            }
+            None => (None, None),
+        },
     };
     let written = render_folder(&folder, comparison.as_ref(), base_samples.as_ref())?;
     if !plan.quiet {

@@ -1,7 +1,10 @@
 //! Charts: memory over time per metric (`chart-<metric>.svg` and `.png`)
-//! with the fitted drift after warm-up, the warm-up shaded and the caps
-//! drawn; memory against items embedded (`chart-items.*`); and a run
-//! against its baseline (`chart-compare-<metric>.*`).
+//! with the fitted drift after warm-up, the warm-up shaded and every
+//! threshold's limit drawn (caps as levels; slope and growth limits from the
+//! fitted level at the end of warm-up); memory against items embedded
+//! (`chart-items.*`, with `slope_per_1k` limits); the RSS of each process of
+//! the tree (`chart-processes.*`); and a run against its baseline
+//! (`chart-compare-<metric>.*`).
 //!
 //! Drawn with plotters into SVG and into an in-memory RGB buffer encoded as
 //! PNG. Text goes through ab_glyph with DejaVu Sans embedded in the binary:
@@ -53,6 +56,8 @@ const RED: RGBColor = RGBColor(200, 30, 30);
 const GREEN: RGBColor = RGBColor(30, 140, 60);
 const PURPLE: RGBColor = RGBColor(128, 60, 170);
 const ORANGE: RGBColor = RGBColor(230, 120, 0);
+const TEAL: RGBColor = RGBColor(0, 140, 140);
+const BROWN: RGBColor = RGBColor(160, 85, 20);
 const TEXT: RGBColor = RGBColor(30, 30, 30);
 
 /// The chart exporter: every chart the run folder's data allows.
@@ -127,6 +132,9 @@ pub struct ChartSpec {
     pub fan: Option<Fan>,
     /// Caps drawn as horizontal lines.
     pub levels: Vec<Level>,
+    /// Other threshold limits (slope, slope_per_1k, growth) as dashed
+    /// lines; like caps, drawn only when within reach of the data.
+    pub limits: Vec<Line>,
     /// Decimals of the x tick labels.
     pub x_decimals: usize,
     /// Decimals of the y tick labels.
@@ -264,6 +272,9 @@ pub fn specs(ctx: &ExportContext<'_>) -> Vec<ChartSpec> {
     if let Some(s) = items_spec(ctx, table) {
         out.push(s);
     }
+    if let Some(s) = processes_spec(ctx) {
+        out.push(s);
+    }
     if let (Some(c), Some(base)) = (ctx.comparison, ctx.baseline_samples) {
         for r in &c.metrics {
             if let Some(s) = compare_spec(ctx, table, base, r) {
@@ -359,11 +370,13 @@ fn metric_spec(
     let tw = m.warmup_end_s;
     let t_end = t[t.len() - 1];
     let mut fan = None;
+    let mut anchor = None;
     if let Some(e) = m.slope_per_min
         && t_end > tw
     {
         let slope = e.value / 60.0;
         if let Some(a) = fit_anchor(&t, &y, tw, slope, m.cycle_s.is_some()) {
+            anchor = Some(a);
             let at = |s: f64, x: f64| a + s * (x - tw);
             lines.push(Line {
                 label: format!("drift fit after warm-up: {}/min", fmt_bytes(e.value)),
@@ -403,6 +416,38 @@ fn metric_spec(
             color: PURPLE,
         })
         .collect();
+    // NOTE: a slope or growth limit is relative to where the steady state
+    // starts: drawn from the fitted level at the end of warm-up, so the
+    // fit line crossing it is the breach the threshold judges.
+    let limits = anchor
+        .map(|a| {
+            thresholds
+                .iter()
+                .filter_map(|r| {
+                    let th = &r.threshold;
+                    let end = match th.stat {
+                        Stat::Slope => a + th.limit * (t_end - tw),
+                        Stat::Growth => a + th.limit,
+                        _ => return None,
+                    };
+                    let start = if th.stat == Stat::Slope { a } else { end };
+                    Some(Line {
+                        label: format!("limit {} (from the level at warm-up end)", th.expr),
+                        points: vec![(px(tw), py(start)), (px(t_end), py(end))],
+                        // NOTE: both limits are dashed lines in the legend;
+                        // their colours tell them apart.
+                        color: if th.stat == Stat::Slope {
+                            PURPLE
+                        } else {
+                            BROWN
+                        },
+                        width: 2,
+                        dashed: true,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let (ymin, ymax) = y
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -418,6 +463,7 @@ fn metric_spec(
         band,
         fan,
         levels,
+        limits,
         x_decimals: decimals_for(px(t_end), X_TICKS),
         y_decimals: decimals_for(py(ymax) - py(ymin), Y_TICKS),
     })
@@ -480,8 +526,9 @@ fn items_spec(ctx: &ExportContext<'_>, table: &SampleTable) -> Option<ChartSpec>
         .flat_map(|s| s.2.iter())
         .fold(0.0f64, |a, v| a.max(v.abs()));
     let unit = byte_unit(max_abs);
-    let colors = [BLUE, ORANGE, GREEN, PURPLE];
+    let colors = [BLUE, ORANGE, GREEN, TEAL];
     let mut lines = Vec::new();
+    let mut limits = Vec::new();
     let mut sub = Vec::new();
     let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
     for (k, (m, x, y, iw)) in series.iter().enumerate() {
@@ -514,6 +561,21 @@ fn items_spec(ctx: &ExportContext<'_>, table: &SampleTable) -> Option<ChartSpec>
                     width: 2,
                     dashed: true,
                 });
+                for r in ctx.report.analysis.thresholds.iter().filter(|r| {
+                    r.threshold.metric == m.metric && r.threshold.stat == Stat::SlopePer1k
+                }) {
+                    let per_item = r.threshold.limit / 1000.0;
+                    limits.push(Line {
+                        label: format!("limit {}", r.threshold.expr),
+                        points: vec![
+                            (iw / iscale, a / unit.scale),
+                            (x_end / iscale, (a + per_item * (x_end - iw)) / unit.scale),
+                        ],
+                        color: PURPLE,
+                        width: 2,
+                        dashed: true,
+                    });
+                }
             }
             sub.push(format!("{} {}/1k items", m.metric, fmt_bytes(e.value)));
         }
@@ -535,7 +597,128 @@ fn items_spec(ctx: &ExportContext<'_>, table: &SampleTable) -> Option<ChartSpec>
         band: None,
         fan: None,
         levels: vec![],
+        limits,
         x_decimals: decimals_for(max_items / iscale, X_TICKS),
+        y_decimals: decimals_for((ymax - ymin) / unit.scale, Y_TICKS),
+    })
+}
+
+/// Most processes drawn on the per-process chart.
+const PROCESS_LINES: usize = 6;
+
+/// The RSS of the tree's largest processes over time (`processes.csv`):
+/// the classification's processes first (most growth first), then the
+/// largest; the process the growth is confined to in red.
+fn processes_spec(ctx: &ExportContext<'_>) -> Option<ChartSpec> {
+    let table = ctx.processes?;
+    if table.len() < 2 {
+        return None;
+    }
+    let class = ctx.report.classification.as_ref();
+    let named = class.and_then(|c| c.process.as_ref()).map(|p| p.pid);
+    let trends = class.map_or(&[][..], |c| c.processes.as_slice());
+    let peak = |s: &crate::processes::ProcessSeries| s.rss.iter().fold(0.0f64, |a, v| a.max(*v));
+    let mut rest: Vec<_> = table
+        .series
+        .iter()
+        .filter(|s| !trends.iter().any(|p| p.pid == s.pid))
+        .collect();
+    rest.sort_by(|a, b| peak(b).total_cmp(&peak(a)));
+    let drawn: Vec<_> = trends
+        .iter()
+        .filter_map(|p| table.series.iter().find(|s| s.pid == p.pid))
+        .chain(rest)
+        .filter(|s| s.t.len() >= 2)
+        .take(PROCESS_LINES)
+        .collect();
+    if drawn.len() < 2 {
+        return None;
+    }
+    let (t0, t1) = drawn
+        .iter()
+        .flat_map(|s| s.t.iter())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
+            (a.min(*t), b.max(*t))
+        });
+    let t0 = t0.min(0.0);
+    let (tscale, tname) = time_unit(t1 - t0);
+    let max_abs = drawn.iter().fold(0.0f64, |a, s| a.max(peak(s)));
+    let unit = byte_unit(max_abs);
+    let palette = [BLUE, ORANGE, GREEN, TEAL, GREY, PURPLE];
+    let mut lines = Vec::new();
+    let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (k, s) in drawn.iter().enumerate() {
+        let growth = trends
+            .iter()
+            .find(|p| p.pid == s.pid)
+            .and_then(|p| p.growth)
+            .map_or(String::new(), |g| {
+                format!(
+                    " ({}{} after warm-up)",
+                    if g >= 0.0 { "+" } else { "" },
+                    fmt_bytes(g)
+                )
+            });
+        let is_named = named == Some(s.pid);
+        ymin = s.rss.iter().fold(ymin, |a, v| a.min(*v));
+        ymax = s.rss.iter().fold(ymax, |a, v| a.max(*v));
+        lines.push(Line {
+            label: format!("pid {} {}{growth}", s.pid, fit_text(&s.name, 44)),
+            points: decimate(&s.t, &s.rss, MAX_POINTS)
+                .into_iter()
+                .map(|(a, b)| ((a - t0) / tscale, b / unit.scale))
+                .collect(),
+            color: if is_named {
+                RED
+            } else {
+                palette[k % palette.len()]
+            },
+            width: if is_named { 3 } else { 2 },
+            dashed: false,
+        });
+    }
+    let band = ctx
+        .report
+        .analysis
+        .metric(Metric::Rss)
+        .map(|m| m.warmup_end_s)
+        .filter(|tw| *tw > t0)
+        .map(|tw| {
+            (
+                0.0,
+                (tw - t0) / tscale,
+                format!("warm-up (first {})", crate::units::fmt_secs(tw - t0)),
+            )
+        });
+    let title = match class.and_then(|c| c.process.as_ref()) {
+        Some(f) => format!(
+            "rss per process: growth confined to pid {} · run verdict {}",
+            f.pid,
+            verdict_word(ctx.report.verdict)
+        ),
+        None => format!(
+            "rss per process of the tree · run verdict {}",
+            verdict_word(ctx.report.verdict)
+        ),
+    };
+    Some(ChartSpec {
+        file_stem: "chart-processes".into(),
+        title,
+        subtitle: format!(
+            "{} process(es) seen, the {} with most growth or memory drawn · from processes.csv (the {} largest, at most once per {})",
+            table.len(),
+            drawn.len(),
+            crate::processes::DEFAULT_TOP,
+            crate::units::fmt_secs(crate::processes::DEFAULT_EVERY.as_secs_f64())
+        ),
+        x_desc: format!("time since start ({tname})"),
+        y_desc: format!("rss ({})", unit.name),
+        lines,
+        band,
+        fan: None,
+        levels: vec![],
+        limits: vec![],
+        x_decimals: decimals_for((t1 - t0) / tscale, X_TICKS),
         y_decimals: decimals_for((ymax - ymin) / unit.scale, Y_TICKS),
     })
 }
@@ -666,6 +849,7 @@ fn compare_spec(
         band: None,
         fan: None,
         levels: vec![],
+        limits: vec![],
         x_decimals: decimals_for(span / tscale, X_TICKS),
         y_decimals: decimals_for((ymax - ymin) / unit.scale, Y_TICKS),
     })
@@ -914,9 +1098,10 @@ pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String
     Ok(out)
 }
 
-/// The y range of a chart: the data and fits, padded; caps within reach
-/// stretch it, caps far away are left off the chart (and say so).
-fn y_range(spec: &ChartSpec) -> (f64, f64, Vec<&Level>) {
+/// The y range of a chart: the data and fits, padded; caps and limits
+/// within reach stretch it, those far away are left off the chart (and say
+/// so).
+fn y_range(spec: &ChartSpec) -> (f64, f64, Vec<&Level>, Vec<&Line>) {
     let (mut lo, mut hi) = spec
         .lines
         .iter()
@@ -931,24 +1116,36 @@ fn y_range(spec: &ChartSpec) -> (f64, f64, Vec<&Level>) {
         }
     }
     if !lo.is_finite() || !hi.is_finite() {
-        return (0.0, 1.0, vec![]);
+        return (0.0, 1.0, vec![], vec![]);
     }
     let span = (hi - lo).max(hi.abs() * 0.02).max(1e-9);
-    let mut shown = Vec::new();
-    for l in &spec.levels {
-        // NOTE: a cap at 4 GiB over a 30 MiB series would flatten the data
-        // into one line; draw it only within two spans of the data.
-        if l.y <= hi + 2.0 * span && l.y >= lo - 2.0 * span {
-            lo = lo.min(l.y);
-            hi = hi.max(l.y);
-            shown.push(l);
-        }
+    // NOTE: a cap at 4 GiB over a 30 MiB series would flatten the data
+    // into one line; draw it only within two spans of the data.
+    let near = |y: f64| y <= hi + 2.0 * span && y >= lo - 2.0 * span;
+    let shown: Vec<&Level> = spec.levels.iter().filter(|l| near(l.y)).collect();
+    let limits: Vec<&Line> = spec
+        .limits
+        .iter()
+        .filter(|l| l.points.iter().all(|p| near(p.1)))
+        .collect();
+    for y in shown
+        .iter()
+        .map(|l| l.y)
+        .chain(limits.iter().flat_map(|l| l.points.iter().map(|p| p.1)))
+    {
+        lo = lo.min(y);
+        hi = hi.max(y);
     }
     let span = (hi - lo).max(hi.abs() * 0.02).max(1e-9);
     // NOTE: memory is never negative; padding must not invent a range
     // below zero.
     let floor = if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY };
-    ((lo - 0.08 * span).max(floor), hi + 0.12 * span, shown)
+    (
+        (lo - 0.08 * span).max(floor),
+        hi + 0.12 * span,
+        shown,
+        limits,
+    )
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, spec: &ChartSpec) -> Result<(), String>
@@ -983,7 +1180,33 @@ where
     } else {
         (0.0, 1.0)
     };
-    let (y_lo, y_hi, levels) = y_range(spec);
+    let (y_lo, y_hi, levels, limits) = y_range(spec);
+    let entries = spec.lines.len()
+        + limits.len()
+        + levels.len()
+        + usize::from(spec.band.is_some())
+        + usize::from(spec.fan.is_some());
+    let (mut corner, hidden) = legend_corner(spec, (x_lo, x_hi), (y_lo, y_hi), entries);
+    // NOTE: when every corner would hide data, raise the top of the plot
+    // until the legend fits above everything drawn.
+    let y_hi = if hidden > 0 {
+        let top = spec
+            .lines
+            .iter()
+            .chain(limits.iter().copied())
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .chain(levels.iter().map(|l| l.y))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let f = legend_height(entries);
+        corner = SeriesLabelPosition::UpperLeft;
+        if top.is_finite() && f < 0.8 {
+            ((top - f * y_lo) / (1.0 - f)).max(y_hi) + 0.02 * (y_hi - y_lo)
+        } else {
+            y_hi
+        }
+    } else {
+        y_hi
+    };
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(56)
         .y_label_area_size(96)
@@ -1044,7 +1267,7 @@ where
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    for l in &spec.lines {
+    for l in spec.lines.iter().chain(limits.iter().copied()) {
         let color = l.color;
         let width = l.width;
         let style = color.stroke_width(width);
@@ -1070,24 +1293,30 @@ where
             });
         }
     }
-    let entries = spec.lines.len()
-        + levels.len()
-        + usize::from(spec.band.is_some())
-        + usize::from(spec.fan.is_some());
     chart
         .configure_series_labels()
-        .position(legend_corner(spec, (x_lo, x_hi), (y_lo, y_hi), entries))
+        .position(corner)
         .margin(12)
         .label_font((FONT, 16).into_font().color(&TEXT))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .draw()
         .map_err(e)?;
+    let far = |y: f64| if y > y_hi { "above" } else { "below" };
     let off: Vec<String> = spec
         .levels
         .iter()
         .filter(|l| !levels.iter().any(|s| std::ptr::eq(*s, *l)))
-        .map(|l| format!("{} is far above the data, not drawn", l.label))
+        .map(|l| format!("{} is far {} the data, not drawn", l.label, far(l.y)))
+        .chain(
+            spec.limits
+                .iter()
+                .filter(|l| !limits.iter().any(|s| std::ptr::eq(*s, *l)))
+                .map(|l| {
+                    let end = l.points.last().map_or(0.0, |p| p.1);
+                    format!("{} is far {} the data, not drawn", l.label, far(end))
+                }),
+        )
         .collect();
     if !off.is_empty() {
         root.draw(&Text::new(
@@ -1100,18 +1329,34 @@ where
     Ok(())
 }
 
-/// The corner of the plot where the legend hides the fewest data points
-/// (the upper left on a tie).
+/// Share of the plot's height the legend takes: 20 px per entry and its
+/// margins, of a plot about 520 px tall.
+fn legend_height(entries: usize) -> f64 {
+    ((entries as f64 * 20.0 + 24.0) / 520.0).min(0.9)
+}
+
+/// The corner of the plot where the legend hides the fewest points of the
+/// lines (the upper left on a tie), and how many it hides there.
 fn legend_corner(
     spec: &ChartSpec,
     (x_lo, x_hi): (f64, f64),
     (y_lo, y_hi): (f64, f64),
     entries: usize,
-) -> SeriesLabelPosition {
-    // NOTE: the legend is about 40% of the plot wide and 20 px per entry
-    // tall, of a plot about 520 px tall.
-    let w = 0.42 * (x_hi - x_lo);
-    let h = ((entries as f64 * 20.0 + 24.0) / 520.0).min(0.9) * (y_hi - y_lo);
+) -> (SeriesLabelPosition, usize) {
+    // NOTE: legend text is about 8.5 px per character at its size, plus
+    // the sample line and margins, of a plot about 1050 px wide.
+    let chars = spec
+        .lines
+        .iter()
+        .chain(&spec.limits)
+        .map(|l| l.label.chars().count())
+        .chain(spec.levels.iter().map(|l| l.label.chars().count()))
+        .chain(spec.band.iter().map(|b| b.2.chars().count()))
+        .chain(spec.fan.iter().map(|f| f.2.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let w = ((chars as f64 * 8.5 + 70.0) / 1050.0).min(1.0) * (x_hi - x_lo);
+    let h = legend_height(entries) * (y_hi - y_lo);
     let corners = [
         (
             SeriesLabelPosition::UpperLeft,
@@ -1142,11 +1387,18 @@ fn legend_corner(
             y_lo + h,
         ),
     ];
+    // NOTE: a line's segments count, not only its points: a flat line of
+    // two points runs under the whole legend.
     let hidden = |&(_, x0, x1, y0, y1): &(SeriesLabelPosition, f64, f64, f64, f64)| {
         spec.lines
             .iter()
-            .flat_map(|l| l.points.iter())
-            .filter(|(x, y)| (x0..=x1).contains(x) && (y0..=y1).contains(y))
+            .chain(&spec.limits)
+            .flat_map(|l| l.points.windows(2))
+            .filter(|w| {
+                let (a, b) = (w[0], w[1]);
+                let (ylo, yhi) = (a.1.min(b.1), a.1.max(b.1));
+                a.0.min(b.0) <= x1 && a.0.max(b.0) >= x0 && ylo <= y1 && yhi >= y0
+            })
             .count()
     };
     let mut best = 0;
@@ -1158,12 +1410,13 @@ fn legend_corner(
             best = i;
         }
     }
-    match best {
+    let pos = match best {
         0 => SeriesLabelPosition::UpperLeft,
         1 => SeriesLabelPosition::LowerLeft,
         2 => SeriesLabelPosition::UpperRight,
         _ => SeriesLabelPosition::LowerRight,
-    }
+    };
+    (pos, fewest)
 }
 
 /// Characters of a subtitle line that fit the chart's width at its size.
@@ -1239,6 +1492,109 @@ mod tests {
         assert_eq!(fit_anchor(&x, &y, 4.0, 2.0, false), Some(13.0));
     }
 
+    /// A report of 120 s of samples (1 Hz, 100 items/s) where rss and heap
+    /// grow 1 MiB/s, judged against `thresholds`.
+    fn leak_report(thresholds: &[&str]) -> (crate::report::Report, SampleTable) {
+        use crate::analysis::{AnalysisOptions, Warmup};
+        const MIB: u64 = 1 << 20;
+        let mut t = SampleTable::new(vec![Metric::Rss, Metric::Heap]);
+        for i in 0..120u64 {
+            t.push(
+                i as f64,
+                Some(i * 100),
+                &[Some(100 * MIB + i * MIB), Some(20 * MIB + i * MIB)],
+            );
+        }
+        let analysis = crate::analysis::analyze(
+            &t,
+            &AnalysisOptions {
+                warmup: Warmup::Time(std::time::Duration::from_secs(10)),
+                confidence: 0.95,
+                thresholds: thresholds.iter().map(|e| e.parse().unwrap()).collect(),
+                min_growth: crate::analysis::DEFAULT_MIN_GROWTH,
+            },
+        );
+        let report = crate::report::Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            verdict: Verdict::Fail,
+            exit_code: 1,
+            interrupted: false,
+            ended_by: "duration".into(),
+            mode: "run".into(),
+            warmup: "10s".into(),
+            confidence: 0.95,
+            min_growth: crate::analysis::DEFAULT_MIN_GROWTH,
+            backend: None,
+            workload: None,
+            replay: None,
+            target: None,
+            backend_errors: 0,
+            fail_fast: None,
+            errors: vec![],
+            notes: vec![],
+            analysis,
+            classification: None,
+            projection: None,
+        };
+        (report, t)
+    }
+
+    #[test]
+    fn slope_growth_and_per_1k_limits_are_drawn_from_the_warmup_level() {
+        let (report, t) = leak_report(&[
+            "rss.slope<30MiB/min",
+            "rss.growth<50MiB",
+            "rss.growth<10GiB",
+            "heap.slope_per_1k<5MiB",
+        ]);
+        let ctx = ExportContext {
+            samples: Some(&t),
+            ..ExportContext::new(&report)
+        };
+        let specs = specs(&ctx);
+        let rss = specs.iter().find(|s| s.file_stem == "chart-rss").unwrap();
+        // Fitted level at the end of warm-up (10 s): 110 MiB; the run ends
+        // at 119 s.
+        let slope = &rss.limits[0];
+        assert_eq!(
+            slope.label,
+            "limit rss.slope<30MiB/min (from the level at warm-up end)"
+        );
+        let (a, b) = (slope.points[0], slope.points[1]);
+        assert!(
+            (a.0 - 10.0).abs() < 1e-9 && (a.1 - 110.0).abs() < 1e-6,
+            "{a:?}"
+        );
+        // 30 MiB/min is 0.5 MiB/s for 109 s.
+        assert!(
+            (b.0 - 119.0).abs() < 1e-9 && (b.1 - 164.5).abs() < 1e-6,
+            "{b:?}"
+        );
+        let growth = &rss.limits[1];
+        assert!(growth.points.iter().all(|p| (p.1 - 160.0).abs() < 1e-6));
+        let (svg, png) = render_both(rss).unwrap();
+        assert!(svg.contains("limit rss.slope&lt;30MiB/min"), "labelled");
+        assert!(svg.contains("limit rss.growth&lt;50MiB"), "labelled");
+        // 10 GiB above a 220 MiB series: left off, and said so.
+        assert!(
+            svg.contains("limit rss.growth&lt;10GiB (from the level at warm-up end) is far above the data, not drawn")
+        );
+        assert_eq!(&png[..4], b"\x89PNG");
+        let items = specs.iter().find(|s| s.file_stem == "chart-items").unwrap();
+        let per_1k = &items.limits[0];
+        assert_eq!(per_1k.label, "limit heap.slope_per_1k<5MiB");
+        // From 1000 items (10 s) at 30 MiB to 11 900 items: 5 MiB per 1000.
+        let (a, b) = (per_1k.points[0], per_1k.points[1]);
+        assert!(
+            (a.0 - 1.0).abs() < 1e-9 && (a.1 - 30.0).abs() < 1e-6,
+            "{a:?}"
+        );
+        assert!(
+            (b.0 - 11.9).abs() < 1e-9 && (b.1 - 84.5).abs() < 1e-6,
+            "{b:?}"
+        );
+    }
+
     #[test]
     fn renders_svg_and_png_with_text() {
         let spec = ChartSpec {
@@ -1263,6 +1619,7 @@ mod tests {
                 y: 40.0,
                 color: PURPLE,
             }],
+            limits: vec![],
             x_decimals: 0,
             y_decimals: 0,
         };

@@ -1,5 +1,6 @@
 //! Read a finished run folder back (`report.json`, `samples.csv`,
-//! `run.json`) into a [`Report`] and its samples, so `memsoak report` and
+//! `processes.csv`, `run.json`, `compare.json`) into a [`Report`] and its
+//! samples, so `memsoak report` and
 //! `memsoak compare` can render its files again.
 //!
 //! The stored numbers are authoritative: the samples are re-analysed with the
@@ -15,6 +16,7 @@ use serde_json::Value;
 use super::{Report, SCHEMA_VERSION, TargetReport, Verdict};
 use crate::analysis::{self, AnalysisOptions, Estimate, MetricAnalysis, Outcome, Warmup};
 use crate::backend::BackendInfo;
+use crate::processes::ProcessTable;
 use crate::record::{SampleTable, read_samples};
 use crate::target::{StopOutcome, TargetStatus};
 use crate::threshold::Threshold;
@@ -41,6 +43,8 @@ pub struct RunFolder {
     pub report: Report,
     /// Its samples.
     pub samples: SampleTable,
+    /// Its per-process readings (`processes.csv`), when the run took them.
+    pub processes: Option<ProcessTable>,
     /// Its `run.json`, when present and valid.
     pub run: Option<Value>,
 }
@@ -197,11 +201,18 @@ impl RunFolder {
             why: e.to_string(),
         })?;
         let run = read_run_json(dir).ok();
+        let processes_path = dir.join(crate::processes::FILE_NAME);
+        let processes = processes_path
+            .is_file()
+            .then(|| crate::processes::read(&processes_path))
+            .transpose()
+            .map_err(|e| err(processes_path.clone(), e.to_string()))?;
         let report = rebuild(&stored, &samples).map_err(|why| err(report_path, why))?;
         Ok(RunFolder {
             dir: dir.to_path_buf(),
-            report: report.with_insights(Some(&samples)),
+            report: report.with_tree_insights(Some(&samples), processes.as_ref()),
             samples,
+            processes,
             run,
         })
     }
@@ -214,6 +225,11 @@ pub fn rebuild(stored: &Value, samples: &SampleTable) -> Result<Report, String> 
     let confidence = f(stored, "confidence")
         .filter(|c| (0.5..1.0).contains(c))
         .unwrap_or(0.95);
+    // NOTE: reports written before `min_growth` was recorded were judged
+    // with the default floor.
+    let min_growth = f(stored, "min_growth")
+        .filter(|g| g.is_finite() && *g >= 0.0)
+        .unwrap_or(analysis::DEFAULT_MIN_GROWTH);
     let a = stored.get("analysis").ok_or("no `analysis` section")?;
     let stored_thresholds: Vec<&Value> = a
         .get("thresholds")
@@ -233,7 +249,7 @@ pub fn rebuild(stored: &Value, samples: &SampleTable) -> Result<Report, String> 
             warmup,
             confidence,
             thresholds,
-            min_growth: analysis::DEFAULT_MIN_GROWTH,
+            min_growth,
         },
     );
     if let Some(list) = a.get("metrics").and_then(Value::as_array) {
@@ -288,6 +304,7 @@ pub fn rebuild(stored: &Value, samples: &SampleTable) -> Result<Report, String> 
         mode: s(stored, "mode").unwrap_or_default(),
         warmup: warmup_text,
         confidence,
+        min_growth,
         backend: stored
             .get("backend")
             .filter(|b| !b.is_null())
@@ -344,6 +361,7 @@ mod tests {
             mode: "watch".into(),
             warmup: "auto".into(),
             confidence: 0.95,
+            min_growth: 3.0 * 1048576.0,
             backend: None,
             workload: None,
             replay: None,
@@ -378,6 +396,7 @@ mod tests {
         assert_close(&again, &stored, "");
         assert_eq!(back.target, report.target);
         assert_eq!(back.verdict, Verdict::Fail);
+        assert_eq!(back.min_growth, 3.0 * 1048576.0);
     }
 
     fn assert_close(a: &Value, b: &Value, at: &str) {

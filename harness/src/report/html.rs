@@ -47,6 +47,63 @@ fn row(s: &mut String, k: &str, v: &str) {
     let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), v);
 }
 
+/// The software a run used, as `run.json` records it: every entry of
+/// `versions` (memsoak's own), then the backend and model it ran.
+/// `None` without a `run.json`.
+pub fn versions(run: Option<&Value>) -> Option<String> {
+    let run = run?;
+    let mut parts: Vec<String> = run
+        .get("versions")
+        .and_then(Value::as_object)
+        .map(|v| {
+            v.iter()
+                .map(|(k, v)| format!("{k} {}", json_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(b) = run.get("backend").filter(|b| b.is_object()) {
+        let name = b.get("name").and_then(Value::as_str).unwrap_or("?");
+        let mut text = format!("backend {name}");
+        if let Some(m) = b.get("model").and_then(Value::as_str) {
+            text.push_str(&format!(", model {m}"));
+        }
+        if let Some(d) = b.get("dim").and_then(Value::as_u64) {
+            text.push_str(&format!(" (dim {d})"));
+        }
+        parts.push(text);
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// The allocator settings `run.json` records: `_RJEM_MALLOC_CONF` from the
+/// environment (`allocator.env_malloc_conf`) and what memsoak applied at
+/// run time (`allocator_applied`). `in_process`: the embedder ran inside
+/// memsoak, so the settings are the pipeline's; otherwise they are only
+/// memsoak's own. `None` when `run.json` records neither key.
+pub fn allocator(run: Option<&Value>, in_process: bool) -> Option<String> {
+    let run = run?;
+    let env = run.pointer("/allocator/env_malloc_conf");
+    let applied = run.get("allocator_applied");
+    if env.is_none() && applied.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(e) = env.and_then(Value::as_str) {
+        parts.push(format!("_RJEM_MALLOC_CONF={e} (environment)"));
+    }
+    if let Some(a) = applied.and_then(Value::as_str) {
+        parts.push(format!("applied by memsoak: {a}"));
+    }
+    if parts.is_empty() {
+        parts.push("jemalloc defaults".into());
+    }
+    let mut text = parts.join(" · ");
+    if !in_process {
+        text.push_str(" (memsoak's own jemalloc; the target keeps its own allocator)");
+    }
+    Some(text)
+}
+
 fn json_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -150,12 +207,8 @@ impl Html {
             }
             row(&mut s, "host", &esc(&parts.join(" · ")));
         }
-        if let Some(v) = get("/versions").and_then(Value::as_object) {
-            let text: Vec<String> = v
-                .iter()
-                .map(|(k, v)| format!("{k} {}", json_text(v)))
-                .collect();
-            row(&mut s, "versions", &esc(&text.join(" · ")));
+        if let Some(text) = versions(run) {
+            row(&mut s, "versions", &esc(&text));
         }
         if let Some(v) = get("/started_at") {
             row(&mut s, "started", &esc(&json_text(v)));
@@ -168,8 +221,8 @@ impl Html {
                 &format!("<code>{}</code>", esc(&text.join(" "))),
             );
         }
-        if let Some(v) = get("/allocator/malloc_conf") {
-            row(&mut s, "allocator (_RJEM_MALLOC_CONF)", &esc(&json_text(v)));
+        if let Some(text) = allocator(run, r.mode == "run" && r.target.is_none()) {
+            row(&mut s, "allocator", &esc(&text));
         }
         row(
             &mut s,
@@ -228,6 +281,30 @@ impl Html {
                     let _ = writeln!(s, "<li>{}</li>", esc(a));
                 }
                 let _ = writeln!(s, "</ul>");
+            }
+            if c.processes.len() >= 2 {
+                let _ = writeln!(
+                    s,
+                    "<h3>Processes of the tree</h3>\n<table>\n<tr><th>pid</th><th>process</th><th>seen</th><th>growth after warm-up</th><th>drift</th><th>p</th><th>max</th></tr>"
+                );
+                for p in &c.processes {
+                    let named = c.process.as_ref().is_some_and(|f| f.pid == p.pid);
+                    let _ = writeln!(
+                        s,
+                        "<tr><td class=\"num{}\">{}</td><td><code>{}</code></td><td class=\"num\">{} … {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                        if named { " outcome-fail" } else { "" },
+                        p.pid,
+                        esc(&p.name),
+                        fmt_secs(p.first_s),
+                        fmt_secs(p.last_s),
+                        p.growth.map_or("–".into(), fmt_bytes),
+                        p.slope_per_min
+                            .map_or("–".into(), |r| format!("{}/min", fmt_bytes(r))),
+                        p.p_value.map_or("–".into(), |v| format!("{v:.3}")),
+                        fmt_bytes(p.max)
+                    );
+                }
+                let _ = writeln!(s, "</table>");
             }
         }
         if let Some(p) = &r.projection {
@@ -352,5 +429,48 @@ impl Html {
         }
         let _ = writeln!(s, "</body>\n</html>");
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocator_and_versions_come_from_what_run_json_records() {
+        // Regression: the allocator row looked up `/allocator/malloc_conf`,
+        // a key run.json never had, so it never appeared.
+        let run = serde_json::json!({
+            "versions": { "memsoak": "0.1.0" },
+            "allocator": { "env_malloc_conf": null },
+            "allocator_applied": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+            "backend": { "name": "candle", "model": "all-MiniLM-L6-v2", "dim": 384, "details": {} },
+        });
+        assert_eq!(
+            allocator(Some(&run), true).as_deref(),
+            Some("applied by memsoak: dirty_decay_ms:-1,muzzy_decay_ms:-1")
+        );
+        assert_eq!(
+            versions(Some(&run)).as_deref(),
+            Some("memsoak 0.1.0 · backend candle, model all-MiniLM-L6-v2 (dim 384)")
+        );
+        let watch = serde_json::json!({
+            "versions": { "memsoak": "0.1.0" },
+            "allocator": { "env_malloc_conf": "narenas:2" },
+        });
+        assert_eq!(
+            allocator(Some(&watch), false).as_deref(),
+            Some(
+                "_RJEM_MALLOC_CONF=narenas:2 (environment) (memsoak's own jemalloc; the target keeps its own allocator)"
+            )
+        );
+        assert_eq!(versions(Some(&watch)).as_deref(), Some("memsoak 0.1.0"));
+        let bare = serde_json::json!({ "allocator": { "env_malloc_conf": null } });
+        assert_eq!(
+            allocator(Some(&bare), true).as_deref(),
+            Some("jemalloc defaults")
+        );
+        assert_eq!(allocator(Some(&serde_json::json!({})), true), None);
+        assert_eq!(allocator(None, true), None);
     }
 }

@@ -10,6 +10,9 @@ use crate::units::{fmt_bytes, fmt_secs};
 /// The Markdown exporter.
 pub struct Markdown;
 
+/// Processes listed in the summary (it must stay short for a PR comment).
+const MD_PROCESSES: usize = 5;
+
 impl Exporter for Markdown {
     fn file_name(&self) -> &'static str {
         "summary.md"
@@ -134,6 +137,26 @@ impl Markdown {
             );
             for a in &c.advice {
                 let _ = writeln!(s, "- {a}");
+            }
+            if c.processes.len() >= 2 {
+                let _ = writeln!(
+                    s,
+                    "\n| pid | process | growth after warm-up | drift | max |\n|---|---|---|---|---|"
+                );
+                for p in c.processes.iter().take(MD_PROCESSES) {
+                    let named = c.process.as_ref().is_some_and(|f| f.pid == p.pid);
+                    let _ = writeln!(
+                        s,
+                        "| {}{} | `{}` | {} | {} | {} |",
+                        p.pid,
+                        if named { " ⬅" } else { "" },
+                        p.name.replace('|', "\\|").replace('`', "'"),
+                        p.growth.map_or("–".into(), fmt_bytes),
+                        p.slope_per_min
+                            .map_or("–".into(), |r| format!("{}/min", fmt_bytes(r))),
+                        fmt_bytes(p.max)
+                    );
+                }
             }
         }
         if let Some(p) = &r.projection {

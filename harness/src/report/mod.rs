@@ -23,6 +23,7 @@ use crate::analysis::Analysis;
 use crate::backend::BackendInfo;
 use crate::classify::Classification;
 use crate::compare::Comparison;
+use crate::processes::ProcessTable;
 use crate::projection::Projection;
 use crate::record::SampleTable;
 pub use crate::target::TargetReport;
@@ -62,6 +63,9 @@ pub struct Report {
     pub warmup: String,
     /// Confidence of CIs and tests.
     pub confidence: f64,
+    /// Materiality floor, bytes (`--min-growth`): a fitted breach, a
+    /// classification and a projection need at least this much growth.
+    pub min_growth: f64,
     /// The embedder, for in-process runs.
     pub backend: Option<BackendInfo>,
     /// The workload name.
@@ -94,19 +98,40 @@ impl Report {
     /// projection) where it is missing. `samples` sharpens the
     /// classification (early vs late drift); without them it uses the
     /// analysis alone.
-    pub fn with_insights(mut self, samples: Option<&SampleTable>) -> Report {
+    pub fn with_insights(self, samples: Option<&SampleTable>) -> Report {
+        self.with_tree_insights(samples, None)
+    }
+
+    /// [`Report::with_insights`], with the tree's per-process readings
+    /// (`processes.csv`) when there are some: they can trace the growth to
+    /// one process.
+    pub fn with_tree_insights(
+        mut self,
+        samples: Option<&SampleTable>,
+        processes: Option<&ProcessTable>,
+    ) -> Report {
         if self.classification.is_none() {
             let shapes = samples.map_or_else(Vec::new, |t| {
                 crate::classify::shapes(t, &self.analysis, self.confidence)
             });
-            self.classification = Some(crate::classify::classify(
+            // NOTE: each process is fitted from the tree's warm-up end on,
+            // so process and tree drifts cover the same steady state.
+            let tree = self
+                .analysis
+                .metric(crate::sample::Metric::Rss)
+                .map_or(0.0, |m| m.warmup_end_s);
+            let trends = processes.map_or_else(Vec::new, |p| {
+                crate::classify::process_trends(p, tree, self.confidence)
+            });
+            self.classification = Some(crate::classify::classify_tree(
                 &self.analysis,
                 &shapes,
-                crate::analysis::DEFAULT_MIN_GROWTH,
+                &trends,
+                self.min_growth,
             ));
         }
         if self.projection.is_none() {
-            self.projection = Some(crate::projection::project(&self.analysis));
+            self.projection = Some(crate::projection::project(&self.analysis, self.min_growth));
         }
         self
     }
@@ -127,6 +152,8 @@ pub struct ExportContext<'a> {
     pub comparison: Option<&'a Comparison>,
     /// The baseline's samples, when it kept them (for the comparison chart).
     pub baseline_samples: Option<&'a SampleTable>,
+    /// The tree's per-process readings (`processes.csv`), when taken.
+    pub processes: Option<&'a ProcessTable>,
 }
 
 impl<'a> ExportContext<'a> {
@@ -138,6 +165,7 @@ impl<'a> ExportContext<'a> {
             run: None,
             comparison: None,
             baseline_samples: None,
+            processes: None,
         }
     }
 
@@ -264,15 +292,19 @@ pub fn write_with(
 }
 
 /// Write every exporter's files into the run folder `dir` at the end of a
-/// run: reads back its `samples.csv` and `run.json` (either may be missing)
-/// and fills in the report's classification and projection.
+/// run: reads back its `samples.csv`, `processes.csv` and `run.json` (any
+/// may be missing) and fills in the report's classification and projection.
 pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
     let samples = crate::record::read_samples(&dir.join("samples.csv")).ok();
+    let processes = crate::processes::read(&dir.join(crate::processes::FILE_NAME)).ok();
     let run = folder::read_run_json(dir).ok();
-    let report = report.clone().with_insights(samples.as_ref());
+    let report = report
+        .clone()
+        .with_tree_insights(samples.as_ref(), processes.as_ref());
     let ctx = ExportContext {
         samples: samples.as_ref(),
         run: run.as_ref(),
+        processes: processes.as_ref(),
         ..ExportContext::new(&report)
     };
     write_with(&ctx, dir, &all_exporters())

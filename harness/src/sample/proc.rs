@@ -142,6 +142,60 @@ pub fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim_end().to_string())
 }
 
+/// A process's command line for people, at most `max` characters: the
+/// program's file name, then its arguments, a path reduced to its file name
+/// (`python3 worker.py --retain` for `/usr/bin/python3 /srv/w/worker.py
+/// --retain`).
+/// Falls back to `comm` (kernel threads and zombies have no command line),
+/// then to `pid N`.
+pub fn short_cmdline(pid: u32, max: usize) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text = shorten_cmdline(&raw, max);
+    if !text.is_empty() {
+        return text;
+    }
+    comm(pid)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| format!("pid {pid}"))
+}
+
+/// [`short_cmdline`] of the raw NUL-separated bytes of `/proc/<pid>/cmdline`.
+pub fn shorten_cmdline(raw: &[u8], max: usize) -> String {
+    let mut args = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy);
+    let Some(argv0) = args.next() else {
+        return String::new();
+    };
+    // NOTE: paths make every worker of a tree read alike
+    // (`python3 /long/path/...`) once cut; the file name tells them apart.
+    let base = |a: &str| -> String {
+        match a.rsplit('/').next() {
+            Some(b) if !b.is_empty() && !a.starts_with('-') => b.to_string(),
+            _ => a.to_string(),
+        }
+    };
+    let mut s = base(&argv0);
+    for a in args {
+        s.push(' ');
+        s.push_str(&base(&a));
+    }
+    // NOTE: control characters (a newline in an argument) would break the
+    // one-row-per-line file and the tables that show the name.
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    } else {
+        s
+    }
+}
+
 /// Share of wall time `pss` reads may take: past it, `pss` is sampled less
 /// often (empty cells in between) so the sampler never becomes the load.
 const PSS_DUTY: f64 = 0.01;
@@ -153,6 +207,7 @@ pub struct ProcessTreeSampler {
     buf: Vec<u8>,
     last: Vec<(u32, ProcMem)>,
     next_pss: Option<std::time::Instant>,
+    log: Option<crate::processes::ProcessLog>,
 }
 
 impl ProcessTreeSampler {
@@ -164,7 +219,15 @@ impl ProcessTreeSampler {
             buf: Vec::with_capacity(2048),
             last: Vec::new(),
             next_pss: None,
+            log: None,
         }
+    }
+
+    /// Also write each process's RSS to `log` (`processes.csv`) as the tree
+    /// is walked.
+    pub fn with_log(mut self, log: crate::processes::ProcessLog) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// Sample every descendant of memsoak itself, but not memsoak: the
@@ -233,6 +296,9 @@ impl Sampler for ProcessTreeSampler {
             let took = now.elapsed().as_secs_f64();
             self.next_pss = Some(now + std::time::Duration::from_secs_f64(took / PSS_DUTY));
         }
+        if let Some(log) = self.log.as_mut() {
+            log.record(self.last.iter().map(|(pid, m)| (*pid, m.rss)));
+        }
         if any {
             out[0] = Some(total.rss);
             out[1] = (want_pss && all_pss).then_some(total.pss);
@@ -284,6 +350,72 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(alive(me));
+    }
+
+    #[test]
+    fn command_lines_are_short_and_one_line() {
+        assert_eq!(
+            shorten_cmdline(
+                &[
+                    &b"/usr/bin/python3"[..],
+                    b"/srv/w.py",
+                    b"--rate",
+                    b"60",
+                    b"--out=/a/b",
+                    b""
+                ]
+                .join(&0u8),
+                80
+            ),
+            "python3 w.py --rate 60 --out=/a/b"
+        );
+        assert_eq!(shorten_cmdline(b"a\0b\nc\0", 80), "a b c");
+        assert_eq!(shorten_cmdline(b"abcdefgh\0", 5), "abcd…");
+        assert_eq!(shorten_cmdline(b"", 80), "");
+        let me = short_cmdline(std::process::id(), 200);
+        assert!(!me.is_empty(), "{me}");
+    }
+
+    #[test]
+    fn the_log_gets_one_row_per_process() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("processes.csv");
+        let log =
+            crate::processes::ProcessLog::create(&path, 16, std::time::Duration::ZERO).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        // NOTE: spawn returns when exec closes the CLOEXEC pipe, which is
+        // before the kernel sets the new image's arguments: for a moment
+        // the cmdline is empty (and the name falls back to `comm`).
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        for _ in 0..200 {
+            if fs::read(&cmdline).is_ok_and(|c| !c.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut s = ProcessTreeSampler::new(std::process::id()).with_log(log);
+        let mut out = [None; 3];
+        s.sample(&mut out);
+        s.sample(&mut out);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let t = crate::processes::read(&path).unwrap();
+        let sleep = t
+            .series
+            .iter()
+            .find(|p| p.pid == child.id())
+            .expect("child logged");
+        assert_eq!(sleep.name, "sleep 5");
+        assert_eq!(sleep.t.len(), 2);
+        let me = t
+            .series
+            .iter()
+            .find(|p| p.pid == std::process::id())
+            .unwrap();
+        assert!(me.rss[0] > 1e6);
     }
 
     #[test]
