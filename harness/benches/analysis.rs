@@ -1,8 +1,15 @@
 //! Cost of the leak analysis on a day at 10 Hz (864 000 samples): a slow
 //! leak plus noise plus a GC sawtooth, the largest input memsoak produces.
-//! Needs `[[bench]] name = "analysis" harness = false` in harness/Cargo.toml.
+//! The statistics on one series, then what `memsoak analyze` really does:
+//! read a `samples.csv` of ten metrics and analyse every one of them (a
+//! warm-up cut and two drift fits each, against time and against items).
+//! Target: the analysis ≤ 1 s.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use memsoak::analysis::{AnalysisOptions, DEFAULT_MIN_GROWTH, Warmup, analyze};
+use memsoak::options::default_thresholds;
+use memsoak::record::{Recorder, read_samples};
+use memsoak::sample::Metric;
 use memsoak::stats::{drift, warmup_end};
 use std::hint::black_box;
 
@@ -44,6 +51,45 @@ fn bench(c: &mut Criterion) {
             let w = warmup_end(black_box(&y));
             drift(black_box(&x[w..]), black_box(&y[w..]), 0.95)
         })
+    });
+
+    // A `memsoak run` table: ten metrics, items counted.
+    let metrics = vec![
+        Metric::Rss,
+        Metric::Pss,
+        Metric::Swap,
+        Metric::Heap,
+        Metric::HeapActive,
+        Metric::HeapResident,
+        Metric::HeapRetained,
+        Metric::HeapMapped,
+        Metric::SysAvailable,
+        Metric::SysSwapUsed,
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("samples.csv");
+    let mut rec = Recorder::create(&csv, &metrics).expect("samples.csv");
+    let mut row = vec![None; metrics.len()];
+    for (i, (t, v)) in x.iter().zip(&y).enumerate() {
+        for (k, cell) in row.iter_mut().enumerate() {
+            // NOTE: vary the columns so no fit sees the same series twice.
+            *cell = Some((*v + (k as f64) * 1e6 * (*t / 3600.0)) as u64);
+        }
+        rec.append(*t, Some(i as u64 * 32), &row).expect("append");
+    }
+    drop(rec);
+    let opts = AnalysisOptions {
+        warmup: Warmup::Auto,
+        confidence: 0.95,
+        thresholds: default_thresholds(&metrics),
+        min_growth: DEFAULT_MIN_GROWTH,
+    };
+    let table = read_samples(&csv).expect("read back");
+    g.bench_function("read_samples(10 metrics)", |b| {
+        b.iter(|| read_samples(black_box(&csv)).expect("read"))
+    });
+    g.bench_function("analyze(10 metrics)", |b| {
+        b.iter(|| analyze(black_box(&table), &opts))
     });
     g.finish();
 }

@@ -21,10 +21,19 @@ fn bench(c: &mut Criterion) {
         .spawn()
         .expect("sleep");
     let me = std::process::id();
+    // NOTE: by default `pss` (smaps_rollup, a page-table walk) is read on a
+    // 1% duty cycle; criterion's back-to-back iterations would skip it
+    // almost always. Time both: the status-only sample and one that reads
+    // smaps_rollup every time, as a 10 Hz cadence does.
     one(
         c,
-        "sample/process_tree(self+1 child)",
-        proc::ProcessTreeSampler::new(me),
+        "sample/process_tree(self+1 child, status only)",
+        proc::ProcessTreeSampler::new(me).with_pss_duty(1e-6),
+    );
+    one(
+        c,
+        "sample/process_tree(self+1 child, with pss)",
+        proc::ProcessTreeSampler::new(me).with_pss_duty(1.0),
     );
     one(
         c,
@@ -36,20 +45,30 @@ fn bench(c: &mut Criterion) {
         "sample/system(meminfo)",
         system::SystemSampler::new().expect("linux"),
     );
-    let mut set = SamplerSet::new(vec![
-        Box::new(proc::ProcessTreeSampler::new(me)),
-        Box::new(jemalloc::JemallocSampler::new().expect("jemalloc")),
-        Box::new(system::SystemSampler::new().expect("linux")),
-    ]);
     if let Ok(n) = memsoak::sample::nvml::try_new(me) {
         let mut out = vec![None; n.metrics().len()];
         let mut n = n;
         c.bench_function("sample/nvml", |b| b.iter(|| n.sample(&mut out)));
+    } else {
+        eprintln!("sample/nvml: skipped (no NVML driver on this machine)");
     }
-    let mut row = Vec::new();
-    c.bench_function("sample/full(all sources)", |b| {
-        b.iter(|| set.sample(&mut row))
-    });
+    for (name, duty) in [
+        ("sample/full(all sources, status only)", 1e-6),
+        ("sample/full(all sources, with pss)", 1.0),
+    ] {
+        let mut v: Vec<Box<dyn Sampler>> = vec![
+            Box::new(proc::ProcessTreeSampler::new(me).with_pss_duty(duty)),
+            Box::new(jemalloc::JemallocSampler::new().expect("jemalloc")),
+            Box::new(system::SystemSampler::new().expect("linux")),
+        ];
+        // NOTE: a full sample is every source memsoak would open here.
+        if let Ok(n) = memsoak::sample::nvml::try_new(me) {
+            v.push(n);
+        }
+        let mut set = SamplerSet::new(v);
+        let mut row = Vec::new();
+        c.bench_function(name, |b| b.iter(|| set.sample(&mut row)));
+    }
     std::hint::black_box(&ballast);
     let _ = child.kill();
     let _ = child.wait();

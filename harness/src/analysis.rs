@@ -378,15 +378,35 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
 }
 
 /// Analyse every metric of a table and evaluate the thresholds.
+///
+/// Cost: one [`analyze_metric`] per column, spread over the machine's cores
+/// (each is independent and O(n)): ten metrics of a day at 10 Hz take
+/// about half a second on 2 cores (see `benches/analysis.rs`).
 pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
-    let metrics: Vec<MetricAnalysis> = table
-        .metrics
-        .iter()
-        .zip(&table.values)
-        .filter_map(|(m, y)| {
-            analyze_metric(*m, &table.t, &table.items, y, opts.warmup, opts.confidence)
+    let one = |(m, y): (&Metric, &Vec<f64>)| {
+        analyze_metric(*m, &table.t, &table.items, y, opts.warmup, opts.confidence)
+    };
+    let columns: Vec<_> = table.metrics.iter().zip(&table.values).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // NOTE: threads only pay off on long runs; a short table is analysed in
+    // place (no thread start-up, nothing extra allocated).
+    let metrics: Vec<MetricAnalysis> = if workers < 2 || table.len() < 50_000 {
+        columns.into_iter().filter_map(one).collect()
+    } else {
+        let chunk = columns.len().div_ceil(workers).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = columns
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || part.iter().copied().filter_map(one).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
         })
-        .collect();
+    };
     let thresholds = opts
         .thresholds
         .iter()
