@@ -41,32 +41,36 @@ impl Sampler for NvmlSampler {
         use nvml_wrapper::enums::device::UsedGpuMemory;
         let tree = super::proc::process_tree(self.root);
         let (mut mine, mut device) = (0u64, 0u64);
-        let mut ok = false;
+        let (mut device_ok, mut procs_ok) = (false, true);
         for i in 0..self.devices {
             let Ok(d) = self.nvml.device_by_index(i) else {
+                procs_ok = false;
                 continue;
             };
             if let Ok(m) = d.memory_info() {
                 device += m.used;
-                ok = true;
+                device_ok = true;
             }
-            let procs = d
-                .running_compute_processes()
-                .unwrap_or_default()
-                .into_iter()
-                .chain(d.running_graphics_processes().unwrap_or_default());
-            for p in procs {
-                if tree.contains(&p.pid)
-                    && let UsedGpuMemory::Used(b) = p.used_gpu_memory
-                {
-                    mine += b;
+            // NOTE: a process list that cannot be read (or a tree process
+            // whose usage NVML withholds, as under MIG or in a container)
+            // makes `vram` unknown for this sample: an empty cell, not 0.
+            match (
+                d.running_compute_processes(),
+                d.running_graphics_processes(),
+            ) {
+                (Ok(c), Ok(g)) => {
+                    for p in c.into_iter().chain(g).filter(|p| tree.contains(&p.pid)) {
+                        match p.used_gpu_memory {
+                            UsedGpuMemory::Used(b) => mine += b,
+                            UsedGpuMemory::Unavailable => procs_ok = false,
+                        }
+                    }
                 }
+                _ => procs_ok = false,
             }
         }
-        if ok {
-            out[0] = Some(mine);
-            out[1] = Some(device);
-        }
+        out[0] = (device_ok && procs_ok).then_some(mine);
+        out[1] = device_ok.then_some(device);
     }
 }
 

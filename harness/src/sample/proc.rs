@@ -89,7 +89,26 @@ pub fn parse_smaps_rollup(text: &[u8]) -> Option<ProcMem> {
 
 /// The pids of `root` and all its descendants, root first.
 /// O(processes + threads) reads of small proc files.
+///
+/// Kernels built without `CONFIG_PROC_CHILDREN` have no `children` files;
+/// there the tree is found from every process's parent pid instead
+/// (O(all processes) reads of `/proc/<pid>/stat`), so grandchildren are
+/// never silently missed.
 pub fn process_tree(root: u32) -> Vec<u32> {
+    static CHILDREN_FILES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let have = *CHILDREN_FILES.get_or_init(|| {
+        fs::metadata("/proc/thread-self/children").is_ok()
+            || fs::metadata(format!("/proc/self/task/{}/children", std::process::id())).is_ok()
+    });
+    if have {
+        tree_from_children_files(root)
+    } else {
+        tree_from_parent_pids(root)
+    }
+}
+
+/// [`process_tree`] through `/proc/<pid>/task/<tid>/children`.
+fn tree_from_children_files(root: u32) -> Vec<u32> {
     let excluded = EXCLUDED.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut out = vec![root];
     let mut i = 0;
@@ -117,6 +136,42 @@ pub fn process_tree(root: u32) -> Vec<u32> {
                 {
                     out.push(c);
                 }
+            }
+        }
+    }
+    out
+}
+
+/// [`process_tree`] from the parent pid of every process in `/proc`.
+fn tree_from_parent_pids(root: u32) -> Vec<u32> {
+    let excluded = EXCLUDED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return vec![root];
+    };
+    let mut edges: Vec<(u32, u32)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // NOTE: fields after the comm's last ')': state ppid ...
+            let ppid = stat[stat.rfind(')')? + 1..]
+                .split_ascii_whitespace()
+                .nth(1)?
+                .parse::<u32>()
+                .ok()?;
+            Some((ppid, pid))
+        })
+        .collect();
+    edges.sort_unstable();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        i += 1;
+        let from = edges.partition_point(|&(p, _)| p < parent);
+        for &(_, c) in edges[from..].iter().take_while(|&&(p, _)| p == parent) {
+            if !out.contains(&c) && !excluded.contains(&c) {
+                out.push(c);
             }
         }
     }
@@ -321,6 +376,35 @@ impl Sampler for ProcessTreeSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_tree_walks_find_the_same_grandchildren() {
+        // The parent-pid walk (kernels without CONFIG_PROC_CHILDREN) must see
+        // what the children files see: sh -> (sleep, sh -> sleep).
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & sh -c 'sleep 5; true' & wait"])
+            .spawn()
+            .unwrap();
+        let root = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut a = tree_from_children_files(root);
+        while a.len() < 4 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            a = tree_from_children_files(root);
+        }
+        let mut b = tree_from_parent_pids(root);
+        for p in &a {
+            // SAFETY: plain kill(2) of the processes this test started.
+            unsafe {
+                libc::kill(*p as i32, libc::SIGKILL);
+            }
+        }
+        let _ = child.wait();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert!(a.len() >= 4, "{a:?}");
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn parses_rollup() {
