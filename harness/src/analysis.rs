@@ -518,6 +518,19 @@ pub fn sequential_breach(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // --warmup is typed by people: any text is a rule or one line.
+        #[test]
+        fn any_warmup_text_is_a_rule_or_one_line(s in "(auto|[0-9.]{0,4}(%|s|m|h|ms)?|\\PC{0,12})") {
+            match Warmup::parse(&s) {
+                Ok(Warmup::Fraction(f)) => prop_assert!((0.0..1.0).contains(&f)),
+                Ok(_) => {}
+                Err(e) => prop_assert!(!e.contains('\n'), "{e}"),
+            }
+        }
+    }
 
     fn table(f: impl Fn(f64) -> f64, n: usize) -> SampleTable {
         let mut t = SampleTable::new(vec![Metric::Rss]);

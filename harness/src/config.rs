@@ -135,6 +135,41 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a memsoak.toml is made of, right and wrong.
+    fn config_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,8}".prop_map(|n| format!("[profile.{n}]")),
+            Just("[profile.ci]".to_string()),
+            "[0-9]{1,3}[smh]?".prop_map(|d| format!("duration = \"{d}\"")),
+            "[0-9a-z.]{0,6}".prop_map(|d| format!("sample_every = \"{d}\"")),
+            "[a-z_]{1,6}\\.[a-z_1]{1,9}[<>]=?[0-9]{1,4}[KMG]?i?B?(/min)?"
+                .prop_map(|t| format!("thresholds = [\"{t}\"]")),
+            (-2.0f64..2.0).prop_map(|c| format!("confidence = {c}")),
+            "(auto|[0-9]{1,3}%|[0-9]{1,3}s|x)".prop_map(|w| format!("warmup = \"{w}\"")),
+            any::<bool>().prop_map(|b| format!("fail_fast = {b}")),
+            "\\PC{0,20}",
+        ]
+    }
+
+    proptest! {
+        // Every config text, valid or not, parses or fails with one line.
+        #[test]
+        fn any_config_parses_or_fails_with_one_line(lines in prop::collection::vec(config_line(), 0..8)) {
+            let text = lines.join("\n");
+            match Config::parse(&text, Path::new("memsoak.toml")) {
+                Ok(c) => {
+                    for name in ["ci", "nightly", "x"] {
+                        if let Err(e) = c.profile(name) {
+                            prop_assert!(!e.to_string().contains('\n'), "{e}");
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(!e.to_string().contains('\n'), "{e}"),
+            }
+        }
+    }
 
     #[test]
     fn parses_profiles_and_falls_back_to_builtins() {

@@ -280,6 +280,31 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // A samples.csv is outside input for `analyze` (hand-edited, cut,
+        // another tool's): any bytes read back or fail with one line.
+        #[test]
+        fn any_samples_file_reads_or_fails_with_one_line(
+            header in "(t_s,items(,(rss|heap|vram|bogus))*|[a-z_,]{0,20})",
+            rows in prop::collection::vec("[0-9.,e+-]{0,24}", 0..12),
+            newline in any::<bool>(),
+        ) {
+            let mut text = format!("{header}\n{}", rows.join("\n"));
+            if newline {
+                text.push('\n');
+            }
+            match read_samples_text(&text) {
+                Ok(t) => {
+                    prop_assert!(t.t.iter().all(|v| v.is_finite()));
+                    prop_assert!(t.values.iter().all(|c| c.len() == t.len()));
+                    prop_assert!(t.dropped_rows <= 1);
+                }
+                Err(e) => prop_assert!(!e.to_string().contains('\n'), "{e}"),
+            }
+        }
+    }
 
     #[test]
     fn roundtrip_and_cut_last_line() {

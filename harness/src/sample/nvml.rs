@@ -4,7 +4,9 @@
 //! Without a driver `Nvml::init()` fails: the sampler is then not built and
 //! the metrics are absent from the run (never a column of zeros).
 
-use super::{Metric, Sampler};
+#[cfg(feature = "nvml")]
+use super::Metric;
+use super::Sampler;
 
 /// Samples GPU memory of a process tree and of all devices.
 #[cfg(feature = "nvml")]

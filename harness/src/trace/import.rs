@@ -62,8 +62,12 @@ fn seconds(v: &Value) -> Result<f64, String> {
     }
 }
 
-/// Texts of one log line: `Ok((texts, is_batch, time))`.
-fn parse_line(line: &str, opts: &JsonlImport) -> Result<(Vec<String>, bool, Option<f64>), String> {
+/// Texts of one log line: `Ok((texts, is_batch, time))`, or why the line
+/// holds no usable text (one line).
+pub fn parse_line(
+    line: &str,
+    opts: &JsonlImport,
+) -> Result<(Vec<String>, bool, Option<f64>), String> {
     let v: Value = serde_json::from_str(line)
         .map_err(|e| format!("not JSON: {}", e.to_string().replace('\n', " ")))?;
     let field = lookup(&v, &opts.field).ok_or_else(|| format!("no field `{}`", opts.field))?;
@@ -256,6 +260,35 @@ pub fn import_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Every line of an imported log is outside input.
+        #[test]
+        fn any_log_line_gives_texts_or_a_one_line_reason(
+            line in prop_oneof![
+                "\\PC{0,40}",
+                "[a-z \"]{0,10}".prop_map(|t| format!(r#"{{"request": {{"input": "{t}"}}, "ts": 3}}"#)),
+                "[a-z ]{0,10}".prop_map(|t| format!(r#"{{"request": {{"input": ["{t}", null]}}, "ts": "x"}}"#)),
+                "[0-9:TZ-]{0,20}".prop_map(|t| format!(r#"{{"request": {{"input": ["a"]}}, "ts": "{t}"}}"#)),
+            ],
+        ) {
+            let opts = JsonlImport {
+                field: "request.input".into(),
+                time_field: Some("ts".into()),
+                batch: 4,
+                skip_bad: false,
+            };
+            match parse_line(&line, &opts) {
+                Ok((texts, _, t)) => {
+                    prop_assert!(!texts.is_empty());
+                    prop_assert!(t.is_none_or(f64::is_finite));
+                }
+                Err(e) => prop_assert!(!e.contains('\n'), "{e}"),
+            }
+        }
+    }
+
     use crate::trace::format::{Batch, Header};
     use crate::trace::{TraceReader, scan};
 

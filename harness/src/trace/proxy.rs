@@ -131,7 +131,9 @@ pub fn public_url(url: &str) -> Option<String> {
     if scheme != "http" {
         return None;
     }
-    let (authority, path) = match rest.find('/') {
+    // NOTE: the authority ends at the first '/', '?' or '#':
+    // `http://host?token=s` has no path but still a query to drop.
+    let (authority, path) = match rest.find(['/', '?', '#']) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
@@ -390,6 +392,43 @@ fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // What a client sends the recording proxy is outside input.
+        #[test]
+        fn any_request_is_recognised_or_refused_with_one_line(
+            method in "(POST|GET|post|PUT)",
+            path in "(/v1/embeddings|/embed|/embeddings|/health|/[a-z/?=]{0,12})",
+            body in prop_oneof![
+                "\\PC{0,40}",
+                "[a-z\"]{0,8}".prop_map(|t| format!(r#"{{"input": ["{t}", 3]}}"#)),
+                "[a-z ]{0,8}".prop_map(|t| format!(r#"{{"inputs": "{t}"}}"#)),
+                "[a-z ]{0,8}".prop_map(|t| format!(r#"{{"input": [], "model": "{t}"}}"#)),
+            ],
+        ) {
+            match embedding_request(&method, &path, body.as_bytes()) {
+                Ok(Some(r)) => prop_assert!(!r.texts.is_empty()),
+                Ok(None) => {}
+                Err(e) => prop_assert!(!e.contains('\n'), "{e}"),
+            }
+        }
+
+        #[test]
+        fn public_urls_never_keep_user_info_or_queries(
+            user in "[a-z]{1,6}", secret in "[a-z0-9]{6,12}", host in "[a-z]{1,8}", port in 1u16..,
+        ) {
+            for url in [
+                format!("http://{user}:{secret}@{host}:{port}/v1?token={secret}"),
+                // Regression: a query with no path was kept whole.
+                format!("http://{host}:{port}?token={secret}"),
+                format!("http://{host}#{secret}"),
+            ] {
+                let shown = public_url(&url).expect("a URL");
+                prop_assert!(!shown.contains(&secret), "{url} -> {shown}");
+            }
+        }
+    }
 
     #[test]
     fn embedding_requests_are_recognised() {

@@ -347,6 +347,41 @@ impl Workload for Mixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a workload definition is made of, right and wrong.
+    fn definition_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[[source]]".to_string()),
+            "(synthetic|text|trace|bogus)".prop_map(|k| format!("kind = \"{k}\"")),
+            (-3.0f64..5.0).prop_map(|w| format!("weight = {w}")),
+            (0i64..100).prop_map(|n| format!("page_size = {n}")),
+            "(fixed|uniform|longtail|x):[0-9]{0,3}(-[0-9]{0,4})?"
+                .prop_map(|l| format!("lengths = \"{l}\"")),
+            "(multilingual.txt|sample-trace.jsonl|missing.txt|)"
+                .prop_map(|p| format!("path = \"{p}\"")),
+            "(fast|original|x[0-9.]{0,3}|slow)".prop_map(|p| format!("pace = \"{p}\"")),
+            (0u64..10).prop_map(|s| format!("seed = {s}")),
+            "\\PC{0,20}",
+        ]
+    }
+
+    proptest! {
+        // A workload file is outside input: it validates or fails with one
+        // line naming the file, never a panic.
+        #[test]
+        fn any_definition_parses_or_fails_with_one_line(lines in prop::collection::vec(definition_line(), 0..10)) {
+            match parse(&lines.join("\n")) {
+                // Valid means usable: every trace it names exists.
+                Ok(d) => prop_assert!(d.traces().iter().all(|p| p.is_file())),
+                Err(e) => {
+                    prop_assert!(!e.contains('\n'), "{e}");
+                    prop_assert!(e.contains("x.toml"), "{e}");
+                }
+            }
+        }
+    }
+
     use crate::workload::VecWorkload;
 
     fn parse(text: &str) -> Result<Definition, String> {
