@@ -568,7 +568,7 @@ fn cmd_record(plan: options::RecordPlan) -> Result<i32> {
             eprintln!(
                 "memsoak record: listening on http://{} -> {}, writing {out}{}",
                 proxy.addr(),
-                o.upstream,
+                proxy.upstream_shown(),
                 if plan.redact { " (redacted)" } else { "" }
             );
             let s = proxy

@@ -165,6 +165,8 @@ struct Shared {
     writer: Mutex<TraceWriter>,
     agent: ureq::Agent,
     upstream: String,
+    /// `upstream` without user info or query: what logs may show.
+    shown: String,
     stop: AtomicBool,
     quiet: bool,
     requests: AtomicU64,
@@ -200,7 +202,7 @@ impl Proxy {
                 why: "not an IP address".into(),
             })?;
         let mut header = Header::new("proxy", opts.redact);
-        header.upstream = Some(public);
+        header.upstream = Some(public.clone());
         let writer = TraceWriter::create(&opts.out, header, opts.replace)?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(opts.timeout))
@@ -215,6 +217,7 @@ impl Proxy {
                 writer: Mutex::new(writer),
                 agent,
                 upstream: opts.upstream.trim_end_matches('/').to_string(),
+                shown: public,
                 stop: AtomicBool::new(false),
                 quiet,
                 requests: AtomicU64::new(0),
@@ -229,6 +232,11 @@ impl Proxy {
     /// The address actually bound (the port chosen when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The upstream URL as logs may show it (no user info, no query).
+    pub fn upstream_shown(&self) -> &str {
+        &self.shared.shown
     }
 
     /// Serve until `stop()` returns true (checked every 50 ms) or the
@@ -355,7 +363,7 @@ fn forward(
         Err(e) => {
             shared.upstream_errors.fetch_add(1, Ordering::SeqCst);
             if !shared.quiet {
-                eprintln!("memsoak record: upstream {}: {e}", shared.upstream);
+                eprintln!("memsoak record: upstream {}: {e}", shared.shown);
             }
             return reply(502, &format!("memsoak record: upstream unreachable: {e}"));
         }
@@ -428,6 +436,31 @@ mod tests {
                 prop_assert!(!shown.contains(&secret), "{url} -> {shown}");
             }
         }
+    }
+
+    #[test]
+    fn secrets_in_the_upstream_url_reach_neither_logs_nor_the_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.jsonl");
+        let p = Proxy::bind(
+            ProxyOptions {
+                listen: "127.0.0.1:0".into(),
+                upstream: "http://user:s3cr3t@127.0.0.1:9?token=s3cr3t".into(),
+                out: out.clone(),
+                redact: false,
+                replace: false,
+                duration: None,
+                timeout: Duration::from_secs(1),
+                workers: 1,
+            },
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.upstream_shown(), "http://127.0.0.1:9");
+        assert!(p.addr().ip().is_loopback());
+        drop(p);
+        let trace = std::fs::read_to_string(&out).unwrap();
+        assert!(!trace.contains("s3cr3t"), "{trace}");
     }
 
     #[test]
