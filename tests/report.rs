@@ -788,6 +788,13 @@ fn watch_names_the_one_process_of_the_tree_that_leaks() {
     let o = memsoak().arg("report").arg(&dir).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(read(&dir.join("summary.md")).contains(&format!("| {leak} ⬅ |")));
+    // `memsoak analyze` of the folder names it as well.
+    let o = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("growth confined to one process of the tree"),
+        "{text}"
+    );
     // ...from processes.csv: without it the tree is a black box again.
     std::fs::remove_file(dir.join("processes.csv")).unwrap();
     let o = memsoak().arg("report").arg(&dir).output().unwrap();

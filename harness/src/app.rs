@@ -509,6 +509,15 @@ fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
         },
     );
     let (verdict, exit_code) = session::verdict(&analysis, None, None);
+    // NOTE: a run folder's per-process readings can still name the one
+    // process of the tree that grew.
+    let processes = plan
+        .run_dir
+        .as_ref()
+        .map(|d| d.join(crate::processes::FILE_NAME))
+        .filter(|p| p.is_file())
+        .map(|p| crate::processes::read(&p).map_err(usage))
+        .transpose()?;
     let mut notes = Vec::new();
     if analysis.dropped_rows > 0 {
         notes.push(format!(
@@ -538,12 +547,11 @@ fn cmd_analyze(plan: options::AnalyzePlan) -> Result<i32> {
         classification: None,
         projection: None,
     }
-    .with_insights(Some(&table));
+    .with_tree_insights(Some(&table), processes.as_ref());
     if !plan.quiet {
         print!("{}", crate::report::markdown::Markdown.report_text(&report));
         eprintln!("{}", session::one_line(&report));
     }
-    let _ = plan.run_dir;
     debug_assert!(verdict != Verdict::Error);
     Ok(exit_code)
 }
