@@ -1,37 +1,16 @@
 //! memsoak as a user runs it: real child processes, real files, exit codes
 //! and report contents. Each test gets its own temp dir.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
+use common::{fixture, free_port, marked_pids, memsoak, report, rows};
 use serde_json::Value;
 
-fn memsoak() -> Command {
-    let mut c = Command::cargo_bin("memsoak").expect("binary built");
-    c.env_remove("_RJEM_MALLOC_CONF");
-    c
-}
-
 fn targets() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/targets.py")
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn report(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
-    serde_json::from_str(&text).expect("report.json is JSON")
-}
-
-fn rows(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("samples.csv"))
-        .expect("samples.csv")
-        .lines()
-        .count()
-        - 1
+    fixture("targets.py")
 }
 
 struct Outcome {
@@ -292,7 +271,13 @@ fn run_synthetic_with_injected_leak_fails() {
         "-t",
         "heap.slope<1MiB/min",
     ]);
-    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(
+        o.code,
+        1,
+        "{}\n{}",
+        o.stderr,
+        std::fs::read_to_string(o.dir.join("summary.md")).unwrap_or_default()
+    );
     let r = report(&o.dir);
     let heap = r["analysis"]["metrics"]
         .as_array()
@@ -557,10 +542,7 @@ fn sigint_writes_an_interrupted_report_with_exit_130() {
 // ---- run --backend command: a real worker process on JSON Lines ----
 
 fn worker_path() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/worker.py")
-        .to_string_lossy()
-        .into_owned()
+    fixture("worker.py")
 }
 
 fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
@@ -730,19 +712,8 @@ fn sentence_transformers_worker_soaks_when_available() {
 
 // ---- run --backend http: a real server on loopback ----
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn server_path() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/embed_server.py")
-        .to_string_lossy()
-        .into_owned()
+    fixture("embed_server.py")
 }
 
 fn run_http(extra: &[&str], server: &[&str], env: &[(&str, &str)]) -> Outcome {
@@ -951,25 +922,6 @@ fn http_attach_by_pid_samples_but_does_not_stop_the_server() {
 }
 
 // ---- reliability: every ending is safe ----
-
-/// Pids of live processes whose environment holds `mark`.
-fn marked_pids(mark: &str) -> Vec<u32> {
-    let needle = format!("MEMSOAK_TEST_MARK={mark}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'));
-            !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
-        })
-        .collect()
-}
 
 #[test]
 fn memsoak_killed_by_sigkill_leaves_no_target_and_its_samples_analyse() {

@@ -4,63 +4,13 @@
 //! are found independently of memsoak through an environment mark they all
 //! inherit.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use serde_json::Value;
-
-fn memsoak() -> Command {
-    let mut c = Command::cargo_bin("memsoak").expect("binary built");
-    c.env_remove("_RJEM_MALLOC_CONF");
-    c
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn report(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
-    serde_json::from_str(&text).expect("report.json is JSON")
-}
-
-/// Pids of live (non-zombie) processes whose environment holds `mark`.
-fn marked_pids(mark: &str) -> Vec<u32> {
-    let needle = format!("MEMSOAK_TEST_MARK={mark}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'));
-            !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
-        })
-        .collect()
-}
-
-/// Wait up to `secs` for every marked process to be gone; the survivors.
-fn survivors(mark: &str, secs: u64) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let left = marked_pids(mark);
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{fixture, marked_pids, memsoak, report, survivors};
 
 /// A memsoak started in the background with its own mark and run folder.
 struct Soak {

@@ -7,11 +7,13 @@
 //! Two short synthetic runs (one leaking on purpose, one clean) are shared
 //! by the tests; a test that writes into a run folder works on its own copy.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use assert_cmd::cargo::CommandCargoExt;
+use common::{memsoak, repo};
 use serde_json::Value;
 
 /// Width and height of every chart PNG (`memsoak::report::chart`).
@@ -19,12 +21,6 @@ const PNG_SIZE: (u32, u32) = (
     memsoak::report::chart::WIDTH,
     memsoak::report::chart::HEIGHT,
 );
-
-fn memsoak() -> Command {
-    let mut c = Command::cargo_bin("memsoak").expect("binary built");
-    c.env_remove("_RJEM_MALLOC_CONF");
-    c
-}
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_memsoak"))
@@ -690,7 +686,7 @@ fn python() -> String {
 }
 
 fn targets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/targets.py")
+    repo("tests/fixtures/targets.py")
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! The candle tests need the model (`bash ci/fetch-model.sh`); without it
 //! they fail, saying so, like tests/candle.rs.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::{free_port, memsoak, repo};
 use memsoak::backend::{BackendError, BackendInfo, Embedded, Embedder};
 use memsoak::pipeline::{Pipeline, PipelineEnd};
 use memsoak::trace::{Batch, TraceReader, redact::shape_of};
@@ -28,22 +31,6 @@ const TOKEN: &str = "s3cret-token-do-not-record";
 /// The box is a loaded 2-core machine: generous, yet an unpaced replay
 /// (everything at once) or a replay at the wrong speed is far outside it.
 const TOLERANCE_S: f64 = 0.35;
-
-fn memsoak() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_memsoak"))
-}
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child killed (and reaped) on drop.
 struct Guard(Child);

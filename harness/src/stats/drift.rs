@@ -2,7 +2,7 @@
 //! autocorrelation-aware trend test on block summaries of the samples, with
 //! GC/allocator sawtooth handled by following each cycle's floor.
 
-use super::trend::t_quantile;
+use super::trend::{increment_test, step_rate, t_quantile};
 use super::{
     OlsFit, block_medians, mann_kendall, median_mut, normal_quantile, ols, quantile_mut, theil_sen,
     warmup_end,
@@ -94,8 +94,10 @@ pub struct Drift {
 ///    samples up to 1000 points). More than 1000 floors are grouped by median
 ///    as well.
 /// 3. Slope: Theil–Sen on the blocks, Sen's CI with Var(S) × Hamed–Rao factor.
-/// 4. Test: Mann–Kendall with Hamed–Rao correction on the blocks; fewer than 6
-///    blocks give p = 1.
+/// 4. Test: Mann–Kendall on the blocks, its variance inflated by the larger
+///    of the Hamed–Rao and AR(1) factors and z read against Student's t; and
+///    the t test of the mean step between blocks. p is the smaller of the two
+///    (see [`increment_test`] for why). Fewer than 6 blocks give p = 1.
 /// 5. OLS on all points as reference.
 ///
 /// Cost: O(n) for the sawtooth scan and blocking (selection, not sorting),
@@ -147,20 +149,40 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
         t.var_inflation * (t_quantile(q, t.df) / normal_quantile(q)).powi(2)
     });
     let sen = theil_sen(&series.x, &series.y, confidence, inflation)?;
+    // NOTE: two views of the same question, the smaller p taken: the
+    // ranks' monotonic trend (Mann–Kendall, for a slow trend under heavy
+    // noise) and the mean step (for a leak whose rate varies, which
+    // Mann–Kendall's persistence correction all but hides).
+    let steps = increment_test(&series.y);
     let (p_value, z, effective_n) = match mk {
-        Some(t) if testable => (t.p_value, t.z, t.effective_n),
+        Some(t) if testable => (
+            t.p_value.min(steps.map_or(1.0, |s| s.p_value)),
+            t.z,
+            t.effective_n,
+        ),
         _ => (1.0, 0.0, m as f64 / mk.map_or(1.0, |t| t.var_inflation)),
     };
     let test = if testable {
-        "Mann–Kendall with Hamed–Rao correction"
+        "Mann–Kendall with autocorrelation correction, and the mean step"
     } else {
         "too few blocks for a trend test, p = 1"
+    };
+    // NOTE: the interval goes with the test that decided: when the steps
+    // show the drift more plainly than the ranks, their interval (widened to
+    // hold Sen's slope) is the one thresholds and fail-fast act on.
+    let (ci_low, ci_high) = match (mk, steps) {
+        (Some(t), Some(st)) if testable && st.p_value < t.p_value => {
+            step_rate(&series.x, &series.y, confidence).map_or((sen.ci_low, sen.ci_high), |r| {
+                (r.1.min(sen.slope), r.2.max(sen.slope))
+            })
+        }
+        _ => (sen.ci_low, sen.ci_high),
     };
     Some(Drift {
         slope: sen.slope,
         intercept: sen.intercept,
-        ci_low: sen.ci_low,
-        ci_high: sen.ci_high,
+        ci_low,
+        ci_high,
         p_value,
         z,
         significant: p_value < 1.0 - confidence,

@@ -651,3 +651,29 @@ fn leak_with_a_one_off_free_is_still_a_leak() {
         v.drift.slope
     );
 }
+
+#[test]
+fn leak_whose_rate_varies_is_a_leak() {
+    // Regression: memory allocated per item while throughput rises and
+    // falls (a loaded CI box). The heap grew 39 MiB in 20 s without ever
+    // falling, and scored p = 0.52: its residuals about a line wander like a
+    // random walk, and the persistence correction took the run for 2 or 3
+    // independent samples. The steps show it plainly.
+    let x = times(20.0, 4.0);
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(900 + seed);
+        let (mut heap, mut rate) = (BASE, 1.0f64);
+        let y: Vec<f64> = x
+            .iter()
+            .map(|_| {
+                rate = (0.8 * rate + 0.2 * (1.0 + 0.9 * rng.normal())).max(0.0);
+                heap += rate * 0.5 * MIB;
+                heap
+            })
+            .collect();
+        let v = analyse(&x, &y);
+        show(&format!("varying-rate leak seed {seed}"), &v);
+        assert!(v.leak, "seed {seed}");
+        assert!(v.drift.ci_low > LIMIT, "seed {seed}: the interval shows it too");
+    }
+}

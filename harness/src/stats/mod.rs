@@ -21,7 +21,7 @@ pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
 pub use sequential::look_alpha;
 pub use slope::{SenFit, theil_sen};
-pub use trend::{TrendTest, mann_kendall};
+pub use trend::{IncrementTest, TrendTest, increment_test, mann_kendall};
 pub use warmup::warmup_end;
 
 /// Median of the finite values in `values` (mean of the two middle values for
