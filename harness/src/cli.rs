@@ -151,8 +151,10 @@ pub struct RunArgs {
     /// Command/http backends: longest wait for one reply.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Failed requests tolerated (counted, texts skipped) before the run ends
-    /// with exit code 3.
+    /// Command/http backends: failed requests tolerated (HTTP error statuses
+    /// and timeouts, a worker's `error` replies; counted, texts skipped)
+    /// before the run ends with exit code 3. Protocol violations and crashes
+    /// are always fatal.
     #[arg(long, value_name = "N")]
     pub max_errors: Option<u64>,
     /// HTTP backend: server base URL (http://127.0.0.1:8080).
