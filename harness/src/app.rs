@@ -342,7 +342,8 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     report.workload = Some(workload_name);
     report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
     report.target = worker_report;
-    report.notes = notes;
+    // NOTE: the sampler notes go first; the tolerated-errors note above stays.
+    report.notes.splice(0..0, notes);
     if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {
         report.notes.push(format!(
             "{} malformed trace line(s) skipped (--skip-bad)",
