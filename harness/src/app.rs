@@ -249,7 +249,7 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     let allocator: Option<&str> = None;
     let embedder = build_embedder(&plan.backend, &dir)?;
     let info: BackendInfo = embedder.info();
-    let run_json = crate::runfolder::run_json(
+    let mut run_json = crate::runfolder::run_json(
         "run",
         serde_json::json!({
             "backend": info,
@@ -258,6 +258,8 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
             "allocator_applied": allocator,
         }),
     );
+    // NOTE: the command line may hold a URL with a password or token.
+    plan.backend.redact_json(&mut run_json);
     crate::runfolder::create(&dir, &run_json).map_err(usage)?;
     let sink: Box<dyn Sink> = match &plan.write_embeddings {
         Some(p) => Box::new(

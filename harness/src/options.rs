@@ -244,6 +244,26 @@ impl BackendPlan {
             BackendPlan::Http(_) => "http",
         }
     }
+
+    /// Replace, in every string of `v`, what this backend must never write
+    /// down: an HTTP URL's user info and query (see
+    /// [`crate::backend::http::redact_url`]).
+    pub fn redact_json(&self, v: &mut serde_json::Value) {
+        let BackendPlan::Http(o) = self else { return };
+        let public = crate::backend::http::redact_url(&o.url);
+        if public == o.url {
+            return;
+        }
+        fn walk(v: &mut serde_json::Value, raw: &str, public: &str) {
+            match v {
+                serde_json::Value::String(s) if s.contains(raw) => *s = s.replace(raw, public),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, raw, public)),
+                serde_json::Value::Object(m) => m.values_mut().for_each(|x| walk(x, raw, public)),
+                _ => {}
+            }
+        }
+        walk(v, &o.url, &public);
+    }
 }
 
 /// A validated `memsoak run`.
@@ -662,6 +682,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
                 Some(crate::cli::ApiKind::Tei) => Api::Tei,
                 None => return err("--backend http needs --api openai or --api tei"),
             };
+            crate::backend::http::Endpoint::parse(&url, api).map_err(OptionsError)?;
             let concurrency = a.concurrency.unwrap_or(1);
             if concurrency == 0 || concurrency > 256 {
                 return err("--concurrency must be between 1 and 256");
