@@ -135,6 +135,10 @@ pub struct RunArgs {
     /// Model directory for the candle backend.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Candle backend: compute threads (default: one per CPU memsoak may
+    /// use; see README "Allocator and threading defaults").
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Synthetic backend: vector width.
     #[arg(long, value_name = "N")]
     pub dim: Option<usize>,

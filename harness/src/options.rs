@@ -593,8 +593,11 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
     if kind != BackendKind::Synthetic && synthetic_only {
         return err("--dim, --cost and --inject apply to --backend synthetic only");
     }
-    if kind != BackendKind::Candle && a.model.is_some() {
-        return err("--model applies to --backend candle only");
+    if kind != BackendKind::Candle && (a.model.is_some() || a.threads.is_some()) {
+        return err("--model and --threads apply to --backend candle only");
+    }
+    if a.threads == Some(0) {
+        return err("--threads must be at least 1");
     }
     let http_only = a.url.is_some()
         || a.api.is_some()
@@ -649,10 +652,17 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
             })
         }
         #[cfg(feature = "candle")]
-        BackendKind::Candle => BackendPlan::Candle(crate::backend::candle::CandleOptions {
-            model_dir: a.model.clone(),
-            ..Default::default()
-        }),
+        BackendKind::Candle => {
+            // NOTE: found here, before the run folder exists: a missing model
+            // is a usage error that leaves nothing behind.
+            let dir = crate::backend::candle::resolve_model_dir(a.model.as_deref())
+                .map_err(|e| OptionsError(format!("--backend candle: {e}")))?;
+            BackendPlan::Candle(crate::backend::candle::CandleOptions {
+                model_dir: Some(dir),
+                threads: a.threads,
+                ..Default::default()
+            })
+        }
         BackendKind::Command => {
             if a.command.is_empty() {
                 return err("--backend command needs a worker: -- CMD [ARGS...]");
