@@ -136,7 +136,11 @@ fn build_embedder(plan: &BackendPlan, dir: &Path) -> Result<Box<dyn Embedder>> {
     Ok(e)
 }
 
-fn samplers(root: Option<u32>, in_process: bool, notes: &mut Vec<String>) -> SamplerSet {
+/// The samplers of a run or watch: the process tree rooted at `root` (else
+/// memsoak's descendants), jemalloc heap stats when `in_process`, host
+/// memory, and NVML when a GPU is present. Why a metric is absent goes to
+/// `notes`. Public so the overhead bench samples exactly what a run does.
+pub fn samplers(root: Option<u32>, in_process: bool, notes: &mut Vec<String>) -> SamplerSet {
     let mut v: Vec<Box<dyn Sampler>> = Vec::new();
     v.push(Box::new(match root {
         Some(pid) => proc::ProcessTreeSampler::new(pid),
