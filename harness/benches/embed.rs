@@ -310,6 +310,7 @@ struct Args {
     threads: Option<usize>,
     decay_default: bool,
     json: bool,
+    texts: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -322,6 +323,7 @@ fn parse_args() -> Args {
         threads: None,
         decay_default: false,
         json: false,
+        texts: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -338,6 +340,13 @@ fn parse_args() -> Args {
             "--shapes" => a.shapes = true,
             "--sweep" => a.sweep = true,
             "--json" => a.json = true,
+            "--texts" => {
+                a.texts = Some(
+                    args.next()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| die("--texts FILE")),
+                )
+            }
             "--decay" => match args.next().as_deref() {
                 Some("memsoak") => a.decay_default = false,
                 Some("default") => a.decay_default = true,
@@ -368,20 +377,7 @@ fn main() {
         memsoak::sample::jemalloc::disable_decay()
     };
 
-    let dir = match resolve_model_dir(None) {
-        Ok(dir) => dir,
-        Err(e) => die(&e.to_string()),
-    };
-    let tok = match Tokenizer::from_file(dir.join("tokenizer.json")) {
-        Ok(mut t) => {
-            t.with_padding(None);
-            match t.with_truncation(None) {
-                Ok(_) => t,
-                Err(e) => die(&format!("tokenizer: {e}")),
-            }
-        }
-        Err(e) => die(&format!("tokenizer: {e}")),
-    };
+    let (dir, tok) = model_and_tokenizer();
     let load = |dir: &Path| {
         CandleEmbedder::load(&CandleOptions {
             model_dir: Some(dir.to_path_buf()),
@@ -413,19 +409,14 @@ fn main() {
         }
         return;
     }
-    let n = args.n_batches * BATCH;
-    let fixed: Vec<String> = (0..n)
-        .map(|_| text_of(&tok, &mut rng, FIXED_TOKENS))
-        .collect();
-    let variable: Vec<String> = (0..n)
-        .map(|_| {
-            let target = 4 + rng.below(297);
-            text_of(&tok, &mut rng, target)
-        })
-        .collect();
-    if !args.json {
-        write_texts(&dir, &fixed, &variable);
-    }
+    let (fixed, variable) = match &args.texts {
+        Some(path) => read_texts(path),
+        None => {
+            let t = make_texts(&tok, &mut rng, args.n_batches);
+            write_texts(&dir, &t.0, &t.1);
+            t
+        }
+    };
 
     let mut e = load(&dir);
     let info = e.info();
@@ -491,6 +482,58 @@ fn main() {
     }
 }
 
+/// The model directory and its tokenizer, without truncation or padding
+/// (to count tokens exactly).
+fn model_and_tokenizer() -> (PathBuf, Tokenizer) {
+    let dir = match resolve_model_dir(None) {
+        Ok(dir) => dir,
+        Err(e) => die(&e.to_string()),
+    };
+    let tok = match Tokenizer::from_file(dir.join("tokenizer.json")) {
+        Ok(mut t) => {
+            t.with_padding(None);
+            match t.with_truncation(None) {
+                Ok(_) => t,
+                Err(e) => die(&format!("tokenizer: {e}")),
+            }
+        }
+        Err(e) => die(&format!("tokenizer: {e}")),
+    };
+    (dir, tok)
+}
+
+/// The fixed and variable workloads, `n_batches` batches each.
+fn make_texts(tok: &Tokenizer, rng: &mut Rng, n_batches: usize) -> (Vec<String>, Vec<String>) {
+    let n = n_batches * BATCH;
+    let fixed = (0..n).map(|_| text_of(tok, rng, FIXED_TOKENS)).collect();
+    let variable = (0..n)
+        .map(|_| {
+            let target = 4 + rng.below(297);
+            text_of(tok, rng, target)
+        })
+        .collect();
+    (fixed, variable)
+}
+
+/// Texts written by [`write_texts`] (the sweep's children reuse them).
+fn read_texts(path: &Path) -> (Vec<String>, Vec<String>) {
+    let doc: serde_json::Value = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| die(&format!("cannot read texts from {}", path.display())));
+    let list = |k: &str| -> Vec<String> {
+        doc[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (list("fixed"), list("variable"))
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -504,6 +547,10 @@ fn load_average() -> String {
 /// interleaved over rounds; the best of each.
 fn sweep(args: &Args) {
     let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    // Generate the texts once; every child embeds the same ones.
+    let (dir, tok) = model_and_tokenizer();
+    let (fixed, variable) = make_texts(&tok, &mut Rng(0x9E37_79B9_7F4A_7C15), args.n_batches);
+    let texts = write_texts(&dir, &fixed, &variable);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_threads = (2 * cpus).clamp(4, 8);
     let settings: Vec<(usize, bool)> = (1..=max_threads)
@@ -522,6 +569,8 @@ fn sweep(args: &Args) {
         for (k, &(threads, decay_default)) in settings.iter().enumerate() {
             let mut cmd = std::process::Command::new(&exe);
             cmd.args(["--json", "--threads", &threads.to_string()])
+                .arg("--texts")
+                .arg(&texts)
                 .args(["--batches", &args.n_batches.to_string()])
                 .args(["--repeat", &args.repeat.to_string()])
                 .args(["--decay", if decay_default { "default" } else { "memsoak" }])
@@ -586,7 +635,7 @@ fn target_dir() -> PathBuf {
 
 /// Write the texts for `ci/bench_sentence_transformers.py` next to the
 /// build output (best effort: the bench itself does not need them).
-fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) {
+fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) -> PathBuf {
     let path = target_dir().join("embed-bench-texts.json");
     let doc = serde_json::json!({
         "model_dir": model_dir.display().to_string(),
@@ -597,4 +646,5 @@ fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) {
     if let Err(e) = std::fs::write(&path, doc.to_string()) {
         eprintln!("note: could not write {}: {e}", path.display());
     }
+    path
 }

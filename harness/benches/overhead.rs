@@ -2,7 +2,7 @@
 //! loop and by memsoak's pipeline with the sampler at 10 Hz.
 //!
 //! `cargo bench --profile dev --bench overhead [-- --backend candle|synthetic|both
-//!  --rounds R --pages N --cost 500us --sample-every 100ms]`
+//!  --rounds R --pages N --cost 500us --sample-every 100ms --threads T]`
 //!
 //! - *bare*: pages → `embed` → discard, on one thread, no sampler;
 //! - *memsoak*: the run pipeline (loader, embed and writer threads, bounded
@@ -10,10 +10,12 @@
 //!   the samplers `memsoak run` uses (process tree with PSS, jemalloc heap,
 //!   host memory, NVML when present) writing `samples.csv` every 100 ms.
 //!
-//! Each round runs both, alternating which goes first, so slow drift on a
-//! shared machine hits both alike. The overhead is
-//! `1 - memsoak rate / bare rate`, as the median of the rounds' paired
-//! ratios and as best against best. CPU per item (all threads, from
+//! Each round runs the bare loop on the main thread, the bare loop on a
+//! freshly spawned thread (where the pipeline's embed stage runs: a control
+//! for where the work runs, as against what the harness adds) and memsoak,
+//! rotating the order, so slow drift on a shared machine hits all alike.
+//! The overhead is `1 - memsoak rate / bare rate`, the median of the
+//! rounds' paired ratios. CPU per item (all threads, from
 //! getrusage) and the CPU time of the sampler and monitor threads are given
 //! too: unlike wall-clock rates they hardly move when other processes
 //! compete for the cores.
@@ -243,6 +245,28 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// [`bare`] on a fresh thread, as the pipeline's embed stage runs: a
+/// control that separates the harness's work from where the work runs.
+fn bare_on_thread(e: &mut Box<dyn Embedder>, pages: &[Page]) -> Pass {
+    let placeholder: Box<dyn Embedder> = Box::new(SyntheticEmbedder::new(Default::default()));
+    let mut owned = std::mem::replace(e, placeholder);
+    let (pass, back) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let p = bare(owned.as_mut(), pages);
+            (p, owned)
+        })
+        .join()
+        .unwrap_or_else(|_| fail("the bare thread panicked"))
+    });
+    *e = back;
+    pass
+}
+
+/// Overhead of `p` against `b`, percent of `b`'s rate.
+fn over(b: &Pass, p: &Pass) -> f64 {
+    (1.0 - p.rate() / b.rate()) * 100.0
+}
+
 fn measure(
     label: &str,
     mut e: Box<dyn Embedder>,
@@ -254,55 +278,68 @@ fn measure(
     // Warm-up: first-touch page faults, lazy thread pools.
     let warm = pages.len().min(2);
     let _ = bare(e.as_mut(), &pages[..warm]);
-    let (mut bares, mut pipes) = (Vec::new(), Vec::new());
+    let (mut mains, mut threads, mut pipes) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut one_bare = |e: &mut Box<dyn Embedder>| bares.push(bare(e.as_mut(), pages));
-        if round % 2 == 0 {
-            one_bare(&mut e);
-            let (p, back) = piped(e, pages, every, scratch, true);
-            pipes.push(p);
-            e = back;
-        } else {
-            let (p, back) = piped(e, pages, every, scratch, true);
-            pipes.push(p);
-            e = back;
-            one_bare(&mut e);
+        // Rotate the order so slow drift on a shared machine hits all three.
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => mains.push(bare(e.as_mut(), pages)),
+                1 => threads.push(bare_on_thread(&mut e, pages)),
+                _ => {
+                    let (p, back) = piped(e, pages, every, scratch, true);
+                    pipes.push(p);
+                    e = back;
+                }
+            }
         }
-        let (b, p) = (bares[round], pipes[round]);
+        let (m, t, p) = (mains[round], threads[round], pipes[round]);
         println!(
-            "  round {}: bare {:8.1} items/s  memsoak {:8.1} items/s  ({:+.2}%)  cpu/item {:.3} vs {:.3} ms  {} samples, sampler {:.0} ms, monitor {:.0} ms",
+            "  round {}: bare {:7.1} items/s (main thread), {:7.1} (spawned thread); memsoak {:7.1}: {:+.2}% / {:+.2}%; cpu/item {:.3} / {:.3} / {:.3} ms; {} samples, sampler {:.0} ms, monitor {:.0} ms",
             round + 1,
-            b.rate(),
+            m.rate(),
+            t.rate(),
             p.rate(),
-            (1.0 - p.rate() / b.rate()) * 100.0,
-            b.cpu_per_item_ms(),
+            over(&m, &p),
+            over(&t, &p),
+            m.cpu_per_item_ms(),
+            t.cpu_per_item_ms(),
             p.cpu_per_item_ms(),
             p.samples,
             p.sampler_cpu * 1e3,
             p.monitor_cpu * 1e3,
         );
     }
-    let paired: Vec<f64> = bares
-        .iter()
-        .zip(&pipes)
-        .map(|(b, p)| 1.0 - p.rate() / b.rate())
-        .collect();
-    let cpu_paired: Vec<f64> = bares
-        .iter()
-        .zip(&pipes)
-        .map(|(b, p)| p.cpu_per_item_ms() / b.cpu_per_item_ms() - 1.0)
-        .collect();
+    let paired =
+        |bs: &[Pass]| -> f64 { median(bs.iter().zip(&pipes).map(|(b, p)| over(b, p)).collect()) };
+    let cpu_paired = |bs: &[Pass]| -> f64 {
+        median(
+            bs.iter()
+                .zip(&pipes)
+                .map(|(b, p)| (p.cpu_per_item_ms() / b.cpu_per_item_ms() - 1.0) * 100.0)
+                .collect(),
+        )
+    };
     let best = |v: &[Pass]| v.iter().map(Pass::rate).fold(0.0, f64::max);
-    let (bb, bp) = (best(&bares), best(&pipes));
     let wall: f64 = pipes.iter().map(|p| p.secs).sum();
     let sampler: f64 = pipes.iter().map(|p| p.sampler_cpu).sum();
     let monitor: f64 = pipes.iter().map(|p| p.monitor_cpu).sum();
     let samples: usize = pipes.iter().map(|p| p.samples).sum();
+    println!("{label}:");
     println!(
-        "{label}: bare {bb:.1} items/s, memsoak {bp:.1} items/s (best of {rounds}): overhead {:+.2}% best vs best, {:+.2}% median of paired rounds; CPU per item {:+.2}% (median); sampler {:.2} ms CPU/s ({:.0} us per sample, {:.1} Hz), monitor {:.2} ms CPU/s",
-        (1.0 - bp / bb) * 100.0,
-        median(paired) * 100.0,
-        median(cpu_paired) * 100.0,
+        "  best of {rounds}: bare {:.1} items/s on the main thread, {:.1} on a spawned thread; memsoak {:.1}",
+        best(&mains),
+        best(&threads),
+        best(&pipes)
+    );
+    println!(
+        "  overhead (median of paired rounds): {:+.2}% vs the bare loop on the main thread, {:+.2}% vs on a spawned thread; CPU per item {:+.2}% / {:+.2}%",
+        paired(&mains),
+        paired(&threads),
+        cpu_paired(&mains),
+        cpu_paired(&threads),
+    );
+    println!(
+        "  harness threads: sampler {:.2} ms CPU/s ({:.0} us per sample, {:.1} Hz), monitor {:.2} ms CPU/s",
         sampler * 1e3 / wall,
         sampler * 1e6 / samples.max(1) as f64,
         samples as f64 / wall,
@@ -316,6 +353,7 @@ fn main() {
     let mut pages_n: Option<usize> = None;
     let mut cost = "500us".to_string();
     let mut every = "100ms".to_string();
+    let mut threads: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -328,6 +366,7 @@ fn main() {
             "--pages" => pages_n = Some(val().parse().unwrap_or_else(|_| fail("--pages N"))),
             "--cost" => cost = val(),
             "--sample-every" => every = val(),
+            "--threads" => threads = Some(val().parse().unwrap_or_else(|_| fail("--threads N"))),
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             other => fail(&format!("unknown argument {other}")),
@@ -379,13 +418,14 @@ fn main() {
         );
     }
     if backend != "synthetic" {
-        candle(pages_n, &workload, rounds, &every, scratch.path());
+        candle(pages_n, threads, &workload, rounds, &every, scratch.path());
     }
 }
 
 #[cfg(feature = "candle")]
 fn candle(
     pages_n: Option<usize>,
+    want_threads: Option<usize>,
     workload: &dyn Fn(usize) -> Vec<Page>,
     rounds: usize,
     every: &str,
@@ -394,8 +434,11 @@ fn candle(
     use memsoak::backend::candle::{CandleEmbedder, CandleOptions};
     // As `memsoak run` does for candle, before the model loads.
     let decay = memsoak::sample::jemalloc::disable_decay();
-    let e =
-        CandleEmbedder::load(&CandleOptions::default()).unwrap_or_else(|e| fail(&e.to_string()));
+    let e = CandleEmbedder::load(&CandleOptions {
+        threads: want_threads,
+        ..CandleOptions::default()
+    })
+    .unwrap_or_else(|e| fail(&e.to_string()));
     let threads = e.info().details.get("threads").cloned().unwrap_or_default();
     let pages = workload(pages_n.unwrap_or(6));
     measure(
@@ -414,7 +457,14 @@ fn candle(
 }
 
 #[cfg(not(feature = "candle"))]
-fn candle(_: Option<usize>, _: &dyn Fn(usize) -> Vec<Page>, _: usize, _: &str, _: &Path) {
+fn candle(
+    _: Option<usize>,
+    _: Option<usize>,
+    _: &dyn Fn(usize) -> Vec<Page>,
+    _: usize,
+    _: &str,
+    _: &Path,
+) {
     println!("candle: skipped (built without the `candle` feature)");
 }
 
