@@ -848,7 +848,15 @@ fn http_bearer_token_comes_from_env_and_is_never_written() {
         &[("MY_EMBED_TOKEN", secret), ("SERVER_TOKEN", secret)],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
-    for f in ["run.json", "report.json", "summary.md", "samples.csv"] {
+    for f in [
+        "run.json",
+        "report.json",
+        "summary.md",
+        "samples.csv",
+        "report.html",
+        "junit.xml",
+        "server-stderr.log",
+    ] {
         let text = std::fs::read_to_string(o.dir.join(f)).unwrap();
         assert!(!text.contains(secret), "{f} holds the token");
     }

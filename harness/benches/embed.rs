@@ -1,6 +1,7 @@
 //! Throughput of the candle backend: sentences per second at batch 32.
 //!
-//! `cargo bench --features candle --bench embed [-- --batches N --repeat R --shapes]`
+//! `cargo bench --profile dev --bench embed [-- --batches N --repeat R
+//!  --threads T --decay memsoak|default --shapes | --sweep [--rounds K]]`
 //!
 //! Two workloads, both deterministic: *fixed* (every text exactly 93 tokens,
 //! special tokens included) and *variable* (uniform 4..=300 tokens, so some
@@ -8,21 +9,30 @@
 //! default 4) after one warm-up batch, like memsoak's pipeline drives the
 //! backend, R times (default 3); the best pass is reported, since on a
 //! shared machine contention only ever slows a pass down. The texts are
-//! written to `target/embed-bench-texts.json` so
-//! `ci/bench_sentence_transformers.py` can time sentence-transformers on
-//! exactly the same batches. `--shapes` instead times single passes of
-//! rows × tokens shapes (what the length-grouping constants were fitted on).
+//! written to `target/embed-bench-texts.json` and the figures to
+//! `target/embed-bench-figures.json`, so `ci/bench_sentence_transformers.py`
+//! can time sentence-transformers on exactly the same batches and print the
+//! ratio. `--shapes` instead times single passes of rows × tokens shapes
+//! (what the length-grouping constants were fitted on).
 //!
-//! The allocator is jemalloc, as in the memsoak binary, so the effect of its
-//! decay settings can be measured: run once plain and once with
-//! `_RJEM_MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1`. Thread count
-//! follows `RAYON_NUM_THREADS` (candle's default: one per physical core).
+//! The allocator is jemalloc, as in the memsoak binary, set up as
+//! `memsoak run` sets it up for candle: page decay off (`--decay memsoak`,
+//! the default; `_RJEM_MALLOC_CONF` overrides it as it does for memsoak).
+//! `--decay default` keeps jemalloc's own decay, to measure what turning it
+//! off buys. Threads: `--threads T`, else memsoak's default
+//! ([`memsoak::backend::candle::default_threads`]).
+//!
+//! `--sweep` runs this bench once per setting (threads 1..=max(4, 2 × CPUs)
+//! capped at 8, each with decay off and on), in fresh processes since
+//! candle's thread pools are sized once per process, over K rounds
+//! (default 2) with the settings interleaved, and prints the best of each.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use memsoak::backend::Embedder;
 use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
+use serde_json::json;
 use tokenizers::Tokenizer;
 
 #[global_allocator]
@@ -276,71 +286,110 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |pages| pages * 4096.0 / (1024.0 * 1024.0))
 }
 
+/// The decay settings new and existing arenas run with now (the `opt.*`
+/// values only say how jemalloc started; memsoak changes them at run time).
 fn jemalloc_decay() -> String {
-    // SAFETY: both names are jemalloc `ssize_t` options, read as isize.
+    // SAFETY: both names are jemalloc `ssize_t` settings, read as isize.
     let read = |name: &[u8]| unsafe { tikv_jemalloc_ctl::raw::read::<isize>(name) };
-    match (read(b"opt.dirty_decay_ms\0"), read(b"opt.muzzy_decay_ms\0")) {
+    match (
+        read(b"arenas.dirty_decay_ms\0"),
+        read(b"arenas.muzzy_decay_ms\0"),
+    ) {
         (Ok(d), Ok(m)) => format!("dirty_decay_ms={d} muzzy_decay_ms={m}"),
         _ => "unknown".into(),
     }
 }
 
-fn main() {
-    let mut n_batches = 4usize;
-    let mut repeat = 3usize;
-    let mut shapes = false;
+/// What one invocation was asked to do.
+struct Args {
+    n_batches: usize,
+    repeat: usize,
+    shapes: bool,
+    sweep: bool,
+    rounds: usize,
+    threads: Option<usize>,
+    decay_default: bool,
+    json: bool,
+    texts: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        n_batches: 4,
+        repeat: 3,
+        shapes: false,
+        sweep: false,
+        rounds: 2,
+        threads: None,
+        decay_default: false,
+        json: false,
+        texts: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--batches" {
-            n_batches = args
-                .next()
+        let mut num = |name: &str| -> usize {
+            args.next()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(n_batches);
-        }
-        if arg == "--repeat" {
-            repeat = args.next().and_then(|v| v.parse().ok()).unwrap_or(repeat);
-        }
-        if arg == "--shapes" {
-            shapes = true;
+                .unwrap_or_else(|| die(&format!("{name} needs a number")))
+        };
+        match arg.as_str() {
+            "--batches" => a.n_batches = num("--batches"),
+            "--repeat" => a.repeat = num("--repeat"),
+            "--rounds" => a.rounds = num("--rounds"),
+            "--threads" => a.threads = Some(num("--threads")),
+            "--shapes" => a.shapes = true,
+            "--sweep" => a.sweep = true,
+            "--json" => a.json = true,
+            "--texts" => {
+                a.texts = Some(
+                    args.next()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| die("--texts FILE")),
+                )
+            }
+            "--decay" => match args.next().as_deref() {
+                Some("memsoak") => a.decay_default = false,
+                Some("default") => a.decay_default = true,
+                _ => die("--decay memsoak|default"),
+            },
+            // cargo bench passes --bench to harness = false targets.
+            "--bench" => {}
+            other => die(&format!("unknown argument {other}")),
         }
     }
+    a
+}
 
-    let dir = match resolve_model_dir(None) {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
+fn die(msg: &str) -> ! {
+    eprintln!("embed bench: {msg}");
+    std::process::exit(2)
+}
+
+fn main() {
+    let args = parse_args();
+    if args.sweep {
+        return sweep(&args);
+    }
+    // As `memsoak run` does for candle, before anything allocates much.
+    let decay = if args.decay_default {
+        None
+    } else {
+        memsoak::sample::jemalloc::disable_decay()
     };
-    let tok = match Tokenizer::from_file(dir.join("tokenizer.json")) {
-        Ok(mut t) => {
-            t.with_padding(None);
-            match t.with_truncation(None) {
-                Ok(_) => t,
-                Err(e) => {
-                    eprintln!("tokenizer: {e}");
-                    std::process::exit(2);
-                }
-            }
-        }
-        Err(e) => {
-            eprintln!("tokenizer: {e}");
-            std::process::exit(2);
-        }
+
+    let (dir, tok) = model_and_tokenizer();
+    let load = |dir: &Path| {
+        CandleEmbedder::load(&CandleOptions {
+            model_dir: Some(dir.to_path_buf()),
+            threads: args.threads,
+            ..CandleOptions::default()
+        })
+        .unwrap_or_else(|e| die(&e.to_string()))
     };
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    if shapes {
-        let mut e = match CandleEmbedder::load(&CandleOptions {
-            model_dir: Some(dir.clone()),
-            ..CandleOptions::default()
-        }) {
-            Ok(e) => e,
-            Err(err) => {
-                eprintln!("{err}");
-                std::process::exit(2);
-            }
-        };
+    if args.shapes {
+        let mut e = load(&dir);
         for len in [8usize, 16, 32, 64, 128, 256] {
             for rows in [1usize, 2, 4, 8, 16, 32] {
                 let texts: Vec<String> = (0..rows).map(|_| text_of(&tok, &mut rng, len)).collect();
@@ -360,63 +409,234 @@ fn main() {
         }
         return;
     }
-    let n = n_batches * BATCH;
-    let fixed: Vec<String> = (0..n)
-        .map(|_| text_of(&tok, &mut rng, FIXED_TOKENS))
-        .collect();
-    let variable: Vec<String> = (0..n)
-        .map(|_| {
-            let target = 4 + rng.below(297);
-            text_of(&tok, &mut rng, target)
-        })
-        .collect();
-    write_texts(&dir, &fixed, &variable);
-
-    let mut e = match CandleEmbedder::load(&CandleOptions {
-        model_dir: Some(dir),
-        ..CandleOptions::default()
-    }) {
-        Ok(e) => e,
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
+    let (fixed, variable) = match &args.texts {
+        Some(path) => read_texts(path),
+        None => {
+            let t = make_texts(&tok, &mut rng, args.n_batches);
+            write_texts(&dir, &t.0, &t.1);
+            t
         }
     };
+
+    let mut e = load(&dir);
     let info = e.info();
-    println!(
-        "candle embed bench: model {} | threads {} | RAYON_NUM_THREADS={} | jemalloc {} ({})",
-        info.model.unwrap_or_default(),
-        info.details
-            .get("threads")
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
-        jemalloc_decay(),
-        std::env::var("_RJEM_MALLOC_CONF").map_or("_RJEM_MALLOC_CONF unset".into(), |v| format!(
-            "_RJEM_MALLOC_CONF={v}"
-        )),
-    );
-    for (name, texts) in [("fixed", &fixed), ("variable", &variable)] {
-        let f = measure(&mut e, texts, &tok, repeat);
+    let threads = info
+        .details
+        .get("threads")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    let decay_text = jemalloc_decay();
+    if !args.json {
         println!(
-            "{name:>8}: {:7.1} sentences/s best, {:7.1} median of {repeat}, {:7.1} per CPU-second  (batch {BATCH}, {} texts, mean {:.1} tokens/text after truncation, rss {:.0} MiB)",
-            f.best,
-            f.median,
-            f.per_cpu_sec,
-            texts.len(),
-            f.mean_tokens,
-            rss_mib()
+            "candle embed bench: model {} | threads {threads} | jemalloc {decay_text} ({}) | load average {}",
+            info.model.unwrap_or_default(),
+            match (decay, std::env::var("_RJEM_MALLOC_CONF")) {
+                (_, Ok(v)) => format!("_RJEM_MALLOC_CONF={v}"),
+                (Some(_), _) => "decay off, as memsoak run applies".into(),
+                (None, _) => "jemalloc defaults".into(),
+            },
+            load_average(),
+        );
+    }
+    let mut figures = serde_json::Map::new();
+    for (name, texts) in [("fixed", &fixed), ("variable", &variable)] {
+        let f = measure(&mut e, texts, &tok, args.repeat);
+        if !args.json {
+            println!(
+                "{name:>8}: {:7.1} sentences/s best, {:7.1} median of {}, {:7.1} per CPU-second  (batch {BATCH}, {} texts, mean {:.1} tokens/text after truncation, rss {:.0} MiB)",
+                f.best,
+                f.median,
+                args.repeat,
+                f.per_cpu_sec,
+                texts.len(),
+                f.mean_tokens,
+                rss_mib()
+            );
+        }
+        figures.insert(
+            name.into(),
+            json!({
+                "best": f.best,
+                "median": f.median,
+                "per_cpu_sec": f.per_cpu_sec,
+                "texts": texts.len(),
+                "mean_tokens": f.mean_tokens,
+            }),
+        );
+    }
+    let doc = json!({
+        "backend": "candle",
+        "threads": threads,
+        "decay": if decay.is_some() { "off" } else { "jemalloc" },
+        "jemalloc": decay_text,
+        "batch_size": BATCH,
+        "figures": figures,
+    });
+    if args.json {
+        println!("{doc}");
+    } else {
+        let path = target_dir().join("embed-bench-figures.json");
+        if let Err(e) = std::fs::write(&path, doc.to_string()) {
+            eprintln!("note: could not write {}: {e}", path.display());
+        }
+    }
+}
+
+/// The model directory and its tokenizer, without truncation or padding
+/// (to count tokens exactly).
+fn model_and_tokenizer() -> (PathBuf, Tokenizer) {
+    let dir = match resolve_model_dir(None) {
+        Ok(dir) => dir,
+        Err(e) => die(&e.to_string()),
+    };
+    let tok = match Tokenizer::from_file(dir.join("tokenizer.json")) {
+        Ok(mut t) => {
+            t.with_padding(None);
+            match t.with_truncation(None) {
+                Ok(_) => t,
+                Err(e) => die(&format!("tokenizer: {e}")),
+            }
+        }
+        Err(e) => die(&format!("tokenizer: {e}")),
+    };
+    (dir, tok)
+}
+
+/// The fixed and variable workloads, `n_batches` batches each.
+fn make_texts(tok: &Tokenizer, rng: &mut Rng, n_batches: usize) -> (Vec<String>, Vec<String>) {
+    let n = n_batches * BATCH;
+    let fixed = (0..n).map(|_| text_of(tok, rng, FIXED_TOKENS)).collect();
+    let variable = (0..n)
+        .map(|_| {
+            let target = 4 + rng.below(297);
+            text_of(tok, rng, target)
+        })
+        .collect();
+    (fixed, variable)
+}
+
+/// Texts written by [`write_texts`] (the sweep's children reuse them).
+fn read_texts(path: &Path) -> (Vec<String>, Vec<String>) {
+    let doc: serde_json::Value = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| die(&format!("cannot read texts from {}", path.display())));
+    let list = |k: &str| -> Vec<String> {
+        doc[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (list("fixed"), list("variable"))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `--sweep`: every thread count and decay setting in its own process,
+/// interleaved over rounds; the best of each.
+fn sweep(args: &Args) {
+    let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    // Generate the texts once; every child embeds the same ones.
+    let (dir, tok) = model_and_tokenizer();
+    let (fixed, variable) = make_texts(&tok, &mut Rng(0x9E37_79B9_7F4A_7C15), args.n_batches);
+    let texts = write_texts(&dir, &fixed, &variable);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_threads = (2 * cpus).clamp(4, 8);
+    let settings: Vec<(usize, bool)> = (1..=max_threads)
+        .flat_map(|t| [(t, false), (t, true)])
+        .collect();
+    println!(
+        "candle thread sweep: {cpus} CPUs, threads 1..={max_threads}, decay off (memsoak) and on (jemalloc default), {} rounds x {} passes of {} batches of {BATCH}; load average {}",
+        args.rounds,
+        args.repeat,
+        args.n_batches,
+        load_average()
+    );
+    // (fixed best, variable best, fixed per CPU-s, variable per CPU-s)
+    let mut best = vec![[0f64; 4]; settings.len()];
+    for round in 0..args.rounds.max(1) {
+        for (k, &(threads, decay_default)) in settings.iter().enumerate() {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["--json", "--threads", &threads.to_string()])
+                .arg("--texts")
+                .arg(&texts)
+                .args(["--batches", &args.n_batches.to_string()])
+                .args(["--repeat", &args.repeat.to_string()])
+                .args(["--decay", if decay_default { "default" } else { "memsoak" }])
+                .env_remove("RAYON_NUM_THREADS")
+                .env_remove("_RJEM_MALLOC_CONF");
+            let out = cmd.output().unwrap_or_else(|e| die(&e.to_string()));
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+                die(&format!(
+                    "threads {threads}: no figures: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            });
+            let get = |w: &str, k: &str| doc["figures"][w][k].as_f64().unwrap_or(0.0);
+            let now = [
+                get("fixed", "best"),
+                get("variable", "best"),
+                get("fixed", "per_cpu_sec"),
+                get("variable", "per_cpu_sec"),
+            ];
+            for (b, v) in best[k].iter_mut().zip(now) {
+                *b = b.max(v);
+            }
+            eprintln!(
+                "  round {} threads {threads} decay {}: fixed {:.1}/s variable {:.1}/s",
+                round + 1,
+                if decay_default { "on " } else { "off" },
+                now[0],
+                now[1]
+            );
+        }
+    }
+    println!("threads  decay | fixed sent/s  variable sent/s | fixed /CPU-s  variable /CPU-s");
+    for (&(threads, decay_default), b) in settings.iter().zip(&best) {
+        println!(
+            "{threads:7}  {:5} | {:12.1}  {:15.1} | {:12.1}  {:15.1}",
+            if decay_default { "on" } else { "off" },
+            b[0],
+            b[1],
+            b[2],
+            b[3]
+        );
+    }
+    let score = |b: &[f64; 4]| b[0] + b[1];
+    if let Some((k, _)) = best
+        .iter()
+        .enumerate()
+        .max_by(|x, y| score(x.1).total_cmp(&score(y.1)))
+    {
+        let (threads, decay_default) = settings[k];
+        println!(
+            "fastest (fixed + variable sentences/s): threads {threads}, decay {}",
+            if decay_default { "on" } else { "off" }
         );
     }
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// Write the texts for `ci/bench_sentence_transformers.py` next to the
 /// build output (best effort: the bench itself does not need them).
-fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("embed-bench-texts.json");
+fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) -> PathBuf {
+    let path = target_dir().join("embed-bench-texts.json");
     let doc = serde_json::json!({
         "model_dir": model_dir.display().to_string(),
         "batch_size": BATCH,
@@ -426,4 +646,5 @@ fn write_texts(model_dir: &Path, fixed: &[String], variable: &[String]) {
     if let Err(e) = std::fs::write(&path, doc.to_string()) {
         eprintln!("note: could not write {}: {e}", path.display());
     }
+    path
 }

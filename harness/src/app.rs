@@ -136,9 +136,13 @@ fn build_embedder(plan: &BackendPlan, dir: &Path) -> Result<Box<dyn Embedder>> {
     Ok(e)
 }
 
-/// `processes`: where to log each process of a black-box tree
-/// (`processes.csv`), `None` for an in-process run.
-fn samplers(
+/// The samplers of a run or watch: the process tree rooted at `root` (else
+/// memsoak's descendants), jemalloc heap stats when `in_process`, host
+/// memory, and NVML when a GPU is present. `processes`: where to log each
+/// process of a black-box tree (`processes.csv`), `None` for an in-process
+/// run. Why a metric is absent goes to `notes`. Public so the overhead bench
+/// samples exactly what a run does.
+pub fn samplers(
     root: Option<u32>,
     in_process: bool,
     processes: Option<&Path>,
@@ -277,7 +281,7 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     let allocator: Option<&str> = None;
     let embedder = build_embedder(&plan.backend, &dir)?;
     let info: BackendInfo = embedder.info();
-    let run_json = crate::runfolder::run_json(
+    let mut run_json = crate::runfolder::run_json(
         "run",
         serde_json::json!({
             "backend": info,
@@ -286,6 +290,8 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
             "allocator_applied": allocator,
         }),
     );
+    // NOTE: the command line may hold a URL with a password or token.
+    plan.backend.redact_json(&mut run_json);
     crate::runfolder::create(&dir, &run_json).map_err(usage)?;
     let sink: Box<dyn Sink> = match &plan.write_embeddings {
         Some(p) => Box::new(
@@ -372,7 +378,8 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     report.workload = Some(workload_name);
     report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
     report.target = worker_report;
-    report.notes = notes;
+    // NOTE: the sampler notes go first; the tolerated-errors note above stays.
+    report.notes.splice(0..0, notes);
     if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {
         report.notes.push(format!(
             "{} malformed trace line(s) skipped (--skip-bad)",

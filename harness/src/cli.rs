@@ -135,6 +135,10 @@ pub struct RunArgs {
     /// Model directory for the candle backend.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Candle backend: compute threads (default: one per CPU memsoak may
+    /// use; see README "Allocator and threading defaults").
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Synthetic backend: vector width.
     #[arg(long, value_name = "N")]
     pub dim: Option<usize>,
@@ -151,8 +155,10 @@ pub struct RunArgs {
     /// Command/http backends: longest wait for one reply.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Failed requests tolerated (counted, texts skipped) before the run ends
-    /// with exit code 3.
+    /// Command/http backends: failed requests tolerated (HTTP error statuses
+    /// and timeouts, a worker's `error` replies; counted, texts skipped)
+    /// before the run ends with exit code 3. Protocol violations and crashes
+    /// are always fatal.
     #[arg(long, value_name = "N")]
     pub max_errors: Option<u64>,
     /// HTTP backend: server base URL (http://127.0.0.1:8080).

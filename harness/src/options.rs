@@ -244,6 +244,26 @@ impl BackendPlan {
             BackendPlan::Http(_) => "http",
         }
     }
+
+    /// Replace, in every string of `v`, what this backend must never write
+    /// down: an HTTP URL's user info and query (see
+    /// [`crate::backend::http::redact_url`]).
+    pub fn redact_json(&self, v: &mut serde_json::Value) {
+        let BackendPlan::Http(o) = self else { return };
+        let public = crate::backend::http::redact_url(&o.url);
+        if public == o.url {
+            return;
+        }
+        fn walk(v: &mut serde_json::Value, raw: &str, public: &str) {
+            match v {
+                serde_json::Value::String(s) if s.contains(raw) => *s = s.replace(raw, public),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, raw, public)),
+                serde_json::Value::Object(m) => m.values_mut().for_each(|x| walk(x, raw, public)),
+                _ => {}
+            }
+        }
+        walk(v, &o.url, &public);
+    }
 }
 
 /// A validated `memsoak run`.
@@ -573,8 +593,11 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
     if kind != BackendKind::Synthetic && synthetic_only {
         return err("--dim, --cost and --inject apply to --backend synthetic only");
     }
-    if kind != BackendKind::Candle && a.model.is_some() {
-        return err("--model applies to --backend candle only");
+    if kind != BackendKind::Candle && (a.model.is_some() || a.threads.is_some()) {
+        return err("--model and --threads apply to --backend candle only");
+    }
+    if a.threads == Some(0) {
+        return err("--threads must be at least 1");
     }
     let http_only = a.url.is_some()
         || a.api.is_some()
@@ -629,10 +652,17 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
             })
         }
         #[cfg(feature = "candle")]
-        BackendKind::Candle => BackendPlan::Candle(crate::backend::candle::CandleOptions {
-            model_dir: a.model.clone(),
-            ..Default::default()
-        }),
+        BackendKind::Candle => {
+            // NOTE: found here, before the run folder exists: a missing model
+            // is a usage error that leaves nothing behind.
+            let dir = crate::backend::candle::resolve_model_dir(a.model.as_deref())
+                .map_err(|e| OptionsError(format!("--backend candle: {e}")))?;
+            BackendPlan::Candle(crate::backend::candle::CandleOptions {
+                model_dir: Some(dir),
+                threads: a.threads,
+                ..Default::default()
+            })
+        }
         BackendKind::Command => {
             if a.command.is_empty() {
                 return err("--backend command needs a worker: -- CMD [ARGS...]");
@@ -662,6 +692,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
                 Some(crate::cli::ApiKind::Tei) => Api::Tei,
                 None => return err("--backend http needs --api openai or --api tei"),
             };
+            crate::backend::http::Endpoint::parse(&url, api).map_err(OptionsError)?;
             let concurrency = a.concurrency.unwrap_or(1);
             if concurrency == 0 || concurrency > 256 {
                 return err("--concurrency must be between 1 and 256");

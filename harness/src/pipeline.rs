@@ -2,12 +2,14 @@
 //! stage on its own thread, joined by bounded channels so nothing piles up
 //! in memory by design.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crate::backend::{BackendError, Embedded, Embedder};
+use crate::backend::{BackendError, Embedded, Embedder, Pending};
 use crate::workload::{Page, Workload};
 use crate::writer::Sink;
 
@@ -115,54 +117,80 @@ impl Pipeline {
         let embed = std::thread::Builder::new()
             .name("memsoak-embed".into())
             .spawn(move || {
-                let in_flight = embedder.max_in_flight().max(1);
-                let mut batch: Vec<Vec<String>> = Vec::with_capacity(in_flight);
-                'pages: while let Ok(first) = page_rx.recv() {
-                    batch.clear();
-                    batch.push(first.texts);
-                    // NOTE: take more pages only if they are already waiting:
-                    // concurrency never delays the first request.
-                    while batch.len() < in_flight {
-                        match page_rx.try_recv() {
-                            Ok(p) => batch.push(p.texts),
-                            Err(_) => break,
+                let window = embedder.max_in_flight().max(1);
+                // Texts per batch submitted and not yet collected, oldest first.
+                let mut pending: VecDeque<(usize, Pending)> = VecDeque::with_capacity(window);
+                let mut input_open = true;
+                'run: loop {
+                    // Submit what is waiting, up to the window. Block for a
+                    // page only when nothing is in flight: concurrency never
+                    // delays a request.
+                    while input_open && pending.len() < window {
+                        let page = if pending.is_empty() {
+                            page_rx.recv().ok()
+                        } else {
+                            match page_rx.try_recv() {
+                                Ok(p) => Some(p),
+                                Err(TryRecvError::Empty) => break,
+                                Err(TryRecvError::Disconnected) => None,
+                            }
+                        };
+                        let Some(page) = page else {
+                            input_open = false;
+                            break;
+                        };
+                        if s.stop.load(Ordering::Relaxed) {
+                            break 'run;
                         }
+                        pending.push_back((page.texts.len(), embedder.submit(page.texts)));
                     }
-                    if s.stop.load(Ordering::Relaxed) {
+                    let full = !input_open || pending.len() >= window;
+                    let Some((_, oldest)) = pending.front_mut() else {
                         break;
-                    }
-                    let results = embedder.embed_many(&batch);
-                    for (texts, res) in batch.iter().zip(results) {
-                        match res {
-                            Ok(out) => {
-                                if out.count() != texts.len() {
-                                    s.end(PipelineEnd::BackendError(format!(
-                                        "backend returned {} vectors for {} texts",
-                                        out.count(),
-                                        texts.len()
-                                    )));
-                                    break 'pages;
-                                }
-                                s.items.fetch_add(texts.len() as u64, Ordering::Relaxed);
-                                s.batches.fetch_add(1, Ordering::Relaxed);
-                                if vec_tx.send(out).is_err() {
-                                    break 'pages;
-                                }
+                    };
+                    // NOTE: while the window has room, wait in short slices so
+                    // a page that arrives meanwhile is submitted at once; a
+                    // full window (always, for in-process backends) just waits.
+                    let res = if full {
+                        oldest.wait()
+                    } else {
+                        match oldest.wait_timeout(Duration::from_millis(2)) {
+                            Some(r) => r,
+                            None => continue,
+                        }
+                    };
+                    let Some((texts, _)) = pending.pop_front() else {
+                        break;
+                    };
+                    match res {
+                        Ok(out) => {
+                            if out.count() != texts {
+                                s.end(PipelineEnd::BackendError(format!(
+                                    "backend returned {} vectors for {texts} texts",
+                                    out.count(),
+                                )));
+                                break;
                             }
-                            Err(BackendError::Request(e)) => {
-                                let n = s.errors.fetch_add(1, Ordering::Relaxed) + 1;
-                                *s.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
-                                if n > max_errors {
-                                    s.end(PipelineEnd::BackendError(format!(
-                                        "{e} ({n} failed request(s), more than --max-errors {max_errors})"
-                                    )));
-                                    break 'pages;
-                                }
+                            s.items.fetch_add(texts as u64, Ordering::Relaxed);
+                            s.batches.fetch_add(1, Ordering::Relaxed);
+                            if vec_tx.send(out).is_err() {
+                                break;
                             }
-                            Err(e) => {
-                                s.end(PipelineEnd::BackendError(e.to_string()));
-                                break 'pages;
+                        }
+                        Err(BackendError::Request(e)) => {
+                            let n = s.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                            *s.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(e.clone());
+                            if n > max_errors {
+                                s.end(PipelineEnd::BackendError(format!(
+                                    "{e} ({n} failed request(s), more than --max-errors {max_errors})"
+                                )));
+                                break;
                             }
+                        }
+                        Err(e) => {
+                            s.end(PipelineEnd::BackendError(e.to_string()));
+                            break;
                         }
                     }
                 }
@@ -272,7 +300,6 @@ mod tests {
     use crate::backend::synthetic::{SyntheticEmbedder, SyntheticOptions};
     use crate::workload::VecWorkload;
     use crate::writer::Discard;
-    use std::time::Duration;
 
     fn pages(n: usize) -> Box<dyn Workload> {
         Box::new(VecWorkload::new(
@@ -342,5 +369,74 @@ mod tests {
         let (end, items, _) = p.join();
         assert_eq!(end, PipelineEnd::Stopped);
         assert!(items > 0);
+    }
+
+    /// Answers each batch from its own thread after a delay that varies by
+    /// batch, so results finish out of order; tracks how many are in flight.
+    struct Concurrent {
+        window: usize,
+        live: Arc<AtomicU64>,
+        peak: Arc<AtomicU64>,
+    }
+    impl Embedder for Concurrent {
+        fn info(&self) -> BackendInfo {
+            BackendInfo::default()
+        }
+        fn embed(&mut self, texts: &[String]) -> Result<Embedded, BackendError> {
+            self.submit(texts.to_vec()).wait()
+        }
+        fn max_in_flight(&self) -> usize {
+            self.window
+        }
+        fn submit(&mut self, texts: Vec<String>) -> Pending {
+            let (tx, pending) = Pending::channel();
+            let (live, peak) = (self.live.clone(), self.peak.clone());
+            std::thread::spawn(move || {
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                // Page i's first text is `a{i}`: later pages often finish first.
+                let i: u64 = texts[0][1..].parse().unwrap();
+                std::thread::sleep(Duration::from_millis(5 + (i * 7) % 20));
+                live.fetch_sub(1, Ordering::SeqCst);
+                // The vector carries the page number, to check the order.
+                let _ = tx.send(Ok(Embedded::Vectors {
+                    dim: 1,
+                    data: vec![i as f32; texts.len()],
+                }));
+            });
+            pending
+        }
+    }
+
+    /// Records the first value of every batch it is given.
+    struct Order(Arc<std::sync::Mutex<Vec<f32>>>);
+    impl Sink for Order {
+        fn write(&mut self, batch: &Embedded) -> std::io::Result<()> {
+            if let Embedded::Vectors { data, .. } = batch {
+                self.0.lock().unwrap().push(data[0]);
+            }
+            Ok(())
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn concurrent_backend_keeps_its_window_full_and_input_order() {
+        let (live, peak) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let e = Concurrent {
+            window: 4,
+            live,
+            peak: peak.clone(),
+        };
+        let p = Pipeline::start(pages(40), Box::new(e), Box::new(Order(seen.clone())), 2, 0);
+        wait(&p);
+        let (end, items, _) = p.join();
+        assert_eq!((end, items), (PipelineEnd::Exhausted, 80));
+        let order = seen.lock().unwrap().clone();
+        assert_eq!(order, (0..40).map(|i| i as f32).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 4, "the window of 4 was used");
     }
 }

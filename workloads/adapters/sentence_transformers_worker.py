@@ -4,12 +4,18 @@
 This is the pipeline of the first seed article: read a batch of texts,
 `model.encode` it, write the vectors. Modes:
 
-  (default)   stream each batch's vectors to --out (float32, appended; a
-              .npy is finalised at exit) and keep nothing; replies
-              {"id", "count", "dim"}.
-  --retain    keep every batch's output in a list, as the article's leaking
-              loop did: host memory grows with every batch.
+  (default)   append each batch's vectors to --out as raw little-endian
+              float32, row-major, no header (read it back with
+              numpy.fromfile(path, "<f4").reshape(-1, dim)), flushed per
+              batch, and keep nothing; replies {"id", "count", "dim"}.
+              Without --out the file is a temporary one, removed at exit.
+  --retain    also keep every batch's output array in a list, as the
+              article's leaking loop did: host memory grows by dim x 4 bytes
+              per text (1.5 KiB for all-MiniLM-L6-v2), plus numpy's overhead.
   --reply-embeddings   send the vectors back instead of writing them.
+
+A failed encode() is answered with {"id", "error"}: memsoak counts it against
+--max-errors instead of ending the run.
 
 usage:
   memsoak run --backend command --duration 10m -- \

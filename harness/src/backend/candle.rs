@@ -71,11 +71,12 @@ pub struct CandleOptions {
     /// Override of `max_seq_length` (tokens, special tokens included);
     /// `None` reads `sentence_bert_config.json`, else 256.
     pub max_seq_length: Option<usize>,
-    /// Compute threads. `None` keeps candle's default (`RAYON_NUM_THREADS`,
-    /// else one per physical core). `Some(n)` sets `RAYON_NUM_THREADS`, which
-    /// candle reads before every matrix product; the rayon pools themselves
-    /// are sized on first use, so for a pool of exactly `n` threads load the
-    /// backend before any other rayon work (memsoak does).
+    /// Compute threads (`--threads`). `None`: `RAYON_NUM_THREADS` when the
+    /// environment sets it, else [`default_threads`]. The count is applied
+    /// through `RAYON_NUM_THREADS`, which candle reads before every matrix
+    /// product; the rayon pools themselves are sized on first use, so for a
+    /// pool of exactly `n` threads load the backend before any other rayon
+    /// work (memsoak does).
     pub threads: Option<usize>,
 }
 
@@ -735,9 +736,25 @@ fn plan_groups(lens: &[usize], heads: usize) -> Vec<Vec<usize>> {
     groups
 }
 
+/// memsoak's default compute thread count: one per CPU this process may
+/// run on (`sched_getaffinity`, so a container's or `taskset`'s limit
+/// counts). Measured on the 2-core CI box, see README "Allocator and
+/// threading defaults".
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Make `threads` take effect and report the thread count candle will use.
 fn apply_threads(threads: Option<usize>) -> Result<usize, BackendError> {
-    match threads {
+    let from_env = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0);
+    match threads.or(if from_env.is_some() {
+        None
+    } else {
+        Some(default_threads())
+    }) {
         Some(0) => Err(BackendError::Setup("threads must be at least 1".into())),
         Some(n) => {
             if candle_core::utils::get_num_threads() != n {

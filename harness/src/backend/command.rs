@@ -5,6 +5,11 @@
 //! when the worker persists vectors itself, or `{"id": 7, "error": "..."}`.
 //! The worker's whole process tree is sampled like a `watch` target, and it
 //! is stopped (and reaped) in `finish` or on drop.
+//!
+//! An `error` reply is the worker saying "this request failed, I live on":
+//! it counts against `--max-errors`. Anything else that breaks the protocol
+//! (malformed JSON, a wrong id or count, a crash, a hang) leaves the two ends
+//! out of step, so it ends the run.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -39,33 +44,61 @@ struct Reply {
     error: Option<String>,
 }
 
+/// Why a reply line is not a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// A well-formed `{"id", "error"}` reply: the worker failed this request
+    /// and can take the next one.
+    #[error("worker error on request {id}: {message}")]
+    Worker {
+        /// The request's id.
+        id: u64,
+        /// The worker's message.
+        message: String,
+    },
+    /// The reply breaks the protocol (malformed JSON, wrong id, wrong count,
+    /// missing fields).
+    #[error("{0}")]
+    Protocol(String),
+}
+
 /// Check one reply line against the request it answers. Pure, so every
 /// malformed shape is testable (and fuzzable) without a process.
-pub fn parse_reply(line: &str, id: u64, texts: usize) -> Result<Embedded, String> {
+pub fn parse_reply(line: &str, id: u64, texts: usize) -> Result<Embedded, ReplyError> {
+    use ReplyError::Protocol;
     let short: String = line.chars().take(120).collect();
     let r: Reply = serde_json::from_str(line)
-        .map_err(|e| format!("malformed reply to request {id}: {e}: `{short}`"))?;
+        .map_err(|e| Protocol(format!("malformed reply to request {id}: {e}: `{short}`")))?;
     match r.id {
         Some(got) if got == id => {}
-        Some(got) => return Err(format!("reply id {got} does not match request id {id}")),
-        None => return Err(format!("reply to request {id} has no `id`")),
+        Some(got) => {
+            return Err(Protocol(format!(
+                "reply id {got} does not match request id {id}"
+            )));
+        }
+        None => return Err(Protocol(format!("reply to request {id} has no `id`"))),
     }
-    if let Some(e) = r.error {
-        return Err(format!("worker error on request {id}: {e}"));
+    if let Some(message) = r.error {
+        if r.embeddings.is_some() || r.count.is_some() || r.dim.is_some() {
+            return Err(Protocol(format!(
+                "reply to request {id} has both `error` and a result"
+            )));
+        }
+        return Err(ReplyError::Worker { id, message });
     }
     match (r.embeddings, r.count, r.dim) {
         (Some(rows), None, _) => {
             if rows.len() != texts {
-                return Err(format!(
+                return Err(Protocol(format!(
                     "reply to request {id} has {} embeddings for {texts} texts",
                     rows.len()
-                ));
+                )));
             }
             let dim = rows.first().map_or(0, |r| r.len());
             if rows.iter().any(|r| r.len() != dim) || (texts > 0 && dim == 0) {
-                return Err(format!(
+                return Err(Protocol(format!(
                     "reply to request {id} has vectors of unequal or zero width"
-                ));
+                )));
             }
             Ok(Embedded::Vectors {
                 dim,
@@ -74,15 +107,15 @@ pub fn parse_reply(line: &str, id: u64, texts: usize) -> Result<Embedded, String
         }
         (None, Some(count), Some(dim)) => {
             if count != texts {
-                return Err(format!(
+                return Err(Protocol(format!(
                     "reply to request {id} counts {count} vectors for {texts} texts"
-                ));
+                )));
             }
             Ok(Embedded::Counted { count, dim })
         }
-        _ => Err(format!(
+        _ => Err(Protocol(format!(
             "reply to request {id} needs `embeddings`, or `count` and `dim`, or `error`"
-        )),
+        ))),
     }
 }
 
@@ -220,7 +253,13 @@ impl Embedder for CommandEmbedder {
                 )));
             }
         };
-        parse_reply(line.trim_end(), id, texts.len()).map_err(|e| self.dead(&e))
+        match parse_reply(line.trim_end(), id, texts.len()) {
+            Ok(out) => Ok(out),
+            // NOTE: the worker answered in step and can take the next
+            // request: a failed request, not a failed worker.
+            Err(e @ ReplyError::Worker { .. }) => Err(BackendError::Request(e.to_string())),
+            Err(ReplyError::Protocol(e)) => Err(self.dead(&e)),
+        }
     }
 
     fn target_pid(&self) -> Option<u32> {
@@ -304,8 +343,26 @@ mod tests {
             (r#"{"count":2,"dim":3}"#, "no `id`"),
         ];
         for (line, want) in bad {
-            let e = parse_reply(line, 3, 2).unwrap_err();
+            let e = parse_reply(line, 3, 2).unwrap_err().to_string();
             assert!(e.contains(want), "{line}: {e}");
+        }
+        // Only a clean error reply is the worker's own, countable failure.
+        assert_eq!(
+            parse_reply(r#"{"id":3,"error":"CUDA OOM"}"#, 3, 2),
+            Err(ReplyError::Worker {
+                id: 3,
+                message: "CUDA OOM".into()
+            })
+        );
+        for line in [
+            r#"{"id":4,"error":"x"}"#,
+            r#"{"id":3,"error":"x","count":2,"dim":3}"#,
+            r#"{"error":"x"}"#,
+        ] {
+            assert!(
+                matches!(parse_reply(line, 3, 2), Err(ReplyError::Protocol(_))),
+                "{line}"
+            );
         }
     }
 

@@ -10,6 +10,8 @@ pub mod http;
 pub mod synthetic;
 
 use std::fmt;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
 
 /// What an embedder returned for one batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,8 +78,9 @@ pub enum BackendError {
     /// The backend failed while embedding (crash, malformed reply, timeout).
     #[error("{0}")]
     Failed(String),
-    /// One request failed but the backend lives on (an HTTP 500): counted
-    /// against `--max-errors`, its texts not counted as embedded.
+    /// One request failed but the backend lives on (an HTTP error status or
+    /// timeout, a worker's `{"id", "error"}` reply): counted against
+    /// `--max-errors`, its texts not counted as embedded.
     #[error("{0}")]
     Request(String),
 }
@@ -86,6 +89,59 @@ impl BackendError {
     /// Build a [`BackendError::Failed`] from anything printable.
     pub fn failed(msg: impl fmt::Display) -> Self {
         BackendError::Failed(msg.to_string())
+    }
+}
+
+/// The result of one batch given to [`Embedder::submit`], ready now or on
+/// its way from another thread (an HTTP request in flight).
+pub struct Pending(PendingState);
+
+enum PendingState {
+    Ready(Option<Result<Embedded, BackendError>>),
+    Waiting(Receiver<Result<Embedded, BackendError>>),
+}
+
+/// The sending side of a [`Pending`]: whoever finishes the batch sends its
+/// result here, once.
+pub type PendingSender = SyncSender<Result<Embedded, BackendError>>;
+
+impl Pending {
+    /// A result that is already known.
+    pub fn ready(result: Result<Embedded, BackendError>) -> Self {
+        Pending(PendingState::Ready(Some(result)))
+    }
+
+    /// A result another thread will send.
+    pub fn channel() -> (PendingSender, Pending) {
+        let (tx, rx) = sync_channel(1);
+        (tx, Pending(PendingState::Waiting(rx)))
+    }
+
+    /// The result, if it arrives within `timeout`. A sender dropped without
+    /// sending (its thread died) is a backend failure.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<Embedded, BackendError>> {
+        match &mut self.0 {
+            PendingState::Ready(r) => Some(
+                r.take()
+                    .unwrap_or_else(|| Err(BackendError::failed("result already collected"))),
+            ),
+            PendingState::Waiting(rx) => match rx.recv_timeout(timeout) {
+                Ok(r) => Some(r),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Err(BackendError::failed(
+                    "the backend dropped a request without an answer",
+                ))),
+            },
+        }
+    }
+
+    /// Wait for the result, however long it takes.
+    pub fn wait(&mut self) -> Result<Embedded, BackendError> {
+        loop {
+            if let Some(r) = self.wait_timeout(Duration::from_secs(3600)) {
+                return r;
+            }
+        }
     }
 }
 
@@ -107,16 +163,19 @@ pub trait Embedder: Send {
         None
     }
 
-    /// How many batches this backend can have in flight at once (HTTP
-    /// concurrency). The pipeline hands [`Embedder::embed_many`] up to this
-    /// many pages when they are ready.
+    /// How many batches the pipeline may have submitted to this backend and
+    /// not yet collected (see [`Embedder::submit`]). `1` for backends that
+    /// embed on the caller's thread.
     fn max_in_flight(&self) -> usize {
         1
     }
 
-    /// Embed several batches, possibly concurrently; results in order.
-    fn embed_many(&mut self, batches: &[Vec<String>]) -> Vec<Result<Embedded, BackendError>> {
-        batches.iter().map(|b| self.embed(b)).collect()
+    /// Start embedding one batch and return a handle to its result. The
+    /// pipeline keeps up to [`Embedder::max_in_flight`] handles and collects
+    /// them in submission order, so results (and the vectors written) stay
+    /// in input order. The default embeds at once, on the caller's thread.
+    fn submit(&mut self, texts: Vec<String>) -> Pending {
+        Pending::ready(self.embed(&texts))
     }
 
     /// End the backend: stop any process it runs and say how it ended (exit

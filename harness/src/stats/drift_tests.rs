@@ -674,6 +674,9 @@ fn leak_whose_rate_varies_is_a_leak() {
         let v = analyse(&x, &y);
         show(&format!("varying-rate leak seed {seed}"), &v);
         assert!(v.leak, "seed {seed}");
-        assert!(v.drift.ci_low > LIMIT, "seed {seed}: the interval shows it too");
+        assert!(
+            v.drift.ci_low > LIMIT,
+            "seed {seed}: the interval shows it too"
+        );
     }
 }

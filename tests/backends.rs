@@ -1,0 +1,769 @@
+//! The three real backends through `memsoak run`, as a user runs them: the
+//! default candle run on the real model, worker error accounting, the HTTP
+//! backend's failure modes against the loopback fixture server, and secrets
+//! in URLs. Each test gets its own temp dir.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn memsoak() -> Command {
+    let mut c = Command::cargo_bin("memsoak").expect("binary built");
+    c.env_remove("_RJEM_MALLOC_CONF");
+    c.env_remove("RAYON_NUM_THREADS");
+    c.env_remove("MEMSOAK_MODEL_DIR");
+    c
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn report(dir: &Path) -> Value {
+    json(&dir.join("report.json"))
+}
+
+struct Outcome {
+    code: i32,
+    stderr: String,
+    dir: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+/// `memsoak ARGS --out DIR [-- TAIL]` in a fresh temp dir (also the cwd).
+fn run(args: &[&str], tail: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut cmd = memsoak();
+    cmd.args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(tmp.path());
+    if !tail.is_empty() {
+        cmd.arg("--").args(tail);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        tmp,
+    }
+}
+
+/// Say why a test did not run where a plain `cargo test` shows it: libtest
+/// captures `eprintln!`, not writes to the stderr handle. Also appended to
+/// `target/test-skips.log`.
+fn skip(test: &str, why: &str) {
+    let line = format!("SKIPPED {test}: {why}");
+    let _ = writeln!(std::io::stderr(), "{line}");
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-skips.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Held by the tests that keep both cores busy for long (the real model,
+/// sentence-transformers), so they do not starve each other into timeouts.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn notes(r: &Value) -> String {
+    r["notes"].to_string()
+}
+
+// ---- candle, the default backend ----
+
+#[test]
+fn candle_default_run_soaks_the_real_model() {
+    let _heavy = heavy();
+    // The default backend and workload; pages of 8 so that items count up
+    // within seconds even on a loaded machine.
+    let o = run(
+        &[
+            "run",
+            "--duration",
+            "15s",
+            "--sample-every",
+            "500ms",
+            "--page-size",
+            "8",
+            "-q",
+        ],
+        &[],
+        &[],
+    );
+    let r = report(&o.dir);
+    let verdict = r["verdict"].as_str().unwrap_or_default();
+    assert!(
+        matches!((verdict, o.code), ("pass", 0) | ("fail", 1)),
+        "verdict {verdict} exit {}: {}",
+        o.code,
+        o.stderr
+    );
+    assert_eq!(r["backend"]["name"], "candle");
+    assert_eq!(r["backend"]["model"], "all-MiniLM-L6-v2");
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 0, "{r}");
+    let samples = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    let header = samples.lines().next().unwrap();
+    for col in ["items", "rss", "heap", "heap_resident", "heap_retained"] {
+        assert!(header.split(',').any(|c| c == col), "{col} in {header}");
+    }
+    let run_json = json(&o.dir.join("run.json"));
+    assert_eq!(
+        run_json["allocator_applied"], "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+        "{run_json}"
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        run_json["backend"]["details"]["threads"].as_u64(),
+        Some(cpus as u64),
+        "default thread count"
+    );
+}
+
+#[test]
+fn candle_threads_flag_is_applied_and_checked() {
+    let _heavy = heavy();
+    let o = run(
+        &[
+            "run",
+            "--duration",
+            "3s",
+            "--sample-every",
+            "500ms",
+            "-q",
+            "--threads",
+            "1",
+        ],
+        &[],
+        &[],
+    );
+    assert!(o.code == 0 || o.code == 1, "{}", o.stderr);
+    let run_json = json(&o.dir.join("run.json"));
+    assert_eq!(run_json["backend"]["details"]["threads"], 1, "{run_json}");
+    for (args, want) in [
+        (&["--threads", "0"][..], "--threads must be at least 1"),
+        (
+            &["--threads", "2", "--backend", "synthetic"][..],
+            "apply to --backend candle only",
+        ),
+    ] {
+        let o = run(&[&["run", "-q"][..], args].concat(), &[], &[]);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
+        assert!(!o.dir.exists(), "{args:?}: no run folder");
+    }
+}
+
+#[test]
+fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
+    let empty = tempfile::tempdir().unwrap();
+    let empty_dir = empty.path().to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)]); 2] = [
+        (&[], &[("MEMSOAK_MODEL_DIR", empty_dir)]),
+        (&["--model", "/nonexistent/model"], &[]),
+    ];
+    for (extra, env) in cases {
+        let o = run(
+            &[&["run", "--duration", "5s", "-q"][..], extra].concat(),
+            &[],
+            env,
+        );
+        assert_eq!(o.code, 2, "{extra:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "one line: {}", o.stderr);
+        assert!(o.stderr.contains("ci/fetch-model.sh"), "{}", o.stderr);
+        assert!(!o.dir.exists(), "{extra:?}: the run folder was left behind");
+    }
+    // Without --out: no reports/<run>/ folder appears either.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = memsoak()
+        .args(["run", "--duration", "5s", "-q"])
+        .env("MEMSOAK_MODEL_DIR", empty_dir)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!tmp.path().join("reports").exists());
+}
+
+// ---- command: worker error replies vs protocol violations ----
+
+fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
+    let w = fixture("worker.py");
+    let args = [
+        &[
+            "run",
+            "--backend",
+            "command",
+            "--sample-every",
+            "200ms",
+            "-q",
+            "--page-size",
+            "8",
+            "--timeout",
+            "5s",
+        ][..],
+        extra,
+    ]
+    .concat();
+    run(&args, &[&["python3", w.as_str()][..], worker].concat(), &[])
+}
+
+#[test]
+fn command_worker_error_replies_count_against_max_errors() {
+    // Every third request from the second on fails with {"id","error"}.
+    let flaky: &[&str] = &["error", "--after", "1", "--every", "3"];
+    std::thread::scope(|s| {
+        let tolerated = s.spawn(|| {
+            let o = run_worker(&["--duration", "5s", "--max-errors", "100000"], flaky);
+            assert_eq!(o.code, 0, "{}", o.stderr);
+            let r = report(&o.dir);
+            let errors = r["backend_errors"].as_u64().unwrap();
+            let items = r["analysis"]["items"].as_u64().unwrap();
+            assert!(errors >= 3, "{r}");
+            assert!(items >= 8 * errors, "the other requests were embedded: {r}");
+            assert!(notes(&r).contains("failed request(s) tolerated"), "{r}");
+            assert!(notes(&r).contains("simulated failure"), "{r}");
+            assert_eq!(r["target"]["stop"]["left"], 0);
+        });
+        let over = s.spawn(|| {
+            let o = run_worker(&["--duration", "30s", "--max-errors", "2"], flaky);
+            assert_eq!(o.code, 3, "{}", o.stderr);
+            let r = report(&o.dir);
+            let errors = r["errors"].to_string();
+            assert!(errors.contains("more than --max-errors 2"), "{errors}");
+            assert!(errors.contains("worker error on request"), "{errors}");
+        });
+        // Protocol violations stay fatal, however many errors are tolerated.
+        let fatal = s.spawn(|| {
+            for (worker, want) in [
+                (&["malformed", "--after", "1"][..], "malformed reply"),
+                (&["wrong-count", "--after", "1"][..], "for 8 texts"),
+                (&["crash", "--after", "1"][..], "exited with status 3"),
+            ] {
+                let o = run_worker(&["--duration", "30s", "--max-errors", "100000"], worker);
+                assert_eq!(o.code, 3, "{worker:?}: {}", o.stderr);
+                let r = report(&o.dir);
+                assert_eq!(r["ended_by"], "backend_error");
+                assert!(r["errors"].to_string().contains(want), "{worker:?}: {r}");
+            }
+        });
+        for h in [tolerated, over, fatal] {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    });
+}
+
+// ---- http: the loopback fixture server ----
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `memsoak run --backend http --serve` against the fixture server, with
+/// `url_of(port)` as `--url` (default `http://127.0.0.1:PORT`).
+fn run_http_url(
+    url_of: &dyn Fn(u16) -> String,
+    extra: &[&str],
+    server: &[&str],
+    env: &[(&str, &str)],
+) -> Outcome {
+    let port = free_port();
+    let url = url_of(port);
+    let port = port.to_string();
+    let srv = fixture("embed_server.py");
+    let args = [
+        &[
+            "run",
+            "--backend",
+            "http",
+            "--url",
+            url.as_str(),
+            "--serve",
+            "--sample-every",
+            "200ms",
+            "-q",
+            "--page-size",
+            "8",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let tail = [
+        &["python3", srv.as_str(), "--port", port.as_str()][..],
+        server,
+    ]
+    .concat();
+    run(&args, &tail, env)
+}
+
+fn run_http(extra: &[&str], server: &[&str]) -> Outcome {
+    run_http_url(&|p| format!("http://127.0.0.1:{p}"), extra, server, &[])
+}
+
+#[test]
+fn tolerated_http_errors_are_noted_in_report_and_summary() {
+    // Regression: the "N failed request(s) tolerated" note was pushed, then
+    // overwritten by the sampler notes.
+    let o = run_http(
+        &["--api", "tei", "--duration", "4s", "--max-errors", "100000"],
+        &["--fail-every", "5"],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert!(r["backend_errors"].as_u64().unwrap() >= 2, "{r}");
+    assert!(notes(&r).contains("failed request(s) tolerated"), "{r}");
+    // The sampler notes are still there too.
+    assert!(notes(&r).contains("heap metrics absent"), "{r}");
+    let summary = std::fs::read_to_string(o.dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("tolerated (--max-errors 100000)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn http_https_and_bad_urls_are_usage_errors() {
+    for (url, want) in [
+        ("https://127.0.0.1:8443", "https is not supported"),
+        ("ftp://127.0.0.1:21", "unsupported scheme"),
+        ("http://", "no host"),
+    ] {
+        let o = run(
+            &[
+                "run",
+                "--backend",
+                "http",
+                "--api",
+                "tei",
+                "--url",
+                url,
+                "-q",
+            ],
+            &[],
+            &[],
+        );
+        assert_eq!(o.code, 2, "{url}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+        assert!(o.stderr.contains(want), "{url}: {}", o.stderr);
+        assert!(!o.dir.exists(), "{url}: no run folder");
+    }
+}
+
+#[test]
+fn http_request_timeout_is_exit_3_naming_the_timeout() {
+    let o = run_http(
+        &["--api", "tei", "--duration", "20s", "--timeout", "1s"],
+        &["--delay-ms", "3000"],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "backend_error");
+    let errors = r["errors"].to_string();
+    assert!(
+        errors.contains("no reply within 1s (--timeout)"),
+        "{errors}"
+    );
+    assert!(o.stderr.contains("--timeout"), "{}", o.stderr);
+}
+
+#[test]
+fn http_malformed_or_short_replies_are_exit_3_even_with_max_errors() {
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "openai",
+            &["--bad-reply", "malformed"],
+            "malformed OpenAI reply",
+        ),
+        ("tei", &["--bad-reply", "malformed"], "malformed TEI reply"),
+        (
+            "tei",
+            &["--bad-reply", "wrong-count"],
+            "server returned 7 embeddings for 8 texts",
+        ),
+    ];
+    std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(api, server, want)| {
+                s.spawn(move || {
+                    let o = run_http(
+                        &["--api", api, "--duration", "20s", "--max-errors", "100000"],
+                        server,
+                    );
+                    assert_eq!(o.code, 3, "{server:?}: {}", o.stderr);
+                    let r = report(&o.dir);
+                    assert_eq!(r["backend_errors"], 0, "not a countable error");
+                    let errors = r["errors"].to_string();
+                    assert!(errors.contains(want), "{server:?}: {errors}");
+                    assert!(r["analysis"]["items"].as_u64().unwrap() >= 16);
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    });
+}
+
+#[test]
+fn http_served_server_dying_is_a_target_failure_with_its_status() {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = [&[][..], &["--max-errors", "100000"][..]]
+            .into_iter()
+            .map(|extra| {
+                s.spawn(move || {
+                    let o = run_http(
+                        &[&["--api", "tei", "--duration", "30s"][..], extra].concat(),
+                        &["--die-after", "20", "--die-status", "7"],
+                    );
+                    assert_eq!(o.code, 3, "{extra:?}: {}", o.stderr);
+                    let r = report(&o.dir);
+                    assert_eq!(r["verdict"], "error");
+                    assert_eq!(r["ended_by"], "backend_error");
+                    let errors = r["errors"].to_string();
+                    assert!(
+                        errors.contains("the server exited with status 7 during the run"),
+                        "{extra:?}: {errors}"
+                    );
+                    assert!(errors.contains("dying on request 21"), "{errors}");
+                    assert_eq!(r["target"]["status"]["state"], "exited", "{r}");
+                    assert_eq!(r["target"]["status"]["code"], 7, "{r}");
+                    assert!(r["analysis"]["items"].as_u64().unwrap() >= 8 * 20);
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    });
+}
+
+#[test]
+fn http_server_that_never_gets_ready_is_exit_2_and_is_stopped() {
+    // Still running but never listening: --ready-timeout passes.
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("server.pid");
+    let script = format!(
+        "import os, time; open({:?}, 'w').write(str(os.getpid())); time.sleep(120)",
+        pid_file.to_str().unwrap()
+    );
+    let port = free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let base = [
+        "run",
+        "--backend",
+        "http",
+        "--api",
+        "tei",
+        "--url",
+        url.as_str(),
+        "--serve",
+        "-q",
+    ];
+    let o = run(
+        &[&base[..], &["--ready-timeout", "1s"][..]].concat(),
+        &["python3", "-c", &script],
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("--ready-timeout 1s: the server is running but nothing accepts connections"),
+        "{}",
+        o.stderr
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the server started");
+    assert!(
+        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the server was left running"
+    );
+    // Exits before it is ready: its status is in the line.
+    let o = run(
+        &base,
+        &[
+            "python3",
+            "-c",
+            "import sys; print('no model', file=sys.stderr); sys.exit(5)",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("the server exited with status 5 before accepting connections"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("no model"), "{}", o.stderr);
+}
+
+/// Time-weighted mean of requests in flight at the server, from its log,
+/// over the middle of the run (the first and last second left out).
+fn mean_in_flight(log: &Path) -> f64 {
+    let text = std::fs::read_to_string(log).expect("server log");
+    let spans: Vec<(f64, f64)> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["start"].as_f64().unwrap(), v["t"].as_f64().unwrap())
+        })
+        .collect();
+    let from = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min) + 1.0;
+    let to = spans.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max) - 1.0;
+    assert!(to > from + 2.0, "the run was too short to judge");
+    let busy: f64 = spans
+        .iter()
+        .map(|&(a, b)| (b.min(to) - a.max(from)).max(0.0))
+        .sum();
+    busy / (to - from)
+}
+
+#[test]
+fn http_concurrency_keeps_n_requests_in_flight_continuously() {
+    // Requests of unequal length (50-350 ms): waiting for a whole round of
+    // 4 before sending the next would leave ~2.8 in flight on average.
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("requests.jsonl");
+    let log_s = log.to_str().unwrap();
+    let o = run_http(
+        &["--api", "tei", "--duration", "8s", "--concurrency", "4"],
+        &["--delay-ms", "50", "--jitter-ms", "300", "--log", log_s],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mean = mean_in_flight(&log);
+    assert!(
+        mean > 3.5,
+        "mean requests in flight {mean:.2} with --concurrency 4"
+    );
+    assert!(mean < 4.05, "never more than 4 in flight: {mean:.2}");
+}
+
+#[test]
+fn http_url_user_info_and_query_are_sent_but_never_written() {
+    let (pw, query) = ("pw-SECRET-1", "api_key=qt-SECRET-2");
+    let o = run_http_url(
+        &|p| format!("http://memsoak:{pw}@127.0.0.1:{p}/?{query}"),
+        &["--api", "tei", "--duration", "3s"],
+        &[
+            "--require-basic-env",
+            "BASIC",
+            "--require-query-env",
+            "QUERY",
+        ],
+        &[("BASIC", &format!("memsoak:{pw}")), ("QUERY", query)],
+    );
+    // Exit 0: the server got both, or it would have answered 401.
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 8);
+    let url = r["backend"]["details"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/embed"),
+        "{url}"
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&o.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in [
+        "run.json",
+        "report.json",
+        "summary.md",
+        "report.html",
+        "junit.xml",
+    ] {
+        assert!(files.contains(&o.dir.join(f)), "{f} written");
+    }
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(!text.contains("SECRET"), "{} holds a secret", f.display());
+    }
+    assert!(!o.stderr.contains("SECRET"), "{}", o.stderr);
+    // And a failing request's message does not repeat them either.
+    let o = run_http_url(
+        &|p| format!("http://memsoak:{pw}@127.0.0.1:{p}/?{query}"),
+        &["--api", "tei", "--duration", "3s"],
+        &["--fail-every", "1"],
+        &[],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let errors = report(&o.dir)["errors"].to_string();
+    assert!(errors.contains("HTTP 500"), "{errors}");
+    assert!(
+        !errors.contains("SECRET") && !o.stderr.contains("SECRET"),
+        "{errors}"
+    );
+    let _ = &o.tmp;
+}
+
+// ---- the sentence-transformers worker, when it can run here ----
+
+/// RSS drift per 1000 texts of a run, bytes.
+fn rss_per_1k(r: &Value) -> f64 {
+    r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rss")
+        .and_then(|m| m["slope_per_1k"]["value"].as_f64())
+        .unwrap_or_else(|| panic!("no rss slope_per_1k in {r}"))
+}
+
+fn rss_per_min(r: &Value) -> f64 {
+    r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rss")
+        .and_then(|m| m["slope_per_min"]["value"].as_f64())
+        .unwrap_or_else(|| panic!("no rss slope_per_min in {r}"))
+}
+
+#[test]
+fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
+    const TEST: &str = "sentence_transformers_worker_retain_mode_leaks_and_default_does_not";
+    let probe = Command::new("python3")
+        .args(["-c", "import sentence_transformers"])
+        .output();
+    match probe {
+        Ok(p) if p.status.success() => {}
+        Ok(p) => {
+            let why = String::from_utf8_lossy(&p.stderr);
+            let last = why.lines().last().unwrap_or("import failed");
+            return skip(
+                TEST,
+                &format!(
+                    "sentence_transformers is not importable ({last}); python3 -m pip install sentence-transformers"
+                ),
+            );
+        }
+        Err(e) => return skip(TEST, &format!("python3 cannot run: {e}")),
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    if !model.join("model.safetensors").is_file() {
+        return skip(TEST, "no model in models/ (run ci/fetch-model.sh)");
+    }
+    let adapter = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../workloads/adapters/sentence_transformers_worker.py");
+    let _heavy = heavy();
+    // The same 32 texts of 10 words in every batch: one padded shape, so
+    // torch's per-shape caches settle during warm-up and what grows after
+    // it is what the worker keeps. (With synthetic texts of varied lengths
+    // the healthy worker's RSS still grew ~100 MiB/min after 90 s.)
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tmp.path().join("texts.txt");
+    let words = [
+        "memory", "leak", "service", "request", "batch", "model", "vector", "text", "night",
+        "kernel", "page", "cache",
+    ];
+    let lines: String = (0..32)
+        .map(|i| {
+            let line: Vec<&str> = (0..10)
+                .map(|k| words[(i * 7 + k * 5) % words.len()])
+                .collect();
+            line.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&texts, lines).unwrap();
+    let soak = |extra: &[&str]| {
+        let tail = [
+            &[
+                "python3",
+                adapter.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+            ][..],
+            extra,
+        ]
+        .concat();
+        run(
+            &[
+                "run",
+                "--backend",
+                "command",
+                "--workload",
+                texts.to_str().unwrap(),
+                "--loop",
+                "--page-size",
+                "32",
+                "--duration",
+                "50s",
+                "--sample-every",
+                "500ms",
+                "-q",
+                "--timeout",
+                "60s",
+                "-t",
+                "rss.slope_per_1k<4MiB",
+            ],
+            &tail,
+            &[],
+        )
+    };
+    let healthy = soak(&[]);
+    let retain = soak(&["--retain"]);
+    let (h, k) = (report(&healthy.dir), report(&retain.dir));
+    let _ = writeln!(
+        std::io::stderr(),
+        "st worker: healthy {} texts, rss {:.0} KiB/1k texts, {:.2} MiB/min; --retain {} texts, rss {:.0} KiB/1k texts, {:.2} MiB/min",
+        h["analysis"]["items"],
+        rss_per_1k(&h) / 1024.0,
+        rss_per_min(&h) / 1048576.0,
+        k["analysis"]["items"],
+        rss_per_1k(&k) / 1024.0,
+        rss_per_min(&k) / 1048576.0,
+    );
+    assert_eq!(healthy.code, 0, "healthy: {}\n{h}", healthy.stderr);
+    assert_eq!(retain.code, 1, "--retain: {}\n{k}", retain.stderr);
+    // --retain keeps at least the vectors: 384 float32 per text.
+    let kept = 384.0 * 4.0 * 1000.0;
+    assert!(
+        rss_per_1k(&k) > kept,
+        "--retain drift {:.0} B/1k texts",
+        rss_per_1k(&k)
+    );
+    assert!(
+        rss_per_1k(&k) > 4.0 * rss_per_1k(&h).max(0.0),
+        "--retain {:.0} vs healthy {:.0} B/1k texts",
+        rss_per_1k(&k),
+        rss_per_1k(&h)
+    );
+    assert!(k["analysis"]["items"].as_u64().unwrap() > 500, "{k}");
+}
