@@ -3,37 +3,19 @@
 //! backend's failure modes against the loopback fixture server, and secrets
 //! in URLs. Each test gets its own temp dir.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
+use common::{fixture, free_port, memsoak, report};
 use serde_json::Value;
-
-fn memsoak() -> Command {
-    let mut c = Command::cargo_bin("memsoak").expect("binary built");
-    c.env_remove("_RJEM_MALLOC_CONF");
-    c.env_remove("RAYON_NUM_THREADS");
-    c.env_remove("MEMSOAK_MODEL_DIR");
-    c
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
 
 fn json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn report(dir: &Path) -> Value {
-    json(&dir.join("report.json"))
 }
 
 struct Outcome {
@@ -281,14 +263,6 @@ fn command_worker_error_replies_count_against_max_errors() {
 }
 
 // ---- http: the loopback fixture server ----
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `memsoak run --backend http --serve` against the fixture server, with
 /// `url_of(port)` as `--url` (default `http://127.0.0.1:PORT`).

@@ -360,3 +360,39 @@ fn memsoak_killed_during_a_command_run_leaves_no_worker() {
     assert_eq!(code, -1, "killed by a signal");
     assert_eq!(survivors(&s.mark, 5), Vec::<u32>::new());
 }
+
+#[test]
+fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
+    // The worker stops answering; its request would block until --timeout
+    // (60 s). An interrupt stops the worker's group instead of waiting.
+    let worker = fixture("worker.py");
+    let mut s = Soak::start(
+        "sigint-hung",
+        &[
+            "run",
+            "--backend",
+            "command",
+            "--timeout",
+            "60s",
+            "--duration",
+            "5m",
+            "--sample-every",
+            "200ms",
+            "-q",
+        ],
+        &["python3", &worker, "hang", "--after", "3"],
+    );
+    s.wait_for_tree(1);
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    s.signal(libc::SIGINT);
+    let (code, err) = s.wait();
+    let took = started.elapsed();
+    assert_eq!(code, 130, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let r = report(&s.dir);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["ended_by"], "interrupted");
+    assert!(s.dir.join("summary.md").is_file());
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}

@@ -254,6 +254,26 @@ fn stop_grace(grace: Duration, stop: &Stop) -> Duration {
 /// The longest grace a target gets after memsoak is interrupted.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
 
+/// On an interrupt, stop the worker or server process group memsoak started
+/// (SIGTERM, then SIGKILL after [`INTERRUPT_GRACE`] if a request is still
+/// blocked on it), so the embedding stage returns at once.
+fn stop_group_for_interrupt(pgid: u32, pipeline: &Pipeline) {
+    let signal = |sig| {
+        // SAFETY: kill(2) of the process group memsoak spawned.
+        unsafe {
+            libc::kill(-(pgid as i32), sig);
+        }
+    };
+    signal(libc::SIGTERM);
+    let deadline = std::time::Instant::now() + INTERRUPT_GRACE;
+    while !pipeline.embed_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !pipeline.embed_finished() {
+        signal(libc::SIGKILL);
+    }
+}
+
 fn stop_name(stop: &Stop) -> &'static str {
     match stop {
         Stop::Duration => "duration",
@@ -338,8 +358,22 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
     // frees the embedder, and that drop is not part of the soak.
     let sampler_err = mon.finish(true).err();
     let pipeline_errors = pipeline.errors();
-    let (joined, _items, embedder) = pipeline.join();
+    let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
+    let owned = worker.filter(|_| plan.backend.owns_its_process());
+    let (joined, _items, embedder) = if interrupted {
+        // NOTE: a request in flight to a hung worker would hold the report
+        // until --timeout; an interrupt promises one within 2 s.
+        if let Some(pid) = owned {
+            stop_group_for_interrupt(pid, &pipeline);
+        }
+        pipeline.join_within(INTERRUPT_GRACE)
+    } else {
+        pipeline.join()
+    };
     let end = end.unwrap_or(joined);
+    if interrupted && embedder.is_none() && worker.is_some() {
+        notes.push("the backend was still busy with a request when interrupted".into());
+    }
     let worker_report = embedder.and_then(|mut e| e.finish());
     let stop = stop.unwrap_or(Stop::Duration);
     let (ended_by, failure) = match (&end, &stop) {

@@ -245,6 +245,16 @@ impl BackendPlan {
         }
     }
 
+    /// Whether memsoak starts (and so may stop) the process behind this
+    /// backend: a command worker or a `--serve` server; never a `--pid`.
+    pub fn owns_its_process(&self) -> bool {
+        match self {
+            BackendPlan::Command(_) => true,
+            BackendPlan::Http(o) => matches!(o.server, crate::backend::http::Server::Serve(_)),
+            _ => false,
+        }
+    }
+
     /// Replace, in every string of `v`, what this backend must never write
     /// down: an HTTP URL's user info and query (see
     /// [`crate::backend::http::redact_url`]).

@@ -281,6 +281,41 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Whether the embedding stage has returned (it may be blocked inside a
+    /// request to a worker or server).
+    pub fn embed_finished(&self) -> bool {
+        self.embed.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// [`Pipeline::join`], waiting at most `limit` for a request in flight.
+    /// An embedding stage still blocked by then (a hung server memsoak does
+    /// not own) is left to end with the process, and so are the stages
+    /// tied to it: the embedder is then `None`. For interrupts, which
+    /// promise a report within 2 s.
+    pub fn join_within(
+        mut self,
+        limit: std::time::Duration,
+    ) -> (PipelineEnd, u64, Option<Box<dyn Embedder>>) {
+        self.stop();
+        let deadline = std::time::Instant::now() + limit;
+        while !self.embed_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if !self.embed_finished() {
+            // NOTE: dropping a JoinHandle detaches its thread.
+            self.embed.take();
+            self.threads.clear();
+            let end = match self.state() {
+                PipelineEnd::Running => PipelineEnd::Stopped,
+                e => e,
+            };
+            return (end, self.items(), None);
+        }
+        self.join()
+    }
+}
+
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.stop();

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The memsoak binary, with the allocator settings of the environment
-/// removed so every test starts from memsoak's own defaults.
+/// The memsoak binary, with the allocator, thread and model settings of the
+/// environment removed so every test starts from memsoak's own defaults.
 pub fn memsoak() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_memsoak"));
     c.env_remove("_RJEM_MALLOC_CONF");
+    c.env_remove("RAYON_NUM_THREADS");
+    c.env_remove("MEMSOAK_MODEL_DIR");
     c
 }
 
