@@ -6,7 +6,7 @@
 #
 # Every setting can be overridden from the environment (tests shorten it):
 #   MEMSOAK            memsoak binary to use (default: built with cargo)
-#   MEMSOAK_BACKEND    synthetic | candle            (default synthetic)
+#   MEMSOAK_BACKEND    candle | synthetic            (default candle, the real embedder)
 #   MEMSOAK_WORKLOAD   synthetic | FILE.txt | FILE.toml | FILE.jsonl | NAME
 #                      (a trace, a workload definition, workloads/NAME.toml;
 #                      default synthetic)
@@ -28,7 +28,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-backend=${MEMSOAK_BACKEND:-synthetic}
+backend=${MEMSOAK_BACKEND:-candle}
 workload=${MEMSOAK_WORKLOAD:-synthetic}
 profile=${MEMSOAK_PROFILE:-ci}
 baselines_dir=${MEMSOAK_BASELINES_DIR:-baselines}

@@ -7,7 +7,7 @@
 # is the verdict.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-backend=${MEMSOAK_BACKEND:-synthetic}
+backend=${MEMSOAK_BACKEND:-candle}
 export MEMSOAK_PROFILE=${MEMSOAK_PROFILE:-nightly}
 export MEMSOAK_BASELINE_SUFFIX=${MEMSOAK_BASELINE_SUFFIX:--nightly}
 export MEMSOAK_OUT=${MEMSOAK_OUT:-reports/nightly-$(date -u +%Y%m%dT%H%M%SZ)-$backend}

@@ -489,6 +489,7 @@ fn gate(tmp: &Path, baselines: &Path, name: &str, args: &str) -> (i32, String, P
     let o = Command::new("bash")
         .arg(script)
         .env("MEMSOAK", bin())
+        .env("MEMSOAK_BACKEND", "synthetic")
         .env("MEMSOAK_DURATION", "8s")
         .env("MEMSOAK_SAMPLE_EVERY", "200ms")
         .env("MEMSOAK_ARGS", args)
@@ -843,7 +844,7 @@ fn the_nightly_script_soaks_and_compares_with_the_nightly_baseline() {
         .env_remove("MEMSOAK_BASELINE_SUFFIX")
         .env_remove("MEMSOAK_PROFILE")
         .env_remove("MEMSOAK_WORKLOAD")
-        .env_remove("MEMSOAK_BACKEND")
+        .env("MEMSOAK_BACKEND", "synthetic")
         .env_remove("_RJEM_MALLOC_CONF")
         .output()
         .unwrap();
