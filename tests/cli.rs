@@ -252,6 +252,31 @@ fn run_synthetic_without_leak_passes() {
 }
 
 #[test]
+fn progress_is_plain_periodic_lines_when_stderr_is_not_a_terminal() {
+    // CI logs: a line every 5 s at least, with time, items/s, memory and
+    // the running drift; -q silences them (every other test runs with -q).
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "12s",
+        "--sample-every",
+        "250ms",
+        "--cost",
+        "1ms",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| l.contains("elapsed")).collect();
+    assert!(lines.len() >= 2, "{}", o.stderr);
+    let last = lines.last().unwrap();
+    for part in ["s left", "items (", "/s)", "rss ", "heap ", "drift "] {
+        assert!(last.contains(part), "`{part}` missing from: {last}");
+    }
+    assert!(o.stderr.contains("memsoak: PASS (exit 0)"), "{}", o.stderr);
+}
+
+#[test]
 fn run_synthetic_with_injected_leak_fails() {
     let o = run(&[
         "run",

@@ -657,6 +657,17 @@ fn imports_from_jsonl_logs_and_text_files() {
     let o = rec(&[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    // Regression: a failed import with --force deleted the trace it was to
+    // replace; the old one stays until a new one is complete.
+    let before = std::fs::read_to_string(&out).unwrap();
+    let o = rec(&["--force"]);
+    assert_eq!(o.status.code(), Some(2), "the third line still has no text");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no staging file left"
+    );
     let txt_out = dir.path().join("text.jsonl");
     let o = memsoak()
         .args(["record", "--from-text"])

@@ -648,41 +648,66 @@ fn cmd_record(plan: options::RecordPlan) -> Result<i32> {
             input,
             import: opts,
         } => {
+            let to = staging_path(&plan);
             let mut w = crate::trace::TraceWriter::create(
-                &plan.out,
+                &to,
                 Header::new("jsonl", plan.redact),
                 plan.force,
             )
             .map_err(usage)?;
             let s = import::import_jsonl(input, opts, &mut w);
-            finish_import(s, &plan, &say)
+            finish_import(s, &plan, &to, &say)
         }
         RecordSource::Text {
             input,
             batch,
             skip_bad,
         } => {
+            let to = staging_path(&plan);
             let mut w = crate::trace::TraceWriter::create(
-                &plan.out,
+                &to,
                 Header::new("text", plan.redact),
                 plan.force,
             )
             .map_err(usage)?;
             let s = import::import_text(input, *batch, *skip_bad, &mut w);
-            finish_import(s, &plan, &say)
+            finish_import(s, &plan, &to, &say)
         }
+    }
+}
+
+/// Where an import writes: `--out` itself, or, when `--force` replaces an
+/// existing trace, a hidden file beside it that is renamed over it only once
+/// the import succeeded (a failed import must not cost the old trace).
+fn staging_path(plan: &options::RecordPlan) -> std::path::PathBuf {
+    if plan.force && plan.out.exists() {
+        let name = plan
+            .out
+            .file_name()
+            .map_or("trace".into(), |n| n.to_string_lossy().into_owned());
+        plan.out.with_file_name(format!(".{name}.importing"))
+    } else {
+        plan.out.clone()
     }
 }
 
 fn finish_import(
     result: Result<crate::trace::import::ImportSummary, crate::trace::TraceError>,
     plan: &options::RecordPlan,
+    written: &Path,
     say: &dyn Fn(String),
 ) -> Result<i32> {
+    if let Ok(s) = &result
+        && s.records > 0
+        && written != plan.out
+    {
+        std::fs::rename(written, &plan.out)
+            .map_err(|e| usage(format!("--out {}: {e}", plan.out.display())))?;
+    }
     match result {
         Ok(s) if s.records == 0 => {
             // NOTE: a trace without records is unusable: leave nothing behind.
-            let _ = std::fs::remove_file(&plan.out);
+            let _ = std::fs::remove_file(written);
             Err(usage(format!(
                 "nothing to import: no texts found{}",
                 if s.skipped_lines > 0 {
@@ -707,7 +732,7 @@ fn finish_import(
             Ok(exit::PASS)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&plan.out);
+            let _ = std::fs::remove_file(written);
             Err(usage(e))
         }
     }

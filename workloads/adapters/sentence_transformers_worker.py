@@ -9,9 +9,13 @@ This is the pipeline of the first seed article: read a batch of texts,
               numpy.fromfile(path, "<f4").reshape(-1, dim)), flushed per
               batch, and keep nothing; replies {"id", "count", "dim"}.
               Without --out the file is a temporary one, removed at exit.
-  --retain    also keep every batch's output array in a list, as the
-              article's leaking loop did: host memory grows by dim x 4 bytes
-              per text (1.5 KiB for all-MiniLM-L6-v2), plus numpy's overhead.
+  --retain    also keep a reference to every batch's whole output, as the
+              article's leaking loop did: the per-token float arrays behind
+              each vector (encode with output_value=None), tokens x dim x 4
+              bytes per text (about 18 KiB for 12 tokens with
+              all-MiniLM-L6-v2), never freed. (Keeping only the final
+              vectors, 1.5 KiB a text, was lost in the allocator's slack for
+              the first minutes: RSS can stay flat while that much grows.)
   --reply-embeddings   send the vectors back instead of writing them.
 
 A failed encode() is answered with {"id", "error"}: memsoak counts it against
@@ -34,6 +38,7 @@ def main():
     p.add_argument("--out", default=None, help="raw float32 output (default: a temp file)")
     a = p.parse_args()
 
+    import numpy as np
     from sentence_transformers import SentenceTransformer  # heavy: after arg parsing
     model = SentenceTransformer(a.model, device=a.device)
     dim = model.get_sentence_embedding_dimension()
@@ -47,10 +52,16 @@ def main():
         try:
             req = json.loads(line)
             rid, texts = req["id"], req["texts"]
-            emb = model.encode(texts, batch_size=a.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
             if a.retain:
-                kept.append(emb)
+                # NOTE: the same forward pass; every output kept, as the
+                # article's loop held on to what encode() gave back.
+                outs = model.encode(texts, batch_size=a.batch_size, normalize_embeddings=True,
+                                    output_value=None, show_progress_bar=False)
+                kept.append(outs)
+                emb = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs])
+            else:
+                emb = model.encode(texts, batch_size=a.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
             if a.reply_embeddings:
                 reply = {"id": rid, "embeddings": emb.tolist()}
             else:

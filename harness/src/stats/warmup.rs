@@ -26,7 +26,7 @@ const TREND_BLOCKS: usize = 500;
 
 /// Warm-up truncation: index of the first sample of the steady state (MSER-5:
 /// batch means of 5, minimise the marginal standard error over truncation points,
-/// truncation capped at n/2). Returns 0 for series too short to judge.
+/// truncation capped at 40% of the run). Returns 0 for series too short to judge.
 ///
 /// For truncation d (in batches) MSER(d) = Σ_{j>=d} (e_j - mean_d)² / (k - d)²
 /// over the k batch residuals e_j. Four refinements of textbook MSER-5, each
