@@ -172,6 +172,7 @@ fn sigint_during_watch_of_a_stubborn_tree_reports_within_2s() {
     s.signal(libc::SIGINT);
     let (code, err) = s.wait();
     let took = started.elapsed();
+    eprintln!("fault: SIGINT, watch of a SIGTERM-deaf tree: exit {code} in {took:?}");
     assert_eq!(code, 130, "{err}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let r = report(&s.dir);
@@ -242,6 +243,7 @@ fn zombies_of_a_double_forking_target_do_not_pile_up() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let (code, err) = s.wait();
+    eprintln!("fault: double-forking target, 20 orphans/s: at most {worst} zombies at once");
     assert_eq!(code, 0, "{err}");
     assert!(worst <= 60, "{worst} zombies of memsoak at once");
     assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
@@ -275,6 +277,11 @@ fn sigterm_during_run_writes_the_report_and_exits_143() {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let out = child.wait_with_output().unwrap();
+    eprintln!(
+        "fault: SIGTERM during run: exit {:?} in {:?}",
+        out.status.code(),
+        started.elapsed()
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -388,6 +395,7 @@ fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
     s.signal(libc::SIGINT);
     let (code, err) = s.wait();
     let took = started.elapsed();
+    eprintln!("fault: SIGINT, run with a hung worker: exit {code} in {took:?}");
     assert_eq!(code, 130, "{err}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let r = report(&s.dir);

@@ -314,9 +314,17 @@ struct Args {
 }
 
 fn parse_args() -> Args {
+    // NOTE: `cargo test --all-targets` runs this without `--bench`: then it
+    // is a smoke test (one batch, once), not a measurement.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if smoke {
+        println!(
+            "embed bench: smoke run (cargo test, one batch): not a measurement; see cargo bench"
+        );
+    }
     let mut a = Args {
-        n_batches: 4,
-        repeat: 3,
+        n_batches: if smoke { 1 } else { 4 },
+        repeat: if smoke { 1 } else { 3 },
         shapes: false,
         sweep: false,
         rounds: 2,

@@ -348,9 +348,18 @@ fn measure(
 }
 
 fn main() {
+    // NOTE: `cargo test --all-targets` runs this without `--bench`: then it
+    // is a smoke test of the bench itself (one round of one page), not a
+    // measurement that would cost CI minutes.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let mut backend = "both".to_string();
-    let mut rounds = 4usize;
-    let mut pages_n: Option<usize> = None;
+    let mut rounds = if smoke { 1usize } else { 4 };
+    let mut pages_n: Option<usize> = smoke.then_some(1);
+    if smoke {
+        println!(
+            "overhead bench: smoke run (cargo test, one page): not a measurement; see cargo bench"
+        );
+    }
     let mut cost = "500us".to_string();
     let mut every = "100ms".to_string();
     let mut threads: Option<usize> = None;

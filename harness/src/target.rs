@@ -271,6 +271,22 @@ impl Target {
         String::from_utf8_lossy(&v).into_owned()
     }
 
+    /// [`Target::stderr_tail`] once the stderr pipe has reached its end, or
+    /// after `wait` (a descendant may hold the pipe open): the last words of
+    /// a target that just died are often still in the pipe.
+    pub fn stderr_tail_settled(&self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while self
+            .stderr_thread
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.stderr_tail()
+    }
+
     /// Stop the whole tree: SIGTERM to the group and every descendant, wait
     /// up to `grace`, then SIGKILL what is left, and reap. A target attached
     /// by pid is left alone.

@@ -408,7 +408,8 @@ impl Shared {
 
 /// The failure of a served server that ended during the run.
 fn server_died(status: &TargetStatus, t: &Target) -> BackendError {
-    let tail = t.stderr_tail();
+    // NOTE: its last line ("dying on ...") may still be in the pipe.
+    let tail = t.stderr_tail_settled(Duration::from_millis(500));
     let last = tail.lines().rev().find(|l| !l.trim().is_empty());
     BackendError::Failed(format!(
         "the server {} during the run{}",
