@@ -526,44 +526,6 @@ fn unwritable_out_is_found_before_the_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
 }
 
-#[test]
-fn sigint_writes_an_interrupted_report_with_exit_130() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let child = memsoak()
-        .args([
-            "run",
-            "--backend",
-            "synthetic",
-            "--duration",
-            "5m",
-            "--sample-every",
-            "100ms",
-            "-q",
-            "--out",
-        ])
-        .arg(&dir)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let started = std::time::Instant::now();
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed().as_secs_f64() < 2.0,
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_eq!(out.status.code(), Some(130));
-    let r = report(&dir);
-    assert_eq!(r["interrupted"], true);
-    assert_eq!(r["exit_code"], 130);
-    assert!(rows(&dir) >= 20);
-}
-
 // ---- run --backend command: a real worker process on JSON Lines ----
 
 fn worker_path() -> String {

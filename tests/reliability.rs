@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, marked_pids, memsoak, report, survivors};
+use common::{fixture, marked_pids, memsoak, report, rows, survivors};
 
 /// A memsoak started in the background with its own mark and run folder.
 struct Soak {
@@ -251,8 +251,9 @@ fn zombies_of_a_double_forking_target_do_not_pile_up() {
 
 // ---- run: interrupts and output limits ----
 
-#[test]
-fn sigterm_during_run_writes_the_report_and_exits_143() {
+/// Interrupt a `run` of the synthetic backend with `sig` after 3 s: it must
+/// exit `code` within 2 s, with report, summary and charts written.
+fn interrupt_a_run(sig: i32, code: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let child = memsoak()
@@ -274,26 +275,31 @@ fn sigterm_during_run_writes_the_report_and_exits_143() {
     let started = Instant::now();
     // SAFETY: signalling our own child.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(child.id() as i32, sig);
     }
     let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
     eprintln!(
-        "fault: SIGTERM during run: exit {:?} in {:?}",
-        out.status.code(),
-        started.elapsed()
+        "fault: signal {sig} during run: exit {:?} in {took:?}",
+        out.status.code()
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(out.status.code(), Some(143));
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(out.status.code(), Some(code));
     let r = report(&dir);
-    assert_eq!(
-        (r["interrupted"].clone(), r["exit_code"].clone()),
-        (true.into(), 143.into())
-    );
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["exit_code"], code);
+    assert!(rows(&dir) >= 20);
     assert!(dir.join("summary.md").is_file() && dir.join("chart-heap.png").is_file());
+}
+
+#[test]
+fn sigint_during_run_writes_the_report_and_exits_130() {
+    interrupt_a_run(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_during_run_writes_the_report_and_exits_143() {
+    interrupt_a_run(libc::SIGTERM, 143);
 }
 
 #[test]

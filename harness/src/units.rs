@@ -161,7 +161,10 @@ pub fn fmt_secs(s: f64) -> String {
     if !s.is_finite() {
         return "∞".into();
     }
-    if s < 120.0 {
+    if s < 10.0 && s.fract().abs() >= 0.05 {
+        // NOTE: short runs: a 1.5 s warm-up read "1 s" beside its band.
+        format!("{s:.1} s")
+    } else if s < 120.0 {
         format!("{s:.0} s")
     } else if s < 7200.0 {
         format!("{:.1} min", s / 60.0)
@@ -223,6 +226,8 @@ mod tests {
             "2.00 MiB/min"
         );
         assert_eq!(fmt_secs(45.0), "45 s");
+        assert_eq!(fmt_secs(1.5), "1.5 s");
+        assert_eq!(fmt_secs(3.0), "3 s");
         assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
     }
 
