@@ -225,6 +225,7 @@ pub fn compare(
     warnings.extend(differs("backend", &current.backend, &baseline.backend));
     warnings.extend(differs("model", &current.model, &baseline.model));
     warnings.extend(differs("workload", &current.workload, &baseline.workload));
+    warnings.extend(version_changes(&current.versions, &baseline.versions));
     let ratio = current.duration_s / baseline.duration_s.max(1e-9);
     if !(0.5..=2.0).contains(&ratio) {
         warnings.push(format!(
@@ -254,6 +255,35 @@ pub fn compare(
         metrics,
         warnings,
     }
+}
+
+/// A warning for each piece of software both runs name at different
+/// versions (a candle or jemalloc upgrade explains a change of memory
+/// profile). What only one of them records says nothing.
+fn version_changes(
+    current: &Option<serde_json::Value>,
+    baseline: &Option<serde_json::Value>,
+) -> Vec<String> {
+    let (Some(cur), Some(base)) = (
+        current.as_ref().and_then(|v| v.as_object()),
+        baseline.as_ref().and_then(|v| v.as_object()),
+    ) else {
+        return Vec::new();
+    };
+    cur.iter()
+        .filter_map(|(k, a)| {
+            let b = base.get(k)?;
+            let text =
+                |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            (a != b && !a.is_null() && !b.is_null()).then(|| {
+                format!(
+                    "{k} version differs: this run {}, baseline {}",
+                    text(a),
+                    text(b)
+                )
+            })
+        })
+        .collect()
 }
 
 /// The comparison as a Markdown section (appended to `summary.md`).
@@ -464,5 +494,25 @@ mod tests {
         assert!(c.warnings.iter().any(|w| w.contains("no metric in common")));
         let md = markdown(&c);
         assert!(md.contains("no regression") && md.contains("backend differs"));
+    }
+
+    #[test]
+    fn version_changes_warn_and_what_one_side_lacks_does_not() {
+        let mut base = run(vec![stats(Metric::Rss, 0.0, 1.0, false, 1e8)]);
+        let mut cur = base.clone();
+        base.versions = Some(serde_json::json!({"memsoak": "0.1.0", "candle": "0.11.0"}));
+        cur.versions =
+            Some(serde_json::json!({"memsoak": "0.1.0", "candle": "0.11.1", "jemalloc": "5.3.0"}));
+        let w = compare(&cur, &base, "b", &Tolerances::default()).warnings;
+        assert_eq!(
+            w,
+            vec!["candle version differs: this run 0.11.1, baseline 0.11.0".to_string()]
+        );
+        base.versions = None;
+        assert!(
+            compare(&cur, &base, "b", &Tolerances::default())
+                .warnings
+                .is_empty()
+        );
     }
 }

@@ -98,6 +98,29 @@ pub fn create(dir: &Path, run_json: &serde_json::Value) -> Result<(), String> {
         .map_err(|e| format!("--out {}: cannot write there: {e}", dir.display()))
 }
 
+/// The software whose memory a run measures: memsoak, the allocator (the
+/// crate and the jemalloc it links), and, where built in, candle, the
+/// tokenizer and NVML's wrapper. Crate versions come from `Cargo.lock` at
+/// build time (`build.rs`).
+pub fn versions() -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "memsoak": env!("CARGO_PKG_VERSION"),
+        "tikv-jemallocator": env!("MEMSOAK_V_JEMALLOCATOR"),
+        "jemalloc": tikv_jemalloc_ctl::version::read()
+            .map(|s| s.split('-').next().unwrap_or(s).to_string())
+            .ok(),
+    });
+    let obj = v.as_object_mut().expect("an object");
+    if cfg!(feature = "candle") {
+        obj.insert("candle".into(), env!("MEMSOAK_V_CANDLE").into());
+        obj.insert("tokenizers".into(), env!("MEMSOAK_V_TOKENIZERS").into());
+    }
+    if cfg!(feature = "nvml") {
+        obj.insert("nvml-wrapper".into(), env!("MEMSOAK_V_NVML_WRAPPER").into());
+    }
+    v
+}
+
 /// The common part of `run.json`.
 pub fn run_json(mode: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut v = serde_json::json!({
@@ -106,9 +129,7 @@ pub fn run_json(mode: &str, extra: serde_json::Value) -> serde_json::Value {
         "started_at": chrono::Utc::now().to_rfc3339(),
         "git_commit": git_commit(),
         "host": Host::current(),
-        "versions": {
-            "memsoak": env!("CARGO_PKG_VERSION"),
-        },
+        "versions": versions(),
         "allocator": {
             "env_malloc_conf": std::env::var("_RJEM_MALLOC_CONF").ok(),
         },
@@ -138,6 +159,25 @@ mod tests {
         std::fs::write(&f, "").unwrap();
         let e = create(&f.join("x"), &serde_json::json!({})).unwrap_err();
         assert!(e.contains("cannot create"), "{e}");
+    }
+
+    #[test]
+    fn versions_come_from_the_lock_file_and_the_linked_jemalloc() {
+        let v = versions();
+        let semver = |k: &str| {
+            let s = v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}"));
+            assert!(
+                s.split('.').count() == 3 && s.split('.').all(|p| p.parse::<u32>().is_ok()),
+                "{k} = {s}"
+            );
+        };
+        semver("memsoak");
+        semver("tikv-jemallocator");
+        semver("jemalloc");
+        if cfg!(feature = "candle") {
+            assert!(v["candle"].as_str().unwrap().starts_with("0.11."), "{v}");
+            semver("tokenizers");
+        }
     }
 
     #[test]
