@@ -1,7 +1,10 @@
 //! The three real backends through `memsoak run`, as a user runs them: the
-//! default candle run on the real model, worker error accounting, the HTTP
-//! backend's failure modes against the loopback fixture server, and secrets
-//! in URLs. Each test gets its own temp dir.
+//! default candle run on the real model; the command backend with the
+//! fixture worker (healthy, leaking, every protocol failure, error
+//! accounting) and the sentence-transformers worker; the HTTP backend
+//! against the loopback fixture server (healthy, leaking, failure modes,
+//! concurrency, attach by pid) and secrets in tokens and URLs. Each test
+//! gets its own temp dir.
 
 mod common;
 
@@ -9,44 +12,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{fixture, free_port, memsoak, report};
+use common::{
+    fixture, free_port, memsoak, outcome_of, report, run_http, run_http_url, run_with, run_worker,
+};
 use serde_json::Value;
 
 fn json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-struct Outcome {
-    code: i32,
-    stderr: String,
-    dir: PathBuf,
-    tmp: tempfile::TempDir,
-}
-
-/// `memsoak ARGS --out DIR [-- TAIL]` in a fresh temp dir (also the cwd).
-fn run(args: &[&str], tail: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let mut cmd = memsoak();
-    cmd.args(args)
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(tmp.path());
-    if !tail.is_empty() {
-        cmd.arg("--").args(tail);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("memsoak runs");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-        tmp,
-    }
 }
 
 /// Say why a test did not run where a plain `cargo test` shows it: libtest
@@ -84,7 +58,7 @@ fn candle_default_run_soaks_the_real_model() {
     let _heavy = heavy();
     // The default backend and workload; pages of 8 so that items count up
     // within seconds even on a loaded machine.
-    let o = run(
+    let o = run_with(
         &[
             "run",
             "--duration",
@@ -130,7 +104,7 @@ fn candle_default_run_soaks_the_real_model() {
 #[test]
 fn candle_threads_flag_is_applied_and_checked() {
     let _heavy = heavy();
-    let o = run(
+    let o = run_with(
         &[
             "run",
             "--duration",
@@ -154,7 +128,7 @@ fn candle_threads_flag_is_applied_and_checked() {
             "apply to --backend candle only",
         ),
     ] {
-        let o = run(&[&["run", "-q"][..], args].concat(), &[], &[]);
+        let o = run_with(&[&["run", "-q"][..], args].concat(), &[], &[]);
         assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
         assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
         assert!(!o.dir.exists(), "{args:?}: no run folder");
@@ -170,7 +144,7 @@ fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
         (&["--model", "/nonexistent/model"], &[]),
     ];
     for (extra, env) in cases {
-        let o = run(
+        let o = run_with(
             &[&["run", "--duration", "5s", "-q"][..], extra].concat(),
             &[],
             env,
@@ -194,26 +168,95 @@ fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
 
 // ---- command: worker error replies vs protocol violations ----
 
-fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
-    let w = fixture("worker.py");
-    let args = [
+#[test]
+fn command_worker_healthy_passes_and_is_stopped() {
+    let o = run_worker(&["--duration", "6s", "--page-size", "8"], &["ok"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["backend"]["name"], "command");
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 100);
+    // The worker's tree is sampled, not memsoak: no heap metrics.
+    let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    assert!(!header.lines().next().unwrap().contains("heap"));
+    assert_eq!(r["target"]["status"]["state"], "exited", "{}", r["target"]);
+    assert_eq!(r["target"]["stop"]["left"], 0);
+}
+
+#[test]
+fn command_worker_that_leaks_fails_the_gate() {
+    let o = run_worker(
         &[
-            "run",
-            "--backend",
-            "command",
-            "--sample-every",
-            "200ms",
-            "-q",
+            "--duration",
+            "15s",
             "--page-size",
             "8",
-            "--timeout",
-            "5s",
-        ][..],
-        extra,
-    ]
-    .concat();
-    run(&args, &[&["python3", w.as_str()][..], worker].concat(), &[])
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &["leak", "--retain-kib", "16"],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(outcome_of(&report(&o.dir), "rss.slope<2MiB/min"), "fail");
 }
+
+#[test]
+fn command_worker_failures_are_exit_3_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["crash", "--after", "2"], "exited with status 3"),
+        (
+            &["hang", "--after", "2"],
+            "did not answer request 2 within 2s",
+        ),
+        (
+            &["malformed", "--after", "1"],
+            "malformed reply to request 1",
+        ),
+        (
+            &["wrong-id", "--after", "1"],
+            "reply id 101 does not match request id 1",
+        ),
+        (&["wrong-count", "--after", "1"], "for 8 texts"),
+        (&["error", "--after", "1"], "simulated failure"),
+    ];
+    std::thread::scope(|s| {
+        for (worker, want) in cases {
+            s.spawn(move || {
+                let o = run_worker(
+                    &["--duration", "30s", "--page-size", "8", "--timeout", "2s"],
+                    worker,
+                );
+                assert_eq!(o.code, 3, "{worker:?}: {}", o.stderr);
+                let r = report(&o.dir);
+                assert_eq!(r["verdict"], "error");
+                assert_eq!(r["ended_by"], "backend_error");
+                let errors = r["errors"].to_string();
+                assert!(errors.contains(want), "{worker:?}: {errors}");
+                assert_eq!(r["target"]["stop"]["left"], 0, "{worker:?}");
+                if worker[0] == "crash" {
+                    assert!(
+                        r["target"]["stderr_tail"]
+                            .as_str()
+                            .unwrap()
+                            .contains("simulated crash")
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn command_backend_needs_a_worker() {
+    let out = memsoak()
+        .args(["run", "--backend", "command"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a worker"));
+}
+
+/// Pages of 8 and a 5 s reply timeout.
+const PAGED: &[&str] = &["--page-size", "8", "--timeout", "5s"];
 
 #[test]
 fn command_worker_error_replies_count_against_max_errors() {
@@ -221,7 +264,10 @@ fn command_worker_error_replies_count_against_max_errors() {
     let flaky: &[&str] = &["error", "--after", "1", "--every", "3"];
     std::thread::scope(|s| {
         let tolerated = s.spawn(|| {
-            let o = run_worker(&["--duration", "5s", "--max-errors", "100000"], flaky);
+            let o = run_worker(
+                &[PAGED, &["--duration", "5s", "--max-errors", "100000"][..]].concat(),
+                flaky,
+            );
             assert_eq!(o.code, 0, "{}", o.stderr);
             let r = report(&o.dir);
             let errors = r["backend_errors"].as_u64().unwrap();
@@ -233,7 +279,10 @@ fn command_worker_error_replies_count_against_max_errors() {
             assert_eq!(r["target"]["stop"]["left"], 0);
         });
         let over = s.spawn(|| {
-            let o = run_worker(&["--duration", "30s", "--max-errors", "2"], flaky);
+            let o = run_worker(
+                &[PAGED, &["--duration", "30s", "--max-errors", "2"][..]].concat(),
+                flaky,
+            );
             assert_eq!(o.code, 3, "{}", o.stderr);
             let r = report(&o.dir);
             let errors = r["errors"].to_string();
@@ -247,7 +296,10 @@ fn command_worker_error_replies_count_against_max_errors() {
                 (&["wrong-count", "--after", "1"][..], "for 8 texts"),
                 (&["crash", "--after", "1"][..], "exited with status 3"),
             ] {
-                let o = run_worker(&["--duration", "30s", "--max-errors", "100000"], worker);
+                let o = run_worker(
+                    &[PAGED, &["--duration", "30s", "--max-errors", "100000"][..]].concat(),
+                    worker,
+                );
                 assert_eq!(o.code, 3, "{worker:?}: {}", o.stderr);
                 let r = report(&o.dir);
                 assert_eq!(r["ended_by"], "backend_error");
@@ -264,54 +316,159 @@ fn command_worker_error_replies_count_against_max_errors() {
 
 // ---- http: the loopback fixture server ----
 
-/// `memsoak run --backend http --serve` against the fixture server, with
-/// `url_of(port)` as `--url` (default `http://127.0.0.1:PORT`).
-fn run_http_url(
-    url_of: &dyn Fn(u16) -> String,
-    extra: &[&str],
-    server: &[&str],
-    env: &[(&str, &str)],
-) -> Outcome {
-    let port = free_port();
-    let url = url_of(port);
-    let port = port.to_string();
-    let srv = fixture("embed_server.py");
-    let args = [
-        &[
-            "run",
-            "--backend",
-            "http",
-            "--url",
-            url.as_str(),
-            "--serve",
-            "--sample-every",
-            "200ms",
-            "-q",
-            "--page-size",
-            "8",
-        ][..],
-        extra,
-    ]
-    .concat();
-    let tail = [
-        &["python3", srv.as_str(), "--port", port.as_str()][..],
-        server,
-    ]
-    .concat();
-    run(&args, &tail, env)
-}
-
-fn run_http(extra: &[&str], server: &[&str]) -> Outcome {
-    run_http_url(&|p| format!("http://127.0.0.1:{p}"), extra, server, &[])
+#[test]
+fn http_openai_and_tei_healthy_servers_pass() {
+    for api in ["openai", "tei"] {
+        let o = run_http(&["--api", api, "--duration", "5s"], &[], &[]);
+        assert_eq!(o.code, 0, "{api}: {}", o.stderr);
+        let r = report(&o.dir);
+        assert_eq!(r["backend"]["name"], "http");
+        assert!(r["analysis"]["items"].as_u64().unwrap() > 50, "{api}");
+        assert_eq!(r["target"]["stop"]["left"], 0, "{api}: server stopped");
+        let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+        assert!(
+            header.starts_with("t_s,items,rss,pss,swap,sys_available"),
+            "{header}"
+        );
+    }
 }
 
 #[test]
-fn tolerated_http_errors_are_noted_in_report_and_summary() {
-    // Regression: the "N failed request(s) tolerated" note was pushed, then
-    // overwritten by the sampler notes.
+fn http_leaking_server_fails_the_gate() {
+    let o = run_http(
+        &[
+            "--api",
+            "tei",
+            "--duration",
+            "12s",
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &["--leak-kib", "32"],
+        &[],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+}
+
+#[test]
+fn http_bearer_token_comes_from_env_and_is_never_written() {
+    let secret = "s3cr3t-token-do-not-leak";
+    let o = run_http(
+        &[
+            "--api",
+            "openai",
+            "--duration",
+            "3s",
+            "--token-env",
+            "MY_EMBED_TOKEN",
+        ],
+        &["--require-token-env", "SERVER_TOKEN"],
+        &[("MY_EMBED_TOKEN", secret), ("SERVER_TOKEN", secret)],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for f in [
+        "run.json",
+        "report.json",
+        "summary.md",
+        "samples.csv",
+        "report.html",
+        "junit.xml",
+        "server-stderr.log",
+    ] {
+        let text = std::fs::read_to_string(o.dir.join(f)).unwrap();
+        assert!(!text.contains(secret), "{f} holds the token");
+    }
+    let o = run_http(
+        &["--api", "openai", "--duration", "3s"],
+        &["--require-token-env", "SERVER_TOKEN"],
+        &[("SERVER_TOKEN", secret)],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(report(&o.dir)["errors"].to_string().contains("HTTP 401"));
+}
+
+#[test]
+fn http_attach_by_pid_samples_but_does_not_stop_the_server() {
+    let port = free_port().to_string();
+    let mut server = Command::new("python3")
+        .args([&fixture("embed_server.py"), "--port", &port])
+        .spawn()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "http",
+            "--api",
+            "tei",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--pid",
+        ])
+        .arg(server.id().to_string())
+        .args([
+            "--duration",
+            "3s",
+            "--sample-every",
+            "200ms",
+            "-q",
+            "--ready-timeout",
+            "10s",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let alive = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(alive, "an attached server must not be stopped");
+    let first_rss: f64 = std::fs::read_to_string(dir.join("samples.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        first_rss > 4e6,
+        "the server's tree was sampled: rss {first_rss}"
+    );
+}
+
+#[test]
+fn http_error_replies_are_fatal_unless_tolerated_and_then_noted() {
+    // Every fifth request gets HTTP 500: without --max-errors the first ends
+    // the run.
+    let o = run_http(
+        &["--api", "tei", "--duration", "4s"],
+        &["--fail-every", "5"],
+        &[],
+    );
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert!(
+        r["errors"].to_string().contains("HTTP 500"),
+        "{}",
+        r["errors"]
+    );
+    // Tolerated. Regression: the "N failed request(s) tolerated" note was
+    // pushed, then overwritten by the sampler notes.
     let o = run_http(
         &["--api", "tei", "--duration", "4s", "--max-errors", "100000"],
         &["--fail-every", "5"],
+        &[],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = report(&o.dir);
@@ -333,7 +490,7 @@ fn http_https_and_bad_urls_are_usage_errors() {
         ("ftp://127.0.0.1:21", "unsupported scheme"),
         ("http://", "no host"),
     ] {
-        let o = run(
+        let o = run_with(
             &[
                 "run",
                 "--backend",
@@ -359,6 +516,7 @@ fn http_request_timeout_is_exit_3_naming_the_timeout() {
     let o = run_http(
         &["--api", "tei", "--duration", "20s", "--timeout", "1s"],
         &["--delay-ms", "3000"],
+        &[],
     );
     assert_eq!(o.code, 3, "{}", o.stderr);
     let r = report(&o.dir);
@@ -394,6 +552,7 @@ fn http_malformed_or_short_replies_are_exit_3_even_with_max_errors() {
                     let o = run_http(
                         &["--api", api, "--duration", "20s", "--max-errors", "100000"],
                         server,
+                        &[],
                     );
                     assert_eq!(o.code, 3, "{server:?}: {}", o.stderr);
                     let r = report(&o.dir);
@@ -422,6 +581,7 @@ fn http_served_server_dying_is_a_target_failure_with_its_status() {
                     let o = run_http(
                         &[&["--api", "tei", "--duration", "30s"][..], extra].concat(),
                         &["--die-after", "20", "--die-status", "7"],
+                        &[],
                     );
                     assert_eq!(o.code, 3, "{extra:?}: {}", o.stderr);
                     let r = report(&o.dir);
@@ -469,7 +629,7 @@ fn http_server_that_never_gets_ready_is_exit_2_and_is_stopped() {
         "--serve",
         "-q",
     ];
-    let o = run(
+    let o = run_with(
         &[&base[..], &["--ready-timeout", "1s"][..]].concat(),
         &["python3", "-c", &script],
         &[],
@@ -488,7 +648,7 @@ fn http_server_that_never_gets_ready_is_exit_2_and_is_stopped() {
         "the server was left running"
     );
     // Exits before it is ready: its status is in the line.
-    let o = run(
+    let o = run_with(
         &base,
         &[
             "python3",
@@ -538,6 +698,7 @@ fn http_concurrency_keeps_n_requests_in_flight_continuously() {
     let o = run_http(
         &["--api", "tei", "--duration", "8s", "--concurrency", "4"],
         &["--delay-ms", "50", "--jitter-ms", "300", "--log", log_s],
+        &[],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let mean = mean_in_flight(&log);
@@ -687,7 +848,7 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
             extra,
         ]
         .concat();
-        run(
+        run_with(
             &[
                 "run",
                 "--backend",

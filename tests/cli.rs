@@ -1,41 +1,22 @@
-//! memsoak as a user runs it: real child processes, real files, exit codes
-//! and report contents. Each test gets its own temp dir.
+//! memsoak as a user runs it: `watch` of real child processes, `run` with
+//! the synthetic backend, `analyze`, bad inputs, and how a run ends, through
+//! exit codes, files and report contents. The real backends are in
+//! `backends.rs`. Each test gets its own temp dir.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{fixture, free_port, marked_pids, memsoak, report, rows};
+use common::{Outcome, fixture, marked_pids, memsoak, outcome_of, report, rows, run_with};
 use serde_json::Value;
 
 fn targets() -> String {
     fixture("targets.py")
 }
 
-struct Outcome {
-    code: i32,
-    stderr: String,
-    dir: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
 fn run(args: &[&str]) -> Outcome {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let out = memsoak()
-        .args(args)
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(tmp.path())
-        .output()
-        .expect("memsoak runs");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-        _tmp: tmp,
-    }
+    run_with(args, &[], &[])
 }
 
 fn watch(shape: &[&str], duration: &str) -> Outcome {
@@ -44,51 +25,21 @@ fn watch(shape: &[&str], duration: &str) -> Outcome {
 
 fn watch_with(shape: &[&str], duration: &str, extra: &[&str]) -> Outcome {
     let t = targets();
-    let mut args = vec![
-        "watch",
-        "--duration",
-        duration,
-        "--sample-every",
-        "500ms",
-        "-t",
-        "rss.slope<2MiB/min",
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let mut full: Vec<&str> = args;
-    full.push("--");
-    full.push("python3");
-    full.push(&t);
-    full.extend_from_slice(shape);
-    // NOTE: `--out` must precede `--`; build the command by hand.
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let split = full.iter().position(|a| *a == "--").unwrap();
-    let out = memsoak()
-        .args(&full[..split])
-        .arg("--out")
-        .arg(&dir)
-        .args(&full[split..])
-        .output()
-        .expect("memsoak runs");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-        _tmp: tmp,
-    }
-}
-
-fn outcome_of(r: &Value, expr: &str) -> String {
-    r["analysis"]["thresholds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["expr"] == expr)
-        .unwrap_or_else(|| panic!("no threshold {expr} in {r}"))["outcome"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let args = [
+        &[
+            "watch",
+            "--duration",
+            duration,
+            "--sample-every",
+            "500ms",
+            "-t",
+            "rss.slope<2MiB/min",
+            "-q",
+        ][..],
+        extra,
+    ]
+    .concat();
+    run_with(&args, &[&["python3", t.as_str()][..], shape].concat(), &[])
 }
 
 // ---- watch: the acceptance shapes, 90 s or less each ----
@@ -524,396 +475,6 @@ fn unwritable_out_is_found_before_the_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
-}
-
-// ---- run --backend command: a real worker process on JSON Lines ----
-
-fn worker_path() -> String {
-    fixture("worker.py")
-}
-
-fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
-    let w = worker_path();
-    let mut args = vec![
-        "run",
-        "--backend",
-        "command",
-        "--sample-every",
-        "200ms",
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let out = memsoak()
-        .args(&args)
-        .arg("--out")
-        .arg(&dir)
-        .args(["--", "python3", &w])
-        .args(worker)
-        .output()
-        .expect("memsoak runs");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-        _tmp: tmp,
-    }
-}
-
-#[test]
-fn command_worker_healthy_passes_and_is_stopped() {
-    let o = run_worker(&["--duration", "6s", "--page-size", "8"], &["ok"]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let r = report(&o.dir);
-    assert_eq!(r["backend"]["name"], "command");
-    assert!(r["analysis"]["items"].as_u64().unwrap() > 100);
-    // The worker's tree is sampled, not memsoak: no heap metrics.
-    let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
-    assert!(!header.lines().next().unwrap().contains("heap"));
-    assert_eq!(r["target"]["status"]["state"], "exited", "{}", r["target"]);
-    assert_eq!(r["target"]["stop"]["left"], 0);
-}
-
-#[test]
-fn command_worker_that_leaks_fails_the_gate() {
-    let o = run_worker(
-        &[
-            "--duration",
-            "15s",
-            "--page-size",
-            "8",
-            "-t",
-            "rss.slope<2MiB/min",
-        ],
-        &["leak", "--retain-kib", "16"],
-    );
-    assert_eq!(o.code, 1, "{}", o.stderr);
-    assert_eq!(outcome_of(&report(&o.dir), "rss.slope<2MiB/min"), "fail");
-}
-
-#[test]
-fn command_worker_failures_are_exit_3_with_the_reason() {
-    let cases: &[(&[&str], &str)] = &[
-        (&["crash", "--after", "2"], "exited with status 3"),
-        (
-            &["hang", "--after", "2"],
-            "did not answer request 2 within 2s",
-        ),
-        (
-            &["malformed", "--after", "1"],
-            "malformed reply to request 1",
-        ),
-        (
-            &["wrong-id", "--after", "1"],
-            "reply id 101 does not match request id 1",
-        ),
-        (&["wrong-count", "--after", "1"], "for 8 texts"),
-        (&["error", "--after", "1"], "simulated failure"),
-    ];
-    std::thread::scope(|s| {
-        for (worker, want) in cases {
-            s.spawn(move || {
-                let o = run_worker(
-                    &["--duration", "30s", "--page-size", "8", "--timeout", "2s"],
-                    worker,
-                );
-                assert_eq!(o.code, 3, "{worker:?}: {}", o.stderr);
-                let r = report(&o.dir);
-                assert_eq!(r["verdict"], "error");
-                assert_eq!(r["ended_by"], "backend_error");
-                let errors = r["errors"].to_string();
-                assert!(errors.contains(want), "{worker:?}: {errors}");
-                assert_eq!(r["target"]["stop"]["left"], 0, "{worker:?}");
-                if worker[0] == "crash" {
-                    assert!(
-                        r["target"]["stderr_tail"]
-                            .as_str()
-                            .unwrap()
-                            .contains("simulated crash")
-                    );
-                }
-            });
-        }
-    });
-}
-
-#[test]
-fn command_backend_needs_a_worker() {
-    let out = memsoak()
-        .args(["run", "--backend", "command"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a worker"));
-}
-
-#[test]
-fn sentence_transformers_worker_soaks_when_available() {
-    let probe = Command::new("python3")
-        .args(["-c", "import sentence_transformers"])
-        .output()
-        .unwrap();
-    if !probe.status.success() {
-        eprintln!(
-            "SKIPPED: sentence_transformers is not importable here (pip install sentence-transformers to run this test)"
-        );
-        return;
-    }
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
-    let adapter = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/adapters/sentence_transformers_worker.py");
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let out = memsoak()
-        .args([
-            "run",
-            "--backend",
-            "command",
-            "--duration",
-            "40s",
-            "--page-size",
-            "16",
-            "-q",
-            "--timeout",
-            "60s",
-            "--out",
-        ])
-        .arg(&dir)
-        .args(["--", "python3"])
-        .arg(&adapter)
-        .arg("--model")
-        .arg(&model)
-        .output()
-        .unwrap();
-    let r = report(&dir);
-    assert_eq!(
-        r["verdict"],
-        "pass",
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        r
-    );
-    assert!(r["analysis"]["items"].as_u64().unwrap() > 16);
-}
-
-// ---- run --backend http: a real server on loopback ----
-
-fn server_path() -> String {
-    fixture("embed_server.py")
-}
-
-fn run_http(extra: &[&str], server: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let port = free_port().to_string();
-    let url = format!("http://127.0.0.1:{port}");
-    let srv = server_path();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let mut cmd = memsoak();
-    cmd.args([
-        "run",
-        "--backend",
-        "http",
-        "--url",
-        &url,
-        "--serve",
-        "--sample-every",
-        "200ms",
-        "-q",
-        "--page-size",
-        "8",
-    ])
-    .args(extra)
-    .arg("--out")
-    .arg(&dir)
-    .args(["--", "python3", &srv, "--port", &port])
-    .args(server);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("memsoak runs");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-        _tmp: tmp,
-    }
-}
-
-#[test]
-fn http_openai_and_tei_healthy_servers_pass() {
-    for api in ["openai", "tei"] {
-        let o = run_http(&["--api", api, "--duration", "5s"], &[], &[]);
-        assert_eq!(o.code, 0, "{api}: {}", o.stderr);
-        let r = report(&o.dir);
-        assert_eq!(r["backend"]["name"], "http");
-        assert!(r["analysis"]["items"].as_u64().unwrap() > 50, "{api}");
-        assert_eq!(r["target"]["stop"]["left"], 0, "{api}: server stopped");
-        let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
-        assert!(
-            header.starts_with("t_s,items,rss,pss,swap,sys_available"),
-            "{header}"
-        );
-    }
-}
-
-#[test]
-fn http_leaking_server_fails_the_gate() {
-    let o = run_http(
-        &[
-            "--api",
-            "tei",
-            "--duration",
-            "12s",
-            "-t",
-            "rss.slope<2MiB/min",
-        ],
-        &["--leak-kib", "32"],
-        &[],
-    );
-    assert_eq!(o.code, 1, "{}", o.stderr);
-}
-
-#[test]
-fn http_concurrency_keeps_requests_in_flight() {
-    let seq = run_http(
-        &["--api", "openai", "--duration", "4s"],
-        &["--delay-ms", "200"],
-        &[],
-    );
-    let par = run_http(
-        &["--api", "openai", "--duration", "4s", "--concurrency", "4"],
-        &["--delay-ms", "200"],
-        &[],
-    );
-    let items = |o: &Outcome| report(&o.dir)["analysis"]["items"].as_u64().unwrap();
-    assert!(
-        items(&par) > 2 * items(&seq),
-        "concurrency 4: {} vs 1: {}",
-        items(&par),
-        items(&seq)
-    );
-}
-
-#[test]
-fn http_errors_are_counted_or_fatal() {
-    let o = run_http(
-        &["--api", "tei", "--duration", "4s"],
-        &["--fail-every", "5"],
-        &[],
-    );
-    assert_eq!(o.code, 3, "{}", o.stderr);
-    let r = report(&o.dir);
-    assert!(
-        r["errors"].to_string().contains("HTTP 500"),
-        "{}",
-        r["errors"]
-    );
-    let o = run_http(
-        &["--api", "tei", "--duration", "4s", "--max-errors", "100000"],
-        &["--fail-every", "5"],
-        &[],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let r = report(&o.dir);
-    assert!(r["backend_errors"].as_u64().unwrap() >= 2, "{r}");
-}
-
-#[test]
-fn http_bearer_token_comes_from_env_and_is_never_written() {
-    let secret = "s3cr3t-token-do-not-leak";
-    let o = run_http(
-        &[
-            "--api",
-            "openai",
-            "--duration",
-            "3s",
-            "--token-env",
-            "MY_EMBED_TOKEN",
-        ],
-        &["--require-token-env", "SERVER_TOKEN"],
-        &[("MY_EMBED_TOKEN", secret), ("SERVER_TOKEN", secret)],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    for f in [
-        "run.json",
-        "report.json",
-        "summary.md",
-        "samples.csv",
-        "report.html",
-        "junit.xml",
-        "server-stderr.log",
-    ] {
-        let text = std::fs::read_to_string(o.dir.join(f)).unwrap();
-        assert!(!text.contains(secret), "{f} holds the token");
-    }
-    let o = run_http(
-        &["--api", "openai", "--duration", "3s"],
-        &["--require-token-env", "SERVER_TOKEN"],
-        &[("SERVER_TOKEN", secret)],
-    );
-    assert_eq!(o.code, 3, "{}", o.stderr);
-    assert!(report(&o.dir)["errors"].to_string().contains("HTTP 401"));
-}
-
-#[test]
-fn http_attach_by_pid_samples_but_does_not_stop_the_server() {
-    let port = free_port().to_string();
-    let mut server = Command::new("python3")
-        .args([&server_path(), "--port", &port])
-        .spawn()
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let out = memsoak()
-        .args([
-            "run",
-            "--backend",
-            "http",
-            "--api",
-            "tei",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-            "--pid",
-        ])
-        .arg(server.id().to_string())
-        .args([
-            "--duration",
-            "3s",
-            "--sample-every",
-            "200ms",
-            "-q",
-            "--ready-timeout",
-            "10s",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let alive = server.try_wait().unwrap().is_none();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(alive, "an attached server must not be stopped");
-    let first_rss: f64 = std::fs::read_to_string(dir.join("samples.csv"))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        first_rss > 4e6,
-        "the server's tree was sampled: rss {first_rss}"
-    );
 }
 
 // ---- reliability: every ending is safe ----

@@ -91,3 +91,112 @@ pub fn survivors(mark: &str, secs: u64) -> Vec<u32> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// What one memsoak invocation left: its exit code, its stderr, and its
+/// run folder (inside `tmp`, removed when the outcome is dropped).
+pub struct Outcome {
+    pub code: i32,
+    pub stderr: String,
+    pub dir: PathBuf,
+    pub tmp: tempfile::TempDir,
+}
+
+/// `memsoak ARGS --out DIR [-- TAIL]` in a fresh temp dir (also the cwd),
+/// with `env` added.
+pub fn run_with(args: &[&str], tail: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut cmd = memsoak();
+    cmd.args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(tmp.path());
+    if !tail.is_empty() {
+        cmd.arg("--").args(tail);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("memsoak runs");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+        tmp,
+    }
+}
+
+/// `memsoak run --backend command` sampled every 200 ms, quiet, with the
+/// fixture worker (`tests/fixtures/worker.py WORKER...`).
+pub fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
+    let w = fixture("worker.py");
+    let args = [
+        &[
+            "run",
+            "--backend",
+            "command",
+            "--sample-every",
+            "200ms",
+            "-q",
+        ][..],
+        extra,
+    ]
+    .concat();
+    run_with(&args, &[&["python3", w.as_str()][..], worker].concat(), &[])
+}
+
+/// `memsoak run --backend http --serve` against the fixture server
+/// (`tests/fixtures/embed_server.py SERVER...` on a free port), pages of 8,
+/// with `url_of(port)` as `--url`.
+pub fn run_http_url(
+    url_of: &dyn Fn(u16) -> String,
+    extra: &[&str],
+    server: &[&str],
+    env: &[(&str, &str)],
+) -> Outcome {
+    let port = free_port();
+    let url = url_of(port);
+    let port = port.to_string();
+    let srv = fixture("embed_server.py");
+    let args = [
+        &[
+            "run",
+            "--backend",
+            "http",
+            "--url",
+            url.as_str(),
+            "--serve",
+            "--sample-every",
+            "200ms",
+            "-q",
+            "--page-size",
+            "8",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let tail = [
+        &["python3", srv.as_str(), "--port", port.as_str()][..],
+        server,
+    ]
+    .concat();
+    run_with(&args, &tail, env)
+}
+
+/// [`run_http_url`] at `http://127.0.0.1:PORT`.
+pub fn run_http(extra: &[&str], server: &[&str], env: &[(&str, &str)]) -> Outcome {
+    run_http_url(&|p| format!("http://127.0.0.1:{p}"), extra, server, env)
+}
+
+/// The outcome (`pass`, `fail`...) of threshold `expr` in a report.
+pub fn outcome_of(r: &Value, expr: &str) -> String {
+    r["analysis"]["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expr"] == expr)
+        .unwrap_or_else(|| panic!("no threshold {expr} in {r}"))["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
