@@ -142,6 +142,9 @@ impl Pipeline {
                         if s.stop.load(Ordering::Relaxed) {
                             break 'run;
                         }
+                        if let Some(due) = page.due {
+                            due.taken();
+                        }
                         pending.push_back((page.texts.len(), embedder.submit(page.texts)));
                     }
                     let full = !input_open || pending.len() >= window;
@@ -339,9 +342,7 @@ mod tests {
     fn pages(n: usize) -> Box<dyn Workload> {
         Box::new(VecWorkload::new(
             (0..n)
-                .map(|i| Page {
-                    texts: vec![format!("a{i}"), format!("b{i}")],
-                })
+                .map(|i| Page::new(vec![format!("a{i}"), format!("b{i}")]))
                 .collect(),
         ))
     }
@@ -404,6 +405,33 @@ mod tests {
         let (end, items, _) = p.join();
         assert_eq!(end, PipelineEnd::Stopped);
         assert!(items > 0);
+    }
+
+    #[test]
+    fn lateness_is_counted_when_the_embedder_takes_a_page() {
+        // Six pages all due now, 100 ms of embedding each, a queue of one:
+        // the sixth is taken about 0.5 s late though the loader handed it
+        // to the queue much earlier.
+        let stats = Arc::new(crate::workload::trace::ReplayStats::default());
+        let now = std::time::Instant::now();
+        let w = VecWorkload::new(
+            (0..6)
+                .map(|i| Page {
+                    texts: vec![format!("a{i}"), format!("b{i}")],
+                    due: Some(crate::workload::Due::new(now, stats.clone())),
+                })
+                .collect(),
+        );
+        let e = SyntheticEmbedder::new(SyntheticOptions {
+            dim: 4,
+            cost_per_item: Duration::from_millis(50),
+            ..Default::default()
+        });
+        let p = Pipeline::start(Box::new(w), Box::new(e), Box::new(Discard), 1, 0);
+        wait(&p);
+        let r = stats.report(crate::workload::trace::Pace::Original, &[]);
+        assert!(r.behind_max_s >= 0.45, "{r:?}");
+        assert!(r.behind_mean_s >= 0.2, "{r:?}");
     }
 
     /// Answers each batch from its own thread after a delay that varies by

@@ -439,9 +439,7 @@ mod tests {
     fn pages(tag: &str, n: usize) -> Box<dyn Workload> {
         Box::new(VecWorkload::new(
             (0..n)
-                .map(|i| Page {
-                    texts: vec![format!("{tag}{i}")],
-                })
+                .map(|i| Page::new(vec![format!("{tag}{i}")]))
                 .collect(),
         ))
     }

@@ -65,6 +65,43 @@ impl Cancel {
 pub struct Page {
     /// The texts, in order.
     pub texts: Vec<String>,
+    /// For a paced replay: when the page was due. The pipeline calls
+    /// [`Due::taken`] as the embedder takes it, so lateness includes the
+    /// time spent queued behind a slow backend.
+    pub due: Option<Due>,
+}
+
+impl Page {
+    /// A page of `texts` with no due time.
+    pub fn new(texts: Vec<String>) -> Page {
+        Page { texts, due: None }
+    }
+}
+
+/// When a paced page was due, and where its lateness is counted.
+#[derive(Debug, Clone)]
+pub struct Due {
+    at: std::time::Instant,
+    stats: std::sync::Arc<trace::ReplayStats>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        self.at == other.at && std::sync::Arc::ptr_eq(&self.stats, &other.stats)
+    }
+}
+
+impl Due {
+    /// A page due `at`, its lateness counted in `stats`.
+    pub fn new(at: std::time::Instant, stats: std::sync::Arc<trace::ReplayStats>) -> Due {
+        Due { at, stats }
+    }
+
+    /// The embedder takes the page now: count how late that is.
+    pub fn taken(self) {
+        self.stats
+            .late(std::time::Instant::now().saturating_duration_since(self.at));
+    }
 }
 
 /// Why a workload could not produce its next page.
@@ -188,9 +225,7 @@ mod tests {
     use super::*;
 
     fn page(s: &str) -> Page {
-        Page {
-            texts: vec![s.to_string()],
-        }
+        Page::new(vec![s.to_string()])
     }
 
     #[test]

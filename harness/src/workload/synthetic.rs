@@ -338,7 +338,7 @@ impl Workload for SyntheticWorkload {
         }
         self.served += 1;
         let texts = (0..self.opts.page_size).map(|_| self.text()).collect();
-        Ok(Some(Page { texts }))
+        Ok(Some(Page::new(texts)))
     }
 
     fn rewind(&mut self) -> Result<(), WorkloadError> {

@@ -71,7 +71,7 @@ impl Workload for TextFileWorkload {
                 texts.push(text.to_string());
             }
         }
-        Ok((!texts.is_empty()).then_some(Page { texts }))
+        Ok((!texts.is_empty()).then_some(Page::new(texts)))
     }
 
     fn rewind(&mut self) -> Result<(), WorkloadError> {

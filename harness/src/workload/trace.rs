@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{Cancel, Page, Workload, WorkloadError};
+use super::{Cancel, Due, Page, Workload, WorkloadError};
 use crate::trace::{Batch, TraceError, TraceReader, TraceSummary, redact};
 
 /// How fast a trace is replayed.
@@ -91,18 +91,21 @@ pub struct ReplayStats {
 }
 
 impl ReplayStats {
-    fn page(&self, texts: usize, regenerated: bool, late: Option<Duration>) {
+    fn page(&self, texts: usize, regenerated: bool) {
         self.records.fetch_add(1, Ordering::Relaxed);
         self.texts.fetch_add(texts as u64, Ordering::Relaxed);
         if regenerated {
             self.regenerated.fetch_add(texts as u64, Ordering::Relaxed);
         }
-        if let Some(l) = late {
-            let us = l.as_micros().min(u64::MAX as u128) as u64;
-            self.paced.fetch_add(1, Ordering::Relaxed);
-            self.late_us_sum.fetch_add(us, Ordering::Relaxed);
-            self.late_us_max.fetch_max(us, Ordering::Relaxed);
-        }
+    }
+
+    /// A paced page reached the embedder `late` after its due time
+    /// (through [`super::Due::taken`]).
+    pub(super) fn late(&self, late: Duration) {
+        let us = late.as_micros().min(u64::MAX as u128) as u64;
+        self.paced.fetch_add(1, Ordering::Relaxed);
+        self.late_us_sum.fetch_add(us, Ordering::Relaxed);
+        self.late_us_max.fetch_max(us, Ordering::Relaxed);
     }
 
     /// Records handed over so far (every pass).
@@ -154,10 +157,12 @@ pub struct ReplayReport {
     pub texts: u64,
     /// Of those, texts regenerated from a redacted shape.
     pub regenerated_texts: u64,
-    /// Worst delay of a paced record behind its due time, seconds (a
-    /// backend slower than the recorded traffic shows here).
+    /// Worst delay of a paced record behind its due time, seconds, as the
+    /// embedder takes it (a backend slower than the recorded traffic shows
+    /// here, queueing included).
     pub behind_max_s: f64,
-    /// Mean delay of paced records behind their due time, seconds.
+    /// Mean delay of paced records behind their due time, seconds, as the
+    /// embedder takes them.
     pub behind_mean_s: f64,
 }
 
@@ -220,17 +225,15 @@ impl Workload for TraceWorkload {
         };
         let clock = *self.clock.get_or_insert_with(Instant::now);
         let first = *self.first_t.get_or_insert(rec.t);
-        let late = match self.pace.due((rec.t - first).max(0.0)) {
+        let due = match self.pace.due((rec.t - first).max(0.0)) {
             Some(d) => {
                 let due = clock + d;
                 if !self.cancel.sleep_until(due) {
                     return Ok(None);
                 }
-                Some(Instant::now().saturating_duration_since(due))
+                Some(due)
             }
-            None if self.pace != Pace::Fast => {
-                Some(Instant::now().saturating_duration_since(clock))
-            }
+            None if self.pace != Pace::Fast => Some(clock),
             None => None,
         };
         let (texts, regenerated) = match rec.batch {
@@ -242,8 +245,11 @@ impl Workload for TraceWorkload {
                 true,
             ),
         };
-        self.stats.page(texts.len(), regenerated, late);
-        Ok(Some(Page { texts }))
+        self.stats.page(texts.len(), regenerated);
+        Ok(Some(Page {
+            texts,
+            due: due.map(|at| Due::new(at, self.stats.clone())),
+        }))
     }
 
     fn rewind(&mut self) -> Result<(), WorkloadError> {
@@ -305,6 +311,7 @@ mod tests {
         let t0 = Instant::now();
         let mut got = Vec::new();
         while let Some(page) = w.next_page().unwrap() {
+            page.due.expect("a paced page is due").taken();
             got.push((t0.elapsed().as_secs_f64(), page.texts));
         }
         assert_eq!(got.iter().map(|g| g.1.len()).collect::<Vec<_>>(), [2, 1, 3]);
@@ -323,6 +330,28 @@ mod tests {
         while w4.next_page().unwrap().is_some() {}
         let e = t0.elapsed().as_secs_f64();
         assert!((0.1..0.3).contains(&e), "{e}");
+    }
+
+    #[test]
+    fn lateness_runs_until_the_page_is_taken_and_fast_pages_have_none() {
+        let d = tempfile::tempdir().unwrap();
+        let p = trace(d.path(), &[(0.0, &["a"]), (0.1, &["b"])]);
+        let stats = Arc::new(ReplayStats::default());
+        let mut w =
+            TraceWorkload::open(&p, Pace::Original, false, Cancel::default(), stats.clone())
+                .unwrap();
+        let first = w.next_page().unwrap().unwrap();
+        let second = w.next_page().unwrap().unwrap();
+        first.due.unwrap().taken();
+        // Taken 300 ms after it was handed over, as behind a slow backend.
+        std::thread::sleep(Duration::from_millis(300));
+        second.due.unwrap().taken();
+        let r = stats.report(Pace::Original, &[]);
+        assert!(r.behind_max_s >= 0.3, "{r:?}");
+        assert!((0.15..0.3).contains(&r.behind_mean_s), "{r:?}");
+        let mut fast =
+            TraceWorkload::open(&p, Pace::Fast, false, Cancel::default(), stats).unwrap();
+        assert!(fast.next_page().unwrap().unwrap().due.is_none());
     }
 
     #[test]
