@@ -410,3 +410,44 @@ fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
     assert!(s.dir.join("summary.md").is_file());
     assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
 }
+
+#[test]
+fn sigint_while_waiting_for_a_served_server_exits_130_and_stops_it() {
+    // The server never listens and ignores SIGTERM; --ready-timeout would
+    // wait a minute. An interrupt ends the wait and stops the server.
+    let port = common::free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut s = Soak::start(
+        "sigint-ready",
+        &[
+            "run",
+            "--backend",
+            "http",
+            "--api",
+            "tei",
+            "--url",
+            &url,
+            "--serve",
+            "-q",
+        ],
+        &[
+            "python3",
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)",
+        ],
+    );
+    s.wait_for_tree(1);
+    let started = Instant::now();
+    s.signal(libc::SIGINT);
+    let (code, err) = s.wait();
+    let took = started.elapsed();
+    eprintln!("fault: SIGINT while waiting for a served server: exit {code} in {took:?}");
+    assert_eq!(code, 130, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("interrupted while waiting for the server to accept connections"),
+        "{err}"
+    );
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}

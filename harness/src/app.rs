@@ -111,29 +111,49 @@ fn build_workload(plan: &RunPlan, cancel: &Cancel) -> Result<(Box<dyn Workload>,
     })
 }
 
-fn build_embedder(plan: &BackendPlan, dir: &Path) -> Result<Box<dyn Embedder>> {
-    let setup = |e: BackendError| usage(format!("--backend {}: {e}", plan.name()));
-    let e: Box<dyn Embedder> = match plan {
-        BackendPlan::Synthetic(o) => {
-            Box::new(crate::backend::synthetic::SyntheticEmbedder::new(o.clone()))
-        }
+/// Set the backend up. `Ok(Err(code))`: a signal arrived meanwhile (its
+/// exit code); memsoak has said so in one line, stopped what it started and
+/// sampled nothing.
+fn build_embedder(
+    plan: &BackendPlan,
+    dir: &Path,
+    signals: &Signals,
+) -> Result<std::result::Result<Box<dyn Embedder>, i32>> {
+    fn boxed(e: impl Embedder + 'static) -> Box<dyn Embedder> {
+        Box::new(e)
+    }
+    let interrupted = || signals.received().is_some();
+    let built = match plan {
+        BackendPlan::Synthetic(o) => Ok(boxed(crate::backend::synthetic::SyntheticEmbedder::new(
+            o.clone(),
+        ))),
         #[cfg(feature = "candle")]
-        BackendPlan::Candle(o) => {
-            Box::new(crate::backend::candle::CandleEmbedder::load(o).map_err(setup)?)
-        }
-        BackendPlan::Http(o) => Box::new(
-            crate::backend::http::HttpEmbedder::start(o.clone(), &dir.join("server-stderr.log"))
-                .map_err(setup)?,
-        ),
-        BackendPlan::Command(o) => Box::new(
-            crate::backend::command::CommandEmbedder::start(
-                o.clone(),
-                &dir.join("worker-stderr.log"),
-            )
-            .map_err(setup)?,
-        ),
+        BackendPlan::Candle(o) => crate::backend::candle::CandleEmbedder::load(o).map(boxed),
+        BackendPlan::Http(o) => crate::backend::http::HttpEmbedder::start(
+            o.clone(),
+            &dir.join("server-stderr.log"),
+            &interrupted,
+        )
+        .map(boxed),
+        BackendPlan::Command(o) => crate::backend::command::CommandEmbedder::start(
+            o.clone(),
+            &dir.join("worker-stderr.log"),
+        )
+        .map(boxed),
     };
-    Ok(e)
+    // NOTE: a signal during a step that cannot be cut short (loading the
+    // model) is acted on when it ends; dropping a built backend stops it.
+    if let Some(code) = signals.received() {
+        let what = match built {
+            Err(BackendError::Interrupted(what)) => what,
+            _ => format!("starting the {} backend", plan.name()),
+        };
+        eprintln!("memsoak: interrupted while {what}: nothing was sampled");
+        return Ok(Err(code));
+    }
+    built
+        .map(Ok)
+        .map_err(|e| usage(format!("--backend {}: {e}", plan.name())))
 }
 
 /// The samplers of a run or watch: the process tree rooted at `root` (else
@@ -299,7 +319,11 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
         .flatten();
     #[cfg(not(feature = "candle"))]
     let allocator: Option<&str> = None;
-    let embedder = build_embedder(&plan.backend, &dir)?;
+    let signals = Signals::install().context("installing signal handlers")?;
+    let embedder = match build_embedder(&plan.backend, &dir, &signals)? {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
     let info: BackendInfo = embedder.info();
     let mut run_json = crate::runfolder::run_json(
         "run",
@@ -320,7 +344,6 @@ fn cmd_run(plan: RunPlan) -> Result<i32> {
         ),
         None => Box::new(Discard),
     };
-    let signals = Signals::install().context("installing signal handlers")?;
     let mut notes = Vec::new();
     // A worker or server backend is a black box: sample its tree, not memsoak.
     let worker = embedder.target_pid();

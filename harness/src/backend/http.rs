@@ -430,8 +430,13 @@ pub struct HttpEmbedder {
 impl HttpEmbedder {
     /// Connect (and start the server with `--serve`), then start
     /// `concurrency` request threads. `stderr_log` receives a served
-    /// server's stderr.
-    pub fn start(opts: HttpOptions, stderr_log: &Path) -> Result<Self, BackendError> {
+    /// server's stderr. The wait for the server to accept connections ends
+    /// early, with [`BackendError::Interrupted`], once `interrupted()`.
+    pub fn start(
+        opts: HttpOptions,
+        stderr_log: &Path,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Self, BackendError> {
         let setup = BackendError::Setup;
         let endpoint = Endpoint::parse(&opts.url, opts.api).map_err(setup)?;
         let token = std::env::var(&opts.token_env)
@@ -454,7 +459,12 @@ impl HttpEmbedder {
         }
         // NOTE: a served server that never gets ready is dropped here, and
         // Target's drop stops its tree: nothing is left running.
-        wait_ready(&endpoint.host_port, opts.ready_timeout, served.as_mut())?;
+        wait_ready(
+            &endpoint.host_port,
+            opts.ready_timeout,
+            served.as_mut(),
+            interrupted,
+        )?;
         let pid = served.as_ref().map(Target::pid).or(attached);
         let n = opts.concurrency.max(1);
         let shared = Arc::new(Shared {
@@ -510,14 +520,26 @@ fn request_thread(shared: &Shared, jobs: &Mutex<Receiver<Job>>) {
 
 /// Wait until `addr` accepts connections. Both ways of never getting there
 /// are setup errors (exit 2: nothing was soaked): the served server ended
-/// first (with its status), or `ready_timeout` passed.
+/// first (with its status), or `ready_timeout` passed. `interrupted()` ends
+/// the wait at once.
 fn wait_ready(
     addr: &str,
     ready_timeout: Duration,
     mut served: Option<&mut Target>,
+    interrupted: &dyn Fn() -> bool,
 ) -> Result<(), BackendError> {
     let deadline = Instant::now() + ready_timeout;
     loop {
+        if interrupted() {
+            // NOTE: an interrupt promises an exit within 2 s; Target's drop
+            // would give a server deaf to SIGTERM 2 s of grace.
+            if let Some(t) = served.as_deref_mut() {
+                t.stop_tree(Duration::from_millis(500));
+            }
+            return Err(BackendError::Interrupted(format!(
+                "waiting for the server to accept connections on {addr}"
+            )));
+        }
         let ok = addr
             .to_socket_addrs()
             .ok()

@@ -83,6 +83,10 @@ pub enum BackendError {
     /// `--max-errors`, its texts not counted as embedded.
     #[error("{0}")]
     Request(String),
+    /// memsoak was interrupted while the backend was being set up (waiting
+    /// for a served server to accept connections): nothing was sampled.
+    #[error("interrupted while {0}")]
+    Interrupted(String),
 }
 
 impl BackendError {
