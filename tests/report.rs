@@ -260,12 +260,21 @@ fn a_leak_fails_and_every_report_file_says_so() {
         html.contains("<tr><th>allocator</th><td>jemalloc defaults</td></tr>"),
         "allocator row from run.json"
     );
+    let versions = html
+        .lines()
+        .find(|l| l.starts_with("<tr><th>versions</th>"))
+        .expect("a versions row");
     assert!(
-        html.contains(&format!(
-            "<tr><th>versions</th><td>memsoak {} · backend synthetic",
+        versions.starts_with(&format!(
+            "<tr><th>versions</th><td>memsoak {} · ",
             env!("CARGO_PKG_VERSION")
         )),
-        "versions row from run.json"
+        "versions row from run.json: {versions}"
+    );
+    assert!(
+        versions.contains(" · jemalloc 5.")
+            && versions.ends_with(" · backend synthetic (dim 384)</td></tr>"),
+        "{versions}"
     );
 
     // summary.md carries the classification and the projection.

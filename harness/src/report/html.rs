@@ -48,15 +48,17 @@ fn row(s: &mut String, k: &str, v: &str) {
 }
 
 /// The software a run used, as `run.json` records it: every entry of
-/// `versions` (memsoak's own), then the backend and model it ran.
-/// `None` without a `run.json`.
+/// `versions` (memsoak's own first, then the libraries it records), then
+/// the backend and model it ran. `None` without a `run.json`.
 pub fn versions(run: Option<&Value>) -> Option<String> {
     let run = run?;
     let mut parts: Vec<String> = run
         .get("versions")
         .and_then(Value::as_object)
         .map(|v| {
-            v.iter()
+            let mut kv: Vec<_> = v.iter().collect();
+            kv.sort_by_key(|(k, _)| *k != "memsoak");
+            kv.into_iter()
                 .map(|(k, v)| format!("{k} {}", json_text(v)))
                 .collect()
         })
