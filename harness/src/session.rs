@@ -114,7 +114,7 @@ impl Reservoir {
     /// Offer one row.
     pub fn push(&mut self, t: f64, items: Option<u64>, values: &[Option<u64>]) {
         self.seen += 1;
-        if (self.seen - 1) % self.stride != 0 {
+        if !(self.seen - 1).is_multiple_of(self.stride) {
             return;
         }
         self.table.push(t, items, values);
