@@ -582,7 +582,14 @@ mod tests {
     #[test]
     fn flat_passes_and_absent_metric_is_skipped() {
         let t = table(
-            |x| 100.0 * MIB + if (x as u64).is_multiple_of(2) { 4096.0 } else { 0.0 },
+            |x| {
+                100.0 * MIB
+                    + if (x as u64).is_multiple_of(2) {
+                        4096.0
+                    } else {
+                        0.0
+                    }
+            },
             90,
         );
         let a = analyze(&t, &opts(&["rss.slope<2MiB/min", "vram.slope<1MiB/min"]));
