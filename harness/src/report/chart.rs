@@ -209,12 +209,7 @@ fn decimals_for(span: f64, n: usize) -> usize {
 /// Thin `(x, y)` to at most about `max` points, keeping each bucket's min
 /// and max in their order. NaN values are dropped.
 pub fn decimate(x: &[f64], y: &[f64], max: usize) -> Vec<(f64, f64)> {
-    let pts: Vec<(f64, f64)> = x
-        .iter()
-        .zip(y)
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .map(|(a, b)| (*a, *b))
-        .collect();
+    let pts: Vec<(f64, f64)> = crate::stats::finite_pairs(x, y).collect();
     let buckets = (max / 2).max(1);
     if pts.len() <= max {
         return pts;
@@ -251,10 +246,8 @@ pub fn decimate(x: &[f64], y: &[f64], max: usize) -> Vec<(f64, f64)> {
 /// `y - slope·(x - x0)` (the floor's 10th percentile for a sawtooth, whose
 /// fit is of the floor).
 pub fn fit_anchor(x: &[f64], y: &[f64], x0: f64, slope: f64, floor: bool) -> Option<f64> {
-    let mut r: Vec<f64> = x
-        .iter()
-        .zip(y)
-        .filter(|(a, b)| **a >= x0 && a.is_finite() && b.is_finite())
+    let mut r: Vec<f64> = crate::stats::finite_pairs(x, y)
+        .filter(|(a, _)| *a >= x0)
         .map(|(a, b)| b - slope * (a - x0))
         .collect();
     if r.is_empty() {

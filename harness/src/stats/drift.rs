@@ -115,12 +115,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
-    let mut pts: Vec<(f64, f64)> = x
-        .iter()
-        .copied()
-        .zip(y.iter().copied())
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .collect();
+    let mut pts: Vec<(f64, f64)> = super::finite_pairs(x, y).collect();
     if pts.len() < MIN_POINTS {
         return None;
     }

@@ -24,6 +24,16 @@ pub use slope::{SenFit, theil_sen};
 pub use trend::{IncrementTest, TrendTest, increment_test, mann_kendall};
 pub use warmup::warmup_end;
 
+/// The `(x, y)` pairs of `x` and `y` in which both values are finite, in
+/// order: what every estimator here works on (a NaN is a sample a source
+/// could not read).
+pub fn finite_pairs<'a>(x: &'a [f64], y: &'a [f64]) -> impl Iterator<Item = (f64, f64)> + 'a {
+    x.iter()
+        .copied()
+        .zip(y.iter().copied())
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+}
+
 /// Median of the finite values in `values` (mean of the two middle values for
 /// an even count).
 ///

@@ -28,12 +28,7 @@ pub fn ols(x: &[f64], y: &[f64]) -> Option<OlsFit> {
     if x.len() != y.len() {
         return None;
     }
-    let pairs = || {
-        x.iter()
-            .copied()
-            .zip(y.iter().copied())
-            .filter(|(a, b)| a.is_finite() && b.is_finite())
-    };
+    let pairs = || super::finite_pairs(x, y);
     let mut n = 0usize;
     let (mut sx, mut sy) = (0.0, 0.0);
     for (a, b) in pairs() {

@@ -57,12 +57,7 @@ pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64, var_inflation: f64) -> O
     if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
-    let pts: Vec<(f64, f64)> = x
-        .iter()
-        .copied()
-        .zip(y.iter().copied())
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .collect();
+    let pts: Vec<(f64, f64)> = super::finite_pairs(x, y).collect();
     if pts.len() < 2 {
         return None;
     }
@@ -117,12 +112,7 @@ pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64, var_inflation: f64) -> O
 /// Hamed–Rao autocorrelation estimate. Same cost and `None` cases as
 /// [`theil_sen`].
 pub(crate) fn sen_slope(x: &[f64], y: &[f64]) -> Option<f64> {
-    let pts: Vec<(f64, f64)> = x
-        .iter()
-        .copied()
-        .zip(y.iter().copied())
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .collect();
+    let pts: Vec<(f64, f64)> = super::finite_pairs(x, y).collect();
     let slopes = PairSlopes::new(&pts)?;
     let pairs = slopes.pairs;
     if pairs == 0 {

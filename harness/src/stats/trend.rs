@@ -166,12 +166,7 @@ pub fn increment_test(y: &[f64]) -> Option<IncrementTest> {
 ///
 /// Cost O(n). `None` with fewer than 3 finite pairs or no net Δx.
 pub fn step_rate(x: &[f64], y: &[f64], confidence: f64) -> Option<(f64, f64, f64)> {
-    let pts: Vec<(f64, f64)> = x
-        .iter()
-        .zip(y)
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .map(|(a, b)| (*a, *b))
-        .collect();
+    let pts: Vec<(f64, f64)> = super::finite_pairs(x, y).collect();
     if pts.len() < 3 || !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
