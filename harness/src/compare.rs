@@ -270,16 +270,15 @@ fn version_changes(
     ) else {
         return Vec::new();
     };
+    use crate::report::html::json_text;
     cur.iter()
         .filter_map(|(k, a)| {
             let b = base.get(k)?;
-            let text =
-                |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
             (a != b && !a.is_null() && !b.is_null()).then(|| {
                 format!(
                     "{k} version differs: this run {}, baseline {}",
-                    text(a),
-                    text(b)
+                    json_text(a),
+                    json_text(b)
                 )
             })
         })

@@ -282,9 +282,7 @@ impl Pipeline {
         };
         (end, self.items(), embedder)
     }
-}
 
-impl Pipeline {
     /// Whether the embedding stage has returned (it may be blocked inside a
     /// request to a worker or server).
     pub fn embed_finished(&self) -> bool {
@@ -296,14 +294,11 @@ impl Pipeline {
     /// not own) is left to end with the process, and so are the stages
     /// tied to it: the embedder is then `None`. For interrupts, which
     /// promise a report within 2 s.
-    pub fn join_within(
-        mut self,
-        limit: std::time::Duration,
-    ) -> (PipelineEnd, u64, Option<Box<dyn Embedder>>) {
+    pub fn join_within(mut self, limit: Duration) -> (PipelineEnd, u64, Option<Box<dyn Embedder>>) {
         self.stop();
         let deadline = std::time::Instant::now() + limit;
         while !self.embed_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
         if !self.embed_finished() {
             // NOTE: dropping a JoinHandle detaches its thread.

@@ -746,15 +746,11 @@ pub fn default_threads() -> usize {
 
 /// Make `threads` take effect and report the thread count candle will use.
 fn apply_threads(threads: Option<usize>) -> Result<usize, BackendError> {
-    let from_env = std::env::var("RAYON_NUM_THREADS")
+    let env_sets_it = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0);
-    match threads.or(if from_env.is_some() {
-        None
-    } else {
-        Some(default_threads())
-    }) {
+        .is_some_and(|n| n > 0);
+    match threads.or_else(|| (!env_sets_it).then(default_threads)) {
         Some(0) => Err(BackendError::Setup("threads must be at least 1".into())),
         Some(n) => {
             if candle_core::utils::get_num_threads() != n {

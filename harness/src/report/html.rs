@@ -106,7 +106,9 @@ pub fn allocator(run: Option<&Value>, in_process: bool) -> Option<String> {
     Some(text)
 }
 
-fn json_text(v: &Value) -> String {
+/// A JSON value as a person reads it: a string without quotes, null as a
+/// dash, anything else as JSON.
+pub(crate) fn json_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "–".into(),
