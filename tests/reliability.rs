@@ -60,6 +60,20 @@ impl Soak {
         }
     }
 
+    /// Send `sig` and wait: memsoak must exit `code` within 2 s, as the
+    /// README promises. The fault line goes to the test's output; returns
+    /// memsoak's stderr.
+    fn interrupt(&mut self, sig: i32, code: i32, what: &str) -> String {
+        let started = Instant::now();
+        self.signal(sig);
+        let (got, err) = self.wait();
+        let took = started.elapsed();
+        eprintln!("fault: {what}: exit {got} in {took:?}");
+        assert_eq!(got, code, "{err}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        err
+    }
+
     /// Wait for memsoak to exit: its exit code (-1 for a signal) and stderr.
     fn wait(&mut self) -> (i32, String) {
         let mut err = String::new();
@@ -168,13 +182,7 @@ fn sigint_during_watch_of_a_stubborn_tree_reports_within_2s() {
     );
     s.wait_for_tree(3);
     std::thread::sleep(Duration::from_secs(2));
-    let started = Instant::now();
-    s.signal(libc::SIGINT);
-    let (code, err) = s.wait();
-    let took = started.elapsed();
-    eprintln!("fault: SIGINT, watch of a SIGTERM-deaf tree: exit {code} in {took:?}");
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    s.interrupt(libc::SIGINT, 130, "SIGINT, watch of a SIGTERM-deaf tree");
     let r = report(&s.dir);
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["exit_code"], 130);
@@ -202,9 +210,7 @@ fn sighup_is_an_interrupt_too() {
     );
     s.wait_for_tree(2);
     std::thread::sleep(Duration::from_secs(1));
-    s.signal(libc::SIGHUP);
-    let (code, err) = s.wait();
-    assert_eq!(code, 129, "{err}");
+    s.interrupt(libc::SIGHUP, 129, "SIGHUP during watch");
     assert_eq!(report(&s.dir)["interrupted"], true);
     assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
 }
@@ -397,13 +403,7 @@ fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
     );
     s.wait_for_tree(1);
     std::thread::sleep(Duration::from_secs(3));
-    let started = Instant::now();
-    s.signal(libc::SIGINT);
-    let (code, err) = s.wait();
-    let took = started.elapsed();
-    eprintln!("fault: SIGINT, run with a hung worker: exit {code} in {took:?}");
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    s.interrupt(libc::SIGINT, 130, "SIGINT, run with a hung worker");
     let r = report(&s.dir);
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["ended_by"], "interrupted");
@@ -437,13 +437,11 @@ fn sigint_while_waiting_for_a_served_server_exits_130_and_stops_it() {
         ],
     );
     s.wait_for_tree(1);
-    let started = Instant::now();
-    s.signal(libc::SIGINT);
-    let (code, err) = s.wait();
-    let took = started.elapsed();
-    eprintln!("fault: SIGINT while waiting for a served server: exit {code} in {took:?}");
-    assert_eq!(code, 130, "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let err = s.interrupt(
+        libc::SIGINT,
+        130,
+        "SIGINT while waiting for a served server",
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("interrupted while waiting for the server to accept connections"),

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{memsoak, repo};
-use serde_json::Value;
+use common::{json, memsoak, repo};
 
 /// Width and height of every chart PNG (`memsoak::report::chart`).
 const PNG_SIZE: (u32, u32) = (
@@ -90,12 +89,6 @@ fn runs() -> &'static Runs {
             clean2,
         }
     })
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn read(path: &Path) -> String {

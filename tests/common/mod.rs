@@ -34,11 +34,16 @@ pub fn fixture(name: &str) -> String {
         .into_owned()
 }
 
+/// A JSON file, read and parsed, or a panic naming the file.
+pub fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
 /// A run folder's `report.json`.
 pub fn report(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
-    serde_json::from_str(&text).expect("report.json is JSON")
+    json(&dir.join("report.json"))
 }
 
 /// Data rows of a run folder's `samples.csv`.
