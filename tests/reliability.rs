@@ -413,8 +413,10 @@ fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
 
 #[test]
 fn sigint_while_waiting_for_a_served_server_exits_130_and_stops_it() {
-    // The server never listens and ignores SIGTERM; --ready-timeout would
-    // wait a minute. An interrupt ends the wait and stops the server.
+    // The server never listens and, with its child, ignores SIGTERM;
+    // --ready-timeout would wait a minute. An interrupt ends the wait and
+    // stops the server's tree (SIGKILL after 0.5 s).
+    let faults = fixture("faults.py");
     let port = common::free_port().to_string();
     let url = format!("http://127.0.0.1:{port}");
     let mut s = Soak::start(
@@ -430,13 +432,11 @@ fn sigint_while_waiting_for_a_served_server_exits_130_and_stops_it() {
             "--serve",
             "-q",
         ],
-        &[
-            "python3",
-            "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)",
-        ],
+        &["python3", &faults, "stubborn", "--children", "1"],
     );
-    s.wait_for_tree(1);
+    // NOTE: three besides memsoak: the watchdog, the server and its child,
+    // forked after the server ignores SIGTERM, so both are deaf to it then.
+    s.wait_for_tree(3);
     let err = s.interrupt(
         libc::SIGINT,
         130,
