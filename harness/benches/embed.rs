@@ -27,8 +27,12 @@
 //! candle's thread pools are sized once per process, over K rounds
 //! (default 2) with the settings interleaved, and prints the best of each.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use common::{load_average, process_cpu};
 
 use memsoak::backend::Embedder;
 use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
@@ -229,17 +233,6 @@ struct Figures {
     mean_tokens: f64,
 }
 
-/// CPU time of this process so far (all threads), in seconds.
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 fn measure(e: &mut CandleEmbedder, texts: &[String], tok: &Tokenizer, repeat: usize) -> Figures {
     let batches: Vec<&[String]> = texts.chunks(BATCH).collect();
     let run = |e: &mut CandleEmbedder, batch: &[String]| {
@@ -257,12 +250,12 @@ fn measure(e: &mut CandleEmbedder, texts: &[String], tok: &Tokenizer, repeat: us
     let mut cpu_rates = Vec::new();
     for _ in 0..repeat.max(1) {
         let start = Instant::now();
-        let cpu = cpu_seconds();
+        let cpu = process_cpu();
         for batch in &batches {
             run(e, batch);
         }
         rates.push(texts.len() as f64 / start.elapsed().as_secs_f64());
-        cpu_rates.push(texts.len() as f64 / (cpu_seconds() - cpu).max(1e-9));
+        cpu_rates.push(texts.len() as f64 / (process_cpu() - cpu).max(1e-9));
     }
     rates.sort_by(f64::total_cmp);
     cpu_rates.sort_by(f64::total_cmp);
@@ -540,15 +533,6 @@ fn read_texts(path: &Path) -> (Vec<String>, Vec<String>) {
             .unwrap_or_default()
     };
     (list("fixed"), list("variable"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `--sweep`: every thread count and decay setting in its own process,

@@ -29,9 +29,13 @@
 //! memsoak itself at opt-level 1: the build `cargo run` uses, so the harness
 //! is measured no faster than users run it).
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::{load_average, process_cpu};
 
 use memsoak::backend::Embedder;
 use memsoak::backend::synthetic::{SyntheticEmbedder, SyntheticOptions};
@@ -61,17 +65,6 @@ impl Sink for Timed {
         *self.last.lock().unwrap() = Some(Instant::now());
         Ok(())
     }
-}
-
-/// CPU time of this process so far (all threads, live or ended), seconds.
-fn process_cpu() -> f64 {
-    // SAFETY: getrusage only writes the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// CPU seconds of this process's live threads named `name` (the main thread
@@ -165,7 +158,7 @@ fn piped(
         ..Default::default()
     })
     .unwrap_or_else(|err| fail(&err.to_string()));
-    let dir = scratch.join(format!("run-{}", rand_suffix()));
+    let dir = scratch.join(format!("run-{}", run_id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|err| fail(&err.to_string()));
     let last = Arc::new(Mutex::new(None));
     let sink = Timed {
@@ -175,7 +168,8 @@ fn piped(
     let mut notes = Vec::new();
     let set = memsoak::app::samplers(Some(std::process::id()), in_process, None, &mut notes);
     let signals = Signals::install().unwrap_or_else(|err| fail(&err.to_string()));
-    let (cpu, sampler0, main0) = (process_cpu(), 0.0, thread_cpu(None));
+    // NOTE: the sampler thread starts with the monitor: all its CPU is this run's.
+    let (cpu, main0) = (process_cpu(), thread_cpu(None));
     let start = Instant::now();
     let pipeline = Pipeline::start(
         Box::new(VecWorkload::new(pages.to_vec())),
@@ -200,7 +194,7 @@ fn piped(
     }
     let end = last.lock().unwrap().unwrap_or_else(Instant::now);
     let (sampler_cpu, monitor_cpu) = (
-        thread_cpu(Some("memsoak-sampler")) - sampler0,
+        thread_cpu(Some("memsoak-sampler")),
         thread_cpu(None) - main0,
     );
     let samples_before_finish = std::fs::read_to_string(dir.join("samples.csv"))
@@ -222,7 +216,7 @@ fn piped(
     (pass, e.unwrap_or_else(|| fail("the embed thread panicked")))
 }
 
-fn rand_suffix() -> usize {
+fn run_id() -> usize {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
@@ -232,17 +226,8 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+fn median(v: Vec<f64>) -> f64 {
+    memsoak::stats::median(&v).unwrap_or(f64::NAN)
 }
 
 /// [`bare`] on a fresh thread, as the pipeline's embed stage runs: a
@@ -388,12 +373,7 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "harness overhead: sampler every {every}, {rounds} rounds, {cpus} CPUs, load average {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     let workload = |n: usize| -> Vec<Page> {
         let mut w = SyntheticWorkload::new(SyntheticWorkloadOptions::default())
