@@ -6,7 +6,8 @@
 #
 # Sets: PATH, CUDA_ROOT, CUDA_PATH, CUDA_COMPUTE_CAP, LIBRARY_PATH,
 # LD_LIBRARY_PATH. Reads: MEMSOAK_CACHE (default ~/.cache/memsoak),
-# CUDA_WHEEL_VERSION (default 13.0: the CUDA major of drivers >= 580).
+# CUDA_WHEEL_VERSION (default 13.0: the CUDA major of drivers >= 580),
+# CUDA_DRIVER_LIB (the driver's libcuda.so.1 where ldconfig does not list it).
 
 cuda_env_fail() { echo "gpu-check: $*" >&2; exit 2; }
 
@@ -26,15 +27,18 @@ done
 if ! command -v nvcc >/dev/null; then
     ver=${CUDA_WHEEL_VERSION:-13.0}
     venv="${MEMSOAK_CACHE:-$HOME/.cache/memsoak}/cuda-$ver"
-    if [[ ! -x "$venv/bin/python" ]] || [[ ! -f "$venv/.complete" ]]; then
+    # NOTE: nvcc's own dependencies (nvvm, crt) are pinned to the same CUDA
+    # release: a newer nvvm writes PTX that this ptxas rejects.
+    reqs=("nvidia-cuda-nvcc==$ver.*" "nvidia-nvvm==$ver.*" "nvidia-cuda-crt==$ver.*"
+          "nvidia-cuda-runtime==$ver.*" "nvidia-cuda-nvrtc==$ver.*" "nvidia-cublas==$ver.*"
+          "nvidia-cuda-cccl==$ver.*" "nvidia-curand")
+    if [[ "$(cat "$venv/.complete" 2>/dev/null)" != "${reqs[*]}" ]]; then
         echo "== installing CUDA $ver (nvcc, runtime, cuBLAS, cuRAND, NVRTC) from PyPI into $venv" >&2
         rm -rf "$venv"
         python3 -m venv "$venv" || cuda_env_fail "python3 -m venv failed"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "nvidia-cuda-nvcc==$ver.*" "nvidia-cuda-runtime==$ver.*" "nvidia-cuda-nvrtc==$ver.*" \
-            "nvidia-cublas==$ver.*" "nvidia-curand" "nvidia-cuda-cccl==$ver.*" \
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${reqs[@]}" \
             || cuda_env_fail "pip could not install the CUDA $ver wheels"
-        touch "$venv/.complete"
+        echo "${reqs[*]}" > "$venv/.complete"
     fi
     root=$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')
     [[ -x "$root/bin/nvcc" ]] || root=$(dirname "$(dirname "$(find "$venv" -path '*/bin/nvcc' | head -1)")")
@@ -48,7 +52,7 @@ if ! command -v nvcc >/dev/null; then
         base=$(basename "$lib")
         ln -sf "$lib" "$links/${base%%.so.*}.so"
     done
-    driver=$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')
+    driver=${CUDA_DRIVER_LIB:-$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')}
     for d in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64; do
         [[ -z "$driver" && -e "$d/libcuda.so.1" ]] && driver="$d/libcuda.so.1"
     done
