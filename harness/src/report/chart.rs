@@ -16,11 +16,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::{Artifact, ExportContext, ExportError, Exporter, Verdict};
+use super::{Artifact, ExportContext, ExportError, Exporter};
+use crate::analysis::samples::SampleTable;
+use crate::analysis::threshold::Stat;
 use crate::analysis::{MetricAnalysis, Outcome};
-use crate::record::SampleTable;
+use crate::runfolder::{chart_file, chart_stem};
 use crate::sample::Metric;
-use crate::threshold::Stat;
 use crate::units::fmt_bytes;
 
 /// Width of every chart, pixels (the PNG's width, the SVG's viewport).
@@ -87,9 +88,9 @@ impl Exporter for Charts {
         let mut out = Vec::new();
         for (spec, r) in specs.iter().zip(rendered) {
             let (svg, png) = r?;
-            out.push(Artifact::text(format!("{}.svg", spec.file_stem), svg));
+            out.push(Artifact::text(chart_file(&spec.file_stem, "svg"), svg));
             out.push(Artifact {
-                name: format!("{}.png", spec.file_stem),
+                name: chart_file(&spec.file_stem, "png"),
                 bytes: png,
             });
         }
@@ -258,14 +259,6 @@ pub fn fit_anchor(x: &[f64], y: &[f64], x0: f64, slope: f64, floor: bool) -> Opt
     Some(r[((r.len() - 1) as f64 * q).round() as usize])
 }
 
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Error => "ERROR",
-    }
-}
-
 /// Every chart the context allows.
 pub fn specs(ctx: &ExportContext<'_>) -> Vec<ChartSpec> {
     let mut out = Vec::new();
@@ -342,7 +335,7 @@ fn metric_spec(
     let title = format!(
         "{}: {state} · run verdict {}",
         m.metric,
-        verdict_word(report.verdict)
+        report.verdict.word()
     );
     let mut sub = Vec::new();
     if let Some(e) = m.slope_per_min {
@@ -462,7 +455,7 @@ fn metric_spec(
             (a.min(*v), b.max(*v))
         });
     Some(ChartSpec {
-        file_stem: format!("chart-{}", m.metric),
+        file_stem: chart_stem(m.metric.name()),
         title,
         subtitle: sub.join(" · "),
         x_desc: format!("time since start ({tname})"),
@@ -589,10 +582,10 @@ fn items_spec(ctx: &ExportContext<'_>, table: &SampleTable) -> Option<ChartSpec>
         }
     }
     Some(ChartSpec {
-        file_stem: "chart-items".into(),
+        file_stem: chart_stem("items"),
         title: format!(
             "memory against items embedded · run verdict {}",
-            verdict_word(ctx.report.verdict)
+            ctx.report.verdict.word()
         ),
         subtitle: if sub.is_empty() {
             format!("{max_items:.0} items")
@@ -625,7 +618,8 @@ fn processes_spec(ctx: &ExportContext<'_>) -> Option<ChartSpec> {
     let class = ctx.report.classification.as_ref();
     let named = class.and_then(|c| c.process.as_ref()).map(|p| p.pid);
     let trends = class.map_or(&[][..], |c| c.processes.as_slice());
-    let peak = |s: &crate::processes::ProcessSeries| s.rss.iter().fold(0.0f64, |a, v| a.max(*v));
+    let peak =
+        |s: &crate::analysis::samples::ProcessSeries| s.rss.iter().fold(0.0f64, |a, v| a.max(*v));
     let mut rest: Vec<_> = table
         .series
         .iter()
@@ -702,22 +696,22 @@ fn processes_spec(ctx: &ExportContext<'_>) -> Option<ChartSpec> {
         Some(f) => format!(
             "rss per process: growth confined to pid {} · run verdict {}",
             f.pid,
-            verdict_word(ctx.report.verdict)
+            ctx.report.verdict.word()
         ),
         None => format!(
             "rss per process of the tree · run verdict {}",
-            verdict_word(ctx.report.verdict)
+            ctx.report.verdict.word()
         ),
     };
     Some(ChartSpec {
-        file_stem: "chart-processes".into(),
+        file_stem: chart_stem("processes"),
         title,
         subtitle: format!(
             "{} process(es) seen, the {} with most growth or memory drawn · from processes.csv (the {} largest, at most once per {})",
             table.len(),
             drawn.len(),
-            crate::processes::DEFAULT_TOP,
-            crate::units::fmt_secs(crate::processes::DEFAULT_EVERY.as_secs_f64())
+            crate::runfolder::processes::DEFAULT_TOP,
+            crate::units::fmt_secs(crate::runfolder::processes::DEFAULT_EVERY.as_secs_f64())
         ),
         x_desc: format!("time since start ({tname})"),
         y_desc: format!("rss ({})", unit.name),
@@ -737,7 +731,7 @@ fn compare_spec(
     ctx: &ExportContext<'_>,
     table: &SampleTable,
     base: &SampleTable,
-    r: &crate::compare::MetricComparison,
+    r: &crate::analysis::compare::MetricComparison,
 ) -> Option<ChartSpec> {
     let c = ctx.comparison?;
     let (t, y) = column(table, r.metric)?;
@@ -830,7 +824,7 @@ fn compare_spec(
             (a.min(*v), b.max(*v))
         });
     Some(ChartSpec {
-        file_stem: format!("chart-compare-{}", r.metric),
+        file_stem: chart_stem(&format!("compare-{}", r.metric)),
         title: format!(
             "{} against baseline {}: {}",
             r.metric,
@@ -1460,6 +1454,7 @@ fn fit_text(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::verdict::Verdict;
 
     #[test]
     fn units_fit_the_numbers() {
@@ -1523,7 +1518,7 @@ mod tests {
             },
         );
         let report = crate::report::Report {
-            schema_version: crate::report::SCHEMA_VERSION,
+            schema_version: crate::runfolder::SCHEMA_VERSION,
             verdict: Verdict::Fail,
             exit_code: 1,
             interrupted: false,

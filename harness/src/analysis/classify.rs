@@ -9,16 +9,16 @@
 //! one way the answer is [`Pattern::Unknown`]: a wrong confident answer sends
 //! people to the wrong fix, an honest "unknown" does not.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::analysis::samples::ProcessTable;
+use crate::analysis::samples::SampleTable;
 use crate::analysis::{Analysis, MetricAnalysis};
-use crate::processes::ProcessTable;
-use crate::record::SampleTable;
 use crate::sample::Metric;
 use crate::units::{fmt_bytes, fmt_secs};
 
 /// The patterns memsoak can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
     /// Nothing grows after warm-up.
@@ -57,7 +57,7 @@ impl Pattern {
 }
 
 /// How strongly the evidence points at the pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Consistent with the pattern, but other readings remain open.
@@ -69,7 +69,7 @@ pub enum Confidence {
 }
 
 /// What one metric did after warm-up, as the classifier reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
     /// Significant and material growth.
@@ -83,7 +83,7 @@ pub enum Trend {
 }
 
 /// One metric's numbers behind a classification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The metric.
     pub metric: Metric,
@@ -130,7 +130,7 @@ impl Evidence {
 }
 
 /// The steady-state shape of one series: drift of its early and late halves.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Shape {
     /// The metric.
     pub metric: Metric,
@@ -145,7 +145,7 @@ pub struct Shape {
 }
 
 /// The classifier's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     /// The most likely pattern.
     pub pattern: Pattern,
@@ -162,12 +162,12 @@ pub struct Classification {
     pub process: Option<ProcessFinding>,
     /// What the tree's largest processes did after warm-up, most growth
     /// first (from `processes.csv`; empty without it).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<ProcessTrend>,
 }
 
 /// What one process of the tree did after warm-up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessTrend {
     /// Its pid.
     pub pid: u32,
@@ -218,7 +218,7 @@ impl ProcessTrend {
 }
 
 /// The process a tree's growth is confined to, with the numbers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessFinding {
     /// Its pid.
     pub pid: u32,
@@ -442,7 +442,7 @@ const PLATEAU_SHARE: f64 = 0.2;
 /// # Examples
 /// ```
 /// use memsoak::analysis::Analysis;
-/// use memsoak::classify::{classify, Pattern};
+/// use memsoak::analysis::classify::{classify, Pattern};
 /// let empty = Analysis {
 ///     duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
 ///     metrics: vec![], thresholds: vec![],
@@ -466,6 +466,24 @@ pub fn classify_tree(
     let mut c = classify_inner(analysis, shapes, processes, floor);
     c.processes = processes.iter().take(LISTED_PROCESSES).cloned().collect();
     c
+}
+
+/// Classify a whole run: its analysis, sharpened by the shapes of its
+/// samples (early vs late drift) when given, and traced to one process by
+/// the tree's per-process readings when given. Each process is fitted from
+/// the tree's warm-up end on, so process and tree drifts cover the same
+/// steady state.
+pub fn classify_run(
+    analysis: &Analysis,
+    samples: Option<&SampleTable>,
+    processes: Option<&ProcessTable>,
+    confidence: f64,
+    floor: f64,
+) -> Classification {
+    let shapes = samples.map_or_else(Vec::new, |t| shapes(t, analysis, confidence));
+    let tree = analysis.metric(Metric::Rss).map_or(0.0, |m| m.warmup_end_s);
+    let trends = processes.map_or_else(Vec::new, |p| process_trends(p, tree, confidence));
+    classify_tree(analysis, &shapes, &trends, floor)
 }
 
 fn classify_inner(
