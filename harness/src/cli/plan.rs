@@ -646,13 +646,6 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
             if a.command.is_empty() {
                 return err("--backend command needs a worker: -- CMD [ARGS...]");
             }
-            let timeout = match &a.timeout {
-                Some(t) => parse_duration(t).map_err(|e| PlanError(format!("--timeout: {e}")))?,
-                None => Duration::from_secs(60),
-            };
-            if timeout.is_zero() {
-                return err("--timeout must be longer than 0s");
-            }
             BackendPlan::Command(crate::backend::command::CommandOptions {
                 argv: a.command.clone(),
                 timeout,
@@ -837,13 +830,15 @@ pub struct BaselineChoice {
     pub tolerances: Tolerances,
 }
 
+/// `--baselines-dir`, else `baselines/`.
+fn baselines_root(dir: Option<&PathBuf>) -> PathBuf {
+    dir.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
+}
+
 fn choice(spec: String, t: &ToleranceArgs) -> Result<BaselineChoice, PlanError> {
     Ok(BaselineChoice {
         spec,
-        root: t
-            .baselines_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+        root: baselines_root(t.baselines_dir.as_ref()),
         tolerances: tolerances(t.slope_tolerance.as_deref(), t.max_tolerance.as_deref())?,
     })
 }
@@ -921,10 +916,7 @@ pub fn save_plan(a: &BaselineSaveArgs) -> SavePlan {
     SavePlan {
         run_dir: a.run_dir.clone(),
         name: a.name.clone(),
-        root: a
-            .baselines_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+        root: baselines_root(a.baselines_dir.as_ref()),
         force: a.force,
         quiet: a.quiet,
     }

@@ -707,9 +707,10 @@ fn processes_spec(ctx: &ExportContext<'_>) -> Option<ChartSpec> {
         file_stem: chart_stem("processes"),
         title,
         subtitle: format!(
-            "{} process(es) seen, the {} with most growth or memory drawn · from processes.csv (the {} largest, at most once per {})",
+            "{} process(es) seen, the {} with most growth or memory drawn · from {} (the {} largest, at most once per {})",
             table.len(),
             drawn.len(),
+            crate::runfolder::PROCESSES_CSV,
             crate::runfolder::processes::DEFAULT_TOP,
             crate::units::fmt_secs(crate::runfolder::processes::DEFAULT_EVERY.as_secs_f64())
         ),

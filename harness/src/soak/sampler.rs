@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::pipeline::ItemCounter;
 use crate::analysis::samples::SampleTable;
+use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::samples::Recorder;
 use crate::sample::{Metric, SamplerSet};
 
@@ -137,7 +138,7 @@ impl SamplerThread {
                         let it = items.as_ref().map(|c| c.get());
                         let t = recorder
                             .append(start.elapsed().as_secs_f64(), it, &values)
-                            .map_err(|e| format!("writing samples.csv: {e}"))?;
+                            .map_err(|e| format!("writing {SAMPLES_CSV}: {e}"))?;
                         table.push(t, it, &values);
                         n += 1;
                         // NOTE: never block on the monitor: a slow terminal
@@ -233,7 +234,7 @@ mod tests {
         // The report is computed from the rows in memory; `memsoak analyze`
         // reads samples.csv. Both must see the same numbers, bit for bit.
         let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("samples.csv");
+        let path = d.path().join(SAMPLES_CSV);
         let set = SamplerSet::new(vec![Box::new(
             crate::sample::proc::ProcessTreeSampler::new(std::process::id()),
         )]);

@@ -129,8 +129,9 @@ fn conclude(
     folder: &RunFolder,
     samples: &SampleTable,
     meta: &RunMeta,
-    quiet: bool,
+    mon: &Monitor,
 ) -> i32 {
+    let quiet = mon.options().quiet;
     // NOTE: a side file the run could not read back leaves the report
     // without per-process findings, nothing worse.
     let processes = folder.read_processes().ok().flatten();

@@ -10,9 +10,9 @@ use anyhow::Result;
 use super::compare::{judge, print_comparison, render};
 use super::fail;
 use crate::cli::plan::ReportPlan;
-use crate::runfolder::RunFolder;
 use crate::runfolder::baseline;
 use crate::runfolder::samples::read_samples;
+use crate::runfolder::{COMPARE_JSON, RunFolder};
 
 /// `memsoak report`: exit code 0 once written.
 pub fn report(plan: &ReportPlan) -> Result<i32> {
@@ -26,7 +26,7 @@ pub fn report(plan: &ReportPlan) -> Result<i32> {
             Some(c) => {
                 if !plan.quiet {
                     eprintln!(
-                        "memsoak: keeping the comparison with baseline {} from compare.json",
+                        "memsoak: keeping the comparison with baseline {} from {COMPARE_JSON}",
                         c.baseline.name
                     );
                 }

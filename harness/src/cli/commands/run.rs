@@ -331,11 +331,5 @@ fn soak(plan: RunPlan) -> Result<i32> {
             r.skipped_lines
         ));
     }
-    Ok(conclude(
-        report,
-        &folder,
-        &samples,
-        &meta,
-        mon.options().quiet,
-    ))
+    Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

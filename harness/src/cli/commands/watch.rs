@@ -103,11 +103,5 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         stderr_tail: target.stderr_tail(),
     });
     report.notes = notes;
-    Ok(conclude(
-        report,
-        &folder,
-        &samples,
-        &meta,
-        mon.options().quiet,
-    ))
+    Ok(conclude(report, &folder, &samples, &meta, &mon))
 }
