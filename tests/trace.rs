@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, memsoak, repo};
 use memsoak::backend::{BackendError, BackendInfo, Embedded, Embedder};
-use memsoak::pipeline::{Pipeline, PipelineEnd};
+use memsoak::soak::pipeline::{Pipeline, PipelineEnd};
 use memsoak::trace::{Batch, TraceReader, redact::shape_of};
 use memsoak::workload::trace::{Pace, ReplayStats, TraceWorkload};
 use memsoak::workload::{Cancel, Workload};
@@ -404,7 +404,7 @@ fn replay_against_candle_keeps_texts_batches_and_pacing() {
     let p = Pipeline::start(
         Box::new(w),
         Box::new(spy),
-        Box::new(memsoak::writer::Discard),
+        Box::new(memsoak::soak::npy::Discard),
         2,
         0,
     );

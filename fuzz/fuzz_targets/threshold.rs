@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {
-    let _ = s.parse::<memsoak::threshold::Threshold>();
+    let _ = s.parse::<memsoak::analysis::threshold::Threshold>();
 });

@@ -6,9 +6,9 @@
 //! Target: the analysis ≤ 1 s.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use memsoak::analysis::threshold::defaults as default_thresholds;
 use memsoak::analysis::{AnalysisOptions, DEFAULT_MIN_GROWTH, Warmup, analyze};
-use memsoak::options::default_thresholds;
-use memsoak::record::{Recorder, read_samples};
+use memsoak::runfolder::samples::{Recorder, read_samples};
 use memsoak::sample::Metric;
 use memsoak::stats::{drift, warmup_end};
 use std::hint::black_box;

@@ -39,11 +39,12 @@ use common::{load_average, process_cpu};
 
 use memsoak::backend::Embedder;
 use memsoak::backend::synthetic::{SyntheticEmbedder, SyntheticOptions};
-use memsoak::pipeline::{Pipeline, PipelineEnd};
-use memsoak::session::{Monitor, Signals};
+use memsoak::soak::monitor::Monitor;
+use memsoak::soak::npy::Sink;
+use memsoak::soak::pipeline::{Pipeline, PipelineEnd};
+use memsoak::soak::signals::Signals;
 use memsoak::workload::synthetic::{SyntheticWorkload, SyntheticWorkloadOptions};
 use memsoak::workload::{Page, VecWorkload, Workload};
-use memsoak::writer::Sink;
 
 #[global_allocator]
 static A: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -151,7 +152,7 @@ fn piped(
     scratch: &Path,
     in_process: bool,
 ) -> (Pass, Box<dyn Embedder>) {
-    let soak = memsoak::options::soak_options(&memsoak::cli::SoakArgs {
+    let soak = memsoak::cli::plan::soak_options(&memsoak::cli::args::SoakArgs {
         duration: Some("10h".into()),
         sample_every: Some(every.into()),
         quiet: true,
@@ -166,7 +167,8 @@ fn piped(
         last: last.clone(),
     };
     let mut notes = Vec::new();
-    let set = memsoak::app::samplers(Some(std::process::id()), in_process, None, &mut notes);
+    let set =
+        memsoak::soak::samplers::samplers(Some(std::process::id()), in_process, None, &mut notes);
     let signals = Signals::install().unwrap_or_else(|err| fail(&err.to_string()));
     // NOTE: the sampler thread starts with the monitor: all its CPU is this run's.
     let (cpu, main0) = (process_cpu(), thread_cpu(None));
@@ -178,7 +180,8 @@ fn piped(
         2,
         0,
     );
-    let mut mon = Monitor::start(soak, set, Some(pipeline.counter()), &dir, signals)
+    let folder = memsoak::runfolder::RunFolder::at(&dir);
+    let mut mon = Monitor::start(soak, set, Some(pipeline.counter()), &folder, signals)
         .unwrap_or_else(|err| fail(&err));
     // The loop of `memsoak run`.
     loop {

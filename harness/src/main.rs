@@ -8,8 +8,8 @@ use clap::Parser;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = memsoak::cli::Cli::parse();
-    match memsoak::app::run(cli) {
+    let cli = memsoak::cli::args::Cli::parse();
+    match memsoak::cli::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("memsoak: error: {e:#}");

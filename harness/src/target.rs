@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sample::proc;
 
@@ -26,7 +26,7 @@ const TAIL_BYTES: usize = 4096;
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// How a target stands or ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TargetStatus {
     /// Still running.
@@ -88,7 +88,7 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// What stopping the tree took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopOutcome {
     /// Processes that were alive when the stop began.
     pub processes: usize,
@@ -100,17 +100,20 @@ pub struct StopOutcome {
 
 /// A target as the report shows it: a `watch` target, or the worker or
 /// server process behind a backend.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetReport {
     /// Root pid.
     pub pid: u32,
     /// Command line, when memsoak spawned it.
+    #[serde(default)]
     pub command: Option<Vec<String>>,
     /// How it ended.
     pub status: TargetStatus,
     /// How the tree was stopped (when memsoak stopped it).
+    #[serde(default)]
     pub stop: Option<StopOutcome>,
     /// Last bytes of its stderr.
+    #[serde(default)]
     pub stderr_tail: String,
 }
 

@@ -9,8 +9,10 @@ use serde_json::Value;
 
 use super::junit::xml_escape as esc;
 use super::markdown::confidence_word;
-use super::{Artifact, ExportContext, ExportError, Exporter, Verdict};
+use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
+use crate::analysis::verdict::Verdict;
+use crate::runfolder::RunMeta;
 use crate::units::{fmt_bytes, fmt_secs};
 
 /// The HTML exporter.
@@ -18,7 +20,7 @@ pub struct Html;
 
 impl Exporter for Html {
     fn file_name(&self) -> &'static str {
-        "report.html"
+        crate::runfolder::REPORT_HTML
     }
 
     fn render(&self, ctx: &ExportContext<'_>) -> Result<Vec<Artifact>, ExportError> {
@@ -50,26 +52,20 @@ fn row(s: &mut String, k: &str, v: &str) {
 /// The software a run used, as `run.json` records it: every entry of
 /// `versions` (memsoak's own first, then the libraries it records), then
 /// the backend and model it ran. `None` without a `run.json`.
-pub fn versions(run: Option<&Value>) -> Option<String> {
+pub fn versions(run: Option<&RunMeta>) -> Option<String> {
     let run = run?;
-    let mut parts: Vec<String> = run
-        .get("versions")
-        .and_then(Value::as_object)
-        .map(|v| {
-            let mut kv: Vec<_> = v.iter().collect();
-            kv.sort_by_key(|(k, _)| *k != "memsoak");
-            kv.into_iter()
-                .map(|(k, v)| format!("{k} {}", json_text(v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(b) = run.get("backend").filter(|b| b.is_object()) {
-        let name = b.get("name").and_then(Value::as_str).unwrap_or("?");
-        let mut text = format!("backend {name}");
-        if let Some(m) = b.get("model").and_then(Value::as_str) {
+    let mut kv: Vec<_> = run.versions.iter().collect();
+    kv.sort_by_key(|(k, _)| *k != "memsoak");
+    let mut parts: Vec<String> = kv
+        .into_iter()
+        .map(|(k, v)| format!("{k} {}", v.as_deref().unwrap_or("–")))
+        .collect();
+    if let Some(b) = &run.backend {
+        let mut text = format!("backend {}", b.name);
+        if let Some(m) = &b.model {
             text.push_str(&format!(", model {m}"));
         }
-        if let Some(d) = b.get("dim").and_then(Value::as_u64) {
+        if let Some(d) = b.dim {
             text.push_str(&format!(" (dim {d})"));
         }
         parts.push(text);
@@ -81,19 +77,14 @@ pub fn versions(run: Option<&Value>) -> Option<String> {
 /// environment (`allocator.env_malloc_conf`) and what memsoak applied at
 /// run time (`allocator_applied`). `in_process`: the embedder ran inside
 /// memsoak, so the settings are the pipeline's; otherwise they are only
-/// memsoak's own. `None` when `run.json` records neither key.
-pub fn allocator(run: Option<&Value>, in_process: bool) -> Option<String> {
+/// memsoak's own. `None` without a `run.json`.
+pub fn allocator(run: Option<&RunMeta>, in_process: bool) -> Option<String> {
     let run = run?;
-    let env = run.pointer("/allocator/env_malloc_conf");
-    let applied = run.get("allocator_applied");
-    if env.is_none() && applied.is_none() {
-        return None;
-    }
     let mut parts = Vec::new();
-    if let Some(e) = env.and_then(Value::as_str) {
+    if let Some(e) = &run.allocator.env_malloc_conf {
         parts.push(format!("_RJEM_MALLOC_CONF={e} (environment)"));
     }
-    if let Some(a) = applied.and_then(Value::as_str) {
+    if let Some(a) = &run.allocator_applied {
         parts.push(format!("applied by memsoak: {a}"));
     }
     if parts.is_empty() {
@@ -104,16 +95,6 @@ pub fn allocator(run: Option<&Value>, in_process: bool) -> Option<String> {
         text.push_str(" (memsoak's own jemalloc; the target keeps its own allocator)");
     }
     Some(text)
-}
-
-/// A JSON value as a person reads it: a string without quotes, null as a
-/// dash, anything else as JSON.
-pub(crate) fn json_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "–".into(),
-        other => other.to_string(),
-    }
 }
 
 impl Html {
@@ -166,12 +147,14 @@ impl Html {
         // Metadata.
         let _ = writeln!(s, "<h2>Run</h2>\n<table>");
         let run = ctx.run;
-        let get = |p: &str| run.and_then(|v| v.pointer(p));
-        if let Some(c) = get("/git_commit") {
+        if let Some(m) = run {
             row(
                 &mut s,
                 "commit",
-                &format!("<code>{}</code>", esc(&json_text(c))),
+                &format!(
+                    "<code>{}</code>",
+                    esc(m.git_commit.as_deref().unwrap_or("–"))
+                ),
             );
         }
         if let Some(b) = &r.backend {
@@ -199,30 +182,30 @@ impl Html {
                 &format!("<code>{}</code> ({})", esc(&cmd), esc(&t.status.describe())),
             );
         }
-        if let Some(h) = get("/host") {
-            let mut parts = Vec::new();
-            for k in ["hostname", "kernel", "cpus"] {
-                if let Some(v) = h.get(k) {
-                    parts.push(format!("{k} {}", json_text(v)));
-                }
-            }
-            if let Some(m) = h.get("mem_total").and_then(Value::as_f64) {
-                parts.push(format!("memory {}", fmt_bytes(m)));
+        if let Some(h) = run.and_then(|m| m.host.as_ref()) {
+            let mut parts = vec![
+                format!("hostname {}", h.hostname),
+                format!("kernel {}", h.kernel),
+                format!("cpus {}", h.cpus),
+            ];
+            if let Some(m) = h.mem_total {
+                parts.push(format!("memory {}", fmt_bytes(m as f64)));
             }
             row(&mut s, "host", &esc(&parts.join(" · ")));
         }
         if let Some(text) = versions(run) {
             row(&mut s, "versions", &esc(&text));
         }
-        if let Some(v) = get("/started_at") {
-            row(&mut s, "started", &esc(&json_text(v)));
-        }
-        if let Some(v) = get("/command_line").and_then(Value::as_array) {
-            let text: Vec<String> = v.iter().map(json_text).collect();
+        if let Some(m) = run {
+            row(
+                &mut s,
+                "started",
+                &esc(m.started_at.as_deref().unwrap_or("–")),
+            );
             row(
                 &mut s,
                 "command line",
-                &format!("<code>{}</code>", esc(&text.join(" "))),
+                &format!("<code>{}</code>", esc(&m.command_line.join(" "))),
             );
         }
         if let Some(text) = allocator(run, r.mode == "run" && r.target.is_none()) {
@@ -312,7 +295,7 @@ impl Html {
             }
         }
         if let Some(p) = &r.projection {
-            let all: Vec<&crate::projection::TimeTo> =
+            let all: Vec<&crate::analysis::projection::TimeTo> =
                 p.out_of_memory.iter().chain(&p.caps).collect();
             if !all.is_empty() {
                 let _ = writeln!(s, "<h2>Projection</h2>\n<ul>");
@@ -444,12 +427,14 @@ mod tests {
     fn allocator_and_versions_come_from_what_run_json_records() {
         // Regression: the allocator row looked up `/allocator/malloc_conf`,
         // a key run.json never had, so it never appeared.
-        let run = serde_json::json!({
+        let read = |v: serde_json::Value| -> RunMeta { serde_json::from_value(v).unwrap() };
+        let run = read(serde_json::json!({
+            "mode": "run",
             "versions": { "memsoak": "0.1.0" },
             "allocator": { "env_malloc_conf": null },
             "allocator_applied": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
             "backend": { "name": "candle", "model": "all-MiniLM-L6-v2", "dim": 384, "details": {} },
-        });
+        }));
         assert_eq!(
             allocator(Some(&run), true).as_deref(),
             Some("applied by memsoak: dirty_decay_ms:-1,muzzy_decay_ms:-1")
@@ -458,10 +443,11 @@ mod tests {
             versions(Some(&run)).as_deref(),
             Some("memsoak 0.1.0 · backend candle, model all-MiniLM-L6-v2 (dim 384)")
         );
-        let watch = serde_json::json!({
+        let watch = read(serde_json::json!({
+            "mode": "watch",
             "versions": { "memsoak": "0.1.0" },
             "allocator": { "env_malloc_conf": "narenas:2" },
-        });
+        }));
         assert_eq!(
             allocator(Some(&watch), false).as_deref(),
             Some(
@@ -469,12 +455,11 @@ mod tests {
             )
         );
         assert_eq!(versions(Some(&watch)).as_deref(), Some("memsoak 0.1.0"));
-        let bare = serde_json::json!({ "allocator": { "env_malloc_conf": null } });
+        let bare = read(serde_json::json!({ "allocator": { "env_malloc_conf": null } }));
         assert_eq!(
             allocator(Some(&bare), true).as_deref(),
             Some("jemalloc defaults")
         );
-        assert_eq!(allocator(Some(&serde_json::json!({})), true), None);
         assert_eq!(allocator(None, true), None);
     }
 }

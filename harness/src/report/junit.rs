@@ -5,15 +5,16 @@
 
 use std::fmt::Write;
 
-use super::{Artifact, ExportContext, ExportError, Exporter, Verdict};
+use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
+use crate::analysis::verdict::Verdict;
 
 /// The JUnit exporter.
 pub struct Junit;
 
 impl Exporter for Junit {
     fn file_name(&self) -> &'static str {
-        "junit.xml"
+        crate::runfolder::JUNIT_XML
     }
 
     fn render(&self, ctx: &ExportContext<'_>) -> Result<Vec<Artifact>, ExportError> {
@@ -172,7 +173,7 @@ impl Junit {
         if let Some(w) = &r.workload {
             props.push(("workload".into(), w.clone()));
         }
-        if let Some(c) = ctx.run_str("/git_commit") {
+        if let Some(c) = ctx.git_commit() {
             props.push(("git_commit".into(), c.to_string()));
         }
         if let Some(c) = &r.classification {

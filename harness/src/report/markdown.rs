@@ -3,8 +3,11 @@
 
 use std::fmt::Write;
 
-use super::{Artifact, ExportContext, ExportError, Exporter, Report, Verdict};
+use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
+use crate::analysis::compare::{Comparison, slope_text};
+use crate::analysis::verdict::Verdict;
+use crate::runfolder::Report;
 use crate::units::{fmt_bytes, fmt_secs};
 
 /// The Markdown exporter.
@@ -15,7 +18,7 @@ const MD_PROCESSES: usize = 5;
 
 impl Exporter for Markdown {
     fn file_name(&self) -> &'static str {
-        "summary.md"
+        crate::runfolder::SUMMARY_MD
     }
 
     fn render(&self, ctx: &ExportContext<'_>) -> Result<Vec<Artifact>, ExportError> {
@@ -29,7 +32,7 @@ impl Markdown {
         let mut s = self.report_text(ctx.report);
         if let Some(c) = ctx.comparison {
             s.push('\n');
-            s.push_str(&crate::compare::markdown(c));
+            s.push_str(&comparison(c));
         }
         s
     }
@@ -188,10 +191,76 @@ impl Markdown {
 }
 
 /// `high`, `medium` or `low`.
-pub fn confidence_word(c: crate::classify::Confidence) -> &'static str {
+pub fn confidence_word(c: crate::analysis::classify::Confidence) -> &'static str {
     match c {
-        crate::classify::Confidence::High => "high",
-        crate::classify::Confidence::Medium => "medium",
-        crate::classify::Confidence::Low => "low",
+        crate::analysis::classify::Confidence::High => "high",
+        crate::analysis::classify::Confidence::Medium => "medium",
+        crate::analysis::classify::Confidence::Low => "low",
     }
+}
+
+/// The comparison as a Markdown section (appended to `summary.md`).
+pub fn comparison(c: &Comparison) -> String {
+    let mut s = String::new();
+    let b = &c.baseline;
+    let _ = writeln!(
+        s,
+        "### Compared with baseline `{}`: {}\n",
+        b.name,
+        if c.regression {
+            "❌ REGRESSION"
+        } else {
+            "✅ no regression"
+        }
+    );
+    let mut meta = Vec::new();
+    if let Some(g) = &b.git_commit {
+        meta.push(format!(
+            "commit `{}`",
+            g.chars().take(12).collect::<String>()
+        ));
+    }
+    if let Some(x) = &b.backend {
+        meta.push(format!("backend `{x}`"));
+    }
+    if let Some(x) = &b.model {
+        meta.push(format!("model `{x}`"));
+    }
+    if let Some(x) = &b.workload {
+        meta.push(format!("workload `{x}`"));
+    }
+    meta.push(crate::units::fmt_secs(b.duration_s));
+    let _ = writeln!(
+        s,
+        "Baseline: {} · tolerances: drift +{}/min, max +{:.0}%\n",
+        meta.join(" · "),
+        fmt_bytes(c.tolerances.slope_per_min),
+        c.tolerances.max_relative * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "| metric | drift (this run) | drift (baseline) | max (this run) | max (baseline) | outcome |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for m in &c.metrics {
+        let outcome = match (m.slope_regression, m.max_regression) {
+            (true, true) => "**REGRESSION** (drift, max)",
+            (true, false) => "**REGRESSION** (drift)",
+            (false, true) => "**REGRESSION** (max)",
+            _ => "ok",
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {outcome} |",
+            m.metric,
+            slope_text(m.current_slope),
+            slope_text(m.baseline_slope),
+            m.current_max.map_or("–".into(), fmt_bytes),
+            m.baseline_max.map_or("–".into(), fmt_bytes),
+        );
+    }
+    for w in &c.warnings {
+        let _ = writeln!(s, "\n_Note: {w}_");
+    }
+    s
 }

@@ -255,6 +255,14 @@ pub fn shorten_cmdline(raw: &[u8], max: usize) -> String {
 /// often (empty cells in between) so the sampler never becomes the load.
 const PSS_DUTY: f64 = 0.01;
 
+/// Where a [`ProcessTreeSampler`] sends each reading of the tree, one
+/// `(pid, rss bytes)` per process (`processes.csv` is one; its writer lives
+/// with the run folder, which sits above the samplers).
+pub trait TreeLog: Send {
+    /// Offer one reading of the tree.
+    fn record(&mut self, procs: &mut dyn Iterator<Item = (u32, u64)>);
+}
+
 /// Samples the process tree rooted at one pid.
 pub struct ProcessTreeSampler {
     root: u32,
@@ -262,7 +270,7 @@ pub struct ProcessTreeSampler {
     buf: Vec<u8>,
     last: Vec<(u32, ProcMem)>,
     next_pss: Option<std::time::Instant>,
-    log: Option<crate::processes::ProcessLog>,
+    log: Option<Box<dyn TreeLog>>,
     pss_duty: f64,
 }
 
@@ -282,8 +290,8 @@ impl ProcessTreeSampler {
 
     /// Also write each process's RSS to `log` (`processes.csv`) as the tree
     /// is walked.
-    pub fn with_log(mut self, log: crate::processes::ProcessLog) -> Self {
-        self.log = Some(log);
+    pub fn with_log(mut self, log: impl TreeLog + 'static) -> Self {
+        self.log = Some(Box::new(log));
         self
     }
 
@@ -363,7 +371,7 @@ impl Sampler for ProcessTreeSampler {
             self.next_pss = Some(now + std::time::Duration::from_secs_f64(took / self.pss_duty));
         }
         if let Some(log) = self.log.as_mut() {
-            log.record(self.last.iter().map(|(pid, m)| (*pid, m.rss)));
+            log.record(&mut self.last.iter().map(|(pid, m)| (*pid, m.rss)));
         }
         if any {
             out[0] = Some(total.rss);
@@ -469,48 +477,6 @@ mod tests {
         assert_eq!(shorten_cmdline(b"", 80), "");
         let me = short_cmdline(std::process::id(), 200);
         assert!(!me.is_empty(), "{me}");
-    }
-
-    #[test]
-    fn the_log_gets_one_row_per_process() {
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("processes.csv");
-        let log =
-            crate::processes::ProcessLog::create(&path, 16, std::time::Duration::ZERO).unwrap();
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        // NOTE: spawn returns when exec closes the CLOEXEC pipe, which is
-        // before the kernel sets the new image's arguments: for a moment
-        // the cmdline is empty (and the name falls back to `comm`).
-        let cmdline = format!("/proc/{}/cmdline", child.id());
-        for _ in 0..200 {
-            if fs::read(&cmdline).is_ok_and(|c| !c.is_empty()) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let mut s = ProcessTreeSampler::new(std::process::id()).with_log(log);
-        let mut out = [None; 3];
-        s.sample(&mut out);
-        s.sample(&mut out);
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let t = crate::processes::read(&path).unwrap();
-        let sleep = t
-            .series
-            .iter()
-            .find(|p| p.pid == child.id())
-            .expect("child logged");
-        assert_eq!(sleep.name, "sleep 5");
-        assert_eq!(sleep.t.len(), 2);
-        let me = t
-            .series
-            .iter()
-            .find(|p| p.pid == std::process::id())
-            .unwrap();
-        assert!(me.rss[0] > 1e6);
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! the same code do not differ by chance; a max regression needs the peak
 //! past a relative tolerance and the materiality floor.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{Baseline, MetricStats, Slope};
+use super::{Estimate, MetricAnalysis};
 use crate::sample::Metric;
 use crate::units::fmt_bytes;
 
@@ -23,6 +23,44 @@ pub const COMPARE_SCHEMA_VERSION: u32 = 1;
 /// same pages (another copy of the binary starting or ending moves it), so
 /// they are not gated.
 pub const GATED: [Metric; 4] = [Metric::Rss, Metric::Swap, Metric::Heap, Metric::Vram];
+
+/// Name → version of the software a run used (`run.json`'s `versions`;
+/// `None`: linked, version unreadable).
+pub type Versions = BTreeMap<String, Option<String>>;
+
+/// One side of a comparison: what a run (or a baseline) ran and the
+/// analysis of its metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// The baseline's name (its folder name), or `this run`.
+    pub name: String,
+    /// Git commit of the run.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// Backend name.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Model, when the backend has one.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Workload name.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// Versions of the software measured.
+    #[serde(default)]
+    pub versions: Option<Versions>,
+    /// Seconds covered by the samples.
+    pub duration_s: f64,
+    /// Per metric, as `report.json` holds them.
+    pub metrics: Vec<MetricAnalysis>,
+}
+
+impl Side {
+    /// The analysis of one metric.
+    pub fn metric(&self, m: Metric) -> Option<&MetricAnalysis> {
+        self.metrics.iter().find(|s| s.metric == m)
+    }
+}
 
 /// How far a run may exceed its baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,9 +95,9 @@ pub struct MetricComparison {
     /// The max is past the baseline's by more than the tolerance.
     pub max_regression: bool,
     /// This run's drift, bytes/min.
-    pub current_slope: Option<Slope>,
+    pub current_slope: Option<Estimate>,
     /// The baseline's drift, bytes/min.
-    pub baseline_slope: Option<Slope>,
+    pub baseline_slope: Option<Estimate>,
     /// Whether this run's trend is significant.
     pub current_significant: bool,
     /// This run's max, bytes.
@@ -113,7 +151,8 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
-fn slope_text(s: Option<Slope>) -> String {
+/// A drift with its CI for people: `1.00 MiB/min (CI 0.50 MiB … 1.50 MiB/min)`.
+pub fn slope_text(s: Option<Estimate>) -> String {
     s.map_or("–".into(), |s| {
         format!(
             "{}/min (CI {} … {}/min)",
@@ -125,8 +164,13 @@ fn slope_text(s: Option<Slope>) -> String {
 }
 
 /// Judge one metric.
-pub fn compare_metric(cur: &MetricStats, base: &MetricStats, tol: &Tolerances) -> MetricComparison {
-    let span_min = |m: &MetricStats| m.growth.zip(m.slope_per_min).map(|(g, s)| (g, s.value));
+pub fn compare_metric(
+    cur: &MetricAnalysis,
+    base: &MetricAnalysis,
+    tol: &Tolerances,
+) -> MetricComparison {
+    let span_min = |m: &MetricAnalysis| m.growth.zip(m.slope_per_min).map(|(g, s)| (g, s.value));
+    let finite = |v: f64| Some(v).filter(|v| v.is_finite());
     let material = span_min(cur).is_none_or(|(g, _)| g.abs() >= tol.floor);
     let (slope_regression, slope_note) = match (cur.slope_per_min, base.slope_per_min) {
         (Some(c), Some(b)) => {
@@ -156,7 +200,7 @@ pub fn compare_metric(cur: &MetricStats, base: &MetricStats, tol: &Tolerances) -
         }
         _ => (false, "no drift fit on one side".into()),
     };
-    let (max_regression, max_note) = match (cur.max, base.max) {
+    let (max_regression, max_note) = match (finite(cur.max), finite(base.max)) {
         (Some(c), Some(b)) => {
             let bar = b + (b.abs() * tol.max_relative).max(tol.floor);
             if c > bar {
@@ -186,10 +230,10 @@ pub fn compare_metric(cur: &MetricStats, base: &MetricStats, tol: &Tolerances) -
         current_slope: cur.slope_per_min,
         baseline_slope: base.slope_per_min,
         current_significant: cur.significant,
-        current_max: cur.max,
-        baseline_max: base.max,
-        current_warmup_end_s: cur.warmup_end_s,
-        baseline_warmup_end_s: base.warmup_end_s,
+        current_max: finite(cur.max),
+        baseline_max: finite(base.max),
+        current_warmup_end_s: finite(cur.warmup_end_s),
+        baseline_warmup_end_s: finite(base.warmup_end_s),
         note: format!("{slope_note}; {max_note}"),
     }
 }
@@ -197,8 +241,8 @@ pub fn compare_metric(cur: &MetricStats, base: &MetricStats, tol: &Tolerances) -
 /// Compare a run's statistics with a baseline's. `baseline_dir` is recorded
 /// for people.
 pub fn compare(
-    current: &Baseline,
-    baseline: &Baseline,
+    current: &Side,
+    baseline: &Side,
     baseline_dir: &str,
     tol: &Tolerances,
 ) -> Comparison {
@@ -260,95 +304,18 @@ pub fn compare(
 /// A warning for each piece of software both runs name at different
 /// versions (a candle or jemalloc upgrade explains a change of memory
 /// profile). What only one of them records says nothing.
-fn version_changes(
-    current: &Option<serde_json::Value>,
-    baseline: &Option<serde_json::Value>,
-) -> Vec<String> {
-    let (Some(cur), Some(base)) = (
-        current.as_ref().and_then(|v| v.as_object()),
-        baseline.as_ref().and_then(|v| v.as_object()),
-    ) else {
+fn version_changes(current: &Option<Versions>, baseline: &Option<Versions>) -> Vec<String> {
+    let (Some(cur), Some(base)) = (current, baseline) else {
         return Vec::new();
     };
-    use crate::report::html::json_text;
     cur.iter()
         .filter_map(|(k, a)| {
-            let b = base.get(k)?;
-            (a != b && !a.is_null() && !b.is_null()).then(|| {
-                format!(
-                    "{k} version differs: this run {}, baseline {}",
-                    json_text(a),
-                    json_text(b)
-                )
-            })
+            let (Some(a), Some(b)) = (a, base.get(k)?) else {
+                return None;
+            };
+            (a != b).then(|| format!("{k} version differs: this run {a}, baseline {b}"))
         })
         .collect()
-}
-
-/// The comparison as a Markdown section (appended to `summary.md`).
-pub fn markdown(c: &Comparison) -> String {
-    let mut s = String::new();
-    let b = &c.baseline;
-    let _ = writeln!(
-        s,
-        "### Compared with baseline `{}`: {}\n",
-        b.name,
-        if c.regression {
-            "❌ REGRESSION"
-        } else {
-            "✅ no regression"
-        }
-    );
-    let mut meta = Vec::new();
-    if let Some(g) = &b.git_commit {
-        meta.push(format!(
-            "commit `{}`",
-            g.chars().take(12).collect::<String>()
-        ));
-    }
-    if let Some(x) = &b.backend {
-        meta.push(format!("backend `{x}`"));
-    }
-    if let Some(x) = &b.model {
-        meta.push(format!("model `{x}`"));
-    }
-    if let Some(x) = &b.workload {
-        meta.push(format!("workload `{x}`"));
-    }
-    meta.push(crate::units::fmt_secs(b.duration_s));
-    let _ = writeln!(
-        s,
-        "Baseline: {} · tolerances: drift +{}/min, max +{:.0}%\n",
-        meta.join(" · "),
-        fmt_bytes(c.tolerances.slope_per_min),
-        c.tolerances.max_relative * 100.0
-    );
-    let _ = writeln!(
-        s,
-        "| metric | drift (this run) | drift (baseline) | max (this run) | max (baseline) | outcome |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for m in &c.metrics {
-        let outcome = match (m.slope_regression, m.max_regression) {
-            (true, true) => "**REGRESSION** (drift, max)",
-            (true, false) => "**REGRESSION** (drift)",
-            (false, true) => "**REGRESSION** (max)",
-            _ => "ok",
-        };
-        let _ = writeln!(
-            s,
-            "| `{}` | {} | {} | {} | {} | {outcome} |",
-            m.metric,
-            slope_text(m.current_slope),
-            slope_text(m.baseline_slope),
-            m.current_max.map_or("–".into(), fmt_bytes),
-            m.baseline_max.map_or("–".into(), fmt_bytes),
-        );
-    }
-    for w in &c.warnings {
-        let _ = writeln!(s, "\n_Note: {w}_");
-    }
-    s
 }
 
 #[cfg(test)]
@@ -357,11 +324,19 @@ mod tests {
 
     const MIB: f64 = 1048576.0;
 
-    fn stats(metric: Metric, slope: f64, half_ci: f64, significant: bool, max: f64) -> MetricStats {
-        MetricStats {
+    fn stats(
+        metric: Metric,
+        slope: f64,
+        half_ci: f64,
+        significant: bool,
+        max: f64,
+    ) -> MetricAnalysis {
+        MetricAnalysis {
             metric,
-            warmup_end_s: Some(10.0),
-            slope_per_min: Some(Slope {
+            samples: 180,
+            warmup_end_s: 10.0,
+            steady_samples: 170,
+            slope_per_min: Some(Estimate {
                 value: slope,
                 ci_low: slope - half_ci,
                 ci_high: slope + half_ci,
@@ -369,34 +344,36 @@ mod tests {
             slope_per_1k: None,
             trend_p_value: Some(if significant { 0.001 } else { 0.5 }),
             significant,
+            method: None,
+            cycle_s: None,
+            ols_slope_per_min: None,
             growth: Some(slope * 3.0),
-            max: Some(max),
-            last: Some(max),
+            max,
+            min: 0.0,
+            first: 0.0,
+            last: max,
         }
     }
 
-    fn run(metrics: Vec<MetricStats>) -> Baseline {
-        Baseline {
-            schema_version: 1,
+    fn run(metrics: Vec<MetricAnalysis>) -> Side {
+        Side {
             name: "b".into(),
-            created_at: None,
-            source_run: None,
             git_commit: Some("abc".into()),
             backend: Some("synthetic".into()),
             model: None,
             workload: Some("synthetic".into()),
-            mode: Some("run".into()),
-            verdict: Some("pass".into()),
-            host: None,
             versions: None,
             duration_s: 180.0,
-            samples: 180,
-            items: None,
-            confidence: 0.95,
-            warmup: "auto".into(),
             metrics,
-            samples_csv: None,
         }
+    }
+
+    fn versions(v: &[(&str, &str)]) -> Option<Versions> {
+        Some(
+            v.iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+        )
     }
 
     #[test]
@@ -491,17 +468,18 @@ mod tests {
         assert!(c.warnings.iter().any(|w| w.contains("backend differs")));
         assert!(c.warnings.iter().any(|w| w.contains("run lengths differ")));
         assert!(c.warnings.iter().any(|w| w.contains("no metric in common")));
-        let md = markdown(&c);
-        assert!(md.contains("no regression") && md.contains("backend differs"));
     }
 
     #[test]
     fn version_changes_warn_and_what_one_side_lacks_does_not() {
         let mut base = run(vec![stats(Metric::Rss, 0.0, 1.0, false, 1e8)]);
         let mut cur = base.clone();
-        base.versions = Some(serde_json::json!({"memsoak": "0.1.0", "candle": "0.11.0"}));
-        cur.versions =
-            Some(serde_json::json!({"memsoak": "0.1.0", "candle": "0.11.1", "jemalloc": "5.3.0"}));
+        base.versions = versions(&[("memsoak", "0.1.0"), ("candle", "0.11.0")]);
+        cur.versions = versions(&[
+            ("memsoak", "0.1.0"),
+            ("candle", "0.11.1"),
+            ("jemalloc", "5.3.0"),
+        ]);
         let w = compare(&cur, &base, "b", &Tolerances::default()).warnings;
         assert_eq!(
             w,

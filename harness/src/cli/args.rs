@@ -1,5 +1,5 @@
 //! The command line exactly as typed (clap derive). Nothing below
-//! [`crate::options`] sees these types.
+//! [`crate::cli::plan`] sees these types.
 
 use std::path::PathBuf;
 

@@ -9,16 +9,16 @@
 //! one way the answer is [`Pattern::Unknown`]: a wrong confident answer sends
 //! people to the wrong fix, an honest "unknown" does not.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::analysis::samples::ProcessTable;
+use crate::analysis::samples::SampleTable;
 use crate::analysis::{Analysis, MetricAnalysis};
-use crate::processes::ProcessTable;
-use crate::record::SampleTable;
 use crate::sample::Metric;
 use crate::units::{fmt_bytes, fmt_secs};
 
 /// The patterns memsoak can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pattern {
     /// Nothing grows after warm-up.
@@ -57,7 +57,7 @@ impl Pattern {
 }
 
 /// How strongly the evidence points at the pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Consistent with the pattern, but other readings remain open.
@@ -69,7 +69,7 @@ pub enum Confidence {
 }
 
 /// What one metric did after warm-up, as the classifier reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
     /// Significant and material growth.
@@ -83,7 +83,7 @@ pub enum Trend {
 }
 
 /// One metric's numbers behind a classification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The metric.
     pub metric: Metric,
@@ -130,7 +130,7 @@ impl Evidence {
 }
 
 /// The steady-state shape of one series: drift of its early and late halves.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Shape {
     /// The metric.
     pub metric: Metric,
@@ -145,7 +145,7 @@ pub struct Shape {
 }
 
 /// The classifier's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     /// The most likely pattern.
     pub pattern: Pattern,
@@ -162,12 +162,12 @@ pub struct Classification {
     pub process: Option<ProcessFinding>,
     /// What the tree's largest processes did after warm-up, most growth
     /// first (from `processes.csv`; empty without it).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<ProcessTrend>,
 }
 
 /// What one process of the tree did after warm-up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessTrend {
     /// Its pid.
     pub pid: u32,
@@ -218,7 +218,7 @@ impl ProcessTrend {
 }
 
 /// The process a tree's growth is confined to, with the numbers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessFinding {
     /// Its pid.
     pub pid: u32,
@@ -310,7 +310,11 @@ pub fn process_trends(
 /// has at least two processes; one grows (significantly, past the floor)
 /// by at least [`ONE_PROCESS_SHARE`] of the tree's fitted growth; no other
 /// grows, and together the others add at most the rest.
-fn one_process(tree: &Evidence, procs: &[ProcessTrend], floor: f64) -> Option<ProcessFinding> {
+fn one_process_finding(
+    tree: &Evidence,
+    procs: &[ProcessTrend],
+    floor: f64,
+) -> Option<ProcessFinding> {
     if procs.len() < 2 {
         return None;
     }
@@ -442,7 +446,7 @@ const PLATEAU_SHARE: f64 = 0.2;
 /// # Examples
 /// ```
 /// use memsoak::analysis::Analysis;
-/// use memsoak::classify::{classify, Pattern};
+/// use memsoak::analysis::classify::{classify, Pattern};
 /// let empty = Analysis {
 ///     duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
 ///     metrics: vec![], thresholds: vec![],
@@ -468,354 +472,516 @@ pub fn classify_tree(
     c
 }
 
+/// Classify a whole run: its analysis, sharpened by the shapes of its
+/// samples (early vs late drift) when given, and traced to one process by
+/// the tree's per-process readings when given. Each process is fitted from
+/// the tree's warm-up end on, so process and tree drifts cover the same
+/// steady state.
+pub fn classify_run(
+    analysis: &Analysis,
+    samples: Option<&SampleTable>,
+    processes: Option<&ProcessTable>,
+    confidence: f64,
+    floor: f64,
+) -> Classification {
+    let shapes = samples.map_or_else(Vec::new, |t| shapes(t, analysis, confidence));
+    let tree = analysis.metric(Metric::Rss).map_or(0.0, |m| m.warmup_end_s);
+    let trends = processes.map_or_else(Vec::new, |p| process_trends(p, tree, confidence));
+    classify_tree(analysis, &shapes, &trends, floor)
+}
+
+/// A live heap that grows by at least this share of the RSS growth is the
+/// growth's cause (live objects accumulate); from [`LIVE_HEAP_HIGH_SHARE`]
+/// on, with high confidence.
+const LIVE_HEAP_SHARE: f64 = 0.5;
+/// See [`LIVE_HEAP_SHARE`].
+const LIVE_HEAP_HIGH_SHARE: f64 = 0.75;
+/// Below this share of the RSS growth the live heap is not the cause: the
+/// allocator retains pages (or the growth is outside the jemalloc heap).
+const RETENTION_SHARE: f64 = 0.25;
+/// One process holding at least this share of the tree's growth is named
+/// with high confidence.
+const ONE_PROCESS_HIGH_SHARE: f64 = 0.9;
+/// Growing processes named when a black box's growth is spread over several.
+const SPREAD_LISTED: usize = 3;
+
+/// What the classifier reads of one run: each metric's evidence.
+struct Readings<'a> {
+    analysis: &'a Analysis,
+    processes: &'a [ProcessTrend],
+    floor: f64,
+    /// `rss`, else `pss`.
+    rss: Option<Evidence>,
+    heap: Option<Evidence>,
+    vram: Option<Evidence>,
+    swap: Option<Evidence>,
+    sys_swap: Option<Evidence>,
+    sys_avail: Option<Evidence>,
+    /// jemalloc's own counters (`heap_active`, `heap_resident`...).
+    allocator: Vec<Evidence>,
+    /// Every metric looked at, for the answer.
+    evidence: Vec<Evidence>,
+}
+
+fn grows(e: &Option<Evidence>) -> bool {
+    e.as_ref().is_some_and(|e| e.trend == Trend::Grows)
+}
+
+fn describe(e: &Option<Evidence>) -> String {
+    e.as_ref().map(Evidence::describe).unwrap_or_default()
+}
+
+impl<'a> Readings<'a> {
+    fn new(
+        analysis: &'a Analysis,
+        shapes: &[Shape],
+        processes: &'a [ProcessTrend],
+        floor: f64,
+    ) -> Self {
+        let ev = |m: Metric| {
+            analysis
+                .metric(m)
+                .map(|a| read_metric(a, floor, shapes.iter().find(|s| s.metric == m)))
+        };
+        let rss = ev(Metric::Rss).or_else(|| ev(Metric::Pss));
+        let heap = ev(Metric::Heap);
+        let vram = ev(Metric::Vram);
+        let swap = ev(Metric::Swap);
+        let sys_swap = ev(Metric::SysSwapUsed);
+        let sys_avail = ev(Metric::SysAvailable);
+        let allocator: Vec<Evidence> = [
+            Metric::HeapActive,
+            Metric::HeapResident,
+            Metric::HeapRetained,
+            Metric::HeapMapped,
+        ]
+        .into_iter()
+        .filter_map(ev)
+        .collect();
+        let mut evidence: Vec<Evidence> = [&rss, &heap, &vram, &swap, &sys_swap, &sys_avail]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        evidence.extend(allocator.iter().cloned());
+        Readings {
+            analysis,
+            processes,
+            floor,
+            rss,
+            heap,
+            vram,
+            swap,
+            sys_swap,
+            sys_avail,
+            allocator,
+            evidence,
+        }
+    }
+
+    /// The answer: `pattern` with what it rests on.
+    fn answer(
+        &self,
+        pattern: Pattern,
+        confidence: Confidence,
+        summary: String,
+        advice: Vec<String>,
+    ) -> Classification {
+        Classification {
+            pattern,
+            confidence,
+            summary,
+            evidence: self.evidence.clone(),
+            advice,
+            process: None,
+            processes: vec![],
+        }
+    }
+}
+
+/// The rules, in order: the first that recognises its pattern answers.
 fn classify_inner(
     analysis: &Analysis,
     shapes: &[Shape],
     processes: &[ProcessTrend],
     floor: f64,
 ) -> Classification {
-    let ev = |m: Metric| {
-        analysis
-            .metric(m)
-            .map(|a| read_metric(a, floor, shapes.iter().find(|s| s.metric == m)))
-    };
-    let rss = ev(Metric::Rss).or_else(|| ev(Metric::Pss));
-    let heap = ev(Metric::Heap);
-    let vram = ev(Metric::Vram);
-    let swap = ev(Metric::Swap);
-    let sys_swap = ev(Metric::SysSwapUsed);
-    let sys_avail = ev(Metric::SysAvailable);
-    let allocator: Vec<Evidence> = [
-        Metric::HeapActive,
-        Metric::HeapResident,
-        Metric::HeapRetained,
-        Metric::HeapMapped,
-    ]
-    .into_iter()
-    .filter_map(ev)
-    .collect();
-    let grows = |e: &Option<Evidence>| e.as_ref().is_some_and(|e| e.trend == Trend::Grows);
-    let growth = |e: &Option<Evidence>| e.as_ref().and_then(|e| e.growth).unwrap_or(0.0);
-    let mut evidence: Vec<Evidence> = [&rss, &heap, &vram, &swap, &sys_swap, &sys_avail]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    evidence.extend(allocator.iter().cloned());
-    let done =
-        |pattern, confidence, summary: String, advice: Vec<String>, evidence| Classification {
-            pattern,
-            confidence,
-            summary,
-            evidence,
-            advice,
-            process: None,
-            processes: vec![],
-        };
-    if rss.is_none() && heap.is_none() && vram.is_none() {
-        return done(
+    let r = Readings::new(analysis, shapes, processes, floor);
+    if r.rss.is_none() && r.heap.is_none() && r.vram.is_none() {
+        return r.answer(
             Pattern::Unknown,
             Confidence::Low,
             "no process memory was sampled".into(),
             vec![],
-            evidence,
         );
     }
+    host_memory_pressure(&r)
+        .or_else(|| gpu_caching_allocator(&r))
+        .or_else(|| growth(&r))
+        .or_else(|| warmup_plateau(&r))
+        .or_else(|| too_noisy(&r))
+        .unwrap_or_else(|| steady(&r))
+}
 
-    // 1. Host pressure: the tree's memory is going to swap (its RSS then
-    //    understates the growth), or the host's swap grows while available
-    //    memory falls. NOTE: available memory alone falling is not enough:
-    //    on a shared machine other programs move it.
-    let avail_falls = sys_avail.as_ref().is_some_and(|e| e.trend == Trend::Falls);
-    if grows(&swap) || (grows(&sys_swap) && avail_falls) {
-        let mut why = Vec::new();
-        if let Some(e) = swap.as_ref().filter(|e| e.trend == Trend::Grows) {
-            why.push(format!("the tree's swap grows ({})", e.describe()));
-        }
-        if let Some(e) = sys_swap.as_ref().filter(|e| e.trend == Trend::Grows) {
-            why.push(format!("host swap grows ({})", e.describe()));
-        }
-        if let Some(e) = sys_avail.as_ref().filter(|_| avail_falls) {
-            why.push(format!("available memory falls ({})", e.describe()));
-        }
-        let confidence = if grows(&swap) && avail_falls {
+/// Host pressure: the tree's memory is going to swap (its RSS then
+/// understates the growth), or the host's swap grows while available
+/// memory falls. NOTE: available memory alone falling is not enough: on a
+/// shared machine other programs move it.
+fn host_memory_pressure(r: &Readings) -> Option<Classification> {
+    let avail_falls = r
+        .sys_avail
+        .as_ref()
+        .is_some_and(|e| e.trend == Trend::Falls);
+    if !(grows(&r.swap) || (grows(&r.sys_swap) && avail_falls)) {
+        return None;
+    }
+    let mut why = Vec::new();
+    if let Some(e) = r.swap.as_ref().filter(|e| e.trend == Trend::Grows) {
+        why.push(format!("the tree's swap grows ({})", e.describe()));
+    }
+    if let Some(e) = r.sys_swap.as_ref().filter(|e| e.trend == Trend::Grows) {
+        why.push(format!("host swap grows ({})", e.describe()));
+    }
+    if let Some(e) = r.sys_avail.as_ref().filter(|_| avail_falls) {
+        why.push(format!("available memory falls ({})", e.describe()));
+    }
+    let confidence = if grows(&r.swap) && avail_falls {
+        Confidence::High
+    } else {
+        Confidence::Medium
+    };
+    Some(r.answer(
+        Pattern::HostMemoryPressure,
+        confidence,
+        format!("host memory pressure: {}", why.join("; ")),
+        vec![
+            "RSS understates growth while pages go to swap: judge rss + swap together".into(),
+            "check what else runs on the host, and the leak pattern of the tree once swap is off (swapoff or a cgroup memory limit)".into(),
+        ],
+    ))
+}
+
+/// GPU memory grows while host memory is flat.
+fn gpu_caching_allocator(r: &Readings) -> Option<Classification> {
+    if !grows(&r.vram) || grows(&r.rss) {
+        return None;
+    }
+    let v = describe(&r.vram);
+    let flat = r
+        .rss
+        .as_ref()
+        .map_or("host memory not sampled".into(), |e| {
+            format!("host memory flat ({})", e.describe())
+        });
+    let flattens = r.vram.as_ref().and_then(|e| e.flattens) == Some(true);
+    Some(r.answer(
+        Pattern::GpuCachingAllocator,
+        if r.rss.is_some() {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        },
+        format!(
+            "GPU memory grows while host memory is flat: {v}; {flat}{}",
+            if flattens {
+                " — and the growth flattens, as a caching allocator's pool does"
+            } else {
+                ""
+            }
+        ),
+        vec![
+            "a caching allocator (CUDA/PyTorch, candle) keeps freed blocks per shape: bucket or pad batch shapes so blocks are reused".into(),
+            "free the cache between phases (torch.cuda.empty_cache()) once to tell cached from live: live tensors stay".into(),
+            "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces per-shape fragmentation".into(),
+        ],
+    ))
+}
+
+/// The tree's RSS (or the live heap alone) grows: what kind of growth.
+fn growth(r: &Readings) -> Option<Classification> {
+    if !(grows(&r.rss) || grows(&r.heap)) {
+        return None;
+    }
+    flattening_growth(r)
+        .or_else(|| one_process(r))
+        .or_else(|| heap_ahead_of_rss(r))
+        .or_else(|| black_box_growth(r))
+        .or_else(|| live_heap_growth(r))
+        .or_else(|| retention_or_native(r))
+        .or_else(|| Some(mixed_growth(r)))
+}
+
+/// The growing series' second half grows at a quarter of the first's rate
+/// or less: a cache filling towards its bound.
+fn flattening_growth(r: &Readings) -> Option<Classification> {
+    let main = if grows(&r.rss) { &r.rss } else { &r.heap };
+    if main.as_ref().and_then(|e| e.flattens) != Some(true) {
+        return None;
+    }
+    Some(r.answer(
+        Pattern::BoundedPlateau,
+        Confidence::Medium,
+        format!(
+            "growth that flattens: {}; the second half of the steady state grows at a quarter of the first half's rate or less",
+            describe(main)
+        ),
+        vec![
+            "a cache filling towards its bound, not (yet) a leak: run longer to see it level off".into(),
+            "give the cache an explicit size limit so its bound is known".into(),
+        ],
+    ))
+}
+
+/// The tree's growth is one process's (see [`one_process_finding`]).
+fn one_process(r: &Readings) -> Option<Classification> {
+    let f = r
+        .rss
+        .as_ref()
+        .filter(|_| grows(&r.rss))
+        .and_then(|e| one_process_finding(e, r.processes, r.floor))?;
+    let tree = describe(&r.rss);
+    let lead = r
+        .processes
+        .iter()
+        .find(|p| p.pid == f.pid)
+        .map(ProcessTrend::describe)
+        .unwrap_or_default();
+    let mut c = r.answer(
+        Pattern::OneProcess,
+        if f.share >= ONE_PROCESS_HIGH_SHARE {
             Confidence::High
         } else {
             Confidence::Medium
-        };
-        return done(
-            Pattern::HostMemoryPressure,
-            confidence,
-            format!("host memory pressure: {}", why.join("; ")),
-            vec![
-                "RSS understates growth while pages go to swap: judge rss + swap together".into(),
-                "check what else runs on the host, and the leak pattern of the tree once swap is off (swapoff or a cgroup memory limit)".into(),
-            ],
-            evidence,
-        );
-    }
-
-    // 2. GPU: VRAM grows while host memory is flat.
-    let rss_grows = grows(&rss);
-    if grows(&vram) && !rss_grows {
-        let v = vram.as_ref().map(Evidence::describe).unwrap_or_default();
-        let flat = rss.as_ref().map_or("host memory not sampled".into(), |e| {
-            format!("host memory flat ({})", e.describe())
-        });
-        let flattens = vram.as_ref().and_then(|e| e.flattens) == Some(true);
-        return done(
-            Pattern::GpuCachingAllocator,
-            if rss.is_some() {
-                Confidence::Medium
-            } else {
-                Confidence::Low
-            },
+        },
+        format!(
+            "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) are flat ({} together)",
+            f.share * 100.0,
+            f.others,
+            signed(f.others_growth)
+        ),
+        vec![
             format!(
-                "GPU memory grows while host memory is flat: {v}; {flat}{}",
-                if flattens {
-                    " — and the growth flattens, as a caching allocator's pool does"
-                } else {
-                    ""
-                }
+                "look at pid {} (`{}`) alone: `memsoak watch --pid {}`, or /proc/{}/smaps for which mappings grow",
+                f.pid, f.name, f.pid, f.pid
             ),
-            vec![
-                "a caching allocator (CUDA/PyTorch, candle) keeps freed blocks per shape: bucket or pad batch shapes so blocks are reused".into(),
-                "free the cache between phases (torch.cuda.empty_cache()) once to tell cached from live: live tensors stay".into(),
-                "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces per-shape fragmentation".into(),
-            ],
-            evidence,
-        );
-    }
+            "run that stage in-process (memsoak run) or give it jemalloc statistics to tell live-heap growth from allocator retention".into(),
+        ],
+    );
+    c.process = Some(f);
+    Some(c)
+}
 
-    // 3. The tree's RSS (or the live heap alone) grows.
-    let heap_grows = grows(&heap);
-    if rss_grows || heap_grows {
-        let main = if rss_grows { &rss } else { &heap };
-        let flattening = main.as_ref().and_then(|e| e.flattens) == Some(true);
-        if flattening {
-            let e = main.as_ref().map(Evidence::describe).unwrap_or_default();
-            return done(
-                Pattern::BoundedPlateau,
-                Confidence::Medium,
-                format!(
-                    "growth that flattens: {e}; the second half of the steady state grows at a quarter of the first half's rate or less"
-                ),
-                vec![
-                    "a cache filling towards its bound, not (yet) a leak: run longer to see it level off".into(),
-                    "give the cache an explicit size limit so its bound is known".into(),
-                ],
-                evidence,
-            );
+/// The heap grows but RSS does not (yet): jemalloc is reusing pages it
+/// already held; RSS will follow when they run out.
+fn heap_ahead_of_rss(r: &Readings) -> Option<Classification> {
+    if grows(&r.rss) {
+        return None;
+    }
+    Some(r.answer(
+        Pattern::LiveHeapGrowth,
+        Confidence::Medium,
+        format!(
+            "the live heap grows ({}) while RSS is not yet growing: freed pages are being reused, RSS follows when they run out",
+            describe(&r.heap)
+        ),
+        live_heap_advice(),
+    ))
+}
+
+/// RSS grows in a black box (no heap statistics): the cause cannot be told.
+fn black_box_growth(r: &Readings) -> Option<Classification> {
+    if r.heap.is_some() {
+        return None;
+    }
+    let procs = r.processes;
+    // NOTE: with per-process data and no single culprit, say which
+    // processes grew, so people know where to look.
+    let spread = if procs.len() >= 2 {
+        let growing: Vec<String> = procs
+            .iter()
+            .filter(|p| p.growth.is_some_and(|g| g >= r.floor))
+            .take(SPREAD_LISTED)
+            .map(ProcessTrend::describe)
+            .collect();
+        if growing.is_empty() {
+            format!(
+                "; no single one of its {} processes grows on its own (processes appearing or leaving move the total)",
+                procs.len()
+            )
+        } else {
+            format!(
+                "; the growth is not confined to one of its {} processes: {}",
+                procs.len(),
+                growing.join("; ")
+            )
         }
-        if let Some(f) = rss
-            .as_ref()
-            .filter(|_| rss_grows)
-            .and_then(|e| one_process(e, processes, floor))
-        {
-            let tree = rss.as_ref().map(Evidence::describe).unwrap_or_default();
-            let lead = processes
-                .iter()
-                .find(|p| p.pid == f.pid)
-                .map(ProcessTrend::describe)
-                .unwrap_or_default();
-            return Classification {
-                pattern: Pattern::OneProcess,
-                confidence: if f.share >= 0.9 {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                summary: format!(
-                    "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) are flat ({} together)",
-                    f.share * 100.0,
-                    f.others,
-                    signed(f.others_growth)
-                ),
-                evidence,
-                advice: vec![
-                    format!(
-                        "look at pid {} (`{}`) alone: `memsoak watch --pid {}`, or /proc/{}/smaps for which mappings grow",
-                        f.pid, f.name, f.pid, f.pid
-                    ),
-                    "run that stage in-process (memsoak run) or give it jemalloc statistics to tell live-heap growth from allocator retention".into(),
-                ],
-                process: Some(f),
-                processes: vec![],
-            };
-        }
-        let r = growth(&rss);
-        let h = growth(&heap);
-        if !rss_grows {
-            // The heap grows but RSS does not (yet): jemalloc is reusing
-            // pages it already held; RSS will follow when they run out.
-            return done(
-                Pattern::LiveHeapGrowth,
-                Confidence::Medium,
-                format!(
-                    "the live heap grows ({}) while RSS is not yet growing: freed pages are being reused, RSS follows when they run out",
-                    heap.as_ref().map(Evidence::describe).unwrap_or_default()
-                ),
-                live_heap_advice(),
-                evidence,
-            );
-        }
-        let rss_text = rss.as_ref().map(Evidence::describe).unwrap_or_default();
-        let Some(heap_ev) = heap.as_ref() else {
-            // NOTE: with per-process data and no single culprit, say which
-            // processes grew, so people know where to look.
-            let spread = if processes.len() >= 2 {
-                let growing: Vec<String> = processes
-                    .iter()
-                    .filter(|p| p.growth.is_some_and(|g| g >= floor))
-                    .take(3)
-                    .map(ProcessTrend::describe)
-                    .collect();
-                if growing.is_empty() {
-                    format!(
-                        "; no single one of its {} processes grows on its own (processes appearing or leaving move the total)",
-                        processes.len()
-                    )
-                } else {
-                    format!(
-                        "; the growth is not confined to one of its {} processes: {}",
-                        processes.len(),
-                        growing.join("; ")
-                    )
-                }
-            } else {
-                String::new()
-            };
-            return done(
-                Pattern::Unknown,
-                Confidence::Low,
-                format!(
-                    "memory grows ({rss_text}), but the target is a black box (no heap statistics): live-heap growth and allocator retention cannot be told apart{spread}"
-                ),
-                vec![
-                    "run the pipeline in-process (memsoak run) or give the target jemalloc statistics to tell live heap from retention".into(),
-                    "try the target with a different allocator setting (MALLOC_ARENA_MAX=2, malloc_trim) — growth that stops is retention".into(),
-                ],
-                evidence,
-            );
-        };
-        let share = if r > 0.0 { h / r } else { 0.0 };
-        if heap_ev.trend == Trend::Grows && share >= 0.5 {
-            return done(
-                Pattern::LiveHeapGrowth,
-                if share >= 0.75 {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                format!(
-                    "live objects accumulate: {}, which is {:.0}% of the RSS growth ({rss_text})",
-                    heap_ev.describe(),
-                    share * 100.0
-                ),
-                live_heap_advice(),
-                evidence,
-            );
-        }
-        if share < 0.25 {
-            let held: Vec<&Evidence> = allocator
-                .iter()
-                .filter(|e| e.trend == Trend::Grows)
-                .collect();
-            if held.is_empty() {
-                return done(
-                    Pattern::Unknown,
-                    Confidence::Low,
-                    format!(
-                        "RSS grows ({rss_text}) outside the jemalloc heap ({}; no jemalloc counter grows): native allocations (C/C++ libraries, their own malloc), mmap'd files or thread stacks",
-                        heap_ev.describe()
-                    ),
-                    vec![
-                        "look at /proc/PID/smaps of the process: which mappings grow (anonymous, file, stack)".into(),
-                        "libraries with their own allocator (ONNX Runtime, BLAS, tokenizers' native code) are candidates".into(),
-                    ],
-                    evidence,
-                );
-            }
-            let held_text: Vec<String> = held.iter().map(|e| e.describe()).collect();
-            return done(
-                Pattern::AllocatorRetention,
-                if heap_ev.trend == Trend::Flat {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                format!(
-                    "the allocator holds freed pages: RSS grows ({rss_text}) while the live heap is flat ({}, {:.0}% of it); {}",
-                    heap_ev.describe(),
-                    share.max(0.0) * 100.0,
-                    held_text.join("; ")
-                ),
-                vec![
-                    "let jemalloc return pages: _RJEM_MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:1000 (memsoak's default keeps them)".into(),
-                    "fewer arenas for fewer threads' caches: narenas:2 (jemalloc) or MALLOC_ARENA_MAX=2 (glibc)".into(),
-                    "glibc: call malloc_trim(0) after large batches; variable batch shapes fragment the heap, so bucket them".into(),
-                ],
-                evidence,
-            );
-        }
-        return done(
+    } else {
+        String::new()
+    };
+    Some(r.answer(
+        Pattern::Unknown,
+        Confidence::Low,
+        format!(
+            "memory grows ({}), but the target is a black box (no heap statistics): live-heap growth and allocator retention cannot be told apart{spread}",
+            describe(&r.rss)
+        ),
+        vec![
+            "run the pipeline in-process (memsoak run) or give the target jemalloc statistics to tell live heap from retention".into(),
+            "try the target with a different allocator setting (MALLOC_ARENA_MAX=2, malloc_trim) — growth that stops is retention".into(),
+        ],
+    ))
+}
+
+/// The live heap's share of the RSS growth (both grow here).
+fn heap_share(r: &Readings) -> f64 {
+    let growth = |e: &Option<Evidence>| e.as_ref().and_then(|e| e.growth).unwrap_or(0.0);
+    let rss = growth(&r.rss);
+    if rss > 0.0 {
+        growth(&r.heap) / rss
+    } else {
+        0.0
+    }
+}
+
+/// Live objects accumulate: the heap grows by at least
+/// [`LIVE_HEAP_SHARE`] of the RSS growth.
+fn live_heap_growth(r: &Readings) -> Option<Classification> {
+    let heap = r.heap.as_ref()?;
+    let share = heap_share(r);
+    if heap.trend != Trend::Grows || share < LIVE_HEAP_SHARE {
+        return None;
+    }
+    Some(r.answer(
+        Pattern::LiveHeapGrowth,
+        if share >= LIVE_HEAP_HIGH_SHARE {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        },
+        format!(
+            "live objects accumulate: {}, which is {:.0}% of the RSS growth ({})",
+            heap.describe(),
+            share * 100.0,
+            describe(&r.rss)
+        ),
+        live_heap_advice(),
+    ))
+}
+
+/// The live heap explains under [`RETENTION_SHARE`] of the RSS growth:
+/// the allocator holds freed pages, or (no jemalloc counter grows) the
+/// growth is outside the jemalloc heap.
+fn retention_or_native(r: &Readings) -> Option<Classification> {
+    let heap = r.heap.as_ref()?;
+    let share = heap_share(r);
+    if share >= RETENTION_SHARE {
+        return None;
+    }
+    let rss_text = describe(&r.rss);
+    let held: Vec<String> = r
+        .allocator
+        .iter()
+        .filter(|e| e.trend == Trend::Grows)
+        .map(Evidence::describe)
+        .collect();
+    if held.is_empty() {
+        return Some(r.answer(
             Pattern::Unknown,
             Confidence::Low,
             format!(
-                "mixed: the live heap explains {:.0}% of the RSS growth ({}; {rss_text}): both live objects and allocator retention may be involved",
-                share * 100.0,
-                heap_ev.describe()
-            ),
-            live_heap_advice(),
-            evidence,
-        );
-    }
-
-    // 4. Nothing grows after warm-up: a large warm-up rise is a plateau.
-    let vram_grows_with_rss = grows(&vram);
-    let rise_of = |e: &Option<Evidence>, m: Metric| -> Option<(f64, f64)> {
-        let e = e.as_ref()?;
-        let first = analysis.metric(m)?.first;
-        (e.rise >= PLATEAU_FLOORS * floor && e.rise >= PLATEAU_SHARE * first.max(0.0))
-            .then_some((e.rise, first))
-    };
-    let plateau = rise_of(&rss, Metric::Rss)
-        .map(|r| (Metric::Rss, r))
-        .or_else(|| rise_of(&heap, Metric::Heap).map(|r| (Metric::Heap, r)))
-        .or_else(|| rise_of(&vram, Metric::Vram).map(|r| (Metric::Vram, r)));
-    if let Some((m, (rise, first))) = plateau
-        && !vram_grows_with_rss
-    {
-        let end = analysis.metric(m).map_or(0.0, |a| a.warmup_end_s);
-        let e = evidence
-            .iter()
-            .find(|e| e.metric == m)
-            .map(Evidence::describe)
-            .unwrap_or_default();
-        return done(
-            Pattern::BoundedPlateau,
-            Confidence::Medium,
-            format!(
-                "{m} rose {} (from {}) during the first {} and then stayed flat ({e})",
-                signed(rise),
-                fmt_bytes(first),
-                fmt_secs(end)
+                "RSS grows ({rss_text}) outside the jemalloc heap ({}; no jemalloc counter grows): native allocations (C/C++ libraries, their own malloc), mmap'd files or thread stacks",
+                heap.describe()
             ),
             vec![
-                "a warm-up transient or a cache that reached its bound: not a leak at this run length".into(),
-                "a longer run (nightly profile) confirms the bound holds".into(),
+                "look at /proc/PID/smaps of the process: which mappings grow (anonymous, file, stack)".into(),
+                "libraries with their own allocator (ONNX Runtime, BLAS, tokenizers' native code) are candidates".into(),
             ],
-            evidence,
-        );
+        ));
     }
-    let unclear: Vec<String> = [&rss, &heap, &vram]
+    Some(r.answer(
+        Pattern::AllocatorRetention,
+        if heap.trend == Trend::Flat {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        },
+        format!(
+            "the allocator holds freed pages: RSS grows ({rss_text}) while the live heap is flat ({}, {:.0}% of it); {}",
+            heap.describe(),
+            share.max(0.0) * 100.0,
+            held.join("; ")
+        ),
+        vec![
+            "let jemalloc return pages: _RJEM_MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:1000 (memsoak's default keeps them)".into(),
+            "fewer arenas for fewer threads' caches: narenas:2 (jemalloc) or MALLOC_ARENA_MAX=2 (glibc)".into(),
+            "glibc: call malloc_trim(0) after large batches; variable batch shapes fragment the heap, so bucket them".into(),
+        ],
+    ))
+}
+
+/// The live heap explains part of the RSS growth, neither most nor little.
+fn mixed_growth(r: &Readings) -> Classification {
+    r.answer(
+        Pattern::Unknown,
+        Confidence::Low,
+        format!(
+            "mixed: the live heap explains {:.0}% of the RSS growth ({}; {}): both live objects and allocator retention may be involved",
+            heap_share(r) * 100.0,
+            describe(&r.heap),
+            describe(&r.rss)
+        ),
+        live_heap_advice(),
+    )
+}
+
+/// Nothing grows after warm-up, but the warm-up rose by
+/// [`PLATEAU_FLOORS`] floors and [`PLATEAU_SHARE`] of the start: a plateau.
+fn warmup_plateau(r: &Readings) -> Option<Classification> {
+    if grows(&r.vram) {
+        return None;
+    }
+    let rise_of = |e: &Option<Evidence>, m: Metric| -> Option<(Metric, f64, f64)> {
+        let e = e.as_ref()?;
+        let first = r.analysis.metric(m)?.first;
+        (e.rise >= PLATEAU_FLOORS * r.floor && e.rise >= PLATEAU_SHARE * first.max(0.0))
+            .then_some((m, e.rise, first))
+    };
+    let (m, rise, first) = rise_of(&r.rss, Metric::Rss)
+        .or_else(|| rise_of(&r.heap, Metric::Heap))
+        .or_else(|| rise_of(&r.vram, Metric::Vram))?;
+    let end = r.analysis.metric(m).map_or(0.0, |a| a.warmup_end_s);
+    let e = r
+        .evidence
+        .iter()
+        .find(|e| e.metric == m)
+        .map(Evidence::describe)
+        .unwrap_or_default();
+    Some(r.answer(
+        Pattern::BoundedPlateau,
+        Confidence::Medium,
+        format!(
+            "{m} rose {} (from {}) during the first {} and then stayed flat ({e})",
+            signed(rise),
+            fmt_bytes(first),
+            fmt_secs(end)
+        ),
+        vec![
+            "a warm-up transient or a cache that reached its bound: not a leak at this run length".into(),
+            "a longer run (nightly profile) confirms the bound holds".into(),
+        ],
+    ))
+}
+
+/// Material growth that is not statistically significant.
+fn too_noisy(r: &Readings) -> Option<Classification> {
+    let unclear: Vec<String> = [&r.rss, &r.heap, &r.vram]
         .into_iter()
         .flatten()
         .filter(|e| e.trend == Trend::Unclear && e.growth.unwrap_or(0.0) > 0.0)
         .map(Evidence::describe)
         .collect();
-    if !unclear.is_empty() {
-        return done(
+    (!unclear.is_empty()).then(|| {
+        r.answer(
             Pattern::Unknown,
             Confidence::Low,
             format!(
@@ -823,21 +989,24 @@ fn classify_inner(
                 unclear.join("; ")
             ),
             vec!["run longer: the trend test needs more blocks to decide".into()],
-            evidence,
-        );
-    }
-    let main = rss
+        )
+    })
+}
+
+/// No material growth after warm-up.
+fn steady(r: &Readings) -> Classification {
+    let main = r
+        .rss
         .as_ref()
-        .or(heap.as_ref())
-        .or(vram.as_ref())
+        .or(r.heap.as_ref())
+        .or(r.vram.as_ref())
         .map(Evidence::describe)
         .unwrap_or_default();
-    done(
+    r.answer(
         Pattern::Steady,
         Confidence::High,
         format!("no material growth after warm-up ({main})"),
         vec![],
-        evidence,
     )
 }
 

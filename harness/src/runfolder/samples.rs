@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::analysis::samples::SampleTable;
 use crate::sample::Metric;
 
 /// Appends sample rows to `samples.csv`, flushing each.
@@ -37,17 +38,20 @@ impl Recorder {
         })
     }
 
-    /// Append one row and flush it to the OS.
+    /// Append one row and flush it to the OS. Returns `t_s` as written
+    /// (to the millisecond), which is what reading the file back gives.
     pub fn append(
         &mut self,
         t_s: f64,
         items: Option<u64>,
         values: &[Option<u64>],
-    ) -> io::Result<()> {
+    ) -> io::Result<f64> {
         use std::fmt::Write as _;
         debug_assert_eq!(values.len(), self.width);
         self.line.clear();
-        let _ = write!(self.line, "{t_s:.3},");
+        let _ = write!(self.line, "{t_s:.3}");
+        let written = self.line.parse::<f64>().unwrap_or(t_s);
+        self.line.push(',');
         if let Some(i) = items {
             let _ = write!(self.line, "{i}");
         }
@@ -59,7 +63,8 @@ impl Recorder {
         }
         self.line.push('\n');
         self.out.write_all(self.line.as_bytes())?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(written)
     }
 }
 
@@ -92,80 +97,6 @@ pub enum SamplesError {
         /// What is wrong.
         why: String,
     },
-}
-
-/// Samples read back from disk: one column per metric.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SampleTable {
-    /// Metrics, in column order.
-    pub metrics: Vec<Metric>,
-    /// Seconds since the start, per row.
-    pub t: Vec<f64>,
-    /// Cumulative items per row (NaN where not counted).
-    pub items: Vec<f64>,
-    /// `values[k][i]`: metric k at row i (NaN where the reading failed).
-    pub values: Vec<Vec<f64>>,
-    /// Rows dropped: a last line cut mid-write (memsoak killed while writing).
-    pub dropped_rows: usize,
-}
-
-impl SampleTable {
-    /// An empty table with these columns.
-    pub fn new(metrics: Vec<Metric>) -> Self {
-        let values = vec![Vec::new(); metrics.len()];
-        SampleTable {
-            metrics,
-            values,
-            ..Default::default()
-        }
-    }
-
-    /// An empty table with room for `rows` rows in every column, allocated
-    /// now so that filling it does not grow the heap.
-    pub fn with_capacity(metrics: Vec<Metric>, rows: usize) -> Self {
-        let values = (0..metrics.len())
-            .map(|_| Vec::with_capacity(rows))
-            .collect();
-        SampleTable {
-            metrics,
-            t: Vec::with_capacity(rows),
-            items: Vec::with_capacity(rows),
-            values,
-            dropped_rows: 0,
-        }
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.t.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.t.is_empty()
-    }
-
-    /// Whether any row counted items.
-    pub fn has_items(&self) -> bool {
-        self.items.iter().any(|v| v.is_finite())
-    }
-
-    /// Column of one metric, if present.
-    pub fn column(&self, m: Metric) -> Option<&[f64]> {
-        self.metrics
-            .iter()
-            .position(|x| *x == m)
-            .map(|i| self.values[i].as_slice())
-    }
-
-    /// Append one row (values as recorded).
-    pub fn push(&mut self, t: f64, items: Option<u64>, values: &[Option<u64>]) {
-        self.t.push(t);
-        self.items.push(items.map_or(f64::NAN, |v| v as f64));
-        for (col, v) in self.values.iter_mut().zip(values) {
-            col.push(v.map_or(f64::NAN, |v| v as f64));
-        }
-    }
 }
 
 fn parse_cell(cell: &str) -> Result<f64, String> {

@@ -13,6 +13,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::analysis::samples::ProcessTable;
+use crate::sample::proc::TreeLog;
+
 /// The file name inside the run folder.
 pub const FILE_NAME: &str = "processes.csv";
 
@@ -27,7 +30,8 @@ const NAME_CHARS: usize = 80;
 
 const HEADER: &str = "t_s,pid,name,rss\n";
 
-/// Appends per-process rows to `processes.csv`, flushing each write.
+/// Appends per-process rows to `processes.csv`, flushing each write. It is
+/// the [`TreeLog`] of a black-box tree's sampler.
 pub struct ProcessLog {
     out: BufWriter<File>,
     top: usize,
@@ -65,7 +69,7 @@ impl ProcessLog {
     /// NOTE: `t_s` counts from the first call, which the sampling thread
     /// makes at its first sample, the moment `samples.csv` counts from
     /// (within the time of one sample's reads).
-    pub fn record(&mut self, procs: impl IntoIterator<Item = (u32, u64)>) {
+    fn offer(&mut self, procs: &mut dyn Iterator<Item = (u32, u64)>) {
         if self.failed {
             return;
         }
@@ -112,69 +116,18 @@ impl ProcessLog {
     }
 }
 
+impl TreeLog for ProcessLog {
+    fn record(&mut self, procs: &mut dyn Iterator<Item = (u32, u64)>) {
+        self.offer(procs);
+    }
+}
+
 /// A CSV field: quoted (quotes doubled) when it holds a comma or a quote.
 fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
         s.into()
-    }
-}
-
-/// The readings of one process.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProcessSeries {
-    /// Its pid.
-    pub pid: u32,
-    /// Its short command line (the last one seen: a process that `exec`s
-    /// takes its new name).
-    pub name: String,
-    /// Seconds since the first sample.
-    pub t: Vec<f64>,
-    /// RSS in bytes.
-    pub rss: Vec<f64>,
-}
-
-/// Every process of a `processes.csv`, in order of first appearance.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ProcessTable {
-    /// One series per pid.
-    pub series: Vec<ProcessSeries>,
-    /// A last row cut mid-line (memsoak killed) that was dropped.
-    pub dropped_rows: usize,
-}
-
-impl ProcessTable {
-    /// Add one reading. NOTE: pids are not reused within a run in practice
-    /// (the kernel cycles through `pid_max` first), so a pid is a process.
-    pub fn push(&mut self, t: f64, pid: u32, name: &str, rss: f64) {
-        let s = match self.series.iter().position(|s| s.pid == pid) {
-            Some(i) => &mut self.series[i],
-            None => {
-                self.series.push(ProcessSeries {
-                    pid,
-                    name: String::new(),
-                    t: Vec::new(),
-                    rss: Vec::new(),
-                });
-                self.series.last_mut().expect("just pushed")
-            }
-        };
-        if s.name != name {
-            s.name = name.to_string();
-        }
-        s.t.push(t);
-        s.rss.push(rss);
-    }
-
-    /// Processes seen.
-    pub fn len(&self) -> usize {
-        self.series.len()
-    }
-
-    /// Whether no process was seen.
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
     }
 }
 
@@ -305,9 +258,9 @@ mod tests {
         let p = d.path().join(FILE_NAME);
         let mut log = ProcessLog::create(&p, 2, Duration::from_secs(3600)).unwrap();
         let me = std::process::id();
-        log.record([(me, 10), (me + 1_000_000, 30), (me + 2_000_000, 20)]);
+        log.record(&mut [(me, 10), (me + 1_000_000, 30), (me + 2_000_000, 20)].into_iter());
         // Within the interval: not written.
-        log.record([(me, 99)]);
+        log.record(&mut [(me, 99)].into_iter());
         let t = read(&p).unwrap();
         let pids: Vec<u32> = t.series.iter().map(|s| s.pid).collect();
         assert_eq!(pids, [me + 1_000_000, me + 2_000_000]);
@@ -328,5 +281,47 @@ mod tests {
         let e = parse("time,pid\n", p).unwrap_err();
         assert!(e.to_string().contains("line 1: header"), "{e}");
         assert!(parse("", p).is_err());
+    }
+
+    #[test]
+    fn the_log_gets_one_row_per_process() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("processes.csv");
+        let log = ProcessLog::create(&path, 16, std::time::Duration::ZERO).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        // NOTE: spawn returns when exec closes the CLOEXEC pipe, which is
+        // before the kernel sets the new image's arguments: for a moment
+        // the cmdline is empty (and the name falls back to `comm`).
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        for _ in 0..200 {
+            if std::fs::read(&cmdline).is_ok_and(|c| !c.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        use crate::sample::Sampler as _;
+        let mut s = crate::sample::proc::ProcessTreeSampler::new(std::process::id()).with_log(log);
+        let mut out = [None; 3];
+        s.sample(&mut out);
+        s.sample(&mut out);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let t = read(&path).unwrap();
+        let sleep = t
+            .series
+            .iter()
+            .find(|p| p.pid == child.id())
+            .expect("child logged");
+        assert_eq!(sleep.name, "sleep 5");
+        assert_eq!(sleep.t.len(), 2);
+        let me = t
+            .series
+            .iter()
+            .find(|p| p.pid == std::process::id())
+            .unwrap();
+        assert!(me.rss[0] > 1e6);
     }
 }

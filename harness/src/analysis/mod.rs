@@ -1,14 +1,21 @@
 //! From samples to a verdict: warm-up truncation, drift fits per metric,
 //! and the outcome of every threshold. Consumes [`crate::stats`]; does no I/O.
 
+pub mod classify;
+pub mod compare;
+pub mod projection;
+pub mod samples;
+pub mod threshold;
+pub mod verdict;
+
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::record::SampleTable;
+use crate::analysis::samples::SampleTable;
+use crate::analysis::threshold::{Op, Stat, Threshold};
 use crate::sample::Metric;
 use crate::stats;
-use crate::threshold::{Op, Stat, Threshold};
 
 /// How the warm-up is cut off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,55 +74,88 @@ pub struct AnalysisOptions {
 pub const DEFAULT_MIN_GROWTH: f64 = 1048576.0;
 
 /// A slope with its confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// Point estimate.
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// Lower bound of the CI.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci_low: f64,
     /// Upper bound of the CI.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci_high: f64,
 }
 
-/// The analysis of one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Read an `f64` that JSON holds as `null` when it was not finite (serde_json
+/// writes NaN and infinities as `null`) back as NaN.
+pub(crate) fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// The analysis of one metric, as `report.json` holds it; a baseline keeps
+/// the same (`baseline.json` files written before it kept every field read
+/// with the missing ones at their defaults, NaN for numbers).
+///
+/// NOTE: a field added later needs a `#[serde(default)]`, so the reports
+/// and baselines written before it still read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricAnalysis {
     /// Which metric.
     pub metric: Metric,
     /// Samples with a reading.
+    #[serde(default)]
     pub samples: usize,
     /// Seconds from the start at which the steady state begins.
+    #[serde(deserialize_with = "nan_if_null")]
     pub warmup_end_s: f64,
     /// Samples after warm-up.
+    #[serde(default)]
     pub steady_samples: usize,
     /// Drift in bytes per minute (robust fit, CI at the configured confidence).
+    #[serde(default)]
     pub slope_per_min: Option<Estimate>,
     /// Drift in bytes per 1000 items.
+    #[serde(default)]
     pub slope_per_1k: Option<Estimate>,
     /// Two-sided trend p-value (autocorrelation-corrected).
+    #[serde(default)]
     pub trend_p_value: Option<f64>,
     /// Whether the trend is significant at the configured confidence.
+    #[serde(default)]
     pub significant: bool,
     /// How the drift was fitted.
+    #[serde(default)]
     pub method: Option<String>,
     /// Detected sawtooth period in seconds.
+    #[serde(default)]
     pub cycle_s: Option<f64>,
     /// OLS slope in bytes per minute over the steady state, for reference.
+    #[serde(default)]
     pub ols_slope_per_min: Option<f64>,
     /// Fitted growth from the end of warm-up to the end of the run, bytes.
+    #[serde(default)]
     pub growth: Option<f64>,
     /// Highest sample.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub max: f64,
     /// Lowest sample.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub min: f64,
     /// First sample.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub first: f64,
     /// Last sample.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub last: f64,
 }
 
 /// The outcome of one threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It held.
@@ -127,7 +167,7 @@ pub enum Outcome {
 }
 
 /// A threshold and what happened to it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     /// The threshold.
     #[serde(flatten)]
@@ -145,15 +185,18 @@ pub struct ThresholdResult {
 }
 
 /// The analysis of a whole run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     /// Seconds covered by the samples.
+    #[serde(deserialize_with = "nan_if_null")]
     pub duration_s: f64,
     /// Rows analysed.
     pub samples: usize,
     /// Items embedded (last cumulative count), when counted.
+    #[serde(default)]
     pub items: Option<u64>,
     /// Rows dropped on reading (cut last line).
+    #[serde(default)]
     pub dropped_rows: usize,
     /// Per metric.
     pub metrics: Vec<MetricAnalysis>,

@@ -11,11 +11,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendInfo;
-use crate::sample::Metric;
+use super::meta::Host;
+use super::{FolderError, RunFolder, SAMPLES_CSV};
+use crate::analysis::compare::Side;
+use crate::analysis::verdict::Verdict;
 
 /// Version of the `baseline.json` layout.
 pub const BASELINE_SCHEMA_VERSION: u32 = 1;
+
+/// A baseline's statistics and metadata.
+pub const BASELINE_JSON: &str = "baseline.json";
 
 /// Where baselines live by default, relative to the working directory.
 pub const DEFAULT_ROOT: &str = "baselines";
@@ -24,90 +29,28 @@ pub const DEFAULT_ROOT: &str = "baselines";
 /// thinned to about this size (every k-th row), which still charts well.
 pub const MAX_SAMPLES_COPY: u64 = 1 << 20;
 
-/// A drift with its confidence interval, bytes per minute (or per 1000
-/// items for `slope_per_1k`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Slope {
-    /// Point estimate.
-    pub value: f64,
-    /// Lower bound of the CI.
-    pub ci_low: f64,
-    /// Upper bound of the CI.
-    pub ci_high: f64,
-}
-
-/// The statistics of one metric that a comparison uses. Field names are
-/// those of a metric in `report.json`, so it reads from either file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricStats {
-    /// The metric.
-    pub metric: Metric,
-    /// End of warm-up, seconds from the start.
-    #[serde(default)]
-    pub warmup_end_s: Option<f64>,
-    /// Drift per minute after warm-up.
-    #[serde(default)]
-    pub slope_per_min: Option<Slope>,
-    /// Drift per 1000 items.
-    #[serde(default)]
-    pub slope_per_1k: Option<Slope>,
-    /// Trend p-value.
-    #[serde(default)]
-    pub trend_p_value: Option<f64>,
-    /// Whether the trend was significant.
-    #[serde(default)]
-    pub significant: bool,
-    /// Fitted growth after warm-up, bytes.
-    #[serde(default)]
-    pub growth: Option<f64>,
-    /// Highest sample, bytes.
-    #[serde(default)]
-    pub max: Option<f64>,
-    /// Last sample, bytes.
-    #[serde(default)]
-    pub last: Option<f64>,
-}
-
-/// A run's statistics and metadata: what `baseline.json` holds, and what a
-/// run folder is read into for a comparison.
+/// A run promoted into a baseline (`baseline.json`): the statistics a
+/// comparison reads ([`Side`], the same types as `report.json`'s) and where
+/// they came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// Layout version ([`BASELINE_SCHEMA_VERSION`]).
     pub schema_version: u32,
-    /// The baseline's name (its folder name).
-    pub name: String,
     /// When it was saved (RFC 3339).
     #[serde(default)]
     pub created_at: Option<String>,
     /// The run folder it was saved from, as given.
     #[serde(default)]
     pub source_run: Option<String>,
-    /// Git commit of the run.
-    #[serde(default)]
-    pub git_commit: Option<String>,
-    /// Backend name.
-    #[serde(default)]
-    pub backend: Option<String>,
-    /// Model, when the backend has one.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Workload name.
-    #[serde(default)]
-    pub workload: Option<String>,
     /// `run`, `watch` or `analyze`.
     #[serde(default)]
     pub mode: Option<String>,
     /// The run's verdict.
     #[serde(default)]
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     /// Host facts from `run.json`.
     #[serde(default)]
-    pub host: Option<serde_json::Value>,
-    /// Versions from `run.json`.
-    #[serde(default)]
-    pub versions: Option<serde_json::Value>,
-    /// Seconds covered by the samples.
-    pub duration_s: f64,
+    pub host: Option<Host>,
     /// Sample rows.
     pub samples: usize,
     /// Items embedded.
@@ -117,18 +60,12 @@ pub struct Baseline {
     pub confidence: f64,
     /// Warm-up rule as typed.
     pub warmup: String,
-    /// Per metric.
-    pub metrics: Vec<MetricStats>,
     /// File name of the samples copy in the baseline folder, if kept.
     #[serde(default)]
     pub samples_csv: Option<String>,
-}
-
-impl Baseline {
-    /// The statistics of one metric.
-    pub fn metric(&self, m: Metric) -> Option<&MetricStats> {
-        self.metrics.iter().find(|s| s.metric == m)
-    }
+    /// What a comparison reads: name, backend, versions, per-metric drift.
+    #[serde(flatten)]
+    pub side: Side,
 }
 
 /// Why a baseline could not be saved or read.
@@ -178,28 +115,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BaselineError + '_ {
     }
 }
 
-/// The parts of `report.json` a baseline keeps.
-#[derive(Deserialize)]
-struct StoredReport {
-    verdict: String,
-    mode: Option<String>,
-    warmup: String,
-    confidence: f64,
-    backend: Option<BackendInfo>,
-    workload: Option<String>,
-    analysis: StoredAnalysis,
-}
-
-#[derive(Deserialize)]
-struct StoredAnalysis {
-    duration_s: f64,
-    samples: usize,
-    items: Option<u64>,
-    metrics: Vec<MetricStats>,
-}
-
 /// Read a JSON file.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BaselineError> {
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BaselineError> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     serde_json::from_str(&text).map_err(|e| BaselineError::Invalid {
         path: path.to_path_buf(),
@@ -210,42 +127,39 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Basel
 /// Read a run folder (its `report.json` and, if present, `run.json`) into
 /// statistics named `name`.
 pub fn from_run(dir: &Path, name: &str) -> Result<Baseline, BaselineError> {
-    let report_path = dir.join("report.json");
-    if !report_path.is_file() {
-        return Err(BaselineError::Invalid {
+    let folder = RunFolder::at(dir);
+    let r = folder.read_report().map_err(|e| match e {
+        FolderError::Read { path, why } => BaselineError::Invalid { path, why },
+        other => BaselineError::Invalid {
             path: dir.to_path_buf(),
-            why: "no report.json here (expected a run folder)".into(),
-        });
-    }
-    let r: StoredReport = read_json(&report_path)?;
-    let run: Option<serde_json::Value> = read_json(&dir.join("run.json")).ok();
-    let run_str = |k: &str| {
-        run.as_ref()
-            .and_then(|v| v.get(k))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let run_val = |k: &str| run.as_ref().and_then(|v| v.get(k)).cloned();
+            why: other.to_string(),
+        },
+    })?;
+    let run = folder.read_meta().ok();
     Ok(Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
-        name: name.to_string(),
         created_at: None,
         source_run: Some(dir.display().to_string()),
-        git_commit: run_str("git_commit"),
-        backend: r.backend.as_ref().map(|b| b.name.clone()),
-        model: r.backend.as_ref().and_then(|b| b.model.clone()),
-        workload: r.workload.or_else(|| run_str("workload")),
-        mode: r.mode,
+        mode: Some(r.mode),
         verdict: Some(r.verdict),
-        host: run_val("host"),
-        versions: run_val("versions"),
-        duration_s: r.analysis.duration_s,
+        host: run.as_ref().and_then(|m| m.host.clone()),
         samples: r.analysis.samples,
         items: r.analysis.items,
         confidence: r.confidence,
         warmup: r.warmup,
-        metrics: r.analysis.metrics,
         samples_csv: None,
+        side: Side {
+            name: name.to_string(),
+            git_commit: run.as_ref().and_then(|m| m.git_commit.clone()),
+            backend: r.backend.as_ref().map(|b| b.name.clone()),
+            model: r.backend.as_ref().and_then(|b| b.model.clone()),
+            workload: r
+                .workload
+                .or_else(|| run.as_ref().and_then(|m| m.workload.clone())),
+            versions: run.map(|m| m.versions),
+            duration_s: r.analysis.duration_s,
+            metrics: r.analysis.metrics,
+        },
     })
 }
 
@@ -271,31 +185,31 @@ pub fn save(
         return Err(BaselineError::Name(name.into()));
     }
     let mut b = from_run(run_dir, name)?;
-    if b.verdict.as_deref() == Some("error") {
+    if b.verdict == Some(Verdict::Error) {
         return Err(BaselineError::Unusable(format!(
             "{}: the run ended in error; an errored run is no baseline",
             run_dir.display()
         )));
     }
-    if b.metrics.iter().all(|m| m.slope_per_min.is_none()) {
+    if b.side.metrics.iter().all(|m| m.slope_per_min.is_none()) {
         return Err(BaselineError::Unusable(format!(
             "{}: no metric has a drift fit (too few samples after warm-up)",
             run_dir.display()
         )));
     }
     let dir = root.join(name);
-    if dir.join("baseline.json").exists() && !force {
+    if dir.join(BASELINE_JSON).exists() && !force {
         return Err(BaselineError::Exists(dir));
     }
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     b.created_at = Some(chrono::Utc::now().to_rfc3339());
-    let samples = run_dir.join("samples.csv");
+    let samples = run_dir.join(SAMPLES_CSV);
     if samples.is_file() {
-        let dest = dir.join("samples.csv");
+        let dest = dir.join(SAMPLES_CSV);
         copy_thinned(&samples, &dest, MAX_SAMPLES_COPY)?;
-        b.samples_csv = Some("samples.csv".into());
+        b.samples_csv = Some(SAMPLES_CSV.into());
     }
-    let path = dir.join("baseline.json");
+    let path = dir.join(BASELINE_JSON);
     let mut text = serde_json::to_string_pretty(&b).map_err(|e| BaselineError::Invalid {
         path: path.clone(),
         why: e.to_string(),
@@ -352,7 +266,7 @@ pub fn resolve(spec: &str, root: &Path) -> Result<PathBuf, BaselineError> {
 /// Load a baseline folder: its `baseline.json`, or a plain run folder's
 /// report. Returns the statistics and the samples file, if any.
 pub fn load(dir: &Path) -> Result<(Baseline, Option<PathBuf>), BaselineError> {
-    let json = dir.join("baseline.json");
+    let json = dir.join(BASELINE_JSON);
     if json.is_file() {
         let b: Baseline = read_json(&json)?;
         if b.schema_version != BASELINE_SCHEMA_VERSION {
@@ -371,12 +285,12 @@ pub fn load(dir: &Path) -> Result<(Baseline, Option<PathBuf>), BaselineError> {
             .filter(|p| p.is_file());
         return Ok((b, samples));
     }
-    if dir.join("report.json").is_file() {
+    if dir.join(super::REPORT_JSON).is_file() {
         let name = dir
             .file_name()
             .map_or("baseline".into(), |n| n.to_string_lossy().into_owned());
         let b = from_run(dir, &name)?;
-        let samples = Some(dir.join("samples.csv")).filter(|p| p.is_file());
+        let samples = Some(dir.join(SAMPLES_CSV)).filter(|p| p.is_file());
         return Ok((b, samples));
     }
     Err(BaselineError::Invalid {
@@ -388,6 +302,7 @@ pub fn load(dir: &Path) -> Result<(Baseline, Option<PathBuf>), BaselineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::Metric;
 
     const REPORT: &str = r#"{
       "schema_version": 1, "verdict": "pass", "exit_code": 0, "mode": "run",
@@ -418,12 +333,13 @@ mod tests {
         let root = d.path().join("baselines");
         let (b, dir) = save(&run, "ci-main", &root, false).unwrap();
         assert_eq!(dir, root.join("ci-main"));
-        assert_eq!(b.git_commit.as_deref(), Some("abc123"));
-        assert_eq!(b.backend.as_deref(), Some("synthetic"));
+        assert_eq!(b.side.git_commit.as_deref(), Some("abc123"));
+        assert_eq!(b.side.backend.as_deref(), Some("synthetic"));
         let (back, samples) = load(&resolve("ci-main", &root).unwrap()).unwrap();
         assert_eq!(back, b);
         assert_eq!(
-            back.metric(Metric::Rss)
+            back.side
+                .metric(Metric::Rss)
                 .unwrap()
                 .slope_per_min
                 .unwrap()
@@ -442,7 +358,7 @@ mod tests {
         assert!(e.contains("`nope` not found"), "{e}");
         // A run folder serves as a baseline directly.
         let (b, _) = load(&run).unwrap();
-        assert_eq!(b.name, "run");
+        assert_eq!(b.side.name, "run");
     }
 
     #[test]
@@ -460,7 +376,7 @@ mod tests {
         assert!(out.len() <= 60_000, "{}", out.len());
         assert!(out.starts_with("t_s,items,rss\n0.000,0,"));
         assert!(out.trim_end().ends_with("9999.000,9999,1009999"));
-        let t = crate::record::read_samples(&dest).unwrap();
+        let t = super::super::samples::read_samples(&dest).unwrap();
         assert!(t.len() > 100);
     }
 }

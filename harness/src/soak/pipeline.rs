@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::backend::{BackendError, Embedded, Embedder, Pending};
+use crate::soak::npy::Sink;
 use crate::workload::{Page, Workload};
-use crate::writer::Sink;
 
 /// How the pipeline ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -331,8 +331,8 @@ mod tests {
     use super::*;
     use crate::backend::BackendInfo;
     use crate::backend::synthetic::{SyntheticEmbedder, SyntheticOptions};
+    use crate::soak::npy::Discard;
     use crate::workload::VecWorkload;
-    use crate::writer::Discard;
 
     fn pages(n: usize) -> Box<dyn Workload> {
         Box::new(VecWorkload::new(

@@ -7,13 +7,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sample::Metric;
 use crate::units::{self, PerTime};
 
 /// The statistic a threshold limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stat {
     /// Drift per unit time after warm-up (limit stored in bytes/s; the unit
@@ -43,7 +43,7 @@ impl Stat {
 }
 
 /// Comparison operator: the threshold *holds* when `measured OP limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// `<`
     #[serde(rename = "<")]
@@ -85,12 +85,16 @@ impl Op {
 ///
 /// # Examples
 /// ```
-/// use memsoak::threshold::{Threshold, Stat};
+/// use memsoak::analysis::threshold::{Threshold, Stat};
 /// let t: Threshold = "rss.slope<2MiB/min".parse().unwrap();
 /// assert_eq!(t.stat, Stat::Slope);
 /// assert!((t.limit - 2.0 * 1048576.0 / 60.0).abs() < 1e-9);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Read back (from `report.json`) by parsing its expression again, so the
+/// unit typed, which the file does not hold, is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Stored")]
 pub struct Threshold {
     /// The expression as typed (whitespace removed).
     pub expr: String,
@@ -120,6 +124,35 @@ impl Threshold {
             Stat::SlopePer1k => format!("{}/1k items", units::fmt_bytes(v)),
             _ => units::fmt_bytes(v),
         }
+    }
+}
+
+/// The thresholds applied when none are given: a slope limit on each main
+/// metric that was sampled.
+pub fn defaults(metrics: &[Metric]) -> Vec<Threshold> {
+    [
+        (Metric::Rss, "rss.slope<2MiB/min"),
+        (Metric::Heap, "heap.slope<1MiB/min"),
+        (Metric::Vram, "vram.slope<1MiB/min"),
+        (Metric::Swap, "swap.max<64MiB"),
+    ]
+    .into_iter()
+    .filter(|(m, _)| metrics.contains(m))
+    .map(|(_, s)| s.parse().expect("built-in thresholds parse"))
+    .collect()
+}
+
+/// A threshold as `report.json` holds it: the expression is what counts.
+#[derive(Deserialize)]
+struct Stored {
+    expr: String,
+}
+
+impl TryFrom<Stored> for Threshold {
+    type Error = ThresholdError;
+
+    fn try_from(s: Stored) -> Result<Self, Self::Error> {
+        s.expr.parse()
     }
 }
 

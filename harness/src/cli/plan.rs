@@ -1,14 +1,23 @@
 //! Raw flags + TOML profile → one validated plan. Every bad value becomes one
-//! [`OptionsError`] line (exit code 2) before anything runs.
+//! [`PlanError`] line (exit code 2) before anything runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::args::{
+    AnalyzeArgs, BackendKind, BaselineSaveArgs, CompareArgs, RecordArgs, ReportArgs, RunArgs,
+    SoakArgs, ToleranceArgs, WatchArgs,
+};
+use super::config::{Config, Profile};
 use crate::analysis::Warmup;
+use crate::analysis::compare::Tolerances;
+use crate::analysis::threshold::Threshold;
 use crate::backend::synthetic::{Behaviour, SyntheticOptions};
-use crate::cli::{AnalyzeArgs, BackendKind, RecordArgs, RunArgs, SoakArgs, WatchArgs};
-use crate::config::{Config, Profile};
-use crate::threshold::Threshold;
+use crate::runfolder::RunMeta;
+use crate::runfolder::SAMPLES_CSV;
+use crate::runfolder::baseline::DEFAULT_ROOT;
+use crate::runfolder::meta::{Settings, WorkloadSettings};
+use crate::soak::SoakOptions;
 use crate::trace::import::JsonlImport;
 use crate::trace::proxy::ProxyOptions;
 use crate::units::{parse_duration, parse_size};
@@ -16,70 +25,25 @@ use crate::workload::definition::Definition;
 use crate::workload::synthetic::{Lengths, SyntheticWorkloadOptions};
 use crate::workload::trace::Pace;
 
-/// A usage or config error: one line, exit code 2.
+/// Why a command line (or its config) is unusable: one line, exit code 2.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
-pub struct OptionsError(pub String);
+pub struct PlanError(pub String);
 
-fn err<T>(s: impl Into<String>) -> Result<T, OptionsError> {
-    Err(OptionsError(s.into()))
+fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError(s.into()))
 }
 
 /// Default run length of `memsoak run`/`watch` with no profile.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 
-/// Sampling, analysis and threshold settings of a soak.
-#[derive(Debug, Clone)]
-pub struct SoakOptions {
-    /// Run length.
-    pub duration: Duration,
-    /// Sampling period.
-    pub sample_every: Duration,
-    /// Warm-up rule.
-    pub warmup: Warmup,
-    /// Thresholds given by the user or the profile; empty → defaults chosen
-    /// from the metrics actually sampled.
-    pub thresholds: Vec<Threshold>,
-    /// End early on a certain breach.
-    pub fail_fast: bool,
-    /// Confidence of CIs and tests.
-    pub confidence: f64,
-    /// Materiality floor for fitted breaches, bytes.
-    pub min_growth: f64,
-    /// Run folder (None → default under reports/).
-    pub out: Option<PathBuf>,
-    /// No live progress.
-    pub quiet: bool,
-    /// Profile used, if any.
-    pub profile: Option<String>,
-}
-
-/// The thresholds applied when none are given: a slope limit on each main
-/// metric that was sampled.
-pub fn default_thresholds(metrics: &[crate::sample::Metric]) -> Vec<Threshold> {
-    use crate::sample::Metric;
-    [
-        (Metric::Rss, "rss.slope<2MiB/min"),
-        (Metric::Heap, "heap.slope<1MiB/min"),
-        (Metric::Vram, "vram.slope<1MiB/min"),
-        (Metric::Swap, "swap.max<64MiB"),
-    ]
-    .into_iter()
-    .filter(|(m, _)| metrics.contains(m))
-    .map(|(_, s)| s.parse().expect("built-in thresholds parse"))
-    .collect()
-}
-
-fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, OptionsError> {
+fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, PlanError> {
     list.iter()
-        .map(|s| {
-            s.parse::<Threshold>()
-                .map_err(|e| OptionsError(e.to_string()))
-        })
+        .map(|s| s.parse::<Threshold>().map_err(|e| PlanError(e.to_string())))
         .collect()
 }
 
-fn confidence(c: Option<f64>) -> Result<f64, OptionsError> {
+fn confidence(c: Option<f64>) -> Result<f64, PlanError> {
     let c = c.unwrap_or(0.95);
     if !(0.5..1.0).contains(&c) {
         return err(format!(
@@ -89,40 +53,37 @@ fn confidence(c: Option<f64>) -> Result<f64, OptionsError> {
     Ok(c)
 }
 
-fn min_growth(s: Option<&str>) -> Result<f64, OptionsError> {
+fn min_growth(s: Option<&str>) -> Result<f64, PlanError> {
     match s {
-        Some(s) => parse_size(s).map_err(|e| OptionsError(format!("--min-growth: {e}"))),
+        Some(s) => parse_size(s).map_err(|e| PlanError(format!("--min-growth: {e}"))),
         None => Ok(crate::analysis::DEFAULT_MIN_GROWTH),
     }
 }
 
-fn load_profile(a: &SoakArgs) -> Result<Profile, OptionsError> {
+fn load_profile(a: &SoakArgs) -> Result<Profile, PlanError> {
     let path = match &a.config {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from("memsoak.toml")).filter(|p| p.exists()),
     };
     let config = match &path {
-        Some(p) => Config::load(p).map_err(|e| OptionsError(e.to_string()))?,
+        Some(p) => Config::load(p).map_err(|e| PlanError(e.to_string()))?,
         None => Config::default(),
     };
     match &a.profile {
-        Some(name) => config
-            .profile(name)
-            .map_err(|e| OptionsError(e.to_string())),
+        Some(name) => config.profile(name).map_err(|e| PlanError(e.to_string())),
         None => Ok(Profile::default()),
     }
 }
 
 /// Validate the shared soak options.
-pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, OptionsError> {
+pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     let p = load_profile(a)?;
-    let dur =
-        |flag: &str, v: Option<&String>, default: Duration| -> Result<Duration, OptionsError> {
-            match v {
-                Some(s) => parse_duration(s).map_err(|e| OptionsError(format!("--{flag}: {e}"))),
-                None => Ok(default),
-            }
-        };
+    let dur = |flag: &str, v: Option<&String>, default: Duration| -> Result<Duration, PlanError> {
+        match v {
+            Some(s) => parse_duration(s).map_err(|e| PlanError(format!("--{flag}: {e}"))),
+            None => Ok(default),
+        }
+    };
     let duration = dur(
         "duration",
         a.duration.as_ref().or(p.duration.as_ref()),
@@ -151,7 +112,7 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, OptionsError> {
             .or(p.warmup.as_deref())
             .unwrap_or("auto"),
     )
-    .map_err(OptionsError)?;
+    .map_err(PlanError)?;
     let thresholds = if a.thresholds.is_empty() {
         parse_thresholds(p.thresholds.as_deref().unwrap_or_default())?
     } else {
@@ -255,6 +216,16 @@ impl BackendPlan {
         }
     }
 
+    /// `meta` with what this backend must never write down replaced (see
+    /// [`BackendPlan::redact_json`]).
+    pub fn redacted(&self, meta: RunMeta) -> RunMeta {
+        let Ok(mut v) = serde_json::to_value(&meta) else {
+            return meta;
+        };
+        self.redact_json(&mut v);
+        serde_json::from_value(v).unwrap_or(meta)
+    }
+
     /// Replace, in every string of `v`, what this backend must never write
     /// down: an HTTP URL's user info and query (see
     /// [`crate::backend::http::redact_url`]).
@@ -294,9 +265,9 @@ pub struct RunPlan {
 }
 
 /// Parse `--inject`.
-pub fn parse_inject(s: &str) -> Result<Behaviour, OptionsError> {
+pub fn parse_inject(s: &str) -> Result<Behaviour, PlanError> {
     let bad = |why: &str| {
-        OptionsError(format!(
+        PlanError(format!(
             "--inject `{s}`: {why} (expected none, linear:SIZE, step:SIZE/ITEMS, plateau:SIZE/TOTAL or sawtooth:SIZE/PEAK)"
         ))
     };
@@ -345,7 +316,7 @@ pub fn parse_inject(s: &str) -> Result<Behaviour, OptionsError> {
     })
 }
 
-fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
+fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, PlanError> {
     if a.page_size == Some(0) {
         return err("--page-size must be at least 1");
     }
@@ -355,9 +326,9 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
         .as_deref()
         .map(Pace::parse)
         .transpose()
-        .map_err(|e| OptionsError(format!("--pace: {e}")))?;
+        .map_err(|e| PlanError(format!("--pace: {e}")))?;
     let name = a.workload.as_deref().unwrap_or("synthetic");
-    let trace_only = || -> Result<(), OptionsError> {
+    let trace_only = || -> Result<(), PlanError> {
         if pace.is_some() || a.skip_bad {
             return err(
                 "--pace and --skip-bad apply to recorded traces (.jsonl) and workload definitions (.toml) only",
@@ -368,7 +339,7 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
     if name == "synthetic" {
         trace_only()?;
         let lengths = match &a.lengths {
-            Some(l) => Lengths::parse(l).map_err(|e| OptionsError(format!("--lengths: {e}")))?,
+            Some(l) => Lengths::parse(l).map_err(|e| PlanError(format!("--lengths: {e}")))?,
             None => SyntheticWorkloadOptions::default().lengths,
         };
         return Ok(WorkloadPlan::Synthetic(SyntheticWorkloadOptions {
@@ -413,7 +384,7 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, OptionsError> {
                     "--page-size does not apply to the definition {name}: it sets each source's page_size"
                 ));
             }
-            let definition = Definition::load(&path).map_err(|e| OptionsError(e.to_string()))?;
+            let definition = Definition::load(&path).map_err(|e| PlanError(e.to_string()))?;
             if (pace.is_some() || a.skip_bad) && definition.traces().is_empty() {
                 return err(format!(
                     "--pace and --skip-bad apply to trace sources, and {name} has none"
@@ -474,7 +445,7 @@ pub struct RecordPlan {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 
 /// Validate `memsoak record`.
-pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
+pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, PlanError> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("jsonl") {
         return err(format!(
             "--out {}: a trace file must end in .jsonl",
@@ -490,12 +461,12 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
     let proxy = a.listen.is_some() || a.upstream.is_some();
     let import_flags =
         a.field.is_some() || a.time_field.is_some() || a.batch.is_some() || a.skip_bad;
-    let dur = |flag: &str, v: &Option<String>| -> Result<Option<Duration>, OptionsError> {
+    let dur = |flag: &str, v: &Option<String>| -> Result<Option<Duration>, PlanError> {
         v.as_deref()
-            .map(|s| parse_duration(s).map_err(|e| OptionsError(format!("--{flag}: {e}"))))
+            .map(|s| parse_duration(s).map_err(|e| PlanError(format!("--{flag}: {e}"))))
             .transpose()
     };
-    let input = |p: &Path, flag: &str| -> Result<PathBuf, OptionsError> {
+    let input = |p: &Path, flag: &str| -> Result<PathBuf, PlanError> {
         if !p.is_file() {
             return err(format!("--{flag} {}: no such file", p.display()));
         }
@@ -515,7 +486,7 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
             );
         }
         let upstream = a.upstream.clone().ok_or_else(|| {
-            OptionsError("the recording proxy needs --upstream http://HOST:PORT".into())
+            PlanError("the recording proxy needs --upstream http://HOST:PORT".into())
         })?;
         if crate::trace::proxy::public_url(&upstream).is_none() {
             return err(format!(
@@ -547,7 +518,7 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
         match (&a.from_jsonl, &a.from_text) {
             (Some(log), None) => {
                 let field = a.field.clone().ok_or_else(|| {
-                    OptionsError(
+                    PlanError(
                         "--from-jsonl needs --field NAME (the text field of each line)".into(),
                     )
                 })?;
@@ -591,7 +562,7 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, OptionsError> {
 }
 
 /// Validate `memsoak run`.
-pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
+pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
     let soak = soak_options(&a.soak)?;
     let workload = workload_plan(a)?;
     #[cfg(feature = "candle")]
@@ -634,7 +605,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
         return err("--timeout and --max-errors apply to --backend command or http only");
     }
     let timeout = match &a.timeout {
-        Some(t) => parse_duration(t).map_err(|e| OptionsError(format!("--timeout: {e}")))?,
+        Some(t) => parse_duration(t).map_err(|e| PlanError(format!("--timeout: {e}")))?,
         None => Duration::from_secs(60),
     };
     if timeout.is_zero() {
@@ -650,9 +621,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
             BackendPlan::Synthetic(SyntheticOptions {
                 dim,
                 cost_per_item: match &a.cost {
-                    Some(c) => {
-                        parse_duration(c).map_err(|e| OptionsError(format!("--cost: {e}")))?
-                    }
+                    Some(c) => parse_duration(c).map_err(|e| PlanError(format!("--cost: {e}")))?,
                     None => d.cost_per_item,
                 },
                 behaviour: match &a.inject {
@@ -666,7 +635,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
             // NOTE: found here, before the run folder exists: a missing model
             // is a usage error that leaves nothing behind.
             let dir = crate::backend::candle::resolve_model_dir(a.model.as_deref())
-                .map_err(|e| OptionsError(format!("--backend candle: {e}")))?;
+                .map_err(|e| PlanError(format!("--backend candle: {e}")))?;
             BackendPlan::Candle(crate::backend::candle::CandleOptions {
                 model_dir: Some(dir),
                 threads: a.threads,
@@ -677,15 +646,6 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
             if a.command.is_empty() {
                 return err("--backend command needs a worker: -- CMD [ARGS...]");
             }
-            let timeout = match &a.timeout {
-                Some(t) => {
-                    parse_duration(t).map_err(|e| OptionsError(format!("--timeout: {e}")))?
-                }
-                None => Duration::from_secs(60),
-            };
-            if timeout.is_zero() {
-                return err("--timeout must be longer than 0s");
-            }
             BackendPlan::Command(crate::backend::command::CommandOptions {
                 argv: a.command.clone(),
                 timeout,
@@ -694,15 +654,16 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
         }
         BackendKind::Http => {
             use crate::backend::http::{Api, HttpOptions, Server};
-            let url = a.url.clone().ok_or_else(|| {
-                OptionsError("--backend http needs --url http://HOST:PORT".into())
-            })?;
+            let url = a
+                .url
+                .clone()
+                .ok_or_else(|| PlanError("--backend http needs --url http://HOST:PORT".into()))?;
             let api = match a.api {
-                Some(crate::cli::ApiKind::Openai) => Api::OpenAi,
-                Some(crate::cli::ApiKind::Tei) => Api::Tei,
+                Some(crate::cli::args::ApiKind::Openai) => Api::OpenAi,
+                Some(crate::cli::args::ApiKind::Tei) => Api::Tei,
                 None => return err("--backend http needs --api openai or --api tei"),
             };
-            crate::backend::http::Endpoint::parse(&url, api).map_err(OptionsError)?;
+            crate::backend::http::Endpoint::parse(&url, api).map_err(PlanError)?;
             let concurrency = a.concurrency.unwrap_or(1);
             if concurrency == 0 || concurrency > 256 {
                 return err("--concurrency must be between 1 and 256");
@@ -728,8 +689,9 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, OptionsError> {
                     .unwrap_or_else(|| "MEMSOAK_HTTP_TOKEN".into()),
                 server,
                 ready_timeout: match &a.ready_timeout {
-                    Some(t) => parse_duration(t)
-                        .map_err(|e| OptionsError(format!("--ready-timeout: {e}")))?,
+                    Some(t) => {
+                        parse_duration(t).map_err(|e| PlanError(format!("--ready-timeout: {e}")))?
+                    }
                     None => Duration::from_secs(60),
                 },
                 grace: Duration::from_secs(5),
@@ -779,7 +741,7 @@ pub struct WatchPlan {
 }
 
 /// Validate `memsoak watch`.
-pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, OptionsError> {
+pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
     let soak = soak_options(&a.soak)?;
     let target = match (a.pid, a.command.is_empty()) {
         (Some(pid), true) => TargetPlan::Attach(pid),
@@ -788,7 +750,7 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, OptionsError> {
         (Some(_), false) => return err("watch takes --pid or a command, not both"),
     };
     let grace = match &a.grace {
-        Some(g) => parse_duration(g).map_err(|e| OptionsError(format!("--grace: {e}")))?,
+        Some(g) => parse_duration(g).map_err(|e| PlanError(format!("--grace: {e}")))?,
         None => Duration::from_secs(5),
     };
     Ok(WatchPlan {
@@ -818,27 +780,251 @@ pub struct AnalyzePlan {
 }
 
 /// Validate `memsoak analyze`.
-pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, OptionsError> {
+pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
     let (samples, run_dir) = if a.path.is_dir() {
-        (a.path.join("samples.csv"), Some(a.path.clone()))
+        (a.path.join(SAMPLES_CSV), Some(a.path.clone()))
     } else {
         (a.path.clone(), None)
     };
     if !samples.is_file() {
         return err(format!(
-            "{}: no samples.csv here (expected a run folder or a samples.csv)",
+            "{}: no {SAMPLES_CSV} here (expected a run folder or a {SAMPLES_CSV})",
             a.path.display()
         ));
     }
     Ok(AnalyzePlan {
         samples,
         run_dir,
-        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(OptionsError)?,
+        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
         confidence: confidence(a.confidence)?,
         thresholds: parse_thresholds(&a.thresholds)?,
         min_growth: min_growth(a.min_growth.as_deref())?,
         quiet: a.quiet,
     })
+}
+
+/// Parse `--slope-tolerance` (a rate, `1MiB/min`) and `--max-tolerance`
+/// (a percentage, `10%`); `None` takes the default.
+pub fn tolerances(slope: Option<&str>, max: Option<&str>) -> Result<Tolerances, PlanError> {
+    let mut t = Tolerances::default();
+    if let Some(s) = slope {
+        let (bps, _) = crate::units::parse_rate(s)
+            .map_err(|e| PlanError(format!("--slope-tolerance: {e}")))?;
+        t.slope_per_min = bps * 60.0;
+    }
+    if let Some(m) = max {
+        t.max_relative = crate::units::parse_percent(m)
+            .map_err(|e| PlanError(format!("--max-tolerance: {e}")))?;
+    }
+    Ok(t)
+}
+
+/// Where the baseline comes from and how it is judged.
+#[derive(Debug, Clone)]
+pub struct BaselineChoice {
+    /// `NAME` (under `root`) or a folder.
+    pub spec: String,
+    /// The baselines folder (`baselines/`).
+    pub root: PathBuf,
+    /// Tolerances.
+    pub tolerances: Tolerances,
+}
+
+/// `--baselines-dir`, else `baselines/`.
+fn baselines_root(dir: Option<&PathBuf>) -> PathBuf {
+    dir.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
+}
+
+fn choice(spec: String, t: &ToleranceArgs) -> Result<BaselineChoice, PlanError> {
+    Ok(BaselineChoice {
+        spec,
+        root: baselines_root(t.baselines_dir.as_ref()),
+        tolerances: tolerances(t.slope_tolerance.as_deref(), t.max_tolerance.as_deref())?,
+    })
+}
+
+/// The baseline `memsoak run --baseline` compares with, validated before
+/// anything runs (`None` without `--baseline`).
+pub fn run_baseline(a: &RunArgs) -> Result<Option<BaselineChoice>, PlanError> {
+    a.baseline
+        .clone()
+        .map(|b| choice(b, &a.tolerance))
+        .transpose()
+}
+
+/// A validated `memsoak report`.
+#[derive(Debug, Clone)]
+pub struct ReportPlan {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// A baseline to compare with, if any.
+    pub baseline: Option<BaselineChoice>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak report`.
+pub fn report_plan(a: &ReportArgs) -> Result<ReportPlan, PlanError> {
+    Ok(ReportPlan {
+        run_dir: a.run_dir.clone(),
+        baseline: a
+            .baseline
+            .clone()
+            .map(|b| choice(b, &a.tolerance))
+            .transpose()?,
+        quiet: a.quiet,
+    })
+}
+
+/// A validated `memsoak compare`.
+#[derive(Debug, Clone)]
+pub struct ComparePlan {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The baseline.
+    pub baseline: BaselineChoice,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak compare`.
+pub fn compare_plan(a: &CompareArgs) -> Result<ComparePlan, PlanError> {
+    Ok(ComparePlan {
+        run_dir: a.run_dir.clone(),
+        baseline: choice(a.baseline.clone(), &a.tolerance)?,
+        quiet: a.quiet,
+    })
+}
+
+/// A validated `memsoak baseline save`.
+#[derive(Debug, Clone)]
+pub struct SavePlan {
+    /// The run folder to promote.
+    pub run_dir: PathBuf,
+    /// The baseline's name.
+    pub name: String,
+    /// The baselines folder.
+    pub root: PathBuf,
+    /// Replace an existing baseline of that name.
+    pub force: bool,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak baseline save`.
+pub fn save_plan(a: &BaselineSaveArgs) -> SavePlan {
+    SavePlan {
+        run_dir: a.run_dir.clone(),
+        name: a.name.clone(),
+        root: baselines_root(a.baselines_dir.as_ref()),
+        force: a.force,
+        quiet: a.quiet,
+    }
+}
+
+/// `--lengths` as typed: `fixed:N`, `uniform:MIN-MAX`, `longtail:MEDIAN-MAX`.
+fn lengths_text(l: &Lengths) -> String {
+    match l {
+        Lengths::Fixed(n) => format!("fixed:{n}"),
+        Lengths::Uniform { min, max } => format!("uniform:{min}-{max}"),
+        Lengths::LongTail { median, max } => format!("longtail:{median}-{max}"),
+    }
+}
+
+impl SoakOptions {
+    /// The settings `run.json` records (before the run-only or watch-only
+    /// ones are added).
+    fn settings(&self) -> Settings {
+        Settings {
+            duration: humantime::format_duration(self.duration).to_string(),
+            sample_every: humantime::format_duration(self.sample_every).to_string(),
+            warmup: self.warmup.text(),
+            thresholds: self.thresholds.iter().map(|t| t.expr.clone()).collect(),
+            fail_fast: self.fail_fast,
+            confidence: self.confidence,
+            min_growth: self.min_growth,
+            profile: self.profile.clone(),
+            ..Settings::default()
+        }
+    }
+}
+
+impl RunPlan {
+    /// What `run.json` records of this plan.
+    pub fn settings(&self) -> Settings {
+        let (kind, path, page_size, seed, lengths, pace, skip_bad) = match &self.workload {
+            WorkloadPlan::Synthetic(o) => (
+                "synthetic",
+                None,
+                Some(o.page_size),
+                Some(o.seed),
+                Some(lengths_text(&o.lengths)),
+                None,
+                false,
+            ),
+            WorkloadPlan::TextFile { path, page_size } => (
+                "text",
+                Some(path.clone()),
+                Some(*page_size),
+                None,
+                None,
+                None,
+                false,
+            ),
+            WorkloadPlan::Trace {
+                path,
+                pace,
+                skip_bad,
+            } => (
+                "trace",
+                Some(path.clone()),
+                None,
+                None,
+                None,
+                Some(pace.text()),
+                *skip_bad,
+            ),
+            WorkloadPlan::Definition {
+                definition,
+                pace,
+                skip_bad,
+            } => (
+                "definition",
+                Some(definition.path.clone()),
+                None,
+                Some(definition.seed),
+                None,
+                Some(pace.text()),
+                *skip_bad,
+            ),
+        };
+        Settings {
+            workload: Some(WorkloadSettings {
+                kind: kind.into(),
+                path,
+                looping: self.looping,
+                page_size,
+                seed,
+                lengths,
+                pace,
+                skip_bad,
+            }),
+            backend: Some(self.backend.name().into()),
+            write_embeddings: self.write_embeddings.clone(),
+            max_errors: Some(self.max_errors),
+            ..self.soak.settings()
+        }
+    }
+}
+
+impl WatchPlan {
+    /// What `run.json` records of this plan.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            grace: Some(humantime::format_duration(self.grace).to_string()),
+            ..self.soak.settings()
+        }
+    }
 }
 
 #[cfg(test)]

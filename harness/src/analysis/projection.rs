@@ -5,15 +5,15 @@
 //! Pure: consumes an [`Analysis`]; does no I/O. Only a significant drift in
 //! the bad direction is projected; a flat series never runs out.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::analysis::threshold::{Op, Stat};
 use crate::analysis::{Analysis, MetricAnalysis};
 use crate::sample::Metric;
-use crate::threshold::{Op, Stat};
 use crate::units::{fmt_bytes, fmt_secs};
 
 /// The time until one limit is reached at the fitted drift.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeTo {
     /// What runs out: `host memory` or a threshold expression.
     pub what: String,
@@ -37,7 +37,7 @@ pub struct TimeTo {
 }
 
 /// All projections of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Projection {
     /// Host memory (`sys_available`) exhausted by the tree's RSS drift.
     pub out_of_memory: Option<TimeTo>,
@@ -126,7 +126,7 @@ fn time_to(
 /// use memsoak::analysis::Analysis;
 /// let a = Analysis { duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
 ///                    metrics: vec![], thresholds: vec![] };
-/// let p = memsoak::projection::project(&a, memsoak::analysis::DEFAULT_MIN_GROWTH);
+/// let p = memsoak::analysis::projection::project(&a, memsoak::analysis::DEFAULT_MIN_GROWTH);
 /// assert!(p.out_of_memory.is_none() && p.caps.is_empty());
 /// ```
 pub fn project(analysis: &Analysis, floor: f64) -> Projection {

@@ -1,0 +1,41 @@
+//! The verdict of a run: pass, fail (a threshold breached) or error (the
+//! run could not be judged).
+
+use serde::{Deserialize, Serialize};
+
+use super::Analysis;
+
+/// The overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Ran to the end, every threshold held.
+    Pass,
+    /// A threshold was breached.
+    Fail,
+    /// The run could not be judged (target or backend failed, bad input).
+    Error,
+}
+
+impl Verdict {
+    /// The word of the closing line and the charts' titles (`PASS`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+/// Judge a run: `failed` when it could not be judged (target or backend
+/// failed, bad input), else by its thresholds.
+pub fn verdict(analysis: &Analysis, failed: bool) -> Verdict {
+    if failed {
+        Verdict::Error
+    } else if analysis.breached() {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}

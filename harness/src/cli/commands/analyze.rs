@@ -1,0 +1,84 @@
+//! `memsoak analyze`: the analysis of a run folder's (or any)
+//! `samples.csv`, again.
+
+use anyhow::Result;
+
+use super::{fail, one_line};
+use crate::analysis::AnalysisOptions;
+use crate::analysis::threshold;
+use crate::analysis::verdict::verdict;
+use crate::cli::exit;
+use crate::cli::plan::AnalyzePlan;
+use crate::report::markdown::Markdown;
+use crate::runfolder::samples::read_samples;
+use crate::runfolder::{Report, RunFolder, SAMPLES_CSV, SCHEMA_VERSION};
+
+/// `memsoak analyze RUN_DIR | SAMPLES.csv`: analyse the samples again
+/// (with the thresholds, warm-up and confidence given, not the run's), print
+/// the summary, and exit as a run with those settings would have.
+pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
+    let table = read_samples(&plan.samples).map_err(fail)?;
+    if table.is_empty() {
+        return Err(fail(format!(
+            "{}: no samples to analyse",
+            plan.samples.display()
+        )));
+    }
+    let thresholds = if plan.thresholds.is_empty() {
+        threshold::defaults(&table.metrics)
+    } else {
+        plan.thresholds.clone()
+    };
+    let analysis = crate::analysis::analyze(
+        &table,
+        &AnalysisOptions {
+            warmup: plan.warmup,
+            confidence: plan.confidence,
+            thresholds,
+            min_growth: plan.min_growth,
+        },
+    );
+    let verdict = verdict(&analysis, false);
+    let exit_code = exit::code(verdict, None, None);
+    // NOTE: a run folder's per-process readings can still name the one
+    // process of the tree that grew.
+    let processes = match &plan.run_dir {
+        Some(d) => RunFolder::at(d).read_processes().map_err(fail)?,
+        None => None,
+    };
+    let mut notes = Vec::new();
+    if analysis.dropped_rows > 0 {
+        notes.push(format!(
+            "{} cut row(s) dropped from {SAMPLES_CSV}",
+            analysis.dropped_rows
+        ));
+    }
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        verdict,
+        exit_code,
+        interrupted: false,
+        ended_by: "analyze".into(),
+        mode: "analyze".into(),
+        warmup: plan.warmup.text(),
+        confidence: plan.confidence,
+        min_growth: plan.min_growth,
+        backend: None,
+        workload: None,
+        replay: None,
+        target: None,
+        fail_fast: None,
+        backend_errors: 0,
+        errors: vec![],
+        notes,
+        analysis,
+        classification: None,
+        projection: None,
+    }
+    .with_insights(Some(&table), processes.as_ref());
+    if !plan.quiet {
+        print!("{}", Markdown.report_text(&report));
+        eprintln!("{}", one_line(&report));
+    }
+    Ok(exit_code)
+}

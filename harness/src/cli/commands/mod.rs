@@ -1,0 +1,190 @@
+//! One module per command. Each takes a validated plan and returns the
+//! exit code; an `Err` is a usage or input error (exit code 2), one line.
+//! What `run` and `watch` share — judging how a soak ended and writing its
+//! report — is here.
+
+pub mod analyze;
+pub mod baseline;
+pub mod compare;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod watch;
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::exit;
+use crate::analysis::Outcome;
+use crate::analysis::samples::SampleTable;
+use crate::analysis::verdict::verdict;
+use crate::report::{ExportContext, all_exporters, write_with};
+use crate::runfolder::{Report, RunFolder, RunMeta, SCHEMA_VERSION};
+use crate::soak::monitor::{Monitor, Stop};
+
+/// A usage or input error, as one line.
+fn fail(e: impl Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// How a soak ended: what `report.json` says ended it, and the failure
+/// (exit code and message) that makes its verdict `error`, if any.
+struct Ending {
+    ended_by: String,
+    failure: Option<(i32, String)>,
+}
+
+impl Ending {
+    /// An ending that judges the run by its thresholds.
+    fn judged(ended_by: &str) -> Ending {
+        Ending {
+            ended_by: ended_by.into(),
+            failure: None,
+        }
+    }
+
+    /// An ending that makes the run an error.
+    fn failed(ended_by: &str, code: i32, why: String) -> Ending {
+        Ending {
+            ended_by: ended_by.into(),
+            failure: Some((code, why)),
+        }
+    }
+}
+
+/// The grace a target tree gets between SIGTERM and SIGKILL. An interrupt
+/// promises a report within 2 s, so it cuts `--grace` to [`INTERRUPT_GRACE`].
+fn stop_grace(grace: Duration, stop: &Stop) -> Duration {
+    match stop {
+        Stop::Interrupted(_) => grace.min(INTERRUPT_GRACE),
+        _ => grace,
+    }
+}
+
+/// The longest grace a target gets after memsoak is interrupted.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
+
+/// What `report.json` says ended a soak the monitor stopped.
+fn stop_name(stop: &Stop) -> &'static str {
+    match stop {
+        Stop::Duration => "duration",
+        Stop::FailFast(_) => "fail_fast",
+        Stop::Interrupted(_) => "interrupted",
+        Stop::SamplerError(_) => "output_error",
+    }
+}
+
+/// The report of a finished soak of `mode`: its samples analysed with the
+/// monitor's thresholds, judged, and read into (classification, projection)
+/// once, here.
+fn report_for(
+    mon: &Monitor,
+    samples: &SampleTable,
+    mode: &str,
+    ending: Ending,
+    stop: &Stop,
+) -> Report {
+    let interrupt = match stop {
+        Stop::Interrupted(i) => Some(*i),
+        _ => None,
+    };
+    let analysis = mon.analyze(samples);
+    let Ending { ended_by, failure } = ending;
+    let v = verdict(&analysis, failure.is_some());
+    let exit_code = exit::code(v, failure.as_ref().map(|f| f.0), interrupt);
+    let o = mon.options();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        verdict: v,
+        exit_code,
+        interrupted: interrupt.is_some(),
+        ended_by,
+        mode: mode.into(),
+        warmup: o.warmup.text(),
+        confidence: o.confidence,
+        min_growth: o.min_growth,
+        backend: None,
+        workload: None,
+        replay: None,
+        target: None,
+        backend_errors: 0,
+        fail_fast: match stop {
+            Stop::FailFast(w) => Some(w.clone()),
+            _ => None,
+        },
+        errors: failure.map(|f| f.1).into_iter().collect(),
+        notes: vec![],
+        analysis,
+        classification: None,
+        projection: None,
+    }
+}
+
+/// Read the report into its classification and projection, write every
+/// report file and print the summary line; returns the exit code. A report
+/// that could not be written turns a pass or a breach into an output error
+/// (exit 2): a gate must not go green with no report behind it.
+fn conclude(
+    report: Report,
+    folder: &RunFolder,
+    samples: &SampleTable,
+    meta: &RunMeta,
+    mon: &Monitor,
+) -> i32 {
+    let quiet = mon.options().quiet;
+    // NOTE: a side file the run could not read back leaves the report
+    // without per-process findings, nothing worse.
+    let processes = folder.read_processes().ok().flatten();
+    let report = report.with_insights(Some(samples), processes.as_ref());
+    let mut code = report.exit_code;
+    let ctx = ExportContext {
+        samples: Some(samples),
+        run: Some(meta),
+        processes: processes.as_ref(),
+        ..ExportContext::new(&report)
+    };
+    if let Err(e) = write_with(&ctx, folder, &all_exporters()) {
+        eprintln!(
+            "memsoak: error: writing the report in {}: {e}",
+            folder.dir().display()
+        );
+        if matches!(code, exit::PASS | exit::BREACH) {
+            code = exit::USAGE;
+        }
+    }
+    if !quiet {
+        eprintln!("{}", one_line(&report));
+        eprintln!("memsoak: run folder: {}", folder.dir().display());
+    } else {
+        // NOTE: --quiet silences progress, never the reason a run failed.
+        for e in &report.errors {
+            eprintln!("memsoak: error: {e}");
+        }
+    }
+    code
+}
+
+/// The closing line printed to stderr.
+fn one_line(r: &Report) -> String {
+    let mut s = format!(
+        "memsoak: {} (exit {}) · ended by {}",
+        r.verdict.word(),
+        r.exit_code,
+        r.ended_by
+    );
+    for t in &r.analysis.thresholds {
+        let o = match t.outcome {
+            Outcome::Pass => "ok",
+            Outcome::Fail => "BREACHED",
+            Outcome::Skipped => "skipped",
+        };
+        let m = t.measured.map_or(String::new(), |v| {
+            format!(" = {}", t.threshold.format_value(v))
+        });
+        s.push_str(&format!("\n  {} {o}{m}", t.threshold.expr));
+    }
+    for e in &r.errors {
+        s.push_str(&format!("\n  error: {e}"));
+    }
+    s
+}

@@ -1,0 +1,56 @@
+//! `memsoak report RUN_DIR [--baseline NAME|DIR]`: re-render a run folder's
+//! charts, `report.html`, `summary.md` and `junit.xml` (not `report.json`,
+//! which stays as the run wrote it). Without `--baseline`, a comparison
+//! already in the folder (`compare.json`) is kept in them.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::compare::{judge, print_comparison, render};
+use super::fail;
+use crate::cli::plan::ReportPlan;
+use crate::runfolder::baseline;
+use crate::runfolder::samples::read_samples;
+use crate::runfolder::{COMPARE_JSON, RunFolder};
+
+/// `memsoak report`: exit code 0 once written.
+pub fn report(plan: &ReportPlan) -> Result<i32> {
+    let run = RunFolder::load(&plan.run_dir).map_err(fail)?;
+    let (comparison, base_samples) = match &plan.baseline {
+        Some(choice) => {
+            let (c, s) = judge(&run, choice).map_err(fail)?;
+            (Some(c), s)
+        }
+        None => match run.folder.read_comparison().map_err(fail)? {
+            Some(c) => {
+                if !plan.quiet {
+                    eprintln!(
+                        "memsoak: keeping the comparison with baseline {} from {COMPARE_JSON}",
+                        c.baseline.name
+                    );
+                }
+                // NOTE: the baseline's samples (for the chart) when its
+                // folder is still there.
+                let s = baseline::load(Path::new(&c.baseline.dir))
+                    .ok()
+                    .and_then(|(_, p)| p)
+                    .and_then(|p| read_samples(&p).ok());
+                (Some(c), s)
+            }
+            None => (None, None),
+        },
+    };
+    let written = render(&run, comparison.as_ref(), base_samples.as_ref()).map_err(fail)?;
+    if !plan.quiet {
+        if let Some(c) = &comparison {
+            print_comparison(c);
+        }
+        eprintln!(
+            "memsoak: wrote {} file(s) in {}",
+            written.len(),
+            plan.run_dir.display()
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,335 @@
+//! `memsoak run`: drive a workload through an embedder in-process, sample
+//! it, and gate on memory drift; with `--baseline`, then compare the run
+//! with a baseline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{Ending, INTERRUPT_GRACE, conclude, fail, report_for, stop_name};
+use crate::backend::{BackendError, BackendInfo, Embedder};
+use crate::cli::args::RunArgs;
+use crate::cli::exit;
+use crate::cli::plan::{self, BackendPlan, RunPlan, WorkloadPlan};
+use crate::runfolder::meta::Config;
+use crate::runfolder::{
+    PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
+};
+use crate::sample::jemalloc;
+use crate::soak::monitor::{Monitor, Stop};
+use crate::soak::npy::{Discard, NpyWriter, Sink};
+use crate::soak::pipeline::{Pipeline, PipelineEnd};
+use crate::soak::samplers::samplers;
+use crate::soak::signals::Signals;
+use crate::trace::TraceSummary;
+use crate::workload::trace::{Pace, ReplayStats, TraceWorkload};
+use crate::workload::{
+    Cancel, Looping, Workload, synthetic::SyntheticWorkload, textfile::TextFileWorkload,
+};
+
+/// `memsoak run [--baseline NAME|DIR]`: the baseline and its tolerances are
+/// checked before anything runs; the run, then the comparison of its
+/// folder with the baseline. A run that was judged (exit 0 or 1) takes the
+/// worse of its own and the comparison's exit codes; any other ending
+/// (error, target failure, signal) keeps its own.
+pub fn run(a: &RunArgs) -> Result<i32> {
+    let mut plan = plan::run_plan(a)?;
+    let Some(choice) = plan::run_baseline(a)? else {
+        return soak(plan);
+    };
+    super::compare::load_baseline(&choice).map_err(fail)?;
+    // NOTE: the comparison needs the run folder, so the default one is
+    // named here, as `soak` would name it.
+    let dir = plan
+        .soak
+        .out
+        .get_or_insert_with(|| default_dir(&plan.workload.name(), plan.backend.name()))
+        .clone();
+    let quiet = plan.soak.quiet;
+    let code = soak(plan)?;
+    if code > exit::BREACH {
+        return Ok(code);
+    }
+    Ok(match super::compare::compare_folder(&dir, &choice, quiet) {
+        Ok(c) => code.max(c),
+        Err(e) => {
+            eprintln!("memsoak: error: comparing with the baseline: {e}");
+            exit::USAGE
+        }
+    })
+}
+
+/// A replay in progress: what reports on it and what stops its waits.
+struct Replay {
+    pace: Pace,
+    traces: Vec<TraceSummary>,
+    stats: Arc<ReplayStats>,
+}
+
+/// Open the workload. Every trace it replays is read through once first,
+/// so a bad line or an unknown version stops the run before it starts.
+fn build_workload(plan: &RunPlan, cancel: &Cancel) -> Result<(Box<dyn Workload>, Option<Replay>)> {
+    let scan = |path: &Path, skip_bad: bool| crate::trace::scan(path, skip_bad).map_err(fail);
+    let stats = Arc::new(ReplayStats::default());
+    let (w, replay): (Box<dyn Workload>, _) = match &plan.workload {
+        WorkloadPlan::Synthetic(o) => (
+            Box::new(SyntheticWorkload::new(o.clone()).map_err(fail)?),
+            None,
+        ),
+        WorkloadPlan::TextFile { path, page_size } => (
+            Box::new(TextFileWorkload::open(path, *page_size).map_err(fail)?),
+            None,
+        ),
+        WorkloadPlan::Trace {
+            path,
+            pace,
+            skip_bad,
+        } => {
+            let summary = scan(path, *skip_bad)?;
+            let w = TraceWorkload::open(path, *pace, *skip_bad, cancel.clone(), stats.clone())
+                .map_err(fail)?;
+            (
+                Box::new(w),
+                Some(Replay {
+                    pace: *pace,
+                    traces: vec![summary],
+                    stats,
+                }),
+            )
+        }
+        WorkloadPlan::Definition {
+            definition,
+            pace,
+            skip_bad,
+        } => {
+            let traces = definition
+                .traces()
+                .into_iter()
+                .map(|p| scan(p, *skip_bad))
+                .collect::<Result<Vec<_>>>()?;
+            let w = definition
+                .build(*pace, *skip_bad, cancel, &stats)
+                .map_err(fail)?;
+            let replay = (!traces.is_empty()).then_some(Replay {
+                pace: *pace,
+                traces,
+                stats,
+            });
+            (Box::new(w), replay)
+        }
+    };
+    Ok(if plan.looping {
+        (Box::new(Looping::new(w)), replay)
+    } else {
+        (w, replay)
+    })
+}
+
+/// Set the backend up. `Ok(Err(code))`: a signal arrived meanwhile (its
+/// exit code); memsoak has said so in one line, stopped what it started and
+/// sampled nothing.
+fn build_embedder(
+    plan: &BackendPlan,
+    folder: &RunFolder,
+    signals: &Signals,
+) -> Result<std::result::Result<Box<dyn Embedder>, i32>> {
+    fn boxed(e: impl Embedder + 'static) -> Box<dyn Embedder> {
+        Box::new(e)
+    }
+    let interrupted = || signals.received().is_some();
+    let built = match plan {
+        BackendPlan::Synthetic(o) => Ok(boxed(crate::backend::synthetic::SyntheticEmbedder::new(
+            o.clone(),
+        ))),
+        #[cfg(feature = "candle")]
+        BackendPlan::Candle(o) => crate::backend::candle::CandleEmbedder::load(o).map(boxed),
+        BackendPlan::Http(o) => crate::backend::http::HttpEmbedder::start(
+            o.clone(),
+            &folder.file(SERVER_STDERR),
+            &interrupted,
+        )
+        .map(boxed),
+        BackendPlan::Command(o) => {
+            crate::backend::command::CommandEmbedder::start(o.clone(), &folder.file(WORKER_STDERR))
+                .map(boxed)
+        }
+    };
+    // NOTE: a signal during a step that cannot be cut short (loading the
+    // model) is acted on when it ends; dropping a built backend stops it.
+    if let Some(i) = signals.received() {
+        let what = match built {
+            Err(BackendError::Interrupted(what)) => what,
+            _ => format!("starting the {} backend", plan.name()),
+        };
+        eprintln!("memsoak: interrupted while {what}: nothing was sampled");
+        return Ok(Err(exit::interrupted(i)));
+    }
+    built
+        .map(Ok)
+        .map_err(|e| fail(format!("--backend {}: {e}", plan.name())))
+}
+
+/// On an interrupt, stop the worker or server process group memsoak started
+/// (SIGTERM, then SIGKILL after [`INTERRUPT_GRACE`] if a request is still
+/// blocked on it), so the embedding stage returns at once.
+fn stop_group_for_interrupt(pgid: u32, pipeline: &Pipeline) {
+    let signal = |sig| {
+        // SAFETY: kill(2) of the process group memsoak spawned.
+        unsafe {
+            libc::kill(-(pgid as i32), sig);
+        }
+    };
+    signal(libc::SIGTERM);
+    let deadline = std::time::Instant::now() + INTERRUPT_GRACE;
+    while !pipeline.embed_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !pipeline.embed_finished() {
+        signal(libc::SIGKILL);
+    }
+}
+
+/// Soak one plan; returns the exit code.
+fn soak(plan: RunPlan) -> Result<i32> {
+    let cancel = Cancel::default();
+    let (workload, replay) = build_workload(&plan, &cancel)?;
+    let workload_name = workload.name();
+    let dir = plan
+        .soak
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
+    let folder = RunFolder::prepare(&dir).map_err(fail)?;
+    #[cfg(feature = "candle")]
+    let allocator = matches!(plan.backend, BackendPlan::Candle(_))
+        .then(jemalloc::disable_decay)
+        .flatten();
+    #[cfg(not(feature = "candle"))]
+    let allocator: Option<&str> = None;
+    let signals = Signals::install().context("installing signal handlers")?;
+    let embedder = match build_embedder(&plan.backend, &folder, &signals)? {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    let info: BackendInfo = embedder.info();
+    // NOTE: the command line may hold a URL with a password or token.
+    let meta = plan.backend.redacted(RunMeta {
+        backend: Some(info.clone()),
+        workload: Some(workload_name.clone()),
+        config: Some(Config::Settings(Box::new(plan.settings()))),
+        allocator_applied: allocator.map(str::to_string),
+        ..RunMeta::now("run")
+    });
+    RunFolder::create(&dir, &meta).map_err(fail)?;
+    let sink: Box<dyn Sink> = match &plan.write_embeddings {
+        Some(p) => Box::new(
+            NpyWriter::create(p)
+                .map_err(|e| fail(format!("--write-embeddings {}: {e}", p.display())))?,
+        ),
+        None => Box::new(Discard),
+    };
+    let mut notes = Vec::new();
+    // A worker or server backend is a black box: sample its tree, not memsoak.
+    let worker = embedder.target_pid();
+    let processes = folder.file(PROCESSES_CSV);
+    let set = samplers(
+        Some(worker.unwrap_or(std::process::id())),
+        worker.is_none(),
+        worker.is_some().then_some(processes.as_path()),
+        &mut notes,
+    );
+    let pipeline = Pipeline::start(workload, embedder, sink, 2, plan.max_errors);
+    let mut mon = Monitor::start(
+        plan.soak.clone(),
+        set,
+        Some(pipeline.counter()),
+        &folder,
+        signals,
+    )
+    .map_err(fail)?;
+    let (stop, end) = loop {
+        if let Some(s) = mon.poll() {
+            break (Some(s), None);
+        }
+        match pipeline.state() {
+            PipelineEnd::Running => {}
+            other => break (None, Some(other)),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // NOTE: a paced trace may be waiting for its next record's offset in
+    // the loader thread: cut that wait short so teardown is prompt.
+    pipeline.stop();
+    cancel.cancel();
+    // NOTE: stop sampling before tearing the pipeline down: the teardown
+    // frees the embedder, and that drop is not part of the soak.
+    let (samples, sampler_err) = mon.finish(true);
+    let pipeline_errors = pipeline.errors();
+    let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
+    let owned = worker.filter(|_| plan.backend.owns_its_process());
+    let (joined, _items, embedder) = if interrupted {
+        // NOTE: a request in flight to a hung worker would hold the report
+        // until --timeout; an interrupt promises one within 2 s.
+        if let Some(pid) = owned {
+            stop_group_for_interrupt(pid, &pipeline);
+        }
+        pipeline.join_within(INTERRUPT_GRACE)
+    } else {
+        pipeline.join()
+    };
+    let end = end.unwrap_or(joined);
+    if interrupted && embedder.is_none() && worker.is_some() {
+        notes.push("the backend was still busy with a request when interrupted".into());
+    }
+    let worker_report = embedder.and_then(|mut e| e.finish());
+    let stop = stop.unwrap_or(Stop::Duration);
+    let mut ending = match (&end, &stop) {
+        (_, Stop::Interrupted(_)) => Ending::judged("interrupted"),
+        (PipelineEnd::BackendError(e), _) => Ending::failed(
+            "backend_error",
+            exit::TARGET,
+            format!("backend failed: {e}"),
+        ),
+        (PipelineEnd::WorkloadError(e), _) => {
+            Ending::failed("workload_error", exit::USAGE, e.clone())
+        }
+        (PipelineEnd::WriterError(e), _) => {
+            Ending::failed("output_error", exit::USAGE, format!("writer failed: {e}"))
+        }
+        (PipelineEnd::Exhausted, Stop::Duration)
+            if mon.elapsed() < mon.options().duration.as_secs_f64() =>
+        {
+            Ending::judged("workload_exhausted")
+        }
+        (_, Stop::SamplerError(e)) => Ending::failed("output_error", exit::USAGE, e.clone()),
+        (_, s) => Ending::judged(stop_name(s)),
+    };
+    if ending.failure.is_none() {
+        ending.failure = sampler_err.map(|e| (exit::USAGE, e));
+    }
+    let (errors, last_error) = pipeline_errors;
+    let mut report = report_for(&mon, &samples, "run", ending, &stop);
+    if errors > 0 {
+        report.notes.push(format!(
+            "{errors} failed request(s) tolerated (--max-errors {}); last: {}",
+            plan.max_errors,
+            last_error.unwrap_or_default()
+        ));
+    }
+    report.backend_errors = errors;
+    report.backend = Some(info);
+    report.workload = Some(workload_name);
+    report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
+    report.target = worker_report;
+    // NOTE: the sampler notes go first; the tolerated-errors note above stays.
+    report.notes.splice(0..0, notes);
+    if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {
+        report.notes.push(format!(
+            "{} malformed trace line(s) skipped (--skip-bad)",
+            r.skipped_lines
+        ));
+    }
+    Ok(conclude(report, &folder, &samples, &meta, &mon))
+}

@@ -1,0 +1,107 @@
+//! `memsoak watch`: a black box. Spawn a command (or attach to a pid),
+//! sample its whole process tree, and stop the tree when the duration ends.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{Ending, conclude, fail, report_for, stop_grace, stop_name};
+use crate::cli::exit;
+use crate::cli::plan::{TargetPlan, WatchPlan};
+use crate::runfolder::meta::{Config, TargetSpec};
+use crate::runfolder::{PROCESSES_CSV, RunFolder, RunMeta, TARGET_STDERR, default_dir};
+use crate::soak::monitor::{Monitor, Stop};
+use crate::soak::samplers::samplers;
+use crate::soak::signals::Signals;
+use crate::target::{Target, TargetReport, TargetStatus, become_subreaper, reap_orphans};
+
+/// `memsoak watch`: sample a black-box process tree (a command it spawns,
+/// or a running pid) for the duration; returns the exit code.
+pub fn watch(plan: WatchPlan) -> Result<i32> {
+    let (name, command) = match &plan.target {
+        TargetPlan::Spawn(argv) => (
+            Path::new(&argv[0])
+                .file_name()
+                .map_or("cmd".into(), |n| n.to_string_lossy().into_owned()),
+            Some(argv.clone()),
+        ),
+        TargetPlan::Attach(pid) => (format!("pid{pid}"), None),
+    };
+    let dir = plan
+        .soak
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&name, "watch"));
+    let meta = RunMeta {
+        target: Some(match &plan.target {
+            TargetPlan::Spawn(argv) => TargetSpec::Command(argv.clone()),
+            TargetPlan::Attach(pid) => TargetSpec::Pid(*pid),
+        }),
+        config: Some(Config::Settings(Box::new(plan.settings()))),
+        ..RunMeta::now("watch")
+    };
+    let folder = RunFolder::create(&dir, &meta).map_err(fail)?;
+    let signals = Signals::install().context("installing signal handlers")?;
+    let mut target = match &plan.target {
+        TargetPlan::Spawn(argv) => {
+            become_subreaper();
+            Target::spawn(argv, &folder.file(TARGET_STDERR), plan.soak.quiet)
+                .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?
+        }
+        TargetPlan::Attach(pid) => Target::attach(*pid).map_err(|e| fail(format!("--pid: {e}")))?,
+    };
+    let mut notes = Vec::new();
+    let root = (!target.owned()).then_some(target.pid());
+    let processes = folder.file(PROCESSES_CSV);
+    let set = samplers(root, false, Some(&processes), &mut notes);
+    let mut mon = Monitor::start(plan.soak.clone(), set, None, &folder, signals).map_err(fail)?;
+    let mut next_reap = mon.elapsed() + 1.0;
+    let (stop, status) = loop {
+        if let Some(s) = mon.poll() {
+            break (s, None);
+        }
+        match target.poll() {
+            TargetStatus::Running => {}
+            st => break (Stop::Duration, Some(st)),
+        }
+        // NOTE: as subreaper memsoak inherits the target's orphans; a target
+        // that double-forks would otherwise leave zombies for hours.
+        if target.owned() && mon.elapsed() >= next_reap {
+            reap_orphans();
+            next_reap = mon.elapsed() + 1.0;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // NOTE: sampling ends before the tree is stopped: its dying is no sample.
+    // A tree that has exited has nothing left to sample.
+    let (samples, sampler_err) = mon.finish(status.is_none());
+    let stop_outcome = target
+        .owned()
+        .then(|| target.stop_tree(stop_grace(plan.grace, &stop)));
+    let final_status = target.status().clone();
+    let mut ending = match (&status, &stop) {
+        (_, Stop::Interrupted(_)) => Ending::judged("interrupted"),
+        (Some(st), _) if st.is_failure() => Ending::failed(
+            "target_failed",
+            exit::TARGET,
+            format!("target {}", st.describe()),
+        ),
+        (Some(_), _) => Ending::judged("target_exit"),
+        (None, Stop::SamplerError(e)) => Ending::failed("output_error", exit::USAGE, e.clone()),
+        (None, s) => Ending::judged(stop_name(s)),
+    };
+    if ending.failure.is_none() {
+        ending.failure = sampler_err.map(|e| (exit::USAGE, e));
+    }
+    let mut report = report_for(&mon, &samples, "watch", ending, &stop);
+    report.target = Some(TargetReport {
+        pid: target.pid(),
+        command,
+        status: final_status,
+        stop: stop_outcome,
+        stderr_tail: target.stderr_tail(),
+    });
+    report.notes = notes;
+    Ok(conclude(report, &folder, &samples, &meta, &mon))
+}

@@ -1,0 +1,329 @@
+//! The run folder: the only module that knows its file names. It creates
+//! the folder (proven writable before anything runs), writes and reads
+//! every file a run leaves there through one typed owner each — `run.json`
+//! ([`RunMeta`]), `samples.csv` ([`samples`]), `processes.csv`
+//! ([`processes`]), `report.json` ([`Report`]), `compare.json`
+//! ([`Comparison`]) — and baselines ([`baseline`]).
+
+pub mod baseline;
+pub mod meta;
+pub mod processes;
+pub mod report_file;
+pub mod samples;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use meta::RunMeta;
+pub use report_file::{Report, SCHEMA_VERSION};
+
+use crate::analysis::compare::{COMPARE_SCHEMA_VERSION, Comparison};
+use crate::analysis::samples::{ProcessTable, SampleTable};
+
+/// The samples, one row per sample (`t_s,items,<metric>...`).
+pub const SAMPLES_CSV: &str = "samples.csv";
+/// The RSS of each process of a black-box tree.
+pub const PROCESSES_CSV: &str = "processes.csv";
+/// What ran, written at the start ([`RunMeta`]).
+pub const RUN_JSON: &str = "run.json";
+/// The machine-readable report ([`Report`]).
+pub const REPORT_JSON: &str = "report.json";
+/// The short human/GitHub summary.
+pub const SUMMARY_MD: &str = "summary.md";
+/// One test case per threshold, for CI.
+pub const JUNIT_XML: &str = "junit.xml";
+/// The self-contained HTML report.
+pub const REPORT_HTML: &str = "report.html";
+/// The comparison with a baseline ([`Comparison`]).
+pub const COMPARE_JSON: &str = "compare.json";
+/// A `--backend command` worker's stderr.
+pub const WORKER_STDERR: &str = "worker-stderr.log";
+/// A `--serve`d server's stderr.
+pub const SERVER_STDERR: &str = "server-stderr.log";
+/// A `watch`ed command's stderr.
+pub const TARGET_STDERR: &str = "target-stderr.log";
+
+/// The name, without extension, of the chart of `kind` (a metric,
+/// `items`, `processes`, `compare-<metric>`): `chart-rss`.
+pub fn chart_stem(kind: &str) -> String {
+    format!("chart-{kind}")
+}
+
+/// The file of a chart: its stem ([`chart_stem`]) and `svg` or `png`.
+pub fn chart_file(stem: &str, ext: &str) -> String {
+    format!("{stem}.{ext}")
+}
+
+/// Why a run folder could not be created, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    /// The folder cannot be created or written (`--out`).
+    #[error("--out {}: {why}", dir.display())]
+    Create {
+        /// The folder.
+        dir: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+    /// A file is missing, unreadable or not what it should be.
+    #[error("{}: {why}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// A run folder on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFolder {
+    dir: PathBuf,
+}
+
+/// Make a name safe as a path component.
+fn slug(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.chars().take(40).collect()
+}
+
+/// `reports/<UTC timestamp>-<workload>-<backend>/` under the current dir.
+pub fn default_dir(workload: &str, backend: &str) -> PathBuf {
+    let ts = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    PathBuf::from("reports").join(format!("{ts}-{}-{}", slug(workload), slug(backend)))
+}
+
+impl RunFolder {
+    /// The folder at `dir`, as it is (nothing is read or created).
+    pub fn at(dir: &Path) -> RunFolder {
+        RunFolder { dir: dir.into() }
+    }
+
+    /// Create `dir` and prove it writable. Any failure here is a usage error
+    /// (nothing has run yet).
+    pub fn prepare(dir: &Path) -> Result<RunFolder, FolderError> {
+        let fail = |why: String| FolderError::Create {
+            dir: dir.into(),
+            why,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("cannot create the run folder: {e}")))?;
+        let probe = dir.join(".memsoak-write-probe");
+        std::fs::write(&probe, b"ok")
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| fail(format!("cannot write there: {e}")))?;
+        Ok(RunFolder::at(dir))
+    }
+
+    /// Create `dir` (see [`RunFolder::prepare`]) and write `run.json` there.
+    pub fn create(dir: &Path, meta: &RunMeta) -> Result<RunFolder, FolderError> {
+        let folder = RunFolder::prepare(dir)?;
+        std::fs::write(folder.file(RUN_JSON), meta.to_json()).map_err(|e| FolderError::Create {
+            dir: dir.into(),
+            why: format!("cannot write there: {e}"),
+        })?;
+        Ok(folder)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of one of its files (one of this module's names).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Write `bytes` as the file `name`. NOTE: write then rename, so a
+    /// reader never sees half a file.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, FolderError> {
+        let path = self.file(name);
+        let tmp = self.file(&format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| FolderError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(path)
+    }
+
+    fn read_text(&self, name: &str) -> Result<String, FolderError> {
+        let path = self.file(name);
+        std::fs::read_to_string(&path).map_err(|e| FolderError::Read {
+            path,
+            why: e.to_string(),
+        })
+    }
+
+    /// Its `samples.csv`.
+    pub fn read_samples(&self) -> Result<SampleTable, FolderError> {
+        samples::read_samples(&self.file(SAMPLES_CSV)).map_err(|e| FolderError::Read {
+            path: self.file(SAMPLES_CSV),
+            why: e.to_string(),
+        })
+    }
+
+    /// Its `processes.csv`, when the run took per-process readings.
+    pub fn read_processes(&self) -> Result<Option<ProcessTable>, FolderError> {
+        let path = self.file(PROCESSES_CSV);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        processes::read(&path)
+            .map(Some)
+            .map_err(|e| FolderError::Read {
+                path,
+                why: e.to_string(),
+            })
+    }
+
+    /// Its `run.json`.
+    pub fn read_meta(&self) -> Result<RunMeta, FolderError> {
+        let text = self.read_text(RUN_JSON)?;
+        serde_json::from_str(&text).map_err(|e| FolderError::Read {
+            path: self.file(RUN_JSON),
+            why: format!("not a memsoak run.json: {e}"),
+        })
+    }
+
+    /// Its `report.json`.
+    pub fn read_report(&self) -> Result<Report, FolderError> {
+        if !self.dir.is_dir() {
+            return Err(FolderError::Read {
+                path: self.dir.clone(),
+                why: "not a run folder".into(),
+            });
+        }
+        let path = self.file(REPORT_JSON);
+        if !path.is_file() {
+            return Err(FolderError::Read {
+                path: self.dir.clone(),
+                why: "no report.json here (expected a run folder)".into(),
+            });
+        }
+        Report::from_json(&self.read_text(REPORT_JSON)?)
+            .map_err(|why| FolderError::Read { path, why })
+    }
+
+    /// Write `report.json`.
+    pub fn write_report(&self, report: &Report) -> Result<PathBuf, FolderError> {
+        self.write(REPORT_JSON, report.to_json().as_bytes())
+    }
+
+    /// The comparison an earlier `memsoak compare` (or `run --baseline`)
+    /// left in `compare.json`; `None` when there is none.
+    pub fn read_comparison(&self) -> Result<Option<Comparison>, FolderError> {
+        let path = self.file(COMPARE_JSON);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let bad = |why: String| FolderError::Read {
+            path: path.clone(),
+            why,
+        };
+        let text = self.read_text(COMPARE_JSON)?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        if value.get("schema_version").and_then(|v| v.as_u64())
+            != Some(u64::from(COMPARE_SCHEMA_VERSION))
+        {
+            return Err(bad(format!(
+                "not a memsoak comparison of schema_version {COMPARE_SCHEMA_VERSION}"
+            )));
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| bad(format!("not a comparison: {e}")))
+    }
+
+    /// Write `compare.json`.
+    pub fn write_comparison(&self, c: &Comparison) -> Result<PathBuf, FolderError> {
+        let mut text = serde_json::to_string_pretty(c).unwrap_or_default();
+        text.push('\n');
+        self.write(COMPARE_JSON, text.as_bytes())
+    }
+
+    /// Read a finished run back: its report, samples, per-process readings
+    /// and `run.json` (when present and valid).
+    pub fn load(dir: &Path) -> Result<FinishedRun, FolderError> {
+        let folder = RunFolder::at(dir);
+        let report = folder.read_report()?;
+        let samples = folder.read_samples()?;
+        let processes = folder.read_processes()?;
+        let meta = folder.read_meta().ok();
+        Ok(FinishedRun {
+            folder,
+            report: report.reread(&samples, processes.as_ref()),
+            samples,
+            processes,
+            meta,
+        })
+    }
+}
+
+/// A finished run read back from its folder. The stored statistics and
+/// threshold outcomes are authoritative: a report re-rendered by a newer
+/// memsoak keeps the verdict and the numbers the run had. What is read
+/// from them (classification, projection) is read again from the folder as
+/// it is now (a `processes.csv` removed takes its findings with it).
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    /// The folder.
+    pub folder: RunFolder,
+    /// Its `report.json`.
+    pub report: Report,
+    /// Its samples.
+    pub samples: SampleTable,
+    /// Its per-process readings, when the run took them.
+    pub processes: Option<ProcessTable>,
+    /// Its `run.json`, when present and valid.
+    pub meta: Option<RunMeta>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_and_refuses_unwritable() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a/b");
+        let f = RunFolder::create(&dir, &RunMeta::now("run")).unwrap();
+        let m = f.read_meta().unwrap();
+        assert_eq!(m.mode, "run");
+        assert!(m.host.unwrap().cpus >= 1);
+        // A path under a regular file cannot be a folder.
+        let file = d.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let e = RunFolder::create(&file.join("x"), &RunMeta::now("run"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot create"), "{e}");
+    }
+
+    #[test]
+    fn default_dir_is_under_reports() {
+        let p = default_dir("my corpus.txt", "candle");
+        assert!(p.starts_with("reports"));
+        assert!(p.to_string_lossy().ends_with("-my_corpus.txt-candle"));
+    }
+}

@@ -1,0 +1,225 @@
+//! The monitor of a running soak: it drains the sampling thread's rows,
+//! shows progress, and says when to stop (the duration, a signal, a
+//! certain breach under `--fail-fast`, a sampler that failed).
+
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+use super::SoakOptions;
+use super::pipeline::ItemCounter;
+use super::progress::{Progress, Status};
+use super::sampler::{MAX_PREALLOCATED_ROWS, Reservoir, Row, SamplerThread};
+use super::signals::{Interrupt, Signals};
+use crate::analysis::samples::SampleTable;
+use crate::analysis::threshold::{self, Threshold};
+use crate::analysis::{self, AnalysisOptions};
+use crate::runfolder::samples::Recorder;
+use crate::runfolder::{RunFolder, SAMPLES_CSV};
+use crate::sample::{Metric, SamplerSet};
+
+/// Why the monitor says stop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// `--duration` reached.
+    Duration,
+    /// A breach is already certain.
+    FailFast(String),
+    /// SIGINT/SIGTERM/SIGHUP.
+    Interrupted(Interrupt),
+    /// Samples could not be written.
+    SamplerError(String),
+}
+
+/// Watches a running soak: drains sample rows, shows progress, and decides
+/// when to stop.
+pub struct Monitor {
+    opts: SoakOptions,
+    /// Thresholds in force (the user's, or defaults for the metrics sampled).
+    pub thresholds: Vec<Threshold>,
+    start: Instant,
+    sampler: SamplerThread,
+    rows: Receiver<Row>,
+    reservoir: Reservoir,
+    progress: Progress,
+    signals: Signals,
+    look: u32,
+    next_look: f64,
+    next_slope: f64,
+    slope: Option<f64>,
+    metrics: Vec<Metric>,
+}
+
+impl Monitor {
+    /// Start sampling into the folder's `samples.csv`.
+    pub fn start(
+        opts: SoakOptions,
+        set: SamplerSet,
+        items: Option<ItemCounter>,
+        folder: &RunFolder,
+        signals: Signals,
+    ) -> Result<Monitor, String> {
+        let metrics = set.metrics();
+        let recorder = Recorder::create(&folder.file(SAMPLES_CSV), &metrics).map_err(|e| {
+            format!(
+                "--out {}: cannot write {SAMPLES_CSV}: {e}",
+                folder.dir().display()
+            )
+        })?;
+        let thresholds = if opts.thresholds.is_empty() {
+            threshold::defaults(&metrics)
+        } else {
+            opts.thresholds.clone()
+        };
+        let (tx, rx) = sync_channel(1024);
+        let start = Instant::now();
+        // NOTE: the last sample and a tick or two of overrun come on top of
+        // the planned rows.
+        let rows =
+            (opts.duration.as_secs_f64() / opts.sample_every.as_secs_f64()).ceil() as usize + 4;
+        let sampler = SamplerThread::start(
+            set,
+            recorder,
+            items,
+            opts.sample_every,
+            start,
+            rows.min(MAX_PREALLOCATED_ROWS),
+            tx,
+        );
+        let progress = Progress::new(opts.duration, opts.quiet);
+        // NOTE: the first look waits for enough samples to fit anything.
+        let first_look = (opts.sample_every.as_secs_f64() * 30.0).max(10.0);
+        Ok(Monitor {
+            reservoir: Reservoir::new(metrics.clone(), 4096),
+            opts,
+            thresholds,
+            start,
+            sampler,
+            rows: rx,
+            progress,
+            signals,
+            look: 0,
+            next_look: first_look,
+            next_slope: 5.0,
+            slope: None,
+            metrics,
+        })
+    }
+
+    /// Seconds since sampling began.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Print a line without breaking the progress bar.
+    pub fn println(&self, msg: &str) {
+        self.progress.println(msg);
+    }
+
+    /// Drain new rows, refresh progress, and say whether to stop. Cheap;
+    /// call it every ~50 ms.
+    pub fn poll(&mut self) -> Option<Stop> {
+        if let Some(code) = self.signals.received() {
+            return Some(Stop::Interrupted(code));
+        }
+        let mut last = None;
+        while let Ok(row) = self.rows.try_recv() {
+            self.reservoir.push(row.t, row.items, &row.values);
+            last = Some(row);
+        }
+        if self.sampler.is_finished() {
+            return Some(match self.sampler.join(false) {
+                Err(e) => Stop::SamplerError(e),
+                Ok(_) => Stop::SamplerError("the sampling thread stopped".into()),
+            });
+        }
+        let now = self.elapsed();
+        if let Some(row) = last {
+            // NOTE: the running slope is only for people; with --quiet
+            // nobody sees it, and each fit is work inside the process that
+            // `run` measures.
+            if !self.opts.quiet && now >= self.next_slope {
+                self.next_slope = now + 5.0;
+                let tab = self.reservoir.table();
+                self.slope = tab.values.first().and_then(|y| {
+                    analysis::analyze_metric(
+                        self.metrics[0],
+                        &tab.t,
+                        &tab.items,
+                        y,
+                        self.opts.warmup,
+                        self.opts.confidence,
+                    )
+                    .and_then(|m| m.slope_per_min.map(|e| e.value))
+                });
+            }
+            let current = self
+                .metrics
+                .iter()
+                .zip(&row.values)
+                .filter(|(m, _)| matches!(m, Metric::Rss | Metric::Heap | Metric::Vram))
+                .filter_map(|(m, v)| v.map(|v| (m.name(), v as f64)))
+                .collect();
+            self.progress.update(&Status {
+                elapsed: row.t,
+                items: row.items,
+                current,
+                slope_per_min: self.slope,
+            });
+        }
+        if self.opts.fail_fast && now >= self.next_look {
+            self.look += 1;
+            self.next_look = now + (self.opts.sample_every.as_secs_f64() * 10.0).max(5.0);
+            let tab = self.reservoir.table();
+            for th in &self.thresholds {
+                let Some(y) = tab.column(th.metric) else {
+                    continue;
+                };
+                if let Some(why) = analysis::sequential_breach(
+                    th,
+                    &tab.t,
+                    &tab.items,
+                    y,
+                    self.opts.warmup,
+                    self.opts.confidence,
+                    self.opts.min_growth,
+                    self.look,
+                ) {
+                    return Some(Stop::FailFast(why));
+                }
+            }
+        }
+        if now >= self.opts.duration.as_secs_f64() {
+            return Some(Stop::Duration);
+        }
+        None
+    }
+
+    /// Stop sampling, taking one last sample first when `last_sample` (so a
+    /// run that ends between ticks still records its final state). Returns
+    /// every sample taken (as `samples.csv` holds them), and why writing
+    /// them failed, if it did.
+    pub fn finish(&mut self, last_sample: bool) -> (SampleTable, Option<String>) {
+        self.progress.finish();
+        let err = self.sampler.join(last_sample).err();
+        (self.sampler.take_samples(), err)
+    }
+
+    /// The analysis of a finished soak's samples, with the thresholds in
+    /// force.
+    pub fn analyze(&self, samples: &SampleTable) -> analysis::Analysis {
+        analysis::analyze(
+            samples,
+            &AnalysisOptions {
+                warmup: self.opts.warmup,
+                confidence: self.opts.confidence,
+                thresholds: self.thresholds.clone(),
+                min_growth: self.opts.min_growth,
+            },
+        )
+    }
+
+    /// The options of this soak.
+    pub fn options(&self) -> &SoakOptions {
+        &self.opts
+    }
+}

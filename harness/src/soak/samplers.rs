@@ -1,0 +1,50 @@
+//! The samplers of a soak: what `run` and `watch` sample, and why a
+//! metric is absent when it is.
+
+use std::path::Path;
+
+use crate::runfolder::processes::{DEFAULT_EVERY, DEFAULT_TOP, ProcessLog};
+use crate::sample::{Sampler, SamplerSet, jemalloc, nvml, proc, system};
+
+/// The samplers of a run or watch: the process tree rooted at `root` (else
+/// memsoak's descendants), jemalloc heap stats when `in_process`, host
+/// memory, and NVML when a GPU is present. `processes`: where to log each
+/// process of a black-box tree (`processes.csv`), `None` for an in-process
+/// run. Why a metric is absent goes to `notes`. Public so the overhead bench
+/// samples exactly what a run does.
+pub fn samplers(
+    root: Option<u32>,
+    in_process: bool,
+    processes: Option<&Path>,
+    notes: &mut Vec<String>,
+) -> SamplerSet {
+    let mut v: Vec<Box<dyn Sampler>> = Vec::new();
+    let mut tree = match root {
+        Some(pid) => proc::ProcessTreeSampler::new(pid),
+        None => proc::ProcessTreeSampler::descendants_of_self(),
+    };
+    if let Some(path) = processes {
+        match ProcessLog::create(path, DEFAULT_TOP, DEFAULT_EVERY) {
+            Ok(log) => tree = tree.with_log(log),
+            Err(e) => notes.push(format!("{} not written: {e}", path.display())),
+        }
+    }
+    v.push(Box::new(tree));
+    if in_process {
+        match jemalloc::JemallocSampler::new() {
+            Some(j) => v.push(Box::new(j)),
+            None => notes.push("heap metrics absent: jemalloc statistics are not available".into()),
+        }
+    } else {
+        notes
+            .push("heap metrics absent: the target is a black box (no jemalloc statistics)".into());
+    }
+    if let Some(s) = system::SystemSampler::new() {
+        v.push(Box::new(s));
+    }
+    match nvml::try_new(root.unwrap_or(std::process::id())) {
+        Ok(s) => v.push(s),
+        Err(why) => notes.push(format!("vram metrics absent: {why}")),
+    }
+    SamplerSet::new(v)
+}
