@@ -18,6 +18,17 @@ pub fn look_alpha(alpha: f64, look: u32) -> f64 {
     alpha * 6.0 / (PI * PI * k * k)
 }
 
+/// When the `--fail-fast` monitor looks first, in seconds from the start:
+/// after 30 samples, and at least 10 s (enough samples to fit anything).
+pub fn first_look_s(sample_every_s: f64) -> f64 {
+    (sample_every_s * 30.0).max(10.0)
+}
+
+/// Seconds between the monitor's later looks: 10 samples, at least 5 s.
+pub fn look_interval_s(sample_every_s: f64) -> f64 {
+    (sample_every_s * 10.0).max(5.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
