@@ -285,7 +285,7 @@ impl Monitor {
         let sampler = SamplerThread::start(set, recorder, items, opts.sample_every, start, tx);
         let progress = Progress::new(opts.duration, opts.quiet);
         // NOTE: the first look waits for enough samples to fit anything.
-        let first_look = (opts.sample_every.as_secs_f64() * 30.0).max(10.0);
+        let first_look = crate::stats::first_look_s(opts.sample_every.as_secs_f64());
         Ok(Monitor {
             reservoir: Reservoir::new(metrics.clone(), 4096),
             opts,
@@ -367,7 +367,8 @@ impl Monitor {
         }
         if self.opts.fail_fast && now >= self.next_look {
             self.look += 1;
-            self.next_look = now + (self.opts.sample_every.as_secs_f64() * 10.0).max(5.0);
+            self.next_look =
+                now + crate::stats::look_interval_s(self.opts.sample_every.as_secs_f64());
             let tab = self.reservoir.table();
             for th in &self.thresholds {
                 let Some(y) = tab.column(th.metric) else {
@@ -488,6 +489,13 @@ pub fn one_line(r: &Report) -> String {
         let m = t.measured.map_or(String::new(), |v| {
             format!(" = {}", t.threshold.format_value(v))
         });
+        // NOTE: one phrase on how a fitted statistic was fitted.
+        let model = t
+            .p_value
+            .and_then(|_| r.analysis.metric(t.threshold.metric))
+            .and_then(|a| a.model.as_deref())
+            .map_or(String::new(), |model| format!(" ({model} fit)"));
+        let m = format!("{m}{model}");
         s.push_str(&format!("\n  {} {o}{m}", t.threshold.expr));
     }
     for e in &r.errors {

@@ -109,6 +109,10 @@ fn apply_stored_metric(m: &mut MetricAnalysis, v: &Value) {
     if v.get("method").is_some() {
         m.method = s(v, "method");
     }
+    if v.get("model").is_some() {
+        m.model = s(v, "model");
+        m.model_reason = s(v, "model_reason");
+    }
     if v.get("cycle_s").is_some() {
         m.cycle_s = f(v, "cycle_s");
     }
