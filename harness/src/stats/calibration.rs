@@ -392,5 +392,11 @@ mod tests {
         });
         assert_eq!(found, None);
         assert_eq!(&at[..3], &[(30.0, 1), (40.0, 2), (50.0, 3)]);
+        let mut first = None;
+        time_to_detection(&t, &t, 0.1, |t, _, _| {
+            first.get_or_insert(t[t.len() - 1]);
+            true
+        });
+        assert_eq!(first, Some(30.0));
     }
 }
