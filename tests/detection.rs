@@ -57,23 +57,44 @@ fn rss_fit(o: &Outcome) -> String {
 
 #[test]
 fn a_leak_under_churn_fails_and_the_churn_alone_passes() {
-    // Churn of up to 16 MiB redrawn about every half second; 6 MiB/min
-    // leaking underneath in one target, nothing in the other. Both watched
-    // at once.
-    let churn = ["--churn", "16", "--hold", "0.5"];
-    let (leak, flat) = std::thread::scope(|s| {
-        let leak = s.spawn(|| watch_churn(&[&churn[..], &["--leak", "6", "--seed", "3"]].concat()));
-        let flat = s.spawn(|| watch_churn(&[&churn[..], &["--seed", "4"]].concat()));
-        (leak.join().unwrap(), flat.join().unwrap())
+    // Churn of up to 16 MiB and of up to 4 MiB, redrawn about every half
+    // second; 6 MiB/min leaking underneath in one target of each, nothing
+    // in the other. All four watched at once.
+    let cases = [("16", "6", 1), ("16", "0", 0), ("4", "6", 1), ("4", "0", 0)];
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(k, (churn, leak, _))| {
+                let seed = (3 + k).to_string();
+                s.spawn(move || {
+                    watch_churn(&[
+                        "--churn", churn, "--hold", "0.5", "--leak", leak, "--seed", &seed,
+                    ])
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    println!("leak: {}", rss_fit(&leak));
-    println!("flat: {}", rss_fit(&flat));
-    assert_eq!(leak.code, 1, "6 MiB/min under churn: {}", rss_fit(&leak));
-    assert_eq!(flat.code, 0, "churn alone: {}", rss_fit(&flat));
-    let r = report(&leak.dir);
-    let rss = &r["analysis"]["metrics"][0];
-    assert_eq!(rss["metric"], "rss");
-    assert_eq!(rss["model"], "level", "{}", rss["model_reason"]);
+    for ((churn, leak, _), o) in cases.iter().zip(&outcomes) {
+        println!(
+            "churn {churn} MiB, leak {leak} MiB/min: exit {}, {}",
+            o.code,
+            rss_fit(o)
+        );
+    }
+    for ((churn, leak, want), o) in cases.iter().zip(&outcomes) {
+        assert_eq!(
+            o.code,
+            *want,
+            "churn {churn} MiB, leak {leak} MiB/min: {}",
+            rss_fit(o)
+        );
+        let r = report(&o.dir);
+        let rss = &r["analysis"]["metrics"][0];
+        assert_eq!(rss["metric"], "rss");
+        assert_eq!(rss["model"], "level", "{}", rss["model_reason"]);
+    }
 }
 
 /// Churn as `churn.py --churn 4 --hold 1` makes it, sampled at 1 Hz for
