@@ -1043,6 +1043,8 @@ mod tests {
             trend_p_value: Some(if significant { 0.001 } else { 0.6 }),
             significant,
             method: Some("test".into()),
+            model: None,
+            model_reason: None,
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(growth),

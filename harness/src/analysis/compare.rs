@@ -345,6 +345,8 @@ mod tests {
             trend_p_value: Some(if significant { 0.001 } else { 0.5 }),
             significant,
             method: None,
+            model: None,
+            model_reason: None,
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(slope * 3.0),

@@ -131,6 +131,13 @@ pub struct MetricAnalysis {
     /// How the drift was fitted.
     #[serde(default)]
     pub method: Option<String>,
+    /// The model the drift was fitted with, chosen from the data: `level`,
+    /// `cycles` or `long-cycle` (see `stats::DriftModel`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Why that model: what the data showed, in one phrase.
+    #[serde(default)]
+    pub model_reason: Option<String>,
     /// Detected sawtooth period in seconds.
     #[serde(default)]
     pub cycle_s: Option<f64>,
@@ -283,6 +290,8 @@ pub fn analyze_metric(
         trend_p_value: drift.as_ref().map(|d| d.p_value),
         significant: drift.as_ref().is_some_and(|d| d.significant),
         method: drift.as_ref().map(|d| d.method.clone()),
+        model: drift.as_ref().map(|d| d.model.name().to_string()),
+        model_reason: drift.as_ref().map(|d| d.reason.clone()),
         cycle_s: drift
             .as_ref()
             .and_then(|d| d.cycle_len)

@@ -226,6 +226,8 @@ mod tests {
             trend_p_value: Some(0.01),
             significant,
             method: None,
+            model: None,
+            model_reason: None,
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(per_min),

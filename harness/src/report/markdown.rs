@@ -115,9 +115,12 @@ impl Markdown {
         for m in &a.metrics {
             let slope = m.slope_per_min.map_or("–".into(), |e| {
                 format!(
-                    "{}/min{}",
+                    "{}/min{}{}",
                     fmt_bytes(e.value),
-                    if m.significant { " (significant)" } else { "" }
+                    if m.significant { " (significant)" } else { "" },
+                    m.model
+                        .as_deref()
+                        .map_or(String::new(), |model| format!(", {model} fit"))
                 )
             });
             let _ = writeln!(

@@ -87,7 +87,7 @@ impl Monitor {
         );
         let progress = Progress::new(opts.duration, opts.quiet);
         // NOTE: the first look waits for enough samples to fit anything.
-        let first_look = (opts.sample_every.as_secs_f64() * 30.0).max(10.0);
+        let first_look = crate::stats::first_look_s(opts.sample_every.as_secs_f64());
         Ok(Monitor {
             reservoir: Reservoir::new(metrics.clone(), 4096),
             opts,
@@ -168,7 +168,8 @@ impl Monitor {
         }
         if self.opts.fail_fast && now >= self.next_look {
             self.look += 1;
-            self.next_look = now + (self.opts.sample_every.as_secs_f64() * 10.0).max(5.0);
+            self.next_look =
+                now + crate::stats::look_interval_s(self.opts.sample_every.as_secs_f64());
             let tab = self.reservoir.table();
             for th in &self.thresholds {
                 let Some(y) = tab.column(th.metric) else {

@@ -2,7 +2,7 @@
 //! autocorrelation-aware trend test on block summaries of the samples, with
 //! GC/allocator sawtooth handled by following each cycle's floor.
 
-use super::trend::{increment_test, step_rate, t_quantile};
+use super::trend::{ar1_factor, increment_test, step_rate, t_quantile, t_sf};
 use super::{
     OlsFit, block_medians, mann_kendall, median_mut, normal_quantile, ols, quantile_mut, theil_sen,
     warmup_end,
@@ -16,10 +16,17 @@ const MIN_POINTS: usize = 8;
 /// into 86 s blocks.
 const MAX_BLOCKS: usize = 1000;
 
-/// With fewer blocks the trend test is not attempted: Mann–Kendall on 5 points
-/// reaches p < 0.05 only with a perfect ordering, which one noisy block can
-/// make or break, so p = 1 (no evidence either way) is the honest answer.
+/// With fewer points Mann–Kendall is not used: on 5 points it reaches
+/// p < 0.05 only with a perfect ordering, which one noisy point can make or
+/// break. 3–29 cycle means get least squares' t test instead.
 const MIN_BLOCKS_FOR_TEST: usize = 6;
+
+/// Up to this many whole cycles, their means (averages of a cycle's samples,
+/// near-normal, independent) are tested by least squares and Student's t on
+/// m − 2 degrees of freedom, which uses their values, not only their order:
+/// Mann–Kendall on 7 cycles of a 90 s run cannot see a leak the means show.
+/// Beyond, the rank tests (robust to an odd cycle) have the power.
+const OLS_MAX_CYCLES: usize = 30;
 
 /// A sawtooth drop is a first difference more than this many robust standard
 /// deviations below the median difference. For Gaussian noise a 6-sigma step
@@ -42,36 +49,73 @@ const SPIKE_RECOVERY: f64 = 0.5;
 /// final cycle is not biased.
 const FLOOR_WINDOW_DIV: usize = 5;
 
+/// Which view of the samples a drift was fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftModel {
+    /// A robust trend of the level: Theil–Sen and the trend tests on the
+    /// samples, or on block medians beyond 1000 samples. Used whenever the
+    /// data shows no real cycle structure (white or heavy-tailed noise,
+    /// persistent noise, jump noise that holds levels, a climb with dips).
+    Level,
+    /// Whole GC/allocator cycles: drops that recur at a regular spacing with
+    /// gradual ramps between them. Each complete cycle's ramp is fitted by
+    /// least squares and its value at the cycle's start (the offset, a floor
+    /// read from every sample of the cycle, not from its minimum) is one
+    /// point; the trend of the offsets is the drift.
+    Cycles,
+    /// One or two cycles as long as the run: the floors before and after
+    /// the drops. Two points, no trend test (p = 1): memory came back down,
+    /// so the ramp alone is not evidence of a leak.
+    LongCycle,
+}
+
+impl DriftModel {
+    /// Short name for reports: `level`, `cycles`, `long-cycle`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftModel::Level => "level",
+            DriftModel::Cycles => "cycles",
+            DriftModel::LongCycle => "long-cycle",
+        }
+    }
+}
+
 /// The drift estimate used by thresholds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drift {
-    /// Theil–Sen slope of the block series, units of y per unit of x.
+    /// Slope of the fitted view (Theil–Sen; least squares on 3–5 cycle
+    /// offsets), units of y per unit of x.
     pub slope: f64,
-    /// Theil–Sen intercept (y at x = 0).
+    /// Intercept of that fit (y at x = 0).
     pub intercept: f64,
-    /// Lower bound of Sen's interval at `confidence` (variance inflated by
-    /// the autocorrelation factor, Student t quantile on the effective
-    /// sample).
+    /// Lower bound of the slope's interval at `confidence` (Sen's interval
+    /// with the autocorrelation factor and Student t; the step-rate interval
+    /// when the mean step decided the test; least squares' t interval on 3–5
+    /// cycle offsets).
     pub ci_low: f64,
-    /// Upper bound of Sen's interval.
+    /// Upper bound of the slope's interval.
     pub ci_high: f64,
-    /// Two-sided Mann–Kendall p-value, autocorrelation-corrected (Student t
-    /// on the effective sample); 1 when there are too few blocks to test.
+    /// Two-sided p-value of the trend test (autocorrelation-corrected); 1
+    /// only for [`DriftModel::LongCycle`] (two points).
     pub p_value: f64,
-    /// Mann–Kendall normal score (0 when untested).
+    /// Normal (or t) score of the deciding test (0 when untested).
     pub z: f64,
     /// `p_value < 1 - confidence`.
     pub significant: bool,
-    /// Human-readable description of what was fitted.
+    /// The view chosen from the data.
+    pub model: DriftModel,
+    /// Why that view: what the data showed (or lacked) in one phrase.
+    pub reason: String,
+    /// Human-readable description of what was fitted and tested.
     pub method: String,
     /// Number of points the slope and test were computed on.
     pub blocks: usize,
-    /// Samples summarised by one block (1 = raw samples; the period for
-    /// per-cycle floors).
+    /// Samples summarised by one point (1 = raw samples; the period for
+    /// cycle offsets).
     pub block_len: usize,
-    /// Detected sawtooth period in samples.
+    /// Detected cycle period in samples (cycle views only).
     pub cycle_len: Option<usize>,
-    /// Blocks divided by the Hamed–Rao factor.
+    /// Points divided by the autocorrelation factor.
     pub effective_n: f64,
     /// OLS on all points, for reference.
     pub ols: Option<OlsFit>,
@@ -81,31 +125,42 @@ pub struct Drift {
 /// Returns None with fewer than ~8 points or degenerate x.
 ///
 /// Method:
-/// 1. Sawtooth detection: drops are steps more than 6 robust sigmas (1.4826 ×
-///    MAD of the first differences) below the median step, at least a quarter
-///    of the detrended 1–99% range, and not a one-sample spike or dip. With ≥ 2
-///    drops the period P is the median spacing between them.
-/// 2. Blocks: with a sawtooth, one point per cycle: the minimum of the first
-///    ⌈P/5⌉ samples after each drop (the floor; the run before the first drop
-///    and an unfinished floor window at the end are ignored). With a single
-///    drop that brings memory back to within 25% of the rise before it (a
-///    cycle as long as the run), the floors before and after it: two points,
-///    so no trend test. Otherwise block medians of ⌈n/1000⌉ samples (raw
-///    samples up to 1000 points). More than 1000 floors are grouped by median
-///    as well.
-/// 3. Slope: Theil–Sen on the blocks, Sen's CI with Var(S) × Hamed–Rao factor.
-/// 4. Test: Mann–Kendall on the blocks, its variance inflated by the larger
-///    of the Hamed–Rao and AR(1) factors and z read against Student's t; and
-///    the t test of the mean step between blocks. p is the smaller of the two
-///    (see [`increment_test`] for why). Fewer than 6 blocks give p = 1.
+/// 1. Drops: steps more than 6 robust sigmas (1.4826 × MAD of the first
+///    differences) below the median step, at least a quarter of the
+///    detrended 1–99% range, and not a one-sample spike or dip.
+/// 2. The model, chosen from the data ([`DriftModel`]): the drops are
+///    cycles only when they recur at a regular spacing (coefficient of
+///    variation of the cycle lengths ≤ 0.4), memory climbs gradually
+///    between them (no single step makes half of a cycle's rise) and each
+///    drop gives back at least half of the rise before it, in two thirds of
+///    the cycles. Jump noise (levels redrawn at random times and held), a
+///    climb with a few dips, and spikes fail one of these and are fitted as
+///    a level.
+///    - Cycles (≥ 3 complete ones): one point per cycle, its mean level at
+///      its mean time (offset plus half a ramp, the same in every cycle).
+///      Beyond 1000 cycles, block medians of the means.
+///    - One or two cycles: the floors before and after the drops (two
+///      points, p = 1).
+///    - Level: the samples (block medians of ⌈n/1000⌉ samples beyond 1000).
+/// 3. Slope: Theil–Sen on the points, Sen's CI with Var(S) × Hamed–Rao
+///    factor. Test: Mann–Kendall, its variance inflated by the larger of the
+///    Hamed–Rao and AR(1) factors and z read against Student's t; and the t
+///    test of the mean step. p is the smaller of the two (see
+///    [`increment_test`]). On 3–29 cycle means: least squares with its t
+///    test on m − 2 degrees of freedom.
+/// 4. Range check: a cycle fit whose growth over the run is more than
+///    1.25 × the data's whole range is refused for the level view; any
+///    other slope is clamped to that range (its interval still holds it).
 /// 5. OLS on all points as reference.
 ///
-/// Cost: O(n) for the sawtooth scan and blocking (selection, not sorting),
-/// plus a fixed O(m²) with m ≤ 1000 blocks; ~50 ms at 864 000 points.
-/// O(n log n) only if x needs sorting.
+/// Cost: O(n) for the drop scan, cycle fits and blocking (selection, not
+/// sorting), plus a fixed O(m²) with m ≤ 1000 points; ~50 ms at 864 000
+/// points. O(n log n) only if x needs sorting.
 ///
-/// Calibration (tests in `drift_tests.rs`, after `warmup_end`): false alarms
-/// at 95% on flat white noise 4.4–4.8%, on AR(1) noise with φ = 0.9 8%.
+/// Calibration: `cargo run --release --example calibrate` prints false
+/// alarms, power and fail-fast time-to-detection per noise family,
+/// behaviour, run length and rate (see README "Detection calibration");
+/// `drift_tests.rs` asserts the targets on a seeded subset.
 ///
 /// Degenerate input: pairs with a non-finite value are dropped; x out of order
 /// is sorted (stable) rather than rejected; `None` when lengths differ,
@@ -127,19 +182,122 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     if !(span > 0.0 && span.is_finite()) {
         return None;
     }
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let range = hi - lo;
     let ols_fit = ols(&xs, &ys);
     let saw = detect_sawtooth(&xs, &ys, ols_fit.map_or(0.0, |f| f.slope));
-    let series = saw
-        .as_ref()
-        .and_then(|s| floor_series(&xs, &ys, s))
-        .unwrap_or_else(|| median_blocks(&xs, &ys, saw.as_ref().map(|s| s.period)));
+    let view = match saw.as_ref().map(|s| cycle_view(&xs, &ys, s)) {
+        Some(Ok(view)) => Ok(view),
+        Some(Err(why)) => Err(why),
+        None => Err("no recurring drops".to_string()),
+    };
+    let (series, model, mut reason, cycle_len) = match view {
+        Ok((series, model, reason)) => (series, model, reason, saw.as_ref().map(|s| s.period)),
+        Err(why) => (median_blocks(&xs, &ys), DriftModel::Level, why, None),
+    };
+    let mut fit = fit_series(&series, model, confidence)?;
+    let (mut series, mut model, mut cycle_len) = (series, model, cycle_len);
+    // The fit must stay within what the data could have done: a cycle view
+    // whose growth over the run is beyond the data's whole range (a handful
+    // of sparse cycles) is refused for the level.
+    let plausible = 1.25 * range;
+    if model == DriftModel::Cycles && (fit.slope * span).abs() > plausible {
+        reason = format!(
+            "the cycle fit ({} over the run) left the data's range; {reason}",
+            if fit.slope > 0.0 { "growth" } else { "fall" }
+        );
+        series = median_blocks(&xs, &ys);
+        model = DriftModel::Level;
+        cycle_len = None;
+        fit = fit_series(&series, model, confidence)?;
+    }
+    if (fit.slope * span).abs() > plausible {
+        fit.slope = (plausible / span).copysign(fit.slope);
+        fit.ci_low = fit.ci_low.min(fit.slope);
+        fit.ci_high = fit.ci_high.max(fit.slope);
+        reason.push_str("; slope clamped to the data's range");
+    }
+    Some(Drift {
+        slope: fit.slope,
+        intercept: fit.intercept,
+        ci_low: fit.ci_low,
+        ci_high: fit.ci_high,
+        p_value: fit.p_value,
+        z: fit.z,
+        significant: fit.p_value < 1.0 - confidence,
+        model,
+        reason,
+        method: format!("{}; {}", series.description, fit.test),
+        blocks: series.y.len(),
+        block_len: series.block_len,
+        cycle_len,
+        effective_n: fit.effective_n,
+        ols: ols_fit,
+    })
+}
 
+/// A slope, its interval and test on one view's points.
+struct SeriesFit {
+    slope: f64,
+    intercept: f64,
+    ci_low: f64,
+    ci_high: f64,
+    p_value: f64,
+    z: f64,
+    effective_n: f64,
+    test: &'static str,
+}
+
+/// Theil–Sen with Mann–Kendall and the mean-step test on ≥ 6 points; least
+/// squares with its t test on 3–5 cycle offsets (independent points, too
+/// few for ranks: Mann–Kendall on 5 points reaches p < 0.05 only with a
+/// perfect ordering); two points give their slope and p = 1.
+fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Option<SeriesFit> {
     let m = series.y.len();
+    let q = 0.5 + 0.5 * confidence;
+    if model == DriftModel::Cycles && (3..OLS_MAX_CYCLES).contains(&m) {
+        let f = ols(&series.x, &series.y)?;
+        let df = (m - 2) as f64;
+        // NOTE: neighbouring cycles share a boundary: where a drop falls
+        // between two samples moves one cycle's mean up and the next one's
+        // too (a steep ramp sampled coarsely), so the means' residuals can
+        // be positively correlated. Their AR(1) factor widens the slope's
+        // error (jittered 300 MiB cycles at 1 Hz: 12% significant without).
+        let resid: Vec<f64> = series
+            .x
+            .iter()
+            .zip(&series.y)
+            .map(|(x, y)| y - f.intercept - f.slope * x)
+            .collect();
+        let se = f.slope_stderr * ar1_factor(&resid).max(series.var_factor).sqrt();
+        let (t, p_value) = if se > 0.0 {
+            let t = f.slope / se;
+            (t, (2.0 * t_sf(t.abs(), df)).clamp(0.0, 1.0))
+        } else if f.slope != 0.0 {
+            (f64::INFINITY.copysign(f.slope), 0.0)
+        } else {
+            (0.0, 1.0)
+        };
+        let half = t_quantile(q, df) * se;
+        return Some(SeriesFit {
+            slope: f.slope,
+            intercept: f.intercept,
+            ci_low: f.slope - half,
+            ci_high: f.slope + half,
+            p_value,
+            z: t,
+            effective_n: m as f64,
+            test: "least squares with its t test on n − 2 degrees of freedom",
+        });
+    }
     let mk = mann_kendall(&series.y);
-    let testable = m >= MIN_BLOCKS_FOR_TEST;
+    let testable = m >= MIN_BLOCKS_FOR_TEST && model != DriftModel::LongCycle;
     // NOTE: Sen's interval uses the same Student t reference as the test:
     // t_q² / z_q² folds it into the variance factor at this confidence.
-    let q = 0.5 + 0.5 * confidence;
     let inflation = mk.map_or(1.0, |t| {
         t.var_inflation * (t_quantile(q, t.df) / normal_quantile(q)).powi(2)
     });
@@ -151,7 +309,8 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     let steps = increment_test(&series.y);
     let (p_value, z, effective_n) = match mk {
         Some(t) if testable => (
-            t.p_value.min(steps.map_or(1.0, |s| s.p_value)),
+            t.p_value
+                .min(steps.map_or(1.0, |s| (2.0 * s.p_value).min(1.0))),
             t.z,
             t.effective_n,
         ),
@@ -160,33 +319,29 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     let test = if testable {
         "Mann–Kendall with autocorrelation correction, and the mean step"
     } else {
-        "too few blocks for a trend test, p = 1"
+        "too few whole cycles for a trend test (p = 1)"
     };
     // NOTE: the interval goes with the test that decided: when the steps
-    // show the drift more plainly than the ranks, their interval (widened to
+    // show a drift (significant, and more plainly than the ranks), their
+    // interval (widened to
     // hold Sen's slope) is the one thresholds and fail-fast act on.
     let (ci_low, ci_high) = match (mk, steps) {
-        (Some(t), Some(st)) if testable && st.p_value < t.p_value => {
+        (Some(t), Some(st)) if testable && st.p_value < t.p_value.min(1.0 - confidence) => {
             step_rate(&series.x, &series.y, confidence).map_or((sen.ci_low, sen.ci_high), |r| {
                 (r.1.min(sen.slope), r.2.max(sen.slope))
             })
         }
         _ => (sen.ci_low, sen.ci_high),
     };
-    Some(Drift {
+    Some(SeriesFit {
         slope: sen.slope,
         intercept: sen.intercept,
         ci_low,
         ci_high,
         p_value,
         z,
-        significant: p_value < 1.0 - confidence,
-        method: format!("{}; {test}", series.description),
-        blocks: m,
-        block_len: series.block_len,
-        cycle_len: saw.map(|s| s.period),
         effective_n,
-        ols: ols_fit,
+        test,
     })
 }
 
@@ -196,6 +351,9 @@ struct BlockSeries {
     y: Vec<f64>,
     block_len: usize,
     description: String,
+    /// The least factor on the slope's variance that the points' known
+    /// correlation calls for (1 = none known; see [`cycle_view`]).
+    var_factor: f64,
 }
 
 /// A detected sawtooth.
@@ -282,6 +440,178 @@ fn detect_sawtooth(x: &[f64], y: &[f64], trend: f64) -> Option<Sawtooth> {
 /// of a smaller cache keeps most of its growth and is fitted as a trend).
 const ONE_DROP_RETURN: f64 = 0.25;
 
+/// In a cycle, memory climbs gradually: no single step makes more than this
+/// share of the cycle's rise (jump noise rises in one step).
+const RAMP_MAX_STEP: f64 = 0.5;
+
+/// ...and the drop that ends it gives back at least this share of the rise
+/// (a climb with a few small dips is a level that climbs, not cycles).
+const DROP_RETURN: f64 = 0.5;
+
+/// Cycles recur: the coefficient of variation of complete cycle lengths is
+/// at most this (GC cycles jittered by ±20% have ~0.12; levels redrawn at
+/// random times, exponential holds, ~1).
+const MAX_PERIOD_CV: f64 = 0.4;
+
+/// Is the climb from `a` to `b` (inclusive, `a < b`) a gradual ramp? Its
+/// rise is `y[b]` minus the lowest sample in between; no step may make more
+/// than [`RAMP_MAX_STEP`] of it. Returns the rise when it is.
+fn ramp_rise(y: &[f64], a: usize, b: usize) -> Option<f64> {
+    if b < a + 2 {
+        return None;
+    }
+    let low = y[a..=b].iter().copied().fold(f64::INFINITY, f64::min);
+    let rise = y[b] - low;
+    let max_step = y[a..=b]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::NEG_INFINITY, f64::max);
+    (rise > 0.0 && max_step <= RAMP_MAX_STEP * rise).then_some(rise)
+}
+
+/// The cycle view of detected drops (see [`drift`] step 2): the series,
+/// its model and why; or why the drops are not cycles. O(n).
+fn cycle_view(
+    x: &[f64],
+    y: &[f64],
+    saw: &Sawtooth,
+) -> Result<(BlockSeries, DriftModel, String), String> {
+    let drops = saw.troughs.len();
+    if drops == 1 {
+        let peak = saw.drop_starts[0];
+        let start = (0..=peak)
+            .min_by(|&a, &b| y[a].total_cmp(&y[b]))
+            .unwrap_or(0);
+        if ramp_rise(y, start, peak).is_none() {
+            return Err("one drop, after a jump rather than a ramp".into());
+        }
+        return one_drop_floors(x, y, saw)
+            .map(|s| {
+                (
+                    s,
+                    DriftModel::LongCycle,
+                    format!(
+                        "one ramp and drop back (a cycle of ≥ {} samples): run several cycles long to test a trend",
+                        saw.period
+                    ),
+                )
+            })
+            .ok_or_else(|| "one drop that keeps most of the rise: a level change".into());
+    }
+    // Complete cycles: from the sample after drop k to the peak before drop k+1.
+    let cycles: Vec<(usize, usize)> = (0..drops - 1)
+        .map(|k| (saw.troughs[k], saw.drop_starts[k + 1]))
+        .collect();
+    let good = cycles
+        .iter()
+        .enumerate()
+        .filter(|&(k, &(a, b))| {
+            ramp_rise(y, a, b)
+                .is_some_and(|rise| y[b] - y[saw.troughs[k + 1]] >= DROP_RETURN * rise)
+        })
+        .count();
+    if 3 * good < 2 * cycles.len() {
+        return Err(format!(
+            "{drops} drops, but only {good} of {} cycles ramp up gradually and drop back: jumps or dips, not cycles",
+            cycles.len()
+        ));
+    }
+    let lens: Vec<f64> = cycles.iter().map(|&(a, b)| (b + 1 - a) as f64).collect();
+    let mean = lens.iter().sum::<f64>() / lens.len() as f64;
+    let cv = if lens.len() > 1 {
+        (lens.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (lens.len() - 1) as f64).sqrt()
+            / mean
+    } else {
+        0.0
+    };
+    if cv > MAX_PERIOD_CV {
+        return Err(format!(
+            "{drops} drops at irregular spacing (cycle length CV {cv:.2}): not recurring cycles"
+        ));
+    }
+    if cycles.len() < 3 {
+        let floors = floors_after(x, y, saw);
+        if floors.y.len() < 2 {
+            return Err("too few samples after the drops".into());
+        }
+        return Ok((
+            floors,
+            DriftModel::LongCycle,
+            format!(
+                "{drops} ramps and drops (cycles of ≈ {} samples): too few whole cycles to test a trend",
+                saw.period
+            ),
+        ));
+    }
+    // One point per complete cycle: its mean level at its mean time. Every
+    // whole cycle holds one ramp, so its mean is its offset plus half the
+    // ramp, the same in every cycle whatever its length: the offsets' drift
+    // is the means' drift, read from every sample of every cycle.
+    //
+    // Where a drop falls between two samples moves the mean of the cycle
+    // before it and of the one after it the same way (they share that
+    // boundary): the means' errors from the sampling grid, variance
+    // (ramp × spacing)²/24 each, correlate 0.5 between neighbours. With the
+    // noise about each ramp (variance s²/k) that makes the least factor on
+    // the slope's variance 1 + v_grid / (v_grid + v_noise), up to 2.
+    let (mut ox, mut oy) = (Vec::new(), Vec::new());
+    let (mut v_grid, mut v_noise) = (0.0, 0.0);
+    for &(a, b) in &cycles {
+        let k = (b + 1 - a) as f64;
+        ox.push(x[a..=b].iter().sum::<f64>() / k);
+        oy.push(y[a..=b].iter().sum::<f64>() / k);
+        if let Some(f) = ols(&x[a..=b], &y[a..=b]) {
+            let spacing = (x[b] - x[a]) / (k - 1.0);
+            v_grid += (f.slope * spacing).powi(2) / 24.0;
+            let ss: f64 = (a..=b)
+                .map(|i| (y[i] - f.intercept - f.slope * x[i]).powi(2))
+                .sum();
+            v_noise += ss / (k - 2.0).max(1.0) / k;
+        }
+    }
+    let var_factor = if v_grid + v_noise > 0.0 {
+        1.0 + v_grid / (v_grid + v_noise)
+    } else {
+        1.0
+    };
+    let n = ox.len();
+    let reason = format!(
+        "{n} regular cycles of ≈ {} samples (length CV {cv:.2}): gradual ramps, drops back",
+        saw.period
+    );
+    if n <= MAX_BLOCKS {
+        return Ok((
+            BlockSeries {
+                x: ox,
+                y: oy,
+                block_len: saw.period,
+                var_factor,
+                description: format!("{n} whole-cycle means (period ≈ {} samples)", saw.period),
+            },
+            DriftModel::Cycles,
+            reason,
+        ));
+    }
+    let (bx, by) = block_medians(&ox, &oy, MAX_BLOCKS);
+    let per_block = n.div_ceil(by.len());
+    Ok((
+        BlockSeries {
+            description: format!(
+                "{} block medians of whole-cycle means ({per_block} cycles per block; \
+                 period ≈ {} samples)",
+                by.len(),
+                saw.period
+            ),
+            x: bx,
+            y: by,
+            block_len: per_block * saw.period,
+            var_factor,
+        },
+        DriftModel::Cycles,
+        reason,
+    ))
+}
+
 /// With one drop in the run, the floor before it (the minimum of the samples
 /// up to its peak) and the floor after it, when memory came back down to
 /// within [`ONE_DROP_RETURN`] of that rise; else `None`. Two points: the
@@ -300,22 +630,66 @@ fn one_drop_floors(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> 
         x: vec![x[i], x[j]],
         y: vec![y[i], y[j]],
         block_len: saw.period,
+        var_factor: 1.0,
         description: format!(
             "Theil–Sen on the floors before and after the one drop in the run \
-             (a cycle of ≥ {} samples: run several cycles long to test a trend)",
+             (a cycle of ≥ {} samples)",
             saw.period
         ),
     })
 }
 
+/// The floor after each drop: the minimum of the first ⌈P/5⌉ samples (a
+/// window cut short by the next drop is whole, one cut by the end of the
+/// run is left out), and the lowest sample before the first drop when that
+/// leaves a single floor. O(n).
+fn floors_after(x: &[f64], y: &[f64], saw: &Sawtooth) -> BlockSeries {
+    let n = y.len();
+    let window = saw.period.div_ceil(FLOOR_WINDOW_DIV).max(1);
+    let (mut fx, mut fy) = (Vec::new(), Vec::new());
+    for (k, &t) in saw.troughs.iter().enumerate() {
+        let next_peak = saw.drop_starts.get(k + 1).map_or(n, |&s| s + 1);
+        let end = (t + window).min(next_peak).min(n);
+        let is_last = k + 1 == saw.troughs.len();
+        if end <= t || (is_last && end - t < window) {
+            continue;
+        }
+        if let Some(j) = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b])) {
+            fx.push(x[j]);
+            fy.push(y[j]);
+        }
+    }
+    if fy.len() < 2 {
+        // NOTE: a run that starts mid-ramp makes the lowest sample before
+        // the first drop no floor at all, so it is used only when the drops
+        // leave a single floor of their own.
+        if let Some(i) = (0..=saw.drop_starts[0]).min_by(|&a, &b| y[a].total_cmp(&y[b])) {
+            fx.insert(0, x[i]);
+            fy.insert(0, y[i]);
+        }
+    }
+    BlockSeries {
+        description: format!(
+            "Theil–Sen on {} cycle floors (period ≈ {} samples)",
+            fy.len(),
+            saw.period
+        ),
+        x: fx,
+        y: fy,
+        block_len: saw.period,
+        var_factor: 1.0,
+    }
+}
+
 /// The warm-up cut for `warmup auto`: [`warmup_end`] (MSER-5), except that
 /// it never cuts through the end of a sawtooth cycle. MSER reads a GC drop
 /// as a level change and may cut just after it; what is left of a slow
-/// cycle is then a bare ramp, indistinguishable from a leak. When the cut
-/// falls after the first drop that brings memory back down (to within 25%
-/// of the rise before it), the cut is sought in the samples up to that drop
-/// instead. A transient that overshoots and settles higher (a model load) is
-/// no such drop and keeps its cut.
+/// cycle is then a bare ramp, indistinguishable from a leak. When the data
+/// has one or two real cycles ([`DriftModel::LongCycle`]) and the cut falls
+/// after the first drop that brings memory back down (to within 25% of the rise before
+/// it), the cut is sought in the samples up to that drop instead. A
+/// transient that overshoots and settles higher (a model load) is no such
+/// drop and keeps its cut; neither do jumps of held levels.
 ///
 /// Cost: O(n) on top of [`warmup_end`].
 pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
@@ -327,6 +701,13 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
     let Some(saw) = detect_sawtooth(x, y, trend) else {
         return w;
     };
+    // NOTE: only a long cycle (one or two drops) needs this: with three or
+    // more, whole-cycle means ignore the partial cycle a cut leaves, and
+    // moving the cut back to the first drop kept a 60 MiB warm-up fill under
+    // a 10 s GC sawtooth in the data (75–90% false alarms in 10–30 min runs).
+    if !matches!(cycle_view(x, y, &saw), Ok((_, DriftModel::LongCycle, _))) {
+        return w;
+    }
     let (peak, t) = (saw.drop_starts[0], saw.troughs[0]);
     if peak >= w {
         return w;
@@ -364,66 +745,12 @@ fn spread_sample(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// One point per complete floor window (see [`drift`] step 2); `None` with
-/// fewer than two. O(n).
-fn floor_series(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
-    if saw.troughs.len() == 1 {
-        return one_drop_floors(x, y, saw);
-    }
-    let n = y.len();
-    let window = saw.period.div_ceil(FLOOR_WINDOW_DIV).max(1);
-    let (mut fx, mut fy) = (Vec::new(), Vec::new());
-    for (k, &t) in saw.troughs.iter().enumerate() {
-        let next_peak = saw.drop_starts.get(k + 1).map_or(n, |&s| s + 1);
-        let end = (t + window).min(next_peak).min(n);
-        let is_last = k + 1 == saw.troughs.len();
-        // A cycle cut short by the next drop is whole, so its minimum is its
-        // floor; only a run that stopped right after a drop is unfinished.
-        if end <= t || (is_last && end - t < window) {
-            continue;
-        }
-        let j = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
-        fx.push(x[j]);
-        fy.push(y[j]);
-    }
-    if fy.len() < 2 {
-        return None;
-    }
-    let floors = fy.len();
-    if floors <= MAX_BLOCKS {
-        return Some(BlockSeries {
-            x: fx,
-            y: fy,
-            block_len: saw.period,
-            description: format!(
-                "Theil–Sen on {floors} cycle floors (sawtooth period ≈ {} samples; \
-                 floor = minimum of the {window} samples after each drop)",
-                saw.period
-            ),
-        });
-    }
-    let (bx, by) = block_medians(&fx, &fy, MAX_BLOCKS);
-    let per_block = floors.div_ceil(by.len());
-    Some(BlockSeries {
-        description: format!(
-            "Theil–Sen on {} block medians of cycle floors ({per_block} cycles per block; \
-             sawtooth period ≈ {} samples)",
-            by.len(),
-            saw.period
-        ),
-        x: bx,
-        y: by,
-        block_len: per_block * saw.period,
-    })
-}
-
-/// Medians of ⌈n/1000⌉-sample blocks (every sample its own block up to 1000).
-/// `period` is a detected sawtooth whose floors could not be used. O(n).
-fn median_blocks(x: &[f64], y: &[f64], period: Option<usize>) -> BlockSeries {
+/// Medians of ⌈n/1000⌉-sample blocks (every sample its own block up to 1000). O(n).
+fn median_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
     let n = y.len();
     let (bx, by) = block_medians(x, y, MAX_BLOCKS);
     let block_len = n.div_ceil(by.len().max(1));
-    let mut description = if block_len == 1 {
+    let description = if block_len == 1 {
         format!("Theil–Sen on all {n} samples (no blocking)")
     } else {
         format!(
@@ -431,15 +758,11 @@ fn median_blocks(x: &[f64], y: &[f64], period: Option<usize>) -> BlockSeries {
             by.len()
         )
     };
-    if let Some(p) = period {
-        description.push_str(&format!(
-            " (sawtooth period ≈ {p} samples detected, too few complete cycles for floors)"
-        ));
-    }
     BlockSeries {
         x: bx,
         y: by,
         block_len,
+        var_factor: 1.0,
         description,
     }
 }

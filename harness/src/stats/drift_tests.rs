@@ -44,7 +44,7 @@ fn show(name: &str, v: &Verdict) {
     let d = &v.drift;
     println!(
         "{name}: warmup={} slope={:.3} MiB/min CI=[{:.3}, {:.3}] p={:.4} sig={} leak={} \
-         blocks={} block_len={} cycle={:?} n_eff={:.1} ols={:.3} MiB/min | {}",
+         blocks={} block_len={} cycle={:?} n_eff={:.1} ols={:.3} MiB/min | {} ({}) | {}",
         v.warmup,
         d.slope * 60.0 / MIB,
         d.ci_low * 60.0 / MIB,
@@ -57,6 +57,8 @@ fn show(name: &str, v: &Verdict) {
         d.cycle_len,
         d.effective_n,
         d.ols.map_or(f64::NAN, |o| o.slope * 60.0 / MIB),
+        d.model.name(),
+        d.reason,
         d.method
     );
 }
@@ -154,6 +156,7 @@ fn gc_sawtooth_is_not_a_leak() {
     // 300 MiB ramps over 10 s then a drop back, runs of 95 s so they end
     // mid-cycle, several phase offsets, at 1 Hz and 10 Hz.
     let mut worst_ols = 0.0f64;
+    let mut significant = 0;
     for hz in [1.0, 10.0] {
         let x = times(95.0, hz);
         for (i, phase) in [0.0, 0.3, 0.55, 0.8].into_iter().enumerate() {
@@ -161,17 +164,34 @@ fn gc_sawtooth_is_not_a_leak() {
             let v = analyse(&x, &y);
             show(&format!("sawtooth 10s {hz}Hz phase {phase}"), &v);
             assert!(!v.leak);
-            assert!(!v.drift.significant);
-            // Slope ≈ 0: the truth lies inside the interval. (With 9 floors
-            // and 4 MiB noise the estimate itself scatters by ~±3 MiB/min.)
-            assert!(v.drift.ci_low <= 0.0 && 0.0 <= v.drift.ci_high);
+            assert_eq!(v.drift.model, DriftModel::Cycles);
+            significant += usize::from(v.drift.significant);
             let p = v.drift.cycle_len.expect("sawtooth detected") as f64 / hz;
             assert!((p - 10.0).abs() <= 1.0, "period {p}");
             worst_ols = worst_ols.max(v.drift.ols.unwrap().slope.abs());
         }
     }
-    // Why the floor matters: a plain fit over a run that ends mid-cycle is
-    // biased by the partial ramp by far more than the leak limit.
+    // The cycle means are tested at 95%: a significant flat run is the 5%
+    // the confidence allows, and must stay that rare.
+    assert!(significant <= 1, "{significant}/8");
+    let x = times(95.0, 1.0);
+    let alarms = (0..200u64)
+        .filter(|&seed| {
+            let y = sawtooth(
+                &x,
+                10.0,
+                0.0,
+                (0.618 * seed as f64).fract(),
+                0.0,
+                20_000 + seed,
+            );
+            analyse(&x, &y).drift.significant
+        })
+        .count();
+    println!("flat sawtooth 95 s at 1 Hz: significant {alarms}/200");
+    assert!(alarms <= 14, "{alarms}/200");
+    // Why whole cycles matter: a plain fit over a run that ends mid-cycle
+    // is biased by the partial ramp by far more than the leak limit.
     println!(
         "worst |OLS| on flat sawtooth: {:.2} MiB/min",
         worst_ols * 60.0 / MIB
@@ -181,24 +201,33 @@ fn gc_sawtooth_is_not_a_leak() {
 
 #[test]
 fn gc_sawtooth_other_periods_and_jitter_is_not_a_leak() {
+    let (mut leaks, mut significant, mut runs) = (0, 0, 0);
     for hz in [1.0, 10.0] {
         let x = times(95.0, hz);
         for (period, jitter) in [(7.0, 0.0), (13.0, 0.0), (10.0, 2.0)] {
-            for seed in 0..3u64 {
+            for seed in 0..20u64 {
                 let phase = 0.37 * seed as f64;
                 let y = sawtooth(&x, period, jitter, phase.fract(), 0.0, 200 + seed);
                 let v = analyse(&x, &y);
-                show(
-                    &format!("sawtooth {period}±{jitter}s {hz}Hz seed {seed}"),
-                    &v,
-                );
-                assert!(!v.leak, "period {period} jitter {jitter} seed {seed}");
-                assert!(!v.drift.significant);
-                assert!(v.drift.ci_low <= 0.0 && 0.0 <= v.drift.ci_high);
+                if seed == 0 {
+                    show(
+                        &format!("sawtooth {period}±{jitter}s {hz}Hz seed {seed}"),
+                        &v,
+                    );
+                }
                 assert!(v.drift.cycle_len.is_some());
+                leaks += usize::from(v.leak);
+                significant += usize::from(v.drift.significant);
+                runs += 1;
             }
         }
     }
+    // At 1 Hz a 300 MiB ramp climbs 30 MiB a sample: where a jittered
+    // cycle starts between two samples moves its mean by several MiB, real
+    // noise that the test's 95% allows for, no more.
+    println!("other sawtooths: leak verdicts {leaks}/{runs}, significant {significant}/{runs}");
+    assert!(leaks * 100 <= 3 * runs, "{leaks}/{runs}");
+    assert!(significant * 100 <= 7 * runs, "{significant}/{runs}");
 }
 
 #[test]
@@ -544,16 +573,23 @@ fn degenerate_inputs() {
 }
 
 #[test]
-fn too_few_blocks_is_not_significant() {
-    // Three sawtooth cycles leave at most 3 floors: even a clear rise between
-    // them cannot be called significant.
-    let x = times(35.0, 1.0);
+fn three_cycles_are_tested_on_their_offsets() {
+    // Three whole sawtooth cycles (45 s of a 10 s cycle), whose means get
+    // least squares' t test on 1 degree of freedom: a 60 MiB/min rise under
+    // a 300 MiB sawtooth is measured and tested (it was "too few blocks,
+    // p = 1").
+    let x = times(45.0, 1.0);
     let y = sawtooth(&x, 10.0, 0.0, 0.0, per_min(60.0), 1);
     let d = drift(&x, &y, 0.95).unwrap();
-    println!("{}", d.method);
+    println!("{} | {}", d.reason, d.method);
     assert!(d.blocks < MIN_BLOCKS_FOR_TEST);
-    assert_eq!((d.p_value, d.significant), (1.0, false));
-    assert!(d.method.contains("too few blocks"));
+    assert_eq!(d.model, DriftModel::Cycles);
+    assert!(d.p_value < 1.0);
+    assert!(
+        rel_err(d.slope, per_min(60.0)) < 0.2,
+        "{}",
+        d.slope * 60.0 / MIB
+    );
 }
 
 proptest! {
@@ -679,4 +715,265 @@ fn leak_whose_rate_varies_is_a_leak() {
             "seed {seed}: the interval shows it too"
         );
     }
+}
+
+// ---- the issue 11 failures, reproduced ----------------------------------------
+
+/// A level redrawn uniformly in 0..`churn` at random times, held for an
+/// exponential time of mean `hold` seconds (buffers held by an allocator).
+fn jump_noise(x: &[f64], churn: f64, hold: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    let (mut level, mut until) = (0.0, f64::NEG_INFINITY);
+    x.iter()
+        .map(|&t| {
+            if t >= until {
+                level = churn * rng.uniform();
+                until = t - hold * (1.0 - rng.uniform()).ln();
+            }
+            level
+        })
+        .collect()
+}
+
+#[test]
+fn jump_noise_over_a_leak_is_a_leak() {
+    // The new user's first try: churn of up to 16 MiB redrawn about every
+    // second, 6 MiB/min leaking underneath, 90 s at 1 Hz. It passed (slope
+    // 73 KiB/min, CI −13..+15 MiB/min): the jumps were taken for GC cycles.
+    let x = times(90.0, 1.0);
+    let (mut caught, mut alarms) = (0, 0);
+    for seed in 0..100u64 {
+        let noise = jump_noise(&x, 16.0 * MIB, 1.0, 11_000 + seed);
+        let leak: Vec<f64> = x
+            .iter()
+            .zip(&noise)
+            .map(|(t, n)| BASE + per_min(6.0) * t + n)
+            .collect();
+        let v = analyse(&x, &leak);
+        if seed == 0 {
+            show("jump noise + 6 MiB/min", &v);
+        }
+        assert_eq!(
+            v.drift.model,
+            DriftModel::Level,
+            "seed {seed}: {}",
+            v.drift.reason
+        );
+        caught += usize::from(v.leak);
+        let flat: Vec<f64> = noise.iter().map(|n| BASE + n).collect();
+        alarms += usize::from(analyse(&x, &flat).drift.significant);
+    }
+    println!("jump noise 16 MiB, 90 s: leak caught {caught}/100, false alarms {alarms}/100");
+    assert!(caught >= 80, "{caught}/100");
+    assert!(alarms <= 7, "{alarms}/100");
+}
+
+#[test]
+fn a_climb_with_a_few_dips_is_a_leak() {
+    // The sentence-transformers pipeline that kept every page's
+    // embeddings: 55 MiB/min for 6 min with four small dips on the way.
+    // It was "4 cycle floors; too few blocks, p = 1".
+    let x = times(360.0, 1.0);
+    for seed in 0..10u64 {
+        let mut rng = Rng::new(12_000 + seed);
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&t| {
+                let dips = (1..=4).filter(|k| t >= 70.0 * *k as f64).count() as f64;
+                BASE + per_min(55.0) * t - 12.0 * MIB * dips + 2.0 * MIB * rng.normal()
+            })
+            .collect();
+        let v = analyse(&x, &y);
+        if seed == 0 {
+            show("climb with 4 dips", &v);
+        }
+        assert_eq!(v.drift.model, DriftModel::Level, "{}", v.drift.reason);
+        assert!(
+            v.leak && v.drift.p_value < 1e-6,
+            "seed {seed}: p {}",
+            v.drift.p_value
+        );
+        // The net rate: 55 MiB/min less the four 12 MiB dips.
+        assert!(rel_err(v.drift.slope, per_min(55.0 - 48.0 / 6.0)) < 0.1);
+    }
+}
+
+#[test]
+fn a_sawtooth_over_a_leak_is_significant_in_90_s() {
+    // A true GC sawtooth (300 MiB every 10 s) over 5 MiB/min: the floors
+    // alone gave the right slope at p = 0.08 after 90 s. Whole cycles
+    // carry the evidence.
+    let x = times(90.0, 1.0);
+    let mut caught = 0;
+    for seed in 0..50u64 {
+        let y = sawtooth(
+            &x,
+            10.0,
+            0.0,
+            0.02 * seed as f64,
+            per_min(5.0),
+            13_000 + seed,
+        );
+        let v = analyse(&x, &y);
+        if seed == 0 {
+            show("sawtooth + 5 MiB/min 90 s", &v);
+        }
+        assert_eq!(v.drift.model, DriftModel::Cycles, "{}", v.drift.reason);
+        caught += usize::from(v.leak);
+    }
+    println!("sawtooth + 5 MiB/min over 90 s: caught {caught}/50");
+    assert!(caught >= 28, "{caught}/50");
+}
+
+#[test]
+fn sparse_samples_stay_in_the_data_range() {
+    // pss read on a 1% duty cycle: ~30 samples over 20 min of a flat
+    // process whose pss jumps between 100 and 160 MiB. The floors of "2
+    // cycles" gave −26 MiB/min, a growth of −344 MiB on a 60 MiB range.
+    let x: Vec<f64> = (0..30).map(|i| 40.0 * i as f64).collect();
+    let mut significant = 0;
+    for seed in 0..200u64 {
+        let y: Vec<f64> = jump_noise(&x, 60.0 * MIB, 60.0, 14_000 + seed)
+            .iter()
+            .map(|n| 100.0 * MIB + n)
+            .collect();
+        let d = drift(&x, &y, 0.95).unwrap();
+        let (lo, hi) = y
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let growth = d.slope * (x[29] - x[0]);
+        assert!(
+            growth.abs() <= 1.25 * (hi - lo),
+            "seed {seed}: growth {} MiB",
+            growth / MIB
+        );
+        significant += usize::from(d.significant);
+    }
+    println!("sparse jumpy pss: significant {significant}/200");
+    assert!(significant <= 14, "{significant}/200");
+}
+
+#[test]
+fn a_flat_jumpy_heap_has_an_interval_the_noise_allows() {
+    // The candle heap jumping 104–123 MiB batch to batch, 1,200 samples:
+    // the 95% CI was −17.8 … +18.9 MiB/min. White noise of that spread
+    // allows about ±0.05 MiB/min; ten times that is still a useful gate.
+    let x = times(1200.0, 1.0);
+    let mut widest = 0.0f64;
+    for seed in 0..20u64 {
+        let y: Vec<f64> = jump_noise(&x, 19.0 * MIB, 1.5, 15_000 + seed)
+            .iter()
+            .map(|n| 104.0 * MIB + n)
+            .collect();
+        let v = analyse(&x, &y);
+        if seed == 0 {
+            show("flat jumpy heap 20 min", &v);
+        }
+        let half = 0.5 * (v.drift.ci_high - v.drift.ci_low) * 60.0 / MIB;
+        widest = widest.max(half);
+        assert!(!v.leak);
+    }
+    println!("flat jumpy heap: widest CI half-width {widest:.3} MiB/min");
+    assert!(widest < 0.5, "{widest} MiB/min");
+}
+
+// ---- calibration targets (issue 11), on the calibration scenarios ---------
+
+use crate::stats::calibration::{self as cal, Behaviour, Noise, Scenario};
+
+/// The end-of-run verdict of `memsoak` at 95% on one simulated run: (threshold
+/// failed, trend significant either way). The materiality floor is 1 MiB.
+fn verdict_of(s: &Scenario, seed: u64) -> (bool, bool) {
+    let (x, y) = s.simulate(seed);
+    let v = analyse(&x, &y);
+    let span = x[x.len() - 1] - x[v.warmup];
+    let fail = v.drift.significant && v.drift.slope > cal::LIMIT && v.drift.slope * span >= MIB;
+    (fail, v.drift.significant)
+}
+
+/// Share of `seeds` runs for which `pick` holds, on two threads.
+fn rate(s: &Scenario, seeds: u64, pick: fn((bool, bool)) -> bool) -> f64 {
+    let hits: usize = std::thread::scope(|sc| {
+        let h: Vec<_> = (0..2u64)
+            .map(|k| {
+                sc.spawn(move || {
+                    (k..seeds)
+                        .step_by(2)
+                        .filter(|&seed| pick(verdict_of(s, 50_000 + seed)))
+                        .count()
+                })
+            })
+            .collect();
+        h.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    hits as f64 / seeds as f64
+}
+
+/// Cells where the target does not hold yet, with the bound they are held
+/// to instead (README "Detection calibration", still weak): short (90 s)
+/// runs of persistent noise, where 90 samples cannot measure how
+/// persistent it is, the mixture of jump and persistent noise at every
+/// length, and a cache still filling after the warm-up cut.
+fn weak_bound(seconds: f64, noise: Noise, behaviour: Behaviour) -> f64 {
+    let short = seconds < 100.0;
+    match (behaviour, noise) {
+        // NOTE: the mixture's persistence (holds of 5 s, AR(1) 0.9) is
+        // under-measured at every length: 10–20% in the full table.
+        (Behaviour::Flat, Noise::Mixture) => 0.2,
+        (Behaviour::Flat, Noise::Ar1(_) | Noise::JitteredSawtooth) if short => 0.15,
+        (Behaviour::Warmup, Noise::Ar1(_) | Noise::Mixture) if short => 0.18,
+        (Behaviour::BoundedCache, _) if short => 0.35,
+        _ => 0.07,
+    }
+}
+
+#[test]
+fn calibration_false_alarms_and_power_hold_in_every_cell() {
+    // The targets of issue 11 on 100 seeds a cell (the full table, 200
+    // seeds and more lengths: `cargo run --release --example calibrate`):
+    // false alarms ≤ 7% in every no-leak cell, power ≥ 90% for a leak 3×
+    // the limit wherever the oracle needs at most half the run. The cells
+    // in [`weak_bound`] are held to their own bound.
+    let seeds = 100;
+    let mut failures = Vec::new();
+    for (seconds, hz) in [(90.0, 1.0), (600.0, 1.0)] {
+        for noise in Noise::ALL {
+            let cell = |behaviour| Scenario {
+                noise,
+                behaviour,
+                seconds,
+                hz,
+            };
+            let mut row = format!("{seconds} s {hz} Hz {:<20}", noise.name());
+            for b in [Behaviour::Flat, Behaviour::Warmup, Behaviour::BoundedCache] {
+                // NOTE: a cycle about as long as the run cannot be told
+                // from a warm-up fill or a cache (README, still weak).
+                if noise == Noise::SlowSawtooth && b != Behaviour::Flat {
+                    continue;
+                }
+                let fa = if b == Behaviour::Flat {
+                    rate(&cell(b), seeds, |v| v.1)
+                } else {
+                    rate(&cell(b), seeds, |v| v.0)
+                };
+                row.push_str(&format!(" {} {:>3.0}%", b.name(), 100.0 * fa));
+                if fa > weak_bound(seconds, noise, b) {
+                    failures.push(format!("{row}: {}", b.name()));
+                }
+            }
+            let leak = cell(Behaviour::Linear(3.0));
+            if leak
+                .t_star(3.0 * cal::LIMIT)
+                .is_some_and(|t| t <= seconds / 2.0)
+            {
+                let power = rate(&leak, seeds, |v| v.0);
+                row.push_str(&format!(" power 3× {:>3.0}%", 100.0 * power));
+                if power < 0.9 {
+                    failures.push(format!("{row}: power"));
+                }
+            }
+            println!("{row}");
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -6,6 +6,7 @@
 //! Non-finite samples (NaN, ±inf: a failed read) are dropped everywhere rather
 //! than poisoning a whole run.
 
+pub mod calibration;
 mod drift;
 mod normal;
 mod ols;
@@ -16,10 +17,10 @@ pub(crate) mod test_rng;
 pub(crate) mod trend;
 mod warmup;
 
-pub use drift::{Drift, auto_warmup, drift};
+pub use drift::{Drift, DriftModel, auto_warmup, drift};
 pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
-pub use sequential::look_alpha;
+pub use sequential::{first_look_s, look_alpha, look_interval_s};
 pub use slope::{SenFit, theil_sen};
 pub use trend::{IncrementTest, TrendTest, increment_test, mann_kendall};
 pub use warmup::warmup_end;

@@ -18,6 +18,20 @@ pub fn look_alpha(alpha: f64, look: u32) -> f64 {
     alpha * 6.0 / (PI * PI * k * k)
 }
 
+/// When the `--fail-fast` monitor looks first, in seconds from the start:
+/// after 30 samples, and at least 30 s. Enough samples to fit anything, and
+/// long enough that a GC cycle of up to 15 s has dropped twice: before its
+/// first drop a cycle's ramp is a leak to any test (a 10 s sawtooth sampled
+/// at 10 Hz, looked at from 10 s, stopped a quarter of healthy runs).
+pub fn first_look_s(sample_every_s: f64) -> f64 {
+    (sample_every_s * 30.0).max(30.0)
+}
+
+/// Seconds between the monitor's later looks: 10 samples, at least 5 s.
+pub fn look_interval_s(sample_every_s: f64) -> f64 {
+    (sample_every_s * 10.0).max(5.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

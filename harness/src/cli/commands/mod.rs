@@ -181,7 +181,13 @@ fn one_line(r: &Report) -> String {
         let m = t.measured.map_or(String::new(), |v| {
             format!(" = {}", t.threshold.format_value(v))
         });
-        s.push_str(&format!("\n  {} {o}{m}", t.threshold.expr));
+        // NOTE: one phrase on how a fitted statistic was fitted.
+        let model = t
+            .p_value
+            .and_then(|_| r.analysis.metric(t.threshold.metric))
+            .and_then(|a| a.model.as_deref())
+            .map_or(String::new(), |model| format!(" ({model} fit)"));
+        s.push_str(&format!("\n  {} {o}{m}{model}", t.threshold.expr));
     }
     for e in &r.errors {
         s.push_str(&format!("\n  error: {e}"));

@@ -1,0 +1,402 @@
+//! Simulated memory series for calibrating the drift detector: noise
+//! families × true behaviours × run lengths × sample rates, seeded so that a
+//! table is the same on every machine. Pure: the verdict and the fail-fast
+//! look are passed in by the caller (the calibration example and the tests
+//! pass the functions the product itself calls).
+//!
+//! Every noise family has the same scale, [`SIGMA`] = 4 MiB, and every leak
+//! is a multiple of the limit [`LIMIT`] = 2 MiB/min.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal, StudentT};
+use std::f64::consts::PI;
+
+/// Bytes per MiB.
+pub const MIB: f64 = 1024.0 * 1024.0;
+/// The noise scale of every family, bytes (marginal standard deviation).
+pub const SIGMA: f64 = 4.0 * MIB;
+/// The slope limit the verdicts use: 2 MiB/min, in bytes per second.
+pub const LIMIT: f64 = 2.0 * MIB / 60.0;
+/// The level memory sits at, bytes.
+const BASE: f64 = 200.0 * MIB;
+/// Mean time a jump-noise level is held, seconds.
+const JUMP_HOLD_S: f64 = 5.0;
+/// Amplitude of the GC sawtooth families, bytes.
+const SAW_AMP: f64 = 24.0 * MIB;
+/// White noise on top of the sawtooth, bytes.
+const SAW_WHITE: f64 = MIB;
+/// Page step of the quantised family, bytes.
+const QUANTUM: f64 = 4.0 * MIB;
+/// One-sided z of α = 5% and z of 80% power, for T*.
+const Z_ALPHA: f64 = 1.644_853_626_951_472_2;
+const Z_BETA: f64 = 0.841_621_233_572_914_3;
+
+/// How memory fluctuates around its true course.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    /// Gaussian, sd σ.
+    White,
+    /// Student t with 3 degrees of freedom, scaled to sd σ.
+    HeavyTailed,
+    /// AR(1) with this lag-1 correlation (per sample), marginal sd σ.
+    Ar1(f64),
+    /// A level redrawn (uniform, sd σ) at random times and held for an
+    /// exponential time of mean 5 s: buffers held by an allocator.
+    Jump,
+    /// A GC sawtooth: 24 MiB ramps every 10 s, then a drop back; 1 MiB white.
+    Sawtooth,
+    /// The same with cycle lengths uniform in 6–14 s.
+    JitteredSawtooth,
+    /// The same with a period of 0.6 × the run: one or two drops per run.
+    SlowSawtooth,
+    /// White sd 2 MiB, rounded to 4 MiB steps (pages, arenas).
+    Quantised,
+    /// Jump noise (sd 3 MiB) + Student t3 (sd 2 MiB) + AR(1) 0.9 (sd 2 MiB).
+    Mixture,
+}
+
+impl Noise {
+    /// Every family of the table.
+    pub const ALL: [Noise; 11] = [
+        Noise::White,
+        Noise::HeavyTailed,
+        Noise::Ar1(0.5),
+        Noise::Ar1(0.9),
+        Noise::Ar1(0.98),
+        Noise::Jump,
+        Noise::Sawtooth,
+        Noise::JitteredSawtooth,
+        Noise::SlowSawtooth,
+        Noise::Quantised,
+        Noise::Mixture,
+    ];
+
+    /// Name for the table.
+    pub fn name(self) -> String {
+        match self {
+            Noise::White => "white".into(),
+            Noise::HeavyTailed => "student t3".into(),
+            Noise::Ar1(phi) => format!("AR(1) {phi}"),
+            Noise::Jump => "jump (held levels)".into(),
+            Noise::Sawtooth => "GC sawtooth".into(),
+            Noise::JitteredSawtooth => "jittered sawtooth".into(),
+            Noise::SlowSawtooth => "slow sawtooth".into(),
+            Noise::Quantised => "quantised".into(),
+            Noise::Mixture => "mixture".into(),
+        }
+    }
+
+    /// The standard deviation an oracle would face per sample at `hz`: the
+    /// long-run (frequency-zero) sd for persistent noise (AR(1): σ²(1+φ)/
+    /// (1−φ); jump noise: σ²(2H−1) for a mean hold of H samples), the
+    /// marginal sd of the sawtooth as if it were white; `None` for the slow
+    /// sawtooth, a cycle about as long as the run (no oracle rate applies).
+    pub fn oracle_sd(self, hz: f64) -> Option<f64> {
+        let jump = |sd: f64| sd * (2.0 * JUMP_HOLD_S * hz - 1.0).max(1.0).sqrt();
+        let ar = |sd: f64, phi: f64| sd * ((1.0 + phi) / (1.0 - phi)).sqrt();
+        match self {
+            Noise::White | Noise::HeavyTailed => Some(SIGMA),
+            Noise::Ar1(phi) => Some(ar(SIGMA, phi)),
+            Noise::Jump => Some(jump(SIGMA)),
+            Noise::Sawtooth | Noise::JitteredSawtooth => {
+                Some((SAW_AMP * SAW_AMP / 12.0 + SAW_WHITE * SAW_WHITE).sqrt())
+            }
+            Noise::SlowSawtooth => None,
+            Noise::Quantised => Some((4.0 * MIB * MIB + QUANTUM * QUANTUM / 12.0).sqrt()),
+            Noise::Mixture => Some(
+                (jump(3.0 * MIB).powi(2) + (2.0 * MIB).powi(2) + ar(2.0 * MIB, 0.9).powi(2)).sqrt(),
+            ),
+        }
+    }
+}
+
+/// What memory truly does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Behaviour {
+    /// Nothing.
+    Flat,
+    /// A warm-up transient: 60 MiB filled linearly over the first tenth of
+    /// the run, flat after.
+    Warmup,
+    /// A cache approaching 40 MiB: 40 MiB · (1 − e^(−t/τ)), τ = run/15.
+    BoundedCache,
+    /// A linear leak of this many times [`LIMIT`].
+    Linear(f64),
+    /// A step at mid-run as large as 3 × LIMIT over half the run.
+    Step,
+    /// A leak of 3 × LIMIT on average whose rate swings ±90% three times a run.
+    VaryingRate,
+}
+
+impl Behaviour {
+    /// Every behaviour of the table.
+    pub const ALL: [Behaviour; 7] = [
+        Behaviour::Flat,
+        Behaviour::Warmup,
+        Behaviour::BoundedCache,
+        Behaviour::Linear(1.5),
+        Behaviour::Linear(3.0),
+        Behaviour::Step,
+        Behaviour::VaryingRate,
+    ];
+
+    /// Whether this behaviour is a leak (above the limit).
+    pub fn is_leak(self) -> bool {
+        !matches!(
+            self,
+            Behaviour::Flat | Behaviour::Warmup | Behaviour::BoundedCache
+        )
+    }
+
+    /// Name for the table.
+    pub fn name(self) -> String {
+        match self {
+            Behaviour::Flat => "flat".into(),
+            Behaviour::Warmup => "warm-up".into(),
+            Behaviour::BoundedCache => "bounded cache".into(),
+            Behaviour::Linear(r) => format!("leak {r}×"),
+            Behaviour::Step => "step".into(),
+            Behaviour::VaryingRate => "varying rate".into(),
+        }
+    }
+
+    /// The true course at `t` of a run `run` seconds long, bytes above base.
+    fn course(self, t: f64, run: f64) -> f64 {
+        let leak = 3.0 * LIMIT;
+        match self {
+            Behaviour::Flat => 0.0,
+            Behaviour::Warmup => 60.0 * MIB * (t / (0.1 * run)).min(1.0),
+            Behaviour::BoundedCache => 40.0 * MIB * (1.0 - (-t * 15.0 / run).exp()),
+            Behaviour::Linear(r) => r * LIMIT * t,
+            Behaviour::Step => {
+                if t >= 0.5 * run {
+                    leak * 0.5 * run
+                } else {
+                    0.0
+                }
+            }
+            Behaviour::VaryingRate => {
+                // ∫ leak (1 + 0.9 sin(2π t / (run/3))) dt
+                let w = 2.0 * PI * 3.0 / run;
+                leak * (t + 0.9 * (1.0 - (w * t).cos()) / w)
+            }
+        }
+    }
+}
+
+/// One cell of the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scenario {
+    /// The noise family.
+    pub noise: Noise,
+    /// The true behaviour.
+    pub behaviour: Behaviour,
+    /// Run length, seconds.
+    pub seconds: f64,
+    /// Sample rate, Hz.
+    pub hz: f64,
+}
+
+impl Scenario {
+    /// The oracle time T* = (12 (z_α + z_β)² σ² / (f β²))^(1/3) to catch
+    /// slope β with 80% power at one-sided α = 5%, for the family's oracle
+    /// sd ([`Noise::oracle_sd`]) and β = `slope` (bytes/s). `None` where no
+    /// oracle rate applies.
+    pub fn t_star(&self, slope: f64) -> Option<f64> {
+        let sd = self.noise.oracle_sd(self.hz)?;
+        let z = Z_ALPHA + Z_BETA;
+        Some((12.0 * z * z * sd * sd / (self.hz * slope * slope)).cbrt())
+    }
+
+    /// Sample times and values for `seed`. O(n).
+    pub fn simulate(&self, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = (self.seconds * self.hz).round() as usize;
+        let dt = 1.0 / self.hz;
+        let t: Vec<f64> = (0..n).map(|i| i as f64 * dt).collect();
+        let mut noise = NoiseState::new(self.noise, self.seconds, &mut rng);
+        let y = t
+            .iter()
+            .map(|&ti| {
+                BASE + self.behaviour.course(ti, self.seconds) + noise.next(ti, dt, &mut rng)
+            })
+            .collect();
+        (t, y)
+    }
+}
+
+/// Uniform level with sd `sd`: width sd·√12, centred on 0.
+fn uniform_level(sd: f64, rng: &mut StdRng) -> f64 {
+    sd * 12f64.sqrt() * (rng.random::<f64>() - 0.5)
+}
+
+/// The running state of one noise family.
+struct NoiseState {
+    noise: Noise,
+    /// AR(1) value (the AR component of the mixture).
+    ar: f64,
+    /// The held jump level and when it is redrawn.
+    level: f64,
+    until: f64,
+    /// Sawtooth cycle: start and length, seconds.
+    cycle_start: f64,
+    cycle_len: f64,
+    t3: StudentT<f64>,
+}
+
+impl NoiseState {
+    fn new(noise: Noise, run: f64, rng: &mut StdRng) -> Self {
+        let period = match noise {
+            Noise::SlowSawtooth => 0.6 * run,
+            _ => 10.0,
+        };
+        let phase: f64 = rng.random();
+        let ar_sd = match noise {
+            Noise::Mixture => 2.0 * MIB,
+            _ => SIGMA,
+        };
+        // NOTE: 3 degrees of freedom is a valid Student t.
+        let t3 = StudentT::new(3.0).unwrap_or_else(|_| unreachable!());
+        NoiseState {
+            noise,
+            ar: ar_sd * rng.sample::<f64, _>(StandardNormal),
+            level: 0.0,
+            until: f64::NEG_INFINITY,
+            cycle_start: -phase * period,
+            cycle_len: period,
+            t3,
+        }
+    }
+
+    fn next(&mut self, t: f64, dt: f64, rng: &mut StdRng) -> f64 {
+        let normal = |rng: &mut StdRng| rng.sample::<f64, _>(StandardNormal);
+        match self.noise {
+            Noise::White => SIGMA * normal(rng),
+            Noise::HeavyTailed => SIGMA / 3f64.sqrt() * self.t3.sample(rng),
+            Noise::Ar1(phi) => self.ar_step(phi, SIGMA, rng),
+            Noise::Jump => self.jump(t, SIGMA, rng),
+            Noise::Sawtooth | Noise::JitteredSawtooth | Noise::SlowSawtooth => {
+                while t >= self.cycle_start + self.cycle_len {
+                    self.cycle_start += self.cycle_len;
+                    if self.noise == Noise::JitteredSawtooth {
+                        self.cycle_len = 6.0 + 8.0 * rng.random::<f64>();
+                    }
+                }
+                let _ = dt;
+                SAW_AMP * (t - self.cycle_start) / self.cycle_len + SAW_WHITE * normal(rng)
+            }
+            Noise::Quantised => {
+                let v = BASE + 2.0 * MIB * normal(rng);
+                (v / QUANTUM).round() * QUANTUM - BASE
+            }
+            Noise::Mixture => {
+                self.jump(t, 3.0 * MIB, rng)
+                    + 2.0 * MIB / 3f64.sqrt() * self.t3.sample(rng)
+                    + self.ar_step(0.9, 2.0 * MIB, rng)
+            }
+        }
+    }
+
+    fn ar_step(&mut self, phi: f64, sd: f64, rng: &mut StdRng) -> f64 {
+        let v = self.ar;
+        self.ar =
+            phi * self.ar + sd * (1.0 - phi * phi).sqrt() * rng.sample::<f64, _>(StandardNormal);
+        v
+    }
+
+    fn jump(&mut self, t: f64, sd: f64, rng: &mut StdRng) -> f64 {
+        if t >= self.until {
+            self.level = uniform_level(sd, rng);
+            let u: f64 = rng.random();
+            self.until = t - JUMP_HOLD_S * (1.0 - u).ln();
+        }
+        self.level
+    }
+}
+
+/// The time of the first `--fail-fast` look that calls a breach, following
+/// the monitor's schedule ([`super::first_look_s`], [`super::look_interval_s`])
+/// over samples `t`, `y` taken every `sample_every` seconds; `None` if no look
+/// does. `look(t, y, k)` is look number k on the samples so far.
+pub fn time_to_detection(
+    t: &[f64],
+    y: &[f64],
+    sample_every: f64,
+    mut look: impl FnMut(&[f64], &[f64], u32) -> bool,
+) -> Option<f64> {
+    let mut next = super::first_look_s(sample_every);
+    let mut k = 0;
+    for i in 0..t.len() {
+        if t[i] >= next {
+            k += 1;
+            next = t[i] + super::look_interval_s(sample_every);
+            if look(&t[..=i], &y[..=i], k) {
+                return Some(t[i]);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_have_the_stated_scale() {
+        for noise in [
+            Noise::White,
+            Noise::HeavyTailed,
+            Noise::Ar1(0.5),
+            Noise::Jump,
+        ] {
+            let s = Scenario {
+                noise,
+                behaviour: Behaviour::Flat,
+                seconds: 20_000.0,
+                hz: 1.0,
+            };
+            let (_, y) = s.simulate(1);
+            let mean = y.iter().sum::<f64>() / y.len() as f64;
+            let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
+            assert!(
+                (sd / SIGMA - 1.0).abs() < 0.15,
+                "{}: sd {}",
+                noise.name(),
+                sd / MIB
+            );
+        }
+    }
+
+    #[test]
+    fn t_star_by_hand() {
+        // White σ = 4 MiB at 1 Hz, β = 6 MiB/min: 12·2.486²·16/0.01 → 49.2 s.
+        let s = Scenario {
+            noise: Noise::White,
+            behaviour: Behaviour::Linear(3.0),
+            seconds: 90.0,
+            hz: 1.0,
+        };
+        let t = s.t_star(3.0 * LIMIT).unwrap();
+        assert!((t - 49.2).abs() < 0.1, "{t}");
+    }
+
+    #[test]
+    fn looks_follow_the_monitor_schedule() {
+        let t: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut at = Vec::new();
+        let found = time_to_detection(&t, &t, 1.0, |t, _, k| {
+            at.push((t[t.len() - 1], k));
+            false
+        });
+        assert_eq!(found, None);
+        assert_eq!(&at[..3], &[(30.0, 1), (40.0, 2), (50.0, 3)]);
+        let mut first = None;
+        time_to_detection(&t, &t, 0.1, |t, _, _| {
+            first.get_or_insert(t[t.len() - 1]);
+            true
+        });
+        assert_eq!(first, Some(30.0));
+    }
+}
