@@ -13,26 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    fixture, free_port, json, memsoak, outcome_of, report, run_http, run_http_url, run_with,
-    run_worker,
+    cannot_run, fixture, free_port, json, memsoak, outcome_of, report, run_http, run_http_url,
+    run_with, run_worker,
 };
 use serde_json::Value;
-
-/// Say why a test did not run where a plain `cargo test` shows it: libtest
-/// captures `eprintln!`, not writes to the stderr handle. Also appended to
-/// `target/test-skips.log`.
-fn skip(test: &str, why: &str) {
-    let line = format!("SKIPPED {test}: {why}");
-    let _ = writeln!(std::io::stderr(), "{line}");
-    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-skips.log");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    {
-        let _ = writeln!(f, "{line}");
-    }
-}
 
 /// Held by the tests that keep both cores busy for long (the real model,
 /// sentence-transformers), so they do not starve each other into timeouts.
@@ -68,12 +52,14 @@ fn candle_default_run_soaks_the_real_model() {
         &[],
     );
     let r = report(&o.dir);
-    let verdict = r["verdict"].as_str().unwrap_or_default();
-    assert!(
-        matches!((verdict, o.code), ("pass", 0) | ("fail", 1)),
-        "verdict {verdict} exit {}: {}",
-        o.code,
-        o.stderr
+    // A healthy model under the default thresholds: a breach here is a
+    // false alarm of the detector.
+    assert_eq!(
+        (r["verdict"].as_str(), o.code),
+        (Some("pass"), 0),
+        "{}\n{}",
+        o.stderr,
+        r["analysis"]
     );
     assert_eq!(r["backend"]["name"], "candle");
     assert_eq!(r["backend"]["model"], "all-MiniLM-L6-v2");
@@ -109,11 +95,14 @@ fn candle_threads_flag_is_applied_and_checked() {
             "-q",
             "--threads",
             "1",
+            // NOTE: this test checks the thread count; 3 s is no leak verdict.
+            "-t",
+            "rss.max<1TiB",
         ],
         &[],
         &[],
     );
-    assert!(o.code == 0 || o.code == 1, "{}", o.stderr);
+    assert_eq!(o.code, 0, "{}", o.stderr);
     let run_json = json(&o.dir.join("run.json"));
     assert_eq!(run_json["backend"]["details"]["threads"], 1, "{run_json}");
     for (args, want) in [
@@ -755,7 +744,10 @@ fn rss_per_min(r: &Value) -> f64 {
 #[test]
 fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
     const TEST: &str = "sentence_transformers_worker_retain_mode_leaks_and_default_does_not";
-    let probe = Command::new("python3")
+    // `.ci/run` installs sentence-transformers in a venv of its own and
+    // names its python here.
+    let python = std::env::var("MEMSOAK_ST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
         .args(["-c", "import sentence_transformers"])
         .output();
     match probe {
@@ -763,18 +755,19 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
         Ok(p) => {
             let why = String::from_utf8_lossy(&p.stderr);
             let last = why.lines().last().unwrap_or("import failed");
-            return skip(
+            return cannot_run(
                 TEST,
                 &format!(
-                    "sentence_transformers is not importable ({last}); python3 -m pip install sentence-transformers"
+                    "sentence_transformers is not importable by {python} ({last}); \
+                     bash ci/st-venv.sh installs it, or set MEMSOAK_ST_PYTHON"
                 ),
             );
         }
-        Err(e) => return skip(TEST, &format!("python3 cannot run: {e}")),
+        Err(e) => return cannot_run(TEST, &format!("{python} cannot run: {e}")),
     }
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     if !model.join("model.safetensors").is_file() {
-        return skip(TEST, "no model in models/ (run ci/fetch-model.sh)");
+        return cannot_run(TEST, "no model in models/ (run ci/fetch-model.sh)");
     }
     let adapter = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../workloads/adapters/sentence_transformers_worker.py");
@@ -801,7 +794,7 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
     let soak = |extra: &[&str]| {
         let tail = [
             &[
-                "python3",
+                python.as_str(),
                 adapter.to_str().unwrap(),
                 "--model",
                 model.to_str().unwrap(),

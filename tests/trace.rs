@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{free_port, memsoak, repo};
+use common::{free_port, memsoak, one_at_a_time, repo};
 use memsoak::backend::{BackendError, BackendInfo, Embedded, Embedder};
 use memsoak::pipeline::{Pipeline, PipelineEnd};
 use memsoak::trace::{Batch, TraceReader, redact::shape_of};
@@ -254,6 +254,7 @@ fn assert_replay_matches(replayed: &[(f64, Vec<String>)], speed: f64) {
 
 #[test]
 fn proxy_records_every_request_as_sent_and_never_the_token() {
+    let _serial = one_at_a_time();
     let r = recorded();
     let recs = read_trace(&r.trace);
     assert_eq!(recs.len(), r.plan.len());
@@ -320,6 +321,7 @@ fn replay_http(pace: &str) -> (Vec<(f64, Vec<String>)>, Value) {
 
 #[test]
 fn replay_against_http_keeps_texts_batches_and_pacing() {
+    let _serial = one_at_a_time();
     let (seen, report) = replay_http("original");
     assert_replay_matches(&seen, 1.0);
     let texts: usize = recorded().plan.iter().map(|p| p.2.len()).sum();
@@ -333,6 +335,7 @@ fn replay_against_http_keeps_texts_batches_and_pacing() {
 
 #[test]
 fn replay_at_x2_takes_half_the_time_and_fast_takes_none() {
+    let _serial = one_at_a_time();
     let (seen, _) = replay_http("x2");
     assert_replay_matches(&seen, 2.0);
     let (seen, _) = replay_http("fast");
@@ -383,6 +386,7 @@ fn candle() -> memsoak::backend::candle::CandleEmbedder {
 
 #[test]
 fn replay_against_candle_keeps_texts_batches_and_pacing() {
+    let _serial = one_at_a_time();
     let r = recorded();
     let mut warm = candle();
     // NOTE: the first call pays one-off setup; keep it out of the timing.
@@ -437,6 +441,7 @@ fn replay_against_candle_keeps_texts_batches_and_pacing() {
 
 #[test]
 fn replay_through_the_cli_with_candle_counts_and_stores_every_text() {
+    let _serial = one_at_a_time();
     let r = recorded();
     candle(); // fail loudly here when the model is missing
     let dir = tempfile::tempdir().unwrap();
@@ -474,6 +479,7 @@ fn replay_through_the_cli_with_candle_counts_and_stores_every_text() {
 
 #[test]
 fn a_redacted_trace_holds_none_of_the_text_and_replays_its_shapes() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _srv = server(port, &dir.path().join("up.log"), true);
@@ -543,6 +549,7 @@ fn run_synthetic(args: &[&str], dir: &Path) -> (i32, String, Option<Value>) {
 
 #[test]
 fn bad_trace_lines_and_versions_are_exit_2_or_counted_with_skip_bad() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("bad.jsonl");
     std::fs::write(
@@ -580,6 +587,7 @@ fn bad_trace_lines_and_versions_are_exit_2_or_counted_with_skip_bad() {
 
 #[test]
 fn sigint_cuts_a_long_paced_wait_short() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("gap.jsonl");
     std::fs::write(
@@ -593,19 +601,28 @@ fn sigint_cuts_a_long_paced_wait_short() {
         .arg(&t)
         .arg("--out")
         .arg(dir.path().join("run"))
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Signal once the first record is embedded (the items column of a
+    // sample), however long the box takes to get there: then the replay is
+    // in its hour-long wait.
+    let run = dir.path().join("run");
     let t0 = Instant::now();
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(130));
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        t0.elapsed()
-    );
+    while !std::fs::read_to_string(run.join("samples.csv")).is_ok_and(|csv| {
+        csv.lines()
+            .skip(1)
+            .any(|row| row.split(',').nth(1).is_some_and(|items| items == "1"))
+    }) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no record replayed in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = common::interrupt(&mut child, libc::SIGINT, &run);
+    assert_eq!(got.code, 130, "{}", got.stderr);
+    got.assert_within_budget("SIGINT during a paced wait");
     let r: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
             .unwrap();
@@ -617,6 +634,7 @@ fn sigint_cuts_a_long_paced_wait_short() {
 
 #[test]
 fn imports_from_jsonl_logs_and_text_files() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     std::fs::write(
@@ -707,6 +725,7 @@ fn imports_from_jsonl_logs_and_text_files() {
 
 #[test]
 fn shipped_definitions_run_and_the_default_one_is_the_builtin_workload() {
+    let _serial = one_at_a_time();
     use memsoak::workload::definition::Definition;
     use memsoak::workload::synthetic::SyntheticWorkload;
     let def = Definition::load(&repo("workloads/default.toml")).unwrap();
