@@ -183,7 +183,8 @@ fn run_synthetic_without_leak_passes() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = report(&o.dir);
     assert_eq!(r["verdict"], "pass");
-    assert!(r["analysis"]["items"].as_u64().unwrap() > 1000);
+    // Busy boxes embed fewer: 1000 and more when idle, under 1000 beside two CPU hogs.
+    assert!(r["analysis"]["items"].as_u64().unwrap() > 100, "{r}");
     let cols = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
     let header = cols.lines().next().unwrap();
     assert!(
@@ -352,8 +353,10 @@ fn analyze_reruns_with_other_thresholds() {
         "--cost",
         "1ms",
         "-q",
+        // 16 KiB an item: past the 1 MiB floor within 6 s even at the 100
+        // items a second of a busy box (1 KiB was not, beside two CPU hogs).
         "--inject",
-        "linear:1KiB",
+        "linear:16KiB",
     ]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     let out = memsoak()
