@@ -835,8 +835,10 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
                 "--sample-every",
                 "250ms",
                 "-q",
+                // NOTE: the first request waits for torch's import, which
+                // took over 60 s at load 14 (two CPU hogs and three builds).
                 "--timeout",
-                "60s",
+                "5m",
                 "-t",
                 "rss.slope_per_1k<4MiB",
             ],
