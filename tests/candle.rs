@@ -502,11 +502,16 @@ fn env_var_is_honoured() {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run child test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
-            "child with {vars:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
+            "child with {vars:?} failed:\n{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        // A filter that matches nothing passes too: the probe must have run.
+        assert!(
+            stdout.contains("test result: ok. 1 passed;"),
+            "child with {vars:?} did not run the probe:\n{stdout}"
         );
     };
     run(
