@@ -8,12 +8,12 @@
 //! usage: cargo run --release --example calibrate [-- --seeds N]
 //! (default 200 seeds per cell; the full table takes a few minutes on 2 cores).
 
+use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{
     DEFAULT_MIN_GROWTH, Outcome, Warmup, analyze_metric, evaluate, sequential_breach,
 };
 use memsoak::sample::Metric;
 use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario, time_to_detection};
-use memsoak::analysis::threshold::Threshold;
 use std::process::ExitCode;
 
 /// The run lengths (seconds) and rates (Hz) of the table.

@@ -133,10 +133,10 @@ pub struct MetricAnalysis {
     pub method: Option<String>,
     /// The model the drift was fitted with, chosen from the data: `level`,
     /// `cycles` or `long-cycle` (see `stats::DriftModel`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Why that model: what the data showed, in one phrase.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_reason: Option<String>,
     /// Detected sawtooth period in seconds.
     #[serde(default)]
