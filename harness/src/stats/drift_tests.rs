@@ -493,7 +493,7 @@ fn ar1_noise_false_alarm_rate() {
         // The same Mann–Kendall without the Hamed–Rao correction.
         let w = v.warmup;
         let s = crate::stats::trend::mk_s(&y[w..]);
-        let var0 = crate::stats::trend::mk_variance(&y[w..]);
+        let var0 = crate::stats::slope::mk_variance(&y[w..]);
         let z0 = (s.abs() - 1.0).max(0.0) / var0.sqrt();
         plain += usize::from(2.0 * crate::stats::normal_cdf(-z0) < 0.05);
     }

@@ -3,7 +3,6 @@
 //! samples (a bad read, a one-off spike) barely move it.
 
 use super::normal::normal_quantile;
-use super::trend::mk_variance;
 
 /// Up to this many points the pairwise slopes are materialised
 /// (n(n-1)/2 = 32,640 values, 255 KiB). Beyond, order statistics are found by
@@ -356,6 +355,28 @@ pub(crate) fn count_non_increasing_pairs(v: &mut [f64], scratch: &mut [f64]) -> 
         }
     }
     count
+}
+
+/// Sizes of runs of equal values in a sorted slice.
+pub(crate) fn tie_sizes(sorted: &[f64]) -> impl Iterator<Item = u64> + '_ {
+    sorted.chunk_by(|a, b| a == b).map(|run| run.len() as u64)
+}
+
+// NOTE: Sen's interval and Mann–Kendall's test share this variance; it
+// lives here so that `trend` imports `slope` and not the other way round.
+/// Tie-corrected Var(S) under no trend:
+/// `[n(n-1)(2n+5) - Σ t(t-1)(2t+5)] / 18`. O(n log n). Values are assumed finite.
+pub(crate) fn mk_variance(v: &[f64]) -> f64 {
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let ties: f64 = tie_sizes(&sorted)
+        .map(|t| {
+            let t = t as f64;
+            t * (t - 1.0) * (2.0 * t + 5.0)
+        })
+        .sum();
+    ((n * (n - 1.0) * (2.0 * n + 5.0) - ties) / 18.0).max(0.0)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! trend; the correction keeps it honest when successive samples are correlated.
 
 use super::normal::{normal_cdf, normal_quantile};
-use super::slope::{count_non_increasing_pairs, sen_slope};
+use super::slope::{count_non_increasing_pairs, mk_variance, sen_slope, tie_sizes};
 
 /// Above this length the autocorrelation is computed by FFT (O(n log n))
 /// instead of directly (O(n²)).
@@ -229,26 +229,6 @@ pub(crate) fn mk_s(v: &[f64]) -> f64 {
     let total = n * (n.saturating_sub(1)) / 2;
     // S = C - D with C = total - NI and D = NI - tied.
     (total as f64) - 2.0 * (non_increasing as f64) + tied as f64
-}
-
-/// Sizes of runs of equal values in a sorted slice.
-fn tie_sizes(sorted: &[f64]) -> impl Iterator<Item = u64> + '_ {
-    sorted.chunk_by(|a, b| a == b).map(|run| run.len() as u64)
-}
-
-/// Tie-corrected Var(S) under no trend:
-/// `[n(n-1)(2n+5) - Σ t(t-1)(2t+5)] / 18`. O(n log n). Values are assumed finite.
-pub(crate) fn mk_variance(v: &[f64]) -> f64 {
-    let mut sorted = v.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = v.len() as f64;
-    let ties: f64 = tie_sizes(&sorted)
-        .map(|t| {
-            let t = t as f64;
-            t * (t - 1.0) * (2.0 * t + 5.0)
-        })
-        .sum();
-    ((n * (n - 1.0) * (2.0 * n + 5.0) - ties) / 18.0).max(0.0)
 }
 
 /// The variance factor n/n* (the larger of Hamed–Rao's and the AR(1) one,
