@@ -7,6 +7,7 @@
 //! gets its own temp dir.
 
 mod common;
+use common::MIB;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,7 +130,9 @@ fn candle_threads_flag_is_applied_and_checked() {
 fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
     let empty = tempfile::tempdir().unwrap();
     let empty_dir = empty.path().to_str().unwrap();
-    let cases: [(&[&str], &[(&str, &str)]); 2] = [
+    // (extra arguments, extra environment)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 2] = [
         (&[], &[("MEMSOAK_MODEL_DIR", empty_dir)]),
         (&["--model", "/nonexistent/model"], &[]),
     ];
@@ -860,10 +863,10 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
         "st worker: healthy {} texts, rss {:.0} KiB/1k texts, {:.2} MiB/min; --retain {} texts, rss {:.0} KiB/1k texts, {:.2} MiB/min",
         h["analysis"]["items"],
         rss_per_1k(&h) / 1024.0,
-        rss_per_min(&h) / 1048576.0,
+        rss_per_min(&h) / MIB,
         k["analysis"]["items"],
         rss_per_1k(&k) / 1024.0,
-        rss_per_min(&k) / 1048576.0,
+        rss_per_min(&k) / MIB,
     );
     assert_eq!(healthy.code, 0, "healthy: {}\n{h}", healthy.stderr);
     assert_eq!(retain.code, 1, "--retain: {}\n{k}", retain.stderr);

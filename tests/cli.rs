@@ -4,6 +4,7 @@
 //! `backends.rs`. Each test gets its own temp dir.
 
 mod common;
+use common::MIB;
 
 use std::path::Path;
 use std::process::Command;
@@ -60,7 +61,7 @@ fn watch_leak_under_noise_fails() {
         .find(|m| m["metric"] == "rss")
         .unwrap()
         .clone();
-    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / 1048576.0;
+    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / MIB;
     assert!(
         (2.5..9.0).contains(&slope),
         "slope {slope} MiB/min, truth 5"
@@ -75,10 +76,7 @@ fn watch_gc_sawtooth_passes() {
     assert_eq!(o.code, 0, "{}\n{}", o.stderr, r["analysis"]["thresholds"]);
     assert_eq!(r["verdict"], "pass");
     let max = r["analysis"]["metrics"][0]["max"].as_f64().unwrap();
-    assert!(
-        max > 250.0 * 1048576.0,
-        "the sawtooth really happened: max {max}"
-    );
+    assert!(max > 250.0 * MIB, "the sawtooth really happened: max {max}");
 }
 
 #[test]
@@ -93,7 +91,7 @@ fn watch_warmup_fill_then_flat_passes() {
         "warm-up found at {}",
         rss["warmup_end_s"]
     );
-    assert!(rss["max"].as_f64().unwrap() > 280.0 * 1048576.0);
+    assert!(rss["max"].as_f64().unwrap() > 280.0 * MIB);
 }
 
 #[test]
@@ -624,7 +622,7 @@ fn memsoak_itself_does_not_leak() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(rss["metric"], "rss");
-    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / 1048576.0;
+    let slope = rss["slope_per_min"]["value"].as_f64().unwrap() / MIB;
     eprintln!("memsoak self-soak: rss drift {slope:.3} MiB/min");
     assert!(slope < 1.0, "memsoak's own rss drifts {slope} MiB/min");
     assert!(

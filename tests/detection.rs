@@ -12,7 +12,7 @@ use memsoak::analysis::{DEFAULT_MIN_GROWTH, Warmup, sequential_breach};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use common::MIB;
 
 /// `memsoak watch` for 90 s, sampled every 250 ms, at `rss.slope<2MiB/min`,
 /// of `churn.py ARGS`.

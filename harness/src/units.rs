@@ -6,6 +6,13 @@
 
 use std::time::Duration;
 
+/// Bytes in a kibibyte, for code and tests that build sizes by hand.
+pub const KIB: f64 = 1024.0;
+/// Bytes in a mebibyte: the one constant code and tests use for MiB.
+pub const MIB: f64 = 1024.0 * 1024.0;
+/// Bytes in a gibibyte.
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
 /// A value a user typed that could not be understood.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UnitError {

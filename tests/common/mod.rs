@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Bytes in a MiB: the crate's own constant, for every test file.
+#[allow(unused_imports)] // not every test file measures in MiB
+pub use memsoak::units::MIB;
+
 /// Whether this is a CI run (`CI=true`, as `.ci/run` and GitHub Actions
 /// set it): there a test that cannot run fails instead of skipping.
 pub fn in_ci() -> bool {

@@ -1023,7 +1023,7 @@ mod tests {
     use super::*;
     use crate::analysis::Estimate;
 
-    const MIB: f64 = 1048576.0;
+    use crate::units::MIB;
 
     /// A metric that moved `rise` bytes over a 600 s run, `growth` of it
     /// after a 60 s warm-up, significant or not.

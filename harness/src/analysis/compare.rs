@@ -322,7 +322,7 @@ fn version_changes(current: &Option<Versions>, baseline: &Option<Versions>) -> V
 mod tests {
     use super::*;
 
-    const MIB: f64 = 1048576.0;
+    use crate::units::MIB;
 
     fn stats(
         metric: Metric,

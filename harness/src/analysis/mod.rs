@@ -602,7 +602,7 @@ mod tests {
         }
     }
 
-    const MIB: f64 = 1048576.0;
+    use crate::units::MIB;
 
     #[test]
     fn clean_leak_fails_slope_and_growth_but_not_cap() {

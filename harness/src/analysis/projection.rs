@@ -208,7 +208,7 @@ mod tests {
     use super::*;
     use crate::analysis::{Estimate, Outcome, ThresholdResult};
 
-    const MIB: f64 = 1048576.0;
+    use crate::units::MIB;
     const GIB: f64 = 1073741824.0;
 
     fn m(metric: Metric, last: f64, per_min: f64, significant: bool) -> MetricAnalysis {

@@ -3,11 +3,9 @@
 //! verdict and threshold table, the classification and projection, the
 //! baseline comparison and every chart.
 
-use std::fmt::Write;
-
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use serde_json::Value;
 
-use super::junit::xml_escape as esc;
 use super::markdown::confidence_word;
 use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
@@ -44,10 +42,6 @@ figcaption { color: #555; font-size: .9rem; }
 code { background: #f4f4f4; padding: 0 .2rem; border-radius: .2rem; }
 .muted { color: #666; }
 "#;
-
-fn row(s: &mut String, k: &str, v: &str) {
-    let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), v);
-}
 
 /// The software a run used, as `run.json` records it: every entry of
 /// `versions` (memsoak's own first, then the libraries it records), then
@@ -97,331 +91,329 @@ pub fn allocator(run: Option<&RunMeta>, in_process: bool) -> Option<String> {
     Some(text)
 }
 
+/// `<tr><th>k</th><td>v</td></tr>`.
+fn row(k: &str, v: impl Render) -> Markup {
+    html! { tr { th { (k) } td { (v) } } }
+}
+
+/// A number cell, or "–" when there is none.
+fn num(v: Option<String>) -> Markup {
+    html! { td.num { (v.as_deref().unwrap_or("–")) } }
+}
+
+fn header(ctx: &ExportContext<'_>, class: &str, word: &str) -> Markup {
+    let r = ctx.report;
+    let a = &r.analysis;
+    let what = [
+        r.backend.as_ref().map(|b| format!("backend {}", b.name)),
+        r.workload.as_ref().map(|w| format!("workload {w}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let line = format!(
+        "{} · {} · {} · {} samples{} · ended by {} · exit code {}",
+        r.mode,
+        what,
+        fmt_secs(a.duration_s),
+        a.samples,
+        a.items.map_or(String::new(), |i| format!(" · {i} items")),
+        r.ended_by,
+        r.exit_code
+    );
+    html! {
+        h1 { "memsoak " span class={ "badge " (class) } { (word) } }
+        p.muted { (line) }
+        @for e in &r.errors { p.outcome-fail { "Error: " (e) } }
+        @if r.interrupted {
+            p { b { "Interrupted" } ": the report covers the samples taken so far." }
+        }
+        @if let Some(f) = &r.fail_fast {
+            p { b { "Stopped early (fail-fast)" } ": " (f) }
+        }
+    }
+}
+
+fn run_table(ctx: &ExportContext<'_>) -> Markup {
+    let r = ctx.report;
+    let run = ctx.run;
+    let host = run.and_then(|m| m.host.as_ref()).map(|h| {
+        let mut parts = vec![
+            format!("hostname {}", h.hostname),
+            format!("kernel {}", h.kernel),
+            format!("cpus {}", h.cpus),
+        ];
+        if let Some(m) = h.mem_total {
+            parts.push(format!("memory {}", fmt_bytes(m as f64)));
+        }
+        parts.join(" · ")
+    });
+    html! {
+        h2 { "Run" }
+        table {
+            @if let Some(m) = run {
+                (row("commit", html! { code { (m.git_commit.as_deref().unwrap_or("–")) } }))
+            }
+            @if let Some(b) = &r.backend {
+                (row("backend", &b.name))
+                (row("model", b.model.as_deref().unwrap_or("–")))
+                @if !b.details.is_empty() {
+                    (row("backend details", Value::Object(b.details.clone()).to_string()))
+                }
+            }
+            @if let Some(w) = &r.workload { (row("workload", w)) }
+            @if let Some(t) = &r.target {
+                (row("target", html! {
+                    code { (t.command.as_ref().map_or(format!("pid {}", t.pid), |c| c.join(" "))) }
+                    " (" (t.status.describe()) ")"
+                }))
+            }
+            @if let Some(h) = host { (row("host", h)) }
+            @if let Some(v) = versions(run) { (row("versions", v)) }
+            @if let Some(m) = run {
+                (row("started", m.started_at.as_deref().unwrap_or("–")))
+                (row("command line", html! { code { (m.command_line.join(" ")) } }))
+            }
+            @if let Some(text) = allocator(run, r.mode == "run" && r.target.is_none()) {
+                (row("allocator", text))
+            }
+            (row("analysis", format!("warm-up {} · confidence {:.0}%", r.warmup, r.confidence * 100.0)))
+        }
+    }
+}
+
+fn thresholds(ctx: &ExportContext<'_>) -> Markup {
+    let r = ctx.report;
+    let a = &r.analysis;
+    html! {
+        @if !a.thresholds.is_empty() {
+            h2 { "Thresholds" }
+            table {
+                tr {
+                    th { "threshold" } th { "measured" } th { (format!("{:.0}% CI", r.confidence * 100.0)) }
+                    th { "p" } th { "outcome" } th { "note" }
+                }
+                @for t in &a.thresholds {
+                    @let th = &t.threshold;
+                    @let (cls, o) = match t.outcome {
+                        Outcome::Pass => ("", "pass"),
+                        Outcome::Fail => ("outcome-fail", "FAIL"),
+                        Outcome::Skipped => ("outcome-skipped", "skipped"),
+                    };
+                    tr {
+                        td { code { (th.expr) } }
+                        (num(t.measured.map(|v| th.format_value(v))))
+                        (num(t.ci.map(|(lo, hi)| format!("{} … {}", th.format_value(lo), th.format_value(hi)))))
+                        (num(t.p_value.map(|p| format!("{p:.3}"))))
+                        td class=(cls) { (o) }
+                        td { (t.note) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn classification(ctx: &ExportContext<'_>) -> Markup {
+    let r = ctx.report;
+    let projections: Vec<&crate::analysis::projection::TimeTo> = r
+        .projection
+        .iter()
+        .flat_map(|p| p.out_of_memory.iter().chain(&p.caps))
+        .collect();
+    html! {
+        @if let Some(c) = &r.classification {
+            h2 { "Classification" }
+            p { b { (c.pattern.title()) } " (" (confidence_word(c.confidence)) " confidence). " (c.summary) }
+            @if !c.advice.is_empty() {
+                ul { @for a in &c.advice { li { (a) } } }
+            }
+            @if c.processes.len() >= 2 {
+                h3 { "Processes of the tree" }
+                table {
+                    tr {
+                        th { "pid" } th { "process" } th { "seen" } th { "growth after warm-up" }
+                        th { "drift" } th { "p" } th { "max" }
+                    }
+                    @for p in &c.processes {
+                        @let named = c.process.as_ref().is_some_and(|f| f.pid == p.pid);
+                        tr {
+                            td class={ "num" @if named { " outcome-fail" } } { (p.pid) }
+                            td { code { (p.name) } }
+                            td.num { (fmt_secs(p.first_s)) " … " (fmt_secs(p.last_s)) }
+                            (num(p.growth.map(fmt_bytes)))
+                            (num(p.slope_per_min.map(|r| format!("{}/min", fmt_bytes(r)))))
+                            (num(p.p_value.map(|v| format!("{v:.3}"))))
+                            td.num { (fmt_bytes(p.max)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !projections.is_empty() {
+            h2 { "Projection" }
+            ul { @for t in projections { li { (t.text) } } }
+        }
+    }
+}
+
+fn comparison(ctx: &ExportContext<'_>) -> Markup {
+    html! {
+        @if let Some(c) = ctx.comparison {
+            h2 {
+                "Compared with baseline " code { (c.baseline.name) } ": "
+                span class={ "badge " (if c.regression { "fail" } else { "pass" }) } {
+                    (if c.regression { "REGRESSION" } else { "no regression" })
+                }
+            }
+            p.muted {
+                "baseline commit " (c.baseline.git_commit.as_deref().unwrap_or("–"))
+                " · tolerances: drift +" (fmt_bytes(c.tolerances.slope_per_min))
+                "/min, max +" (format!("{:.0}", c.tolerances.max_relative * 100.0)) "%"
+            }
+            table {
+                tr { th { "metric" } th { "outcome" } th { "detail" } }
+                @for m in &c.metrics {
+                    tr {
+                        td { code { (m.metric) } }
+                        td class=(if m.regression { "outcome-fail" } else { "" }) {
+                            (if m.regression { "REGRESSION" } else { "ok" })
+                        }
+                        td { (m.note) }
+                    }
+                }
+            }
+            @for w in &c.warnings { p.muted { "Note: " (w) } }
+        }
+    }
+}
+
+fn metrics(ctx: &ExportContext<'_>) -> Markup {
+    let r = ctx.report;
+    html! {
+        h2 { "Metrics" }
+        table {
+            tr {
+                th { "metric" } th { "warm-up end" } th { "drift" } th { "per 1k items" } th { "p" }
+                th { "growth" } th { "max" } th { "last" } th { "method" }
+            }
+            @for m in &r.analysis.metrics {
+                tr {
+                    td { code { (m.metric) } br; span.muted { (m.metric.describe()) } }
+                    td.num { (fmt_secs(m.warmup_end_s)) }
+                    (num(m.slope_per_min.map(|e| format!(
+                        "{}/min{}",
+                        fmt_bytes(e.value),
+                        if m.significant { " *" } else { "" }
+                    ))))
+                    (num(m.slope_per_1k.map(|e| fmt_bytes(e.value))))
+                    (num(m.trend_p_value.map(|p| format!("{p:.3}"))))
+                    (num(m.growth.map(fmt_bytes)))
+                    td.num { (fmt_bytes(m.max)) }
+                    td.num { (fmt_bytes(m.last)) }
+                    td { (m.method.as_deref().unwrap_or("–")) }
+                }
+            }
+        }
+        p.muted { "* statistically significant at " (format!("{:.0}", r.confidence * 100.0)) "%" }
+    }
+}
+
+fn charts(ctx: &ExportContext<'_>) -> Result<Markup, ExportError> {
+    let specs = super::chart::specs(ctx);
+    let mut figures = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let svg = super::chart::render_svg(spec)?;
+        // NOTE: an XML prolog is not allowed inside HTML.
+        let svg = svg
+            .strip_prefix("<?xml")
+            .and_then(|rest| rest.split_once("?>").map(|(_, b)| b))
+            .unwrap_or(&svg)
+            .trim()
+            .to_string();
+        figures.push(html! {
+            figure id=(spec.file_stem) {
+                // The SVG comes from our own chart renderer, which escapes
+                // the text it draws.
+                (PreEscaped(svg))
+                figcaption { (spec.title) " — " (spec.subtitle) }
+            }
+        });
+    }
+    Ok(html! {
+        @if !figures.is_empty() { h2 { "Charts" } }
+        @for f in figures { (f) }
+    })
+}
+
 impl Html {
     /// The whole page.
     pub fn text(ctx: &ExportContext<'_>) -> Result<String, ExportError> {
         let r = ctx.report;
-        let a = &r.analysis;
         let (class, word) = match r.verdict {
             Verdict::Pass => ("pass", "PASS"),
             Verdict::Fail => ("fail", "FAIL"),
             Verdict::Error => ("error", "ERROR"),
         };
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>memsoak {word}</title>\n<style>{STYLE}</style>\n</head>\n<body>"
-        );
-        let what = [
-            r.backend.as_ref().map(|b| format!("backend {}", b.name)),
-            r.workload.as_ref().map(|w| format!("workload {w}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ");
-        let _ = writeln!(
-            s,
-            "<h1>memsoak <span class=\"badge {class}\">{word}</span></h1>\n<p class=\"muted\">{} · {} · {} · {} samples{} · ended by {} · exit code {}</p>",
-            esc(&r.mode),
-            esc(&what),
-            fmt_secs(a.duration_s),
-            a.samples,
-            a.items.map_or(String::new(), |i| format!(" · {i} items")),
-            esc(&r.ended_by),
-            r.exit_code
-        );
-        for e in &r.errors {
-            let _ = writeln!(s, "<p class=\"outcome-fail\">Error: {}</p>", esc(e));
-        }
-        if r.interrupted {
-            let _ = writeln!(
-                s,
-                "<p><b>Interrupted</b>: the report covers the samples taken so far.</p>"
-            );
-        }
-        if let Some(f) = &r.fail_fast {
-            let _ = writeln!(s, "<p><b>Stopped early (fail-fast)</b>: {}</p>", esc(f));
-        }
-
-        // Metadata.
-        let _ = writeln!(s, "<h2>Run</h2>\n<table>");
-        let run = ctx.run;
-        if let Some(m) = run {
-            row(
-                &mut s,
-                "commit",
-                &format!(
-                    "<code>{}</code>",
-                    esc(m.git_commit.as_deref().unwrap_or("–"))
-                ),
-            );
-        }
-        if let Some(b) = &r.backend {
-            row(&mut s, "backend", &esc(&b.name));
-            row(&mut s, "model", &esc(b.model.as_deref().unwrap_or("–")));
-            if !b.details.is_empty() {
-                row(
-                    &mut s,
-                    "backend details",
-                    &esc(&Value::Object(b.details.clone()).to_string()),
-                );
-            }
-        }
-        if let Some(w) = &r.workload {
-            row(&mut s, "workload", &esc(w));
-        }
-        if let Some(t) = &r.target {
-            let cmd = t
-                .command
-                .as_ref()
-                .map_or(format!("pid {}", t.pid), |c| c.join(" "));
-            row(
-                &mut s,
-                "target",
-                &format!("<code>{}</code> ({})", esc(&cmd), esc(&t.status.describe())),
-            );
-        }
-        if let Some(h) = run.and_then(|m| m.host.as_ref()) {
-            let mut parts = vec![
-                format!("hostname {}", h.hostname),
-                format!("kernel {}", h.kernel),
-                format!("cpus {}", h.cpus),
-            ];
-            if let Some(m) = h.mem_total {
-                parts.push(format!("memory {}", fmt_bytes(m as f64)));
-            }
-            row(&mut s, "host", &esc(&parts.join(" · ")));
-        }
-        if let Some(text) = versions(run) {
-            row(&mut s, "versions", &esc(&text));
-        }
-        if let Some(m) = run {
-            row(
-                &mut s,
-                "started",
-                &esc(m.started_at.as_deref().unwrap_or("–")),
-            );
-            row(
-                &mut s,
-                "command line",
-                &format!("<code>{}</code>", esc(&m.command_line.join(" "))),
-            );
-        }
-        if let Some(text) = allocator(run, r.mode == "run" && r.target.is_none()) {
-            row(&mut s, "allocator", &esc(&text));
-        }
-        row(
-            &mut s,
-            "analysis",
-            &esc(&format!(
-                "warm-up {} · confidence {:.0}%",
-                r.warmup,
-                r.confidence * 100.0
-            )),
-        );
-        let _ = writeln!(s, "</table>");
-
-        // Thresholds.
-        if !a.thresholds.is_empty() {
-            let _ = writeln!(
-                s,
-                "<h2>Thresholds</h2>\n<table>\n<tr><th>threshold</th><th>measured</th><th>{:.0}% CI</th><th>p</th><th>outcome</th><th>note</th></tr>",
-                r.confidence * 100.0
-            );
-            for t in &a.thresholds {
-                let th = &t.threshold;
-                let (cls, o) = match t.outcome {
-                    Outcome::Pass => ("", "pass"),
-                    Outcome::Fail => ("outcome-fail", "FAIL"),
-                    Outcome::Skipped => ("outcome-skipped", "skipped"),
-                };
-                let _ = writeln!(
-                    s,
-                    "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{cls}\">{o}</td><td>{}</td></tr>",
-                    esc(&th.expr),
-                    esc(&t.measured.map_or("–".into(), |v| th.format_value(v))),
-                    esc(&t.ci.map_or("–".into(), |(lo, hi)| format!(
-                        "{} … {}",
-                        th.format_value(lo),
-                        th.format_value(hi)
-                    ))),
-                    t.p_value.map_or("–".into(), |p| format!("{p:.3}")),
-                    esc(&t.note)
-                );
-            }
-            let _ = writeln!(s, "</table>");
-        }
-
-        // Classification and projection.
-        if let Some(c) = &r.classification {
-            let _ = writeln!(
-                s,
-                "<h2>Classification</h2>\n<p><b>{}</b> ({} confidence). {}</p>",
-                esc(c.pattern.title()),
-                confidence_word(c.confidence),
-                esc(&c.summary)
-            );
-            if !c.advice.is_empty() {
-                let _ = writeln!(s, "<ul>");
-                for a in &c.advice {
-                    let _ = writeln!(s, "<li>{}</li>", esc(a));
+        let charts = charts(ctx)?;
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { "memsoak " (word) }
+                    style { (PreEscaped(STYLE)) }
                 }
-                let _ = writeln!(s, "</ul>");
-            }
-            if c.processes.len() >= 2 {
-                let _ = writeln!(
-                    s,
-                    "<h3>Processes of the tree</h3>\n<table>\n<tr><th>pid</th><th>process</th><th>seen</th><th>growth after warm-up</th><th>drift</th><th>p</th><th>max</th></tr>"
-                );
-                for p in &c.processes {
-                    let named = c.process.as_ref().is_some_and(|f| f.pid == p.pid);
-                    let _ = writeln!(
-                        s,
-                        "<tr><td class=\"num{}\">{}</td><td><code>{}</code></td><td class=\"num\">{} … {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                        if named { " outcome-fail" } else { "" },
-                        p.pid,
-                        esc(&p.name),
-                        fmt_secs(p.first_s),
-                        fmt_secs(p.last_s),
-                        p.growth.map_or("–".into(), fmt_bytes),
-                        p.slope_per_min
-                            .map_or("–".into(), |r| format!("{}/min", fmt_bytes(r))),
-                        p.p_value.map_or("–".into(), |v| format!("{v:.3}")),
-                        fmt_bytes(p.max)
-                    );
+                body {
+                    (header(ctx, class, word))
+                    (run_table(ctx))
+                    (thresholds(ctx))
+                    (classification(ctx))
+                    (comparison(ctx))
+                    (metrics(ctx))
+                    (charts)
+                    @if !r.notes.is_empty() {
+                        h2 { "Notes" }
+                        ul { @for n in &r.notes { li { (n) } } }
+                    }
+                    @if let Some(t) = r.target.as_ref().filter(|t| !t.stderr_tail.is_empty()) {
+                        h2 { "Target stderr (tail)" }
+                        pre { (t.stderr_tail) }
+                    }
                 }
-                let _ = writeln!(s, "</table>");
             }
-        }
-        if let Some(p) = &r.projection {
-            let all: Vec<&crate::analysis::projection::TimeTo> =
-                p.out_of_memory.iter().chain(&p.caps).collect();
-            if !all.is_empty() {
-                let _ = writeln!(s, "<h2>Projection</h2>\n<ul>");
-                for t in all {
-                    let _ = writeln!(s, "<li>{}</li>", esc(&t.text));
-                }
-                let _ = writeln!(s, "</ul>");
-            }
-        }
-
-        // Comparison.
-        if let Some(c) = ctx.comparison {
-            let _ = writeln!(
-                s,
-                "<h2>Compared with baseline <code>{}</code>: <span class=\"badge {}\">{}</span></h2>",
-                esc(&c.baseline.name),
-                if c.regression { "fail" } else { "pass" },
-                if c.regression {
-                    "REGRESSION"
-                } else {
-                    "no regression"
-                }
-            );
-            let _ = writeln!(
-                s,
-                "<p class=\"muted\">baseline commit {} · tolerances: drift +{}/min, max +{:.0}%</p>",
-                esc(c.baseline.git_commit.as_deref().unwrap_or("–")),
-                fmt_bytes(c.tolerances.slope_per_min),
-                c.tolerances.max_relative * 100.0
-            );
-            let _ = writeln!(
-                s,
-                "<table>\n<tr><th>metric</th><th>outcome</th><th>detail</th></tr>"
-            );
-            for m in &c.metrics {
-                let _ = writeln!(
-                    s,
-                    "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td></tr>",
-                    m.metric,
-                    if m.regression { "outcome-fail" } else { "" },
-                    if m.regression { "REGRESSION" } else { "ok" },
-                    esc(&m.note)
-                );
-            }
-            let _ = writeln!(s, "</table>");
-            for w in &c.warnings {
-                let _ = writeln!(s, "<p class=\"muted\">Note: {}</p>", esc(w));
-            }
-        }
-
-        // Metrics.
-        let _ = writeln!(
-            s,
-            "<h2>Metrics</h2>\n<table>\n<tr><th>metric</th><th>warm-up end</th><th>drift</th><th>per 1k items</th><th>p</th><th>growth</th><th>max</th><th>last</th><th>method</th></tr>"
-        );
-        for m in &a.metrics {
-            let _ = writeln!(
-                s,
-                "<tr><td><code>{}</code><br><span class=\"muted\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                m.metric,
-                esc(m.metric.describe()),
-                fmt_secs(m.warmup_end_s),
-                m.slope_per_min.map_or("–".into(), |e| format!(
-                    "{}/min{}",
-                    fmt_bytes(e.value),
-                    if m.significant { " *" } else { "" }
-                )),
-                m.slope_per_1k.map_or("–".into(), |e| fmt_bytes(e.value)),
-                m.trend_p_value.map_or("–".into(), |p| format!("{p:.3}")),
-                m.growth.map_or("–".into(), fmt_bytes),
-                fmt_bytes(m.max),
-                fmt_bytes(m.last),
-                esc(m.method.as_deref().unwrap_or("–"))
-            );
-        }
-        let _ = writeln!(
-            s,
-            "</table>\n<p class=\"muted\">* statistically significant at {:.0}%</p>",
-            r.confidence * 100.0
-        );
-
-        // Charts.
-        let specs = super::chart::specs(ctx);
-        if !specs.is_empty() {
-            let _ = writeln!(s, "<h2>Charts</h2>");
-        }
-        for spec in &specs {
-            let svg = super::chart::render_svg(spec)?;
-            // NOTE: an XML prolog is not allowed inside HTML.
-            let svg = svg
-                .strip_prefix("<?xml")
-                .and_then(|rest| rest.split_once("?>").map(|(_, b)| b))
-                .unwrap_or(&svg);
-            let _ = writeln!(
-                s,
-                "<figure id=\"{}\">\n{}\n<figcaption>{} — {}</figcaption>\n</figure>",
-                esc(&spec.file_stem),
-                svg.trim(),
-                esc(&spec.title),
-                esc(&spec.subtitle)
-            );
-        }
-        if !r.notes.is_empty() {
-            let _ = writeln!(s, "<h2>Notes</h2>\n<ul>");
-            for n in &r.notes {
-                let _ = writeln!(s, "<li>{}</li>", esc(n));
-            }
-            let _ = writeln!(s, "</ul>");
-        }
-        if let Some(t) = &r.target
-            && !t.stderr_tail.is_empty()
-        {
-            let _ = writeln!(
-                s,
-                "<h2>Target stderr (tail)</h2>\n<pre>{}</pre>",
-                esc(&t.stderr_tail)
-            );
-        }
-        let _ = writeln!(s, "</body>\n</html>");
-        Ok(s)
+        };
+        Ok(page.into_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runfolder::Report;
+
+    #[test]
+    fn text_from_the_target_is_escaped_and_the_page_is_whole() {
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        r.notes
+            .push("a note with <script>alert(1)</script> & \"quotes\"".into());
+        r.errors.push("</p><img src=x>".into());
+        let page = Html::text(&ExportContext::new(&r)).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(page.ends_with("</html>"), "{page}");
+        assert!(
+            !page.contains("<script>") && !page.contains("<img"),
+            "{page}"
+        );
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"),
+            "{page}"
+        );
+        assert!(page.contains("<h2>Metrics</h2>"), "{page}");
+        assert!(page.contains("<h2>Notes</h2>"), "{page}");
+    }
 
     #[test]
     fn allocator_and_versions_come_from_what_run_json_records() {

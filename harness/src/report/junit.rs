@@ -4,6 +4,9 @@
 //! (GitHub, GitLab, Jenkins) show these as test results.
 
 use std::fmt::Write;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
@@ -18,30 +21,11 @@ impl Exporter for Junit {
     }
 
     fn render(&self, ctx: &ExportContext<'_>) -> Result<Vec<Artifact>, ExportError> {
-        Ok(vec![Artifact::text(self.file_name(), Junit::text(ctx))])
+        Ok(vec![Artifact::text(self.file_name(), Junit::text(ctx)?)])
     }
 }
 
-/// Escape text for an XML attribute or element.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // NOTE: control characters other than tab/newline are not
-            // allowed in XML 1.0 at all (a target's stderr may hold them).
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// One `<testcase>`.
+/// One `<testcase>` of a suite: its name, status, message and body.
 struct Case {
     name: String,
     kind: Kind,
@@ -56,58 +40,47 @@ enum Kind {
     Skipped,
 }
 
-fn suite(s: &mut String, name: &str, time: f64, props: &[(String, String)], cases: &[Case]) {
-    let count = |k: fn(&Kind) -> bool| cases.iter().filter(|c| k(&c.kind)).count();
-    let _ = writeln!(
-        s,
-        r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{time:.3}">"#,
-        xml_escape(name),
-        cases.len(),
-        count(|k| matches!(k, Kind::Failure)),
-        count(|k| matches!(k, Kind::Error)),
-        count(|k| matches!(k, Kind::Skipped)),
-    );
-    if !props.is_empty() {
-        let _ = writeln!(s, "    <properties>");
-        for (k, v) in props {
-            let _ = writeln!(
-                s,
-                r#"      <property name="{}" value="{}"/>"#,
-                xml_escape(k),
-                xml_escape(v)
-            );
-        }
-        let _ = writeln!(s, "    </properties>");
-    }
-    for c in cases {
-        let _ = write!(
-            s,
-            r#"    <testcase classname="{}" name="{}" time="0">"#,
-            xml_escape(name),
-            xml_escape(&c.name)
-        );
-        let tag = match c.kind {
-            Kind::Pass => {
-                let _ = writeln!(s, "</testcase>");
-                continue;
-            }
+impl Case {
+    /// quick-junit's test case. The crate escapes text and drops what
+    /// XML 1.0 forbids (a target's stderr may hold control characters).
+    fn into_test_case(self, classname: &str) -> TestCase {
+        let mut status = match self.kind {
+            Kind::Pass => TestCaseStatus::success(),
+            Kind::Failure => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Kind::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Kind::Skipped => TestCaseStatus::skipped(),
+        };
+        let ty = match self.kind {
+            Kind::Pass => "",
             Kind::Failure => "failure",
             Kind::Error => "error",
             Kind::Skipped => "skipped",
         };
-        let _ = writeln!(
-            s,
-            "\n      <{tag} message=\"{}\" type=\"{tag}\">{}</{tag}>\n    </testcase>",
-            xml_escape(&c.message),
-            xml_escape(&c.body)
-        );
+        if !matches!(self.kind, Kind::Pass) {
+            status
+                .set_message(self.message)
+                .set_type(ty)
+                .set_description(self.body);
+        }
+        let mut case = TestCase::new(self.name, status);
+        case.set_classname(classname).set_time(Duration::ZERO);
+        case
     }
-    let _ = writeln!(s, "  </testsuite>");
+}
+
+/// A `<testsuite>` named `name` holding `cases`, with `props` as its
+/// properties and `time_s` as its duration.
+fn suite(name: &str, time_s: f64, props: Vec<(String, String)>, cases: Vec<Case>) -> TestSuite {
+    let mut s = TestSuite::new(name);
+    s.set_time(Duration::from_secs_f64(time_s.max(0.0)));
+    s.add_properties(props.into_iter().map(|(k, v)| Property::new(k, v)));
+    s.add_test_cases(cases.into_iter().map(|c| c.into_test_case(name)));
+    s
 }
 
 impl Junit {
     /// The whole document.
-    pub fn text(ctx: &ExportContext<'_>) -> String {
+    pub fn text(ctx: &ExportContext<'_>) -> Result<String, ExportError> {
         let r = ctx.report;
         let a = &r.analysis;
         let mut cases = Vec::new();
@@ -179,16 +152,6 @@ impl Junit {
         if let Some(c) = &r.classification {
             props.push(("pattern".into(), c.pattern.title().into()));
         }
-        let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let mut total = cases.len();
-        let mut failures = cases
-            .iter()
-            .filter(|c| matches!(c.kind, Kind::Failure))
-            .count();
-        let errors = cases
-            .iter()
-            .filter(|c| matches!(c.kind, Kind::Error))
-            .count();
         let compare_cases: Vec<Case> = ctx.comparison.map_or_else(Vec::new, |c| {
             c.metrics
                 .iter()
@@ -208,17 +171,9 @@ impl Junit {
                 })
                 .collect()
         });
-        total += compare_cases.len();
-        failures += compare_cases
-            .iter()
-            .filter(|c| matches!(c.kind, Kind::Failure))
-            .count();
-        let _ = writeln!(
-            s,
-            r#"<testsuites name="memsoak" tests="{total}" failures="{failures}" errors="{errors}" time="{:.3}">"#,
-            a.duration_s
-        );
-        suite(&mut s, "memsoak.thresholds", a.duration_s, &props, &cases);
+        let mut doc = Report::new("memsoak");
+        doc.set_time(Duration::from_secs_f64(a.duration_s.max(0.0)));
+        doc.add_test_suite(suite("memsoak.thresholds", a.duration_s, props, cases));
         if let Some(c) = ctx.comparison {
             let props = vec![
                 ("baseline".to_string(), c.baseline.name.clone()),
@@ -227,10 +182,12 @@ impl Junit {
                     c.baseline.git_commit.clone().unwrap_or_default(),
                 ),
             ];
-            suite(&mut s, "memsoak.compare", 0.0, &props, &compare_cases);
+            doc.add_test_suite(suite("memsoak.compare", 0.0, props, compare_cases));
         }
-        s.push_str("</testsuites>\n");
-        s
+        doc.to_string().map_err(|e| ExportError::Render {
+            what: crate::runfolder::JUNIT_XML.into(),
+            why: e.to_string(),
+        })
     }
 }
 
@@ -238,11 +195,36 @@ impl Junit {
 mod tests {
     use super::*;
 
+    fn text_of(cases: Vec<Case>) -> String {
+        let mut doc = Report::new("memsoak");
+        doc.add_test_suite(suite("memsoak.thresholds", 1.5, vec![], cases));
+        doc.to_string().unwrap()
+    }
+
     #[test]
-    fn escapes_everything_xml_forbids() {
-        assert_eq!(
-            xml_escape("rss.slope<2MiB/min & \"x\" 'y' >\u{1b}"),
-            "rss.slope&lt;2MiB/min &amp; &quot;x&quot; &apos;y&apos; &gt;?"
+    fn escapes_what_xml_forbids_and_counts_each_kind() {
+        let case = |name: &str, kind| Case {
+            name: name.into(),
+            kind,
+            message: "measured 3 MiB/min vs limit < 2MiB/min & \"x\" \u{1b}[31m".into(),
+            body: "stderr: \u{1}bad".into(),
+        };
+        let xml = text_of(vec![
+            case("rss.slope<2MiB/min", Kind::Failure),
+            case("heap.slope<1MiB/min", Kind::Pass),
+            case("run", Kind::Error),
+            case("pss.max<1GiB", Kind::Skipped),
+        ]);
+        assert!(xml.contains(r#"name="rss.slope&lt;2MiB/min""#), "{xml}");
+        assert!(xml.contains("&amp;"), "{xml}");
+        assert!(!xml.contains('\u{1b}') && !xml.contains('\u{1}'), "{xml}");
+        assert!(xml.contains(r#"tests="4""#), "{xml}");
+        assert!(xml.contains(r#"failures="1""#), "{xml}");
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(xml.contains("<skipped"), "{xml}");
+        assert!(
+            xml.contains(r#"<failure message="measured 3 MiB/min"#),
+            "{xml}"
         );
     }
 }

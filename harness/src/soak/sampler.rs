@@ -249,7 +249,14 @@ mod tests {
             8,
             tx,
         );
-        std::thread::sleep(Duration::from_millis(120));
+        // Wait for six rows on disk (every row is flushed as it is taken),
+        // however slowly a loaded box schedules the sampling thread.
+        let rows =
+            || std::fs::read_to_string(&path).map_or(0, |t| t.lines().count().saturating_sub(1));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rows() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(s.join(true).unwrap() > 5);
         let mem = s.take_samples();
         let disk = crate::runfolder::samples::read_samples(&path).unwrap();

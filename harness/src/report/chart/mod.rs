@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn units_fit_the_numbers() {
-        assert_eq!(byte_unit(34.0 * 1048576.0).name, "MiB");
+        assert_eq!(byte_unit(34.0 * crate::units::MIB).name, "MiB");
         assert_eq!(byte_unit(22.5 * 1073741824.0).name, "GiB");
         assert_eq!(byte_unit(512.0).name, "B");
         assert_eq!(time_unit(8.0), (1.0, "s"));
@@ -158,7 +158,7 @@ mod tests {
     /// grow 1 MiB/s, judged against `thresholds`.
     fn leak_report(thresholds: &[&str]) -> (crate::report::Report, SampleTable) {
         use crate::analysis::{AnalysisOptions, Warmup};
-        const MIB: u64 = 1 << 20;
+        const MIB: u64 = crate::units::MIB as u64;
         let mut t = SampleTable::new(vec![Metric::Rss, Metric::Heap]);
         for i in 0..120u64 {
             t.push(

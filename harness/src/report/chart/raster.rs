@@ -1,5 +1,12 @@
 //! The PNG of a chart: drawn on an in-memory RGB bitmap whose text is laid
 //! out with ab_glyph, then encoded.
+//!
+//! NOTE: rasterising the SVG with resvg instead was considered (issue 12).
+//! The PNG and the SVG are drawn by the same `draw::draw`, so they cannot
+//! disagree; only the glyph placement below is ours (plotters' own drops
+//! side bearings). resvg would replace those ~150 lines with a second text
+//! stack (usvg, fontdb, rustybuzz, tiny-skia: ~20 crates more to build on
+//! every CI run) and make PNG text depend on font lookup by family name.
 
 use super::draw::draw;
 use super::spec::ChartSpec;
