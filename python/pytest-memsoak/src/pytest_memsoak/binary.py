@@ -9,7 +9,7 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 #: The environment variable that names a memsoak binary (it wins over the rest).
 ENV_VAR = "MEMSOAK_BIN"
@@ -40,7 +40,7 @@ def _usable(p: Path) -> bool:
     return p.is_file() and os.access(p, os.X_OK)
 
 
-def find_memsoak(env: Optional[dict] = None, path: Optional[str] = None) -> Path:
+def find_memsoak(env: Optional[Mapping[str, str]] = None, path: Optional[str] = None) -> Path:
     """The memsoak binary to run.
 
     Order: ``$MEMSOAK_BIN`` (an explicit choice: a dev build, a test), the
@@ -48,7 +48,8 @@ def find_memsoak(env: Optional[dict] = None, path: Optional[str] = None) -> Path
     ``memsoak`` on ``PATH`` (``path`` overrides ``$PATH``, for tests).
     Raises :class:`MemsoakNotFound` with one line saying what to do.
     """
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     named = env.get(ENV_VAR)
     if named:
         p = Path(named)

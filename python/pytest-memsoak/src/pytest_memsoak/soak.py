@@ -210,10 +210,8 @@ def _fmt_p(p: Optional[float]) -> str:
 
 
 def _metric(report: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:
-    for m in report.get("analysis", {}).get("metrics", []):
-        if m.get("metric") == name:
-            return m
-    return None
+    metrics: List[Dict[str, Any]] = report.get("analysis", {}).get("metrics", [])
+    return next((m for m in metrics if m.get("metric") == name), None)
 
 
 def summarize(result: SoakResult) -> str:
