@@ -220,9 +220,21 @@ impl ItemsFile {
         f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))
             .and_then(|_| f.take(TAIL).read_to_end(&mut buf))
             .map_err(unreadable)?;
-        let Some(text) = last_line(&buf) else {
+        let Some((start, text)) = last_line(&buf) else {
             return Ok(None);
         };
+        if start == 0 && len > TAIL {
+            // NOTE: the window begins inside this line: a fragment of a long
+            // line could parse as a smaller number.
+            return Err(Problem(
+                "too_long",
+                format!(
+                    "the last line is longer than {TAIL} bytes, not a count of items; \
+                     the last good count ({}) was kept",
+                    self.last
+                ),
+            ));
+        }
         let text = String::from_utf8_lossy(text);
         let text = text.trim();
         let Ok(n) = text.parse::<u64>() else {
@@ -297,21 +309,21 @@ impl ItemsFile {
 /// A problem with the file: its kind (noted once) and the note.
 struct Problem(&'static str, String);
 
-/// The last line that ends in a newline; with no newline at all, the whole
-/// text; `None` when that is blank (a rewrite in progress).
-fn last_line(buf: &[u8]) -> Option<&[u8]> {
-    let end = buf.iter().rposition(|&b| b == b'\n');
-    let line = match end {
+/// The last line that ends in a newline (with no newline at all, the whole
+/// text) and where it starts in `buf`; `None` when that is blank (a rewrite
+/// in progress).
+fn last_line(buf: &[u8]) -> Option<(usize, &[u8])> {
+    let (start, line) = match buf.iter().rposition(|&b| b == b'\n') {
         Some(e) => {
             let start = buf[..e]
                 .iter()
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1);
-            &buf[start..e]
+            (start, &buf[start..e])
         }
-        None => buf,
+        None => (0, buf),
     };
-    (!line.iter().all(u8::is_ascii_whitespace)).then_some(line)
+    (!line.iter().all(u8::is_ascii_whitespace)).then_some((start, line))
 }
 
 #[cfg(test)]
@@ -379,8 +391,14 @@ mod tests {
         assert_eq!(f.read(), 100, "a count never goes down");
         std::fs::write(&path, "130\n").unwrap();
         assert_eq!(f.read(), 130);
+        // Only the tail is read: a line longer than that is never taken in part.
+        std::fs::write(&path, format!("{}140\n", "x".repeat(100))).unwrap();
+        assert_eq!(f.read(), 130);
+        std::fs::write(&path, "150\n").unwrap();
+        assert_eq!(f.read(), 150);
         let n = notes.finish(&spec(&path, ItemsFormat::Count));
-        assert_eq!(n.len(), 2, "{n:?}");
+        assert_eq!(n.len(), 3, "{n:?}");
+        assert!(n[2].contains("longer than 64 bytes"), "{n:?}");
         assert!(n[0].contains("`done: 120` is not a count"), "{n:?}");
         assert!(n[0].contains("(100) was kept"), "{n:?}");
         assert!(n[1].contains("went down (from 100 to 30)"), "{n:?}");
