@@ -181,7 +181,7 @@ fn piped(
         0,
     );
     let folder = memsoak::runfolder::RunFolder::at(&dir);
-    let mut mon = Monitor::start(soak, set, Some(pipeline.counter()), &folder, signals)
+    let mut mon = Monitor::start(soak, set, Some(pipeline.counter().into()), &folder, signals)
         .unwrap_or_else(|err| fail(&err));
     // The loop of `memsoak run`.
     loop {

@@ -228,6 +228,10 @@ impl Target {
         if !proc::alive(pid) {
             return Err(format!("no running process with pid {pid}"));
         }
+        // NOTE: a process that starts memsoak on itself (the pytest plugin,
+        // `memsoak watch --pid $$`) has memsoak in its tree: memsoak's own
+        // memory is never the target's.
+        proc::exclude_from_trees(std::process::id());
         Ok(Target {
             pid,
             watchdog: None,

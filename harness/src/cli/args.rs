@@ -210,9 +210,26 @@ pub struct WatchArgs {
     /// Time between SIGTERM and SIGKILL when stopping the tree.
     #[arg(long, value_name = "DURATION")]
     pub grace: Option<String>,
+    /// Progress reported by the target through a file.
+    #[command(flatten)]
+    pub items: ItemsArgs,
     /// The command to spawn and watch (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `watch --items-file`: progress from a black box, so `slope_per_1k` works
+/// for any process.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ItemsArgs {
+    /// A file the target writes its progress to: its cumulative count of
+    /// items on the last line (rewritten or appended), or one line per item
+    /// with `--items-format lines`.
+    #[arg(long, value_name = "PATH")]
+    pub items_file: Option<PathBuf>,
+    /// How the target writes --items-file: count (default) or lines.
+    #[arg(long, value_name = "count|lines")]
+    pub items_format: Option<String>,
 }
 
 /// `memsoak analyze`.

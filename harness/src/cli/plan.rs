@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::{
-    AnalyzeArgs, BackendKind, BaselineSaveArgs, CompareArgs, RecordArgs, ReportArgs, RunArgs,
-    SoakArgs, ToleranceArgs, WatchArgs,
+    AnalyzeArgs, BackendKind, BaselineSaveArgs, CompareArgs, ItemsArgs, RecordArgs, ReportArgs,
+    RunArgs, SoakArgs, ToleranceArgs, WatchArgs,
 };
 use super::config::{Config, Profile};
 use crate::analysis::Warmup;
@@ -18,6 +18,7 @@ use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::baseline::DEFAULT_ROOT;
 use crate::runfolder::meta::{Settings, WorkloadSettings};
 use crate::soak::SoakOptions;
+use crate::soak::items::{ItemsFileSpec, ItemsFormat};
 use crate::trace::import::JsonlImport;
 use crate::trace::proxy::ProxyOptions;
 use crate::units::{parse_duration, parse_size};
@@ -738,6 +739,8 @@ pub struct WatchPlan {
     pub target: TargetPlan,
     /// SIGTERM → SIGKILL grace.
     pub grace: Duration,
+    /// `--items-file`: the target's progress, when it reports it.
+    pub items: Option<ItemsFileSpec>,
 }
 
 /// Validate `memsoak watch`.
@@ -757,7 +760,34 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
         soak,
         target,
         grace,
+        items: items_file_plan(&a.items)?,
     })
+}
+
+/// Validate `--items-file PATH [--items-format count|lines]`. The file may
+/// not exist yet (the target creates it); a directory is refused.
+fn items_file_plan(a: &ItemsArgs) -> Result<Option<ItemsFileSpec>, PlanError> {
+    let format = match a.items_format.as_deref() {
+        None => ItemsFormat::Count,
+        Some(f) => ItemsFormat::parse(f).ok_or_else(|| {
+            PlanError(format!(
+                "--items-format {f:?}: expected count (the last line holds the count) \
+                 or lines (one line per item)"
+            ))
+        })?,
+    };
+    match &a.items_file {
+        None if a.items_format.is_some() => err("--items-format needs --items-file PATH"),
+        None => Ok(None),
+        Some(p) if p.is_dir() => err(format!(
+            "--items-file {}: is a directory, not a file the target writes",
+            p.display()
+        )),
+        Some(p) => Ok(Some(ItemsFileSpec {
+            path: p.clone(),
+            format,
+        })),
+    }
 }
 
 /// A validated `memsoak analyze`.
@@ -1022,6 +1052,8 @@ impl WatchPlan {
     pub fn settings(&self) -> Settings {
         Settings {
             grace: Some(humantime::format_duration(self.grace).to_string()),
+            items_file: self.items.as_ref().map(|i| i.path.clone()),
+            items_format: self.items.as_ref().map(|i| i.format.name().into()),
             ..self.soak.settings()
         }
     }
@@ -1078,5 +1110,40 @@ mod tests {
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(180));
         a.duration = Some("10s".into());
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn items_file_flags() {
+        let plan = |file: Option<&str>, format: Option<&str>| {
+            items_file_plan(&ItemsArgs {
+                items_file: file.map(PathBuf::from),
+                items_format: format.map(String::from),
+            })
+        };
+        assert_eq!(plan(None, None).unwrap(), None);
+        let spec = plan(Some("progress.txt"), None).unwrap().unwrap();
+        assert_eq!(spec.format, ItemsFormat::Count);
+        let spec = plan(Some("progress.log"), Some("lines")).unwrap().unwrap();
+        assert_eq!(spec.format, ItemsFormat::Lines);
+        assert!(
+            plan(Some("x"), Some("bytes"))
+                .unwrap_err()
+                .0
+                .contains("expected count")
+        );
+        assert!(
+            plan(None, Some("lines"))
+                .unwrap_err()
+                .0
+                .contains("needs --items-file")
+        );
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().to_str().unwrap();
+        assert!(
+            plan(Some(dir), None)
+                .unwrap_err()
+                .0
+                .contains("is a directory")
+        );
     }
 }

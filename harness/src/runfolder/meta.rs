@@ -146,6 +146,12 @@ pub struct Settings {
     /// SIGTERM → SIGKILL grace (`watch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace: Option<String>,
+    /// `--items-file` (`watch`): where the target wrote its progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_file: Option<PathBuf>,
+    /// `--items-format` (`watch`, with `--items-file`): `count` or `lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_format: Option<String>,
 }
 
 /// How the workload of a `run` was set up.
@@ -334,6 +340,8 @@ mod tests {
                 write_embeddings: None,
                 max_errors: (!watch).then_some(0),
                 grace: watch.then(|| "5s".into()),
+                items_file: watch.then(|| "progress.txt".into()),
+                items_format: watch.then(|| "count".into()),
             };
             let m = RunMeta {
                 command_line: args,

@@ -1,9 +1,11 @@
 //! A soak in progress: the work driven ([`pipeline`] in-process,
 //! [`target`] a black box), the sampling thread ([`sampler`]) on the
 //! samplers it is given ([`samplers`]), the monitor that watches the clock,
-//! signals and fail-fast looks ([`monitor`]), live progress ([`progress`])
-//! and the `.npy` sink of `--write-embeddings` ([`npy`]).
+//! signals and fail-fast looks ([`monitor`]), live progress ([`progress`]),
+//! the source of the items count ([`items`]) and the `.npy` sink of
+//! `--write-embeddings` ([`npy`]).
 
+pub mod items;
 pub mod monitor;
 pub mod npy;
 pub mod pipeline;

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use super::SoakOptions;
-use super::pipeline::ItemCounter;
+use super::items::Items;
 use super::progress::{Progress, Status};
 use super::sampler::{MAX_PREALLOCATED_ROWS, Reservoir, Row, SamplerThread};
 use super::signals::{Interrupt, Signals};
@@ -54,7 +54,7 @@ impl Monitor {
     pub fn start(
         opts: SoakOptions,
         set: SamplerSet,
-        items: Option<ItemCounter>,
+        items: Option<Items>,
         folder: &RunFolder,
         signals: Signals,
     ) -> Result<Monitor, String> {

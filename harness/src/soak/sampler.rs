@@ -6,7 +6,7 @@ use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::pipeline::ItemCounter;
+use super::items::Items;
 use crate::analysis::samples::SampleTable;
 use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::samples::Recorder;
@@ -116,7 +116,7 @@ impl SamplerThread {
     pub fn start(
         mut set: SamplerSet,
         mut recorder: Recorder,
-        items: Option<ItemCounter>,
+        mut items: Option<Items>,
         period: Duration,
         start: Instant,
         rows: usize,
@@ -135,7 +135,7 @@ impl SamplerThread {
                     let mut last_pass = false;
                     loop {
                         set.sample(&mut values);
-                        let it = items.as_ref().map(|c| c.get());
+                        let it = items.as_mut().map(Items::get);
                         let t = recorder
                             .append(start.elapsed().as_secs_f64(), it, &values)
                             .map_err(|e| format!("writing {SAMPLES_CSV}: {e}"))?;

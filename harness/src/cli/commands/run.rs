@@ -244,7 +244,7 @@ fn soak(plan: RunPlan) -> Result<i32> {
     let mut mon = Monitor::start(
         plan.soak.clone(),
         set,
-        Some(pipeline.counter()),
+        Some(pipeline.counter().into()),
         &folder,
         signals,
     )

@@ -11,6 +11,7 @@ use crate::cli::exit;
 use crate::cli::plan::{TargetPlan, WatchPlan};
 use crate::runfolder::meta::{Config, TargetSpec};
 use crate::runfolder::{PROCESSES_CSV, RunFolder, RunMeta, TARGET_STDERR, default_dir};
+use crate::soak::items::{Items, ItemsFile};
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::samplers::samplers;
 use crate::soak::signals::Signals;
@@ -55,7 +56,15 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     let root = (!target.owned()).then_some(target.pid());
     let processes = folder.file(PROCESSES_CSV);
     let set = samplers(root, false, Some(&processes), &mut notes);
-    let mut mon = Monitor::start(plan.soak.clone(), set, None, &folder, signals).map_err(fail)?;
+    // The target's own count of items, when it reports one (--items-file).
+    let (items, items_notes) = match &plan.items {
+        Some(spec) => {
+            let (f, n) = ItemsFile::new(spec.clone());
+            (Some(Items::File(f)), Some(n))
+        }
+        None => (None, None),
+    };
+    let mut mon = Monitor::start(plan.soak.clone(), set, items, &folder, signals).map_err(fail)?;
     let mut next_reap = mon.elapsed() + 1.0;
     let (stop, status) = loop {
         if let Some(s) = mon.poll() {
@@ -102,6 +111,14 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         stop: stop_outcome,
         stderr_tail: target.stderr_tail(),
     });
+    if let (Some(spec), Some(n)) = (&plan.items, items_notes) {
+        for line in n.finish(spec) {
+            if !plan.soak.quiet {
+                eprintln!("memsoak: note: {line}");
+            }
+            notes.push(line);
+        }
+    }
     report.notes = notes;
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }
