@@ -8,7 +8,10 @@
 //! - *memsoak*: the run pipeline (loader, embed and writer threads, bounded
 //!   channels), the `Monitor` polling every 50 ms as `memsoak run` does, and
 //!   the samplers `memsoak run` uses (process tree with PSS, jemalloc heap,
-//!   host memory, NVML when present) writing `samples.csv` every 100 ms.
+//!   host memory, memory cgroup, NVML when present) writing `samples.csv`
+//!   every 100 ms;
+//! - *memsoak + endpoint*: the same with `--metrics-listen` serving the live
+//!   series on loopback, scraped every second as Prometheus would.
 //!
 //! Each round runs the bare loop on the main thread, the bare loop on a
 //! freshly spawned thread (where the pipeline's embed stage runs: a control
@@ -145,12 +148,30 @@ fn bare(e: &mut dyn Embedder, pages: &[Page]) -> Pass {
     }
 }
 
+/// Scrape `url` every second until `stop`, as a Prometheus server would.
+fn scraper(
+    url: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(mut r) = ureq::get(&url).call() {
+                n += usize::from(r.body_mut().read_to_string().is_ok());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        n
+    })
+}
+
 fn piped(
     e: Box<dyn Embedder>,
     pages: &[Page],
     every: &str,
     scratch: &Path,
     in_process: bool,
+    endpoint: bool,
 ) -> (Pass, Box<dyn Embedder>) {
     let soak = memsoak::cli::plan::soak_options(&memsoak::cli::args::SoakArgs {
         duration: Some("10h".into()),
@@ -181,8 +202,22 @@ fn piped(
         0,
     );
     let folder = memsoak::runfolder::RunFolder::at(&dir);
+    let exposition = endpoint.then(|| {
+        let labels = memsoak::soak::exposition::RunLabels {
+            run_id: "bench".into(),
+            mode: "run".into(),
+            ..Default::default()
+        };
+        memsoak::soak::exposition::Exposition::bind(([127, 0, 0, 1], 0).into(), &labels)
+            .unwrap_or_else(|err| fail(&err))
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scrapes = exposition
+        .as_ref()
+        .map(|x| scraper(format!("http://{}/metrics", x.addr()), stop.clone()));
     let mut mon = Monitor::start(soak, set, Some(pipeline.counter().into()), &folder, signals)
-        .unwrap_or_else(|err| fail(&err));
+        .unwrap_or_else(|err| fail(&err))
+        .with_exposition(exposition);
     // The loop of `memsoak run`.
     loop {
         if mon.poll().is_some() {
@@ -204,6 +239,13 @@ fn piped(
         .map(|s| s.lines().count().saturating_sub(1))
         .unwrap_or(0);
     let cpu = process_cpu() - cpu;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(h) = scrapes
+        && h.join().unwrap_or(0) == 0
+        && end - start > Duration::from_secs(2)
+    {
+        fail("the endpoint was never scraped");
+    }
     let _ = mon.finish(false);
     let items = pipeline.items();
     let (_, _, e) = pipeline.join();
@@ -266,21 +308,35 @@ fn measure(
     // Warm-up: first-touch page faults, lazy thread pools.
     let warm = pages.len().min(2);
     let _ = bare(e.as_mut(), &pages[..warm]);
-    let (mut mains, mut threads, mut pipes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut mains, mut threads, mut pipes, mut exposed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        // Rotate the order so slow drift on a shared machine hits all three.
-        for k in 0..3 {
-            match (round + k) % 3 {
+        // Rotate the order so slow drift on a shared machine hits all four.
+        for k in 0..4 {
+            match (round + k) % 4 {
                 0 => mains.push(bare(e.as_mut(), pages)),
                 1 => threads.push(bare_on_thread(&mut e, pages)),
-                _ => {
-                    let (p, back) = piped(e, pages, every, scratch, true);
+                2 => {
+                    let (p, back) = piped(e, pages, every, scratch, true, false);
                     pipes.push(p);
+                    e = back;
+                }
+                _ => {
+                    let (p, back) = piped(e, pages, every, scratch, true, true);
+                    exposed.push(p);
                     e = back;
                 }
             }
         }
-        let (m, t, p) = (mains[round], threads[round], pipes[round]);
+        let (m, t, p, x) = (mains[round], threads[round], pipes[round], exposed[round]);
+        println!(
+            "  round {}: memsoak + endpoint {:7.1} items/s ({:+.2}% vs memsoak alone), cpu/item {:.3} ms, monitor {:.0} ms",
+            round + 1,
+            x.rate(),
+            over(&p, &x),
+            x.cpu_per_item_ms(),
+            x.monitor_cpu * 1e3,
+        );
         println!(
             "  round {}: bare {:7.1} items/s (main thread), {:7.1} (spawned thread); memsoak {:7.1}: {:+.2}% / {:+.2}%; cpu/item {:.3} / {:.3} / {:.3} ms; {} samples, sampler {:.0} ms, monitor {:.0} ms",
             round + 1,
@@ -325,6 +381,28 @@ fn measure(
         paired(&threads),
         cpu_paired(&mains),
         cpu_paired(&threads),
+    );
+    let x_wall: f64 = exposed.iter().map(|p| p.secs).sum();
+    let x_monitor: f64 = exposed.iter().map(|p| p.monitor_cpu).sum();
+    println!(
+        "  with --metrics-listen (scraped every 1 s): best {:.1} items/s ({:+.2}% best vs best against memsoak alone); median of paired rounds {:+.2}%; CPU per item {:+.2}%; monitor {:.2} ms CPU/s",
+        best(&exposed),
+        (1.0 - best(&exposed) / best(&pipes)) * 100.0,
+        median(
+            pipes
+                .iter()
+                .zip(&exposed)
+                .map(|(p, x)| over(p, x))
+                .collect()
+        ),
+        median(
+            pipes
+                .iter()
+                .zip(&exposed)
+                .map(|(p, x)| (x.cpu_per_item_ms() / p.cpu_per_item_ms() - 1.0) * 100.0)
+                .collect()
+        ),
+        x_monitor * 1e3 / x_wall,
     );
     println!(
         "  harness threads: sampler {:.2} ms CPU/s ({:.0} us per sample, {:.1} Hz), monitor {:.2} ms CPU/s",

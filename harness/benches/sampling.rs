@@ -45,6 +45,15 @@ fn bench(c: &mut Criterion) {
         "sample/system(meminfo)",
         system::SystemSampler::new().expect("linux"),
     );
+    let cgroup = memsoak::sample::cgroup::of_pid(me);
+    match &cgroup {
+        Some(d) => one(
+            c,
+            "sample/cgroup(memory.current|usage, memory.stat)",
+            memsoak::sample::cgroup::CgroupSampler::new(d.clone()),
+        ),
+        None => eprintln!("sample/cgroup: skipped (no memory cgroup of our own here)"),
+    }
     if let Ok(n) = memsoak::sample::nvml::try_new(me) {
         let mut out = vec![None; n.metrics().len()];
         let mut n = n;
@@ -62,6 +71,11 @@ fn bench(c: &mut Criterion) {
             Box::new(system::SystemSampler::new().expect("linux")),
         ];
         // NOTE: a full sample is every source memsoak would open here.
+        if let Some(d) = &cgroup {
+            v.push(Box::new(memsoak::sample::cgroup::CgroupSampler::new(
+                d.clone(),
+            )));
+        }
         if let Ok(n) = memsoak::sample::nvml::try_new(me) {
             v.push(n);
         }

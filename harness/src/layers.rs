@@ -22,6 +22,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["workload"],
     &["target"],
     &["trace"],
+    &["promql"],
     &["sample", "stats", "units"],
 ];
 

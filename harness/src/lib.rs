@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 #[cfg(test)]
 mod layers;
+pub mod promql;
 pub mod report;
 pub mod runfolder;
 pub mod sample;

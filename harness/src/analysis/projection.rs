@@ -43,6 +43,10 @@ pub struct Projection {
     pub out_of_memory: Option<TimeTo>,
     /// Each `max` (or `min`) threshold, in the order given.
     pub caps: Vec<TimeTo>,
+    /// The target's memory cgroup limit, reached by the working set's drift
+    /// (what the kernel OOM-kills a container at); absent without a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_limit: Option<TimeTo>,
 }
 
 impl Projection {
@@ -51,6 +55,7 @@ impl Projection {
         self.out_of_memory
             .iter()
             .chain(&self.caps)
+            .chain(&self.cgroup_limit)
             .filter(|t| t.seconds.is_some())
     }
 }
@@ -200,7 +205,34 @@ pub fn project(analysis: &Analysis, floor: f64) -> Projection {
     Projection {
         out_of_memory,
         caps,
+        cgroup_limit: None,
     }
+}
+
+/// The time until a memory cgroup's `limit` (bytes) at the fitted drift of
+/// its working set (else of its whole charge): when a container will be
+/// OOM-killed if nothing changes. `None` when neither was sampled.
+pub fn cgroup_limit(analysis: &Analysis, limit: f64, floor: f64) -> Option<TimeTo> {
+    let m = analysis
+        .metric(Metric::CgroupWorkingSet)
+        .or_else(|| analysis.metric(Metric::Cgroup))?;
+    let level = if m.max >= limit { m.max } else { m.last };
+    let mut t = time_to(
+        format!("cgroup limit ({})", fmt_bytes(limit)),
+        m.metric,
+        level,
+        limit,
+        approach(m, true, floor),
+        true,
+    );
+    if t.seconds.is_none() {
+        t.text = format!(
+            "cgroup limit ({}): not approached ({} does not grow significantly)",
+            fmt_bytes(limit),
+            m.metric
+        );
+    }
+    Some(t)
 }
 
 #[cfg(test)]

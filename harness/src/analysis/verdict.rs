@@ -28,6 +28,27 @@ impl Verdict {
     }
 }
 
+/// The worst of many verdicts (error, then fail, then pass): the verdict
+/// of a gate over a matrix of runs. `Pass` when there are none.
+///
+/// # Examples
+/// ```
+/// use memsoak::analysis::verdict::{Verdict, worst};
+/// assert_eq!(worst([Verdict::Pass, Verdict::Fail, Verdict::Pass]), Verdict::Fail);
+/// assert_eq!(worst([Verdict::Fail, Verdict::Error]), Verdict::Error);
+/// ```
+pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    let rank = |v: Verdict| match v {
+        Verdict::Pass => 0,
+        Verdict::Fail => 1,
+        Verdict::Error => 2,
+    };
+    verdicts
+        .into_iter()
+        .max_by_key(|v| rank(*v))
+        .unwrap_or(Verdict::Pass)
+}
+
 /// Judge a run: `failed` when it could not be judged (target or backend
 /// failed, bad input), else by its thresholds.
 pub fn verdict(analysis: &Analysis, failed: bool) -> Verdict {

@@ -35,6 +35,10 @@ pub enum Command {
     /// Capture a workload trace: a recording proxy in front of an embedding
     /// server, or an import of a JSON Lines log or a text file.
     Record(RecordArgs),
+    /// One gate over many runs: a summary.md table, a junit.xml and a
+    /// bencher.json of every run folder given (or found below), exit code
+    /// the worst verdict.
+    Summarize(SummarizeArgs),
 }
 
 /// Options shared by `run` and `watch`: sampling, analysis and thresholds.
@@ -74,6 +78,13 @@ pub struct SoakArgs {
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Serve the live samples, drift and threshold state as OpenMetrics
+    /// at http://ADDR/metrics (HOST:PORT, or a PORT on 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Allow --metrics-listen on an address other than loopback.
+    #[arg(long)]
+    pub metrics_allow_remote: bool,
 }
 
 /// Backends of `memsoak run`.
@@ -213,6 +224,10 @@ pub struct WatchArgs {
     /// Progress reported by the target through a file.
     #[command(flatten)]
     pub items: ItemsArgs,
+    /// Sample this memory cgroup (a container's or a systemd unit's folder,
+    /// or its path under /sys/fs/cgroup) instead of the target's own.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
     /// The command to spawn and watch (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -235,8 +250,13 @@ pub struct ItemsArgs {
 /// `memsoak analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// A run folder or a samples.csv.
-    pub path: PathBuf,
+    /// A run folder or a samples.csv (or --prometheus instead).
+    #[arg(required_unless_present = "prometheus")]
+    pub path: Option<PathBuf>,
+    /// Prometheus as the source: judge each series of --query from this
+    /// server (http://HOST:9090).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
     /// Threshold expression, repeatable.
     #[arg(long = "threshold", short = 't', value_name = "EXPR")]
     pub thresholds: Vec<String>,
@@ -375,4 +395,51 @@ pub struct RecordArgs {
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `memsoak summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Run folders, or folders holding run folders (a CI matrix's
+    /// artifacts), up to four levels down.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write summary.md, junit.xml and bencher.json (default
+    /// reports/summary-<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print nothing but errors (the summary is still written).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `memsoak analyze --prometheus URL --query PROMQL (--range 6h | --start T
+/// --end T) [--step 15s]`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PrometheusArgs {
+    /// The Prometheus server's base URL.
+    #[arg(long, value_name = "URL", conflicts_with = "path")]
+    pub prometheus: Option<String>,
+    /// The PromQL expression; each series it returns is judged alone.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub query: Option<String>,
+    /// The last DURATION up to now (6h, 1d).
+    #[arg(long, value_name = "DURATION", requires = "prometheus", conflicts_with_all = ["start", "end"])]
+    pub range: Option<String>,
+    /// Start: RFC 3339 or Unix seconds.
+    #[arg(long, value_name = "T", requires_all = ["prometheus", "end"])]
+    pub start: Option<String>,
+    /// End: RFC 3339, Unix seconds or `now`.
+    #[arg(long, value_name = "T", requires_all = ["prometheus", "start"])]
+    pub end: Option<String>,
+    /// Query resolution (default 15s).
+    #[arg(long, value_name = "DURATION", requires = "prometheus")]
+    pub step: Option<String>,
+    /// The metric the series measure, for thresholds (default: from the
+    /// series' name, e.g. memsoak_rss_bytes → rss; else rss).
+    #[arg(long, value_name = "METRIC", requires = "prometheus")]
+    pub metric: Option<String>,
+    /// Where the report files go (default reports/<UTC timestamp>-prometheus-analyze/).
+    #[arg(long, value_name = "DIR", requires = "prometheus")]
+    pub out: Option<PathBuf>,
 }

@@ -19,10 +19,14 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(a) => commands::run::run(&a),
         Command::Watch(a) => commands::watch::watch(plan::watch_plan(&a)?),
+        Command::Analyze(a) if a.prometheus.prometheus.is_some() => {
+            commands::prometheus::analyze(&plan::prometheus_plan(&a)?)
+        }
         Command::Analyze(a) => commands::analyze::analyze(plan::analyze_plan(&a)?),
         Command::Record(a) => commands::record::record(plan::record_plan(&a)?),
         Command::Report(a) => commands::report::report(&plan::report_plan(&a)?),
         Command::Compare(a) => commands::compare::compare(&plan::compare_plan(&a)?),
+        Command::Summarize(a) => commands::summarize::summarize(&plan::summarize_plan(&a)),
         Command::Baseline(BaselineCommand::Save(a)) => {
             commands::baseline::save(&plan::save_plan(&a))
         }

@@ -130,6 +130,12 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
         out: a.out.clone(),
         quiet: a.quiet,
         profile: a.profile.clone(),
+        metrics_listen: a
+            .metrics_listen
+            .as_deref()
+            .map(|l| crate::soak::exposition::parse_listen(l, a.metrics_allow_remote))
+            .transpose()
+            .map_err(PlanError)?,
     })
 }
 
@@ -741,6 +747,9 @@ pub struct WatchPlan {
     pub grace: Duration,
     /// `--items-file`: the target's progress, when it reports it.
     pub items: Option<ItemsFileSpec>,
+    /// `--cgroup PATH`: the memory cgroup to sample instead of the
+    /// target's own (a container's, a systemd unit's).
+    pub cgroup: Option<crate::sample::cgroup::CgroupDir>,
 }
 
 /// Validate `memsoak watch`.
@@ -756,11 +765,27 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
         Some(g) => parse_duration(g).map_err(|e| PlanError(format!("--grace: {e}")))?,
         None => Duration::from_secs(5),
     };
+    let cgroup = watch_cgroup(a.cgroup.as_deref())?;
     Ok(WatchPlan {
         soak,
         target,
         grace,
         items: items_file_plan(&a.items)?,
+        cgroup,
+    })
+}
+
+/// `watch --cgroup PATH`: a memory cgroup's folder (or its path below the
+/// cgroup mounts), read only.
+fn watch_cgroup(
+    path: Option<&Path>,
+) -> Result<Option<crate::sample::cgroup::CgroupDir>, PlanError> {
+    let Some(p) = path else { return Ok(None) };
+    crate::sample::cgroup::resolve(p).map(Some).ok_or_else(|| {
+        PlanError(format!(
+            "--cgroup {}: not a memory cgroup (no memory.current or memory.usage_in_bytes there, nor under /sys/fs/cgroup)",
+            p.display()
+        ))
     })
 }
 
@@ -811,15 +836,18 @@ pub struct AnalyzePlan {
 
 /// Validate `memsoak analyze`.
 pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
-    let (samples, run_dir) = if a.path.is_dir() {
-        (a.path.join(SAMPLES_CSV), Some(a.path.clone()))
+    let Some(path) = a.path.as_ref() else {
+        return err("analyze needs a run folder, a samples.csv or --prometheus URL");
+    };
+    let (samples, run_dir) = if path.is_dir() {
+        (path.join(SAMPLES_CSV), Some(path.clone()))
     } else {
-        (a.path.clone(), None)
+        (path.clone(), None)
     };
     if !samples.is_file() {
         return err(format!(
             "{}: no {SAMPLES_CSV} here (expected a run folder or a {SAMPLES_CSV})",
-            a.path.display()
+            path.display()
         ));
     }
     Ok(AnalyzePlan {
@@ -1146,4 +1174,137 @@ mod tests {
                 .contains("is a directory")
         );
     }
+}
+
+/// `memsoak summarize`: the folders to gate on and where the summary goes.
+#[derive(Debug, Clone)]
+pub struct SummarizePlan {
+    /// Run folders, or folders holding them.
+    pub dirs: Vec<PathBuf>,
+    /// The summary's folder.
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak summarize` (the folders are read by the command: a
+/// missing one is an input error there).
+pub fn summarize_plan(a: &crate::cli::args::SummarizeArgs) -> SummarizePlan {
+    SummarizePlan {
+        dirs: a.dirs.clone(),
+        out: a
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::runfolder::default_dir("summary", "matrix")),
+        quiet: a.quiet,
+    }
+}
+
+/// A validated `memsoak analyze --prometheus`.
+#[derive(Debug, Clone)]
+pub struct PrometheusPlan {
+    /// The range query.
+    pub query: crate::promql::RangeQuery,
+    /// The server as messages show it (no user info, no query string).
+    pub shown: String,
+    /// `--metric`, when given.
+    pub metric: Option<crate::sample::Metric>,
+    /// The analysis settings, as for a run folder.
+    pub analysis: AnalyzePlan,
+    /// Where the report files go.
+    pub out: PathBuf,
+}
+
+/// A time of `--start`/`--end`: RFC 3339, Unix seconds, or `now`.
+fn instant(flag: &str, s: &str, now: f64) -> Result<f64, PlanError> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Ok(v) = s.parse::<f64>()
+        && v.is_finite()
+    {
+        return Ok(v);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp_millis() as f64 / 1000.0)
+        .map_err(|_| {
+            PlanError(format!(
+                "--{flag} {s}: expected an RFC 3339 time (2026-01-02T03:04:05Z), Unix seconds or now"
+            ))
+        })
+}
+
+/// Validate `memsoak analyze --prometheus`.
+pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
+    let p = &a.prometheus;
+    let url = p.prometheus.clone().unwrap_or_default();
+    let shown = crate::backend::http::redact_url(&url);
+    if !url.starts_with("http://") {
+        return err(format!(
+            "--prometheus {shown}: expected http://HOST:PORT (memsoak is built without TLS)"
+        ));
+    }
+    let query = match p.query.as_deref().map(str::trim) {
+        Some(q) if !q.is_empty() => q.to_string(),
+        _ => return err("--prometheus needs --query PROMQL"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (start, end) = match (&p.range, &p.start, &p.end) {
+        (Some(r), _, _) => {
+            let d = parse_duration(r).map_err(|e| PlanError(format!("--range: {e}")))?;
+            (now - d.as_secs_f64(), now)
+        }
+        (None, Some(s), Some(e)) => (instant("start", s, now)?, instant("end", e, now)?),
+        _ => return err("--prometheus needs --range DURATION, or --start T and --end T"),
+    };
+    if start >= end {
+        return err("--start must be before --end");
+    }
+    let step = match &p.step {
+        Some(s) => parse_duration(s).map_err(|e| PlanError(format!("--step: {e}")))?,
+        None => Duration::from_secs(15),
+    }
+    .as_secs_f64();
+    if step <= 0.0 {
+        return err("--step must be longer than 0s");
+    }
+    if (end - start) / step < 3.0 {
+        return err("--range is shorter than three --step: nothing to fit");
+    }
+    let metric = match &p.metric {
+        Some(m) => Some(
+            crate::sample::Metric::from_name(m)
+                .ok_or_else(|| PlanError(format!("--metric {m}: not a metric memsoak knows")))?,
+        ),
+        None => None,
+    };
+    let analysis = AnalyzePlan {
+        samples: PathBuf::new(),
+        run_dir: None,
+        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
+        confidence: confidence(a.confidence)?,
+        thresholds: parse_thresholds(&a.thresholds)?,
+        min_growth: min_growth(a.min_growth.as_deref())?,
+        quiet: a.quiet,
+    };
+    Ok(PrometheusPlan {
+        query: crate::promql::RangeQuery {
+            url,
+            query,
+            start,
+            end,
+            step,
+            timeout: Duration::from_secs(60),
+        },
+        shown,
+        metric,
+        analysis,
+        out: p
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::runfolder::default_dir("prometheus", "analyze")),
+    })
 }

@@ -220,7 +220,7 @@ fn classification(ctx: &ExportContext<'_>) -> Markup {
     let projections: Vec<&crate::analysis::projection::TimeTo> = r
         .projection
         .iter()
-        .flat_map(|p| p.out_of_memory.iter().chain(&p.caps))
+        .flat_map(|p| p.out_of_memory.iter().chain(&p.caps).chain(&p.cgroup_limit))
         .collect();
     html! {
         @if let Some(c) = &r.classification {

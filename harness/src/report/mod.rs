@@ -10,7 +10,9 @@
 //! that needs the raw series (charts) or the run's metadata (HTML) gets it
 //! without reading files itself.
 
+pub mod bencher;
 pub mod chart;
+pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -125,6 +127,7 @@ pub fn all_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(junit::Junit),
         Box::new(chart::Charts),
         Box::new(html::Html),
+        Box::new(bencher::Bencher),
     ]
 }
 

@@ -6,6 +6,7 @@
 //! ([`Comparison`]) — and baselines ([`baseline`]).
 
 pub mod baseline;
+pub mod matrix;
 pub mod meta;
 pub mod processes;
 pub mod report_file;
@@ -15,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use meta::RunMeta;
-pub use report_file::{Report, SCHEMA_VERSION};
+pub use report_file::{Report, SCHEMA_VERSION, SeriesReport};
 
 use crate::analysis::compare::{COMPARE_SCHEMA_VERSION, Comparison};
 use crate::analysis::samples::{ProcessTable, SampleTable};
@@ -34,6 +35,9 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub const JUNIT_XML: &str = "junit.xml";
 /// The self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
+/// Drift statistics in Bencher's metric format (value, lower and upper
+/// bound per measure), for tracking drift across commits.
+pub const BENCHER_JSON: &str = "bencher.json";
 /// The comparison with a baseline ([`Comparison`]).
 pub const COMPARE_JSON: &str = "compare.json";
 /// A `--backend command` worker's stderr.

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::analysis::classify::{Classification, classify_run};
-use crate::analysis::projection::{Projection, project};
+use crate::analysis::projection::{Projection, cgroup_limit, project};
 use crate::analysis::samples::{ProcessTable, SampleTable};
 use crate::analysis::verdict::Verdict;
 use crate::backend::BackendInfo;
+use crate::sample::cgroup::CgroupReport;
 use crate::target::TargetReport;
 use crate::workload::trace::ReplayReport;
 
@@ -81,6 +82,37 @@ pub struct Report {
     /// Time until host memory and each cap run out at the fitted drift.
     #[serde(default)]
     pub projection: Option<Projection>,
+    /// The memory cgroup sampled (`cgroup*` metrics): its limit and the
+    /// OOM kills during the run; absent when the target had none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupReport>,
+    /// `analyze --prometheus`: every series of the query, judged alone
+    /// (the report's verdict is the worst of theirs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesReport>,
+}
+
+/// One series of a Prometheus query, judged as a run's samples are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesReport {
+    /// The series as PromQL writes it (`name{label="value"}`).
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Points kept.
+    pub points: usize,
+    /// Gaps (missing steps: a target down, a stale marker).
+    pub gaps: usize,
+    /// Points left out as NaN or infinite.
+    pub non_finite: usize,
+    /// Its verdict; `None` when it was skipped.
+    pub verdict: Option<Verdict>,
+    /// Why it was skipped (too few points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Its analysis (drift, thresholds), when judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
 }
 
 fn default_min_growth() -> f64 {
@@ -117,7 +149,13 @@ impl Report {
             ));
         }
         if self.projection.is_none() {
-            self.projection = Some(project(&self.analysis, self.min_growth));
+            let mut p = project(&self.analysis, self.min_growth);
+            p.cgroup_limit = self
+                .cgroup
+                .as_ref()
+                .and_then(|c| c.limit)
+                .and_then(|l| cgroup_limit(&self.analysis, l as f64, self.min_growth));
+            self.projection = Some(p);
         }
         self
     }
@@ -254,6 +292,8 @@ mod tests {
                 analysis,
                 classification: None,
                 projection: None,
+                cgroup: None,
+                series: vec![],
             }
             .with_insights(Some(&t), None);
             let text = r.to_json();

@@ -4,6 +4,7 @@
 //! system, NVML) is one module. A source that cannot be read on this machine
 //! is simply not built, so its metrics are absent from the run (never zeros).
 
+pub mod cgroup;
 pub mod jemalloc;
 pub mod nvml;
 pub mod proc;
@@ -40,11 +41,20 @@ pub enum Metric {
     SysAvailable,
     /// Swap used on the host.
     SysSwapUsed,
+    /// Memory charged to the target's memory cgroup (v2 `memory.current`,
+    /// v1 `memory.usage_in_bytes`): what the kernel OOM-kills a container by.
+    Cgroup,
+    /// Anonymous memory of the cgroup.
+    CgroupAnon,
+    /// Page cache, tmpfs and shared memory charged to the cgroup.
+    CgroupFile,
+    /// Cgroup usage less inactive page cache (what Kubernetes evicts on).
+    CgroupWorkingSet,
 }
 
 impl Metric {
     /// Every metric, in column order.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 16] = [
         Metric::Rss,
         Metric::Pss,
         Metric::Swap,
@@ -57,6 +67,10 @@ impl Metric {
         Metric::VramDevice,
         Metric::SysAvailable,
         Metric::SysSwapUsed,
+        Metric::Cgroup,
+        Metric::CgroupAnon,
+        Metric::CgroupFile,
+        Metric::CgroupWorkingSet,
     ];
 
     /// The column / threshold name.
@@ -74,6 +88,10 @@ impl Metric {
             Metric::VramDevice => "vram_device",
             Metric::SysAvailable => "sys_available",
             Metric::SysSwapUsed => "sys_swap_used",
+            Metric::Cgroup => "cgroup",
+            Metric::CgroupAnon => "cgroup_anon",
+            Metric::CgroupFile => "cgroup_file",
+            Metric::CgroupWorkingSet => "cgroup_working_set",
         }
     }
 
@@ -102,6 +120,10 @@ impl Metric {
             Metric::VramDevice => "GPU memory used on the device(s)",
             Metric::SysAvailable => "host MemAvailable",
             Metric::SysSwapUsed => "host swap in use",
+            Metric::Cgroup => "memory charged to the target's cgroup",
+            Metric::CgroupAnon => "anonymous memory of the cgroup",
+            Metric::CgroupFile => "page cache and tmpfs of the cgroup",
+            Metric::CgroupWorkingSet => "cgroup working set (usage less inactive file)",
         }
     }
 }

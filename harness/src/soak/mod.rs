@@ -6,6 +6,7 @@
 //! `--write-embeddings` ([`npy`]).
 
 pub mod items;
+pub mod exposition;
 pub mod monitor;
 pub mod npy;
 pub mod pipeline;
@@ -44,4 +45,7 @@ pub struct SoakOptions {
     pub quiet: bool,
     /// Profile used, if any.
     pub profile: Option<String>,
+    /// `--metrics-listen`: serve the live series there (validated: loopback
+    /// unless allowed).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::SoakOptions;
 use super::items::Items;
+use super::exposition::Exposition;
 use super::progress::{Progress, Status};
 use super::sampler::{MAX_PREALLOCATED_ROWS, Reservoir, Row, SamplerThread};
 use super::signals::{Interrupt, Signals};
@@ -47,6 +48,7 @@ pub struct Monitor {
     next_slope: f64,
     slope: Option<f64>,
     metrics: Vec<Metric>,
+    exposition: Option<Exposition>,
 }
 
 impl Monitor {
@@ -102,7 +104,23 @@ impl Monitor {
             next_slope: 5.0,
             slope: None,
             metrics,
+            exposition: None,
         })
+    }
+
+    /// Serve the live series at `--metrics-listen` (bound by the caller
+    /// before anything ran, see [`Exposition::bind`]).
+    pub fn with_exposition(mut self, mut e: Option<Exposition>) -> Monitor {
+        if let Some(e) = &mut e {
+            e.add_metrics(&self.metrics);
+        }
+        self.exposition = e;
+        self
+    }
+
+    /// The metrics sampled, in column order.
+    pub fn metrics(&self) -> &[Metric] {
+        &self.metrics
     }
 
     /// Seconds since sampling began.
@@ -124,6 +142,9 @@ impl Monitor {
         let mut last = None;
         while let Ok(row) = self.rows.try_recv() {
             self.reservoir.push(row.t, row.items, &row.values);
+            if let Some(e) = &mut self.exposition {
+                e.row(row.t, row.items, &row.values);
+            }
             last = Some(row);
         }
         if self.sampler.is_finished() {
@@ -133,6 +154,12 @@ impl Monitor {
             });
         }
         let now = self.elapsed();
+        if self.exposition.as_ref().is_some_and(|e| e.due(now)) {
+            let opts = self.analysis_options();
+            if let Some(e) = &mut self.exposition {
+                e.refit(now, self.reservoir.table(), &self.thresholds, &opts);
+            }
+        }
         if let Some(row) = last {
             // NOTE: the running slope is only for people; with --quiet
             // nobody sees it, and each fit is work inside the process that
@@ -208,15 +235,16 @@ impl Monitor {
     /// The analysis of a finished soak's samples, with the thresholds in
     /// force.
     pub fn analyze(&self, samples: &SampleTable) -> analysis::Analysis {
-        analysis::analyze(
-            samples,
-            &AnalysisOptions {
-                warmup: self.opts.warmup,
-                confidence: self.opts.confidence,
-                thresholds: self.thresholds.clone(),
-                min_growth: self.opts.min_growth,
-            },
-        )
+        analysis::analyze(samples, &self.analysis_options())
+    }
+
+    fn analysis_options(&self) -> AnalysisOptions {
+        AnalysisOptions {
+            warmup: self.opts.warmup,
+            confidence: self.opts.confidence,
+            thresholds: self.thresholds.clone(),
+            min_growth: self.opts.min_growth,
+        }
     }
 
     /// The options of this soak.

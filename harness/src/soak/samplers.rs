@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::runfolder::processes::{DEFAULT_EVERY, DEFAULT_TOP, ProcessLog};
+use crate::sample::cgroup::{self, CgroupSampler, CgroupWatch};
 use crate::sample::{Sampler, SamplerSet, jemalloc, nvml, proc, system};
 
 /// The samplers of a run or watch: the process tree rooted at `root` (else
@@ -18,6 +19,35 @@ pub fn samplers(
     processes: Option<&Path>,
     notes: &mut Vec<String>,
 ) -> SamplerSet {
+    samplers_with(root, in_process, processes, None, notes).0
+}
+
+/// The memory cgroup a soak samples: `explicit` (`watch --cgroup`,
+/// already validated), else the target's own (`root`, else memsoak's, whose
+/// children share it); `None`, with a note, when it has none of its own.
+pub fn cgroup_of(
+    root: Option<u32>,
+    explicit: Option<&cgroup::CgroupDir>,
+    notes: &mut Vec<String>,
+) -> Option<CgroupWatch> {
+    let dir = explicit
+        .cloned()
+        .or_else(|| cgroup::of_pid(root.unwrap_or(std::process::id())));
+    if dir.is_none() {
+        notes.push("cgroup metrics absent: the target has no memory cgroup of its own".into());
+    }
+    dir.map(CgroupWatch::start)
+}
+
+/// [`samplers`], and the memory cgroup sampled (`cgroup*` metrics), which
+/// the run's end reads for its limit and OOM kills.
+pub fn samplers_with(
+    root: Option<u32>,
+    in_process: bool,
+    processes: Option<&Path>,
+    cgroup: Option<&cgroup::CgroupDir>,
+    notes: &mut Vec<String>,
+) -> (SamplerSet, Option<CgroupWatch>) {
     let mut v: Vec<Box<dyn Sampler>> = Vec::new();
     let mut tree = match root {
         Some(pid) => proc::ProcessTreeSampler::new(pid),
@@ -46,5 +76,9 @@ pub fn samplers(
         Ok(s) => v.push(s),
         Err(why) => notes.push(format!("vram metrics absent: {why}")),
     }
-    SamplerSet::new(v)
+    let watch = cgroup_of(root, cgroup, notes);
+    if let Some(w) = &watch {
+        v.push(Box::new(CgroupSampler::new(w.dir().clone())));
+    }
+    (SamplerSet::new(v), watch)
 }

@@ -4,9 +4,10 @@
 use anyhow::Result;
 
 use super::{fail, one_line};
-use crate::analysis::AnalysisOptions;
+use crate::analysis::samples::SampleTable;
 use crate::analysis::threshold;
 use crate::analysis::verdict::verdict;
+use crate::analysis::{Analysis, AnalysisOptions};
 use crate::cli::exit;
 use crate::cli::plan::AnalyzePlan;
 use crate::report::markdown::Markdown;
@@ -24,22 +25,7 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
             plan.samples.display()
         )));
     }
-    let thresholds = if plan.thresholds.is_empty() {
-        threshold::defaults(&table.metrics)
-    } else {
-        plan.thresholds.clone()
-    };
-    let analysis = crate::analysis::analyze(
-        &table,
-        &AnalysisOptions {
-            warmup: plan.warmup,
-            confidence: plan.confidence,
-            thresholds,
-            min_growth: plan.min_growth,
-        },
-    );
-    let verdict = verdict(&analysis, false);
-    let exit_code = exit::code(verdict, None, None);
+    let analysis = analyze_table(&table, &plan);
     // NOTE: a run folder's per-process readings can still name the one
     // process of the tree that grew.
     let processes = match &plan.run_dir {
@@ -53,13 +39,56 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
             analysis.dropped_rows
         ));
     }
-    let report = Report {
+    let mut report = judged(analysis, &plan, "analyze", notes);
+    // NOTE: the run's cgroup (its limit) keeps the limit's projection.
+    report.cgroup = plan
+        .run_dir
+        .as_ref()
+        .and_then(|d| RunFolder::at(d).read_report().ok())
+        .and_then(|r| r.cgroup);
+    let report = report.with_insights(Some(&table), processes.as_ref());
+    if !plan.quiet {
+        print!("{}", Markdown.report_text(&report));
+        eprintln!("{}", one_line(&report));
+    }
+    Ok(report.exit_code)
+}
+
+/// The analysis of `table` with `plan`'s settings (its thresholds, else
+/// the defaults for the metrics it holds).
+pub(super) fn analyze_table(table: &SampleTable, plan: &AnalyzePlan) -> Analysis {
+    let thresholds = if plan.thresholds.is_empty() {
+        threshold::defaults(&table.metrics)
+    } else {
+        plan.thresholds.clone()
+    };
+    crate::analysis::analyze(
+        table,
+        &AnalysisOptions {
+            warmup: plan.warmup,
+            confidence: plan.confidence,
+            thresholds,
+            min_growth: plan.min_growth,
+        },
+    )
+}
+
+/// The report of an analysis made again (`mode`: `analyze`, `prometheus`),
+/// judged by its thresholds alone.
+pub(super) fn judged(
+    analysis: Analysis,
+    plan: &AnalyzePlan,
+    mode: &str,
+    notes: Vec<String>,
+) -> Report {
+    let verdict = verdict(&analysis, false);
+    Report {
         schema_version: SCHEMA_VERSION,
         verdict,
-        exit_code,
+        exit_code: exit::code(verdict, None, None),
         interrupted: false,
         ended_by: "analyze".into(),
-        mode: "analyze".into(),
+        mode: mode.into(),
         warmup: plan.warmup.text(),
         confidence: plan.confidence,
         min_growth: plan.min_growth,
@@ -74,11 +103,7 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         analysis,
         classification: None,
         projection: None,
+        cgroup: None,
+        series: vec![],
     }
-    .with_insights(Some(&table), processes.as_ref());
-    if !plan.quiet {
-        print!("{}", Markdown.report_text(&report));
-        eprintln!("{}", one_line(&report));
-    }
-    Ok(exit_code)
 }

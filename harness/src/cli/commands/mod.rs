@@ -6,9 +6,11 @@
 pub mod analyze;
 pub mod baseline;
 pub mod compare;
+pub mod prometheus;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod summarize;
 pub mod watch;
 
 use std::fmt::Display;
@@ -20,6 +22,8 @@ use crate::analysis::samples::SampleTable;
 use crate::analysis::verdict::verdict;
 use crate::report::{ExportContext, all_exporters, write_with};
 use crate::runfolder::{Report, RunFolder, RunMeta, SCHEMA_VERSION};
+use crate::sample::cgroup::CgroupWatch;
+use crate::soak::exposition::{Exposition, RunLabels};
 use crate::soak::monitor::{Monitor, Stop};
 
 /// A usage or input error, as one line.
@@ -117,7 +121,66 @@ fn report_for(
         analysis,
         classification: None,
         projection: None,
+        cgroup: None,
+        series: vec![],
     }
+}
+
+/// Bind `--metrics-listen` for the run going to `dir` that `meta`
+/// describes (its labels); `None` without the flag. An address that cannot
+/// be bound is a usage error: nothing has been sampled yet.
+fn expose(
+    listen: Option<std::net::SocketAddr>,
+    dir: &std::path::Path,
+    meta: &RunMeta,
+    quiet: bool,
+) -> anyhow::Result<Option<Exposition>> {
+    let Some(addr) = listen else { return Ok(None) };
+    let b = meta.backend.as_ref();
+    let labels = RunLabels {
+        run_id: dir
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        mode: meta.mode.clone(),
+        backend: b.map_or(String::new(), |b| b.name.clone()),
+        workload: meta.workload.clone().unwrap_or_default(),
+        model: b.and_then(|b| b.model.clone()).unwrap_or_default(),
+        git_commit: meta.git_commit.clone().unwrap_or_default(),
+    };
+    let e = Exposition::bind(addr, &labels).map_err(fail)?;
+    if !quiet {
+        eprintln!("memsoak: live metrics at http://{}/metrics", e.addr());
+    }
+    Ok(Some(e))
+}
+
+/// Check that `--metrics-listen` can be bound before a slow start (a
+/// model load): a port in use is one line and exit 2 at once.
+fn probe_listen(listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    if let Some(a) = listen.filter(|a| a.port() != 0) {
+        std::net::TcpListener::bind(a)
+            .map_err(|e| fail(format!("--metrics-listen {a}: cannot listen there: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Record the memory cgroup a soak sampled: its limit and the OOM kills
+/// during the run, named in a note (an OOM kill is what a container dies
+/// of while its main process shows little RSS).
+fn note_cgroup(report: &mut Report, watch: Option<&CgroupWatch>) {
+    let Some(w) = watch else { return };
+    let c = w.finish();
+    if let Some(n) = c.oom_kills.filter(|&n| n > 0) {
+        report.notes.push(format!(
+            "OOM kill: the kernel killed {n} process(es) of cgroup {} during the run{}",
+            c.path,
+            c.limit.map_or(String::new(), |l| format!(
+                " (limit {})",
+                crate::units::fmt_bytes(l as f64)
+            ))
+        ));
+    }
+    report.cgroup = Some(c);
 }
 
 /// Read the report into its classification and projection, write every

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Ending, INTERRUPT_GRACE, conclude, fail, report_for, stop_name};
+use super::{
+    Ending, INTERRUPT_GRACE, conclude, expose, fail, note_cgroup, probe_listen, report_for,
+    stop_name,
+};
 use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
 use crate::cli::exit;
@@ -21,7 +24,7 @@ use crate::sample::jemalloc;
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::npy::{Discard, NpyWriter, Sink};
 use crate::soak::pipeline::{Pipeline, PipelineEnd};
-use crate::soak::samplers::samplers;
+use crate::soak::samplers::samplers_with;
 use crate::soak::signals::Signals;
 use crate::trace::TraceSummary;
 use crate::workload::trace::{Pace, ReplayStats, TraceWorkload};
@@ -201,6 +204,7 @@ fn soak(plan: RunPlan) -> Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
+    probe_listen(plan.soak.metrics_listen)?;
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
     #[cfg(feature = "candle")]
     let allocator = matches!(plan.backend, BackendPlan::Candle(_))
@@ -222,6 +226,7 @@ fn soak(plan: RunPlan) -> Result<i32> {
         allocator_applied: allocator.map(str::to_string),
         ..RunMeta::now("run")
     });
+    let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
     RunFolder::create(&dir, &meta).map_err(fail)?;
     let sink: Box<dyn Sink> = match &plan.write_embeddings {
         Some(p) => Box::new(
@@ -234,10 +239,11 @@ fn soak(plan: RunPlan) -> Result<i32> {
     // A worker or server backend is a black box: sample its tree, not memsoak.
     let worker = embedder.target_pid();
     let processes = folder.file(PROCESSES_CSV);
-    let set = samplers(
+    let (set, cgroup) = samplers_with(
         Some(worker.unwrap_or(std::process::id())),
         worker.is_none(),
         worker.is_some().then_some(processes.as_path()),
+        None,
         &mut notes,
     );
     let pipeline = Pipeline::start(workload, embedder, sink, 2, plan.max_errors);
@@ -248,7 +254,8 @@ fn soak(plan: RunPlan) -> Result<i32> {
         &folder,
         signals,
     )
-    .map_err(fail)?;
+    .map_err(fail)?
+    .with_exposition(exposition);
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
@@ -331,5 +338,6 @@ fn soak(plan: RunPlan) -> Result<i32> {
             r.skipped_lines
         ));
     }
+    note_cgroup(&mut report, cgroup.as_ref());
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Ending, conclude, fail, report_for, stop_grace, stop_name};
+use super::{Ending, conclude, expose, fail, note_cgroup, report_for, stop_grace, stop_name};
 use crate::cli::exit;
 use crate::cli::plan::{TargetPlan, WatchPlan};
 use crate::runfolder::meta::{Config, TargetSpec};
 use crate::runfolder::{PROCESSES_CSV, RunFolder, RunMeta, TARGET_STDERR, default_dir};
 use crate::soak::items::{Items, ItemsFile};
 use crate::soak::monitor::{Monitor, Stop};
-use crate::soak::samplers::samplers;
+use crate::soak::samplers::samplers_with;
 use crate::soak::signals::Signals;
 use crate::target::{Target, TargetReport, TargetStatus, become_subreaper, reap_orphans};
 
@@ -42,6 +42,7 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         config: Some(Config::Settings(Box::new(plan.settings()))),
         ..RunMeta::now("watch")
     };
+    let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
     let folder = RunFolder::create(&dir, &meta).map_err(fail)?;
     let signals = Signals::install().context("installing signal handlers")?;
     let mut target = match &plan.target {
@@ -55,7 +56,13 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     let mut notes = Vec::new();
     let root = (!target.owned()).then_some(target.pid());
     let processes = folder.file(PROCESSES_CSV);
-    let set = samplers(root, false, Some(&processes), &mut notes);
+    let (set, cgroup) = samplers_with(
+        root,
+        false,
+        Some(&processes),
+        plan.cgroup.as_ref(),
+        &mut notes,
+    );
     // The target's own count of items, when it reports one (--items-file).
     let (items, items_notes) = match &plan.items {
         Some(spec) => {
@@ -64,7 +71,9 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         }
         None => (None, None),
     };
-    let mut mon = Monitor::start(plan.soak.clone(), set, items, &folder, signals).map_err(fail)?;
+    let mut mon = Monitor::start(plan.soak.clone(), set, items, &folder, signals)
+        .map_err(fail)?
+        .with_exposition(exposition);
     let mut next_reap = mon.elapsed() + 1.0;
     let (stop, status) = loop {
         if let Some(s) = mon.poll() {
@@ -120,5 +129,6 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         }
     }
     report.notes = notes;
+    note_cgroup(&mut report, cgroup.as_ref());
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

@@ -197,6 +197,8 @@ mod tests {
             analysis,
             classification: None,
             projection: None,
+            cgroup: None,
+            series: vec![],
         };
         (report, t)
     }

@@ -1,0 +1,216 @@
+//! `memsoak analyze --prometheus URL --query PROMQL (--range 6h | --start T
+//! --end T) [--step 15s]`: Prometheus as the source. Each series the query
+//! returns (one label set: a pod, a run, a canary) is judged alone with the
+//! same warm-up, drift and thresholds as a run folder's samples; the report
+//! files list them all (`report.json`'s `series`, one row of `summary.md`
+//! and one suite of `junit.xml` per series) and the exit code is the worst.
+
+use anyhow::Result;
+
+use super::analyze::{analyze_table, judged};
+use super::fail;
+use crate::analysis::samples::SampleTable;
+use crate::analysis::verdict::worst;
+use crate::cli::exit;
+use crate::cli::plan::PrometheusPlan;
+use crate::promql::{Series, infer_metric, query_range};
+use crate::report::bencher;
+use crate::report::fleet::{FleetRow, junit_xml, summary_md};
+use crate::runfolder::{BENCHER_JSON, JUNIT_XML, Report, RunFolder, SUMMARY_MD, SeriesReport};
+use crate::sample::Metric;
+
+/// A series with fewer points than this is skipped (and named): nothing
+/// can be fitted after a warm-up cut.
+pub const MIN_POINTS: usize = 10;
+
+/// One series read into a sample table of one column, times from its
+/// first point.
+fn table(s: &Series, metric: Metric) -> SampleTable {
+    let t0 = s.t.first().copied().unwrap_or(0.0);
+    SampleTable {
+        metrics: vec![metric],
+        t: s.t.iter().map(|t| t - t0).collect(),
+        items: vec![f64::NAN; s.t.len()],
+        values: vec![s.y.clone()],
+        dropped_rows: 0,
+    }
+}
+
+/// Judge one series: its report, or why it was skipped.
+fn judge(s: &Series, plan: &PrometheusPlan) -> Result<Report, String> {
+    if s.t.len() < MIN_POINTS {
+        return Err(format!(
+            "{} point(s), fewer than {MIN_POINTS}: nothing to fit",
+            s.t.len()
+        ));
+    }
+    let metric = plan
+        .metric
+        .or_else(|| infer_metric(&s.labels))
+        .unwrap_or(Metric::Rss);
+    let mut notes = Vec::new();
+    if s.gaps > 0 {
+        notes.push(format!("{} gap(s) in the series (missing steps)", s.gaps));
+    }
+    if s.non_finite > 0 {
+        notes.push(format!(
+            "{} NaN or infinite point(s) left out",
+            s.non_finite
+        ));
+    }
+    Ok(judged(
+        analyze_table(&table(s, metric), &plan.analysis),
+        &plan.analysis,
+        "prometheus",
+        notes,
+    ))
+}
+
+/// Judge every series, on every core (each series is independent).
+fn judge_all(series: &[Series], plan: &PrometheusPlan) -> Vec<Result<Report, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = series.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|s| judge(s, plan)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// `memsoak analyze --prometheus`: fetch, judge each series, write the
+/// report files; the exit code is the worst verdict.
+pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
+    let q = &plan.query;
+    let series = query_range(q, &plan.shown).map_err(fail)?;
+    if series.is_empty() {
+        return Err(fail(format!(
+            "--query {}: no series between {} and {} on {}",
+            q.query,
+            fmt_time(q.start),
+            fmt_time(q.end),
+            plan.shown
+        )));
+    }
+    let folder = RunFolder::prepare(&plan.out).map_err(fail)?;
+    let judged = judge_all(&series, plan);
+    let names: Vec<String> = series.iter().map(Series::name).collect();
+    let entries: Vec<SeriesReport> = series
+        .iter()
+        .zip(&judged)
+        .zip(&names)
+        .map(|((s, j), name)| SeriesReport {
+            name: name.clone(),
+            labels: s.labels.clone(),
+            points: s.t.len(),
+            gaps: s.gaps,
+            non_finite: s.non_finite,
+            verdict: j.as_ref().ok().map(|r| r.verdict),
+            skipped: j.as_ref().err().cloned(),
+            analysis: j.as_ref().ok().map(|r| r.analysis.clone()),
+        })
+        .collect();
+    let skipped: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| Some((e.name.clone(), e.skipped.clone()?)))
+        .collect();
+    if skipped.len() == entries.len() {
+        return Err(fail(format!(
+            "--query {}: every series was skipped ({}: {})",
+            q.query, skipped[0].0, skipped[0].1
+        )));
+    }
+    let overall = worst(entries.iter().filter_map(|e| e.verdict));
+    let mut rows: Vec<FleetRow<'_>> = judged
+        .iter()
+        .zip(&names)
+        .filter_map(|(j, name)| {
+            let r = j.as_ref().ok()?;
+            Some(FleetRow {
+                name,
+                verdict: r.verdict,
+                report: Some(r),
+                meta: None,
+                why: None,
+            })
+        })
+        .collect();
+    // NOTE: a fleet's table is long: the failing series first.
+    rows.sort_by_key(|r| r.verdict == crate::analysis::verdict::Verdict::Pass);
+    let mut md = summary_md(overall, &rows, ("series", "series"));
+    for (name, why) in &skipped {
+        md.push_str(&format!("\n_Skipped `{name}`: {why}_\n"));
+    }
+    let bench: Vec<(String, &Report)> = rows
+        .iter()
+        .filter_map(|r| Some((r.name.to_string(), r.report?)))
+        .collect();
+    let exit_code = exit::code(overall, None, None);
+    let report = Report {
+        verdict: overall,
+        exit_code,
+        notes: vec![format!(
+            "{} series of `{}` on {} from {} to {} at {} s steps; {} skipped",
+            names.len(),
+            q.query,
+            plan.shown,
+            fmt_time(q.start),
+            fmt_time(q.end),
+            q.step,
+            skipped.len()
+        )],
+        series: entries,
+        ..judged_summary(plan)
+    };
+    folder.write_report(&report).map_err(fail)?;
+    for (name, text) in [
+        (SUMMARY_MD, md.clone()),
+        (JUNIT_XML, junit_xml(&rows)),
+        (BENCHER_JSON, bencher::document(&bench)),
+    ] {
+        folder.write(name, text.as_bytes()).map_err(fail)?;
+    }
+    // NOTE: a skipped series is named even under --quiet: it was not judged.
+    for (name, why) in &skipped {
+        eprintln!("memsoak: skipped {name}: {why}");
+    }
+    if !plan.analysis.quiet {
+        print!("{md}");
+        eprintln!(
+            "memsoak: {} (exit {exit_code}) · {} series judged, {} skipped · report in {}",
+            overall.word(),
+            rows.len(),
+            skipped.len(),
+            plan.out.display()
+        );
+    }
+    Ok(exit_code)
+}
+
+/// The top-level report of a query: no samples of its own (each series has
+/// its analysis in `series`).
+fn judged_summary(plan: &PrometheusPlan) -> Report {
+    let empty = crate::analysis::Analysis {
+        duration_s: plan.query.end - plan.query.start,
+        samples: 0,
+        items: None,
+        dropped_rows: 0,
+        metrics: vec![],
+        thresholds: vec![],
+    };
+    judged(empty, &plan.analysis, "prometheus", vec![])
+}
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+fn fmt_time(t: f64) -> String {
+    chrono::DateTime::from_timestamp(t as i64, 0).map_or_else(
+        || format!("{t}"),
+        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}

@@ -1,0 +1,316 @@
+//! The gate over many runs (`memsoak summarize`): one `summary.md` table
+//! with a row per run folder and one `junit.xml` with a suite per run (a
+//! case per threshold). Renders only: each row's verdict comes decided.
+
+use std::fmt::Write;
+
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+
+use crate::analysis::Outcome;
+use crate::analysis::compare::slope_text;
+use crate::analysis::verdict::Verdict;
+use crate::runfolder::{Report, RunMeta};
+use crate::units::fmt_secs;
+
+/// One run of the matrix, as the command judged it.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetRow<'a> {
+    /// The run's name (its folder).
+    pub name: &'a str,
+    /// Its verdict in the gate (an interrupted or unfinished run is an error).
+    pub verdict: Verdict,
+    /// Its report, when it wrote one.
+    pub report: Option<&'a Report>,
+    /// Its `run.json`, when present.
+    pub meta: Option<&'a RunMeta>,
+    /// Why the verdict is what it is, when the report alone does not say
+    /// (no report, interrupted).
+    pub why: Option<&'a str>,
+}
+
+fn icon(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✅ PASS",
+        Verdict::Fail => "❌ FAIL",
+        Verdict::Error => "⚠️ ERROR",
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('`', "'")
+}
+
+/// What ran: mode, backend (model), workload or target command.
+fn what(r: &Report) -> String {
+    let mut w = vec![r.mode.clone()];
+    if let Some(b) = &r.backend {
+        w.push(match &b.model {
+            Some(m) => format!("{} ({m})", b.name),
+            None => b.name.clone(),
+        });
+    }
+    w.extend(r.workload.clone());
+    if let Some(c) = r.target.as_ref().and_then(|t| t.command.as_ref()) {
+        w.push(c.join(" ").chars().take(40).collect());
+    }
+    cell(&w.join(" · "))
+}
+
+/// The drift worth a column: the metric of the first breached threshold,
+/// else `rss`, else the first metric fitted.
+fn headline_drift(r: &Report) -> String {
+    let a = &r.analysis;
+    let breached = a
+        .thresholds
+        .iter()
+        .find(|t| t.outcome == Outcome::Fail)
+        .and_then(|t| a.metric(t.threshold.metric));
+    let m = breached
+        .or_else(|| a.metric(crate::sample::Metric::Rss))
+        .or_else(|| a.metrics.iter().find(|m| m.slope_per_min.is_some()));
+    m.map_or("–".into(), |m| {
+        format!(
+            "`{}` {}{}",
+            m.metric,
+            slope_text(m.slope_per_min),
+            if m.significant { ", significant" } else { "" }
+        )
+    })
+}
+
+/// `summary.md` of a matrix: the worst verdict on top, one row per run
+/// (`noun`: what a row is, singular and plural: `("run", "runs")`), then
+/// every breach and error by run.
+pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> String {
+    let (one, many) = noun;
+    let mut s = String::new();
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let _ = writeln!(
+        s,
+        "## memsoak summary: {}\n\n{} {many}: {} pass, {} fail, {} error\n",
+        icon(worst),
+        rows.len(),
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Error)
+    );
+    let _ = writeln!(
+        s,
+        "| {one} | verdict | what | duration | drift | breached | commit |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for row in rows {
+        let commit = row
+            .meta
+            .and_then(|m| m.git_commit.as_deref())
+            .map_or("–".into(), |c| {
+                format!("`{}`", c.chars().take(10).collect::<String>())
+            });
+        let (what, duration, drift, breached) = match row.report {
+            Some(r) => {
+                let b: Vec<String> = r
+                    .analysis
+                    .thresholds
+                    .iter()
+                    .filter(|t| t.outcome == Outcome::Fail)
+                    .map(|t| format!("`{}`", t.threshold.expr))
+                    .collect();
+                (
+                    what(r),
+                    fmt_secs(r.analysis.duration_s),
+                    headline_drift(r),
+                    if b.is_empty() {
+                        "–".into()
+                    } else {
+                        b.join(", ")
+                    },
+                )
+            }
+            None => ("–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {what} | {duration} | {drift} | {breached} | {commit} |",
+            cell(row.name),
+            icon(row.verdict)
+        );
+    }
+    let mut details = String::new();
+    for row in rows {
+        if let Some(w) = row.why {
+            let _ = writeln!(details, "- `{}`: {}", cell(row.name), w);
+        }
+        let Some(r) = row.report else { continue };
+        for t in r
+            .analysis
+            .thresholds
+            .iter()
+            .filter(|t| t.outcome == Outcome::Fail)
+        {
+            let th = &t.threshold;
+            let _ = writeln!(
+                details,
+                "- `{}`: `{}` measured {}: {}",
+                cell(row.name),
+                th.expr,
+                t.measured.map_or("–".into(), |v| th.format_value(v)),
+                t.note
+            );
+        }
+        for e in &r.errors {
+            let _ = writeln!(details, "- `{}`: error: {}", cell(row.name), cell(e));
+        }
+        for t in r.projection.iter().flat_map(|p| p.reaching()) {
+            let _ = writeln!(details, "- `{}`: {}", cell(row.name), t.text);
+        }
+    }
+    if !details.is_empty() {
+        let _ = writeln!(s, "\n### Breaches, errors and projections\n\n{details}");
+    }
+    s
+}
+
+fn case(name: &str, status: TestCaseStatus, classname: &str) -> TestCase {
+    let mut c = TestCase::new(name, status);
+    c.set_classname(classname);
+    c
+}
+
+fn failing(kind: NonSuccessKind, message: String, body: String) -> TestCaseStatus {
+    let mut st = TestCaseStatus::non_success(kind);
+    st.set_message(message).set_description(body);
+    st
+}
+
+/// One suite per run: a case per threshold (a breach is a failure with the
+/// measured value against the limit), an error case for a run that could
+/// not be judged.
+fn suite(row: &FleetRow<'_>) -> TestSuite {
+    let mut suite = TestSuite::new(row.name);
+    suite.add_property(Property::new("verdict", row.verdict.word().to_lowercase()));
+    if let Some(c) = row.meta.and_then(|m| m.git_commit.as_deref()) {
+        suite.add_property(Property::new("git_commit", c));
+    }
+    if row.verdict == Verdict::Error {
+        let why = row
+            .why
+            .map(str::to_string)
+            .or_else(|| row.report.and_then(|r| r.errors.first().cloned()))
+            .unwrap_or_else(|| "the run ended in error".into());
+        let body = row.report.map_or(String::new(), |r| r.errors.join("\n"));
+        suite.add_test_case(case(
+            "run",
+            failing(NonSuccessKind::Error, why, body),
+            row.name,
+        ));
+    }
+    let Some(r) = row.report else {
+        return suite;
+    };
+    suite.add_property(Property::new("mode", r.mode.as_str()));
+    if let Some(b) = &r.backend {
+        suite.add_property(Property::new("backend", b.name.as_str()));
+    }
+    if let Some(w) = &r.workload {
+        suite.add_property(Property::new("workload", w.as_str()));
+    }
+    suite.set_time(std::time::Duration::from_secs_f64(
+        r.analysis.duration_s.max(0.0),
+    ));
+    for t in &r.analysis.thresholds {
+        let th = &t.threshold;
+        let measured = t
+            .measured
+            .map_or("not measured".into(), |v| th.format_value(v));
+        let status = match t.outcome {
+            Outcome::Pass => TestCaseStatus::success(),
+            Outcome::Skipped => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message(t.note.as_str());
+                st
+            }
+            Outcome::Fail => failing(
+                NonSuccessKind::Failure,
+                format!(
+                    "measured {measured} vs limit {} {}",
+                    th.op.symbol(),
+                    th.limit_text()
+                ),
+                t.note.clone(),
+            ),
+        };
+        suite.add_test_case(case(&th.expr, status, row.name));
+    }
+    suite
+}
+
+/// `junit.xml` of a matrix: one suite per run.
+pub fn junit_xml(rows: &[FleetRow<'_>]) -> String {
+    let mut report = quick_junit::Report::new("memsoak.summary");
+    report.add_test_suites(rows.iter().map(suite));
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot serialize: {e} -->\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Report {
+        Report::from_json(include_str!("../runfolder/fixtures/report-run.json")).unwrap()
+    }
+
+    #[test]
+    fn one_row_per_run_and_every_breach_named() {
+        let r = fixture();
+        let rows = [
+            FleetRow {
+                name: "cell-a",
+                verdict: r.verdict,
+                report: Some(&r),
+                meta: None,
+                why: None,
+            },
+            FleetRow {
+                name: "cell-b",
+                verdict: Verdict::Error,
+                report: None,
+                meta: None,
+                why: Some("no report.json: the run did not finish"),
+            },
+        ];
+        let md = summary_md(Verdict::Error, &rows, ("run", "runs"));
+        assert!(md.contains("⚠️ ERROR"), "{md}");
+        assert!(md.contains("2 runs: 0 pass, 1 fail, 1 error"), "{md}");
+        assert_eq!(md.matches("| `cell-").count(), 2, "{md}");
+        let breached: Vec<_> = r
+            .analysis
+            .thresholds
+            .iter()
+            .filter(|t| t.outcome == Outcome::Fail)
+            .collect();
+        assert!(!breached.is_empty());
+        for t in breached {
+            assert!(
+                md.contains(&format!("`cell-a`: `{}` measured", t.threshold.expr)),
+                "{md}"
+            );
+        }
+        assert!(md.contains("`cell-b`: no report.json"), "{md}");
+
+        let xml = junit_xml(&rows);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let suites: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .collect();
+        assert_eq!(suites.len(), 2);
+        assert_eq!(suites[0].attribute("name"), Some("cell-a"));
+        assert_eq!(
+            suites[0].attribute("tests"),
+            Some(r.analysis.thresholds.len().to_string().as_str())
+        );
+        assert_eq!(suites[1].attribute("errors"), Some("1"));
+    }
+}

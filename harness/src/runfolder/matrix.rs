@@ -1,0 +1,133 @@
+//! A matrix of run folders (the artifacts of a CI matrix, of Kubernetes
+//! Jobs): found under the folders given to `memsoak summarize`, each read
+//! back through [`RunFolder`]. A folder whose run never finished (it holds
+//! `run.json` or `samples.csv` but no `report.json`) is a cell without a
+//! report, kept and named, never dropped.
+
+use std::path::{Path, PathBuf};
+
+use super::{FolderError, REPORT_JSON, RUN_JSON, RunFolder, RunMeta, SAMPLES_CSV};
+use crate::runfolder::Report;
+
+/// How deep below a given folder run folders are looked for
+/// (`artifacts/<job>/<run>/report.json` is depth 2).
+const MAX_DEPTH: usize = 4;
+
+/// One run folder of a matrix.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Its `report.json`; `None` when the run never wrote one.
+    pub report: Option<Report>,
+    /// Its `run.json`, when present and valid (git commit, backend...).
+    pub meta: Option<RunMeta>,
+}
+
+impl Cell {
+    /// The cell's name for tables: its path as found.
+    pub fn name(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+fn is_run_folder(dir: &Path) -> bool {
+    [REPORT_JSON, RUN_JSON, SAMPLES_CSV]
+        .iter()
+        .any(|f| dir.join(f).is_file())
+}
+
+fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if is_run_folder(dir) {
+        out.push(dir.to_path_buf());
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut subs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subs.sort();
+    for s in subs {
+        collect(&s, depth - 1, out);
+    }
+}
+
+/// Every run folder at or under `dirs` (each a run folder, or a folder of
+/// them up to four levels down), in the order given and by name below
+/// each. A folder given that does not exist, or holds no run folder, and a
+/// `report.json` that cannot be read, are errors: a gate over a matrix
+/// must not pass on a cell it could not read.
+pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
+    let mut cells = Vec::new();
+    for d in dirs {
+        if !d.is_dir() {
+            return Err(FolderError::Read {
+                path: d.clone(),
+                why: "not a folder".into(),
+            });
+        }
+        let mut found = Vec::new();
+        collect(d, MAX_DEPTH, &mut found);
+        if found.is_empty() {
+            return Err(FolderError::Read {
+                path: d.clone(),
+                why: format!("no run folder here (no {REPORT_JSON}, {RUN_JSON} or {SAMPLES_CSV})"),
+            });
+        }
+        for dir in found {
+            let folder = RunFolder::at(&dir);
+            let report = if folder.file(REPORT_JSON).is_file() {
+                Some(folder.read_report()?)
+            } else {
+                None
+            };
+            cells.push(Cell {
+                meta: folder.read_meta().ok(),
+                dir,
+                report,
+            });
+        }
+    }
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_run_folders_and_keeps_unfinished_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("job-a/run");
+        let b = d.path().join("job-b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
+        std::fs::write(b.join(RUN_JSON), RunMeta::now("watch").to_json()).unwrap();
+        std::fs::create_dir_all(d.path().join("empty")).unwrap();
+        let cells = discover(&[d.path().to_path_buf()]).unwrap();
+        let dirs: Vec<&Path> = cells.iter().map(|c| c.dir.as_path()).collect();
+        assert_eq!(dirs, vec![a.as_path(), b.as_path()]);
+        assert!(cells.iter().all(|c| c.report.is_none()));
+        assert_eq!(cells[1].meta.as_ref().unwrap().mode, "watch");
+    }
+
+    #[test]
+    fn refuses_a_folder_without_runs_and_a_broken_report() {
+        let d = tempfile::tempdir().unwrap();
+        let e = discover(&[d.path().to_path_buf()]).unwrap_err().to_string();
+        assert!(e.contains("no run folder here"), "{e}");
+        let e = discover(&[d.path().join("nope")]).unwrap_err().to_string();
+        assert!(e.contains("not a folder"), "{e}");
+        std::fs::write(d.path().join(REPORT_JSON), "{").unwrap();
+        let e = discover(&[d.path().to_path_buf()]).unwrap_err().to_string();
+        assert!(e.contains(REPORT_JSON), "{e}");
+    }
+}

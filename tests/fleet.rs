@@ -1,0 +1,654 @@
+//! Containers and fleets, as a user runs them: `summarize` over real run
+//! folders, cgroup metrics (`watch --cgroup` on a fixture tree, and this
+//! machine's own memory cgroup), the live `--metrics-listen` endpoint, and
+//! `analyze --prometheus` against a real Prometheus server scraping real
+//! runs (and a fixture server for 1,000 series × a day). Each test gets its
+//! own temp dir.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Outcome, cannot_run, free_port, json, memsoak, report, run_with};
+use serde_json::Value;
+
+/// The arguments of a quiet synthetic `run` (1 ms of CPU per item) of
+/// `dur`, sampled every `every`, leaking 4 KiB per item or not.
+fn synthetic_args(leak: bool, dur: &str, every: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "--backend", "synthetic", "--cost", "1ms", "-q"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--duration", dur, "--sample-every", every].map(String::from));
+    if leak {
+        args.extend(["--inject", "linear:4KiB"].map(String::from));
+    }
+    args
+}
+
+/// A short synthetic run judged on `rss.slope<2MiB/min`, with extra flags.
+fn synthetic(leak: bool, secs: u32, extra: &[&str]) -> Outcome {
+    let mut args = synthetic_args(leak, &format!("{secs}s"), "250ms");
+    args.extend(["-t", "rss.slope<2MiB/min"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_with(&args, &[], &[])
+}
+
+/// `memsoak ARGS --out OUT`: exit code, stdout, stderr.
+fn memsoak_out(args: &[&str], out: &Path) -> (i32, String, String) {
+    let o = memsoak().args(args).arg("--out").arg(out).output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A usage error: exit 2 and one line, naming `want`.
+fn usage_error(code: i32, stderr: &str, want: &str) {
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(want), "{stderr}");
+}
+
+fn summarize(dirs: &[&Path], out: &Path) -> (i32, String, String) {
+    let mut args = vec!["summarize"];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+    memsoak_out(&args, out)
+}
+
+#[test]
+fn summarize_gates_a_matrix_of_real_runs_with_the_worst_verdict() {
+    let (leak, flat) = std::thread::scope(|s| {
+        let a = s.spawn(|| synthetic(true, 8, &[]));
+        let b = s.spawn(|| synthetic(false, 8, &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(leak.code, 1, "{}", leak.stderr);
+    assert_eq!(flat.code, 0, "{}", flat.stderr);
+    // Each run also leaves its drift in Bencher's format.
+    let b = json(&flat.dir.join("bencher.json"));
+    let bench = b.as_object().unwrap().values().next().unwrap();
+    let rss = &bench["rss-slope"];
+    assert!(rss["lower_value"].as_f64().unwrap() <= rss["value"].as_f64().unwrap());
+    assert!(rss["value"].as_f64().unwrap() <= rss["upper_value"].as_f64().unwrap());
+
+    // A matrix: the two runs under one folder, as CI artifacts arrive.
+    let m = tempfile::tempdir().unwrap();
+    let art = m.path().join("artifacts");
+    for (name, o) in [("leak", &leak), ("flat", &flat)] {
+        let cell = art.join(name).join("run");
+        std::fs::create_dir_all(cell.parent().unwrap()).unwrap();
+        let copied = Command::new("cp")
+            .arg("-r")
+            .arg(&o.dir)
+            .arg(&cell)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    let out = m.path().join("summary");
+    let (code, stdout, stderr) = summarize(&[&art], &out);
+    assert_eq!(code, 1, "{stderr}\n{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(md, stdout);
+    assert!(md.contains("2 runs: 1 pass, 1 fail, 0 error"), "{md}");
+    assert!(md.contains("/leak/run` | ❌ FAIL"), "{md}");
+    assert!(md.contains("/flat/run` | ✅ PASS"), "{md}");
+    assert!(md.contains("`rss.slope<2MiB/min` measured"), "{md}");
+    let xml = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 2, "{xml}");
+    let failures: usize = suites
+        .iter()
+        .map(|s| s.attribute("failures").unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(failures, 1, "{xml}");
+    let bmf = json(&out.join("bencher.json"));
+    assert_eq!(bmf.as_object().unwrap().len(), 2, "{bmf}");
+
+    // A cell whose run never finished (memsoak killed: run.json, no
+    // report) is an error row, never dropped: exit 3.
+    let dead = art.join("dead");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::copy(flat.dir.join("run.json"), dead.join("run.json")).unwrap();
+    let (code, stdout, stderr) = summarize(&[&art], &out);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stdout.contains("/dead` | ⚠️ ERROR"), "{stdout}");
+    assert!(stdout.contains("no report.json"), "{stdout}");
+
+    // Bad input: one line, exit 2.
+    let (code, _, stderr) = summarize(&[&m.path().join("nope")], &out);
+    usage_error(code, &stderr, "not a folder");
+    let empty = m.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, stderr) = summarize(&[&empty], &out);
+    usage_error(code, &stderr, "no run folder here");
+}
+
+/// A fixture memory cgroup (v2) with this much charged and this many OOM
+/// kills so far.
+fn cgroup_v2(dir: &Path, current: u64, limit: u64, oom: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let w = |n: &str, t: String| std::fs::write(dir.join(n), t).unwrap();
+    w("memory.current", format!("{current}\n"));
+    w(
+        "memory.stat",
+        format!(
+            "anon {}\nfile {}\ninactive_file {}\n",
+            current / 2,
+            current / 4,
+            current / 8
+        ),
+    );
+    w("memory.max", format!("{limit}\n"));
+    w("memory.events", format!("oom 0\noom_kill {oom}\n"));
+}
+
+#[test]
+fn watch_samples_a_named_cgroup_and_names_an_oom_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cg = tmp.path().join("cg/kubepods/pod1");
+    let mib = 1u64 << 20;
+    cgroup_v2(&cg, 100 * mib, 512 * mib, 3);
+    let out = tmp.path().join("run");
+    let mut child = memsoak()
+        .args(["watch", "--duration", "4s", "--sample-every", "200ms", "-q"])
+        .arg("--cgroup")
+        .arg(&cg)
+        .arg("--out")
+        .arg(&out)
+        .args(["--", "sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The "container" grows and its OOM killer strikes once mid-run.
+    for i in 1..=10u64 {
+        std::thread::sleep(Duration::from_millis(300));
+        cgroup_v2(
+            &cg,
+            (100 + 10 * i) * mib,
+            512 * mib,
+            if i >= 5 { 4 } else { 3 },
+        );
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",cgroup,cgroup_anon,cgroup_file,cgroup_working_set"),
+        "{header}"
+    );
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    let n = last.len();
+    let (cur, ws): (u64, u64) = (last[n - 4].parse().unwrap(), last[n - 1].parse().unwrap());
+    assert_eq!(ws, cur - cur / 8, "working set = usage − inactive_file");
+    let r = report(&out);
+    assert_eq!(r["cgroup"]["limit"], 512 * mib);
+    assert_eq!(r["cgroup"]["version"], "v2");
+    assert_eq!(r["cgroup"]["oom_kills"], 1, "{}", r["cgroup"]);
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("OOM kill: the kernel killed 1 process(es)"),
+        "{notes}"
+    );
+    let limit = &r["projection"]["cgroup_limit"];
+    assert_eq!(limit["limit"].as_f64(), Some((512 * mib) as f64), "{limit}");
+
+    // Not a cgroup: one line, exit 2, nothing run.
+    let not_cg = tmp.path().to_str().unwrap();
+    let (code, _, err) = memsoak_out(
+        &[
+            "watch",
+            "--duration",
+            "2s",
+            "--cgroup",
+            not_cg,
+            "--",
+            "true",
+        ],
+        &tmp.path().join("nothing"),
+    );
+    usage_error(code, &err, "not a memory cgroup");
+}
+
+#[test]
+fn a_run_samples_its_own_memory_cgroup_when_it_has_one() {
+    let own = memsoak::sample::cgroup::of_pid(std::process::id());
+    let o = synthetic(false, 3, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let csv = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    let header = csv.lines().next().unwrap().to_string();
+    let r = report(&o.dir);
+    match own {
+        Some(c) => {
+            // A real read of the cgroup this test runs in, cross-checked
+            // against the run's own RSS: the charge holds at least it.
+            assert!(header.contains(",cgroup,"), "{header}");
+            let cols: Vec<&str> = header.split(',').collect();
+            let at = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+            let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+            let rss: f64 = last[at("rss")].parse().unwrap();
+            let cg: f64 = last[at("cgroup")].parse().unwrap();
+            assert!(cg >= rss * 0.9, "cgroup {cg} < rss {rss} ({c:?})");
+            assert_eq!(r["cgroup"]["path"], c.path.display().to_string());
+        }
+        None => {
+            assert!(!header.contains("cgroup"), "{header}");
+            assert!(r["notes"].to_string().contains("cgroup metrics absent"));
+            common::skip(
+                "a_run_samples_its_own_memory_cgroup_when_it_has_one",
+                "this test runs in no memory cgroup of its own: only the absence is checked",
+            );
+        }
+    }
+}
+
+fn scrape(url: &str) -> Option<String> {
+    let mut r = ureq::get(url).call().ok()?;
+    r.body_mut().read_to_string().ok()
+}
+
+#[test]
+fn metrics_listen_serves_live_series_and_refuses_a_public_address_without_consent() {
+    let port = free_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut child = memsoak()
+        .args(synthetic_args(true, "15s", "100ms"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(14);
+    let mut body = String::new();
+    // The drift is fitted every 10 s of the run.
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        if let Some(b) = scrape(&url)
+            && b.contains("memsoak_drift_bytes_per_minute{")
+        {
+            body = b;
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(!body.is_empty(), "no drift was ever served at {url}");
+    let run_id = "run";
+    for needle in [
+        "# TYPE memsoak_rss_bytes gauge",
+        "# TYPE memsoak_heap_bytes gauge",
+        "# TYPE memsoak_items counter",
+        "# TYPE memsoak_threshold_breached gauge",
+        r#"bound="upper""#,
+        &format!(r#"run_id="{run_id}",mode="run",backend="synthetic",workload="synthetic""#),
+    ] {
+        assert!(body.contains(needle), "{needle} missing:\n{body}");
+    }
+    let items = body
+        .lines()
+        .find(|l| l.starts_with("memsoak_items_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(items > 0.0, "{body}");
+    // Gone with the run.
+    assert!(scrape(&url).is_none());
+
+    let public = tmp.path().join("public");
+    let (code, _, err) = memsoak_out(
+        &[
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "2s",
+            "--metrics-listen",
+            "0.0.0.0:9464",
+        ],
+        &public,
+    );
+    usage_error(code, &err, "--metrics-allow-remote");
+    assert!(!public.exists());
+    // An address already in use: one line, exit 2, before anything runs.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for cmd in [
+        &["run", "--backend", "synthetic", "--duration", "2s"][..],
+        &["watch", "--duration", "2s"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--metrics-listen", addr.as_str()]);
+        if cmd[0] == "watch" {
+            args.extend(["--", "sleep", "5"]);
+        }
+        let dir = tmp.path().join(format!("taken-{}", cmd[0]));
+        let (code, _, err) = memsoak_out(&args, &dir);
+        usage_error(code, &err, "cannot listen there");
+        assert!(
+            !dir.join("samples.csv").exists(),
+            "{}: sampled anyway",
+            cmd[0]
+        );
+    }
+}
+
+/// A Prometheus server of its own, on loopback, stopped on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `prometheus` scraping `targets` every second; `None` (after
+/// `cannot_run`) when the binary is missing.
+fn prometheus(test: &str, dir: &Path, targets: &[String]) -> Option<Prometheus> {
+    let bin = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    let Some(bin) = bin else {
+        cannot_run(
+            test,
+            "no prometheus binary (the Debian package `prometheus`; .ci/run installs it)",
+        );
+        return None;
+    };
+    let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: memsoak\n    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let p = Prometheus { child, port };
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scrape(&ready).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "prometheus not ready in 30 s: {}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(p)
+}
+
+fn analyze_prom(url: &str, args: &[&str], out: &Path) -> (i32, String) {
+    let mut all = vec!["analyze", "--prometheus", url, "-q"];
+    all.extend(args);
+    let (code, _, stderr) = memsoak_out(&all, out);
+    (code, stderr)
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_two_runs_and_analyze_judges_each_series() {
+    let test = "a_real_prometheus_scrapes_two_runs_and_analyze_judges_each_series";
+    let tmp = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let Some(prom) = prometheus(
+        test,
+        tmp.path(),
+        &[format!("127.0.0.1:{pa}"), format!("127.0.0.1:{pb}")],
+    ) else {
+        return;
+    };
+    let start = now_s() - 2.0;
+    let (leak, flat) = std::thread::scope(|s| {
+        let listen_a = format!("127.0.0.1:{pa}");
+        let listen_b = format!("127.0.0.1:{pb}");
+        let a = s.spawn(move || synthetic(true, 30, &["--metrics-listen", &listen_a]));
+        let b = s.spawn(move || synthetic(false, 30, &["--metrics-listen", &listen_b]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(leak.code, 1, "{}", leak.stderr);
+    assert_eq!(flat.code, 0, "{}", flat.stderr);
+    let end = now_s() + 1.0;
+    let url = format!("http://127.0.0.1:{}", prom.port);
+    let out = tmp.path().join("prom-report");
+    let (s, e) = (format!("{start:.0}"), format!("{end:.0}"));
+    let (code, stderr) = analyze_prom(
+        &url,
+        &[
+            "--query",
+            r#"memsoak_rss_bytes{job="memsoak"}"#,
+            "--start",
+            &s,
+            "--end",
+            &e,
+            "--step",
+            "1s",
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &out,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let r = report(&out);
+    let series = r["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{r}");
+    let verdict_of = |port: u16| -> Value {
+        series
+            .iter()
+            .find(|s| s["labels"]["instance"] == format!("127.0.0.1:{port}"))
+            .unwrap_or_else(|| panic!("no series of :{port} in {r}"))
+            .clone()
+    };
+    let (a, b) = (verdict_of(pa), verdict_of(pb));
+    assert_eq!(a["verdict"], "fail", "{a}");
+    assert_eq!(b["verdict"], "pass", "{b}");
+    assert!(a["points"].as_u64().unwrap() >= 15, "{a}");
+    assert_eq!(a["labels"]["run_id"], "run");
+    assert_eq!(a["labels"]["backend"], "synthetic");
+    assert_eq!(r["verdict"], "fail");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("1 pass, 1 fail"), "{md}");
+
+    // Bad input against the real server: one line, exit 2.
+    let bad = |args: &[&str], want: &str| {
+        let (code, err) = analyze_prom(&url, args, &tmp.path().join("bad"));
+        usage_error(code, &err, want);
+        assert!(
+            !tmp.path().join("bad").exists(),
+            "{args:?}: a report was written"
+        );
+    };
+    bad(
+        &["--query", "rate((", "--range", "5m"],
+        "Prometheus refused it: bad_data",
+    );
+    bad(
+        &["--query", "no_such_metric_at_all", "--range", "5m"],
+        "no series",
+    );
+    bad(
+        &["--query", "up", "--start", &e, "--end", &s],
+        "--start must be before --end",
+    );
+    bad(&["--query", "up"], "--range");
+    drop(prom);
+    bad(&["--query", "up", "--range", "5m"], "cannot reach it");
+}
+
+/// A Prometheus API reply of `n` series × `points` at 15 s: flat noise,
+/// but series 0 leaks 4 MiB a minute; series `n` has only 5 points; a few
+/// points are NaN and a few steps are missing.
+fn day_reply(n: usize, points: usize, t0: f64) -> String {
+    let mut s = String::with_capacity(n * points * 28);
+    s.push_str(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    let mut rng = 0x2545F4914F6CDD1Du64;
+    for k in 0..=n {
+        if k > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"metric":{{"__name__":"memsoak_rss_bytes","job":"fleet","pod":"pod-{k}"}},"values":["#
+        ));
+        let len = if k == n { 5 } else { points };
+        let mut first = true;
+        for i in 0..len {
+            if k % 97 == 3 && i % 500 == 7 {
+                continue; // a gap
+            }
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let noise = (rng % 4_000_000) as f64;
+            let leak = if k == 0 {
+                i as f64 * 15.0 / 60.0 * 4.0 * 1_048_576.0
+            } else {
+                0.0
+            };
+            let v = if k % 101 == 5 && i == 10 {
+                "NaN".to_string()
+            } else {
+                format!("{}", (300_000_000.0 + noise + leak) as u64)
+            };
+            if !first {
+                s.push(',');
+            }
+            first = false;
+            s.push_str(&format!(r#"[{},"{v}"]"#, t0 + i as f64 * 15.0));
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}}");
+    s
+}
+
+#[test]
+fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
+    const SERIES: usize = 1000;
+    const POINTS: usize = 5760;
+    let t0 = 1_700_000_000.0;
+    let body = std::sync::Arc::new(day_reply(SERIES, POINTS, t0));
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let served = body.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(100)) {
+                let _ = req.respond(tiny_http::Response::from_data(served.as_bytes().to_vec()));
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("day");
+    let (s, e) = (
+        format!("{t0}"),
+        format!("{}", t0 + (POINTS - 1) as f64 * 15.0),
+    );
+    let began = Instant::now();
+    // NOTE: reaped by wait4 below (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut child = memsoak()
+        .args([
+            "analyze",
+            "--prometheus",
+            &format!("http://127.0.0.1:{port}"),
+            "-q",
+        ])
+        .args(["--query", "memsoak_rss_bytes", "--start", &s, "--end", &e])
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let stderr_pipe = child.stderr.take().unwrap();
+    let reader =
+        std::thread::spawn(move || std::io::read_to_string(stderr_pipe).unwrap_or_default());
+    // NOTE: wait4 gives the CPU time of this child alone (other tests run
+    // children of this process at the same time).
+    let (mut status, mut usage) = (0i32, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for the child spawned above, with valid out-pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let wall = began.elapsed().as_secs_f64();
+    let cpu = usage.ru_utime.tv_sec as f64
+        + usage.ru_utime.tv_usec as f64 / 1e6
+        + usage.ru_stime.tv_sec as f64
+        + usage.ru_stime.tv_usec as f64 / 1e6;
+    let code = libc::WEXITSTATUS(status);
+    let stderr = reader.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
+    eprintln!(
+        "analyze --prometheus: {SERIES} series × {POINTS} points ({} MB of JSON) in {wall:.2} s, {cpu:.2} s of CPU",
+        body.len() / 1_000_000
+    );
+    assert_eq!(code, 1, "{stderr}");
+    // The short series is skipped and named; the others judged.
+    assert!(
+        stderr.contains(&format!(
+            r#"skipped memsoak_rss_bytes{{job="fleet", pod="pod-{SERIES}"}}"#
+        )),
+        "{stderr}"
+    );
+    let r = report(&out);
+    let series = r["series"].as_array().unwrap();
+    assert_eq!(series.len(), SERIES + 1);
+    let failed: Vec<&str> = series
+        .iter()
+        .filter(|s| s["verdict"] == "fail")
+        .map(|s| s["labels"]["pod"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["pod-0"], "only the leaking pod fails");
+    let gappy = series
+        .iter()
+        .find(|s| s["labels"]["pod"] == "pod-3")
+        .unwrap();
+    assert!(gappy["gaps"].as_u64().unwrap() > 0, "{gappy}");
+    let nan = series
+        .iter()
+        .find(|s| s["labels"]["pod"] == "pod-5")
+        .unwrap();
+    assert_eq!(nan["non_finite"], 1, "{nan}");
+    // NOTE: the target, 10 s on the 2-core dev box, is met by the release
+    // build (README "Fleets"); this test build runs memsoak at opt-level 1
+    // (about 3x slower) on a box shared with other builds, so CPU time is
+    // bounded, not the wall clock.
+    assert!(cpu < 45.0, "{cpu} s of CPU");
+}
