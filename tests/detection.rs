@@ -8,7 +8,7 @@ mod common;
 
 use common::{Outcome, fixture, report, run_with};
 use memsoak::analysis::threshold::Threshold;
-use memsoak::analysis::{DEFAULT_MIN_GROWTH, Warmup, sequential_breach};
+use memsoak::analysis::{LookRules, sequential_breach};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -129,7 +129,7 @@ fn fail_fast_at(t: &[f64], y: &[f64]) -> Option<f64> {
     let items = vec![f64::NAN; t.len()];
     memsoak::stats::calibration::time_to_detection(t, y, 1.0, |tt, yy, k| {
         let i = &items[..tt.len()];
-        sequential_breach(&th, tt, i, yy, Warmup::Auto, 0.95, DEFAULT_MIN_GROWTH, k).is_some()
+        sequential_breach(&th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
     })
 }
 

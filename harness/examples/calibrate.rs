@@ -10,7 +10,7 @@
 
 use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{
-    DEFAULT_MIN_GROWTH, Outcome, Warmup, analyze_metric, evaluate, sequential_breach,
+    DEFAULT_MIN_GROWTH, LookRules, Outcome, Warmup, analyze_metric, evaluate, sequential_breach,
 };
 use memsoak::sample::Metric;
 use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario, time_to_detection};
@@ -66,9 +66,11 @@ fn fail_fast(th: &Threshold, s: &Scenario, t: &[f64], y: &[f64]) -> Option<f64> 
             tt,
             i,
             yy,
-            Warmup::Auto,
-            CONFIDENCE,
-            DEFAULT_MIN_GROWTH,
+            &LookRules {
+                warmup: Warmup::Auto,
+                confidence: CONFIDENCE,
+                min_growth: DEFAULT_MIN_GROWTH,
+            },
             k,
         )
         .is_some()

@@ -489,6 +489,27 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
     }
 }
 
+/// What every fail-fast look judges by: the run's warm-up rule, confidence
+/// and materiality floor (as in [`AnalysisOptions`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LookRules {
+    /// Warm-up rule.
+    pub warmup: Warmup,
+    /// Confidence over all looks together (0.95).
+    pub confidence: f64,
+    /// Materiality floor, bytes of fitted growth.
+    pub min_growth: f64,
+}
+
+impl LookRules {
+    /// The rules of the default gate: auto warm-up, 95%, 1 MiB.
+    pub const DEFAULT: LookRules = LookRules {
+        warmup: Warmup::Auto,
+        confidence: 0.95,
+        min_growth: DEFAULT_MIN_GROWTH,
+    };
+}
+
 /// Fail-fast look number `look` (1-based): is a breach of `th` already
 /// statistically certain? The alpha of each look is spent so that the sum
 /// over all looks stays under `1 - confidence` (see [`stats::look_alpha`]),
@@ -499,11 +520,14 @@ pub fn sequential_breach(
     t: &[f64],
     items: &[f64],
     y: &[f64],
-    warmup: Warmup,
-    confidence: f64,
-    min_growth: f64,
+    rules: &LookRules,
     look: u32,
 ) -> Option<String> {
+    let LookRules {
+        warmup,
+        confidence,
+        min_growth,
+    } = *rules;
     let finite: Vec<usize> = (0..y.len()).filter(|&i| y[i].is_finite()).collect();
     match th.stat {
         Stat::Max | Stat::Min => {
@@ -665,26 +689,21 @@ mod tests {
         assert!(Warmup::parse("soon").unwrap_err().contains("--warmup"));
     }
 
+    fn rules(min_growth: f64) -> LookRules {
+        LookRules {
+            min_growth,
+            ..LookRules::DEFAULT
+        }
+    }
+
     #[test]
     fn cap_breach_is_immediately_certain() {
         let th: Threshold = "rss.max<150MiB".parse().unwrap();
         let t: Vec<f64> = (0..10).map(|i| i as f64).collect();
         let y: Vec<f64> = (0..10).map(|i| (140 + i * 2) as f64 * MIB).collect();
         let items = vec![f64::NAN; 10];
-        assert!(sequential_breach(&th, &t, &items, &y, Warmup::Auto, 0.95, MIB, 1).is_some());
-        assert!(
-            sequential_breach(
-                &th,
-                &t[..5],
-                &items[..5],
-                &y[..5],
-                Warmup::Auto,
-                0.95,
-                MIB,
-                1
-            )
-            .is_none()
-        );
+        assert!(sequential_breach(&th, &t, &items, &y, &rules(MIB), 1).is_some());
+        assert!(sequential_breach(&th, &t[..5], &items[..5], &y[..5], &rules(MIB), 1).is_none());
     }
 
     #[test]
@@ -694,12 +713,12 @@ mod tests {
         let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let items = vec![f64::NAN; n];
         let leak: Vec<f64> = t.iter().map(|x| 100.0 * MIB + 0.5 * MIB * x).collect();
-        assert!(sequential_breach(&th, &t, &items, &leak, Warmup::Auto, 0.95, MIB, 3).is_some());
+        assert!(sequential_breach(&th, &t, &items, &leak, &rules(MIB), 3).is_some());
         let flat: Vec<f64> = t
             .iter()
             .map(|x| 100.0 * MIB + (x * 7.3).sin() * MIB)
             .collect();
-        assert!(sequential_breach(&th, &t, &items, &flat, Warmup::Auto, 0.95, MIB, 3).is_none());
+        assert!(sequential_breach(&th, &t, &items, &flat, &rules(MIB), 3).is_none());
     }
 
     /// The whole fail-fast procedure on a healthy run, as the monitor runs
@@ -711,7 +730,7 @@ mod tests {
         (30..=y.len()).step_by(10).enumerate().any(|(k, n)| {
             let look = k as u32 + 1;
             let (t, i, y) = (&t[..n], &items[..n], &y[..n]);
-            sequential_breach(th, t, i, y, Warmup::Auto, 0.95, min_growth, look).is_some()
+            sequential_breach(th, t, i, y, &rules(min_growth), look).is_some()
         })
     }
 
@@ -772,9 +791,7 @@ mod tests {
                 &t[..n],
                 &items[..n],
                 &y[..n],
-                Warmup::Auto,
-                0.95,
-                DEFAULT_MIN_GROWTH,
+                &LookRules::DEFAULT,
                 k as u32 + 1,
             )
             .is_some()

@@ -5,8 +5,8 @@
 //! the source of the items count ([`items`]) and the `.npy` sink of
 //! `--write-embeddings` ([`npy`]).
 
-pub mod items;
 pub mod exposition;
+pub mod items;
 pub mod monitor;
 pub mod npy;
 pub mod pipeline;

@@ -6,8 +6,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use super::SoakOptions;
-use super::items::Items;
 use super::exposition::Exposition;
+use super::items::Items;
 use super::progress::{Progress, Status};
 use super::sampler::{MAX_PREALLOCATED_ROWS, Reservoir, Row, SamplerThread};
 use super::signals::{Interrupt, Signals};
@@ -207,9 +207,11 @@ impl Monitor {
                     &tab.t,
                     &tab.items,
                     y,
-                    self.opts.warmup,
-                    self.opts.confidence,
-                    self.opts.min_growth,
+                    &analysis::LookRules {
+                        warmup: self.opts.warmup,
+                        confidence: self.opts.confidence,
+                        min_growth: self.opts.min_growth,
+                    },
                     self.look,
                 ) {
                     return Some(Stop::FailFast(why));
