@@ -255,7 +255,7 @@ fn options_are_checked() {
     let too_long = CandleEmbedder::load(&CandleOptions {
         model_dir: Some(dir.clone()),
         max_seq_length: Some(600),
-        threads: None,
+        ..CandleOptions::default()
     });
     let msg = setup_message(too_long.map(|_| ()));
     assert!(msg.contains("600") && msg.contains("512"), "{msg}");
@@ -272,7 +272,7 @@ fn options_are_checked() {
     let mut short = load(&CandleOptions {
         model_dir: Some(dir),
         max_seq_length: Some(32),
-        threads: None,
+        ..CandleOptions::default()
     });
     assert_eq!(short.info().details["max_seq_length"], 32);
     let r = reference();

@@ -1,7 +1,8 @@
 //! Throughput of the candle backend: sentences per second at batch 32.
 //!
 //! `cargo bench --profile dev --bench embed [-- --batches N --repeat R
-//!  --threads T --decay memsoak|default --shapes | --sweep [--rounds K]]`
+//!  --threads T --split passes|operations --decay memsoak|default --shapes
+//!  | --sweep [--rounds K]]`
 //!
 //! Two workloads, both deterministic: *fixed* (every text exactly 93 tokens,
 //! special tokens included) and *variable* (uniform 4..=300 tokens, so some
@@ -20,10 +21,13 @@
 //! the default; `_RJEM_MALLOC_CONF` overrides it as it does for memsoak).
 //! `--decay default` keeps jemalloc's own decay, to measure what turning it
 //! off buys. Threads: `--threads T`, else memsoak's default
-//! ([`memsoak::backend::candle::default_threads`]).
+//! ([`memsoak::backend::candle::default_threads`]), sharing each batch by
+//! forward passes (`--split passes`, memsoak's default) or inside every
+//! operation (`--split operations`, candle's own threading).
 //!
 //! `--sweep` runs this bench once per setting (threads 1..=max(4, 2 × CPUs)
-//! capped at 8, each with decay off and on), in fresh processes since
+//! capped at 8, each split both ways with decay off, and by passes with
+//! decay on), in fresh processes since
 //! candle's thread pools are sized once per process, over K rounds
 //! (default 2) with the settings interleaved, and prints the best of each.
 
@@ -35,7 +39,7 @@ use std::time::Instant;
 use common::{load_average, process_cpu};
 
 use memsoak::backend::Embedder;
-use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
+use memsoak::backend::candle::{CandleEmbedder, CandleOptions, ThreadSplit, resolve_model_dir};
 use serde_json::json;
 use tokenizers::Tokenizer;
 
@@ -301,6 +305,7 @@ struct Args {
     sweep: bool,
     rounds: usize,
     threads: Option<usize>,
+    split: ThreadSplit,
     decay_default: bool,
     json: bool,
     texts: Option<PathBuf>,
@@ -322,6 +327,7 @@ fn parse_args() -> Args {
         sweep: false,
         rounds: 2,
         threads: None,
+        split: ThreadSplit::default(),
         decay_default: false,
         json: false,
         texts: None,
@@ -347,6 +353,13 @@ fn parse_args() -> Args {
                         .map(PathBuf::from)
                         .unwrap_or_else(|| die("--texts FILE")),
                 )
+            }
+            "--split" => {
+                a.split = match args.next().as_deref() {
+                    Some("passes") => ThreadSplit::Passes,
+                    Some("operations") => ThreadSplit::Operations,
+                    _ => die("--split passes|operations"),
+                }
             }
             "--decay" => match args.next().as_deref() {
                 Some("memsoak") => a.decay_default = false,
@@ -383,6 +396,7 @@ fn main() {
         CandleEmbedder::load(&CandleOptions {
             model_dir: Some(dir.to_path_buf()),
             threads: args.threads,
+            split: args.split,
             ..CandleOptions::default()
         })
         .unwrap_or_else(|e| die(&e.to_string()))
@@ -429,8 +443,9 @@ fn main() {
     let decay_text = jemalloc_decay();
     if !args.json {
         println!(
-            "candle embed bench: model {} | threads {threads} | jemalloc {decay_text} ({}) | load average {}",
+            "candle embed bench: model {} | threads {threads} ({}) | jemalloc {decay_text} ({}) | load average {}",
             info.model.unwrap_or_default(),
+            args.split.as_str(),
             match (decay, std::env::var("_RJEM_MALLOC_CONF")) {
                 (_, Ok(v)) => format!("_RJEM_MALLOC_CONF={v}"),
                 (Some(_), _) => "decay off, as memsoak run applies".into(),
@@ -468,6 +483,7 @@ fn main() {
     let doc = json!({
         "backend": "candle",
         "threads": threads,
+        "split": args.split.as_str(),
         "decay": if decay.is_some() { "off" } else { "jemalloc" },
         "jemalloc": decay_text,
         "batch_size": BATCH,
@@ -545,11 +561,19 @@ fn sweep(args: &Args) {
     let texts = write_texts(&dir, &fixed, &variable);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_threads = (2 * cpus).clamp(4, 8);
-    let settings: Vec<(usize, bool)> = (1..=max_threads)
-        .flat_map(|t| [(t, false), (t, true)])
+    // Each thread count with decay off split both ways, and with decay on
+    // as memsoak splits by default (one thread splits nothing).
+    let settings: Vec<(usize, ThreadSplit, bool)> = (1..=max_threads)
+        .flat_map(|t| {
+            let ops = (t > 1).then_some((t, ThreadSplit::Operations, false));
+            [(t, ThreadSplit::Passes, false)]
+                .into_iter()
+                .chain(ops)
+                .chain([(t, ThreadSplit::Passes, true)])
+        })
         .collect();
     println!(
-        "candle thread sweep: {cpus} CPUs, threads 1..={max_threads}, decay off (memsoak) and on (jemalloc default), {} rounds x {} passes of {} batches of {BATCH}; load average {}",
+        "candle thread sweep: {cpus} CPUs, threads 1..={max_threads} split by passes and by operations, decay off (memsoak) and on (jemalloc default), {} rounds x {} passes of {} batches of {BATCH}; load average {}",
         args.rounds,
         args.repeat,
         args.n_batches,
@@ -558,15 +582,17 @@ fn sweep(args: &Args) {
     // (fixed best, variable best, fixed per CPU-s, variable per CPU-s)
     let mut best = vec![[0f64; 4]; settings.len()];
     for round in 0..args.rounds.max(1) {
-        for (k, &(threads, decay_default)) in settings.iter().enumerate() {
+        for (k, &(threads, split, decay_default)) in settings.iter().enumerate() {
             let mut cmd = std::process::Command::new(&exe);
             cmd.args(["--json", "--threads", &threads.to_string()])
+                .args(["--split", split.as_str()])
                 .arg("--texts")
                 .arg(&texts)
                 .args(["--batches", &args.n_batches.to_string()])
                 .args(["--repeat", &args.repeat.to_string()])
                 .args(["--decay", if decay_default { "default" } else { "memsoak" }])
                 .env_remove("RAYON_NUM_THREADS")
+                .env_remove("CANDLE_NUM_THREADS")
                 .env_remove("_RJEM_MALLOC_CONF");
             let out = cmd.output().unwrap_or_else(|e| die(&e.to_string()));
             let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
@@ -586,18 +612,22 @@ fn sweep(args: &Args) {
                 *b = b.max(v);
             }
             eprintln!(
-                "  round {} threads {threads} decay {}: fixed {:.1}/s variable {:.1}/s",
+                "  round {} threads {threads} {:10} decay {}: fixed {:.1}/s variable {:.1}/s",
                 round + 1,
+                split.as_str(),
                 if decay_default { "on " } else { "off" },
                 now[0],
                 now[1]
             );
         }
     }
-    println!("threads  decay | fixed sent/s  variable sent/s | fixed /CPU-s  variable /CPU-s");
-    for (&(threads, decay_default), b) in settings.iter().zip(&best) {
+    println!(
+        "threads  split       decay | fixed sent/s  variable sent/s | fixed /CPU-s  variable /CPU-s"
+    );
+    for (&(threads, split, decay_default), b) in settings.iter().zip(&best) {
         println!(
-            "{threads:7}  {:5} | {:12.1}  {:15.1} | {:12.1}  {:15.1}",
+            "{threads:7}  {:10}  {:5} | {:12.1}  {:15.1} | {:12.1}  {:15.1}",
+            split.as_str(),
             if decay_default { "on" } else { "off" },
             b[0],
             b[1],
@@ -611,9 +641,10 @@ fn sweep(args: &Args) {
         .enumerate()
         .max_by(|x, y| score(x.1).total_cmp(&score(y.1)))
     {
-        let (threads, decay_default) = settings[k];
+        let (threads, split, decay_default) = settings[k];
         println!(
-            "fastest (fixed + variable sentences/s): threads {threads}, decay {}",
+            "fastest (fixed + variable sentences/s): threads {threads}, split by {}, decay {}",
+            split.as_str(),
             if decay_default { "on" } else { "off" }
         );
     }

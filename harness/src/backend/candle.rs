@@ -72,12 +72,43 @@ pub struct CandleOptions {
     /// `None` reads `sentence_bert_config.json`, else 256.
     pub max_seq_length: Option<usize>,
     /// Compute threads (`--threads`). `None`: `RAYON_NUM_THREADS` when the
-    /// environment sets it, else [`default_threads`]. The count is applied
-    /// through `RAYON_NUM_THREADS`, which candle reads before every matrix
-    /// product; the rayon pools themselves are sized on first use, so for a
-    /// pool of exactly `n` threads load the backend before any other rayon
-    /// work (memsoak does).
+    /// environment sets it, else [`default_threads`].
     pub threads: Option<usize>,
+    /// How the threads share a batch (see [`ThreadSplit`]).
+    pub split: ThreadSplit,
+}
+
+/// How the compute threads share the work of a batch.
+///
+/// candle sizes its thread pools once per process from the environment
+/// (`RAYON_NUM_THREADS`, `CANDLE_NUM_THREADS`), so the first embedder a
+/// process loads decides for all that follow: load the backend before any
+/// other candle or rayon work (memsoak does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ThreadSplit {
+    /// Each thread runs whole forward passes: the batch's length groups
+    /// (split further while there are fewer than threads), candle
+    /// single-threaded inside each. No thread waits on another until the
+    /// batch ends, so on a busy box a descheduled thread delays only its
+    /// own pass. The default.
+    #[default]
+    Passes,
+    /// candle's own threading: every operation is split across the threads,
+    /// which meet at a barrier after each one. candle 0.11's barrier spins
+    /// without yielding: on a box with other work (a CI runner, a shared
+    /// node) the waiting thread burns its core while the one it waits for
+    /// is descheduled. Measured in README "Allocator and threading defaults".
+    Operations,
+}
+
+impl ThreadSplit {
+    /// The name `run.json` records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadSplit::Passes => "passes",
+            ThreadSplit::Operations => "operations",
+        }
+    }
 }
 
 /// How token vectors are pooled into one sentence vector, as the model's
@@ -465,6 +496,9 @@ pub struct CandleEmbedder {
     layers: usize,
     heads: usize,
     threads: usize,
+    split: ThreadSplit,
+    /// The threads of [`ThreadSplit::Passes`] (none with one thread).
+    pool: Option<rayon::ThreadPool>,
     group_by_length: bool,
     model_dir: PathBuf,
 }
@@ -489,7 +523,19 @@ impl CandleEmbedder {
     /// options) is a one-line [`BackendError::Setup`].
     pub fn load(opts: &CandleOptions) -> Result<Self, BackendError> {
         let model_dir = resolve_model_dir(opts.model_dir.as_deref())?;
-        let threads = apply_threads(opts.threads)?;
+        let threads = apply_threads(opts.threads, opts.split)?;
+        let pool = match opts.split {
+            ThreadSplit::Passes if threads > 1 => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("memsoak-candle-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        BackendError::Setup(format!("cannot start {threads} threads: {}", line(e)))
+                    })?,
+            ),
+            _ => None,
+        };
 
         let config = read_bert_config(&model_dir)?;
         let st_config = read_sentence_bert_config(&model_dir)?;
@@ -552,6 +598,8 @@ impl CandleEmbedder {
             heads: config.num_attention_heads,
             group_by_length: true,
             threads,
+            split: opts.split,
+            pool,
             model_dir,
         })
     }
@@ -604,13 +652,22 @@ impl CandleEmbedder {
 
         let dim = self.dim;
         let mut out = vec![0f32; texts.len() * dim];
-        let groups = if self.group_by_length {
+        let mut groups = if self.group_by_length {
             plan_groups(&lens, self.heads)
         } else {
             vec![(0..lens.len()).collect()]
         };
-        for group in groups {
-            let vecs = self.forward_group(&rows, &type_rows, &group)?;
+        let passes = match &self.pool {
+            Some(pool) => {
+                split_for_threads(&mut groups, &lens, self.threads);
+                run_passes(pool, &groups, |g| self.forward_group(&rows, &type_rows, g))?
+            }
+            None => groups
+                .iter()
+                .map(|g| self.forward_group(&rows, &type_rows, g))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+        };
+        for (group, vecs) in groups.iter().zip(passes) {
             for (k, &row) in group.iter().enumerate() {
                 out[row * dim..(row + 1) * dim].copy_from_slice(&vecs[k * dim..(k + 1) * dim]);
             }
@@ -736,6 +793,72 @@ fn plan_groups(lens: &[usize], heads: usize) -> Vec<Vec<usize>> {
     groups
 }
 
+/// Work of one forward pass over `group`, in the units of [`plan_groups`]'s
+/// cost model.
+fn pass_cost(group: &[usize], lens: &[usize]) -> f64 {
+    let len = group.iter().map(|&i| lens[i]).max().unwrap_or(0) as f64;
+    GROUP_OVERHEAD_TOKENS + group.len() as f64 * len * (1.0 + len / ATTENTION_CROSSOVER)
+}
+
+/// Give every thread a pass: while there are fewer passes than `threads`,
+/// halve the costliest pass of two or more rows (its rows are sorted by
+/// length, so each half pads to its own longest and pads less). Then order
+/// the passes costliest first, so that threads taking the next pass as they
+/// finish end the batch close together.
+fn split_for_threads(groups: &mut Vec<Vec<usize>>, lens: &[usize], threads: usize) {
+    while groups.len() < threads {
+        let Some(k) = (0..groups.len())
+            .filter(|&k| groups[k].len() >= 2)
+            .max_by(|&a, &b| pass_cost(&groups[a], lens).total_cmp(&pass_cost(&groups[b], lens)))
+        else {
+            break;
+        };
+        let half = groups[k].len() / 2;
+        let tail = groups[k].split_off(half);
+        groups.push(tail);
+    }
+    groups.sort_by(|a, b| pass_cost(b, lens).total_cmp(&pass_cost(a, lens)));
+}
+
+/// Run `pass` over every group on the pool's threads, each thread taking the
+/// next group as it finishes one. Results in `groups` order; the first error
+/// wins.
+fn run_passes<F>(
+    pool: &rayon::ThreadPool,
+    groups: &[Vec<usize>],
+    pass: F,
+) -> candle_core::Result<Vec<Vec<f32>>>
+where
+    F: Fn(&[usize]) -> candle_core::Result<Vec<f32>> + Sync,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<candle_core::Result<Vec<f32>>>>> =
+        groups.iter().map(|_| Mutex::new(None)).collect();
+    let workers = pool.current_num_threads().min(groups.len());
+    pool.scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(g) = groups.get(k) else { break };
+                    let r = pass(g);
+                    *results[k].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(candle_core::Error::msg("a forward pass never ran")))
+        })
+        .collect()
+}
+
 /// memsoak's default compute thread count: one per CPU this process may
 /// run on (`sched_getaffinity`, so a container's or `taskset`'s limit
 /// counts). Measured on the 2-core CI box, see README "Allocator and
@@ -744,27 +867,38 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Make `threads` take effect and report the thread count candle will use.
-fn apply_threads(threads: Option<usize>) -> Result<usize, BackendError> {
-    let env_sets_it = std::env::var("RAYON_NUM_THREADS")
+/// Make `threads` take effect under `split` and return the thread count.
+///
+/// [`ThreadSplit::Operations`] hands the count to candle through
+/// `RAYON_NUM_THREADS` (read before every matrix product and when candle's
+/// pools start). [`ThreadSplit::Passes`] runs candle single-threaded
+/// (`RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` at 1) under memsoak's own
+/// pool of `threads`.
+fn apply_threads(threads: Option<usize>, split: ThreadSplit) -> Result<usize, BackendError> {
+    let from_env = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > 0);
-    match threads.or_else(|| (!env_sets_it).then(default_threads)) {
-        Some(0) => Err(BackendError::Setup("threads must be at least 1".into())),
-        Some(n) => {
-            if candle_core::utils::get_num_threads() != n {
-                // SAFETY: candle has no thread-count API; it reads
-                // RAYON_NUM_THREADS (through std, which serialises env access)
-                // before each matrix product. Setting it is sound as long as no
-                // foreign code reads the environment concurrently: memsoak loads
-                // its backend during setup, before its worker threads start.
-                unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-            }
-            Ok(candle_core::utils::get_num_threads())
+        .filter(|&n| n > 0);
+    let n = match threads {
+        Some(0) => return Err(BackendError::Setup("threads must be at least 1".into())),
+        Some(n) => n,
+        None => from_env.unwrap_or_else(default_threads),
+    };
+    let candle_threads = match split {
+        ThreadSplit::Passes => 1,
+        ThreadSplit::Operations => n,
+    };
+    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+        if std::env::var(var).ok().as_deref() != Some(candle_threads.to_string().as_str()) {
+            // SAFETY: candle has no thread-count API; it reads these variables
+            // (through std, which serialises env access). Setting them is
+            // sound as long as no foreign code reads the environment
+            // concurrently: memsoak loads its backend during setup, before
+            // its worker threads start.
+            unsafe { std::env::set_var(var, candle_threads.to_string()) };
         }
-        None => Ok(candle_core::utils::get_num_threads()),
     }
+    Ok(n)
 }
 
 /// `tokenizer.json` with sentence-transformers' truncation, and the padding
@@ -831,6 +965,7 @@ impl Embedder for CandleEmbedder {
         details.insert("device".into(), device_name(&self.device).into());
         details.insert("layers".into(), self.layers.into());
         details.insert("threads".into(), self.threads.into());
+        details.insert("thread_split".into(), self.split.as_str().into());
         details.insert("length_grouping".into(), self.group_by_length.into());
         details.insert(
             "model_dir".into(),
