@@ -1000,6 +1000,32 @@ impl Embedder for CandleEmbedder {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_thread_gets_a_pass_and_no_row_is_lost() {
+        // One group of 8 equal rows, 2 threads: halved once.
+        let lens = vec![40; 8];
+        let mut g = vec![(0..8).collect::<Vec<_>>()];
+        split_for_threads(&mut g, &lens, 2);
+        assert_eq!(g.len(), 2);
+        // Three groups already: nothing to split; costliest first.
+        let lens = [5, 5, 200, 200, 60];
+        let mut g = vec![vec![0, 1], vec![4], vec![2, 3]];
+        split_for_threads(&mut g, &lens, 2);
+        assert_eq!(g, vec![vec![2, 3], vec![4], vec![0, 1]]);
+        // A single text cannot be split, whatever the thread count.
+        let mut g = vec![vec![0]];
+        split_for_threads(&mut g, &[12], 4);
+        assert_eq!(g, vec![vec![0]]);
+        // Four threads over 5 rows: every row exactly once.
+        let lens = [3, 9, 9, 30, 31];
+        let mut g = vec![(0..5).collect::<Vec<_>>()];
+        split_for_threads(&mut g, &lens, 4);
+        assert_eq!(g.len(), 4);
+        let mut seen: Vec<usize> = g.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5).collect::<Vec<_>>());
+    }
+
     fn check_plan(lens: &[usize], heads: usize) -> Vec<Vec<usize>> {
         let groups = plan_groups(lens, heads);
         let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
