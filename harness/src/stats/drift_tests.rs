@@ -978,7 +978,10 @@ fn weak_bound(seconds: f64, noise: Noise, behaviour: Behaviour) -> f64 {
         (Behaviour::Flat, Noise::Mixture) => 0.2,
         (Behaviour::Flat, Noise::Ar1(_) | Noise::JitteredSawtooth) if short => 0.15,
         (Behaviour::Warmup, Noise::Ar1(_) | Noise::Mixture) if short => 0.18,
-        (Behaviour::BoundedCache, _) if short => 0.25,
+        // NOTE: 0–8% on these seeds with the saturating-fill warm-up cut
+        // (the full table had up to 20% at 1 Hz without it); 0.15 leaves
+        // room for the mixture, at 9–12% in the full table.
+        (Behaviour::BoundedCache, _) if short => 0.15,
         _ => 0.07,
     }
 }
