@@ -5,8 +5,15 @@
 //! `analysis::evaluate` at the end of a run, `analysis::sequential_breach`
 //! at each fail-fast look, on the monitor's look schedule).
 //!
-//! usage: cargo run --release --example calibrate [-- --seeds N]
-//! (default 200 seeds per cell; the full table takes a few minutes on 2 cores).
+//! usage: cargo run --release --example calibrate [-- --seeds N] [--runs SECONDS[@HZ]]...
+//!        [--noise FAMILY]... [--no-fail-fast]
+//! (default 200 seeds per cell, every run length and family; the full table
+//! takes about 20 minutes on 2 busy cores). `--runs`, `--noise` and
+//! `--no-fail-fast` regenerate part of the table: one run length (`90`,
+//! or `90@10` for one rate), one family (`white`, `t3`, `ar0.5`, `ar0.9`,
+//! `ar0.98`, `jump`, `saw`, `jittered`, `slow`, `quantised`, `mixture`),
+//! or the end-of-run verdicts without the `--fail-fast` simulation (its
+//! columns then read `–`).
 
 use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{
@@ -81,19 +88,116 @@ fn pct(k: usize, n: usize) -> String {
     format!("{:.0}", 100.0 * k as f64 / n as f64)
 }
 
+/// What to print, from the command line.
+struct Options {
+    seeds: u64,
+    runs: Vec<(f64, f64)>,
+    noises: Vec<Noise>,
+    fail_fast: bool,
+}
+
+/// The short name `--noise` takes for a family.
+fn noise_key(noise: Noise) -> String {
+    match noise {
+        Noise::White => "white".into(),
+        Noise::HeavyTailed => "t3".into(),
+        Noise::Ar1(phi) => format!("ar{phi}"),
+        Noise::Jump => "jump".into(),
+        Noise::Sawtooth => "saw".into(),
+        Noise::JitteredSawtooth => "jittered".into(),
+        Noise::SlowSawtooth => "slow".into(),
+        Noise::Quantised => "quantised".into(),
+        Noise::Mixture => "mixture".into(),
+    }
+}
+
+const USAGE: &str =
+    "usage: calibrate [--seeds N] [--runs SECONDS[@HZ]]... [--noise FAMILY]... [--no-fail-fast]";
+
+/// Parses the flags; `Err` holds the line to print.
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        seeds: 200,
+        runs: Vec::new(),
+        noises: Vec::new(),
+        fail_fast: true,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("calibrate: {flag} wants a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--seeds" => {
+                let n = value()?;
+                o.seeds = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("calibrate: --seeds wants a positive whole number, got {n:?}")
+                })?;
+            }
+            "--runs" => {
+                let v = value()?;
+                let (secs, hz) = v
+                    .split_once('@')
+                    .map_or((v.as_str(), None), |(s, h)| (s, Some(h)));
+                let picked: Vec<(f64, f64)> = RUNS
+                    .iter()
+                    .copied()
+                    .filter(|&(s, h)| {
+                        secs.parse::<f64>().is_ok_and(|x| x == s)
+                            && hz.is_none_or(|hz| hz.parse::<f64>().is_ok_and(|x| x == h))
+                    })
+                    .collect();
+                if picked.is_empty() {
+                    let known: Vec<String> = RUNS.iter().map(|(s, h)| format!("{s}@{h}")).collect();
+                    return Err(format!(
+                        "calibrate: no run {v:?} in the table (runs: {})",
+                        known.join(", ")
+                    ));
+                }
+                o.runs.extend(picked);
+            }
+            "--noise" => {
+                let v = value()?;
+                let noise = Noise::ALL
+                    .into_iter()
+                    .find(|&n| noise_key(n) == *v)
+                    .ok_or_else(|| {
+                        let known: Vec<String> = Noise::ALL.into_iter().map(noise_key).collect();
+                        format!(
+                            "calibrate: no noise family {v:?} (families: {})",
+                            known.join(", ")
+                        )
+                    })?;
+                o.noises.push(noise);
+            }
+            "--no-fail-fast" => o.fail_fast = false,
+            _ => return Err(format!("calibrate: unknown argument {flag:?}\n{USAGE}")),
+        }
+    }
+    // In the table's own order, each once, whatever the order of the flags.
+    o.runs = RUNS
+        .into_iter()
+        .filter(|r| o.runs.is_empty() || o.runs.contains(r))
+        .collect();
+    o.noises = Noise::ALL
+        .into_iter()
+        .filter(|n| o.noises.is_empty() || o.noises.contains(n))
+        .collect();
+    Ok(o)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let seeds = match args.as_slice() {
-        [] => 200,
-        [flag, n] if flag == "--seeds" => match n.parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("calibrate: --seeds wants a positive whole number, got {n:?}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("usage: calibrate [--seeds N]");
+    let Options {
+        seeds,
+        runs,
+        noises,
+        fail_fast: with_fail_fast,
+    } = match options(&args) {
+        Ok(o) => o,
+        Err(line) => {
+            eprintln!("{line}");
             return ExitCode::from(2);
         }
     };
@@ -111,7 +215,7 @@ fn main() -> ExitCode {
          power = threshold failed; ff = --fail-fast; TTD/T* = median time-to-detection ÷ T* \
          (leak 3×; '>' when under half the runs were stopped); * = T* ≤ run/2 (power target applies)."
     );
-    for (seconds, hz) in RUNS {
+    for (seconds, hz) in runs {
         println!();
         println!("### {seconds:.0} s at {hz} Hz");
         println!();
@@ -119,7 +223,7 @@ fn main() -> ExitCode {
             "| noise | FA flat % | FA warm-up % | FA cache % | ff FA flat % | power 1.5× % | power 3× % | step % | varying % | T* 3× (s) | TTD/T* |"
         );
         println!("|---|---|---|---|---|---|---|---|---|---|---|");
-        for noise in Noise::ALL {
+        for noise in noises.iter().copied() {
             let mut row = vec![noise.name()];
             let scenario = |behaviour| Scenario {
                 noise,
@@ -141,7 +245,7 @@ fn main() -> ExitCode {
                 if behaviour == Behaviour::BoundedCache {
                     // Fail-fast on healthy runs: looks over the whole run
                     // (30 min runs: left out, 180 looks per run).
-                    row.push(if seconds <= 600.0 {
+                    row.push(if with_fail_fast && seconds <= 600.0 {
                         let flat = scenario(Behaviour::Flat);
                         let stops = over_seeds(seeds, |seed| {
                             let (t, y) = flat.simulate(seed);
@@ -155,21 +259,24 @@ fn main() -> ExitCode {
             }
             let s = scenario(Behaviour::Linear(3.0));
             let t_star = s.t_star(3.0 * LIMIT);
-            let ttd = over_seeds(seeds, |seed| {
-                let (t, y) = s.simulate(seed);
-                fail_fast(&th, &s, &t, &y)
+            let median = with_fail_fast.then(|| {
+                let ttd = over_seeds(seeds, |seed| {
+                    let (t, y) = s.simulate(seed);
+                    fail_fast(&th, &s, &t, &y)
+                });
+                let mut found: Vec<f64> = ttd.iter().flatten().copied().collect();
+                found.sort_by(f64::total_cmp);
+                (2 * found.len() > ttd.len()).then(|| found[ttd.len() / 2])
             });
-            let mut found: Vec<f64> = ttd.iter().flatten().copied().collect();
-            found.sort_by(f64::total_cmp);
-            let median = (2 * found.len() > ttd.len()).then(|| found[ttd.len() / 2]);
             let applies = t_star.is_some_and(|t| t <= seconds / 2.0);
             row.push(t_star.map_or("n/a".into(), |t| {
                 format!("{t:.0}{}", if applies { "*" } else { "" })
             }));
             row.push(match (median, t_star) {
-                (Some(m), Some(t)) => format!("{:.2}", m / t),
-                (None, Some(t)) => format!(">{:.2}", seconds / t),
-                (_, None) => "n/a".into(),
+                (None, _) => "–".into(),
+                (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
+                (Some(None), Some(t)) => format!(">{:.2}", seconds / t),
+                (Some(_), None) => "n/a".into(),
             });
             println!("| {} |", row.join(" | "));
         }

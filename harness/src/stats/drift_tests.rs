@@ -252,6 +252,62 @@ fn bounded_cache_is_not_a_leak() {
     assert!(v.warmup >= 120, "warm-up cut at {}", v.warmup);
 }
 
+/// 111 MiB + a fill of 36 MiB · (1 − e^(−t/τ)) under `sigma` MiB of white
+/// noise, 15 s at 10 Hz.
+fn fill(tau: f64, sigma: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let x = times(15.0, 10.0);
+    let mut rng = Rng::new(seed);
+    let y = x
+        .iter()
+        .map(|&t| (111.0 + 36.0 * (1.0 - (-t / tau).exp()) + sigma * rng.normal()) * MIB)
+        .collect();
+    (x, y)
+}
+
+#[test]
+fn a_fast_fill_that_flattens_is_cut_away() {
+    // The shape of a healthy 15 s candle run in CI: rss rose 111 → 147 MiB
+    // (jemalloc's high-water mark over new batch shapes) and then held; a
+    // fixed 5 s warm-up left the end of the rise in, read as 8.7 MiB/min.
+    // Here the rise has τ = 1.5 s under 1 MiB noise: a fixed 5 s cut
+    // leaves 1.3 MiB of it and calls 21 of 50 runs a leak; the
+    // saturating-fill cut waits to the 40% cap (6 s, 1.8% of the fill
+    // left) and calls 4 of 50. Not 0: at the cap the fill has not quite
+    // settled, and a rise still going at 40% of the run is the trend
+    // test's to judge (next test).
+    let (mut auto, mut fixed) = (0, 0);
+    for seed in 0..50 {
+        let (x, y) = fill(1.5, 1.0, seed);
+        let v = analyse(&x, &y);
+        if seed == 0 {
+            show("fast fill", &v);
+        }
+        assert!(v.warmup >= 45, "seed {seed}: cut at {}", v.warmup);
+        auto += usize::from(v.leak);
+        let d = drift(&x[50..], &y[50..], 0.95).expect("enough points");
+        fixed += usize::from(d.significant && d.slope > LIMIT);
+    }
+    println!("fast fill: leaks after the auto cut {auto}/50, after a fixed 5 s {fixed}/50");
+    assert!(auto <= 6, "{auto}/50");
+    assert!(fixed >= 15, "{fixed}/50: the shape no longer tests the cut");
+}
+
+#[test]
+fn a_rise_still_climbing_at_the_end_is_a_leak() {
+    // The same 36 MiB fill with τ = 30 s: at the end of 15 s it still climbs
+    // at 44 MiB/min. Nothing in the data says it will stop, so it is a leak
+    // whatever the warm-up cut does (which may take at most 40% of the run).
+    for seed in 0..20 {
+        let (x, y) = fill(30.0, 0.5, seed);
+        let v = analyse(&x, &y);
+        if seed == 0 {
+            show("slow fill", &v);
+        }
+        assert!(v.warmup <= 60, "seed {seed}: cut at {}", v.warmup);
+        assert!(v.leak, "seed {seed}");
+    }
+}
+
 #[test]
 fn gc_drop_spread_over_several_samples_is_one_cycle() {
     // At 10 Hz a collection that takes 0.3 s shows as three falling samples.
@@ -922,7 +978,10 @@ fn weak_bound(seconds: f64, noise: Noise, behaviour: Behaviour) -> f64 {
         (Behaviour::Flat, Noise::Mixture) => 0.2,
         (Behaviour::Flat, Noise::Ar1(_) | Noise::JitteredSawtooth) if short => 0.15,
         (Behaviour::Warmup, Noise::Ar1(_) | Noise::Mixture) if short => 0.18,
-        (Behaviour::BoundedCache, _) if short => 0.35,
+        // NOTE: 0–8% on these seeds with the saturating-fill warm-up cut
+        // (the full table had up to 20% at 1 Hz without it); 0.15 leaves
+        // room for the mixture, at 9–12% in the full table.
+        (Behaviour::BoundedCache, _) if short => 0.15,
         _ => 0.07,
     }
 }
