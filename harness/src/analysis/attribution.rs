@@ -210,6 +210,13 @@ pub fn attribute(snapshots: &[Snapshot], rss_growth: Option<f64>, confidence: f6
         by_pid.entry(s.pid).or_default().insert(s.seq, s);
     }
     let mut notes = Vec::new();
+    if snapshots.is_empty() {
+        notes.push(
+            "no snapshot was taken: the target is not a Python program, ignored PYTHONPATH \
+             (python -E or -I), or ended before the second request after warm-up"
+                .to_string(),
+        );
+    }
     let mut sites = Vec::new();
     let mut traced_growth: Option<f64> = None;
     for (pid, snaps) in &by_pid {
@@ -415,6 +422,13 @@ mod tests {
         assert_eq!(a.traced_growth, None);
         assert!(a.notes[0].contains("2 snapshot(s)"), "{:?}", a.notes);
         assert!(a.visibility.contains("too few"), "{}", a.visibility);
+    }
+
+    #[test]
+    fn no_snapshot_at_all_says_why_it_may_be() {
+        let a = attribute(&[], Some(1e6), 0.95);
+        assert!(a.sites.is_empty() && a.processes.is_empty());
+        assert!(a.notes[0].contains("not a Python program"), "{:?}", a.notes);
     }
 
     #[test]
