@@ -78,6 +78,12 @@ fn the_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
     );
     assert_eq!(sites.len(), 1, "only the leak grows: {sites:?}");
     assert!(r["attribution"]["snapshots"].as_u64().unwrap() >= MIN_SNAPS);
+    let run = common::json(&o.dir.join("run.json"));
+    assert_eq!(
+        run["config"]["attribute"], "from 2.0s, every 500ms",
+        "{}",
+        run["config"]
+    );
     let vis = r["attribution"]["visibility"].as_str().unwrap();
     assert!(vis.contains("of the RSS growth"), "{vis}");
     let md = summary(&o.dir);
@@ -253,4 +259,35 @@ fn an_in_process_backend_refuses_attribute_in_one_line() {
         o.stderr
     );
     assert!(!o.dir.exists());
+}
+
+#[test]
+fn the_python_side_is_silent_without_memsoak_and_chains_to_the_sitecustomize_it_shadows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(
+        theirs.join("sitecustomize.py"),
+        "import builtins\nbuiltins.THEIRS_RAN = True\n",
+    )
+    .unwrap();
+    let ours = common::repo("harness/python");
+    let pythonpath = format!("{}:{}", ours.display(), theirs.display());
+    let script = "import builtins, sys, threading; \
+                  print(getattr(builtins, 'THEIRS_RAN', False), \
+                  sorted(t.name for t in threading.enumerate()), \
+                  'tracemalloc' in sys.modules)";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", &pythonpath)
+        .env_remove("MEMSOAK_ATTRIBUTE_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // The shadowed sitecustomize ran; no thread, no tracing, nothing said.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "True ['MainThread'] False"
+    );
 }

@@ -1033,6 +1033,13 @@ impl SoakOptions {
             confidence: self.confidence,
             min_growth: self.min_growth,
             profile: self.profile.clone(),
+            attribute: self.attribute.map(|a| {
+                format!(
+                    "from {:.1}s, every {}",
+                    a.first_s,
+                    humantime::format_duration(a.every)
+                )
+            }),
             ..Settings::default()
         }
     }
