@@ -90,6 +90,12 @@ fn the_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
     assert!(md.contains("**Where it grows**"), "{md}");
     assert!(md.contains("attribute_target.py:"), "{md}");
     assert!(md.contains("LEAK: kept forever"), "{md}");
+    let html = std::fs::read_to_string(o.dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Where it grows</h2>"),
+        "no attribution in report.html"
+    );
+    assert!(html.contains("LEAK: kept forever"));
 }
 
 #[test]
