@@ -155,6 +155,18 @@ impl Target {
         quiet: bool,
         piped: bool,
     ) -> io::Result<Target> {
+        Self::spawn_env(argv, stderr_log, quiet, piped, &[])
+    }
+
+    /// Like [`Target::spawn_with`], with `env` set on top of memsoak's own
+    /// environment.
+    pub fn spawn_env(
+        argv: &[String],
+        stderr_log: &Path,
+        quiet: bool,
+        piped: bool,
+        env: &[(String, std::ffi::OsString)],
+    ) -> io::Result<Target> {
         let (prog, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::other("no command given"))?;
@@ -162,7 +174,8 @@ impl Target {
         cmd.args(args)
             .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::piped())
-            .process_group(0);
+            .process_group(0)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         if piped {
             cmd.stdout(Stdio::piped());
         }

@@ -1,6 +1,7 @@
 //! From samples to a verdict: warm-up truncation, drift fits per metric,
 //! and the outcome of every threshold. Consumes [`crate::stats`]; does no I/O.
 
+pub mod attribution;
 pub mod classify;
 pub mod compare;
 pub mod projection;

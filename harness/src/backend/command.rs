@@ -31,6 +31,9 @@ pub struct CommandOptions {
     pub timeout: Duration,
     /// Grace between SIGTERM and SIGKILL at the end.
     pub grace: Duration,
+    /// Environment variables set for the worker on top of memsoak's own
+    /// (`--attribute`'s `PYTHONPATH`).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// One reply line, as the protocol allows it.
@@ -139,9 +142,10 @@ impl CommandEmbedder {
                 "--backend command needs a worker: -- CMD [ARGS...]".into(),
             ));
         }
-        let mut target = Target::spawn_with(&opts.argv, stderr_log, true, true).map_err(|e| {
-            BackendError::Setup(format!("cannot start worker `{}`: {e}", opts.argv[0]))
-        })?;
+        let mut target =
+            Target::spawn_env(&opts.argv, stderr_log, true, true, &opts.env).map_err(|e| {
+                BackendError::Setup(format!("cannot start worker `{}`: {e}", opts.argv[0]))
+            })?;
         let (stdin, stdout) = target.take_stdio();
         let (stdin, stdout) = stdin
             .zip(stdout)

@@ -85,6 +85,15 @@ pub struct SoakArgs {
     /// Allow --metrics-listen on an address other than loopback.
     #[arg(long)]
     pub metrics_allow_remote: bool,
+    /// Say where memory grows: periodic heap snapshots of a Python target
+    /// (tracemalloc, no change to its code) and the drift of every
+    /// allocation site (`watch -- CMD` and `run --backend command`).
+    #[arg(long)]
+    pub attribute: bool,
+    /// Period of the --attribute snapshots (default: 10 over the run after
+    /// warm-up).
+    #[arg(long, value_name = "DURATION")]
+    pub attribute_every: Option<String>,
 }
 
 /// Backends of `memsoak run`.

@@ -119,7 +119,21 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     } else {
         parse_thresholds(&a.thresholds)?
     };
+    let attribute_every = a
+        .attribute_every
+        .as_deref()
+        .map(|s| parse_duration(s).map_err(|e| PlanError(format!("--attribute-every: {e}"))))
+        .transpose()?;
+    let attribute = match (a.attribute, attribute_every) {
+        (false, Some(_)) => return err("--attribute-every needs --attribute"),
+        (false, None) => None,
+        (true, every) => Some(
+            crate::soak::attribution::Attribute::schedule(duration, warmup, every)
+                .map_err(PlanError)?,
+        ),
+    };
     Ok(SoakOptions {
+        attribute,
         duration,
         sample_every,
         warmup,
@@ -600,6 +614,17 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
             "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve and --ready-timeout apply to --backend http only",
         );
     }
+    if soak.attribute.is_some() && kind != BackendKind::Command {
+        return err(format!(
+            "--attribute: --backend {} is not attributed yet; it works with a Python target (--backend command, or watch -- CMD)",
+            match kind {
+                BackendKind::Synthetic => "synthetic",
+                BackendKind::Candle => "candle",
+                BackendKind::Http => "http",
+                BackendKind::Command => "command",
+            }
+        ));
+    }
     let takes_command = kind == BackendKind::Command || (kind == BackendKind::Http && a.serve);
     if !takes_command && !a.command.is_empty() {
         return err(
@@ -657,6 +682,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
                 argv: a.command.clone(),
                 timeout,
                 grace: Duration::from_secs(5),
+                env: Vec::new(),
             })
         }
         BackendKind::Http => {
@@ -761,6 +787,11 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
         (None, true) => return err("watch needs a target: --pid PID or -- CMD [ARGS...]"),
         (Some(_), false) => return err("watch takes --pid or a command, not both"),
     };
+    if soak.attribute.is_some() && matches!(target, TargetPlan::Attach(_)) {
+        return err(
+            "--attribute needs a target memsoak starts (-- CMD): it sets the target's PYTHONPATH, which a running --pid cannot take",
+        );
+    }
     let grace = match &a.grace {
         Some(g) => parse_duration(g).map_err(|e| PlanError(format!("--grace: {e}")))?,
         None => Duration::from_secs(5),
@@ -1002,6 +1033,13 @@ impl SoakOptions {
             confidence: self.confidence,
             min_growth: self.min_growth,
             profile: self.profile.clone(),
+            attribute: self.attribute.map(|a| {
+                format!(
+                    "from {:.1}s, every {}",
+                    a.first_s,
+                    humantime::format_duration(a.every)
+                )
+            }),
             ..Settings::default()
         }
     }

@@ -347,6 +347,43 @@ fn charts(ctx: &ExportContext<'_>) -> Result<Markup, ExportError> {
     })
 }
 
+/// `--attribute`: the sites of the report, what the tracer saw.
+fn attribution(ctx: &ExportContext<'_>) -> Markup {
+    html! {
+        @if let Some(at) = &ctx.report.attribution {
+            h2 { "Where it grows" }
+            p { (at.source) ", " (at.snapshots) " snapshot(s). " (at.visibility) }
+            @if at.sites.is_empty() {
+                p { "No allocation site grew above the materiality floor." }
+            } @else {
+                table {
+                    tr {
+                        th { "site" } th { "code" } th { "growth" } th { "first → last" }
+                        th { "drift" } th { "p" } th { "share" } th { "significant" }
+                    }
+                    @for x in &at.sites {
+                        tr {
+                            td { code title=(x.frames.join("\n")) { (x.short()) } }
+                            td { code { (x.code) } }
+                            td.num { (fmt_bytes(x.growth)) }
+                            td.num { (fmt_bytes(x.bytes_first)) " → " (fmt_bytes(x.bytes_last)) }
+                            td.num { (fmt_bytes(x.slope_per_min.value)) "/min" }
+                            td.num { (format!("{:.3}", x.p_value)) }
+                            (num(x.share.map(|v| format!("{:.0}%", 100.0 * v))))
+                            td class=(if x.significant { "outcome-fail" } else { "" }) {
+                                (if x.significant { "yes" } else { "no" })
+                            }
+                        }
+                    }
+                }
+            }
+            @if !at.notes.is_empty() {
+                ul { @for n in &at.notes { li { (n) } } }
+            }
+        }
+    }
+}
+
 impl Html {
     /// The whole page.
     pub fn text(ctx: &ExportContext<'_>) -> Result<String, ExportError> {
@@ -370,6 +407,7 @@ impl Html {
                     (run_table(ctx))
                     (thresholds(ctx))
                     (classification(ctx))
+                    (attribution(ctx))
                     (comparison(ctx))
                     (metrics(ctx))
                     (charts)

@@ -174,6 +174,9 @@ impl Markdown {
                 }
             }
         }
+        if let Some(at) = &r.attribution {
+            attribution_text(&mut s, at);
+        }
         for n in &r.notes {
             let _ = writeln!(s, "\n_{n}_\n");
         }
@@ -192,6 +195,51 @@ impl Markdown {
         s
     }
 }
+
+/// The "where it grows" section: the top sites of `--attribute` in a short
+/// table, what the tracer could see, and its notes.
+fn attribution_text(s: &mut String, at: &crate::analysis::attribution::Attribution) {
+    let _ = writeln!(
+        s,
+        "\n**Where it grows** ({}, {} snapshot(s)):\n",
+        at.source, at.snapshots
+    );
+    let named: Vec<_> = at.sites.iter().filter(|x| x.significant).collect();
+    if named.is_empty() {
+        let _ = writeln!(
+            s,
+            "No allocation site grew significantly above the materiality floor."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "| site | code | growth | first → last | drift | p | share |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for x in named.iter().take(MD_SITES) {
+            let cell = |t: &str| t.replace('|', "\\|").replace('`', "'");
+            let _ = writeln!(
+                s,
+                "| `{}` | `{}` | {} | {} → {} | {}/min | {:.3} | {} |",
+                cell(&x.short()),
+                cell(&x.code),
+                fmt_bytes(x.growth),
+                fmt_bytes(x.bytes_first),
+                fmt_bytes(x.bytes_last),
+                fmt_bytes(x.slope_per_min.value),
+                x.p_value,
+                x.share.map_or("–".into(), |v| format!("{:.0}%", 100.0 * v))
+            );
+        }
+    }
+    let _ = writeln!(s, "\n_{}_", at.visibility);
+    for n in &at.notes {
+        let _ = writeln!(s, "\n_{n}_");
+    }
+}
+
+/// Sites listed in summary.md.
+const MD_SITES: usize = 5;
 
 /// `high`, `medium` or `low`.
 pub fn confidence_word(c: crate::analysis::classify::Confidence) -> &'static str {

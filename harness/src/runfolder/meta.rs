@@ -152,6 +152,10 @@ pub struct Settings {
     /// `--items-format` (`watch`, with `--items-file`): `count` or `lines`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_format: Option<String>,
+    /// `--attribute`: the first request (seconds into the soak) and the
+    /// period of the snapshots, as scheduled (`from 1.6s, every 500ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
 }
 
 /// How the workload of a `run` was set up.
@@ -342,6 +346,7 @@ mod tests {
                 grace: watch.then(|| "5s".into()),
                 items_file: watch.then(|| "progress.txt".into()),
                 items_format: watch.then(|| "count".into()),
+                attribute: watch.then(|| "from 2.0s, every 500ms".into()),
             };
             let m = RunMeta {
                 command_line: args,

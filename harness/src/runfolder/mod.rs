@@ -3,8 +3,10 @@
 //! every file a run leaves there through one typed owner each — `run.json`
 //! ([`RunMeta`]), `samples.csv` ([`samples`]), `processes.csv`
 //! ([`processes`]), `report.json` ([`Report`]), `compare.json`
-//! ([`Comparison`]) — and baselines ([`baseline`]).
+//! ([`Comparison`]), the heap snapshots of `attribution/` ([`attribution`])
+//! — and baselines ([`baseline`]).
 
+pub mod attribution;
 pub mod baseline;
 pub mod matrix;
 pub mod meta;

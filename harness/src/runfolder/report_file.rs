@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
+use crate::analysis::attribution::Attribution;
 use crate::analysis::classify::{Classification, classify_run};
 use crate::analysis::projection::{Projection, cgroup_limit, project};
 use crate::analysis::samples::{ProcessTable, SampleTable};
@@ -90,6 +91,9 @@ pub struct Report {
     /// (the report's verdict is the worst of theirs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<SeriesReport>,
+    /// `--attribute`: where the traced memory grew, per allocation site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
 
 /// One series of a Prometheus query, judged as a run's samples are.
@@ -294,6 +298,7 @@ mod tests {
                 projection: None,
                 cgroup: None,
                 series: vec![],
+                attribution: None,
             }
             .with_insights(Some(&t), None);
             let text = r.to_json();

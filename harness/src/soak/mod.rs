@@ -2,9 +2,11 @@
 //! [`target`] a black box), the sampling thread ([`sampler`]) on the
 //! samplers it is given ([`samplers`]), the monitor that watches the clock,
 //! signals and fail-fast looks ([`monitor`]), live progress ([`progress`]),
-//! the source of the items count ([`items`]) and the `.npy` sink of
-//! `--write-embeddings` ([`npy`]).
+//! the source of the items count ([`items`]), the `.npy` sink of
+//! `--write-embeddings` ([`npy`]) and the snapshot requester of
+//! `--attribute` ([`attribution`]).
 
+pub mod attribution;
 pub mod exposition;
 pub mod items;
 pub mod monitor;
@@ -48,4 +50,6 @@ pub struct SoakOptions {
     /// `--metrics-listen`: serve the live series there (validated: loopback
     /// unless allowed).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--attribute`: when to ask a Python target for heap snapshots.
+    pub attribute: Option<attribution::Attribute>,
 }

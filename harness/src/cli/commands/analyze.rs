@@ -46,6 +46,10 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         .as_ref()
         .and_then(|d| RunFolder::at(d).read_report().ok())
         .and_then(|r| r.cgroup);
+    // NOTE: a run killed halfway kept the snapshots it took.
+    if let Some(d) = &plan.run_dir {
+        super::attribute(&mut report, &RunFolder::at(d));
+    }
     let report = report.with_insights(Some(&table), processes.as_ref());
     if !plan.quiet {
         print!("{}", Markdown.report_text(&report));
@@ -105,5 +109,6 @@ pub(super) fn judged(
         projection: None,
         cgroup: None,
         series: vec![],
+        attribution: None,
     }
 }

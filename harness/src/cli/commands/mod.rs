@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::exit;
 use crate::analysis::Outcome;
+use crate::analysis::attribution::attribute as attribute_sites;
 use crate::analysis::samples::SampleTable;
 use crate::analysis::verdict::verdict;
 use crate::report::{ExportContext, all_exporters, write_with};
@@ -123,6 +124,7 @@ fn report_for(
         projection: None,
         cgroup: None,
         series: vec![],
+        attribution: None,
     }
 }
 
@@ -181,6 +183,35 @@ fn note_cgroup(report: &mut Report, watch: Option<&CgroupWatch>) {
         ));
     }
     report.cgroup = Some(c);
+}
+
+/// Fill the report's `attribution` from the snapshots in `folder` (nothing
+/// when the run took none): each site's drift, and what the tracer saw of
+/// the RSS growth. A folder whose snapshots cannot be listed is a note.
+fn attribute(report: &mut Report, folder: &RunFolder) {
+    let snaps = match folder.read_attribution() {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            report.notes.push(format!("--attribute: {e}"));
+            return;
+        }
+    };
+    let rss = report
+        .analysis
+        .metric(crate::sample::Metric::Rss)
+        .and_then(|m| m.growth);
+    let mut a = attribute_sites(&snaps.snapshots, rss, report.confidence);
+    a.notes.extend(snaps.notes);
+    report.attribution = Some(a);
+}
+
+/// Prepare `folder` for a Python target under `--attribute`: the
+/// environment the target must be started with.
+fn attribution_env(folder: &RunFolder) -> anyhow::Result<Vec<(String, std::ffi::OsString)>> {
+    folder
+        .prepare_attribution(std::env::var_os("PYTHONPATH"))
+        .map_err(|e| fail(format!("--attribute: {e}")))
 }
 
 /// Read the report into its classification and projection, write every

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{
-    Ending, INTERRUPT_GRACE, conclude, expose, fail, note_cgroup, probe_listen, report_for,
-    stop_name,
+    Ending, INTERRUPT_GRACE, attribute, attribution_env, conclude, expose, fail, note_cgroup,
+    probe_listen, report_for, stop_name,
 };
 use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
@@ -21,6 +21,7 @@ use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
 use crate::sample::jemalloc;
+use crate::soak::attribution::Requester;
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::npy::{Discard, NpyWriter, Sink};
 use crate::soak::pipeline::{Pipeline, PipelineEnd};
@@ -195,7 +196,7 @@ fn stop_group_for_interrupt(pgid: u32, pipeline: &Pipeline) {
 }
 
 /// Soak one plan; returns the exit code.
-fn soak(plan: RunPlan) -> Result<i32> {
+fn soak(mut plan: RunPlan) -> Result<i32> {
     let cancel = Cancel::default();
     let (workload, replay) = build_workload(&plan, &cancel)?;
     let workload_name = workload.name();
@@ -206,6 +207,12 @@ fn soak(plan: RunPlan) -> Result<i32> {
         .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
     probe_listen(plan.soak.metrics_listen)?;
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
+    // NOTE: the plan refused --attribute for every other backend.
+    if plan.soak.attribute.is_some()
+        && let BackendPlan::Command(o) = &mut plan.backend
+    {
+        o.env = attribution_env(&folder)?;
+    }
     #[cfg(feature = "candle")]
     let allocator = matches!(plan.backend, BackendPlan::Candle(_))
         .then(jemalloc::disable_decay)
@@ -256,9 +263,16 @@ fn soak(plan: RunPlan) -> Result<i32> {
     )
     .map_err(fail)?
     .with_exposition(exposition);
+    let mut requester = plan
+        .soak
+        .attribute
+        .map(|a| Requester::new(folder.clone(), a));
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
+        }
+        if let Some(n) = requester.as_mut().and_then(|r| r.poll(mon.elapsed())) {
+            notes.push(n);
         }
         match pipeline.state() {
             PipelineEnd::Running => {}
@@ -339,5 +353,6 @@ fn soak(plan: RunPlan) -> Result<i32> {
         ));
     }
     note_cgroup(&mut report, cgroup.as_ref());
+    attribute(&mut report, &folder);
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

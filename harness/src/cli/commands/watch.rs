@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Ending, conclude, expose, fail, note_cgroup, report_for, stop_grace, stop_name};
+use super::{
+    Ending, attribute, attribution_env, conclude, expose, fail, note_cgroup, report_for,
+    stop_grace, stop_name,
+};
 use crate::cli::exit;
 use crate::cli::plan::{TargetPlan, WatchPlan};
 use crate::runfolder::meta::{Config, TargetSpec};
 use crate::runfolder::{PROCESSES_CSV, RunFolder, RunMeta, TARGET_STDERR, default_dir};
+use crate::soak::attribution::Requester;
 use crate::soak::items::{Items, ItemsFile};
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::samplers::samplers_with;
@@ -45,11 +49,21 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
     let folder = RunFolder::create(&dir, &meta).map_err(fail)?;
     let signals = Signals::install().context("installing signal handlers")?;
+    let env = match plan.soak.attribute {
+        Some(_) => attribution_env(&folder)?,
+        None => Vec::new(),
+    };
     let mut target = match &plan.target {
         TargetPlan::Spawn(argv) => {
             become_subreaper();
-            Target::spawn(argv, &folder.file(TARGET_STDERR), plan.soak.quiet)
-                .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?
+            Target::spawn_env(
+                argv,
+                &folder.file(TARGET_STDERR),
+                plan.soak.quiet,
+                false,
+                &env,
+            )
+            .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?
         }
         TargetPlan::Attach(pid) => Target::attach(*pid).map_err(|e| fail(format!("--pid: {e}")))?,
     };
@@ -75,9 +89,16 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         .map_err(fail)?
         .with_exposition(exposition);
     let mut next_reap = mon.elapsed() + 1.0;
+    let mut requester = plan
+        .soak
+        .attribute
+        .map(|a| Requester::new(folder.clone(), a));
     let (stop, status) = loop {
         if let Some(s) = mon.poll() {
             break (s, None);
+        }
+        if let Some(n) = requester.as_mut().and_then(|r| r.poll(mon.elapsed())) {
+            notes.push(n);
         }
         match target.poll() {
             TargetStatus::Running => {}
@@ -130,5 +151,6 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     }
     report.notes = notes;
     note_cgroup(&mut report, cgroup.as_ref());
+    attribute(&mut report, &folder);
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

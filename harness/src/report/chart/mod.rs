@@ -199,6 +199,7 @@ mod tests {
             projection: None,
             cgroup: None,
             series: vec![],
+            attribution: None,
         };
         (report, t)
     }

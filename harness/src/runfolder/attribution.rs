@@ -1,0 +1,279 @@
+//! The `attribution/` folder of a run (`--attribute`): the one owner of its
+//! files. memsoak writes the Python side (`python/sitecustomize.py`) and the
+//! `request` counter there; each Python process of the target writes its
+//! snapshots `snap-NNNN-pPID.json` ([`SnapshotFile`], typed both ways).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{FolderError, RunFolder};
+use crate::analysis::attribution::{SiteBytes, Snapshot};
+
+/// The folder, inside the run folder.
+pub const ATTRIBUTION_DIR: &str = "attribution";
+/// The request counter memsoak raises to ask for a snapshot.
+pub const REQUEST_FILE: &str = "request";
+/// Where the Python side is written, inside [`ATTRIBUTION_DIR`].
+pub const PYTHON_DIR: &str = "python";
+/// The environment variable that tells the Python side where to work.
+pub const DIR_VAR: &str = "MEMSOAK_ATTRIBUTE_DIR";
+/// The `format` of a snapshot file.
+pub const SNAPSHOT_FORMAT: &str = "memsoak-attribution";
+/// The snapshot layout this memsoak writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// The Python side, carried in the binary so an installed memsoak needs no
+/// file beside it.
+const SITECUSTOMIZE: &str = include_str!("../../python/sitecustomize.py");
+
+/// One snapshot file, as the Python side writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotFile {
+    /// [`SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// [`SNAPSHOT_VERSION`].
+    pub version: u32,
+    /// The request it answered.
+    pub seq: u32,
+    /// The process.
+    pub pid: u32,
+    /// When it was taken, Unix seconds.
+    pub t_unix: f64,
+    /// When this process started tracing, Unix seconds.
+    #[serde(default)]
+    pub tracing_since_unix: Option<f64>,
+    /// All bytes traced live.
+    pub traced_bytes: u64,
+    /// Sites under this many bytes are summed into `other_bytes`.
+    #[serde(default)]
+    pub min_site_bytes: u64,
+    /// Bytes of the sites not listed.
+    #[serde(default)]
+    pub other_bytes: u64,
+    /// Blocks of the sites not listed.
+    #[serde(default)]
+    pub other_count: u64,
+    /// The sites listed.
+    pub sites: Vec<SiteEntry>,
+}
+
+/// One site of a snapshot file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteEntry {
+    /// `file:line`, most recent first.
+    pub frames: Vec<String>,
+    /// The source line of the first frame.
+    #[serde(default)]
+    pub code: String,
+    /// Live bytes.
+    pub bytes: u64,
+    /// Live blocks.
+    pub count: u64,
+}
+
+impl SnapshotFile {
+    /// The file's name: `snap-0003-p4242.json`.
+    pub fn name(&self) -> String {
+        format!("snap-{:04}-p{}.json", self.seq, self.pid)
+    }
+
+    /// Read a snapshot text; the error says what is wrong in one line.
+    pub fn from_json(text: &str) -> Result<SnapshotFile, String> {
+        let s: SnapshotFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if s.format != SNAPSHOT_FORMAT || s.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "not a {SNAPSHOT_FORMAT} snapshot of version {SNAPSHOT_VERSION}"
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The snapshot as the analysis takes it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            pid: self.pid,
+            seq: self.seq,
+            t_s: self.t_unix,
+            traced_bytes: self.traced_bytes as f64,
+            sites: self
+                .sites
+                .iter()
+                .map(|s| SiteBytes {
+                    frames: s.frames.clone(),
+                    code: s.code.clone(),
+                    bytes: s.bytes as f64,
+                    count: s.count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The snapshots of a run folder and the notes on what was left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshots {
+    /// Every snapshot read, in file name order.
+    pub snapshots: Vec<Snapshot>,
+    /// One line per file left out (torn by a kill, not a snapshot).
+    pub notes: Vec<String>,
+}
+
+impl RunFolder {
+    /// The `attribution/` folder.
+    pub fn attribution_dir(&self) -> PathBuf {
+        self.file(ATTRIBUTION_DIR)
+    }
+
+    /// Make the folder ready for a Python target: write the Python side and
+    /// return the environment the target needs (its `PYTHONPATH`, with
+    /// `existing_pythonpath` after memsoak's folder, and [`DIR_VAR`]).
+    pub fn prepare_attribution(
+        &self,
+        existing_pythonpath: Option<OsString>,
+    ) -> Result<Vec<(String, OsString)>, FolderError> {
+        let dir = self.attribution_dir();
+        let py = dir.join(PYTHON_DIR);
+        let write_err = |path: PathBuf| move |source| FolderError::Write { path, source };
+        std::fs::create_dir_all(&py).map_err(write_err(py.clone()))?;
+        let file = py.join("sitecustomize.py");
+        std::fs::write(&file, SITECUSTOMIZE).map_err(write_err(file.clone()))?;
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut pythonpath = abs(&py).into_os_string();
+        if let Some(old) = existing_pythonpath.filter(|p| !p.is_empty()) {
+            pythonpath.push(":");
+            pythonpath.push(old);
+        }
+        Ok(vec![
+            ("PYTHONPATH".into(), pythonpath),
+            (DIR_VAR.into(), abs(&dir).into_os_string()),
+        ])
+    }
+
+    /// Ask the target for request `n` (the first starts its tracing, each
+    /// later one a snapshot). NOTE: written then renamed, so the target
+    /// never reads a half-written number.
+    pub fn request_snapshot(&self, n: u32) -> Result<(), FolderError> {
+        let dir = self.attribution_dir();
+        let path = dir.join(REQUEST_FILE);
+        let tmp = dir.join(format!(".{REQUEST_FILE}.tmp"));
+        std::fs::write(&tmp, format!("{n}\n"))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| FolderError::Write { path, source })
+    }
+
+    /// Its snapshots; `None` when the run was not attributed. A file that
+    /// does not read (a snapshot torn by a kill, a stray file) is left out
+    /// with a note, never an error: the others still say where memory grew.
+    pub fn read_attribution(&self) -> Result<Option<Snapshots>, FolderError> {
+        let dir = self.attribution_dir();
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let rd = std::fs::read_dir(&dir).map_err(|e| FolderError::Read {
+            path: dir.clone(),
+            why: e.to_string(),
+        })?;
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap-") && n.ends_with(".json"))
+            .collect();
+        names.sort();
+        let mut out = Snapshots {
+            snapshots: Vec::new(),
+            notes: Vec::new(),
+        };
+        for n in names {
+            let read = std::fs::read_to_string(dir.join(&n))
+                .map_err(|e| e.to_string())
+                .and_then(|t| SnapshotFile::from_json(&t));
+            match read {
+                Ok(s) => out.snapshots.push(s.snapshot()),
+                Err(e) => out.notes.push(format!(
+                    "{ATTRIBUTION_DIR}/{n} left out (torn or not a snapshot): {e}"
+                )),
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(seq: u32) -> SnapshotFile {
+        SnapshotFile {
+            format: SNAPSHOT_FORMAT.into(),
+            version: SNAPSHOT_VERSION,
+            seq,
+            pid: 42,
+            t_unix: 1.7e9 + f64::from(seq),
+            tracing_since_unix: Some(1.7e9),
+            traced_bytes: 5000,
+            min_site_bytes: 1024,
+            other_bytes: 900,
+            other_count: 3,
+            sites: vec![SiteEntry {
+                frames: vec!["/app/leak.py:21".into(), "/app/leak.py:30".into()],
+                code: "kept.append(x)".into(),
+                bytes: 4100,
+                count: 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_a_torn_one_is_a_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = RunFolder::at(tmp.path());
+        assert_eq!(folder.read_attribution().unwrap(), None);
+        let env = folder.prepare_attribution(Some("/opt/lib".into())).unwrap();
+        let pythonpath = env[0].1.to_string_lossy().into_owned();
+        assert!(
+            pythonpath.ends_with("attribution/python:/opt/lib"),
+            "{pythonpath}"
+        );
+        assert!(
+            folder
+                .attribution_dir()
+                .join("python/sitecustomize.py")
+                .is_file()
+        );
+        folder.request_snapshot(3).unwrap();
+        let req = std::fs::read_to_string(folder.attribution_dir().join(REQUEST_FILE)).unwrap();
+        assert_eq!(req, "3\n");
+        for seq in [2, 3] {
+            let f = file(seq);
+            let text = serde_json::to_string(&f).unwrap();
+            assert_eq!(SnapshotFile::from_json(&text).unwrap(), f);
+            std::fs::write(folder.attribution_dir().join(f.name()), text).unwrap();
+        }
+        let torn = serde_json::to_string(&file(4)).unwrap();
+        std::fs::write(
+            folder.attribution_dir().join(file(4).name()),
+            &torn[..torn.len() / 2],
+        )
+        .unwrap();
+        let s = folder.read_attribution().unwrap().unwrap();
+        assert_eq!(s.snapshots.len(), 2);
+        assert_eq!(s.snapshots[1].seq, 3);
+        assert_eq!(s.snapshots[0].sites[0].bytes, 4100.0);
+        assert_eq!(s.notes.len(), 1);
+        assert!(
+            s.notes[0].contains("snap-0004-p42.json left out"),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
+    fn another_format_is_refused() {
+        let mut f = file(2);
+        f.version = 9;
+        let e = SnapshotFile::from_json(&serde_json::to_string(&f).unwrap()).unwrap_err();
+        assert!(e.contains("version 1"), "{e}");
+    }
+}

@@ -1,0 +1,299 @@
+//! `--attribute` end to end: a Python target's allocation sites named by
+//! the drift of their live bytes over tracemalloc snapshots, as a user runs
+//! memsoak (`watch -- CMD`, `run --backend command`, `analyze DIR`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{fixture, memsoak, report, run_with, run_worker};
+use serde_json::Value;
+
+/// `memsoak watch` of the fixture target in `mode` with 2 s of warm-up and
+/// a snapshot every 500 ms (up to 11 in an 8 s run; fewer on a busy box,
+/// where the target's thread answers late and requests merge).
+fn watch_target(mode: &str) -> common::Outcome {
+    run_with(
+        &[
+            "watch",
+            "--duration",
+            "8s",
+            "--sample-every",
+            "200ms",
+            "--warmup",
+            "2s",
+            "--attribute",
+            "--attribute-every",
+            "500ms",
+            "-q",
+        ],
+        &["python3", &fixture("attribute_target.py"), mode],
+        &[],
+    )
+}
+
+/// The significant sites of a report's attribution.
+fn named(r: &Value) -> Vec<Value> {
+    r["attribution"]["sites"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attribution in {r}"))
+        .iter()
+        .filter(|s| s["significant"] == true)
+        .cloned()
+        .collect()
+}
+
+/// Snapshots a run of these tests takes at the least, even on a loaded box.
+const MIN_SNAPS: u64 = 5;
+
+fn summary(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("summary.md")).unwrap()
+}
+
+#[test]
+fn the_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
+    let o = watch_target("leak");
+    let r = report(&o.dir);
+    let sites = named(&r);
+    assert!(!sites.is_empty(), "{}\n{}", r["attribution"], o.stderr);
+    let top = &sites[0];
+    assert!(
+        top["code"].as_str().unwrap().contains("LEAK"),
+        "top site: {top}"
+    );
+    assert!(
+        top["frames"][0]
+            .as_str()
+            .unwrap()
+            .contains("attribute_target.py:"),
+        "{top}"
+    );
+    let share = top["share"].as_f64().unwrap();
+    assert!(share >= 0.9, "share {share}: {top}");
+    assert!(
+        top["bytes_last"].as_f64().unwrap() > 2.0 * common::MIB,
+        "{top}"
+    );
+    assert_eq!(sites.len(), 1, "only the leak grows: {sites:?}");
+    assert!(r["attribution"]["snapshots"].as_u64().unwrap() >= MIN_SNAPS);
+    let run = common::json(&o.dir.join("run.json"));
+    assert_eq!(
+        run["config"]["attribute"], "from 2.0s, every 500ms",
+        "{}",
+        run["config"]
+    );
+    let vis = r["attribution"]["visibility"].as_str().unwrap();
+    assert!(vis.contains("of the RSS growth"), "{vis}");
+    let md = summary(&o.dir);
+    assert!(md.contains("**Where it grows**"), "{md}");
+    assert!(md.contains("attribute_target.py:"), "{md}");
+    assert!(md.contains("LEAK: kept forever"), "{md}");
+    let html = std::fs::read_to_string(o.dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Where it grows</h2>"),
+        "no attribution in report.html"
+    );
+    assert!(html.contains("LEAK: kept forever"));
+}
+
+#[test]
+fn a_healthy_target_names_no_site() {
+    let o = watch_target("healthy");
+    let r = report(&o.dir);
+    assert!(named(&r).is_empty(), "{}", r["attribution"]);
+    assert!(r["attribution"]["snapshots"].as_u64().unwrap() >= MIN_SNAPS);
+    assert!(
+        summary(&o.dir).contains("No allocation site grew significantly"),
+        "{}",
+        summary(&o.dir)
+    );
+}
+
+#[test]
+fn a_command_worker_that_retains_its_inputs_is_attributed_to_that_line() {
+    let o = run_worker(
+        &[
+            "--duration",
+            "10s",
+            "--page-size",
+            "4",
+            "--warmup",
+            "2s",
+            "--attribute",
+            "--attribute-every",
+            "500ms",
+        ],
+        &["leak", "--retain-kib", "16"],
+    );
+    let r = report(&o.dir);
+    let sites = named(&r);
+    assert!(!sites.is_empty(), "{}\n{}", r["attribution"], o.stderr);
+    assert!(
+        sites[0]["code"].as_str().unwrap().contains("bytearray"),
+        "top site: {}",
+        sites[0]
+    );
+    assert!(sites[0]["share"].as_f64().unwrap() >= 0.9, "{}", sites[0]);
+}
+
+#[test]
+fn a_killed_run_keeps_its_snapshots_and_analyze_names_the_site() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = memsoak()
+        .args([
+            "watch",
+            "--duration",
+            "60s",
+            "--sample-every",
+            "200ms",
+            "--warmup",
+            "1s",
+            "--attribute",
+            "--attribute-every",
+            "400ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .args(["--", "python3", &fixture("attribute_target.py"), "leak"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let snaps = || {
+        std::fs::read_dir(dir.join("attribution"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("snap-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while snaps() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(snaps() >= 6, "only {} snapshots in 40 s", snaps());
+    assert!(!dir.join("report.json").exists());
+    let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("**Where it grows**"), "{text}");
+    let table: Vec<&str> = text.lines().filter(|l| l.starts_with("| `")).collect();
+    assert!(
+        table.iter().any(|l| l.contains("LEAK: kept forever")),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_attribute_flags_are_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["watch", "--attribute-every", "1s", "--", "true"],
+            "--attribute-every needs --attribute",
+        ),
+        (
+            &[
+                "watch",
+                "--attribute",
+                "--attribute-every",
+                "soon",
+                "--",
+                "true",
+            ],
+            "--attribute-every",
+        ),
+        (
+            &[
+                "watch",
+                "--attribute",
+                "--attribute-every",
+                "50ms",
+                "--",
+                "true",
+            ],
+            "too fast",
+        ),
+        (
+            &[
+                "watch",
+                "--duration",
+                "5s",
+                "--attribute",
+                "--attribute-every",
+                "10s",
+                "--",
+                "true",
+            ],
+            "no snapshot fits",
+        ),
+        (&["watch", "--attribute", "--pid", "1"], "--pid"),
+    ];
+    for (args, want) in cases {
+        let o = run_with(args, &[], &[]);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
+        assert!(!o.dir.exists(), "{args:?} left a run folder");
+    }
+}
+
+#[test]
+fn an_in_process_backend_refuses_attribute_in_one_line() {
+    let o = run_with(
+        &[
+            "run",
+            "--backend",
+            "synthetic",
+            "--attribute",
+            "--duration",
+            "5s",
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("--attribute") && o.stderr.contains("--backend synthetic"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.dir.exists());
+}
+
+#[test]
+fn the_python_side_is_silent_without_memsoak_and_chains_to_the_sitecustomize_it_shadows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(
+        theirs.join("sitecustomize.py"),
+        "import builtins\nbuiltins.THEIRS_RAN = True\n",
+    )
+    .unwrap();
+    let ours = common::repo("harness/python");
+    let pythonpath = format!("{}:{}", ours.display(), theirs.display());
+    let script = "import builtins, sys, threading; \
+                  print(getattr(builtins, 'THEIRS_RAN', False), \
+                  sorted(t.name for t in threading.enumerate()), \
+                  'tracemalloc' in sys.modules)";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", &pythonpath)
+        .env_remove("MEMSOAK_ATTRIBUTE_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // The shadowed sitecustomize ran; no thread, no tracing, nothing said.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "True ['MainThread'] False"
+    );
+}
