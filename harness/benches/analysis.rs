@@ -14,7 +14,7 @@ use memsoak::stats::{drift, warmup_end};
 use std::hint::black_box;
 
 const N: usize = 864_000;
-const MIB: f64 = 1024.0 * 1024.0;
+use memsoak::units::MIB;
 
 /// x in seconds, y in bytes: 200 MiB + 1 MiB/min + 300 MiB ramps every 10 s
 /// + Gaussian noise (σ 4 MiB) from a small xorshift + Box–Muller.

@@ -72,7 +72,7 @@ pub struct AnalysisOptions {
 
 /// Default materiality floor: 1 MiB. Below it a "significant" trend is a
 /// few pages of warm-up extrapolated, not evidence of a leak.
-pub const DEFAULT_MIN_GROWTH: f64 = 1048576.0;
+pub const DEFAULT_MIN_GROWTH: f64 = crate::units::MIB;
 
 /// A slope with its confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

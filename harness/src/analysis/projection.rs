@@ -240,8 +240,8 @@ mod tests {
     use super::*;
     use crate::analysis::{Estimate, Outcome, ThresholdResult};
 
+    use crate::units::GIB;
     use crate::units::MIB;
-    const GIB: f64 = 1073741824.0;
 
     fn m(metric: Metric, last: f64, per_min: f64, significant: bool) -> MetricAnalysis {
         MetricAnalysis {

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, StandardNormal, StudentT};
 use std::f64::consts::PI;
 
 /// Bytes per MiB.
-pub const MIB: f64 = 1024.0 * 1024.0;
+pub use crate::units::MIB;
 /// The noise scale of every family, bytes (marginal standard deviation).
 pub const SIGMA: f64 = 4.0 * MIB;
 /// The slope limit the verdicts use: 2 MiB/min, in bytes per second.

@@ -6,7 +6,7 @@ use crate::stats::auto_warmup;
 use crate::stats::test_rng::Rng;
 use proptest::prelude::*;
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::units::MIB;
 const BASE: f64 = 200.0 * MIB;
 /// The leak threshold used by the verdicts: 2 MiB/min, in bytes per second.
 const LIMIT: f64 = 2.0 * MIB / 60.0;

@@ -364,7 +364,7 @@ mod tests {
         // 2 MiB/min in 12% of runs. The fill is 95% done at 3τ = 18 s
         // (sample 180); the cut must wait at least that long, and never
         // pass 40% of the run.
-        let mib = 1024.0 * 1024.0;
+        let mib = crate::units::MIB;
         for seed in 0..20 {
             let mut rng = crate::stats::test_rng::Rng::new(seed);
             let y: Vec<f64> = (0..900)
@@ -387,7 +387,7 @@ mod tests {
         // 5% point of F(1, 176) is 3.9, and τ is searched): 8 of 100 seeds
         // with F alone. Such a bend is a fraction of the noise, and the
         // amplitude condition (3 sds of a batch mean) leaves 0 of 100.
-        let mib = 1024.0 * 1024.0;
+        let mib = crate::units::MIB;
         let fired = (0..100)
             .filter(|&seed| {
                 let mut rng = crate::stats::test_rng::Rng::new(seed);
