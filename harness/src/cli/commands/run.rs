@@ -20,6 +20,7 @@ use crate::runfolder::meta::Config;
 use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
+#[cfg(feature = "candle")]
 use crate::sample::jemalloc;
 use crate::soak::attribution::Requester;
 use crate::soak::monitor::{Monitor, Stop};
