@@ -94,21 +94,53 @@ def _write_count(path: Path, n: int) -> None:
     os.replace(tmp, path)
 
 
+def _reap(proc: "subprocess.Popen[bytes]", timeout: Optional[float]) -> bool:
+    """Wait up to ``timeout`` seconds (``None``: for ever) for ``proc`` to
+    exit and record its return code; ``False`` if it is still running.
+
+    NOTE: ``os.waitpid`` and not ``Popen.wait``: a KeyboardInterrupt that
+    lands inside ``Popen.poll`` can leave Popen's internal wait lock held,
+    and every later ``Popen.wait`` without a timeout then blocks for ever
+    (pytest hung on Ctrl-C once in CI that way, we believe).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while proc.returncode is None:
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped by Popen already; its return code is recorded there.
+            return True
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _signal(proc: "subprocess.Popen[bytes]", sig: int) -> None:
+    if proc.returncode is None:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def _stop(proc: "subprocess.Popen[bytes]") -> None:
     """Stop memsoak (SIGINT: it writes its report, interrupted) and reap it;
     SIGKILL if it has not exited within :data:`STOP_WAIT_S`."""
-    if proc.poll() is not None:
+    if _reap(proc, 0):
         return
     try:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _signal(proc, signal.SIGINT)
+        if not _reap(proc, STOP_WAIT_S):
+            _signal(proc, signal.SIGKILL)
+            _reap(proc, None)
     except BaseException:
         # NOTE: a second Ctrl-C while waiting must not leave memsoak behind.
-        proc.kill()
-        proc.wait()
+        _signal(proc, signal.SIGKILL)
+        _reap(proc, None)
         raise
 
 
