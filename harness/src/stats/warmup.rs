@@ -36,6 +36,12 @@ const MIN_FILL_SD: f64 = 3.0;
 /// Fewer batches than this (40 samples) cannot tell a curve from a line.
 const MIN_SATURATING_BATCHES: usize = 8;
 
+/// Most points the saturating fit runs on: longer series are fitted on means
+/// of consecutive batch means (a day at 10 Hz, 172,800 batches, on 1,000
+/// points: the fit is O(points · [`TAU_STEPS`]) and this keeps it under a
+/// millisecond; every calibration run, ≤ 360 batches, is fitted as it is).
+const MAX_SATURATING_POINTS: usize = 1000;
+
 /// The time constants tried for a saturating fill, in batches: this many,
 /// spaced geometrically from [`MIN_TAU`] to k / [`TAU_SPAN`].
 const TAU_STEPS: usize = 24;
@@ -186,6 +192,17 @@ pub fn warmup_end(y: &[f64]) -> usize {
 ///
 /// Cost O(k · [`TAU_STEPS`]).
 fn saturating_cut(means: &[f64], max_d: usize) -> usize {
+    if means.len() > MAX_SATURATING_POINTS {
+        // NOTE: a fill the fit can see settles over ≥ 0.3 points, so
+        // coarser points lose nothing it tests for; the cut is mapped back
+        // to batches, still capped at `max_d`.
+        let per = means.len().div_ceil(MAX_SATURATING_POINTS);
+        let coarse: Vec<f64> = means
+            .chunks_exact(per)
+            .map(|c| c.iter().sum::<f64>() / per as f64)
+            .collect();
+        return (saturating_cut(&coarse, max_d / per) * per).min(max_d);
+    }
     let k = means.len();
     if k < MIN_SATURATING_BATCHES || max_d == 0 {
         return 0;
@@ -194,22 +211,18 @@ fn saturating_cut(means: &[f64], max_d: usize) -> usize {
     // Residualise on the line [1, j]: adding a regressor g to the line
     // lowers the RSS by (g̃·m̃)² / (g̃·g̃), g̃ and m̃ the residuals.
     let pos: Vec<f64> = (0..k).map(|j| j as f64).collect();
-    let line_resid = |v: &[f64]| -> Vec<f64> {
-        let mx = (kf - 1.0) / 2.0;
-        let mv = v.iter().sum::<f64>() / kf;
-        let sxx: f64 = pos.iter().map(|x| (x - mx) * (x - mx)).sum();
-        let b = pos
-            .iter()
-            .zip(v)
-            .map(|(x, y)| (x - mx) * (y - mv))
-            .sum::<f64>()
-            / sxx;
-        pos.iter()
-            .zip(v)
-            .map(|(x, y)| y - mv - b * (x - mx))
-            .collect()
+    let line_resid = |v: &[f64]| -> Option<Vec<f64>> {
+        let f = super::ols::ols(&pos, v)?;
+        Some(
+            pos.iter()
+                .zip(v)
+                .map(|(x, y)| y - f.intercept - f.slope * x)
+                .collect(),
+        )
     };
-    let m = line_resid(means);
+    let Some(m) = line_resid(means) else {
+        return 0;
+    };
     let rss_line: f64 = m.iter().map(|e| e * e).sum();
     if !(rss_line > 0.0 && rss_line.is_finite()) {
         return 0;
@@ -223,7 +236,9 @@ fn saturating_cut(means: &[f64], max_d: usize) -> usize {
     for step in 0..TAU_STEPS {
         let tau = MIN_TAU * ratio.powi(step as i32);
         let g: Vec<f64> = pos.iter().map(|j| (-j / tau).exp()).collect();
-        let g = line_resid(&g);
+        let Some(g) = line_resid(&g) else {
+            continue;
+        };
         let gg: f64 = g.iter().map(|v| v * v).sum();
         if !(gg > 0.0) {
             continue;
@@ -378,6 +393,25 @@ mod tests {
             let (means, max_d) = means_and_cap(&y);
             assert!(saturating_cut(&means, max_d) * BATCH >= 180, "seed {seed}");
         }
+    }
+
+    #[test]
+    fn a_long_series_is_fitted_on_coarser_points_and_still_cut() {
+        // 30,000 samples (6,000 batches, fitted on 1,000 points of 6): a
+        // 40 MiB fill with τ = 600 samples under 4 MiB noise is 95% done at
+        // 3τ = 1,800; the cut waits at least that long, within the 40% cap.
+        let mib = crate::units::MIB;
+        let mut rng = crate::stats::test_rng::Rng::new(3);
+        let y: Vec<f64> = (0..30_000)
+            .map(|i| {
+                let t = f64::from(i);
+                (200.0 + 40.0 * (1.0 - (-t / 600.0).exp()) + 4.0 * rng.normal()) * mib
+            })
+            .collect();
+        let (means, max_d) = means_and_cap(&y);
+        let cut = saturating_cut(&means, max_d) * BATCH;
+        assert!((1800..=12_000).contains(&cut), "cut at {cut}");
+        assert!(warmup_end(&y) >= 1800);
     }
 
     #[test]
