@@ -803,8 +803,8 @@ fn pass_cost(group: &[usize], lens: &[usize]) -> f64 {
 /// Give every thread a pass: while there are fewer passes than `threads`,
 /// halve the costliest pass of two or more rows (its rows are sorted by
 /// length, so each half pads to its own longest and pads less). Then order
-/// the passes costliest first, so that threads taking the next pass as they
-/// finish end the batch close together.
+/// the passes costliest first, so that the last pass a thread picks up is a
+/// short one and the threads end the batch close together.
 fn split_for_threads(groups: &mut Vec<Vec<usize>>, lens: &[usize], threads: usize) {
     while groups.len() < threads {
         let Some(k) = (0..groups.len())
@@ -820,9 +820,9 @@ fn split_for_threads(groups: &mut Vec<Vec<usize>>, lens: &[usize], threads: usiz
     groups.sort_by(|a, b| pass_cost(b, lens).total_cmp(&pass_cost(a, lens)));
 }
 
-/// Run `pass` over every group on the pool's threads, each thread taking the
-/// next group as it finishes one. Results in `groups` order; the first error
-/// wins.
+/// Run `pass` over every group on the pool's threads (rayon's work
+/// stealing hands the next group to whichever thread is free). Results in
+/// `groups` order; the first error wins.
 fn run_passes<F>(
     pool: &rayon::ThreadPool,
     groups: &[Vec<usize>],
@@ -831,32 +831,8 @@ fn run_passes<F>(
 where
     F: Fn(&[usize]) -> candle_core::Result<Vec<f32>> + Sync,
 {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<candle_core::Result<Vec<f32>>>>> =
-        groups.iter().map(|_| Mutex::new(None)).collect();
-    let workers = pool.current_num_threads().min(groups.len());
-    pool.scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|_| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(g) = groups.get(k) else { break };
-                    let r = pass(g);
-                    *results[k].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(|| Err(candle_core::Error::msg("a forward pass never ran")))
-        })
-        .collect()
+    use rayon::prelude::*;
+    pool.install(|| groups.par_iter().map(|g| pass(g)).collect())
 }
 
 /// memsoak's default compute thread count: one per CPU this process may
