@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::TestSuite;
 
 use crate::analysis::Outcome;
 use crate::analysis::compare::slope_text;
@@ -170,78 +170,41 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
     s
 }
 
-fn case(name: &str, status: TestCaseStatus, classname: &str) -> TestCase {
-    let mut c = TestCase::new(name, status);
-    c.set_classname(classname);
-    c
-}
-
-fn failing(kind: NonSuccessKind, message: String, body: String) -> TestCaseStatus {
-    let mut st = TestCaseStatus::non_success(kind);
-    st.set_message(message).set_description(body);
-    st
-}
-
-/// One suite per run: a case per threshold (a breach is a failure with the
-/// measured value against the limit), an error case for a run that could
-/// not be judged.
+/// One suite per run (see [`super::junit::run_suite`]): a case per
+/// threshold, an error case for a run that could not be judged.
 fn suite(row: &FleetRow<'_>) -> TestSuite {
-    let mut suite = TestSuite::new(row.name);
-    suite.add_property(Property::new("verdict", row.verdict.word().to_lowercase()));
+    let mut props = vec![("verdict".to_string(), row.verdict.word().to_lowercase())];
     if let Some(c) = row.meta.and_then(|m| m.git_commit.as_deref()) {
-        suite.add_property(Property::new("git_commit", c));
+        props.push(("git_commit".into(), c.into()));
     }
-    if row.verdict == Verdict::Error {
+    let error = (row.verdict == Verdict::Error).then(|| {
         let why = row
             .why
             .map(str::to_string)
             .or_else(|| row.report.and_then(|r| r.errors.first().cloned()))
             .unwrap_or_else(|| "the run ended in error".into());
-        let body = row.report.map_or(String::new(), |r| r.errors.join("\n"));
-        suite.add_test_case(case(
-            "run",
-            failing(NonSuccessKind::Error, why, body),
-            row.name,
-        ));
-    }
+        (
+            why,
+            row.report.map_or(String::new(), |r| r.errors.join("\n")),
+        )
+    });
     let Some(r) = row.report else {
-        return suite;
+        return super::junit::run_suite(row.name, 0.0, props, error, &[]);
     };
-    suite.add_property(Property::new("mode", r.mode.as_str()));
+    props.push(("mode".into(), r.mode.as_str().into()));
     if let Some(b) = &r.backend {
-        suite.add_property(Property::new("backend", b.name.as_str()));
+        props.push(("backend".into(), b.name.clone()));
     }
     if let Some(w) = &r.workload {
-        suite.add_property(Property::new("workload", w.as_str()));
+        props.push(("workload".into(), w.clone()));
     }
-    suite.set_time(std::time::Duration::from_secs_f64(
-        r.analysis.duration_s.max(0.0),
-    ));
-    for t in &r.analysis.thresholds {
-        let th = &t.threshold;
-        let measured = t
-            .measured
-            .map_or("not measured".into(), |v| th.format_value(v));
-        let status = match t.outcome {
-            Outcome::Pass => TestCaseStatus::success(),
-            Outcome::Skipped => {
-                let mut st = TestCaseStatus::skipped();
-                st.set_message(t.note.as_str());
-                st
-            }
-            Outcome::Fail => failing(
-                NonSuccessKind::Failure,
-                format!(
-                    "measured {measured} vs limit {} {}",
-                    th.op.symbol(),
-                    th.limit_text()
-                ),
-                t.note.clone(),
-            ),
-        };
-        suite.add_test_case(case(&th.expr, status, row.name));
-    }
-    suite
+    super::junit::run_suite(
+        row.name,
+        r.analysis.duration_s,
+        props,
+        error,
+        &r.analysis.thresholds,
+    )
 }
 
 /// `junit.xml` of a matrix: one suite per run.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Artifact, ExportContext, ExportError, Exporter};
-use crate::analysis::Outcome;
 use crate::analysis::verdict::Verdict;
+use crate::analysis::{Outcome, ThresholdResult};
 
 /// The JUnit exporter.
 pub struct Junit;
@@ -78,6 +78,69 @@ fn suite(name: &str, time_s: f64, props: Vec<(String, String)>, cases: Vec<Case>
     s
 }
 
+/// The case of one threshold: a pass, a breach (a failure with the measured
+/// value against the limit, the note, CI and p in its body) or a skip.
+fn threshold_case(t: &ThresholdResult) -> Case {
+    let th = &t.threshold;
+    let measured = t
+        .measured
+        .map_or("not measured".into(), |v| th.format_value(v));
+    let (kind, message) = match t.outcome {
+        Outcome::Pass => (Kind::Pass, String::new()),
+        Outcome::Fail => (
+            Kind::Failure,
+            format!(
+                "measured {measured} vs limit {} {}",
+                th.op.symbol(),
+                th.limit_text()
+            ),
+        ),
+        Outcome::Skipped => (Kind::Skipped, t.note.clone()),
+    };
+    let mut body = t.note.clone();
+    if let Some((lo, hi)) = t.ci {
+        let _ = write!(
+            body,
+            "\nmeasured {measured}, CI {} … {}",
+            th.format_value(lo),
+            th.format_value(hi)
+        );
+    }
+    if let Some(p) = t.p_value {
+        let _ = write!(body, ", p={p:.3}");
+    }
+    Case {
+        name: th.expr.clone(),
+        kind,
+        message,
+        body,
+    }
+}
+
+/// A `<testsuite>` named `name`, as `junit.xml` writes it for one run: an
+/// error case (`error`: why the run could not be judged, and the run's
+/// errors) and a case per threshold. For gates over many runs
+/// (`memsoak summarize`, `analyze --prometheus`).
+pub(crate) fn run_suite(
+    name: &str,
+    time_s: f64,
+    props: Vec<(String, String)>,
+    error: Option<(String, String)>,
+    thresholds: &[ThresholdResult],
+) -> TestSuite {
+    let error = error.map(|(message, body)| Case {
+        name: "run".into(),
+        kind: Kind::Error,
+        message,
+        body,
+    });
+    let cases = error
+        .into_iter()
+        .chain(thresholds.iter().map(threshold_case))
+        .collect();
+    suite(name, time_s, props, cases)
+}
+
 impl Junit {
     /// The whole document.
     pub fn text(ctx: &ExportContext<'_>) -> Result<String, ExportError> {
@@ -96,42 +159,7 @@ impl Junit {
                 body: r.errors.join("\n"),
             });
         }
-        for t in &a.thresholds {
-            let th = &t.threshold;
-            let measured = t
-                .measured
-                .map_or("not measured".into(), |v| th.format_value(v));
-            let (kind, message) = match t.outcome {
-                Outcome::Pass => (Kind::Pass, String::new()),
-                Outcome::Fail => (
-                    Kind::Failure,
-                    format!(
-                        "measured {measured} vs limit {} {}",
-                        th.op.symbol(),
-                        th.limit_text()
-                    ),
-                ),
-                Outcome::Skipped => (Kind::Skipped, t.note.clone()),
-            };
-            let mut body = t.note.clone();
-            if let Some((lo, hi)) = t.ci {
-                let _ = write!(
-                    body,
-                    "\nmeasured {measured}, CI {} … {}",
-                    th.format_value(lo),
-                    th.format_value(hi)
-                );
-            }
-            if let Some(p) = t.p_value {
-                let _ = write!(body, ", p={p:.3}");
-            }
-            cases.push(Case {
-                name: th.expr.clone(),
-                kind,
-                message,
-                body,
-            });
-        }
+        cases.extend(a.thresholds.iter().map(threshold_case));
         let mut props = vec![
             (
                 "verdict".to_string(),
