@@ -143,23 +143,13 @@ impl Target {
     /// `stderr_log` (and to memsoak's stderr unless `quiet`), and the last
     /// 4 KiB are kept for the report.
     pub fn spawn(argv: &[String], stderr_log: &Path, quiet: bool) -> io::Result<Target> {
-        Self::spawn_with(argv, stderr_log, quiet, false)
+        Self::spawn_env(argv, stderr_log, quiet, false, &[])
     }
 
-    /// Like [`Target::spawn`]; with `piped`, stdin and stdout are pipes for
+    /// Like [`Target::spawn`], with `env` set on top of memsoak's own
+    /// environment; with `piped`, stdin and stdout are pipes for
     /// [`Target::take_stdio`] (a JSON Lines worker), else stdin is null and
     /// stdout inherited.
-    pub fn spawn_with(
-        argv: &[String],
-        stderr_log: &Path,
-        quiet: bool,
-        piped: bool,
-    ) -> io::Result<Target> {
-        Self::spawn_env(argv, stderr_log, quiet, piped, &[])
-    }
-
-    /// Like [`Target::spawn_with`], with `env` set on top of memsoak's own
-    /// environment.
     pub fn spawn_env(
         argv: &[String],
         stderr_log: &Path,

@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use super::SoakOptions;
+use super::attribution::Requester;
 use super::exposition::Exposition;
 use super::items::Items;
 use super::progress::{Progress, Status};
@@ -49,6 +50,8 @@ pub struct Monitor {
     slope: Option<f64>,
     metrics: Vec<Metric>,
     exposition: Option<Exposition>,
+    requester: Option<Requester>,
+    notes: Vec<String>,
 }
 
 impl Monitor {
@@ -105,6 +108,8 @@ impl Monitor {
             slope: None,
             metrics,
             exposition: None,
+            requester: None,
+            notes: Vec::new(),
         })
     }
 
@@ -116,6 +121,18 @@ impl Monitor {
         }
         self.exposition = e;
         self
+    }
+
+    /// Send `--attribute`'s snapshot requests on their schedule as it polls.
+    pub fn with_requester(mut self, r: Option<Requester>) -> Monitor {
+        self.requester = r;
+        self
+    }
+
+    /// What the soak should say in its report from what the monitor did
+    /// (a snapshot request that could not be written); drained.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// The metrics sampled, in column order.
@@ -154,6 +171,9 @@ impl Monitor {
             });
         }
         let now = self.elapsed();
+        if let Some(n) = self.requester.as_mut().and_then(|r| r.poll(now)) {
+            self.notes.push(n);
+        }
         if self.exposition.as_ref().is_some_and(|e| e.due(now)) {
             let opts = self.analysis_options();
             if let Some(e) = &mut self.exposition {

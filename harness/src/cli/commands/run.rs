@@ -263,17 +263,15 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         signals,
     )
     .map_err(fail)?
-    .with_exposition(exposition);
-    let mut requester = plan
-        .soak
-        .attribute
-        .map(|a| Requester::new(folder.clone(), a));
+    .with_exposition(exposition)
+    .with_requester(
+        plan.soak
+            .attribute
+            .map(|a| Requester::new(folder.clone(), a)),
+    );
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
-        }
-        if let Some(n) = requester.as_mut().and_then(|r| r.poll(mon.elapsed())) {
-            notes.push(n);
         }
         match pipeline.state() {
             PipelineEnd::Running => {}
@@ -345,6 +343,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     report.workload = Some(workload_name);
     report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
     report.target = worker_report;
+    notes.extend(mon.take_notes());
     // NOTE: the sampler notes go first; the tolerated-errors note above stays.
     report.notes.splice(0..0, notes);
     if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {

@@ -87,18 +87,16 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     };
     let mut mon = Monitor::start(plan.soak.clone(), set, items, &folder, signals)
         .map_err(fail)?
-        .with_exposition(exposition);
+        .with_exposition(exposition)
+        .with_requester(
+            plan.soak
+                .attribute
+                .map(|a| Requester::new(folder.clone(), a)),
+        );
     let mut next_reap = mon.elapsed() + 1.0;
-    let mut requester = plan
-        .soak
-        .attribute
-        .map(|a| Requester::new(folder.clone(), a));
     let (stop, status) = loop {
         if let Some(s) = mon.poll() {
             break (s, None);
-        }
-        if let Some(n) = requester.as_mut().and_then(|r| r.poll(mon.elapsed())) {
-            notes.push(n);
         }
         match target.poll() {
             TargetStatus::Running => {}
@@ -149,6 +147,7 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
             notes.push(line);
         }
     }
+    notes.extend(mon.take_notes());
     report.notes = notes;
     note_cgroup(&mut report, cgroup.as_ref());
     attribute(&mut report, &folder);
