@@ -615,14 +615,11 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
         );
     }
     if soak.attribute.is_some() && kind != BackendKind::Command {
+        // NOTE: the name as clap spells it on the command line.
+        let name = clap::ValueEnum::to_possible_value(&kind)
+            .map_or_else(String::new, |v| v.get_name().to_string());
         return err(format!(
-            "--attribute: --backend {} is not attributed yet; it works with a Python target (--backend command, or watch -- CMD)",
-            match kind {
-                BackendKind::Synthetic => "synthetic",
-                BackendKind::Candle => "candle",
-                BackendKind::Http => "http",
-                BackendKind::Command => "command",
-            }
+            "--attribute: --backend {name} is not attributed yet; it works with a Python target (--backend command, or watch -- CMD)"
         ));
     }
     let takes_command = kind == BackendKind::Command || (kind == BackendKind::Http && a.serve);
