@@ -66,22 +66,11 @@ fn judge(s: &Series, plan: &PrometheusPlan) -> Result<Report, String> {
     ))
 }
 
-/// Judge every series, on every core (each series is independent).
+/// Judge every series, on every core (each series is independent), in
+/// `series` order.
 fn judge_all(series: &[Series], plan: &PrometheusPlan) -> Vec<Result<Report, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = series.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = series
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|s| judge(s, plan)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    use rayon::prelude::*;
+    series.par_iter().map(|s| judge(s, plan)).collect()
 }
 
 /// `memsoak analyze --prometheus`: fetch, judge each series, write the
