@@ -32,26 +32,12 @@ const THRESHOLD: &str = "rss.slope<2MiB/min";
 /// Confidence of every verdict.
 const CONFIDENCE: f64 = 0.95;
 
-/// Runs `f` on every seed, spread over the machine's cores.
-fn over_seeds<T: Send>(seeds: u64, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|k| {
-                s.spawn(move || {
-                    (k..seeds)
-                        .step_by(threads as usize)
-                        .map(f)
-                        .collect::<Vec<T>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+/// Runs `f` on every seed, spread over the machine's cores (rayon: a
+/// panicking seed takes the table down with it instead of leaving a cell
+/// short of runs).
+fn over_seeds<T: Send>(seeds: u64, f: impl Fn(u64) -> T + Sync + Send) -> Vec<T> {
+    use rayon::prelude::*;
+    (0..seeds).into_par_iter().map(f).collect()
 }
 
 /// The end-of-run verdict `memsoak` gives: did the threshold fail, and was

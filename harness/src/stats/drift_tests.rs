@@ -1036,3 +1036,54 @@ fn calibration_false_alarms_and_power_hold_in_every_cell() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn a_step_at_mid_run_under_held_levels_or_a_gc_sawtooth_is_caught() {
+    // A step as large as 3× the limit over half a 30-minute run (90 MiB)
+    // under levels redrawn and held, and under a 24 MiB GC sawtooth: the
+    // step was read as persistence (held levels: MAD of the differences 0,
+    // the step left in; p ≈ 0.2), or it hid the cycles (the sawtooth's
+    // drops were under a quarter of the range it made). 0% and 34% of the
+    // 200 runs were caught.
+    for noise in [Noise::Jump, Noise::Sawtooth, Noise::Quantised] {
+        let s = Scenario {
+            noise,
+            behaviour: Behaviour::Step,
+            seconds: 1800.0,
+            hz: 1.0,
+        };
+        let caught = (0..12u64).filter(|&seed| verdict_of(&s, seed).0).count();
+        println!("{}: step caught {caught}/12", noise.name());
+        assert!(caught >= 11, "{}: {caught}/12", noise.name());
+    }
+}
+
+#[test]
+fn an_interval_never_leaves_the_data_range() {
+    // Levels held ~5 s, sampled at 10 Hz for 90 s: 900 samples worth a
+    // handful. Sen's rank bounds fell off the ends of the pairwise slopes,
+    // and the interval became −7,500 … +6,600 MiB/min on 20 MiB of data.
+    let s = Scenario {
+        noise: Noise::Jump,
+        behaviour: Behaviour::Linear(3.0),
+        seconds: 90.0,
+        hz: 10.0,
+    };
+    for seed in 0..12u64 {
+        let (x, y) = s.simulate(seed);
+        let v = analyse(&x, &y);
+        let tail = &y[v.warmup..];
+        let (lo, hi) = tail
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let span = x[x.len() - 1] - x[v.warmup];
+        let bound = 1.25 * (hi - lo) / span * (1.0 + 1e-9);
+        assert!(
+            v.drift.ci_low >= -bound && v.drift.ci_high <= bound,
+            "seed {seed}: [{}, {}] beyond ±{} MiB/min",
+            v.drift.ci_low * 60.0 / MIB,
+            v.drift.ci_high * 60.0 / MIB,
+            bound * 60.0 / MIB
+        );
+    }
+}

@@ -78,6 +78,26 @@ pub(crate) fn quantile_mut(v: &mut [f64], q: f64) -> Option<f64> {
     Some(*value)
 }
 
+/// The median first difference of `d` and a robust scale of the
+/// differences about it: 1.4826 × MAD, or, where more than half of them
+/// equal the median (held levels, idle or quantised memory: MAD = 0), the
+/// same of the differences that move at all, so that a move far beyond the
+/// ones the series usually makes still stands out. Scale 0 when nothing
+/// moves; `None` for no differences. A difference within `tiny` of the
+/// median is no move (rounding: a byte count of 2e8 near a steady leak's
+/// equal steps differs from them in its last bits). O(n).
+pub(crate) fn step_scale(d: &[f64], tiny: f64) -> Option<(f64, f64)> {
+    let mut tmp = d.to_vec();
+    let med = median_mut(&mut tmp)?;
+    tmp.iter_mut().for_each(|x| *x = (*x - med).abs());
+    let mad = median_mut(&mut tmp).unwrap_or(0.0);
+    if mad > tiny {
+        return Some((med, 1.4826 * mad));
+    }
+    tmp.retain(|&x| x > tiny);
+    Some((med, 1.4826 * median_mut(&mut tmp).unwrap_or(0.0)))
+}
+
 /// Split into `min(n, max_blocks)` contiguous blocks of near-equal length
 /// (boundaries at ⌊b·n/m⌋, so no sample is dropped): median y, mean x.
 pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
@@ -113,6 +133,21 @@ mod tests {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[f64::NAN]), None);
         assert_eq!(median(&[f64::MAX, f64::MAX]), Some(f64::MAX));
+    }
+
+    #[test]
+    fn step_scale_by_hand() {
+        // Differences 1,-1,1,-1,99: median 1, MAD 2.
+        assert_eq!(step_scale(&[1.0, -1.0, 1.0, -1.0, 99.0], 0.0), Some((1.0, 1.4826 * 2.0)));
+        // Held levels: most differences 0, the moves 3, -5 and 40: MAD 0,
+        // so the scale is that of the moves (median |move| 5).
+        let held = [0.0, 0.0, 3.0, 0.0, 0.0, -5.0, 0.0, 40.0, 0.0];
+        assert_eq!(step_scale(&held, 0.0), Some((0.0, 1.4826 * 5.0)));
+        // Rounding-level differences are no moves.
+        let rounded = [1e-9, 0.0, -1e-9, 0.0, 3.0, 0.0, -5.0, 0.0, 1e-9];
+        assert_eq!(step_scale(&rounded, 1e-6), Some((0.0, 1.4826 * 4.0)));
+        assert_eq!(step_scale(&[0.0, 0.0], 0.0), Some((0.0, 0.0)));
+        assert_eq!(step_scale(&[], 0.0), None);
     }
 
     #[test]
