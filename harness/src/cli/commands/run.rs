@@ -16,9 +16,9 @@ use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
 use crate::cli::exit;
 use crate::cli::plan::{self, BackendPlan, RunPlan, WorkloadPlan};
-use crate::runfolder::meta::Config;
 #[cfg(feature = "dhat-heap")]
 use crate::runfolder::DHAT_HEAP_JSON;
+use crate::runfolder::meta::Config;
 use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
@@ -221,9 +221,14 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     // soak held, not what the teardown left.
     #[cfg(feature = "dhat-heap")]
     let (mut heap_profile, mut profile_notes) =
-        match crate::sample::dhat_heap::HeapProfile::start(&folder.file(DHAT_HEAP_JSON)) {
-            Ok(p) => (Some(p), Vec::new()),
-            Err(e) => (None, vec![format!("{DHAT_HEAP_JSON} not written: {e}")]),
+        if matches!(plan.backend, BackendPlan::Command(_) | BackendPlan::Http(_)) {
+            let why = "the backend runs in another process, which dhat does not see";
+            (None, vec![format!("{DHAT_HEAP_JSON} not written: {why}")])
+        } else {
+            match crate::sample::dhat_heap::HeapProfile::start(&folder.file(DHAT_HEAP_JSON)) {
+                Ok(p) => (Some(p), Vec::new()),
+                Err(e) => (None, vec![format!("{DHAT_HEAP_JSON} not written: {e}")]),
+            }
         };
     // NOTE: jemalloc is linked but not the allocator in a dhat-heap build.
     #[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
