@@ -6,11 +6,12 @@
 use std::path::Path;
 
 /// Crates whose version `run.json` records, and the variable each goes to.
-const CRATES: [(&str, &str); 4] = [
+const CRATES: [(&str, &str); 5] = [
     ("candle-core", "MEMSOAK_V_CANDLE"),
     ("tokenizers", "MEMSOAK_V_TOKENIZERS"),
     ("tikv-jemallocator", "MEMSOAK_V_JEMALLOCATOR"),
     ("nvml-wrapper", "MEMSOAK_V_NVML_WRAPPER"),
+    ("dhat", "MEMSOAK_V_DHAT"),
 ];
 
 fn main() {

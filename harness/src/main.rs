@@ -4,8 +4,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+// NOTE: `--features dhat-heap`: dhat counts every block exactly (`run`
+// writes dhat-heap.json), at the cost of speed and of jemalloc's statistics.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
 
 fn main() -> ExitCode {
     let cli = memsoak::cli::args::Cli::parse();

@@ -81,12 +81,18 @@ pub fn allocator(run: Option<&RunMeta>, in_process: bool) -> Option<String> {
     if let Some(a) = &run.allocator_applied {
         parts.push(format!("applied by memsoak: {a}"));
     }
+    if let Some(g) = &run.allocator.global {
+        parts.push(format!("{g} (a heap-profiling build, not jemalloc)"));
+    }
     if parts.is_empty() {
         parts.push("jemalloc defaults".into());
     }
     let mut text = parts.join(" · ");
     if !in_process {
-        text.push_str(" (memsoak's own jemalloc; the target keeps its own allocator)");
+        let own = run.allocator.global.as_deref().unwrap_or("jemalloc");
+        text.push_str(&format!(
+            " (memsoak's own {own}; the target keeps its own allocator)"
+        ));
     }
     Some(text)
 }

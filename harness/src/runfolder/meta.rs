@@ -61,7 +61,7 @@ pub fn git_commit() -> Option<String> {
 }
 
 /// The software whose memory a run measures: memsoak, the allocator (the
-/// crate and the jemalloc it links), and, where built in, candle, the
+/// crate and the jemalloc it links; dhat in a `dhat-heap` build), and, where built in, candle, the
 /// tokenizer and NVML's wrapper. Crate versions come from `Cargo.lock` at
 /// build time (`build.rs`). `None`: linked but its version unreadable.
 pub fn versions() -> Versions {
@@ -70,16 +70,20 @@ pub fn versions() -> Versions {
         v.insert(k.to_string(), x);
     };
     put("memsoak", Some(env!("CARGO_PKG_VERSION").into()));
-    put(
-        "tikv-jemallocator",
-        Some(env!("MEMSOAK_V_JEMALLOCATOR").into()),
-    );
-    put(
-        "jemalloc",
-        tikv_jemalloc_ctl::version::read()
-            .map(|s| s.split('-').next().unwrap_or(s).to_string())
-            .ok(),
-    );
+    if cfg!(feature = "dhat-heap") {
+        put("dhat", Some(env!("MEMSOAK_V_DHAT").into()));
+    } else {
+        put(
+            "tikv-jemallocator",
+            Some(env!("MEMSOAK_V_JEMALLOCATOR").into()),
+        );
+        put(
+            "jemalloc",
+            tikv_jemalloc_ctl::version::read()
+                .map(|s| s.split('-').next().unwrap_or(s).to_string())
+                .ok(),
+        );
+    }
     if cfg!(feature = "candle") {
         put("candle", Some(env!("MEMSOAK_V_CANDLE").into()));
         put("tokenizers", Some(env!("MEMSOAK_V_TOKENIZERS").into()));
@@ -98,6 +102,10 @@ pub struct AllocatorEnv {
     /// `_RJEM_MALLOC_CONF`, when set.
     #[serde(default)]
     pub env_malloc_conf: Option<String>,
+    /// memsoak's global allocator when it is not jemalloc: `dhat` in a
+    /// `--features dhat-heap` build. Absent: jemalloc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<String>,
 }
 
 /// What `watch` sampled: a command it spawned or a pid it attached to.
@@ -249,6 +257,7 @@ impl RunMeta {
             versions: versions(),
             allocator: AllocatorEnv {
                 env_malloc_conf: std::env::var("_RJEM_MALLOC_CONF").ok(),
+                global: cfg!(feature = "dhat-heap").then(|| "dhat".into()),
             },
             allocator_applied: None,
             backend: None,
@@ -284,8 +293,13 @@ mod tests {
             );
         };
         semver("memsoak");
-        semver("tikv-jemallocator");
-        semver("jemalloc");
+        if cfg!(feature = "dhat-heap") {
+            semver("dhat");
+            assert!(!v.contains_key("jemalloc"), "{v:?}");
+        } else {
+            semver("tikv-jemallocator");
+            semver("jemalloc");
+        }
         if cfg!(feature = "candle") {
             assert!(
                 v["candle"].as_deref().unwrap().starts_with("0.11."),

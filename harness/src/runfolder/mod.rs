@@ -48,6 +48,9 @@ pub const WORKER_STDERR: &str = "worker-stderr.log";
 pub const SERVER_STDERR: &str = "server-stderr.log";
 /// A `watch`ed command's stderr.
 pub const TARGET_STDERR: &str = "target-stderr.log";
+/// dhat's heap profile of a `run` in a `--features dhat-heap` build (dhat
+/// writes it; DHAT's viewer `dh_view.html` reads it).
+pub const DHAT_HEAP_JSON: &str = "dhat-heap.json";
 
 /// The name, without extension, of the chart of `kind` (a metric,
 /// `items`, `processes`, `compare-<metric>`): `chart-rss`.

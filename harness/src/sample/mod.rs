@@ -5,6 +5,8 @@
 //! is simply not built, so its metrics are absent from the run (never zeros).
 
 pub mod cgroup;
+#[cfg(feature = "dhat-heap")]
+pub mod dhat_heap;
 pub mod jemalloc;
 pub mod nvml;
 pub mod proc;
@@ -24,6 +26,7 @@ pub enum Metric {
     /// Swapped-out memory of the tree.
     Swap,
     /// jemalloc `stats.allocated`: bytes the program holds (live heap).
+    /// dhat's live bytes in a `--features dhat-heap` build.
     Heap,
     /// jemalloc `stats.active`.
     HeapActive,
@@ -111,6 +114,7 @@ impl Metric {
             Metric::Rss => "resident memory of the target process tree",
             Metric::Pss => "proportional set size of the tree (shared pages split)",
             Metric::Swap => "swapped-out memory of the tree",
+            Metric::Heap if cfg!(feature = "dhat-heap") => "live heap (dhat curr_bytes)",
             Metric::Heap => "live heap (jemalloc allocated)",
             Metric::HeapActive => "jemalloc active pages",
             Metric::HeapResident => "jemalloc resident pages",

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use crate::runfolder::processes::{DEFAULT_EVERY, DEFAULT_TOP, ProcessLog};
 use crate::sample::cgroup::{self, CgroupSampler, CgroupWatch};
-use crate::sample::{Sampler, SamplerSet, jemalloc, nvml, proc, system};
+use crate::sample::{Sampler, SamplerSet, nvml, proc, system};
 
 /// The samplers of a run or watch: the process tree rooted at `root` (else
-/// memsoak's descendants), jemalloc heap stats when `in_process`, host
+/// memsoak's descendants), jemalloc heap stats (dhat's live bytes in a
+/// `dhat-heap` build) when `in_process`, host
 /// memory, and NVML when a GPU is present. `processes`: where to log each
 /// process of a black-box tree (`processes.csv`), `None` for an in-process
 /// run. Why a metric is absent goes to `notes`. Public so the overhead bench
@@ -60,12 +61,26 @@ pub fn samplers_with(
         }
     }
     v.push(Box::new(tree));
+    #[cfg(not(feature = "dhat-heap"))]
     if in_process {
-        match jemalloc::JemallocSampler::new() {
+        match crate::sample::jemalloc::JemallocSampler::new() {
             Some(j) => v.push(Box::new(j)),
             None => notes.push("heap metrics absent: jemalloc statistics are not available".into()),
         }
-    } else {
+    }
+    #[cfg(feature = "dhat-heap")]
+    if in_process {
+        match crate::sample::dhat_heap::DhatSampler::new() {
+            Some(d) => {
+                v.push(Box::new(d));
+                notes.push("heap is dhat's live bytes (a dhat-heap build, no jemalloc): heap_active, heap_resident, heap_retained and heap_mapped are absent".into());
+            }
+            None => notes.push(
+                "heap metrics absent: a dhat-heap build has no jemalloc statistics and no dhat profile was running".into(),
+            ),
+        }
+    }
+    if !in_process {
         notes
             .push("heap metrics absent: the target is a black box (no jemalloc statistics)".into());
     }

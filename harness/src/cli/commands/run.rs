@@ -16,11 +16,13 @@ use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
 use crate::cli::exit;
 use crate::cli::plan::{self, BackendPlan, RunPlan, WorkloadPlan};
+#[cfg(feature = "dhat-heap")]
+use crate::runfolder::DHAT_HEAP_JSON;
 use crate::runfolder::meta::Config;
 use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
-#[cfg(feature = "candle")]
+#[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
 use crate::sample::jemalloc;
 use crate::soak::attribution::Requester;
 use crate::soak::monitor::{Monitor, Stop};
@@ -214,11 +216,26 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     {
         o.env = attribution_env(&folder)?;
     }
-    #[cfg(feature = "candle")]
+    // NOTE: from before the backend loads, so that `heap` is the whole live
+    // heap; ended when sampling ends, so the profile's t-end is what the
+    // soak held, not what the teardown left.
+    #[cfg(feature = "dhat-heap")]
+    let (mut heap_profile, mut profile_notes) =
+        if matches!(plan.backend, BackendPlan::Command(_) | BackendPlan::Http(_)) {
+            let why = "the backend runs in another process, which dhat does not see";
+            (None, vec![format!("{DHAT_HEAP_JSON} not written: {why}")])
+        } else {
+            match crate::sample::dhat_heap::HeapProfile::start(&folder.file(DHAT_HEAP_JSON)) {
+                Ok(p) => (Some(p), Vec::new()),
+                Err(e) => (None, vec![format!("{DHAT_HEAP_JSON} not written: {e}")]),
+            }
+        };
+    // NOTE: jemalloc is linked but not the allocator in a dhat-heap build.
+    #[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
     let allocator = matches!(plan.backend, BackendPlan::Candle(_))
         .then(jemalloc::disable_decay)
         .flatten();
-    #[cfg(not(feature = "candle"))]
+    #[cfg(not(all(feature = "candle", not(feature = "dhat-heap"))))]
     let allocator: Option<&str> = None;
     let signals = Signals::install().context("installing signal handlers")?;
     let embedder = match build_embedder(&plan.backend, &folder, &signals)? {
@@ -286,6 +303,13 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     // NOTE: stop sampling before tearing the pipeline down: the teardown
     // frees the embedder, and that drop is not part of the soak.
     let (samples, sampler_err) = mon.finish(true);
+    #[cfg(feature = "dhat-heap")]
+    if let Some(p) = heap_profile.take() {
+        p.finish();
+        profile_notes.push(format!(
+            "exact heap profile (dhat) in {DHAT_HEAP_JSON}, up to the end of sampling: open it in DHAT's viewer (dh_view.html)"
+        ));
+    }
     let pipeline_errors = pipeline.errors();
     let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
     let owned = worker.filter(|_| plan.backend.owns_its_process());
@@ -344,6 +368,8 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     report.replay = replay.map(|r| r.stats.report(r.pace, &r.traces));
     report.target = worker_report;
     notes.extend(mon.take_notes());
+    #[cfg(feature = "dhat-heap")]
+    notes.extend(profile_notes);
     // NOTE: the sampler notes go first; the tolerated-errors note above stays.
     report.notes.splice(0..0, notes);
     if let Some(r) = report.replay.as_ref().filter(|r| r.skipped_lines > 0) {

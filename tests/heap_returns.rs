@@ -1,0 +1,128 @@
+//! The leak unit test to copy: after a warm-up, more batches through an
+//! in-process embedder must leave the live heap where it was.
+//!
+//! dhat is this test binary's global allocator, so it counts every block
+//! exactly: no sampling, no statistics, no allocator caches in the way. Copy
+//! `after_warm_up` and one test below, put your embedder in, and it fails
+//! the day a batch starts keeping memory. On failure `dhat::assert!` writes
+//! the profile (see `profile`) for DHAT's viewer, dh_view.html, which names
+//! the allocation sites still live.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use memsoak::backend::Embedder;
+use memsoak::backend::synthetic::{Behaviour, SyntheticEmbedder, SyntheticOptions};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Batches before the level is taken: buffers and caches fill up here.
+const WARM_UP: usize = 3;
+/// Batches after it.
+const BATCHES: usize = 20;
+/// Growth of the live heap over [`BATCHES`] that still passes, in bytes: a
+/// leak of more than ~50 bytes a batch fails.
+const TOLERANCE: i64 = 1024;
+
+/// dhat allows one profiler per process, and the test runner runs tests on
+/// parallel threads that allocate too: each test holds this from its start
+/// (before its embedder loads) to its end.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where a failing `dhat::assert!` writes the profile of `test`.
+fn profile(test: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dhat-heap-{test}.json"))
+}
+
+/// Embed `batch` [`WARM_UP`] times, take the live heap, embed it
+/// [`BATCHES`] more times, and hand the growth in bytes to `check` while
+/// dhat still profiles (so a `dhat::assert!` there can write the profile).
+fn after_warm_up<R>(
+    test: &str,
+    embedder: &mut dyn Embedder,
+    batch: &[String],
+    check: impl FnOnce(i64) -> R,
+) -> R {
+    let _profiler = dhat::Profiler::builder()
+        .testing()
+        .file_name(profile(test))
+        .build();
+    let mut embed = || {
+        let out = embedder.embed(batch).expect("embed failed");
+        assert_eq!(out.count(), batch.len());
+    };
+    (0..WARM_UP).for_each(|_| embed());
+    let level = dhat::HeapStats::get().curr_bytes as i64;
+    (0..BATCHES).for_each(|_| embed());
+    let now = dhat::HeapStats::get().curr_bytes as i64;
+    eprintln!("{test}: live heap {level} B after warm-up, {now} B {BATCHES} batches later");
+    check(now - level)
+}
+
+fn texts(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("sentence number {i} about memory that should be freed"))
+        .collect()
+}
+
+fn synthetic(behaviour: Behaviour) -> SyntheticEmbedder {
+    SyntheticEmbedder::new(SyntheticOptions {
+        cost_per_item: Duration::ZERO,
+        behaviour,
+        ..SyntheticOptions::default()
+    })
+}
+
+#[test]
+fn synthetic_heap_returns_after_warm_up() {
+    let _one = one_at_a_time();
+    let mut e = synthetic(Behaviour::None);
+    after_warm_up("synthetic", &mut e, &texts(16), |grown| {
+        dhat::assert!(grown <= TOLERANCE, "live heap grew {grown} bytes");
+    });
+}
+
+#[test]
+fn the_same_check_catches_an_injected_leak() {
+    // 64 bytes kept per item: 16 KiB over the 20 batches of 16 texts.
+    let _one = one_at_a_time();
+    let mut e = synthetic(Behaviour::Linear { bytes_per_item: 64 });
+    let grown = after_warm_up("synthetic-leak", &mut e, &texts(16), |grown| grown);
+    let kept = (64 * 16 * BATCHES) as i64;
+    assert!(
+        grown > TOLERANCE && grown >= kept,
+        "the check missed the leak: the live heap grew {grown} bytes, {kept} kept on purpose"
+    );
+}
+
+#[cfg(feature = "candle")]
+#[test]
+fn candle_heap_returns_after_warm_up() {
+    use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
+
+    let _one = one_at_a_time();
+    let model_dir = match resolve_model_dir(None) {
+        Ok(dir) => dir,
+        Err(e) => {
+            return common::cannot_run(
+                "candle_heap_returns_after_warm_up",
+                &format!("{e} (CI runs ci/fetch-model.sh first)"),
+            );
+        }
+    };
+    let mut e = CandleEmbedder::load(&CandleOptions {
+        model_dir: Some(model_dir),
+        ..CandleOptions::default()
+    })
+    .expect("loading the model failed");
+    after_warm_up("candle", &mut e, &texts(8), |grown| {
+        dhat::assert!(grown <= TOLERANCE, "live heap grew {grown} bytes");
+    });
+}
