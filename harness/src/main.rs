@@ -7,6 +7,14 @@ use clap::Parser;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's compiled-in options: heap profiling ready for `--attribute`
+/// but inactive (see `memsoak::sample::heap_profile::MALLOC_CONF`); read
+/// before `_RJEM_MALLOC_CONF`, which overrides it.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string.
+    Some(unsafe { &*memsoak::sample::heap_profile::MALLOC_CONF.as_ptr() });
+
 fn main() -> ExitCode {
     let cli = memsoak::cli::args::Cli::parse();
     match memsoak::cli::run(cli) {

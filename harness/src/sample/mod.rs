@@ -5,6 +5,7 @@
 //! is simply not built, so its metrics are absent from the run (never zeros).
 
 pub mod cgroup;
+pub mod heap_profile;
 pub mod jemalloc;
 pub mod nvml;
 pub mod proc;
