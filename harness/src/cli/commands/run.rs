@@ -20,6 +20,7 @@ use crate::runfolder::meta::Config;
 use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
+use crate::sample::heap_profile;
 #[cfg(feature = "candle")]
 use crate::sample::jemalloc;
 use crate::soak::attribution::Requester;
@@ -207,8 +208,16 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
     probe_listen(plan.soak.metrics_listen)?;
+    // NOTE: the plan refused --attribute for --backend http; the in-process
+    // backends are profiled by memsoak's own jemalloc, which
+    // _RJEM_MALLOC_CONF may have turned off: say so before any folder.
+    let in_process = plan.backend.in_process();
+    if plan.soak.attribute.is_some() && in_process && !heap_profile::available() {
+        return Err(fail(
+            "--attribute: jemalloc heap profiling is off in this memsoak (prof:false in _RJEM_MALLOC_CONF?); it is how --backend synthetic and candle are attributed",
+        ));
+    }
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
-    // NOTE: the plan refused --attribute for every other backend.
     if plan.soak.attribute.is_some()
         && let BackendPlan::Command(o) = &mut plan.backend
     {
@@ -264,11 +273,11 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     )
     .map_err(fail)?
     .with_exposition(exposition)
-    .with_requester(
-        plan.soak
-            .attribute
-            .map(|a| Requester::new(folder.clone(), a)),
-    );
+    .with_requester(match plan.soak.attribute {
+        Some(a) if in_process => Some(Requester::in_process(folder.clone(), a).map_err(fail)?),
+        Some(a) => Some(Requester::new(folder.clone(), a)),
+        None => None,
+    });
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
