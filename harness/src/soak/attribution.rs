@@ -243,7 +243,7 @@ impl HeapProfiler {
                 count: count.round() as u64,
             })
             .collect();
-        snap.sites.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        snap.sites.sort_by_key(|s| std::cmp::Reverse(s.bytes));
         snap.snapshot_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         folder.write_snapshot(&snap, Some(&raw))?;
         Ok(())
