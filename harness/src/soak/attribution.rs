@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::analysis::Warmup;
 use crate::analysis::attribution::Tracer;
-use crate::runfolder::RunFolder;
+use crate::runfolder::{FolderError, RunFolder};
 use crate::runfolder::attribution::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SiteEntry, SnapshotFile};
 use crate::sample::heap_profile::{self, Folded, Symbolizer};
 
@@ -137,6 +137,17 @@ impl Requester {
     }
 }
 
+/// Why one jemalloc snapshot was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Dumping or reading the profile back.
+    #[error(transparent)]
+    Profile(#[from] heap_profile::HeapProfileError),
+    /// Writing it into the run folder.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+}
+
 /// memsoak's own heap, profiled by jemalloc: request 1 starts sampling,
 /// each later one dumps a profile, reads it back, symbolizes and folds it
 /// to sites in memsoak's own code, and writes the snapshot
@@ -188,7 +199,7 @@ impl HeapProfiler {
     }
 
     /// Dump, read back, fold and write snapshot `seq`.
-    fn snapshot(&mut self, folder: &RunFolder, seq: u32) -> Result<(), Box<dyn std::error::Error>> {
+    fn snapshot(&mut self, folder: &RunFolder, seq: u32) -> Result<(), SnapshotError> {
         let started = Instant::now();
         let mut snap = SnapshotFile {
             format: SNAPSHOT_FORMAT.into(),
@@ -208,7 +219,12 @@ impl HeapProfiler {
         let raw = folder.heap_dump_tmp(&snap);
         heap_profile::dump(&raw)?;
         snap.t_unix = unix_now();
-        let text = std::fs::read_to_string(&raw)?;
+        let text = std::fs::read_to_string(&raw).map_err(|e| {
+            heap_profile::HeapProfileError::Read {
+                path: raw.display().to_string(),
+                why: e.to_string(),
+            }
+        })?;
         let profile = heap_profile::parse(&text)?;
         let root = heap_profile::own_root();
         let mut sites: BTreeMap<(Vec<String>, String), (f64, f64)> = BTreeMap::new();
