@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::analysis::Warmup;
 use crate::analysis::attribution::Tracer;
-use crate::runfolder::{FolderError, RunFolder};
 use crate::runfolder::attribution::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SiteEntry, SnapshotFile};
+use crate::runfolder::{FolderError, RunFolder};
 use crate::sample::heap_profile::{self, Folded, Symbolizer};
 
 /// Snapshots over the run after warm-up when `--attribute-every` is not
@@ -219,12 +219,11 @@ impl HeapProfiler {
         let raw = folder.heap_dump_tmp(&snap);
         heap_profile::dump(&raw)?;
         snap.t_unix = unix_now();
-        let text = std::fs::read_to_string(&raw).map_err(|e| {
-            heap_profile::HeapProfileError::Read {
+        let text =
+            std::fs::read_to_string(&raw).map_err(|e| heap_profile::HeapProfileError::Read {
                 path: raw.display().to_string(),
                 why: e.to_string(),
-            }
-        })?;
+            })?;
         let profile = heap_profile::parse(&text)?;
         let root = heap_profile::own_root();
         let mut sites: BTreeMap<(Vec<String>, String), (f64, f64)> = BTreeMap::new();
