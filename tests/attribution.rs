@@ -1,6 +1,8 @@
 //! `--attribute` end to end: a Python target's allocation sites named by
-//! the drift of their live bytes over tracemalloc snapshots, as a user runs
-//! memsoak (`watch -- CMD`, `run --backend command`, `analyze DIR`).
+//! the drift of their live bytes over tracemalloc snapshots, and an
+//! in-process backend's over jemalloc's heap profiles of memsoak itself, as
+//! a user runs memsoak (`watch -- CMD`, `run --backend command|synthetic`,
+//! `analyze DIR`).
 
 mod common;
 
@@ -258,12 +260,14 @@ fn bad_attribute_flags_are_one_line_and_exit_2() {
 }
 
 #[test]
-fn an_in_process_backend_refuses_attribute_in_one_line() {
+fn the_http_backend_refuses_attribute_in_one_line() {
     let o = run_with(
         &[
             "run",
             "--backend",
-            "synthetic",
+            "http",
+            "--url",
+            "http://127.0.0.1:9/v1/embeddings",
             "--attribute",
             "--duration",
             "5s",
@@ -274,11 +278,176 @@ fn an_in_process_backend_refuses_attribute_in_one_line() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
     assert!(
-        o.stderr.contains("--attribute") && o.stderr.contains("--backend synthetic"),
+        o.stderr.contains("--attribute") && o.stderr.contains("--backend http"),
         "{}",
         o.stderr
     );
     assert!(!o.dir.exists());
+}
+
+/// `memsoak run --backend synthetic --inject INJECT --attribute`: 9 s, 2 s
+/// of warm-up, a jemalloc snapshot every 500 ms (up to 13), 500 us of CPU
+/// per item (about 2000 items/s: `linear:4KiB` keeps some 8 MiB/s).
+fn run_synthetic(inject: &str, env: &[(&str, &str)]) -> common::Outcome {
+    let _one = one_at_a_time();
+    run_with(
+        &[
+            "run",
+            "--backend",
+            "synthetic",
+            "--inject",
+            inject,
+            "--cost",
+            "500us",
+            "--duration",
+            "9s",
+            "--sample-every",
+            "200ms",
+            "--warmup",
+            "2s",
+            "--attribute",
+            "--attribute-every",
+            "500ms",
+            "-q",
+        ],
+        &[],
+        env,
+    )
+}
+
+/// The jemalloc snapshots (and raw dumps) of a run folder.
+fn jeprof_files(dir: &Path, ext: &str) -> usize {
+    std::fs::read_dir(dir.join("attribution"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("jeprof-") && n.ends_with(ext)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_in_process_leak_is_attributed_to_the_function_that_retains() {
+    let o = run_synthetic("linear:4KiB", &[]);
+    assert_eq!(o.code, 1, "the leak fails the gate: {}", o.stderr);
+    let r = report(&o.dir);
+    let at = &r["attribution"];
+    assert_eq!(at["source"], "jemalloc", "{at}");
+    let sites = named(&r);
+    assert!(!sites.is_empty(), "{at}\n{}", o.stderr);
+    let top = &sites[0];
+    assert!(
+        top["code"]
+            .as_str()
+            .unwrap()
+            .contains("SyntheticEmbedder::retain"),
+        "top site: {top}"
+    );
+    assert!(
+        top["frames"][0]
+            .as_str()
+            .unwrap()
+            .contains("harness/src/backend/synthetic.rs:"),
+        "{top}"
+    );
+    let share = top["share"].as_f64().unwrap();
+    assert!(share >= 0.9, "share {share}: {top}");
+    let snaps = at["snapshots"].as_u64().unwrap();
+    assert!(snaps >= MIN_SNAPS, "{snaps} snapshots");
+    assert_eq!(jeprof_files(&o.dir, ".json") as u64, snaps);
+    assert_eq!(
+        jeprof_files(&o.dir, ".heap") as u64,
+        snaps,
+        "raw dumps kept"
+    );
+    let vis = at["visibility"].as_str().unwrap();
+    assert!(vis.starts_with("jemalloc saw"), "{vis}");
+    let md = summary(&o.dir);
+    assert!(md.contains("**Where it grows** (jemalloc,"), "{md}");
+    assert!(md.contains("synthetic.rs:"), "{md}");
+    let html = std::fs::read_to_string(o.dir.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Where it grows</h2>") && html.contains("jemalloc, "));
+}
+
+#[test]
+fn an_in_process_plateau_names_no_site() {
+    // A cache of 16 MiB, full within the warm-up.
+    let o = run_synthetic("plateau:64KiB/16MiB", &[]);
+    let r = report(&o.dir);
+    assert_eq!(r["attribution"]["source"], "jemalloc");
+    assert!(named(&r).is_empty(), "{}", r["attribution"]);
+    let snaps = r["attribution"]["snapshots"].as_u64().unwrap();
+    assert!(snaps >= MIN_SNAPS, "{snaps} snapshots");
+    assert!(
+        summary(&o.dir).contains("No allocation site grew significantly"),
+        "{}",
+        summary(&o.dir)
+    );
+}
+
+#[test]
+fn an_in_process_run_with_profiling_turned_off_is_one_line_and_exit_2() {
+    let o = run_synthetic("none", &[("_RJEM_MALLOC_CONF", "prof:false")]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("prof:false"), "{}", o.stderr);
+    assert!(!o.dir.exists());
+}
+
+#[test]
+fn a_killed_in_process_run_keeps_its_snapshots_and_analyze_names_the_site() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--inject",
+            "linear:4KiB",
+            "--cost",
+            "500us",
+            "--duration",
+            "30s",
+            "--sample-every",
+            "200ms",
+            "--warmup",
+            "1s",
+            "--attribute",
+            "--attribute-every",
+            "400ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while jeprof_files(&dir, ".json") < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGKILL: nothing of memsoak's runs after it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let snaps = jeprof_files(&dir, ".json");
+    assert!(snaps >= 6, "only {snaps} snapshots in 20 s");
+    assert!(!dir.join("report.json").exists());
+    let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, sites) = text
+        .split_once("**Where it grows** (jemalloc,")
+        .unwrap_or_else(|| panic!("no jemalloc attribution: {text}"));
+    let top = sites.lines().find(|l| l.starts_with("| `"));
+    assert!(
+        top.is_some_and(|l| l.contains("SyntheticEmbedder::retain")),
+        "{text}"
+    );
 }
 
 #[test]

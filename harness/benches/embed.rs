@@ -46,6 +46,13 @@ use tokenizers::Tokenizer;
 #[global_allocator]
 static A: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// NOTE: jemalloc's options as `memsoak run` has them (profiling built in,
+// inactive), so the bench measures the allocator users run.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string.
+    Some(unsafe { &*memsoak::sample::heap_profile::MALLOC_CONF.as_ptr() });
+
 const BATCH: usize = 32;
 const FIXED_TOKENS: usize = 93;
 

@@ -52,6 +52,13 @@ use memsoak::workload::{Page, VecWorkload, Workload};
 #[global_allocator]
 static A: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// NOTE: jemalloc's options as `memsoak run` has them (profiling built in,
+// inactive), so the bench measures the allocator users run.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string.
+    Some(unsafe { &*memsoak::sample::heap_profile::MALLOC_CONF.as_ptr() });
+
 /// Discards vectors like `memsoak run`'s default sink, and notes when the
 /// last batch arrived: the end of the embedding, to the microsecond, without
 /// the monitor's 50 ms polling in the measurement.

@@ -14,6 +14,15 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+/// jemalloc's compiled-in options: heap profiling ready for `--attribute`
+/// but inactive (see `memsoak::sample::heap_profile::MALLOC_CONF`); read
+/// before `_RJEM_MALLOC_CONF`, which overrides it.
+#[cfg(not(feature = "dhat-heap"))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string.
+    Some(unsafe { &*memsoak::sample::heap_profile::MALLOC_CONF.as_ptr() });
+
 fn main() -> ExitCode {
     let cli = memsoak::cli::args::Cli::parse();
     match memsoak::cli::run(cli) {

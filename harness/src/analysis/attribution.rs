@@ -1,5 +1,6 @@
 //! Where memory grows: the live bytes of every allocation site over a
-//! run's periodic heap snapshots (tracemalloc's, for Python targets), fitted
+//! run's periodic heap snapshots (tracemalloc's for Python targets,
+//! jemalloc's sampled heap profiles for the in-process backends), fitted
 //! with the gate's own drift statistics, ranked by significant growth and
 //! share of the traced growth. Pure: snapshots in, ranked sites out; no I/O.
 
@@ -23,6 +24,34 @@ pub const TOP_SITES: usize = 10;
 pub const MIN_SNAPSHOTS: usize = 3;
 /// From this many snapshots on, a site's drift is [`stats::drift`]'s.
 pub const DRIFT_SNAPSHOTS: usize = 8;
+
+/// What took a run's snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tracer {
+    /// Python's tracemalloc, in every Python process of a target.
+    #[default]
+    Tracemalloc,
+    /// jemalloc's sampled heap profiles of memsoak's own process (the
+    /// in-process backends).
+    Jemalloc,
+}
+
+impl Tracer {
+    /// The name in files and reports: `tracemalloc`, `jemalloc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tracer::Tracemalloc => "tracemalloc",
+            Tracer::Jemalloc => "jemalloc",
+        }
+    }
+
+    /// The tracer of that name.
+    pub fn from_name(name: &str) -> Option<Tracer> {
+        [Tracer::Tracemalloc, Tracer::Jemalloc]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
 
 /// One heap snapshot of one process, as the analysis takes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +86,7 @@ pub struct SiteBytes {
 /// The attribution of a run: where the traced memory grew.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
-    /// What took the snapshots (`tracemalloc`).
+    /// What took the snapshots (`tracemalloc`, `jemalloc`).
     pub source: String,
     /// Snapshots read, all processes together.
     pub snapshots: usize,
@@ -176,15 +205,15 @@ fn growth(x: &[f64], y: &[f64], f: Option<&Fit>) -> f64 {
 /// over its snapshots (in `seq` order) fitted as the gate fits a metric;
 /// the sites above both materiality floors ([`MIN_SITE_GROWTH`],
 /// [`MIN_SITE_SHARE`]) ranked significant first, then by growth, top
-/// [`TOP_SITES`]. `rss_growth` is the run's fitted RSS growth, for the
-/// visibility sentence.
+/// [`TOP_SITES`]. `tracer` took the snapshots; `rss_growth` is the run's
+/// fitted RSS growth, for the visibility sentence.
 ///
 /// Cost: O(S · k) for S distinct sites over k snapshots, plus one fit per
 /// site whose range reaches the floor.
 ///
 /// # Examples
 /// ```
-/// use memsoak::analysis::attribution::{attribute, SiteBytes, Snapshot};
+/// use memsoak::analysis::attribution::{attribute, SiteBytes, Snapshot, Tracer};
 /// let snaps: Vec<Snapshot> = (0..10)
 ///     .map(|i| Snapshot {
 ///         pid: 7,
@@ -199,11 +228,16 @@ fn growth(x: &[f64], y: &[f64], f: Option<&Fit>) -> f64 {
 ///         }],
 ///     })
 ///     .collect();
-/// let a = attribute(&snaps, None, 0.95);
+/// let a = attribute(&snaps, Tracer::Tracemalloc, None, 0.95);
 /// assert!(a.sites[0].significant);
 /// assert_eq!(a.sites[0].frames, ["app.py:12"]);
 /// ```
-pub fn attribute(snapshots: &[Snapshot], rss_growth: Option<f64>, confidence: f64) -> Attribution {
+pub fn attribute(
+    snapshots: &[Snapshot],
+    tracer: Tracer,
+    rss_growth: Option<f64>,
+    confidence: f64,
+) -> Attribution {
     let alpha = 1.0 - confidence;
     let mut by_pid: BTreeMap<u32, BTreeMap<u32, &Snapshot>> = BTreeMap::new();
     for s in snapshots {
@@ -212,9 +246,18 @@ pub fn attribute(snapshots: &[Snapshot], rss_growth: Option<f64>, confidence: f6
     let mut notes = Vec::new();
     if snapshots.is_empty() {
         notes.push(
-            "no snapshot was taken: the target is not a Python program, ignored PYTHONPATH \
-             (python -E or -I), or ended before the second request after warm-up"
-                .to_string(),
+            match tracer {
+                Tracer::Tracemalloc => {
+                    "no snapshot was taken: the target is not a Python program, \
+                                    ignored PYTHONPATH (python -E or -I), or ended before the \
+                                    second request after warm-up"
+                }
+                Tracer::Jemalloc => {
+                    "no snapshot was taken: the run ended before the second \
+                                 request after warm-up"
+                }
+            }
+            .to_string(),
         );
     }
     let mut sites = Vec::new();
@@ -295,41 +338,51 @@ pub fn attribute(snapshots: &[Snapshot], rss_growth: Option<f64>, confidence: f6
     });
     sites.truncate(TOP_SITES);
     Attribution {
-        source: "tracemalloc".into(),
+        source: tracer.name().into(),
         snapshots: snapshots.len(),
         processes: by_pid.keys().copied().collect(),
         traced_growth,
         rss_growth,
-        visibility: visibility(traced_growth, rss_growth),
+        visibility: visibility(tracer, traced_growth, rss_growth),
         sites,
         notes,
     }
 }
 
 /// What the tracer saw of the growth, in one sentence.
-fn visibility(traced: Option<f64>, rss: Option<f64>) -> String {
+fn visibility(tracer: Tracer, traced: Option<f64>, rss: Option<f64>) -> String {
+    let name = tracer.name();
     let Some(t) = traced else {
-        return "tracemalloc took too few snapshots to say where memory grew.".into();
+        return format!("{name} took too few snapshots to say where memory grew.");
     };
-    let blind = "memory from C/C++ allocators (torch CPU tensors, native \
-                 extensions' own heaps) is invisible to it";
+    let (blind, outside) = match tracer {
+        Tracer::Tracemalloc => (
+            "memory from C/C++ allocators (torch CPU tensors, native \
+             extensions' own heaps) is invisible to it",
+            "outside the Python heap",
+        ),
+        Tracer::Jemalloc => (
+            "it sees memsoak's whole heap, sampled (one allocation per 512 KiB \
+             allocated on average, scaled up), but not memory mapped outside \
+             malloc (model files, thread stacks) nor pages the allocator keeps \
+             after a free",
+            "outside the live heap",
+        ),
+    };
     match rss.filter(|r| *r > 0.0) {
         Some(r) if t < 0.5 * r => format!(
-            "tracemalloc saw {} of the RSS growth {} ({:.0}%); {blind}, so most of this \
-             growth is outside the Python heap and the metric pattern above applies to it.",
+            "{name} saw {} of the RSS growth {} ({:.0}%); {blind}, so most of this \
+             growth is {outside} and the metric pattern above applies to it.",
             fmt_bytes(t.max(0.0)),
             fmt_bytes(r),
             100.0 * t.max(0.0) / r
         ),
         Some(r) => format!(
-            "tracemalloc saw {} of the RSS growth {}; {blind}.",
+            "{name} saw {} of the RSS growth {}; {blind}.",
             fmt_bytes(t.max(0.0)),
             fmt_bytes(r)
         ),
-        None => format!(
-            "tracemalloc saw {} of traced growth; {blind}.",
-            fmt_bytes(t)
-        ),
+        None => format!("{name} saw {} of traced growth; {blind}.", fmt_bytes(t)),
     }
 }
 
@@ -337,6 +390,10 @@ fn visibility(traced: Option<f64>, rss: Option<f64>) -> String {
 mod tests {
     use super::*;
     use crate::units::MIB;
+
+    fn attribute_t(s: &[Snapshot], rss: Option<f64>, c: f64) -> Attribution {
+        attribute(s, Tracer::Tracemalloc, rss, c)
+    }
 
     /// `n` snapshots of one process, 10 s apart: a site leaking `leak` bytes
     /// per snapshot, one churning around 512 KiB, one flat at 4 MiB.
@@ -368,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
-        let a = attribute(&run(10, 256.0 * KIB), Some(40.0 * MIB), 0.95);
+        let a = attribute_t(&run(10, 256.0 * KIB), Some(40.0 * MIB), 0.95);
         let top = &a.sites[0];
         assert_eq!(top.frames[0], "leak.py:21");
         assert!(top.significant && top.method == "drift", "{top:?}");
@@ -395,13 +452,13 @@ mod tests {
 
     #[test]
     fn a_healthy_run_names_no_site() {
-        let a = attribute(&run(10, 0.0), Some(0.0), 0.95);
+        let a = attribute_t(&run(10, 0.0), Some(0.0), 0.95);
         assert!(a.sites.iter().all(|s| !s.significant), "{a:?}");
     }
 
     #[test]
     fn three_to_seven_snapshots_use_the_increment_test() {
-        let a = attribute(&run(5, 256.0 * KIB), None, 0.95);
+        let a = attribute_t(&run(5, 256.0 * KIB), None, 0.95);
         let top = &a.sites[0];
         assert_eq!(top.frames[0], "leak.py:21");
         assert_eq!(top.method, "increments");
@@ -411,13 +468,13 @@ mod tests {
     #[test]
     fn growth_below_the_floor_is_never_named() {
         // 4 KiB per snapshot: significant, but 36 KiB in all.
-        let a = attribute(&run(10, 4.0 * KIB), None, 0.95);
+        let a = attribute_t(&run(10, 4.0 * KIB), None, 0.95);
         assert!(a.sites.iter().all(|s| s.frames[0] != "leak.py:21"), "{a:?}");
     }
 
     #[test]
     fn too_few_snapshots_are_a_note_not_a_fit() {
-        let a = attribute(&run(2, 256.0 * KIB), None, 0.95);
+        let a = attribute_t(&run(2, 256.0 * KIB), None, 0.95);
         assert!(a.sites.is_empty());
         assert_eq!(a.traced_growth, None);
         assert!(a.notes[0].contains("2 snapshot(s)"), "{:?}", a.notes);
@@ -426,16 +483,37 @@ mod tests {
 
     #[test]
     fn no_snapshot_at_all_says_why_it_may_be() {
-        let a = attribute(&[], Some(1e6), 0.95);
+        let a = attribute_t(&[], Some(1e6), 0.95);
         assert!(a.sites.is_empty() && a.processes.is_empty());
         assert!(a.notes[0].contains("not a Python program"), "{:?}", a.notes);
+    }
+
+    #[test]
+    fn jemallocs_snapshots_are_named_and_their_blind_spots_said() {
+        let a = attribute(
+            &run(10, 256.0 * KIB),
+            Tracer::Jemalloc,
+            Some(40.0 * MIB),
+            0.95,
+        );
+        assert_eq!(a.source, "jemalloc");
+        assert!(a.visibility.starts_with("jemalloc saw"), "{}", a.visibility);
+        assert!(
+            a.visibility.contains("outside the live heap"),
+            "{}",
+            a.visibility
+        );
+        let a = attribute(&[], Tracer::Jemalloc, None, 0.95);
+        assert!(!a.notes[0].contains("Python"), "{:?}", a.notes);
+        assert_eq!(Tracer::from_name("jemalloc"), Some(Tracer::Jemalloc));
+        assert_eq!(Tracer::from_name("perf"), None);
     }
 
     #[test]
     fn processes_are_fitted_apart() {
         let mut snaps = run(10, 256.0 * KIB);
         snaps.extend(run(10, 0.0).into_iter().map(|s| Snapshot { pid: 2, ..s }));
-        let a = attribute(&snaps, None, 0.95);
+        let a = attribute_t(&snaps, None, 0.95);
         assert_eq!(a.processes, [1, 2]);
         let named: Vec<_> = a.sites.iter().filter(|s| s.significant).collect();
         assert_eq!(named.len(), 1, "{a:?}");
@@ -444,7 +522,7 @@ mod tests {
 
     #[test]
     fn attribution_round_trips_through_json() {
-        let a = attribute(&run(10, 256.0 * KIB), Some(1.0), 0.95);
+        let a = attribute_t(&run(10, 256.0 * KIB), Some(1.0), 0.95);
         let back: Attribution = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
     }

@@ -85,9 +85,11 @@ pub struct SoakArgs {
     /// Allow --metrics-listen on an address other than loopback.
     #[arg(long)]
     pub metrics_allow_remote: bool,
-    /// Say where memory grows: periodic heap snapshots of a Python target
-    /// (tracemalloc, no change to its code) and the drift of every
-    /// allocation site (`watch -- CMD` and `run --backend command`).
+    /// Say where memory grows: periodic heap snapshots and the drift of
+    /// every allocation site. A Python target (`watch -- CMD`, `run
+    /// --backend command`): tracemalloc, no change to its code. `run
+    /// --backend synthetic|candle`: jemalloc's sampled heap profiles of
+    /// memsoak itself. Not `--backend http`.
     #[arg(long)]
     pub attribute: bool,
     /// Period of the --attribute snapshots (default: 10 over the run after

@@ -227,6 +227,12 @@ impl BackendPlan {
         }
     }
 
+    /// Whether the backend embeds inside memsoak's own process (synthetic,
+    /// candle): its heap is memsoak's, which `--attribute` profiles.
+    pub fn in_process(&self) -> bool {
+        !matches!(self, BackendPlan::Command(_) | BackendPlan::Http(_))
+    }
+
     /// Whether memsoak starts (and so may stop) the process behind this
     /// backend: a command worker or a `--serve` server; never a `--pid`.
     pub fn owns_its_process(&self) -> bool {
@@ -614,13 +620,10 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
             "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve and --ready-timeout apply to --backend http only",
         );
     }
-    if soak.attribute.is_some() && kind != BackendKind::Command {
-        // NOTE: the name as clap spells it on the command line.
-        let name = clap::ValueEnum::to_possible_value(&kind)
-            .map_or_else(String::new, |v| v.get_name().to_string());
-        return err(format!(
-            "--attribute: --backend {name} is not attributed yet; it works with a Python target (--backend command, or watch -- CMD)"
-        ));
+    if soak.attribute.is_some() && kind == BackendKind::Http {
+        return err(
+            "--attribute: --backend http is not attributed (the server is not memsoak's and may not be Python); it works with --backend synthetic, candle or command, and watch -- CMD",
+        );
     }
     let takes_command = kind == BackendKind::Command || (kind == BackendKind::Http && a.serve);
     if !takes_command && !a.command.is_empty() {

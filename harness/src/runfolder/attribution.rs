@@ -1,7 +1,10 @@
 //! The `attribution/` folder of a run (`--attribute`): the one owner of its
-//! files. memsoak writes the Python side (`python/sitecustomize.py`) and the
-//! `request` counter there; each Python process of the target writes its
-//! snapshots `snap-NNNN-pPID.json` ([`SnapshotFile`], typed both ways).
+//! files. For a Python target memsoak writes the Python side
+//! (`python/sitecustomize.py`) and the `request` counter there, and each
+//! Python process of the target writes its snapshots `snap-NNNN-pPID.json`;
+//! for an in-process backend memsoak writes its own jemalloc snapshots,
+//! `jeprof-NNNN-pPID.json` beside the raw dumps `jeprof-NNNN-pPID.heap`
+//! ([`SnapshotFile`], typed both ways).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{FolderError, RunFolder};
-use crate::analysis::attribution::{SiteBytes, Snapshot};
+use crate::analysis::attribution::{SiteBytes, Snapshot, Tracer};
 
 /// The folder, inside the run folder.
 pub const ATTRIBUTION_DIR: &str = "attribution";
@@ -23,6 +26,16 @@ pub const DIR_VAR: &str = "MEMSOAK_ATTRIBUTE_DIR";
 pub const SNAPSHOT_FORMAT: &str = "memsoak-attribution";
 /// The snapshot layout this memsoak writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
+/// The file name prefix of tracemalloc's snapshots.
+pub const TRACEMALLOC_PREFIX: &str = "snap-";
+/// The file name prefix of jemalloc's snapshots (and raw dumps).
+pub const JEMALLOC_PREFIX: &str = "jeprof-";
+/// The extension of a raw jemalloc heap profile.
+pub const HEAP_DUMP_EXT: &str = "heap";
+
+fn tracemalloc() -> String {
+    Tracer::Tracemalloc.name().into()
+}
 
 /// The Python side, carried in the binary so an installed memsoak needs no
 /// file beside it.
@@ -35,6 +48,10 @@ pub struct SnapshotFile {
     pub format: String,
     /// [`SNAPSHOT_VERSION`].
     pub version: u32,
+    /// What took it: `tracemalloc` (the default, which the Python side
+    /// does not write) or `jemalloc`.
+    #[serde(default = "tracemalloc")]
+    pub source: String,
     /// The request it answered.
     pub seq: u32,
     /// The process.
@@ -57,6 +74,10 @@ pub struct SnapshotFile {
     pub other_count: u64,
     /// The sites listed.
     pub sites: Vec<SiteEntry>,
+    /// How long memsoak took to take it, dump to file, milliseconds
+    /// (jemalloc's: it runs in memsoak's own process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_ms: Option<f64>,
 }
 
 /// One site of a snapshot file.
@@ -64,19 +85,35 @@ pub struct SnapshotFile {
 pub struct SiteEntry {
     /// `file:line`, most recent first.
     pub frames: Vec<String>,
-    /// The source line of the first frame.
+    /// The source line of the first frame (tracemalloc), or its function
+    /// (jemalloc).
     #[serde(default)]
     pub code: String,
-    /// Live bytes.
+    /// Live bytes (jemalloc's: unsampled, an estimate).
     pub bytes: u64,
     /// Live blocks.
     pub count: u64,
 }
 
 impl SnapshotFile {
-    /// The file's name: `snap-0003-p4242.json`.
+    /// The file's name: `snap-0003-p4242.json` (tracemalloc),
+    /// `jeprof-0003-p4242.json` (jemalloc).
     pub fn name(&self) -> String {
-        format!("snap-{:04}-p{}.json", self.seq, self.pid)
+        format!("{}.json", self.stem())
+    }
+
+    /// The name without its extension, shared with a raw dump's.
+    fn stem(&self) -> String {
+        let prefix = match self.tracer() {
+            Some(Tracer::Jemalloc) => JEMALLOC_PREFIX,
+            _ => TRACEMALLOC_PREFIX,
+        };
+        format!("{prefix}{:04}-p{}", self.seq, self.pid)
+    }
+
+    /// What took it, when it is a tracer memsoak knows.
+    pub fn tracer(&self) -> Option<Tracer> {
+        Tracer::from_name(&self.source)
     }
 
     /// Read a snapshot text; the error says what is wrong in one line.
@@ -114,6 +151,9 @@ impl SnapshotFile {
 /// The snapshots of a run folder and the notes on what was left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshots {
+    /// What took them: named by the files, else by the folder (a Python
+    /// side written there is tracemalloc's).
+    pub tracer: Tracer,
     /// Every snapshot read, in file name order.
     pub snapshots: Vec<Snapshot>,
     /// One line per file left out (torn by a kill, not a snapshot).
@@ -151,6 +191,46 @@ impl RunFolder {
         ])
     }
 
+    /// Make the folder ready for memsoak's own jemalloc snapshots (an
+    /// in-process backend).
+    pub fn prepare_heap_profiles(&self) -> Result<(), FolderError> {
+        let dir = self.attribution_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| FolderError::Write { path: dir, source })
+    }
+
+    /// Where jemalloc dumps the raw profile of the snapshot `like` names
+    /// (a hidden temporary name: [`RunFolder::write_snapshot`] renames it).
+    pub fn heap_dump_tmp(&self, like: &SnapshotFile) -> PathBuf {
+        self.attribution_dir()
+            .join(format!(".{}.{HEAP_DUMP_EXT}.tmp", like.stem()))
+    }
+
+    /// Write a snapshot memsoak took itself, to a temporary name then
+    /// renamed (a kill never leaves half a file under its name); with
+    /// `raw`, the dump it was read from ([`RunFolder::heap_dump_tmp`]) is
+    /// renamed beside it, `jeprof-NNNN-pPID.heap` (for `jeprof` or pprof).
+    pub fn write_snapshot(
+        &self,
+        snap: &SnapshotFile,
+        raw: Option<&Path>,
+    ) -> Result<(), FolderError> {
+        let dir = self.attribution_dir();
+        let path = dir.join(snap.name());
+        let tmp = dir.join(format!(".{}.tmp", snap.name()));
+        let text = serde_json::to_string(snap).map_err(|e| FolderError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| FolderError::Write { path, source })?;
+        if let Some(raw) = raw {
+            let to = dir.join(format!("{}.{HEAP_DUMP_EXT}", snap.stem()));
+            std::fs::rename(raw, &to).map_err(|source| FolderError::Write { path: to, source })?;
+        }
+        Ok(())
+    }
+
     /// Ask the target for request `n` (the first starts its tracing, each
     /// later one a snapshot). NOTE: written then renamed, so the target
     /// never reads a half-written number.
@@ -178,19 +258,41 @@ impl RunFolder {
         let mut names: Vec<String> = rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("snap-") && n.ends_with(".json"))
+            .filter(|n| {
+                (n.starts_with(TRACEMALLOC_PREFIX) || n.starts_with(JEMALLOC_PREFIX))
+                    && n.ends_with(".json")
+            })
             .collect();
         names.sort();
         let mut out = Snapshots {
+            tracer: if dir.join(PYTHON_DIR).is_dir() {
+                Tracer::Tracemalloc
+            } else {
+                Tracer::Jemalloc
+            },
             snapshots: Vec::new(),
             notes: Vec::new(),
         };
+        let mut seen = None;
         for n in names {
             let read = std::fs::read_to_string(dir.join(&n))
                 .map_err(|e| e.to_string())
-                .and_then(|t| SnapshotFile::from_json(&t));
+                .and_then(|t| SnapshotFile::from_json(&t))
+                .and_then(|s| match s.tracer() {
+                    Some(t) if seen.is_none_or(|o| o == t) => Ok((t, s)),
+                    Some(t) => Err(format!(
+                        "taken by {}, the others by {}",
+                        t.name(),
+                        seen.map_or("", Tracer::name)
+                    )),
+                    None => Err(format!("taken by an unknown tracer `{}`", s.source)),
+                });
             match read {
-                Ok(s) => out.snapshots.push(s.snapshot()),
+                Ok((t, s)) => {
+                    seen = Some(t);
+                    out.tracer = t;
+                    out.snapshots.push(s.snapshot());
+                }
                 Err(e) => out.notes.push(format!(
                     "{ATTRIBUTION_DIR}/{n} left out (torn or not a snapshot): {e}"
                 )),
@@ -208,6 +310,7 @@ mod tests {
         SnapshotFile {
             format: SNAPSHOT_FORMAT.into(),
             version: SNAPSHOT_VERSION,
+            source: "tracemalloc".into(),
             seq,
             pid: 42,
             t_unix: 1.7e9 + f64::from(seq),
@@ -222,6 +325,7 @@ mod tests {
                 bytes: 4100,
                 count: 2,
             }],
+            snapshot_ms: None,
         }
     }
 
@@ -258,10 +362,61 @@ mod tests {
         )
         .unwrap();
         let s = folder.read_attribution().unwrap().unwrap();
+        assert_eq!(s.tracer, Tracer::Tracemalloc);
         assert_eq!(s.snapshots.len(), 2);
         assert_eq!(s.snapshots[1].seq, 3);
         assert_eq!(s.snapshots[0].sites[0].bytes, 4100.0);
         assert_eq!(s.notes.len(), 1);
+        assert!(
+            s.notes[0].contains("snap-0004-p42.json left out"),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
+    fn a_python_sides_file_without_a_source_is_tracemallocs() {
+        let mut v = serde_json::to_value(file(2)).unwrap();
+        v.as_object_mut().unwrap().remove("source");
+        let f = SnapshotFile::from_json(&v.to_string()).unwrap();
+        assert_eq!(f.tracer(), Some(Tracer::Tracemalloc));
+        assert_eq!(f.name(), "snap-0002-p42.json");
+    }
+
+    #[test]
+    fn jemalloc_snapshots_are_written_with_their_dump_and_read_back_as_jemallocs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_heap_profiles().unwrap();
+        assert_eq!(
+            folder.read_attribution().unwrap().unwrap().tracer,
+            Tracer::Jemalloc
+        );
+        for seq in [2, 3] {
+            let f = SnapshotFile {
+                source: "jemalloc".into(),
+                ..file(seq)
+            };
+            assert_eq!(f.name(), format!("jeprof-000{seq}-p42.json"));
+            let raw = folder.heap_dump_tmp(&f);
+            std::fs::write(&raw, "heap_v2/524288\n").unwrap();
+            folder.write_snapshot(&f, Some(&raw)).unwrap();
+            assert!(!raw.exists());
+        }
+        let dir = folder.attribution_dir();
+        assert!(dir.join("jeprof-0003-p42.heap").is_file());
+        let s = folder.read_attribution().unwrap().unwrap();
+        assert_eq!(s.tracer, Tracer::Jemalloc);
+        assert_eq!(s.snapshots.len(), 2);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        // A tracemalloc snapshot among them is left out with a note.
+        std::fs::write(
+            dir.join(file(4).name()),
+            serde_json::to_string(&file(4)).unwrap(),
+        )
+        .unwrap();
+        let s = folder.read_attribution().unwrap().unwrap();
+        assert_eq!((s.tracer, s.snapshots.len()), (Tracer::Jemalloc, 2));
         assert!(
             s.notes[0].contains("snap-0004-p42.json left out"),
             "{:?}",

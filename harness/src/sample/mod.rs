@@ -7,6 +7,7 @@
 pub mod cgroup;
 #[cfg(feature = "dhat-heap")]
 pub mod dhat_heap;
+pub mod heap_profile;
 pub mod jemalloc;
 pub mod nvml;
 pub mod proc;

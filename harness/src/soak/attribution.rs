@@ -1,12 +1,18 @@
-//! The requester of `--attribute`: during a soak it asks the target for a
-//! heap snapshot on a schedule. The first request, at the end of warm-up,
-//! starts the target's tracing (loading a model is not charged); each later
-//! one, every `--attribute-every`, is one snapshot.
+//! The requester of `--attribute`: during a soak it asks for a heap
+//! snapshot on a schedule. The first request, at the end of warm-up,
+//! starts the tracing (loading a model is not charged); each later one,
+//! every `--attribute-every`, is one snapshot. A Python target is asked
+//! through the run folder; for an in-process backend memsoak profiles its
+//! own heap with jemalloc ([`HeapProfiler`]).
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::analysis::Warmup;
-use crate::runfolder::RunFolder;
+use crate::analysis::attribution::Tracer;
+use crate::runfolder::attribution::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SiteEntry, SnapshotFile};
+use crate::runfolder::{FolderError, RunFolder};
+use crate::sample::heap_profile::{self, Folded, Symbolizer};
 
 /// Snapshots over the run after warm-up when `--attribute-every` is not
 /// given.
@@ -66,12 +72,14 @@ impl Attribute {
     }
 }
 
-/// Sends the requests of one soak into its run folder.
+/// Sends the requests of one soak: into its run folder for a Python
+/// target, or to memsoak's own [`HeapProfiler`].
 pub struct Requester {
     folder: RunFolder,
     plan: Attribute,
     sent: u32,
     failed: bool,
+    heap: Option<HeapProfiler>,
 }
 
 impl Requester {
@@ -83,7 +91,19 @@ impl Requester {
             plan,
             sent: 0,
             failed: false,
+            heap: None,
         }
+    }
+
+    /// A requester that profiles memsoak's own heap (an in-process
+    /// backend) into `folder`'s `attribution/`. The error, one line, when
+    /// jemalloc's profiling is off or the folder cannot be written.
+    pub fn in_process(folder: RunFolder, plan: Attribute) -> Result<Requester, String> {
+        let heap = HeapProfiler::start(&folder)?;
+        Ok(Requester {
+            heap: Some(heap),
+            ..Requester::new(folder, plan)
+        })
     }
 
     /// Send the requests due at `elapsed` seconds into the soak. Cheap;
@@ -95,7 +115,14 @@ impl Requester {
             return None;
         }
         self.sent += 1;
-        match self.folder.request_snapshot(self.sent) {
+        let sent = match &mut self.heap {
+            Some(h) => h.request(&self.folder, self.sent),
+            None => self
+                .folder
+                .request_snapshot(self.sent)
+                .map_err(|e| e.to_string()),
+        };
+        match sent {
             Ok(()) => None,
             Err(e) => {
                 self.failed = true;
@@ -107,6 +134,134 @@ impl Requester {
     /// Requests sent so far (the first only started tracing).
     pub fn sent(&self) -> u32 {
         self.sent
+    }
+}
+
+/// Why one jemalloc snapshot was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Dumping or reading the profile back.
+    #[error(transparent)]
+    Profile(#[from] heap_profile::HeapProfileError),
+    /// Writing it into the run folder.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+}
+
+/// memsoak's own heap, profiled by jemalloc: request 1 starts sampling,
+/// each later one dumps a profile, reads it back, symbolizes and folds it
+/// to sites in memsoak's own code, and writes the snapshot
+/// (`jeprof-NNNN-pPID.json`, the raw dump beside it).
+pub struct HeapProfiler {
+    symbols: Symbolizer,
+    since_unix: Option<f64>,
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl HeapProfiler {
+    /// Check that jemalloc profiles (`opt.prof`), make the folder, and read
+    /// the binary's debug info now, during warm-up (it takes a while and
+    /// a few MiB, once).
+    pub fn start(folder: &RunFolder) -> Result<HeapProfiler, String> {
+        if !heap_profile::available() {
+            return Err(
+                "--attribute: jemalloc heap profiling is off in this memsoak \
+                 (prof:false in _RJEM_MALLOC_CONF?); it is how an in-process backend is attributed"
+                    .into(),
+            );
+        }
+        folder
+            .prepare_heap_profiles()
+            .map_err(|e| format!("--attribute: {e}"))?;
+        let mut symbols = Symbolizer::new();
+        symbols.warm_up();
+        Ok(HeapProfiler {
+            symbols,
+            since_unix: None,
+        })
+    }
+
+    /// Answer request `n`: start sampling (the first), else take snapshot
+    /// `n`.
+    fn request(&mut self, folder: &RunFolder, n: u32) -> Result<(), String> {
+        if self.since_unix.is_none() {
+            heap_profile::activate().map_err(|e| e.to_string())?;
+            self.since_unix = Some(unix_now());
+            return Ok(());
+        }
+        self.snapshot(folder, n).map_err(|e| e.to_string())
+    }
+
+    /// Dump, read back, fold and write snapshot `seq`.
+    fn snapshot(&mut self, folder: &RunFolder, seq: u32) -> Result<(), SnapshotError> {
+        let started = Instant::now();
+        let mut snap = SnapshotFile {
+            format: SNAPSHOT_FORMAT.into(),
+            version: SNAPSHOT_VERSION,
+            source: Tracer::Jemalloc.name().into(),
+            seq,
+            pid: std::process::id(),
+            t_unix: unix_now(),
+            tracing_since_unix: self.since_unix,
+            traced_bytes: 0,
+            min_site_bytes: 0,
+            other_bytes: 0,
+            other_count: 0,
+            sites: Vec::new(),
+            snapshot_ms: None,
+        };
+        let raw = folder.heap_dump_tmp(&snap);
+        heap_profile::dump(&raw)?;
+        snap.t_unix = unix_now();
+        let text =
+            std::fs::read_to_string(&raw).map_err(|e| heap_profile::HeapProfileError::Read {
+                path: raw.display().to_string(),
+                why: e.to_string(),
+            })?;
+        let profile = heap_profile::parse(&text)?;
+        let root = heap_profile::own_root();
+        let mut sites: BTreeMap<(Vec<String>, String), (f64, f64)> = BTreeMap::new();
+        let (mut traced, mut other, mut other_n) = (0.0, 0.0, 0.0);
+        for st in &profile.stacks {
+            let frames = self.symbols.stack(&st.addrs);
+            match heap_profile::fold(&frames, root) {
+                // NOTE: the profiler's own symbol cache is memsoak's tool,
+                // not the soak: left out, as tracemalloc leaves out its own.
+                Folded::Profiler => continue,
+                Folded::Site { frames, function } => {
+                    let e = sites.entry((frames, function)).or_default();
+                    e.0 += st.bytes;
+                    e.1 += st.objects;
+                }
+                Folded::Unknown => {
+                    other += st.bytes;
+                    other_n += st.objects;
+                }
+            }
+            traced += st.bytes;
+        }
+        snap.traced_bytes = traced.round() as u64;
+        snap.other_bytes = other.round() as u64;
+        snap.other_count = other_n.round() as u64;
+        snap.sites = sites
+            .into_iter()
+            .map(|((frames, code), (bytes, count))| SiteEntry {
+                frames,
+                code,
+                bytes: bytes.round() as u64,
+                count: count.round() as u64,
+            })
+            .collect();
+        snap.sites.sort_by_key(|s| std::cmp::Reverse(s.bytes));
+        snap.snapshot_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        folder.write_snapshot(&snap, Some(&raw))?;
+        Ok(())
     }
 }
 

@@ -201,7 +201,7 @@ fn attribute(report: &mut Report, folder: &RunFolder) {
         .analysis
         .metric(crate::sample::Metric::Rss)
         .and_then(|m| m.growth);
-    let mut a = attribute_sites(&snaps.snapshots, rss, report.confidence);
+    let mut a = attribute_sites(&snaps.snapshots, snaps.tracer, rss, report.confidence);
     a.notes.extend(snaps.notes);
     report.attribution = Some(a);
 }

@@ -22,6 +22,7 @@ use crate::runfolder::meta::Config;
 use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
+use crate::sample::heap_profile;
 #[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
 use crate::sample::jemalloc;
 use crate::soak::attribution::Requester;
@@ -209,8 +210,16 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
     probe_listen(plan.soak.metrics_listen)?;
+    // NOTE: the plan refused --attribute for --backend http; the in-process
+    // backends are profiled by memsoak's own jemalloc, which
+    // _RJEM_MALLOC_CONF may have turned off: say so before any folder.
+    let in_process = plan.backend.in_process();
+    if plan.soak.attribute.is_some() && in_process && !heap_profile::available() {
+        return Err(fail(
+            "--attribute: jemalloc heap profiling is off in this memsoak (prof:false in _RJEM_MALLOC_CONF?); it is how --backend synthetic and candle are attributed",
+        ));
+    }
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
-    // NOTE: the plan refused --attribute for every other backend.
     if plan.soak.attribute.is_some()
         && let BackendPlan::Command(o) = &mut plan.backend
     {
@@ -220,7 +229,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     // heap; ended when sampling ends, so the profile's t-end is what the
     // soak held, not what the teardown left.
     #[cfg(feature = "dhat-heap")]
-    let (mut heap_profile, mut profile_notes) =
+    let (mut dhat_profile, mut profile_notes) =
         if matches!(plan.backend, BackendPlan::Command(_) | BackendPlan::Http(_)) {
             let why = "the backend runs in another process, which dhat does not see";
             (None, vec![format!("{DHAT_HEAP_JSON} not written: {why}")])
@@ -281,11 +290,11 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     )
     .map_err(fail)?
     .with_exposition(exposition)
-    .with_requester(
-        plan.soak
-            .attribute
-            .map(|a| Requester::new(folder.clone(), a)),
-    );
+    .with_requester(match plan.soak.attribute {
+        Some(a) if in_process => Some(Requester::in_process(folder.clone(), a).map_err(fail)?),
+        Some(a) => Some(Requester::new(folder.clone(), a)),
+        None => None,
+    });
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
@@ -304,7 +313,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     // frees the embedder, and that drop is not part of the soak.
     let (samples, sampler_err) = mon.finish(true);
     #[cfg(feature = "dhat-heap")]
-    if let Some(p) = heap_profile.take() {
+    if let Some(p) = dhat_profile.take() {
         p.finish();
         profile_notes.push(format!(
             "exact heap profile (dhat) in {DHAT_HEAP_JSON}, up to the end of sampling: open it in DHAT's viewer (dh_view.html)"
