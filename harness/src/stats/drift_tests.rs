@@ -1075,7 +1075,9 @@ fn an_interval_never_leaves_the_data_range() {
         let tail = &y[v.warmup..];
         let (lo, hi) = tail
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         let span = x[x.len() - 1] - x[v.warmup];
         let bound = 1.25 * (hi - lo) / span * (1.0 + 1e-9);
         assert!(

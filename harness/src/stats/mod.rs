@@ -138,7 +138,10 @@ mod tests {
     #[test]
     fn step_scale_by_hand() {
         // Differences 1,-1,1,-1,99: median 1, MAD 2.
-        assert_eq!(step_scale(&[1.0, -1.0, 1.0, -1.0, 99.0], 0.0), Some((1.0, 1.4826 * 2.0)));
+        assert_eq!(
+            step_scale(&[1.0, -1.0, 1.0, -1.0, 99.0], 0.0),
+            Some((1.0, 1.4826 * 2.0))
+        );
         // Held levels: most differences 0, the moves 3, -5 and 40: MAD 0,
         // so the scale is that of the moves (median |move| 5).
         let held = [0.0, 0.0, 3.0, 0.0, 0.0, -5.0, 0.0, 40.0, 0.0];
