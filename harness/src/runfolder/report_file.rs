@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::analysis::attribution::Attribution;
-use crate::analysis::classify::{Classification, classify_run};
+use crate::analysis::classify::{Classification, classify_run, with_site};
 use crate::analysis::projection::{Projection, cgroup_limit, project};
 use crate::analysis::samples::{ProcessTable, SampleTable};
 use crate::analysis::verdict::Verdict;
@@ -144,13 +144,17 @@ impl Report {
         processes: Option<&ProcessTable>,
     ) -> Report {
         if self.classification.is_none() {
-            self.classification = Some(classify_run(
+            let c = classify_run(
                 &self.analysis,
                 samples,
                 processes,
                 self.confidence,
                 self.min_growth,
-            ));
+            );
+            self.classification = Some(match &self.attribution {
+                Some(a) => with_site(c, a),
+                None => c,
+            });
         }
         if self.projection.is_none() {
             let mut p = project(&self.analysis, self.min_growth);
