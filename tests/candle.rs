@@ -668,10 +668,9 @@ fn encoder_difference(ids: &[Vec<u32>]) -> (f32, f32) {
     use memsoak::backend::bert::BertEncoder;
 
     let dir = model_dir();
-    let config: Config = serde_json::from_str(
-        &fs::read_to_string(dir.join("config.json")).expect("config.json"),
-    )
-    .expect("a BERT config");
+    let config: Config =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).expect("config.json"))
+            .expect("a BERT config");
     let weights = dir.join("model.safetensors");
     // SAFETY: the test never writes the model file.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
@@ -691,11 +690,22 @@ fn encoder_difference(ids: &[Vec<u32>]) -> (f32, f32) {
     let ids = Tensor::from_vec(flat, shape, &Device::Cpu).expect("ids");
     let types = ids.zeros_like().expect("type ids");
     let mask = Tensor::from_vec(mask, shape, &Device::Cpu).expect("mask");
-    let a = ours.forward(&ids, &types, Some(&mask)).expect("memsoak forward");
-    let b = theirs.forward(&ids, &types, Some(&mask)).expect("BertModel forward");
+    let a = ours
+        .forward(&ids, &types, Some(&mask))
+        .expect("memsoak forward");
+    let b = theirs
+        .forward(&ids, &types, Some(&mask))
+        .expect("BertModel forward");
     assert_eq!(a.dims(), b.dims());
     let scalar = |t: Tensor| t.to_scalar::<f32>().expect("scalar");
-    let diff = scalar((&a - &b).expect("sub").abs().expect("abs").max_all().expect("max"));
+    let diff = scalar(
+        (&a - &b)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max"),
+    );
     let size = scalar(b.abs().expect("abs").max_all().expect("max"));
     (diff, size)
 }
@@ -704,8 +714,8 @@ fn encoder_difference(ids: &[Vec<u32>]) -> (f32, f32) {
 fn memsoak_encoder_matches_candle_transformers() {
     // The encoder fuses Q/K/V, folds the 1/sqrt(d) scale into Q, skips the
     // mask when nothing is padded: each must leave the output unchanged.
-    let tok = tokenizers::Tokenizer::from_file(model_dir().join("tokenizer.json"))
-        .expect("tokenizer");
+    let tok =
+        tokenizers::Tokenizer::from_file(model_dir().join("tokenizer.json")).expect("tokenizer");
     let r = reference();
     let mut by_len: Vec<usize> = (0..r.texts.len()).collect();
     by_len.sort_by_key(|&i| r.tokens[i]);
@@ -720,11 +730,17 @@ fn memsoak_encoder_matches_candle_transformers() {
         .map(encode)
         .collect();
     let long = encode(by_len[by_len.len() - 1]);
-    let unpadded = vec![long[..40].to_vec(), encode(by_len[by_len.len() - 2])[..40].to_vec()];
+    let unpadded = vec![
+        long[..40].to_vec(),
+        encode(by_len[by_len.len() - 2])[..40].to_vec(),
+    ];
     for (name, ids) in [("padded", padded), ("unpadded", unpadded)] {
         let (diff, size) = encoder_difference(&ids);
         eprintln!("{name}: max |memsoak - BertModel| = {diff:.2e} (max |value| {size:.2})");
-        assert!(size > 0.1, "{name}: outputs are all near zero: a broken comparison");
+        assert!(
+            size > 0.1,
+            "{name}: outputs are all near zero: a broken comparison"
+        );
         assert!(diff < 1e-4, "{name}: encoders differ by {diff}");
     }
 }

@@ -111,11 +111,7 @@ impl Layer {
                 h,
                 config.intermediate_size,
             )?,
-            output: Dense::load(
-                vb.pp("output").pp("dense"),
-                config.intermediate_size,
-                h,
-            )?,
+            output: Dense::load(vb.pp("output").pp("dense"), config.intermediate_size, h)?,
             out_norm: Norm::load(vb.pp("output").pp("LayerNorm"), h, eps)?,
         })
     }
@@ -147,7 +143,10 @@ impl BertEncoder {
     /// not match the config, or the config asks for something this encoder
     /// does not do.
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
         {
             candle_core::bail!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
@@ -171,7 +170,9 @@ impl BertEncoder {
         };
         let h = config.hidden_size;
         let emb = vb.pp("embeddings");
-        let word = emb.pp("word_embeddings").get((config.vocab_size, h), "weight")?;
+        let word = emb
+            .pp("word_embeddings")
+            .get((config.vocab_size, h), "weight")?;
         let token_type = emb
             .pp("token_type_embeddings")
             .get((config.type_vocab_size, h), "weight")?;

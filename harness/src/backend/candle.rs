@@ -111,7 +111,12 @@ enum Model {
 }
 
 impl Model {
-    fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Model::Memsoak(m) => m.forward(ids, type_ids, Some(mask)),
             Model::CandleTransformers(m) => m.forward(ids, type_ids, Some(mask)),
