@@ -658,3 +658,112 @@ fn cls_pooling_model_loads() {
     assert!((norm(&v) - 1.0).abs() < 1e-4);
     assert!(cosine(&v, &r.embeddings[0]) < 0.999);
 }
+
+/// The hidden states of memsoak's BERT encoder and of candle-transformers'
+/// `BertModel` for the same ids and mask: `(max |difference|, max |value|)`.
+fn encoder_difference(ids: &[Vec<u32>]) -> (f32, f32) {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+    use candle_transformers::models::bert::{BertModel, Config};
+    use memsoak::backend::bert::BertEncoder;
+
+    let dir = model_dir();
+    let config: Config =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).expect("config.json"))
+            .expect("a BERT config");
+    let weights = dir.join("model.safetensors");
+    // SAFETY: the test never writes the model file.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
+        .expect("weights");
+    let ours = BertEncoder::load(vb.clone(), &config).expect("memsoak encoder");
+    let theirs = BertModel::load(vb, &config).expect("candle-transformers BertModel");
+
+    let seq = ids.iter().map(Vec::len).max().unwrap_or(0);
+    let (mut flat, mut mask) = (Vec::new(), Vec::new());
+    for row in ids {
+        flat.extend_from_slice(row);
+        flat.extend(std::iter::repeat_n(0u32, seq - row.len()));
+        mask.extend(std::iter::repeat_n(1f32, row.len()));
+        mask.extend(std::iter::repeat_n(0f32, seq - row.len()));
+    }
+    let shape = (ids.len(), seq);
+    let ids = Tensor::from_vec(flat, shape, &Device::Cpu).expect("ids");
+    let types = ids.zeros_like().expect("type ids");
+    let mask = Tensor::from_vec(mask, shape, &Device::Cpu).expect("mask");
+    let a = ours
+        .forward(&ids, &types, Some(&mask))
+        .expect("memsoak forward");
+    let b = theirs
+        .forward(&ids, &types, Some(&mask))
+        .expect("BertModel forward");
+    assert_eq!(a.dims(), b.dims());
+    let scalar = |t: Tensor| t.to_scalar::<f32>().expect("scalar");
+    let diff = scalar(
+        (&a - &b)
+            .expect("sub")
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max"),
+    );
+    let size = scalar(b.abs().expect("abs").max_all().expect("max"));
+    (diff, size)
+}
+
+#[test]
+fn memsoak_encoder_matches_candle_transformers() {
+    // The encoder fuses Q/K/V, folds the 1/sqrt(d) scale into Q, skips the
+    // mask when nothing is padded: each must leave the output unchanged.
+    let tok =
+        tokenizers::Tokenizer::from_file(model_dir().join("tokenizer.json")).expect("tokenizer");
+    let r = reference();
+    let mut by_len: Vec<usize> = (0..r.texts.len()).collect();
+    by_len.sort_by_key(|&i| r.tokens[i]);
+    let encode = |i: usize| -> Vec<u32> {
+        let e = tok.encode(r.texts[i].as_str(), true).expect("encode");
+        e.get_ids()[..e.get_ids().len().min(128)].to_vec()
+    };
+    // Padded: short and long texts together. Unpadded: one length.
+    let padded: Vec<Vec<u32>> = [by_len[0], by_len[1], by_len[by_len.len() / 2]]
+        .into_iter()
+        .chain([by_len[by_len.len() - 1]])
+        .map(encode)
+        .collect();
+    let long = encode(by_len[by_len.len() - 1]);
+    let unpadded = vec![
+        long[..40].to_vec(),
+        encode(by_len[by_len.len() - 2])[..40].to_vec(),
+    ];
+    for (name, ids) in [("padded", padded), ("unpadded", unpadded)] {
+        let (diff, size) = encoder_difference(&ids);
+        eprintln!("{name}: max |memsoak - BertModel| = {diff:.2e} (max |value| {size:.2})");
+        assert!(
+            size > 0.1,
+            "{name}: outputs are all near zero: a broken comparison"
+        );
+        assert!(diff < 1e-4, "{name}: encoders differ by {diff}");
+    }
+}
+
+#[test]
+fn both_encoders_embed_alike() {
+    let r = reference();
+    let texts: Vec<String> = r.texts.iter().take(12).cloned().collect();
+    let mut ours = load_default();
+    let mut theirs = load(&CandleOptions {
+        model_dir: Some(model_dir()),
+        encoder: memsoak::backend::candle::Encoder::CandleTransformers,
+        ..CandleOptions::default()
+    });
+    assert_eq!(ours.info().details["encoder"], "memsoak");
+    assert_eq!(theirs.info().details["encoder"], "candle-transformers");
+    let (a, b) = (vectors(&mut ours, &texts), vectors(&mut theirs, &texts));
+    let worst = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    eprintln!("max |memsoak - candle-transformers| over 12 vectors: {worst:.2e}");
+    assert!(worst < 1e-5, "vectors differ by {worst}");
+}

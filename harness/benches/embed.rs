@@ -1,8 +1,8 @@
 //! Throughput of the candle backend: sentences per second at batch 32.
 //!
 //! `cargo bench --profile dev --bench embed [-- --batches N --repeat R
-//!  --threads T --split passes|operations --decay memsoak|default --shapes
-//!  | --sweep [--rounds K]]`
+//!  --threads T --split passes|operations --decay memsoak|default
+//!  --encoder memsoak|candle-transformers --shapes | --sweep [--rounds K]]`
 //!
 //! Two workloads, both deterministic: *fixed* (every text exactly 93 tokens,
 //! special tokens included) and *variable* (uniform 4..=300 tokens, so some
@@ -23,7 +23,9 @@
 //! off buys. Threads: `--threads T`, else memsoak's default
 //! ([`memsoak::backend::candle::default_threads`]), sharing each batch by
 //! forward passes (`--split passes`, memsoak's default) or inside every
-//! operation (`--split operations`, candle's own threading).
+//! operation (`--split operations`, candle's own threading). `--encoder`
+//! picks the forward pass: memsoak's own BERT encoder (the default) or
+//! candle-transformers' `BertModel`, to compare the two.
 //!
 //! `--sweep` runs this bench once per setting (threads 1..=max(4, 2 × CPUs)
 //! capped at 8, each split both ways with decay off, and by passes with
@@ -39,7 +41,9 @@ use std::time::Instant;
 use common::{load_average, process_cpu};
 
 use memsoak::backend::Embedder;
-use memsoak::backend::candle::{CandleEmbedder, CandleOptions, ThreadSplit, resolve_model_dir};
+use memsoak::backend::candle::{
+    CandleEmbedder, CandleOptions, Encoder, ThreadSplit, resolve_model_dir,
+};
 use serde_json::json;
 use tokenizers::Tokenizer;
 
@@ -313,6 +317,7 @@ struct Args {
     rounds: usize,
     threads: Option<usize>,
     split: ThreadSplit,
+    encoder: Encoder,
     decay_default: bool,
     json: bool,
     texts: Option<PathBuf>,
@@ -335,6 +340,7 @@ fn parse_args() -> Args {
         rounds: 2,
         threads: None,
         split: ThreadSplit::default(),
+        encoder: Encoder::default(),
         decay_default: false,
         json: false,
         texts: None,
@@ -366,6 +372,13 @@ fn parse_args() -> Args {
                     Some("passes") => ThreadSplit::Passes,
                     Some("operations") => ThreadSplit::Operations,
                     _ => die("--split passes|operations"),
+                }
+            }
+            "--encoder" => {
+                a.encoder = match args.next().as_deref() {
+                    Some("memsoak") => Encoder::Memsoak,
+                    Some("candle-transformers") => Encoder::CandleTransformers,
+                    _ => die("--encoder memsoak|candle-transformers"),
                 }
             }
             "--decay" => match args.next().as_deref() {
@@ -404,6 +417,7 @@ fn main() {
             model_dir: Some(dir.to_path_buf()),
             threads: args.threads,
             split: args.split,
+            encoder: args.encoder,
             ..CandleOptions::default()
         })
         .unwrap_or_else(|e| die(&e.to_string()))
@@ -450,8 +464,9 @@ fn main() {
     let decay_text = jemalloc_decay();
     if !args.json {
         println!(
-            "candle embed bench: model {} | threads {threads} ({}) | jemalloc {decay_text} ({}) | load average {}",
+            "candle embed bench: model {} | encoder {} | threads {threads} ({}) | jemalloc {decay_text} ({}) | load average {}",
             info.model.unwrap_or_default(),
+            args.encoder.as_str(),
             args.split.as_str(),
             match (decay, std::env::var("_RJEM_MALLOC_CONF")) {
                 (_, Ok(v)) => format!("_RJEM_MALLOC_CONF={v}"),
@@ -491,6 +506,7 @@ fn main() {
         "backend": "candle",
         "threads": threads,
         "split": args.split.as_str(),
+        "encoder": args.encoder.as_str(),
         "decay": if decay.is_some() { "off" } else { "jemalloc" },
         "jemalloc": decay_text,
         "batch_size": BATCH,
@@ -593,6 +609,7 @@ fn sweep(args: &Args) {
             let mut cmd = std::process::Command::new(&exe);
             cmd.args(["--json", "--threads", &threads.to_string()])
                 .args(["--split", split.as_str()])
+                .args(["--encoder", args.encoder.as_str()])
                 .arg("--texts")
                 .arg(&texts)
                 .args(["--batches", &args.n_batches.to_string()])

@@ -30,6 +30,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use super::bert::BertEncoder;
 use super::{BackendError, BackendInfo, Embedded, Embedder};
 
 /// Name of the default model's directory (and of its Hugging Face repo).
@@ -76,6 +77,51 @@ pub struct CandleOptions {
     pub threads: Option<usize>,
     /// How the threads share a batch (see [`ThreadSplit`]).
     pub split: ThreadSplit,
+    /// Which BERT implementation runs the forward pass (see [`Encoder`]).
+    pub encoder: Encoder,
+}
+
+/// Which implementation of the BERT forward pass the backend runs. Both load
+/// the same weights and give the same vectors (to float rounding; checked in
+/// `tests/candle.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Encoder {
+    /// memsoak's own ([`super::bert::BertEncoder`]): fused Q/K/V product,
+    /// fused softmax, fewer copies. The default.
+    #[default]
+    Memsoak,
+    /// candle-transformers' `BertModel`, kept to compare against.
+    CandleTransformers,
+}
+
+impl Encoder {
+    /// The name `run.json` records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoder::Memsoak => "memsoak",
+            Encoder::CandleTransformers => "candle-transformers",
+        }
+    }
+}
+
+/// A loaded model of either [`Encoder`].
+enum Model {
+    Memsoak(BertEncoder),
+    CandleTransformers(BertModel),
+}
+
+impl Model {
+    fn forward(
+        &self,
+        ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Model::Memsoak(m) => m.forward(ids, type_ids, Some(mask)),
+            Model::CandleTransformers(m) => m.forward(ids, type_ids, Some(mask)),
+        }
+    }
 }
 
 /// How the compute threads share the work of a batch.
@@ -484,7 +530,8 @@ fn device_name(device: &Device) -> String {
 
 /// A BERT-family sentence embedder running in this process on candle.
 pub struct CandleEmbedder {
-    model: BertModel,
+    model: Model,
+    encoder: Encoder,
     tokenizer: Tokenizer,
     pad_id: u32,
     pad_type_id: u32,
@@ -576,7 +623,13 @@ impl CandleEmbedder {
                 candle_line(&e)
             ))
         })?;
-        let model = BertModel::load(vb, &config).map_err(|e| {
+        let model = match opts.encoder {
+            Encoder::Memsoak => BertEncoder::load(vb, &config).map(Model::Memsoak),
+            Encoder::CandleTransformers => {
+                BertModel::load(vb, &config).map(Model::CandleTransformers)
+            }
+        }
+        .map_err(|e| {
             BackendError::Setup(format!(
                 "cannot load a BERT model from {}: {}",
                 weights.display(),
@@ -586,6 +639,7 @@ impl CandleEmbedder {
 
         Ok(CandleEmbedder {
             model,
+            encoder: opts.encoder,
             tokenizer,
             pad_id,
             pad_type_id,
@@ -703,7 +757,7 @@ impl CandleEmbedder {
         let ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
         let type_ids = Tensor::from_vec(type_ids, (batch, seq_len), &self.device)?;
         let mask = Tensor::from_vec(mask, (batch, seq_len), &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &type_ids, &mask)?;
 
         let pooled = match self.pooling {
             Pooling::Mean => {
@@ -942,6 +996,7 @@ impl Embedder for CandleEmbedder {
         details.insert("layers".into(), self.layers.into());
         details.insert("threads".into(), self.threads.into());
         details.insert("thread_split".into(), self.split.as_str().into());
+        details.insert("encoder".into(), self.encoder.as_str().into());
         details.insert("length_grouping".into(), self.group_by_length.into());
         details.insert(
             "model_dir".into(),

@@ -4,6 +4,8 @@
 //! backends (candle) sit behind a cargo feature.
 
 #[cfg(feature = "candle")]
+pub mod bert;
+#[cfg(feature = "candle")]
 pub mod candle;
 pub mod command;
 pub mod http;
