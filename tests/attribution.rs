@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{fixture, memsoak, report, run_with, run_worker};
+use common::{
+    MIN_SNAPS, assert_no_site, fixture, memsoak, named, report, run_with, run_worker, summary,
+};
 use serde_json::Value;
 
 /// Held by the soaks that take snapshots, so that on a busy box they do
@@ -44,24 +46,6 @@ fn watch_target(mode: &str) -> common::Outcome {
         &["python3", &fixture("attribute_target.py"), mode],
         &[],
     )
-}
-
-/// The significant sites of a report's attribution.
-fn named(r: &Value) -> Vec<Value> {
-    r["attribution"]["sites"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no attribution in {r}"))
-        .iter()
-        .filter(|s| s["significant"] == true)
-        .cloned()
-        .collect()
-}
-
-/// Snapshots a run of these tests takes at the least, even on a loaded box.
-const MIN_SNAPS: u64 = 5;
-
-fn summary(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("summary.md")).unwrap()
 }
 
 #[test]
@@ -115,20 +99,6 @@ fn the_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
 fn a_healthy_target_names_no_site() {
     let o = watch_target("healthy");
     assert_no_site(&o);
-}
-
-/// The run took enough snapshots and named no site, in report.json and in
-/// summary.md.
-fn assert_no_site(o: &common::Outcome) {
-    let r = report(&o.dir);
-    assert!(named(&r).is_empty(), "{}", r["attribution"]);
-    let snaps = r["attribution"]["snapshots"].as_u64().unwrap();
-    assert!(snaps >= MIN_SNAPS, "{snaps} snapshots");
-    assert!(
-        summary(&o.dir).contains("No allocation site grew significantly"),
-        "{}",
-        summary(&o.dir)
-    );
 }
 
 #[test]
