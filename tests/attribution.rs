@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::{
     MIN_SNAPS, assert_no_site, fixture, memsoak, named, report, run_with, run_worker, summary,
 };
-use serde_json::Value;
 
 /// Held by the soaks that take snapshots, so that on a busy box they do
 /// not starve each other's targets (a starved target answers late, its
