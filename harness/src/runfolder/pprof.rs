@@ -312,12 +312,21 @@ pub struct HeapMeta {
 
 /// The frames pprof drops from the leaf end of every stack
 /// (`drop_frames`, matched against whole function names): jemalloc's
-/// sampling and allocation path, the global allocator's glue. The caller
-/// that allocated (`alloc::vec::from_elem`, then the code that called it)
-/// is the leaf pprof shows, as jeprof shows it.
-// NOTE: nothing on the caller side of a stack may match: pprof drops a
-// matching frame and every frame below it.
-pub const ALLOCATOR_FRAMES: &str = "(_rjem_|je_|prof_|imalloc|ialloc|__rust_|__rustc::|__rdl_|__rg_|tikv_jemallocator::|<tikv_jemallocator::).*";
+/// sampling and allocation path, the global allocator's glue, and the
+/// standard library's allocating leaves (`RawVec`'s growth, `Vec::push`,
+/// `vec![x; n]`), so that `-top` charges the code that called them, as
+/// jeprof does.
+// NOTE: only functions that never call back into other code: pprof cuts
+// each stack at the first matching frame from the root, so a match on the
+// caller side (`Box<dyn FnOnce>::call_once`, `Vec::extend` calling a
+// closure) would cut the frames below it.
+pub const ALLOCATOR_FRAMES: &str = concat!(
+    "(_rjem_|je_|prof_|imalloc|ialloc|irallocx|do_rallocx|__rust_|__rustc::|__rdl_|__rg_",
+    "|tikv_jemallocator::|<tikv_jemallocator::|alloc::alloc::|<alloc::alloc::",
+    "|alloc::raw_vec::|<alloc::raw_vec::|alloc::vec::from_elem",
+    "|alloc::vec::Vec<[^>]*>::(push|push_mut|with_capacity|with_capacity_in)$",
+    ").*"
+);
 
 /// Builds a [`Profile`]: interns strings, functions and locations.
 struct Builder<'s> {
