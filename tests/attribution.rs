@@ -380,6 +380,12 @@ fn an_in_process_leak_is_attributed_to_the_function_that_retains() {
             .any(|f| f.contains("SyntheticEmbedder::retain")),
         "{stack:#?}"
     );
+    // A folder without them (an older memsoak's) gets them from `report`.
+    let growth = o.dir.join("attribution/heap-growth.pb.gz");
+    std::fs::remove_file(&growth).unwrap();
+    let out = memsoak().arg("report").arg(&o.dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(top_growth_stack(&o.dir), stack, "the same profile again");
     let md = summary(&o.dir);
     assert!(md.contains("**Where it grows** (jemalloc,"), "{md}");
     assert!(md.contains("synthetic.rs:"), "{md}");
