@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{fixture, memsoak, report, run_with, run_worker};
-use serde_json::Value;
+use common::{
+    MIN_SNAPS, assert_no_site, fixture, memsoak, named, report, run_with, run_worker, summary,
+};
 
 /// Held by the soaks that take snapshots, so that on a busy box they do
 /// not starve each other's targets (a starved target answers late, its
@@ -44,24 +45,6 @@ fn watch_target(mode: &str) -> common::Outcome {
         &["python3", &fixture("attribute_target.py"), mode],
         &[],
     )
-}
-
-/// The significant sites of a report's attribution.
-fn named(r: &Value) -> Vec<Value> {
-    r["attribution"]["sites"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no attribution in {r}"))
-        .iter()
-        .filter(|s| s["significant"] == true)
-        .cloned()
-        .collect()
-}
-
-/// Snapshots a run of these tests takes at the least, even on a loaded box.
-const MIN_SNAPS: u64 = 5;
-
-fn summary(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("summary.md")).unwrap()
 }
 
 #[test]
@@ -115,20 +98,6 @@ fn the_leaking_line_is_the_top_site_with_nearly_all_of_the_growth() {
 fn a_healthy_target_names_no_site() {
     let o = watch_target("healthy");
     assert_no_site(&o);
-}
-
-/// The run took enough snapshots and named no site, in report.json and in
-/// summary.md.
-fn assert_no_site(o: &common::Outcome) {
-    let r = report(&o.dir);
-    assert!(named(&r).is_empty(), "{}", r["attribution"]);
-    let snaps = r["attribution"]["snapshots"].as_u64().unwrap();
-    assert!(snaps >= MIN_SNAPS, "{snaps} snapshots");
-    assert!(
-        summary(&o.dir).contains("No allocation site grew significantly"),
-        "{}",
-        summary(&o.dir)
-    );
 }
 
 #[test]
@@ -335,6 +304,33 @@ fn jeprof_files(dir: &Path, ext: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The functions of the stack that grew most in the run folder's
+/// `attribution/heap-growth.pb.gz`, after checking that the first and last
+/// snapshots' profiles are there and decode too.
+fn top_growth_stack(dir: &Path) -> Vec<String> {
+    let read = |name: &str| {
+        let path = dir.join("attribution").join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        memsoak::runfolder::pprof::decode_gz(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for name in ["heap-first.pb.gz", "heap-last.pb.gz"] {
+        let p = read(name);
+        assert!(!p.sample.is_empty(), "{name}: no sample");
+        assert_eq!(p.string(p.default_sample_type), "inuse_space", "{name}");
+    }
+    let g = read("heap-growth.pb.gz");
+    let space = g.value_index("inuse_space").expect("inuse_space");
+    assert!(g.value_index("inuse_objects").is_some());
+    let top = g
+        .sample
+        .iter()
+        .max_by_key(|s| s.value[space])
+        .expect("a growth sample");
+    assert!(top.value[space] > 0, "{top:?}");
+    g.functions(top).into_iter().map(String::from).collect()
+}
+
 #[test]
 fn an_in_process_leak_is_attributed_to_the_function_that_retains() {
     let o = run_synthetic("linear:4KiB", &[]);
@@ -375,6 +371,21 @@ fn an_in_process_leak_is_attributed_to_the_function_that_retains() {
     );
     let vis = at["visibility"].as_str().unwrap();
     assert!(vis.starts_with("jemalloc saw"), "{vis}");
+    // pprof's profiles of the dumps: the stack that grew most runs through
+    // the function that retains.
+    let stack = top_growth_stack(&o.dir);
+    assert!(
+        stack
+            .iter()
+            .any(|f| f.contains("SyntheticEmbedder::retain")),
+        "{stack:#?}"
+    );
+    // A folder without them (an older memsoak's) gets them from `report`.
+    let growth = o.dir.join("attribution/heap-growth.pb.gz");
+    std::fs::remove_file(&growth).unwrap();
+    let out = memsoak().arg("report").arg(&o.dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(top_growth_stack(&o.dir), stack, "the same profile again");
     let md = summary(&o.dir);
     assert!(md.contains("**Where it grows** (jemalloc,"), "{md}");
     assert!(md.contains("synthetic.rs:"), "{md}");
@@ -449,6 +460,7 @@ fn a_killed_in_process_run_keeps_its_snapshots_and_analyze_names_the_site() {
     let snaps = jeprof_files(&dir, ".json");
     assert!(snaps >= 6, "only {snaps} snapshots in 20 s");
     assert!(!dir.join("report.json").exists());
+    assert!(!dir.join("attribution/heap-growth.pb.gz").exists());
     let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let (_, sites) = text
@@ -458,6 +470,15 @@ fn a_killed_in_process_run_keeps_its_snapshots_and_analyze_names_the_site() {
     assert!(
         top.is_some_and(|l| l.contains("SyntheticEmbedder::retain")),
         "{text}"
+    );
+    // The run left no pprof profiles; analyze wrote them from the dumps,
+    // symbolized in its own process.
+    let stack = top_growth_stack(&dir);
+    assert!(
+        stack
+            .iter()
+            .any(|f| f.contains("SyntheticEmbedder::retain")),
+        "{stack:#?}"
     );
 }
 

@@ -365,3 +365,38 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+// ---- --attribute ----
+
+/// The significant sites of a report's attribution.
+pub fn named(r: &Value) -> Vec<Value> {
+    r["attribution"]["sites"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no attribution in {r}"))
+        .iter()
+        .filter(|s| s["significant"] == true)
+        .cloned()
+        .collect()
+}
+
+/// Snapshots an `--attribute` run of the tests takes at the least, even on
+/// a loaded box.
+pub const MIN_SNAPS: u64 = 5;
+
+pub fn summary(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("summary.md")).unwrap()
+}
+
+/// The run took enough snapshots and named no site, in report.json and in
+/// summary.md.
+pub fn assert_no_site(o: &Outcome) {
+    let r = report(&o.dir);
+    assert!(named(&r).is_empty(), "{}", r["attribution"]);
+    let snaps = r["attribution"]["snapshots"].as_u64().unwrap();
+    assert!(snaps >= MIN_SNAPS, "{snaps} snapshots");
+    assert!(
+        summary(&o.dir).contains("No allocation site grew significantly"),
+        "{}",
+        summary(&o.dir)
+    );
+}

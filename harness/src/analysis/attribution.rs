@@ -140,6 +140,12 @@ pub struct SiteDrift {
     /// Growing with significance (p below 1 − confidence, the interval above
     /// 0) and above the materiality floors.
     pub significant: bool,
+    /// The live bytes at each snapshot of the process, `[seconds since its
+    /// first snapshot, bytes]` (0 where a snapshot did not list the site):
+    /// the series the drift was fitted to. Empty in a report written
+    /// before it was kept.
+    #[serde(default)]
+    pub series: Vec<[f64; 2]>,
 }
 
 impl SiteDrift {
@@ -328,6 +334,7 @@ pub fn attribute(
                 growth: g,
                 share,
                 significant,
+                series: x.iter().zip(&y).map(|(t, b)| [*t, *b]).collect(),
             });
         }
     }
@@ -437,6 +444,9 @@ mod tests {
         );
         assert_eq!(top.bytes_first, 0.0);
         assert_eq!(top.bytes_last, 9.0 * 256.0 * KIB);
+        // The series fitted: one point per snapshot, 10 s apart.
+        assert_eq!(top.series.len(), 10);
+        assert_eq!(top.series[3], [30.0, 3.0 * 256.0 * KIB]);
         assert!(a.sites.iter().skip(1).all(|s| !s.significant), "{a:?}");
         assert!(
             a.visibility.contains("of the RSS growth 40.0 MiB"),
@@ -525,5 +535,11 @@ mod tests {
         let a = attribute_t(&run(10, 256.0 * KIB), Some(1.0), 0.95);
         let back: Attribution = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
+        // A report written before the series was kept still reads.
+        let mut v = serde_json::to_value(&a).unwrap();
+        v["sites"][0].as_object_mut().unwrap().remove("series");
+        let old: Attribution = serde_json::from_value(v).unwrap();
+        assert!(old.sites[0].series.is_empty());
+        assert_eq!(old.sites[0].frames, a.sites[0].frames);
     }
 }

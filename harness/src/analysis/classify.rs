@@ -1131,6 +1131,7 @@ mod tests {
             growth: 179.0 * MIB,
             share: Some(share),
             significant,
+            series: vec![],
         }
     }
 

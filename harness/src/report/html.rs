@@ -41,6 +41,7 @@ figure { margin: 1rem 0; } figure svg { width: 100%; height: auto; border: 1px s
 figcaption { color: #555; font-size: .9rem; }
 code { background: #f4f4f4; padding: 0 .2rem; border-radius: .2rem; }
 .muted { color: #666; }
+.sites { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 0 1rem; }
 "#;
 
 /// The software a run used, as `run.json` records it: every entry of
@@ -328,34 +329,41 @@ fn metrics(ctx: &ExportContext<'_>) -> Markup {
 
 fn charts(ctx: &ExportContext<'_>) -> Result<Markup, ExportError> {
     let specs = super::chart::specs(ctx);
-    let mut figures = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let svg = super::chart::render_svg(spec)?;
-        // NOTE: an XML prolog is not allowed inside HTML.
-        let svg = svg
-            .strip_prefix("<?xml")
-            .and_then(|rest| rest.split_once("?>").map(|(_, b)| b))
-            .unwrap_or(&svg)
-            .trim()
-            .to_string();
-        figures.push(html! {
-            figure id=(spec.file_stem) {
-                // The SVG comes from our own chart renderer, which escapes
-                // the text it draws.
-                (PreEscaped(svg))
-                figcaption { (spec.title) " — " (spec.subtitle) }
-            }
-        });
-    }
+    let figures = specs.iter().map(figure).collect::<Result<Vec<_>, _>>()?;
     Ok(html! {
         @if !figures.is_empty() { h2 { "Charts" } }
         @for f in figures { (f) }
     })
 }
 
-/// `--attribute`: the sites of the report, what the tracer saw.
-fn attribution(ctx: &ExportContext<'_>) -> Markup {
-    html! {
+/// One chart as an inline SVG figure with its caption.
+fn figure(spec: &super::chart::ChartSpec) -> Result<Markup, ExportError> {
+    let svg = super::chart::render_svg(spec)?;
+    // NOTE: an XML prolog is not allowed inside HTML.
+    let svg = svg
+        .strip_prefix("<?xml")
+        .and_then(|rest| rest.split_once("?>").map(|(_, b)| b))
+        .unwrap_or(&svg)
+        .trim()
+        .to_string();
+    Ok(html! {
+        figure id=(spec.file_stem) {
+            // The SVG comes from our own chart renderer, which escapes
+            // the text it draws.
+            (PreEscaped(svg))
+            figcaption { (spec.title) " — " (spec.subtitle) }
+        }
+    })
+}
+
+/// `--attribute`: the sites of the report, what the tracer saw, and a
+/// chart of each top site's live bytes over the snapshots with its drift.
+fn attribution(ctx: &ExportContext<'_>) -> Result<Markup, ExportError> {
+    let sites = super::chart::site_specs(ctx.report)
+        .iter()
+        .map(figure)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(html! {
         @if let Some(at) = &ctx.report.attribution {
             h2 { "Where it grows" }
             p { (at.source) ", " (at.snapshots) " snapshot(s). " (at.visibility) }
@@ -383,11 +391,14 @@ fn attribution(ctx: &ExportContext<'_>) -> Markup {
                     }
                 }
             }
+            @if !sites.is_empty() {
+                div.sites { @for f in sites { (f) } }
+            }
             @if !at.notes.is_empty() {
                 ul { @for n in &at.notes { li { (n) } } }
             }
         }
-    }
+    })
 }
 
 impl Html {
@@ -400,6 +411,7 @@ impl Html {
             Verdict::Error => ("error", "ERROR"),
         };
         let charts = charts(ctx)?;
+        let sites = attribution(ctx)?;
         let page = html! {
             (DOCTYPE)
             html lang="en" {
@@ -413,7 +425,7 @@ impl Html {
                     (run_table(ctx))
                     (thresholds(ctx))
                     (classification(ctx))
-                    (attribution(ctx))
+                    (sites)
                     (comparison(ctx))
                     (metrics(ctx))
                     (charts)
@@ -457,6 +469,67 @@ mod tests {
         );
         assert!(page.contains("<h2>Metrics</h2>"), "{page}");
         assert!(page.contains("<h2>Notes</h2>"), "{page}");
+    }
+
+    /// Ten snapshots 10 s apart where `leak.py:21` keeps `leak` bytes more
+    /// each time beside a flat 4 MiB site.
+    fn attributed(leak: f64) -> Report {
+        use crate::analysis::attribution::{SiteBytes, Snapshot, Tracer, attribute};
+        let snaps: Vec<Snapshot> = (0..10u32)
+            .map(|i| {
+                let k = f64::from(i);
+                let site = |f: &str, bytes: f64| SiteBytes {
+                    frames: vec![f.into()],
+                    code: String::new(),
+                    bytes,
+                    count: 1,
+                };
+                Snapshot {
+                    pid: 1,
+                    seq: i + 2,
+                    t_s: 10.0 * k,
+                    traced_bytes: 4.0 * crate::units::MIB + leak * k,
+                    sites: vec![
+                        site("leak.py:21", leak * k),
+                        site("model.py:3", 4.0 * crate::units::MIB),
+                    ],
+                }
+            })
+            .collect();
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        r.attribution = Some(attribute(&snaps, Tracer::Tracemalloc, None, 0.95));
+        r
+    }
+
+    #[test]
+    fn a_growing_site_gets_a_chart_with_its_drift_and_no_site_gets_none() {
+        let r = attributed(256.0 * crate::units::KIB);
+        let page = Html::text(&ExportContext::new(&r)).unwrap();
+        let (_, fig) = page
+            .split_once(r#"<figure id="site-1">"#)
+            .unwrap_or_else(|| panic!("no site chart: {page}"));
+        let fig = &fig[..fig.find("</figure>").unwrap()];
+        assert!(fig.contains("<svg"), "{fig}");
+        assert!(
+            fig.contains("site 1: leak.py:21 · growing (significant)"),
+            "{fig}"
+        );
+        assert!(fig.contains("drift fit (drift): 1.50 MiB/min"), "{fig}");
+        // The chart sits in the "Where it grows" section, not among the
+        // metric charts.
+        let where_ = page.find("<h2>Where it grows</h2>").unwrap();
+        let at = page.find(r#"<figure id="site-1">"#).unwrap();
+        assert!(where_ < at, "site chart outside its section");
+        assert!(
+            !page.contains(r#"<figure id="site-2">"#),
+            "the flat site is no chart"
+        );
+        let flat = attributed(0.0);
+        assert!(flat.attribution.as_ref().unwrap().sites.is_empty());
+        let page = Html::text(&ExportContext::new(&flat)).unwrap();
+        assert!(page.contains("<h2>Where it grows</h2>"), "{page}");
+        assert!(!page.contains(r#"<figure id="site-"#), "{page}");
     }
 
     #[test]

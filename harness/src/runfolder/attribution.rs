@@ -4,15 +4,20 @@
 //! Python process of the target writes its snapshots `snap-NNNN-pPID.json`;
 //! for an in-process backend memsoak writes its own jemalloc snapshots,
 //! `jeprof-NNNN-pPID.json` beside the raw dumps `jeprof-NNNN-pPID.heap`
-//! ([`SnapshotFile`], typed both ways).
+//! ([`SnapshotFile`], typed both ways), and from the dumps pprof's
+//! profiles of the first and last snapshot and of the growth between
+//! them (`heap-first.pb.gz`, `heap-last.pb.gz`, `heap-growth.pb.gz`; the
+//! format is [`super::pprof`]'s).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::pprof::{self, HeapMeta, StackValues};
 use super::{FolderError, RunFolder};
 use crate::analysis::attribution::{SiteBytes, Snapshot, Tracer};
+use crate::sample::heap_profile::{self, Folded, Frame, HeapProfile, Relocation, Symbolizer};
 
 /// The folder, inside the run folder.
 pub const ATTRIBUTION_DIR: &str = "attribution";
@@ -32,6 +37,13 @@ pub const TRACEMALLOC_PREFIX: &str = "snap-";
 pub const JEMALLOC_PREFIX: &str = "jeprof-";
 /// The extension of a raw jemalloc heap profile.
 pub const HEAP_DUMP_EXT: &str = "heap";
+/// pprof's profile of the first raw dump (`go tool pprof -base` it).
+pub const HEAP_FIRST_PPROF: &str = "heap-first.pb.gz";
+/// pprof's profile of the last raw dump.
+pub const HEAP_LAST_PPROF: &str = "heap-last.pb.gz";
+/// pprof's profile of the growth from the first dump to the last, per
+/// stack (negative where a stack shrank).
+pub const HEAP_GROWTH_PPROF: &str = "heap-growth.pb.gz";
 
 fn tracemalloc() -> String {
     Tracer::Tracemalloc.name().into()
@@ -229,6 +241,157 @@ impl RunFolder {
             std::fs::rename(raw, &to).map_err(|source| FolderError::Write { path: to, source })?;
         }
         Ok(())
+    }
+
+    /// The raw dumps kept (`jeprof-NNNN-pPID.heap`), their stems in name
+    /// (request) order.
+    fn heap_dump_stems(&self) -> Result<Vec<String>, FolderError> {
+        let dir = self.attribution_dir();
+        let rd = std::fs::read_dir(&dir).map_err(|e| FolderError::Read {
+            path: dir.clone(),
+            why: e.to_string(),
+        })?;
+        let ext = format!(".{HEAP_DUMP_EXT}");
+        let mut stems: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(JEMALLOC_PREFIX)
+                    .then(|| n.strip_suffix(&ext).map(str::to_string))
+                    .flatten()
+            })
+            .collect();
+        stems.sort();
+        Ok(stems)
+    }
+
+    /// Write pprof's profiles of the raw jemalloc dumps into
+    /// `attribution/`: the first and the last dump of the process that took
+    /// the last ([`HEAP_FIRST_PPROF`], [`HEAP_LAST_PPROF`]) and the growth
+    /// between them ([`HEAP_GROWTH_PPROF`]), each stack's addresses
+    /// symbolized by `symbols` where this process maps the same files
+    /// ([`Relocation`]). Stacks through the profiler itself are left out,
+    /// as from the snapshots. With `if_missing`, a folder that already has
+    /// the growth profile is left alone (the run wrote it, symbolized by
+    /// the binary that ran). Returns the files written: none without two
+    /// dumps. Cost: O(dump size) plus one symbolization per address.
+    pub fn write_heap_pprofs(
+        &self,
+        symbols: &mut Symbolizer,
+        if_missing: bool,
+    ) -> Result<Vec<PathBuf>, FolderError> {
+        let dir = self.attribution_dir();
+        if !dir.is_dir() || (if_missing && dir.join(HEAP_GROWTH_PPROF).is_file()) {
+            return Ok(Vec::new());
+        }
+        let stems = self.heap_dump_stems()?;
+        let Some(last) = stems.last() else {
+            return Ok(Vec::new());
+        };
+        let pid_part = last.rsplit('-').next().unwrap_or_default();
+        let Some(first) = stems.iter().find(|s| s.ends_with(&format!("-{pid_part}"))) else {
+            return Ok(Vec::new());
+        };
+        if first == last {
+            return Ok(Vec::new());
+        }
+        let read = |stem: &str| -> Result<(HeapProfile, Option<f64>), FolderError> {
+            let path = dir.join(format!("{stem}.{HEAP_DUMP_EXT}"));
+            let text = std::fs::read_to_string(&path).map_err(|e| FolderError::Read {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+            let p = heap_profile::parse(&text).map_err(|e| FolderError::Read {
+                path,
+                why: e.to_string(),
+            })?;
+            let t = std::fs::read_to_string(dir.join(format!("{stem}.json")))
+                .ok()
+                .and_then(|t| SnapshotFile::from_json(&t).ok())
+                .map(|s| s.t_unix);
+            Ok((p, t))
+        };
+        let (first_p, t0) = read(first)?;
+        let (last_p, t1) = read(last)?;
+        // Every address symbolized once, in this process's terms.
+        let reloc = Relocation::to_here(&last_p.libraries);
+        let mut frames: std::collections::HashMap<u64, Vec<Frame>> = Default::default();
+        for a in first_p
+            .stacks
+            .iter()
+            .chain(&last_p.stacks)
+            .flat_map(|s| &s.addrs)
+        {
+            frames.entry(*a).or_insert_with(|| {
+                reloc
+                    .map(*a)
+                    .map_or_else(Vec::new, |b| symbols.frames(b).to_vec())
+            });
+        }
+        let root = heap_profile::own_root();
+        let profilers = |p: &HeapProfile| -> HeapProfile {
+            let mut p = p.clone();
+            p.stacks.retain(|s| {
+                let all: Vec<Frame> = s.addrs.iter().flat_map(|a| frames[a].clone()).collect();
+                heap_profile::fold(&all, root) != Folded::Profiler
+            });
+            p
+        };
+        let (first_p, last_p) = (profilers(&first_p), profilers(&last_p));
+        let mut symbolize = |a: u64| frames.get(&a).cloned().unwrap_or_default();
+        let meta = |t: Option<f64>, what: String| HeapMeta {
+            period: last_p.period,
+            t_unix: t,
+            duration_s: None,
+            comments: vec![what],
+        };
+        let growth_meta = HeapMeta {
+            duration_s: t0.zip(t1).map(|(a, b)| b - a),
+            ..meta(
+                t1,
+                format!(
+                    "memsoak: live heap growth from {first} to {last} (jemalloc, unsampled; negative where it shrank)"
+                ),
+            )
+        };
+        let files: [(&str, Vec<StackValues>, HeapMeta); 3] = [
+            (
+                HEAP_FIRST_PPROF,
+                pprof::stacks_of(&first_p),
+                meta(
+                    t0,
+                    format!("memsoak: live heap at {first} (jemalloc, unsampled)"),
+                ),
+            ),
+            (
+                HEAP_LAST_PPROF,
+                pprof::stacks_of(&last_p),
+                meta(
+                    t1,
+                    format!("memsoak: live heap at {last} (jemalloc, unsampled)"),
+                ),
+            ),
+            (
+                HEAP_GROWTH_PPROF,
+                pprof::growth(&first_p, &last_p),
+                growth_meta,
+            ),
+        ];
+        let mut written = Vec::new();
+        for (name, stacks, meta) in files {
+            let libraries = &last_p.libraries;
+            let bytes = pprof::encode_gz(&pprof::heap(&stacks, libraries, &mut symbolize, &meta));
+            let path = dir.join(name);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|source| FolderError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     /// Ask the target for request `n` (the first starts its tracing, each

@@ -10,6 +10,7 @@ pub mod attribution;
 pub mod baseline;
 pub mod matrix;
 pub mod meta;
+pub mod pprof;
 pub mod processes;
 pub mod report_file;
 pub mod samples;

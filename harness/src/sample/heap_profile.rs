@@ -287,6 +287,57 @@ fn mapping(line: &str) -> Option<Mapping> {
     })
 }
 
+/// Moves return addresses of a dumped process to where the same files are
+/// mapped in this one, so that this process can symbolize them (a later
+/// `memsoak analyze` of a run's dumps): an address at offset `o` of file
+/// `F` there is at offset `o` of `F` here. Addresses in files this process
+/// has not mapped (or mapped under another path) have no place here.
+// NOTE: files are matched by path alone: the dump records no build id, so
+// a binary rebuilt in place since the run symbolizes wrongly (as jeprof or
+// pprof would, reading the same file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relocation {
+    /// (their mapping, our start, our file offset), per file both map.
+    pairs: Vec<(Mapping, u64, u64)>,
+}
+
+impl Relocation {
+    /// From the code mappings of the dumped process to `ours`.
+    pub fn between(theirs: &[Mapping], ours: &[Mapping]) -> Relocation {
+        let pairs = theirs
+            .iter()
+            .filter(|t| !t.path.is_empty())
+            .filter_map(|t| {
+                // The mapping of ours that holds the same file offset.
+                ours.iter()
+                    .find(|o| {
+                        o.path == t.path
+                            && (o.offset..o.offset + (o.end - o.start)).contains(&t.offset)
+                    })
+                    .map(|o| (t.clone(), o.start, o.offset))
+            })
+            .collect();
+        Relocation { pairs }
+    }
+
+    /// From the code mappings of the dumped process to this process's own
+    /// (`/proc/self/maps`); none when that cannot be read.
+    pub fn to_here(theirs: &[Mapping]) -> Relocation {
+        let ours: Vec<Mapping> = std::fs::read_to_string("/proc/self/maps")
+            .map(|t| t.lines().filter_map(mapping).collect())
+            .unwrap_or_default();
+        Relocation::between(theirs, &ours)
+    }
+
+    /// Where `addr` of the dumped process is in this one.
+    pub fn map(&self, addr: u64) -> Option<u64> {
+        self.pairs
+            .iter()
+            .find(|(t, _, _)| (t.start..t.end).contains(&addr))
+            .map(|(t, start, offset)| addr - t.start + t.offset - offset + start)
+    }
+}
+
 /// One frame of a symbolized address (an inlined function is a frame of
 /// its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -523,6 +574,37 @@ MAPPED_LIBRARIES:
         assert!((n / (100.0 * 524288.0 / 64.0) - 1.0).abs() < 1e-3, "{n}");
         assert!((s / n - 64.0).abs() < 1e-9);
         assert_eq!(unsample(0, 0, 524288), (0.0, 0.0));
+    }
+
+    #[test]
+    fn addresses_move_to_where_the_same_file_is_mapped_here() {
+        let theirs = parse(FIXTURE).unwrap().libraries;
+        let map = |start: u64, end: u64, offset: u64, path: &str| Mapping {
+            start,
+            end,
+            offset,
+            path: path.into(),
+        };
+        let ours = vec![
+            map(
+                0x7000_0000,
+                0x7020_0000,
+                0x0010_0000,
+                "/work/target/debug/memsoak",
+            ),
+            map(0x6000_0000, 0x6010_0000, 0, "/usr/lib/other.so"),
+        ];
+        let r = Relocation::between(&theirs, &ours);
+        // 0x101234 bytes into the binary there and here.
+        assert_eq!(r.map(0x55d0c0a01234), Some(0x7010_1234));
+        // libc is not mapped here; nor is an address outside every mapping.
+        assert_eq!(r.map(0x7f12aa001000), None);
+        assert_eq!(r.map(0x10), None);
+        // This process's own mappings move to themselves.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let here: Vec<Mapping> = maps.lines().filter_map(mapping).collect();
+        let me = return_addresses(1)[0];
+        assert_eq!(Relocation::to_here(&here).map(me), Some(me));
     }
 
     #[test]

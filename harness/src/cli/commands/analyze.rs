@@ -48,7 +48,7 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         .and_then(|r| r.cgroup);
     // NOTE: a run killed halfway kept the snapshots it took.
     if let Some(d) = &plan.run_dir {
-        super::attribute(&mut report, &RunFolder::at(d));
+        super::attribute(&mut report, &RunFolder::at(d), super::PprofWrite::IfMissing);
     }
     let report = report.with_insights(Some(&table), processes.as_ref());
     if !plan.quiet {

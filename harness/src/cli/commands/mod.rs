@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::exit;
 use crate::analysis::Outcome;
-use crate::analysis::attribution::attribute as attribute_sites;
+use crate::analysis::attribution::{Tracer, attribute as attribute_sites};
 use crate::analysis::samples::SampleTable;
 use crate::analysis::verdict::verdict;
 use crate::report::{ExportContext, all_exporters, write_with};
@@ -187,8 +187,10 @@ fn note_cgroup(report: &mut Report, watch: Option<&CgroupWatch>) {
 
 /// Fill the report's `attribution` from the snapshots in `folder` (nothing
 /// when the run took none): each site's drift, and what the tracer saw of
-/// the RSS growth. A folder whose snapshots cannot be listed is a note.
-fn attribute(report: &mut Report, folder: &RunFolder) {
+/// the RSS growth; for jemalloc's, write pprof's profiles of the raw dumps
+/// too ([`heap_pprofs`]). A folder whose snapshots cannot be listed is a
+/// note.
+fn attribute(report: &mut Report, folder: &RunFolder, pprof: PprofWrite) {
     let snaps = match folder.read_attribution() {
         Ok(Some(s)) => s,
         Ok(None) => return,
@@ -203,7 +205,32 @@ fn attribute(report: &mut Report, folder: &RunFolder) {
         .and_then(|m| m.growth);
     let mut a = attribute_sites(&snaps.snapshots, snaps.tracer, rss, report.confidence);
     a.notes.extend(snaps.notes);
+    if snaps.tracer == Tracer::Jemalloc
+        && let Err(e) = heap_pprofs(folder, pprof)
+    {
+        a.notes.push(e);
+    }
     report.attribution = Some(a);
+}
+
+/// When the pprof profiles of a run's jemalloc dumps are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PprofWrite {
+    /// At the end of the run that took them (symbolized by the binary
+    /// that ran, in its own process).
+    Always,
+    /// By `analyze` and `report`, only when the run left none (it was
+    /// killed before its end).
+    IfMissing,
+}
+
+/// Write pprof's profiles of `folder`'s jemalloc dumps (first, last and
+/// the growth between them); the error, one line, for a note.
+fn heap_pprofs(folder: &RunFolder, when: PprofWrite) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut symbols = crate::sample::heap_profile::Symbolizer::new();
+    folder
+        .write_heap_pprofs(&mut symbols, when == PprofWrite::IfMissing)
+        .map_err(|e| format!("pprof profiles of the heap dumps not written: {e}"))
 }
 
 /// Prepare `folder` for a Python target under `--attribute`: the

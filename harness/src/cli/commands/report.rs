@@ -41,7 +41,14 @@ pub fn report(plan: &ReportPlan) -> Result<i32> {
             None => (None, None),
         },
     };
-    let written = render(&run, comparison.as_ref(), base_samples.as_ref()).map_err(fail)?;
+    let mut written = render(&run, comparison.as_ref(), base_samples.as_ref()).map_err(fail)?;
+    // NOTE: a run killed before its end left its heap dumps but no pprof
+    // profiles of them; report.json is not touched, so the reason one
+    // cannot be written is said here.
+    match super::heap_pprofs(&run.folder, super::PprofWrite::IfMissing) {
+        Ok(p) => written.extend(p),
+        Err(e) => eprintln!("memsoak: note: {e}"),
+    }
     if !plan.quiet {
         if let Some(c) = &comparison {
             print_comparison(c);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{
-    Ending, INTERRUPT_GRACE, attribute, attribution_env, conclude, expose, fail, note_cgroup,
-    probe_listen, report_for, stop_name,
+    Ending, INTERRUPT_GRACE, PprofWrite, attribute, attribution_env, conclude, expose, fail,
+    note_cgroup, probe_listen, report_for, stop_name,
 };
 use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
@@ -388,6 +388,6 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         ));
     }
     note_cgroup(&mut report, cgroup.as_ref());
-    attribute(&mut report, &folder);
+    attribute(&mut report, &folder, PprofWrite::Always);
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

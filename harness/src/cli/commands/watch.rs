@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{
-    Ending, attribute, attribution_env, conclude, expose, fail, note_cgroup, report_for,
-    stop_grace, stop_name,
+    Ending, PprofWrite, attribute, attribution_env, conclude, expose, fail, note_cgroup,
+    report_for, stop_grace, stop_name,
 };
 use crate::cli::exit;
 use crate::cli::plan::{TargetPlan, WatchPlan};
@@ -150,6 +150,6 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     notes.extend(mon.take_notes());
     report.notes = notes;
     note_cgroup(&mut report, cgroup.as_ref());
-    attribute(&mut report, &folder);
+    attribute(&mut report, &folder, PprofWrite::Always);
     Ok(conclude(report, &folder, &samples, &meta, &mon))
 }

@@ -23,7 +23,8 @@ mod spec;
 pub use draw::render_svg;
 pub use raster::{encode_png, render_both};
 pub use spec::{
-    ByteUnit, ChartSpec, Level, Line, byte_unit, decimate, fit_anchor, specs, time_unit,
+    ByteUnit, ChartSpec, Level, Line, SITE_CHARTS, byte_unit, decimate, fit_anchor, site_specs,
+    specs, time_unit,
 };
 
 use super::{Artifact, ExportContext, ExportError, Exporter};

@@ -192,6 +192,105 @@ pub fn specs(ctx: &ExportContext<'_>) -> Vec<ChartSpec> {
     out
 }
 
+/// Site charts drawn in `report.html` at most.
+pub const SITE_CHARTS: usize = 4;
+
+/// One chart per top site of `--attribute` (up to [`SITE_CHARTS`], in the
+/// report's order: significant first, then by growth): its live bytes at
+/// each snapshot and the drift line fitted to them, with its interval as a
+/// fan. None for a site without its series (a report written before it
+/// was kept) and none without an attribution.
+pub fn site_specs(report: &crate::runfolder::Report) -> Vec<ChartSpec> {
+    let Some(at) = &report.attribution else {
+        return Vec::new();
+    };
+    at.sites
+        .iter()
+        .filter(|s| s.series.len() >= 2)
+        .take(SITE_CHARTS)
+        .enumerate()
+        .map(|(i, s)| {
+            let (x, y): (Vec<f64>, Vec<f64>) = s.series.iter().map(|p| (p[0], p[1])).unzip();
+            let x_end = x[x.len() - 1];
+            let (tscale, tname) = time_unit(x_end - x[0]);
+            let max_abs = y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            let unit = byte_unit(max_abs);
+            let (px, py) = (|t: f64| t / tscale, |v: f64| v / unit.scale);
+            let mut lines = vec![Line {
+                label: format!("live bytes at {} ({})", s.short(), at.source),
+                points: x.iter().zip(&y).map(|(a, b)| (px(*a), py(*b))).collect(),
+                color: BLUE,
+                width: 2,
+                dashed: false,
+            }];
+            let slope = s.slope_per_min.value / 60.0;
+            let mut fan = None;
+            if let Some(a) = fit_anchor(&x, &y, x[0], slope, false).filter(|_| slope.is_finite()) {
+                let at_x = |sl: f64, t: f64| a + sl * (t - x[0]);
+                lines.push(Line {
+                    label: format!(
+                        "drift fit ({}): {}/min",
+                        s.method,
+                        fmt_bytes(s.slope_per_min.value)
+                    ),
+                    points: vec![(px(x[0]), py(a)), (px(x_end), py(at_x(slope, x_end)))],
+                    color: if s.significant { RED } else { GREEN },
+                    width: 3,
+                    dashed: true,
+                });
+                let edge = |per_min: f64| {
+                    vec![
+                        (px(x[0]), py(a)),
+                        (px(x_end), py(at_x(per_min / 60.0, x_end))),
+                    ]
+                };
+                fan = Some((
+                    edge(s.slope_per_min.ci_low),
+                    edge(s.slope_per_min.ci_high),
+                    format!("{:.0}% CI of the drift", report.confidence * 100.0),
+                ));
+            }
+            ChartSpec {
+                file_stem: format!("site-{}", i + 1),
+                title: format!(
+                    "site {}: {}{}",
+                    i + 1,
+                    fit_text(&s.short(), 90),
+                    if s.significant {
+                        " · growing (significant)"
+                    } else {
+                        ""
+                    }
+                ),
+                subtitle: format!(
+                    "{} · growth {} ({} → {}) · drift {}/min (CI {} … {}/min), p={:.3}{}",
+                    fit_text(&s.code, 60),
+                    fmt_bytes(s.growth),
+                    fmt_bytes(s.bytes_first),
+                    fmt_bytes(s.bytes_last),
+                    fmt_bytes(s.slope_per_min.value),
+                    fmt_bytes(s.slope_per_min.ci_low),
+                    fmt_bytes(s.slope_per_min.ci_high),
+                    s.p_value,
+                    s.share.map_or(String::new(), |v| format!(
+                        " · {:.0}% of the traced growth",
+                        100.0 * v
+                    ))
+                ),
+                x_desc: format!("time since the first snapshot ({tname})"),
+                y_desc: format!("live bytes ({})", unit.name),
+                lines,
+                band: None,
+                fan,
+                levels: vec![],
+                limits: vec![],
+                x_decimals: decimals_for(px(x_end - x[0]), X_TICKS),
+                y_decimals: decimals_for(py(max_abs), Y_TICKS),
+            }
+        })
+        .collect()
+}
+
 /// Finite (t, y) of one column.
 pub(super) fn column(table: &SampleTable, m: Metric) -> Option<(Vec<f64>, Vec<f64>)> {
     let col = table.column(m)?;
