@@ -174,10 +174,13 @@ pub struct Classification {
 /// The classification, with the growth traced to where it is allocated:
 /// the top significantly growing site of `--attribute`'s snapshots, named
 /// in the summary ("… at `retain` (synthetic.rs:105), 100% of the
-/// jemalloc-traced growth") and first in the advice. Unchanged when no
+/// jemalloc-traced growth") and first in the advice, in place of the advice
+/// to run with `--attribute`. Otherwise unchanged when no
 /// site grows significantly, or when the pattern says nothing grows
 /// (steady, a plateau): a site cannot make a leak of a run that has none.
 pub fn with_site(mut c: Classification, a: &Attribution) -> Classification {
+    // The run took snapshots: the advice to take them is moot.
+    c.advice.retain(|s| s != ATTRIBUTE_ADVICE);
     if matches!(c.pattern, Pattern::Steady | Pattern::BoundedPlateau) {
         return c;
     }
@@ -1053,11 +1056,15 @@ fn steady(r: &Readings) -> Classification {
     )
 }
 
+/// The live-heap advice that points at `--attribute`; left out of a run
+/// that took snapshots ([`with_site`]).
+const ATTRIBUTE_ADVICE: &str = "run it again with --attribute: the allocation sites whose live bytes grow, ranked by the same drift test (memsoak run: jemalloc's profile; a Python target: tracemalloc); or build with the dhat-heap feature for an exact per-site account of a short run";
+
 fn live_heap_advice() -> Vec<String> {
     vec![
         "look for references kept to every batch's output (a list of results, a log of tensors)".into(),
         "unbounded caches keyed by input (tokenizer caches, per-shape kernels) grow with distinct inputs: bound them".into(),
-        "a heap profile (jemalloc prof:true, or dhat) shows which allocation sites hold the growth".into(),
+        ATTRIBUTE_ADVICE.into(),
     ]
 }
 
@@ -1177,9 +1184,15 @@ mod tests {
             "{:?}",
             named.advice
         );
+        assert!(!named.advice.iter().any(|a| a == ATTRIBUTE_ADVICE));
+        // Without snapshots the advice is to take them; with snapshots
+        // that name no site, only that advice goes.
+        assert!(c.advice.iter().any(|a| a == ATTRIBUTE_ADVICE));
+        let mut without = c.clone();
+        without.advice.retain(|a| a != ATTRIBUTE_ADVICE);
         assert_eq!(
             with_site(c.clone(), &attribution(vec![site("x", 1.0, false)])),
-            c
+            without
         );
         // A run with no growth gets no site, whatever the snapshots say.
         let steady = classify(&analysis(vec![flat(Metric::Rss, 100.0 * MIB)]), &[], MIB);
