@@ -286,18 +286,7 @@ fn persistence(v_raw: &[f64]) -> (f64, f64) {
         })
         .sum();
     let factor = 1.0 + 2.0 * sum / (nf * (nf - 1.0) * (nf - 2.0));
-    // NOTE: only where the series has no abrupt jump to take out (where
-    // the jumps are the noise they are all left in, and this holds). A
-    // few jumps are signal, and each leaves a level shift behind, in the
-    // raw series or, replaced by the median step, the size of that
-    // sample's noise: a climb with four 12 MiB dips under 2 MiB noise
-    // read as a held level, n/n* 18–30 of 360 samples.
-    let level_noise = if v == v_raw {
-        level_noise_factor(&without_line_and_shift(v_raw))
-    } else {
-        1.0
-    };
-    let factor = factor.max(ar1_var).max(level_noise);
+    let factor = factor.max(ar1_var);
     if factor.is_finite() {
         (factor.max(1.0), ar1)
     } else {
@@ -337,100 +326,6 @@ pub(crate) fn ar1_factor(r: &[f64]) -> f64 {
     let r1 = c1 / c0;
     let r1 = (r1 + (2.0 + 5.0 * r1) / n as f64).clamp(0.0, 0.99);
     (1.0 + r1) / (1.0 - r1)
-}
-
-/// n/n* of a persistent level under white noise, an ARMA(1,1) process:
-/// autocorrelations ρ_k = ρ₁ φ^(k−1), so n/n* = 1 + 2 ρ₁ / (1 − φ) with
-/// φ = ρ₂/ρ₁ (both bias-corrected as in [`ar1_factor`]); 1 unless ρ₁ and
-/// ρ₂ are both above 2/√n.
-///
-/// NOTE: the AR(1) factor reads ρ₁ as if the correlations fell by ρ₁ at
-/// every lag. Memory that sits at a level for a while under measurement
-/// noise (held buffers, slow AR(1), heavy-tailed jitter on top: the
-/// calibration's mixture) has ρ₁ ≈ 0.5 and a tail that falls by only 0.85
-/// a lag: the AR(1) factor said 3 where the truth is about 7, and Hamed–Rao's
-/// sum stops at the first lag under 1.96/√n. At 90 samples the mixture's
-/// median n/n* went from 4.5 to 5.7 (true: 7.8), its false alarms from 16%
-/// to 11–13% (400 seeds), 10% to 8% over 10 minutes; on white noise the
-/// factor is 1 in 95% of runs and the false alarms did not move. O(n).
-fn level_noise_factor(r: &[f64]) -> f64 {
-    let n = r.len();
-    if n < 8 {
-        return 1.0;
-    }
-    let nf = n as f64;
-    let mean = r.iter().sum::<f64>() / nf;
-    let c0: f64 = r.iter().map(|v| (v - mean) * (v - mean)).sum();
-    if !(c0 > 0.0 && c0.is_finite()) {
-        return 1.0;
-    }
-    let rho = |k: usize| {
-        let c: f64 = r
-            .iter()
-            .zip(&r[k..])
-            .map(|(a, b)| (a - mean) * (b - mean))
-            .sum();
-        let rk = c / c0;
-        rk + (2.0 + 5.0 * rk) / nf
-    };
-    let (r1, r2, r3) = (rho(1), rho(2), rho(3));
-    if !(r1 > 3.0 / nf.sqrt() && r2 > 2.0 / nf.sqrt()) {
-        return 1.0;
-    }
-    let phi = ((r2 + r3) / (r1 + r2)).clamp(0.0, 0.95);
-    1.0 + 2.0 * r1.min(0.99) / (1.0 - phi)
-}
-
-/// The residuals of `y` (evenly spaced) about a line with one level shift,
-/// at the split that explains most: OLS of y on (1, i, [i ≥ τ]) for every
-/// τ, through Frisch–Waugh (the shift's indicator and y both taken off the
-/// line; the best τ maximises (Σ_{i≥τ} r_i)² / ‖d_τ‖²), with prefix sums.
-/// A step that [`remove_jumps`] left in, or left partly in (a 50 MiB step
-/// whose sample drew −15 MiB of noise: the 35 MiB jump was taken out, a
-/// 15 MiB shift stayed), is signal: read by [`level_noise_factor`] about a
-/// line alone it looked like a level held half the run (the steps caught
-/// over 10 minutes under white noise fell from 100% to 68%). Persistent
-/// noise keeps its persistence with one shift taken out. O(n); the line's
-/// residuals alone under 8 values.
-fn without_line_and_shift(y: &[f64]) -> Vec<f64> {
-    let n = y.len();
-    let nf = n as f64;
-    let mid = (nf - 1.0) / 2.0;
-    let xs: Vec<f64> = (0..n).map(|i| i as f64 - mid).collect();
-    let sxx: f64 = xs.iter().map(|x| x * x).sum();
-    let my = y.iter().sum::<f64>() / nf.max(1.0);
-    let b = if sxx > 0.0 {
-        xs.iter().zip(y).map(|(x, y)| x * (y - my)).sum::<f64>() / sxx
-    } else {
-        0.0
-    };
-    let mut r: Vec<f64> = xs.iter().zip(y).map(|(x, y)| y - my - b * x).collect();
-    if n < 8 {
-        return r;
-    }
-    // Suffix sums of the residuals and of x, walking τ down from n − 1.
-    let (mut best, mut split) = (0.0f64, None);
-    let (mut sr, mut sx) = (0.0, 0.0);
-    for tau in (1..n).rev() {
-        sr += r[tau];
-        sx += xs[tau];
-        let m = (n - tau) as f64;
-        let norm = m - m * m / nf - sx * sx / sxx;
-        if norm > 1e-9 {
-            let stat = sr * sr / norm;
-            if stat > best {
-                best = stat;
-                split = Some((tau, sr / norm, m, sx));
-            }
-        }
-    }
-    if let Some((tau, c, m, sx)) = split {
-        for (i, (ri, x)) in r.iter_mut().zip(&xs).enumerate() {
-            let d = if i >= tau { 1.0 } else { 0.0 };
-            *ri -= c * (d - m / nf - sx / sxx * x);
-        }
-    }
-    r
 }
 
 /// A step is larger than this many robust standard deviations of the first
@@ -836,60 +731,6 @@ mod tests {
         let t = mann_kendall(&v).unwrap();
         assert!(t.var_inflation < 2.0, "inflation {}", t.var_inflation);
         assert!(t.p_value < 1e-6, "p {}", t.p_value);
-    }
-
-    #[test]
-    fn a_held_level_under_white_noise_is_worth_fewer_samples_than_ar1_says() {
-        // A level following AR(1) with φ = 0.9 plus white noise of twice its
-        // innovation's spread (ARMA(1,1)): ρ₁ ≈ 0.45, then ×0.9 a lag. The
-        // AR(1) factor reads (1 + ρ₁)/(1 − ρ₁) ≈ 2.6; the truth is
-        // 1 + 2ρ₁/(1 − φ) ≈ 10.
-        let mut rng = crate::stats::test_rng::Rng::new(7);
-        let mut level = 0.0;
-        let v: Vec<f64> = (0..2000)
-            .map(|_| {
-                level = 0.9 * level + rng.normal();
-                level + 2.2 * rng.normal()
-            })
-            .collect();
-        let ar1 = ar1_factor(&v);
-        let arma = level_noise_factor(&v);
-        assert!(ar1 < 4.0, "ar1 {ar1}");
-        assert!((7.0..14.0).contains(&arma), "arma {arma}");
-        // White noise: the factor is 1.
-        let w: Vec<f64> = (0..2000).map(|_| rng.normal()).collect();
-        assert_eq!(level_noise_factor(&w), 1.0);
-        // Too short to say: 1.
-        assert_eq!(level_noise_factor(&v[..7]), 1.0);
-    }
-
-    #[test]
-    fn one_level_shift_is_taken_out_before_persistence_is_read() {
-        // White noise on a slope, with a shift of 3 sigma at sample 300 of
-        // 600: left in, it reads as a level held half the run; taken out
-        // with the line, the noise is white again.
-        let mut rng = crate::stats::test_rng::Rng::new(11);
-        let v: Vec<f64> = (0..600)
-            .map(|i| 0.01 * i as f64 + rng.normal() + if i >= 300 { 3.0 } else { 0.0 })
-            .collect();
-        assert!(level_noise_factor(&v) > 20.0, "{}", level_noise_factor(&v));
-        let w = without_line_and_shift(&v);
-        assert_eq!(level_noise_factor(&w), 1.0);
-        let first: f64 = w[..300].iter().sum::<f64>() / 300.0;
-        let second: f64 = w[300..].iter().sum::<f64>() / 300.0;
-        assert!(first.abs() < 0.2 && second.abs() < 0.2, "{first} {second}");
-        // By hand: a line plus a step of 4 at index 4 leaves zeros.
-        let h: Vec<f64> = (0..8)
-            .map(|i| 0.5 * i as f64 + if i >= 4 { 4.0 } else { 0.0 })
-            .collect();
-        assert!(
-            without_line_and_shift(&h).iter().all(|r| r.abs() < 1e-9),
-            "{:?}",
-            without_line_and_shift(&h)
-        );
-        // Under 8 values: the line's residuals.
-        let l = without_line_and_shift(&[0.0, 1.0, 2.0, 3.0]);
-        assert!(l.iter().all(|r| r.abs() < 1e-12), "{l:?}");
     }
 
     #[test]
