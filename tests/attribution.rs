@@ -450,15 +450,19 @@ fn a_killed_in_process_run_keeps_its_snapshots_and_analyze_names_the_site() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while jeprof_files(&dir, ".json") < 6 && Instant::now() < deadline {
+    // NOTE: 12 snapshots (4.4 s of leaking after the warm-up), not 6: on
+    // a box with two CPU hogs beside it, 6 snapshots spanned so few items
+    // that jemalloc saw 1.7 MiB of the heap's 57 MiB (1 run in 4) and no
+    // site was significant.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while jeprof_files(&dir, ".json") < 12 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     // SIGKILL: nothing of memsoak's runs after it.
     child.kill().unwrap();
     child.wait().unwrap();
     let snaps = jeprof_files(&dir, ".json");
-    assert!(snaps >= 6, "only {snaps} snapshots in 20 s");
+    assert!(snaps >= 12, "only {snaps} snapshots in 25 s");
     assert!(!dir.join("report.json").exists());
     assert!(!dir.join("attribution/heap-growth.pb.gz").exists());
     let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
