@@ -261,7 +261,7 @@ impl BertEncoder {
             let attn = layer.attn_norm.forward(&attn)?;
             let inter = layer.intermediate.forward(&attn)?;
             let inter = match self.act {
-                HiddenAct::Gelu => inter.gelu_erf()?,
+                HiddenAct::Gelu => super::gelu::gelu_erf(&inter)?,
                 HiddenAct::GeluApproximate => inter.gelu()?,
                 HiddenAct::Relu => inter.relu()?,
             };

@@ -8,6 +8,8 @@ pub mod bert;
 #[cfg(feature = "candle")]
 pub mod candle;
 pub mod command;
+#[cfg(feature = "candle")]
+pub mod gelu;
 pub mod http;
 pub mod synthetic;
 
