@@ -235,7 +235,7 @@ fn bad_attribute_flags_are_one_line_and_exit_2() {
 }
 
 #[test]
-fn the_http_backend_refuses_attribute_in_one_line() {
+fn the_http_backend_refuses_attribute_without_serve_in_one_line() {
     let o = run_with(
         &[
             "run",
@@ -253,11 +253,73 @@ fn the_http_backend_refuses_attribute_in_one_line() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
     assert!(
-        o.stderr.contains("--attribute") && o.stderr.contains("--backend http"),
+        o.stderr.contains("--attribute") && o.stderr.contains("--serve"),
         "{}",
         o.stderr
     );
     assert!(!o.dir.exists());
+}
+
+#[test]
+fn a_served_python_http_server_that_keeps_every_request_is_attributed_to_that_line() {
+    // `--backend http --serve -- python3 embed_server.py --leak-kib 16`: a
+    // real HTTP server on loopback, started by memsoak with its tracemalloc
+    // hook on PYTHONPATH, that keeps 16 KiB per text forever.
+    let _one = one_at_a_time();
+    let port = common::free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let o = run_with(
+        &[
+            "run",
+            "--backend",
+            "http",
+            "--api",
+            "tei",
+            "--url",
+            url.as_str(),
+            "--serve",
+            "--duration",
+            "10s",
+            "--warmup",
+            "2s",
+            "--attribute",
+            "--attribute-every",
+            "500ms",
+            "-q",
+        ],
+        &[
+            "python3",
+            &fixture("embed_server.py"),
+            "--port",
+            &port,
+            "--leak-kib",
+            "16",
+        ],
+        &[],
+    );
+    assert!(matches!(o.code, 0 | 1), "{}", o.stderr);
+    let r = report(&o.dir);
+    let sites = named(&r);
+    assert!(!sites.is_empty(), "{}\n{}", r["attribution"], o.stderr);
+    assert!(
+        sites[0]["frames"][0]
+            .as_str()
+            .unwrap()
+            .contains("embed_server.py:"),
+        "top site: {}",
+        sites[0]
+    );
+    assert!(
+        sites[0]["code"].as_str().unwrap().contains("bytearray"),
+        "top site: {}",
+        sites[0]
+    );
+    assert!(sites[0]["share"].as_f64().unwrap() >= 0.9, "{}", sites[0]);
+    assert_eq!(
+        r["attribution"]["source"], "tracemalloc",
+        "{}",
+        r["attribution"]
+    );
 }
 
 /// `memsoak run --backend synthetic --inject INJECT --attribute`: 9 s, 2 s

@@ -79,6 +79,9 @@ pub struct HttpOptions {
     pub ready_timeout: Duration,
     /// SIGTERM → SIGKILL grace when stopping a served server.
     pub grace: Duration,
+    /// Set on top of memsoak's environment for a `--serve` server
+    /// (`--attribute`: the `PYTHONPATH` of memsoak's tracemalloc hook).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 // NOTE: by hand, because `run.json` records the plan's Debug form and the
@@ -95,6 +98,7 @@ impl fmt::Debug for HttpOptions {
             .field("server", &self.server)
             .field("ready_timeout", &self.ready_timeout)
             .field("grace", &self.grace)
+            .field("env", &self.env)
             .finish()
     }
 }
@@ -400,7 +404,7 @@ impl HttpEmbedder {
         let mut attached = None;
         match &opts.server {
             Server::Serve(argv) => {
-                let t = Target::spawn(argv, stderr_log, true)
+                let t = Target::spawn_env(argv, stderr_log, true, false, &opts.env)
                     .map_err(|e| setup(format!("cannot start server `{}`: {e}", argv[0])))?;
                 served = Some(t);
             }
@@ -719,6 +723,7 @@ mod tests {
             server: Server::Remote,
             ready_timeout: Duration::from_secs(1),
             grace: Duration::from_secs(1),
+            env: Vec::new(),
         };
         assert!(!format!("{o:?}").contains("secret"));
     }

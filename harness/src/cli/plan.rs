@@ -620,9 +620,9 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
             "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve and --ready-timeout apply to --backend http only",
         );
     }
-    if soak.attribute.is_some() && kind == BackendKind::Http {
+    if soak.attribute.is_some() && kind == BackendKind::Http && !a.serve {
         return err(
-            "--attribute: --backend http is not attributed (the server is not memsoak's and may not be Python); it works with --backend synthetic, candle or command, and watch -- CMD",
+            "--attribute: --backend http is attributed only with --serve -- CMD (a Python server memsoak starts, with its tracemalloc hook on PYTHONPATH); a server at --url or --pid is not memsoak's to set up",
         );
     }
     let takes_command = kind == BackendKind::Command || (kind == BackendKind::Http && a.serve);
@@ -728,6 +728,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
                     None => Duration::from_secs(60),
                 },
                 grace: Duration::from_secs(5),
+                env: Vec::new(),
             })
         }
         #[cfg(not(feature = "candle"))]

@@ -210,7 +210,8 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| default_dir(&workload_name, plan.backend.name()));
     probe_listen(plan.soak.metrics_listen)?;
-    // NOTE: the plan refused --attribute for --backend http; the in-process
+    // NOTE: the plan refused --attribute for --backend http without
+    // --serve; the in-process
     // backends are profiled by memsoak's own jemalloc, which
     // _RJEM_MALLOC_CONF may have turned off: say so before any folder.
     let in_process = plan.backend.in_process();
@@ -220,10 +221,14 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         ));
     }
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
-    if plan.soak.attribute.is_some()
-        && let BackendPlan::Command(o) = &mut plan.backend
-    {
-        o.env = attribution_env(&folder)?;
+    if plan.soak.attribute.is_some() {
+        match &mut plan.backend {
+            BackendPlan::Command(o) => o.env = attribution_env(&folder)?,
+            // NOTE: the plan refused --attribute for a server memsoak does
+            // not start.
+            BackendPlan::Http(o) => o.env = attribution_env(&folder)?,
+            _ => {}
+        }
     }
     // NOTE: from before the backend loads, so that `heap` is the whole live
     // heap; ended when sampling ends, so the profile's t-end is what the
