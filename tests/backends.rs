@@ -785,10 +785,9 @@ fn rss_per_min(r: &Value) -> f64 {
     rss_slope(r, "slope_per_min")
 }
 
-#[test]
-fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
-    const TEST: &str = "sentence_transformers_worker_retain_mode_leaks_and_default_does_not";
-    const TEXTS: usize = 4000;
+/// The sentence-transformers worker's python, model and adapter, or
+/// `None` (a skip recorded by [`cannot_run`]) where it cannot run.
+fn st_worker(test: &str) -> Option<(String, PathBuf, PathBuf)> {
     // `.ci/run` installs sentence-transformers in a venv of its own and
     // names its python here.
     let python = std::env::var("MEMSOAK_ST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -800,34 +799,33 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
         Ok(p) => {
             let why = String::from_utf8_lossy(&p.stderr);
             let last = why.lines().last().unwrap_or("import failed");
-            return cannot_run(
-                TEST,
+            cannot_run(
+                test,
                 &format!(
                     "sentence_transformers is not importable by {python} ({last}); \
                      bash ci/st-venv.sh installs it, or set MEMSOAK_ST_PYTHON"
                 ),
             );
+            return None;
         }
-        Err(e) => return cannot_run(TEST, &format!("{python} cannot run: {e}")),
+        Err(e) => {
+            cannot_run(test, &format!("{python} cannot run: {e}"));
+            return None;
+        }
     }
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     if !model.join("model.safetensors").is_file() {
-        return cannot_run(TEST, "no model in models/ (run ci/fetch-model.sh)");
+        cannot_run(test, "no model in models/ (run ci/fetch-model.sh)");
+        return None;
     }
     let adapter = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../workloads/adapters/sentence_transformers_worker.py");
-    let _heavy = heavy();
-    // The same 32 texts of 10 words in every batch: one padded shape, so
-    // torch's per-shape caches settle during warm-up and what grows after
-    // it is what the worker keeps. (With synthetic texts of varied lengths
-    // the healthy worker's RSS still grew ~100 MiB/min after 90 s.)
-    // A fixed number of texts, 4000, not a fixed time: the verdict is per
-    // 1000 texts, and a busy box then takes longer instead of judging the
-    // import of torch (at load 9 a 50 s soak embedded 160 texts). One torch
-    // thread: two spin-wait for each other whenever the scheduler takes one
-    // away (18 texts/s against 37 with one, beside two CPU hogs).
-    let tmp = tempfile::tempdir().unwrap();
-    let texts = tmp.path().join("texts.txt");
+    Some((python, model, adapter))
+}
+
+/// The same 32 texts of 10 words, `copies` times over: one padded shape,
+/// so torch's per-shape caches settle during warm-up.
+fn st_texts(path: &Path, copies: usize) {
     let words = [
         "memory", "leak", "service", "request", "batch", "model", "vector", "text", "night",
         "kernel", "page", "cache",
@@ -840,7 +838,29 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
             line.join(" ") + "\n"
         })
         .collect();
-    std::fs::write(&texts, lines.repeat(TEXTS / 32)).unwrap();
+    std::fs::write(path, lines.repeat(copies)).unwrap();
+}
+
+#[test]
+fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
+    const TEST: &str = "sentence_transformers_worker_retain_mode_leaks_and_default_does_not";
+    const TEXTS: usize = 4000;
+    let Some((python, model, adapter)) = st_worker(TEST) else {
+        return;
+    };
+    let _heavy = heavy();
+    // The same 32 texts of 10 words in every batch: one padded shape, so
+    // torch's per-shape caches settle during warm-up and what grows after
+    // it is what the worker keeps. (With synthetic texts of varied lengths
+    // the healthy worker's RSS still grew ~100 MiB/min after 90 s.)
+    // A fixed number of texts, 4000, not a fixed time: the verdict is per
+    // 1000 texts, and a busy box then takes longer instead of judging the
+    // import of torch (at load 9 a 50 s soak embedded 160 texts). One torch
+    // thread: two spin-wait for each other whenever the scheduler takes one
+    // away (18 texts/s against 37 with one, beside two CPU hogs).
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tmp.path().join("texts.txt");
+    st_texts(&texts, TEXTS / 32);
     let soak = |extra: &[&str]| {
         let tail = [
             &[
@@ -910,4 +930,68 @@ fn sentence_transformers_worker_retain_mode_leaks_and_default_does_not() {
         assert_eq!(r["ended_by"], "workload_exhausted", "{r}");
         assert_eq!(r["analysis"]["items"], TEXTS, "{r}");
     }
+}
+
+#[test]
+fn sentence_transformers_worker_retain_under_attribute_names_its_encode_line() {
+    // Issue 13's target: the worker that keeps every page's outputs, with
+    // `--attribute` and no change to its code, names the line that keeps
+    // them (tracemalloc sees the Python objects around torch's tensors:
+    // the README's example). 100 s looping the same 32 texts, 40 s of
+    // warm-up (torch's import and the first shapes), a snapshot every 5 s.
+    const TEST: &str = "sentence_transformers_worker_retain_under_attribute_names_its_encode_line";
+    let Some((python, model, adapter)) = st_worker(TEST) else {
+        return;
+    };
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tmp.path().join("texts.txt");
+    st_texts(&texts, 1);
+    let o = run_with(
+        &[
+            "run",
+            "--backend",
+            "command",
+            "--workload",
+            texts.to_str().unwrap(),
+            "--loop",
+            "--page-size",
+            "32",
+            "--duration",
+            "100s",
+            "--warmup",
+            "40s",
+            "--attribute",
+            "--attribute-every",
+            "5s",
+            "--timeout",
+            "5m",
+            "-q",
+        ],
+        &[
+            python.as_str(),
+            adapter.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--retain",
+        ],
+        &[("OMP_NUM_THREADS", "1")],
+    );
+    assert!(matches!(o.code, 0 | 1), "{}", o.stderr);
+    let r = report(&o.dir);
+    let sites = common::named(&r);
+    assert!(!sites.is_empty(), "{}\n{}", r["attribution"], o.stderr);
+    let top = &sites[0];
+    assert!(
+        top["frames"][0]
+            .as_str()
+            .unwrap()
+            .contains("sentence_transformers_worker.py:"),
+        "top site: {top}"
+    );
+    assert!(
+        top["code"].as_str().unwrap().contains("model.encode("),
+        "top site: {top}"
+    );
+    assert_eq!(r["attribution"]["source"], "tracemalloc");
 }
