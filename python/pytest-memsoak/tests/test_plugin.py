@@ -256,6 +256,11 @@ def _soak_in_background(tmp: Path, duration: str) -> "Tuple[subprocess.Popen[byt
         cwd=tmp,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # NOTE: SIGINT back to its default in the child: a shell that runs
+        # the suite in the background (`.ci/run &`) ignores SIGINT for what
+        # it starts, Python then installs no KeyboardInterrupt handler, and
+        # the interrupted pytest never stopped (both CI runs of a session).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
