@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::pprof::{self, HeapMeta, StackValues};
-use super::{FolderError, RunFolder};
+use super::{FolderError, RunFolder, write_atomic};
 use crate::analysis::attribution::{SiteBytes, Snapshot, Tracer};
 use crate::sample::heap_profile::{self, Folded, Frame, HeapProfile, Relocation, Symbolizer};
 
@@ -228,14 +228,11 @@ impl RunFolder {
     ) -> Result<(), FolderError> {
         let dir = self.attribution_dir();
         let path = dir.join(snap.name());
-        let tmp = dir.join(format!(".{}.tmp", snap.name()));
         let text = serde_json::to_string(snap).map_err(|e| FolderError::Write {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| FolderError::Write { path, source })?;
+        write_atomic(&path, text)?;
         if let Some(raw) = raw {
             let to = dir.join(format!("{}.{HEAP_DUMP_EXT}", snap.stem()));
             std::fs::rename(raw, &to).map_err(|source| FolderError::Write { path: to, source })?;
@@ -382,13 +379,7 @@ impl RunFolder {
             let libraries = &last_p.libraries;
             let bytes = pprof::encode_gz(&pprof::heap(&stacks, libraries, &mut symbolize, &meta));
             let path = dir.join(name);
-            let tmp = dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|source| FolderError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
+            write_atomic(&path, bytes)?;
             written.push(path);
         }
         Ok(written)
@@ -398,12 +389,7 @@ impl RunFolder {
     /// later one a snapshot). NOTE: written then renamed, so the target
     /// never reads a half-written number.
     pub fn request_snapshot(&self, n: u32) -> Result<(), FolderError> {
-        let dir = self.attribution_dir();
-        let path = dir.join(REQUEST_FILE);
-        let tmp = dir.join(format!(".{REQUEST_FILE}.tmp"));
-        std::fs::write(&tmp, format!("{n}\n"))
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| FolderError::Write { path, source })
+        write_atomic(&self.attribution_dir().join(REQUEST_FILE), format!("{n}\n"))
     }
 
     /// Its snapshots; `None` when the run was not attributed. A file that

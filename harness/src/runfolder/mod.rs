@@ -166,13 +166,7 @@ impl RunFolder {
     /// reader never sees half a file.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, FolderError> {
         let path = self.file(name);
-        let tmp = self.file(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| FolderError::Write {
-                path: path.clone(),
-                source,
-            })?;
+        write_atomic(&path, bytes)?;
         Ok(path)
     }
 
@@ -307,6 +301,23 @@ pub struct FinishedRun {
     pub processes: Option<ProcessTable>,
     /// Its `run.json`, when present and valid.
     pub meta: Option<RunMeta>,
+}
+
+/// Write `bytes` to `path` through a hidden temporary beside it
+/// (`.NAME.tmp`), then rename: a reader (or a kill) never sees half a
+/// file under its name. The one way the run folder's files are written.
+pub(crate) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), FolderError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| FolderError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
