@@ -10,6 +10,7 @@ pub mod candle;
 pub mod command;
 #[cfg(feature = "candle")]
 pub mod gelu;
+pub mod softmax;
 pub mod http;
 pub mod synthetic;
 
