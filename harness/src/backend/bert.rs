@@ -8,31 +8,53 @@
 //! mask add and an unfused softmax (exp, sum, divide: a tensor each). Here,
 //! at load, the Q, K and V weights are concatenated into one matrix and
 //! 1/√head_dim is folded into the Q rows; per layer there is one product for
-//! Q, K and V, one copy to split the heads, candle's fused last-dimension
-//! softmax, and a mask built once per pass (and skipped when no row is
-//! padded). Layer norms are candle_nn's fused op.
+//! Q, K and V, one copy to split the heads, a softmax with the mask added
+//! in the same pass and `exp` in AVX2 lanes (`softmax.rs`; the mask is built
+//! once per pass and skipped when no row is padded) and a vectorised GELU
+//! (`gelu.rs`). Layer norms are candle_nn's fused op.
 //!
 //! NOTE: the structure and the weight names follow candle-transformers'
 //! `models/bert.rs` (0.11), itself a port of Hugging Face transformers'
 //! `modeling_bert.py`; `tests/candle.rs` checks the two agree.
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Module, Result, Storage, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
-/// A dense layer kept as `x · Wᵀ + b`, with `Wᵀ` a transposed view (candle's
-/// matrix product reads either layout).
+/// A dense layer, `x · Wᵀ + b`.
+///
+/// On the CPU in f32 (what memsoak runs) it is one gemm call per product:
+/// the destination is filled with the bias (plus the residual, for the two
+/// products a residual follows) and gemm adds `x · Wᵀ` into it, and the
+/// intermediate product's GELU runs in place on that buffer. candle's
+/// `matmul` would zero-fill a fresh destination, then `broadcast_add` and
+/// `+` would each make one more tensor: three passes over the result that a
+/// one-thread profile put at 8% of the encoder's samples. Anything else
+/// (another device or dtype, a strided input) goes through candle's ops.
 #[derive(Debug, Clone)]
 struct Dense {
-    weight_t: Tensor,
+    /// `(out, in)`, contiguous.
+    weight: Tensor,
+    /// `(out,)`.
     bias: Tensor,
+}
+
+/// What follows a dense product in the same pass over its result.
+#[derive(Clone, Copy)]
+enum Then<'a> {
+    /// Nothing: `x · Wᵀ + b`.
+    Nothing,
+    /// `x · Wᵀ + b + residual`.
+    Residual(&'a Tensor),
+    /// `gelu(x · Wᵀ + b)`, the exact GELU.
+    Gelu,
 }
 
 impl Dense {
     fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
         Ok(Dense {
-            weight_t: weight.t()?,
-            bias,
+            weight: weight.contiguous()?,
+            bias: bias.contiguous()?,
         })
     }
 
@@ -42,9 +64,102 @@ impl Dense {
         Self::new(weight, bias)
     }
 
-    /// `x`: `(rows, in)`, contiguous.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    /// `x`: `(rows, in)`.
+    fn forward(&self, x: &Tensor, then: Then) -> Result<Tensor> {
+        if let Some(out) = self.forward_cpu(x, then)? {
+            return Ok(out);
+        }
+        let y = x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?;
+        match then {
+            Then::Nothing => Ok(y),
+            Then::Residual(r) => y + r,
+            Then::Gelu => y.gelu_erf(),
+        }
+    }
+
+    /// The one-gemm path, or `None` where it does not apply.
+    fn forward_cpu(&self, x: &Tensor, then: Then) -> Result<Option<Tensor>> {
+        let (rows, k) = x.dims2()?;
+        let n = self.bias.dim(0)?;
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = self.weight.storage_and_layout();
+        let (bs, bl) = self.bias.storage_and_layout();
+        let (Some(x), Some(w), Some(b)) = (cpu_f32(&xs, xl), cpu_f32(&ws, wl), cpu_f32(&bs, bl))
+        else {
+            return Ok(None);
+        };
+        if w.len() != n * k {
+            candle_core::bail!("dense: weight has {} values for {n} x {k}", w.len());
+        }
+        let residual = match then {
+            Then::Residual(r) => Some(r.storage_and_layout()),
+            _ => None,
+        };
+        let mut dst: Vec<f32> = Vec::with_capacity(rows * n);
+        match &residual {
+            Some((rs, rl)) => {
+                let Some(r) = cpu_f32(rs, rl) else {
+                    return Ok(None);
+                };
+                if r.len() != rows * n {
+                    candle_core::bail!("dense: residual has {} values for {rows} x {n}", r.len());
+                }
+                for row in r.chunks_exact(n) {
+                    dst.extend(row.iter().zip(b).map(|(r, b)| r + b));
+                }
+            }
+            None => {
+                for _ in 0..rows {
+                    dst.extend_from_slice(b);
+                }
+            }
+        }
+        let threads = candle_core::utils::get_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: dst is rows × n (row stride n), x is rows × k (row stride
+        // k), and Wᵀ is read as the k × n matrix whose (i, j) is w[j·k + i]:
+        // every index gemm forms is inside its slice, checked above.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                k as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        if let Then::Gelu = then {
+            super::gelu::gelu_in_place(&mut dst);
+        }
+        let device = candle_core::Device::Cpu;
+        Ok(Some(Tensor::from_vec(dst, (rows, n), &device)?))
+    }
+}
+
+/// The values of a contiguous f32 tensor on the CPU (`None` for anything
+/// else).
+fn cpu_f32<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(&v[start..end]),
+        _ => None,
     }
 }
 
@@ -213,18 +328,14 @@ impl BertEncoder {
             .broadcast_add(&self.position.narrow(0, 0, s)?)?;
         let mut x = self.embed_norm.forward(&x)?.reshape((b * s, h))?;
 
-        // The additive mask, once per pass, shaped to broadcast over heads
-        // and query positions; none at all when no row is padded (adding
-        // zeros would be a whole pass over the scores for nothing).
+        // The additive mask `(b, s)`, once per pass, added to every head's
+        // and query position's scores inside the softmax; none at all when
+        // no row is padded.
         let mask = match attention_mask {
             Some(m) if m.min_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()? < 1.0 => {
                 let m = m.to_dtype(DType::F32)?;
                 // torch.finfo(float32).min for padding, as BertModel does.
-                Some(
-                    ((1.0 - m)? * f64::from(f32::MIN))?
-                        .reshape((b, 1, 1, s))?
-                        .contiguous()?,
-                )
+                Some(((1.0 - m)? * f64::from(f32::MIN))?.contiguous()?)
             }
             _ => None,
         };
@@ -233,7 +344,7 @@ impl BertEncoder {
             // (b·s, 3h) → (3, b, heads, s, d): the one copy that splits heads.
             let qkv = layer
                 .qkv
-                .forward(&x)?
+                .forward(&x, Then::Nothing)?
                 .reshape((b, s, 3, heads, d))?
                 .permute((2, 0, 3, 1, 4))?
                 .contiguous()?
@@ -241,15 +352,9 @@ impl BertEncoder {
             let q = qkv.get(0)?;
             let k = qkv.get(1)?;
             let v = qkv.get(2)?;
-            let scores = q.matmul(&k.t()?)?;
-            let scores = match &mask {
-                Some(m) => scores
-                    .reshape((b, heads, s, s))?
-                    .broadcast_add(m)?
-                    .reshape((b * heads, s, s))?,
-                None => scores,
-            };
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let scores = q.matmul(&k.t()?)?.reshape((b, heads, s, s))?;
+            let probs = super::softmax::masked_softmax(&scores, mask.as_ref())?
+                .reshape((b * heads, s, s))?;
             // (b·heads, s, d) → (b·s, h) for the output product: second copy.
             let ctx = probs
                 .matmul(&v)?
@@ -257,15 +362,16 @@ impl BertEncoder {
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b * s, h))?;
-            let attn = (layer.attn_out.forward(&ctx)? + &x)?;
+            let attn = layer.attn_out.forward(&ctx, Then::Residual(&x))?;
             let attn = layer.attn_norm.forward(&attn)?;
-            let inter = layer.intermediate.forward(&attn)?;
             let inter = match self.act {
-                HiddenAct::Gelu => super::gelu::gelu_erf(&inter)?,
-                HiddenAct::GeluApproximate => inter.gelu()?,
-                HiddenAct::Relu => inter.relu()?,
+                HiddenAct::Gelu => layer.intermediate.forward(&attn, Then::Gelu)?,
+                HiddenAct::GeluApproximate => {
+                    layer.intermediate.forward(&attn, Then::Nothing)?.gelu()?
+                }
+                HiddenAct::Relu => layer.intermediate.forward(&attn, Then::Nothing)?.relu()?,
             };
-            let out = (layer.output.forward(&inter)? + &attn)?;
+            let out = layer.output.forward(&inter, Then::Residual(&attn))?;
             x = layer.out_norm.forward(&out)?;
         }
         x.reshape((b, s, h))
