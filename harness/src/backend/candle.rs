@@ -133,10 +133,13 @@ impl Model {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ThreadSplit {
     /// Each thread runs whole forward passes: the batch's length groups
-    /// (split further while there are fewer than threads), candle
-    /// single-threaded inside each. No thread waits on another until the
-    /// batch ends, so on a busy box a descheduled thread delays only its
-    /// own pass. The default.
+    /// (split further while there are fewer than threads). Inside a pass,
+    /// each matrix product is cut into rayon tasks on the same pool: a
+    /// thread runs its own when the others are busy, and a thread whose
+    /// pass is done takes the rest of another's (work stealing, no
+    /// barrier), so the threads end a batch together. No thread spins
+    /// waiting on another, so on a busy box a descheduled thread delays
+    /// only its own pass. The default.
     #[default]
     Passes,
     /// candle's own threading: every operation is split across the threads,
@@ -900,10 +903,12 @@ pub fn default_threads() -> usize {
 /// Make `threads` take effect under `split` and return the thread count.
 ///
 /// [`ThreadSplit::Operations`] hands the count to candle through
-/// `RAYON_NUM_THREADS` (read before every matrix product and when candle's
-/// pools start). [`ThreadSplit::Passes`] runs candle single-threaded
-/// (`RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` at 1) under memsoak's own
-/// pool of `threads`.
+/// `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` (read before every matrix
+/// product and when candle's pools start). [`ThreadSplit::Passes`] sets
+/// `RAYON_NUM_THREADS` to the count, so that a matrix product is cut into
+/// that many rayon tasks, which run on memsoak's own pool of `threads` (its
+/// passes run there), and `CANDLE_NUM_THREADS` to 1, so that candle's
+/// spinning barrier pool never starts.
 fn apply_threads(threads: Option<usize>, split: ThreadSplit) -> Result<usize, BackendError> {
     let from_env = std::env::var("RAYON_NUM_THREADS")
         .ok()
@@ -914,18 +919,24 @@ fn apply_threads(threads: Option<usize>, split: ThreadSplit) -> Result<usize, Ba
         Some(n) => n,
         None => from_env.unwrap_or_else(default_threads),
     };
-    let candle_threads = match split {
-        ThreadSplit::Passes => 1,
-        ThreadSplit::Operations => n,
+    // RAYON_NUM_THREADS sizes candle's matrix products (gemm's tasks),
+    // CANDLE_NUM_THREADS its barrier pool (element-wise ops).
+    let (rayon_threads, barrier_threads) = match split {
+        ThreadSplit::Passes => (n, 1),
+        ThreadSplit::Operations => (n, n),
     };
-    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
-        if std::env::var(var).ok().as_deref() != Some(candle_threads.to_string().as_str()) {
+    for (var, count) in [
+        ("RAYON_NUM_THREADS", rayon_threads),
+        ("CANDLE_NUM_THREADS", barrier_threads),
+    ] {
+        let count = count.to_string();
+        if std::env::var(var).ok().as_deref() != Some(count.as_str()) {
             // SAFETY: candle has no thread-count API; it reads these variables
             // (through std, which serialises env access). Setting them is
             // sound as long as no foreign code reads the environment
             // concurrently: memsoak loads its backend during setup, before
             // its worker threads start.
-            unsafe { std::env::set_var(var, candle_threads.to_string()) };
+            unsafe { std::env::set_var(var, count) };
         }
     }
     Ok(n)
