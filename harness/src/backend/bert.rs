@@ -17,7 +17,7 @@
 //! `models/bert.rs` (0.11), itself a port of Hugging Face transformers'
 //! `modeling_bert.py`; `tests/candle.rs` checks the two agree.
 
-use candle_core::{CpuStorage, DType, Layout, Module, Result, Storage, Tensor};
+use candle_core::{DType, Layout, Module, Result, Storage, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
@@ -157,8 +157,8 @@ impl Dense {
 /// The values of a contiguous f32 tensor on the CPU (`None` for anything
 /// else).
 fn cpu_f32<'a>(storage: &'a Storage, layout: &Layout) -> Option<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(&v[start..end]),
+    match storage {
+        Storage::Cpu(cpu) => super::softmax::contiguous_f32(cpu, layout),
         _ => None,
     }
 }

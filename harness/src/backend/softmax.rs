@@ -110,11 +110,21 @@ fn softmax_rows(
     out
 }
 
-/// The storage of a contiguous f32 tensor on the CPU, or why not.
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+/// The values of a contiguous f32 tensor's CPU storage (`None` for any
+/// other dtype or a strided layout).
+pub(super) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Option<&'a [f32]> {
     match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
-        _ => candle_core::bail!("memsoak-softmax: needs contiguous f32 storage"),
+        (CpuStorage::F32(data), Some((start, end))) => Some(&data[start..end]),
+        _ => None,
+    }
+}
+
+/// [`contiguous_f32`], or the error for an op that `masked_softmax` only
+/// sends contiguous f32.
+fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    match contiguous_f32(storage, layout) {
+        Some(v) => Ok(v),
+        None => candle_core::bail!("memsoak-softmax: needs contiguous f32 storage"),
     }
 }
 
@@ -127,7 +137,7 @@ impl CustomOp1 for Softmax {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let data = contiguous_f32(storage, layout)?;
+        let data = values(storage, layout)?;
         let len = layout.dims().last().copied().unwrap_or(1).max(1);
         let out = softmax_rows(data, len, None);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -151,8 +161,8 @@ impl CustomOp2 for MaskedSoftmax {
         mask: &CpuStorage,
         mask_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let data = contiguous_f32(scores, scores_layout)?;
-        let m = contiguous_f32(mask, mask_layout)?;
+        let data = values(scores, scores_layout)?;
+        let m = values(mask, mask_layout)?;
         let (b, heads, s, len) = scores_layout.shape().dims4()?;
         if mask_layout.dims() != [b, len] {
             candle_core::bail!(
