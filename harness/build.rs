@@ -15,7 +15,13 @@ const CRATES: [(&str, &str); 5] = [
 ];
 
 fn main() {
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
+    // NOTE: the manifest dir cargo gives this run, not `env!`'s, which is
+    // fixed when the build script is compiled: cargo reuses a compiled build
+    // script for a checkout at another path that shares the target dir (a
+    // git worktree), and that one read the other checkout's lock (or none:
+    // every version `unknown`).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let lock = Path::new(&manifest_dir).join("../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let packages: Vec<toml::Value> = std::fs::read_to_string(&lock)
         .ok()
