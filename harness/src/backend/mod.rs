@@ -10,8 +10,9 @@ pub mod candle;
 pub mod command;
 #[cfg(feature = "candle")]
 pub mod gelu;
-pub mod softmax;
 pub mod http;
+#[cfg(feature = "candle")]
+pub mod softmax;
 pub mod synthetic;
 
 use std::fmt;
