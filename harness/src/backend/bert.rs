@@ -353,8 +353,11 @@ impl BertEncoder {
             let k = qkv.get(1)?;
             let v = qkv.get(2)?;
             let scores = q.matmul(&k.t()?)?.reshape((b, heads, s, s))?;
-            let probs = super::softmax::masked_softmax(&scores, mask.as_ref())?
-                .reshape((b * heads, s, s))?;
+            let probs = super::softmax::masked_softmax(&scores, mask.as_ref())?.reshape((
+                b * heads,
+                s,
+                s,
+            ))?;
             // (b·heads, s, d) → (b·s, h) for the output product: second copy.
             let ctx = probs
                 .matmul(&v)?

@@ -217,7 +217,9 @@ mod tests {
     fn matches_candle_gelu_erf() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(15);
-        let xs: Vec<f32> = (0..37 * 1536).map(|_| rng.random_range(-10.0f32..10.0)).collect();
+        let xs: Vec<f32> = (0..37 * 1536)
+            .map(|_| rng.random_range(-10.0f32..10.0))
+            .collect();
         let theirs = Tensor::new(xs.as_slice(), &Device::Cpu)
             .and_then(|t| t.gelu_erf())
             .and_then(|t| t.to_vec1::<f32>())

@@ -91,11 +91,7 @@ const MIN_ROWS_PER_TASK: usize = 64;
 /// Softmax over every `len`-long row of `data`; with a mask `(m,
 /// rows_per_mask)`, row `k` after adding the `k / rows_per_mask`-th
 /// `len`-long row of `m`.
-fn softmax_rows(
-    data: &[f32],
-    len: usize,
-    mask: Option<(&[f32], usize)>,
-) -> Vec<f32> {
+fn softmax_rows(data: &[f32], len: usize, mask: Option<(&[f32], usize)>) -> Vec<f32> {
     let mut out = data.to_vec();
     out.par_chunks_mut(len)
         .with_min_len(MIN_ROWS_PER_TASK)
@@ -199,12 +195,12 @@ pub fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> 
 #[cfg(target_arch = "x86_64")]
 mod avx2_fma {
     use std::arch::x86_64::{
-        __m256, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_max_ps, _mm_max_ss, _mm_movehl_ps,
-        _mm_shuffle_ps, _mm256_add_epi32, _mm256_add_ps, _mm256_castps256_ps128,
-        _mm256_andnot_ps, _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_cvtps_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
+        __m256, _CMP_LT_OQ, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT, _mm_add_ps, _mm_add_ss,
+        _mm_cvtss_f32, _mm_max_ps, _mm_max_ss, _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi32,
+        _mm256_add_ps, _mm256_andnot_ps, _mm256_castps256_ps128, _mm256_castsi256_ps,
+        _mm256_cmp_ps, _mm256_cvtps_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
         _mm256_fnmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps,
         _mm256_round_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_slli_epi32, _mm256_storeu_ps,
-        _CMP_LT_OQ, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT,
     };
 
     use super::{EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E, P};
@@ -215,7 +211,10 @@ mod avx2_fma {
     #[target_feature(enable = "avx2,fma")]
     fn exp8(x: __m256) -> __m256 {
         let under = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(EXP_LO));
-        let x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), _mm256_max_ps(_mm256_set1_ps(EXP_LO), x));
+        let x = _mm256_min_ps(
+            _mm256_set1_ps(EXP_HI),
+            _mm256_max_ps(_mm256_set1_ps(EXP_LO), x),
+        );
         let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
         );
@@ -385,7 +384,9 @@ mod tests {
     #[test]
     fn masked_matches_broadcast_add_then_softmax() {
         let (b, heads, s) = (3, 4, 21);
-        let scores = random((b * heads, s, s), 5).reshape((b, heads, s, s)).unwrap();
+        let scores = random((b * heads, s, s), 5)
+            .reshape((b, heads, s, s))
+            .unwrap();
         // Padding from position 7 of sequence 1 and 15 of sequence 2, as
         // the encoder builds it (f32::MIN where padded).
         let mut m = vec![0f32; b * s];
@@ -406,7 +407,11 @@ mod tests {
         let d = max_diff(&ours, &theirs);
         assert!(d <= 1e-6, "max |ours - candle| = {d:.3e}");
         // Padded keys get nothing; every row still sums to 1.
-        let rows = ours.reshape((b * heads, s, s)).unwrap().to_vec3::<f32>().unwrap();
+        let rows = ours
+            .reshape((b * heads, s, s))
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
         for (k, row) in rows.iter().flatten().enumerate() {
             let seq = k / (heads * s);
             let real = [s, 7, 15][seq];
@@ -418,7 +423,13 @@ mod tests {
         let bad = Tensor::zeros((2, s), DType::F32, &Device::Cpu).unwrap();
         assert!(masked_softmax(&scores, Some(&bad)).is_err());
         // Strided scores with a mask: candle's ops, the same answer.
-        let strided = scores.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+        let strided = scores
+            .transpose(2, 3)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap();
         assert!(!strided.is_contiguous());
         let d = max_diff(&masked_softmax(&strided, Some(&mask)).unwrap(), &ours);
         assert!(d <= 1e-6, "strided: {d:.3e}");
@@ -431,7 +442,11 @@ mod tests {
             v[len / 2] = f32::NAN;
             let t = Tensor::from_vec(v, (2, len), &Device::Cpu).unwrap();
             let rows = masked_softmax(&t, None).unwrap().to_vec2::<f32>().unwrap();
-            assert!(rows[0].iter().all(|p| p.is_nan()), "len {len}: {:?}", rows[0]);
+            assert!(
+                rows[0].iter().all(|p| p.is_nan()),
+                "len {len}: {:?}",
+                rows[0]
+            );
             assert!(rows[1].iter().all(|&p| (p - 1.0 / len as f32).abs() < 1e-6));
         }
     }
