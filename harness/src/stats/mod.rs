@@ -101,6 +101,24 @@ pub(crate) fn step_scale(d: &[f64], tiny: f64) -> Option<(f64, f64)> {
 /// Split into `min(n, max_blocks)` contiguous blocks of near-equal length
 /// (boundaries at ⌊b·n/m⌋, so no sample is dropped): median y, mean x.
 pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
+    block_summaries(x, y, max_blocks, |v| median_mut(v))
+}
+
+/// As [`block_medians`], with the mean y of each block.
+pub(crate) fn block_means(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
+    block_summaries(x, y, max_blocks, |v| {
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    })
+}
+
+/// `min(n, max_blocks)` contiguous blocks: mean x, and `summary` of y. O(n)
+/// when `summary` is linear.
+fn block_summaries(
+    x: &[f64],
+    y: &[f64],
+    max_blocks: usize,
+    summary: impl Fn(&mut [f64]) -> Option<f64>,
+) -> (Vec<f64>, Vec<f64>) {
     let n = y.len();
     let m = n.min(max_blocks);
     let (mut bx, mut by) = (Vec::with_capacity(m), Vec::with_capacity(m));
@@ -112,18 +130,51 @@ pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64
         }
         scratch.clear();
         scratch.extend_from_slice(&y[s..e]);
-        if let Some(med) = median_mut(&mut scratch) {
+        if let Some(v) = summary(&mut scratch) {
             bx.push(x[s..e].iter().sum::<f64>() / (e - s) as f64);
-            by.push(med);
+            by.push(v);
         }
     }
     (bx, by)
+}
+
+/// Share of the pairs of `v` whose values are equal (0 for fewer than 2
+/// values). O(n log n).
+pub(crate) fn tied_pair_share(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let tied: f64 = slope::tie_sizes(&sorted)
+        .map(|t| (t * t.saturating_sub(1) / 2) as f64)
+        .sum();
+    tied / (n * (n - 1.0) / 2.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn tied_pair_share_by_hand() {
+        // Pairs of [1, 1, 1, 2, 2]: 10, of which 3 + 1 tie.
+        assert_eq!(tied_pair_share(&[1.0, 2.0, 1.0, 2.0, 1.0]), 0.4);
+        assert_eq!(tied_pair_share(&[1.0, 2.0, 3.0]), 0.0);
+        assert_eq!(tied_pair_share(&[5.0; 4]), 1.0);
+        assert_eq!(tied_pair_share(&[5.0]), 0.0);
+    }
+
+    #[test]
+    fn block_means_by_hand() {
+        let x = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y = [1.0, 3.0, 10.0, 0.0, 2.0];
+        // Boundaries at 0, 2, 5: blocks [0, 1] and [2, 3, 4].
+        assert_eq!(block_means(&x, &y, 2), (vec![0.5, 3.0], vec![2.0, 4.0]));
+        assert_eq!(block_medians(&x, &y, 2), (vec![0.5, 3.0], vec![2.0, 2.0]));
+    }
 
     #[test]
     fn median_by_hand() {
