@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         100.0 * CONFIDENCE
     );
     println!(
-        "FA = false alarms (flat: trend significant either way; warm-up, cache: threshold failed); \
+        "FA = false alarms (flat: trend significant either way; gate flat, warm-up, cache: threshold failed); \
          power = threshold failed; ff = --fail-fast; TTD/T* = median time-to-detection ÷ T* \
          (leak 3×; '>' when under half the runs were stopped); * = T* ≤ run/2 (power target applies)."
     );
@@ -206,9 +206,9 @@ fn main() -> ExitCode {
         println!("### {seconds:.0} s at {hz} Hz");
         println!();
         println!(
-            "| noise | FA flat % | FA warm-up % | FA cache % | ff FA flat % | power 1.5× % | power 3× % | step % | varying % | T* 3× (s) | TTD/T* |"
+            "| noise | FA flat % | gate FA flat % | FA warm-up % | FA cache % | ff FA flat % | power 1.5× % | power 3× % | step % | varying % | T* 3× (s) | TTD/T* |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for noise in noises.iter().copied() {
             let mut row = vec![noise.name()];
             let scenario = |behaviour| Scenario {
@@ -223,11 +223,13 @@ fn main() -> ExitCode {
                     let (t, y) = s.simulate(seed);
                     verdict(&th, &t, &y)
                 });
-                let k = match behaviour {
-                    Behaviour::Flat => results.iter().filter(|r| r.1).count(),
-                    _ => results.iter().filter(|r| r.0).count(),
-                };
-                row.push(pct(k, results.len()));
+                let failed = results.iter().filter(|r| r.0).count();
+                if behaviour == Behaviour::Flat {
+                    // The test's own calibration, then what a user sees:
+                    // the gate failing a healthy run.
+                    row.push(pct(results.iter().filter(|r| r.1).count(), results.len()));
+                }
+                row.push(pct(failed, results.len()));
                 if behaviour == Behaviour::BoundedCache {
                     // Fail-fast on healthy runs: looks over the whole run
                     // (30 min runs: left out, 180 looks per run).
