@@ -101,7 +101,7 @@ pub(crate) fn step_scale(d: &[f64], tiny: f64) -> Option<(f64, f64)> {
 /// Split into `min(n, max_blocks)` contiguous blocks of near-equal length
 /// (boundaries at ⌊b·n/m⌋, so no sample is dropped): median y, mean x.
 pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
-    block_summaries(x, y, max_blocks, |v| median_mut(v))
+    block_summaries(x, y, max_blocks, median_mut)
 }
 
 /// As [`block_medians`], with the mean y of each block.
