@@ -144,7 +144,7 @@ pub struct Drift {
 ///    - Level: the samples (block medians of ⌈n/1000⌉ samples beyond 1000);
 ///      for quantised readings (over 5% of the pairs tied), means of 3 or
 ///      more samples, with least squares' interval, tested on the samples
-///      (see [`level_blocks`]).
+///      (see `level_blocks`).
 /// 3. Slope: Theil–Sen on the points, Sen's CI with Var(S) × Hamed–Rao
 ///    factor. Test: Mann–Kendall, its variance inflated by the larger of the
 ///    Hamed–Rao and AR(1) factors and z read against Student's t; and the t
