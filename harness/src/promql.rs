@@ -219,7 +219,7 @@ fn merge(into: &mut Vec<Series>, more: Vec<Series>, step: f64) {
     }
 }
 
-/// Run a range query: every series, windows of [`MAX_POINTS`] steps
+/// Run a range query: every series, windows of `MAX_POINTS` steps
 /// stitched together. `shown` is the server as messages show it (no user
 /// info, no query string).
 pub fn query_range(q: &RangeQuery, shown: &str) -> Result<Vec<Series>, PromError> {

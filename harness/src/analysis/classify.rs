@@ -405,7 +405,7 @@ const MIN_HALF: usize = 12;
 
 /// Measure the steady-state shape (early vs late drift) of the main series.
 ///
-/// Cost: two drift fits per metric of [`SHAPED`] present, each
+/// Cost: two drift fits per metric of `SHAPED` present, each
 /// `O(n)` plus the fit's bounded block cost.
 pub fn shapes(table: &SampleTable, analysis: &Analysis, confidence: f64) -> Vec<Shape> {
     let mut out = Vec::new();

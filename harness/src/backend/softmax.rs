@@ -38,7 +38,7 @@ const P: [f32; 6] = [
 
 /// `exp(x)` by the same steps as the lanes (the reference they are tested
 /// against, and the kernel where there are no AVX2 lanes). 0 below
-/// [`EXP_LO`]; NaN stays NaN.
+/// `EXP_LO`; NaN stays NaN.
 pub fn exp(x: f32) -> f32 {
     if x.is_nan() {
         return x;

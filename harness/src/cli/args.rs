@@ -1,6 +1,10 @@
 //! The command line exactly as typed (clap derive). Nothing below
 //! [`crate::cli::plan`] sees these types.
 
+// NOTE: these doc comments are clap's `--help` text, read as typed there:
+// `reports/<UTC timestamp>-…` is a path pattern, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

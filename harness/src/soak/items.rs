@@ -175,7 +175,7 @@ impl ItemsFile {
 
     /// The cumulative count now (the last good one when the file cannot be
     /// read or holds something else). Never fails, never blocks for long:
-    /// at most [`TAIL`] bytes are read for a count, and only what was
+    /// at most `TAIL` bytes are read for a count, and only what was
     /// appended since the last read for lines.
     pub fn read(&mut self) -> u64 {
         let path = self.spec.path.clone();

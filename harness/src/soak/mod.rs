@@ -1,5 +1,5 @@
 //! A soak in progress: the work driven ([`pipeline`] in-process,
-//! [`target`] a black box), the sampling thread ([`sampler`]) on the
+//! [`target`](crate::target) a black box), the sampling thread ([`sampler`]) on the
 //! samplers it is given ([`samplers`]), the monitor that watches the clock,
 //! signals and fail-fast looks ([`monitor`]), live progress ([`progress`]),
 //! the source of the items count ([`items`]), the `.npy` sink of

@@ -54,7 +54,7 @@ const TAU_SPAN: f64 = 8.0;
 /// Warm-up truncation: index of the first sample of the steady state (MSER-5:
 /// batch means of 5, minimise the marginal standard error over truncation points,
 /// truncation capped at 40% of the run), moved later when the start is a
-/// saturating fill that has not settled by MSER's cut ([`saturating_cut`]).
+/// saturating fill that has not settled by MSER's cut (`saturating_cut`).
 /// Returns 0 for series too short to judge.
 ///
 /// For truncation d (in batches) MSER(d) = Σ_{j>=d} (e_j - mean_d)² / (k - d)²

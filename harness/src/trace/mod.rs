@@ -3,7 +3,7 @@
 //! import from existing logs, and the recording HTTP proxy.
 //!
 //! The format is documented for users in `docs/trace-format.md`; the pure
-//! parts (one line in, one record out) live in [`format`] so they can be
+//! parts (one line in, one record out) live in [`format`](mod@format) so they can be
 //! property-tested and fuzzed without files.
 
 pub mod format;
