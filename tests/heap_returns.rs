@@ -24,7 +24,7 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 const WARM_UP: usize = 3;
 /// Batches after it.
 const BATCHES: usize = 20;
-/// Growth of the live heap over [`BATCHES`] that still passes, in bytes: a
+/// Growth of the live heap over [`BATCHES`] (in each window) that still passes, in bytes: a
 /// leak of more than ~50 bytes a batch fails.
 const TOLERANCE: i64 = 1024;
 
@@ -42,8 +42,16 @@ fn profile(test: &str) -> PathBuf {
 }
 
 /// Embed `batch` [`WARM_UP`] times, take the live heap, embed it
-/// [`BATCHES`] more times, and hand the growth in bytes to `check` while
-/// dhat still profiles (so a `dhat::assert!` there can write the profile).
+/// [`BATCHES`] more times, twice, and hand the smaller of the two windows'
+/// growth in bytes to `check` while dhat still profiles (so a
+/// `dhat::assert!` there can write the profile).
+///
+/// NOTE: the smaller of two windows, because dhat counts every thread of
+/// the process: the test runner's own thread records a test that just
+/// finished (its captured output, its result) while the next one measures,
+/// and a CI run saw the synthetic embedder "grow" 12,430 bytes in one
+/// window that way. A leak grows the heap in both windows; such a one-off
+/// lands in one.
 fn after_warm_up<R>(
     test: &str,
     embedder: &mut dyn Embedder,
@@ -58,12 +66,18 @@ fn after_warm_up<R>(
         let out = embedder.embed(batch).expect("embed failed");
         assert_eq!(out.count(), batch.len());
     };
+    let live = || dhat::HeapStats::get().curr_bytes as i64;
     (0..WARM_UP).for_each(|_| embed());
-    let level = dhat::HeapStats::get().curr_bytes as i64;
+    let level = live();
     (0..BATCHES).for_each(|_| embed());
-    let now = dhat::HeapStats::get().curr_bytes as i64;
-    eprintln!("{test}: live heap {level} B after warm-up, {now} B {BATCHES} batches later");
-    check(now - level)
+    let middle = live();
+    (0..BATCHES).for_each(|_| embed());
+    let now = live();
+    eprintln!(
+        "{test}: live heap {level} B after warm-up, {middle} B {BATCHES} batches later, \
+         {now} B after {BATCHES} more"
+    );
+    check((middle - level).min(now - middle))
 }
 
 fn texts(n: usize) -> Vec<String> {
