@@ -223,18 +223,14 @@ impl Scenario {
         // the readings never tied on a leak; rounded together, a 3 MiB/min
         // leak under 2 MiB noise ties 41% of its pairs, where Sen's median
         // of pairwise slopes fell to 0.1 MiB/min (see drift's level view).
-        let quantum = if self.noise == Noise::Quantised {
-            QUANTUM
-        } else {
-            0.0
-        };
+        let rounded = self.noise == Noise::Quantised;
         let y = t
             .iter()
             .map(|&ti| {
                 let v =
                     BASE + self.behaviour.course(ti, self.seconds) + noise.next(ti, dt, &mut rng);
-                if quantum > 0.0 {
-                    (v / quantum).round() * quantum
+                if rounded {
+                    (v / QUANTUM).round() * QUANTUM
                 } else {
                     v
                 }

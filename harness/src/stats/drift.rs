@@ -861,7 +861,7 @@ const MIN_QUANTISED_POINTS: usize = 20;
 /// medians of blocks would tie as the samples do. O(n log n) for the ties.
 fn level_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
     let n = y.len();
-    if n < 2 * MIN_QUANTISED_POINTS || super::tied_pair_share(&spread_sample(y)) <= TIED_SHARE {
+    if n < 2 * MIN_QUANTISED_POINTS || super::tied_pair_share(&mut spread_sample(y)) <= TIED_SHARE {
         return median_blocks(x, y);
     }
     let block = QUANTISED_BLOCK
@@ -883,7 +883,7 @@ fn level_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
         y: by,
         block_len,
         var_factor: 1.0,
-        test_y: Some(median_blocks(x, y).y),
+        test_y: Some(block_medians(x, y, MAX_BLOCKS).1),
     }
 }
 

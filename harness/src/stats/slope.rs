@@ -362,6 +362,11 @@ pub(crate) fn tie_sizes(sorted: &[f64]) -> impl Iterator<Item = u64> + '_ {
     sorted.chunk_by(|a, b| a == b).map(|run| run.len() as u64)
 }
 
+/// Pairs of equal values in a sorted slice: Σ t(t − 1)/2 over its runs. O(n).
+pub(crate) fn tied_pairs(sorted: &[f64]) -> u64 {
+    tie_sizes(sorted).map(|t| t * (t - 1) / 2).sum()
+}
+
 // NOTE: Sen's interval and Mann–Kendall's test share this variance; it
 // lives here so that `trend` imports `slope` and not the other way round.
 /// Tie-corrected Var(S) under no trend:

@@ -3,7 +3,7 @@
 //! trend; the correction keeps it honest when successive samples are correlated.
 
 use super::normal::{normal_cdf, normal_quantile};
-use super::slope::{count_non_increasing_pairs, mk_variance, sen_slope, tie_sizes};
+use super::slope::{count_non_increasing_pairs, mk_variance, sen_slope, tied_pairs};
 
 /// Above this length the autocorrelation is computed by FFT (O(n log n))
 /// instead of directly (O(n²)).
@@ -225,7 +225,7 @@ pub(crate) fn mk_s(v: &[f64]) -> f64 {
     let mut scratch = vec![0.0; v.len()];
     // Pairs with y_j <= y_i = discordant + tied.
     let non_increasing = count_non_increasing_pairs(&mut sorted, &mut scratch);
-    let tied: u64 = tie_sizes(&sorted).map(|t| t * (t - 1) / 2).sum();
+    let tied = tied_pairs(&sorted);
     let total = n * (n.saturating_sub(1)) / 2;
     // S = C - D with C = total - NI and D = NI - tied.
     (total as f64) - 2.0 * (non_increasing as f64) + tied as f64
