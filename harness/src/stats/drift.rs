@@ -564,6 +564,28 @@ fn cycle_view(
     let drops = saw.troughs.len();
     if drops == 1 {
         let peak = saw.drop_starts[0];
+        // NOTE: with one drop the side that holds more of the cycle is the
+        // evidence. A run (or what the warm-up cut left of one) that opens
+        // just before a long cycle's drop has too little ramp before it to
+        // judge, and the lowest sample before it is no floor: the ramp after
+        // it, back up to the top, shows the cycle. A slow sawtooth cut at 40%
+        // of a 600 s run, its drop 10 s in, was fitted as a level climbing at
+        // the ramp's rate (3.9 MiB/min, a fail) in a fifth of runs with a
+        // healthy warm-up before it, and a drop 30 s into a 360 s cycle gave
+        // floors 300 MiB apart: a slope of −64 MiB/min.
+        if peak + 1 < y.len() - saw.troughs[0] {
+            if let Some(s) = one_drop_tops(x, y, saw) {
+                return Ok((
+                    s,
+                    DriftModel::LongCycle,
+                    format!(
+                        "one drop and a ramp back up to its top (a cycle of ≥ {} samples): \
+                         run several cycles long to test a trend",
+                        y.len() - peak
+                    ),
+                ));
+            }
+        }
         let start = (0..=peak)
             .min_by(|&a, &b| y[a].total_cmp(&y[b]))
             .unwrap_or(0);
@@ -697,6 +719,38 @@ fn cycle_view(
         DriftModel::Cycles,
         reason,
     ))
+}
+
+/// With one drop early in the run (fewer samples before it than after), the top
+/// before it (the maximum of the last ⌈peak/5⌉ samples up to its peak) and
+/// the top at the end of the run (the maximum of as many last samples), when
+/// the samples after the drop climb back gradually ([`ramp_rise`]) by at
+/// least half of the drop and end no higher than [`ONE_DROP_RETURN`] of the
+/// drop above the top before: one cycle seen from its drop, as
+/// [`one_drop_floors`] sees one from its start. Two points: the slope is
+/// their difference, and there is no trend test (p = 1). O(n).
+fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
+    let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
+    let n = y.len();
+    let low = (t..n).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let climb = ramp_rise(y, low, n - 1)?;
+    let drop = y[peak] - y[low];
+    let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
+    let before = (peak + 1 - window..=peak).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let after = (n - window..n).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    if !(drop > 0.0) || climb < DROP_RETURN * drop || y[after] > y[before] + ONE_DROP_RETURN * drop
+    {
+        return None;
+    }
+    Some(BlockSeries {
+        x: vec![x[before], x[after]],
+        y: vec![y[before], y[after]],
+        block_len: n - peak,
+        var_factor: 1.0,
+        test_y: None,
+        description: "Theil–Sen on the top before the one drop in the run and the top at its end"
+            .into(),
+    })
 }
 
 /// With one drop in the run, the floor before it (the minimum of the samples

@@ -715,6 +715,56 @@ fn slow_sawtooth_with_one_or_two_cycles_is_not_a_leak() {
 }
 
 #[test]
+fn a_long_cycle_seen_from_just_before_its_drop_is_not_a_leak() {
+    // What a warm-up cut leaves of a slow sawtooth: the window opens a few
+    // seconds before the one drop, and the ramp after it climbs back to the
+    // top. The ramp before the drop is too short to tell from a jump, so the
+    // level view used to fit the ramp's rate (300 MiB per 360 s cycle: a
+    // 50 MiB/min "leak"). The ramp after the drop shows the cycle.
+    let x = times(360.0, 1.0);
+    for (i, drop_at) in [5.0, 15.0, 30.0, 60.0].into_iter().enumerate() {
+        for seed in 0..3u64 {
+            let y = sawtooth(
+                &x,
+                360.0,
+                0.0,
+                1.0 - drop_at / 360.0,
+                0.0,
+                900 + 10 * seed + i as u64,
+            );
+            let v = analyse(&x, &y);
+            show(&format!("one drop at {drop_at} s, seed {seed}"), &v);
+            assert!(
+                !v.leak,
+                "drop at {drop_at} s, seed {seed}: {}",
+                v.drift.reason
+            );
+            assert_eq!(v.drift.model, DriftModel::LongCycle, "drop at {drop_at} s");
+            // The tops of the one cycle, not a mid-ramp start against the
+            // floor after the drop (−64 MiB/min before). The end is as far
+            // short of the next top as the drop is from the start (up to
+            // 60 s: 50 MiB lower after 5 min, −10 MiB/min): the slope of one
+            // drop is not a trend, and has no test (p = 1).
+            assert!(
+                v.drift.slope.abs() < per_min(12.0),
+                "{}",
+                v.drift.slope / per_min(1.0)
+            );
+        }
+    }
+    // The same drop with a leak after it that climbs well past the top
+    // before the drop is no cycle: still a leak.
+    let y: Vec<f64> = sawtooth(&x, 360.0, 0.0, 1.0 - 15.0 / 360.0, 0.0, 950)
+        .into_iter()
+        .zip(&x)
+        .map(|(v, &t)| v + per_min(60.0) * (t - 15.0).max(0.0))
+        .collect();
+    let v = analyse(&x, &y);
+    show("one drop, then a leak past the top", &v);
+    assert!(v.leak, "{}", v.drift.reason);
+}
+
+#[test]
 fn leak_with_a_one_off_free_is_still_a_leak() {
     // The other side of the one-drop rule: 10 MiB/min leaking for 20 min
     // while a cache fills to 80 MiB and is freed once at 5 min. Memory does
@@ -978,6 +1028,10 @@ fn weak_bound(seconds: f64, noise: Noise, behaviour: Behaviour) -> f64 {
         (Behaviour::Flat, Noise::Mixture) => 0.2,
         (Behaviour::Flat, Noise::Ar1(_) | Noise::JitteredSawtooth) if short => 0.15,
         (Behaviour::Warmup, Noise::Ar1(_) | Noise::Mixture) if short => 0.18,
+        // NOTE: a warm-up cut can end just after a long cycle's drop, and
+        // what is left is a ramp without a drop: a leak to any test (4–8%
+        // in the full table at 90 s).
+        (Behaviour::Warmup, Noise::SlowSawtooth) if short => 0.12,
         // NOTE: 0–8% on these seeds with the saturating-fill warm-up cut
         // (the full table had up to 20% at 1 Hz without it); 0.15 leaves
         // room for the mixture, at 9–12% in the full table.
@@ -1005,11 +1059,6 @@ fn calibration_false_alarms_and_power_hold_in_every_cell() {
             };
             let mut row = format!("{seconds} s {hz} Hz {:<20}", noise.name());
             for b in [Behaviour::Flat, Behaviour::Warmup, Behaviour::BoundedCache] {
-                // NOTE: a cycle about as long as the run cannot be told
-                // from a warm-up fill or a cache (README, still weak).
-                if noise == Noise::SlowSawtooth && b != Behaviour::Flat {
-                    continue;
-                }
                 let fa = if b == Behaviour::Flat {
                     rate(&cell(b), seeds, |v| v.1)
                 } else {
