@@ -726,7 +726,8 @@ fn cycle_view(
 /// the top at the end of the run (the maximum of as many last samples), when
 /// the samples after the drop climb back gradually ([`ramp_rise`]) by at
 /// least half of the drop and end no higher than [`ONE_DROP_RETURN`] of the
-/// drop above the top before: one cycle seen from its drop, as
+/// drop above the top before, and the drop fell to within as much of the
+/// lowest sample before it: one cycle seen from its drop, as
 /// [`one_drop_floors`] sees one from its start. Two points: the slope is
 /// their difference, and there is no trend test (p = 1). O(n).
 fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
@@ -738,7 +739,14 @@ fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
     let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
     let before = (peak + 1 - window..=peak).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
     let after = (n - window..n).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
-    if !(drop > 0.0) || climb < DROP_RETURN * drop || y[after] > y[before] + ONE_DROP_RETURN * drop
+    // NOTE: and the drop took memory back down to where the window began:
+    // a load that climbs to a peak, frees part of it and then leaks without
+    // reaching that peak again (never back near its start) is no cycle.
+    let start = y[..=peak].iter().copied().fold(f64::INFINITY, f64::min);
+    if !(drop > 0.0)
+        || climb < DROP_RETURN * drop
+        || y[after] > y[before] + ONE_DROP_RETURN * drop
+        || y[low] > start + ONE_DROP_RETURN * drop
     {
         return None;
     }
