@@ -573,18 +573,18 @@ fn cycle_view(
         // the ramp's rate (3.9 MiB/min, a fail) in a fifth of runs with a
         // healthy warm-up before it, and a drop 30 s into a 360 s cycle gave
         // floors 300 MiB apart: a slope of −64 MiB/min.
-        if peak + 1 < y.len() - saw.troughs[0] {
-            if let Some(s) = one_drop_tops(x, y, saw) {
-                return Ok((
-                    s,
-                    DriftModel::LongCycle,
-                    format!(
-                        "one drop and a ramp back up to its top (a cycle of ≥ {} samples): \
+        if peak + 1 < y.len() - saw.troughs[0]
+            && let Some(s) = one_drop_tops(x, y, saw)
+        {
+            return Ok((
+                s,
+                DriftModel::LongCycle,
+                format!(
+                    "one drop and a ramp back up to its top (a cycle of ≥ {} samples): \
                          run several cycles long to test a trend",
-                        y.len() - peak
-                    ),
-                ));
-            }
+                    y.len() - peak
+                ),
+            ));
         }
         let start = (0..=peak)
             .min_by(|&a, &b| y[a].total_cmp(&y[b]))
