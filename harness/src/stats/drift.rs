@@ -140,7 +140,9 @@ pub struct Drift {
 ///      its mean time (offset plus half a ramp, the same in every cycle).
 ///      Beyond 1000 cycles, block medians of the means.
 ///    - One or two cycles: the floors before and after the drops (two
-///      points, p = 1).
+///      points, p = 1); one drop with fewer samples before it than after,
+///      the tops before it and at the end, when memory fell to where the
+///      window began and ramped back up (see `one_drop_tops`).
 ///    - Level: the samples (block medians of ⌈n/1000⌉ samples beyond 1000);
 ///      for quantised readings (over 5% of the pairs tied), means of 3 or
 ///      more samples, with least squares' interval, tested on the samples
