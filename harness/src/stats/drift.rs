@@ -724,7 +724,7 @@ fn cycle_view(
 }
 
 /// With one drop early in the run (fewer samples before it than after), the top
-/// before it (the maximum of the last ⌈peak/5⌉ samples up to its peak) and
+/// before it (the maximum of the last ⌈(peak + 1)/5⌉ samples up to its peak) and
 /// the top at the end of the run (the maximum of as many last samples), when
 /// the samples after the drop climb back gradually ([`ramp_rise`]) by at
 /// least half of the drop and end no higher than [`ONE_DROP_RETURN`] of the
