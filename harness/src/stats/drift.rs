@@ -566,6 +566,11 @@ fn cycle_view(
     let drops = saw.troughs.len();
     if drops == 1 {
         let peak = saw.drop_starts[0];
+        // The lowest sample up to the peak: where the climb before the drop
+        // began, and what the drop must come back down to.
+        let start = (0..=peak)
+            .min_by(|&a, &b| y[a].total_cmp(&y[b]))
+            .unwrap_or(0);
         // NOTE: with one drop the side that holds more of the cycle is the
         // evidence. A run (or what the warm-up cut left of one) that opens
         // just before a long cycle's drop has too little ramp before it to
@@ -576,7 +581,7 @@ fn cycle_view(
         // healthy warm-up before it, and a drop 30 s into a 360 s cycle gave
         // floors 300 MiB apart: a slope of −64 MiB/min.
         if peak + 1 < y.len() - saw.troughs[0]
-            && let Some(s) = one_drop_tops(x, y, saw)
+            && let Some(s) = one_drop_tops(x, y, saw, start)
         {
             return Ok((
                 s,
@@ -588,13 +593,10 @@ fn cycle_view(
                 ),
             ));
         }
-        let start = (0..=peak)
-            .min_by(|&a, &b| y[a].total_cmp(&y[b]))
-            .unwrap_or(0);
         if ramp_rise(y, start, peak).is_none() {
             return Err("one drop, after a jump rather than a ramp".into());
         }
-        return one_drop_floors(x, y, saw)
+        return one_drop_floors(x, y, saw, start)
             .map(|s| {
                 (
                     s,
@@ -729,10 +731,10 @@ fn cycle_view(
 /// the samples after the drop climb back gradually ([`ramp_rise`]) by at
 /// least half of the drop and end no higher than [`ONE_DROP_RETURN`] of the
 /// drop above the top before, and the drop fell to within as much of the
-/// lowest sample before it: one cycle seen from its drop, as
+/// lowest sample before it (`start`): one cycle seen from its drop, as
 /// [`one_drop_floors`] sees one from its start. Two points: the slope is
 /// their difference, and there is no trend test (p = 1). O(n).
-fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
+fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth, start: usize) -> Option<BlockSeries> {
     let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
     let n = y.len();
     let low = (t..n).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
@@ -744,11 +746,10 @@ fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
     // NOTE: and the drop took memory back down to where the window began:
     // a load that climbs to a peak, frees part of it and then leaks without
     // reaching that peak again (never back near its start) is no cycle.
-    let start = y[..=peak].iter().copied().fold(f64::INFINITY, f64::min);
     if !(drop > 0.0)
         || climb < DROP_RETURN * drop
         || y[after] > y[before] + ONE_DROP_RETURN * drop
-        || y[low] > start + ONE_DROP_RETURN * drop
+        || y[low] > y[start] + ONE_DROP_RETURN * drop
     {
         return None;
     }
@@ -763,13 +764,12 @@ fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
     })
 }
 
-/// With one drop in the run, the floor before it (the minimum of the samples
-/// up to its peak) and the floor after it, when memory came back down to
+/// With one drop in the run, the floor before it (`i`, the lowest sample up
+/// to its peak) and the floor after it, when memory came back down to
 /// within [`ONE_DROP_RETURN`] of that rise; else `None`. Two points: the
 /// slope is their difference, and there is no trend test (p = 1). O(n).
-fn one_drop_floors(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<BlockSeries> {
+fn one_drop_floors(x: &[f64], y: &[f64], saw: &Sawtooth, i: usize) -> Option<BlockSeries> {
     let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
-    let i = (0..=peak).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
     let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
     let end = (t + window).min(y.len());
     let j = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
