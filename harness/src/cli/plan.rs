@@ -39,8 +39,9 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 // NOTE: not 60 s. In its first minute the default candle embedder's RSS
 // still creeps page by page as jemalloc meets new batch shapes (1.4–2.05
 // MiB/min after warm-up in four 60 s runs, one of which failed the default
-// `rss.slope<2MiB/min`); over 2 minutes the creep has slowed (0.71 and
-// 0.87 MiB/min), and the default job's verdict no longer hangs on it.
+// `rss.slope<2MiB/min`); over 2 minutes the creep has slowed (0.57–1.27
+// MiB/min in seven runs, README "Quick start"), and the default job's
+// verdict no longer hangs on it.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(120);
 
 fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, PlanError> {

@@ -397,17 +397,8 @@ mod tests {
             hz: 1.0,
         };
         let (_, y) = s.simulate(3);
-        let n = y.len();
-        let m = y.iter().sum::<f64>() / n as f64;
-        let d: Vec<f64> = y.iter().map(|v| v - m).collect();
-        let var = d.iter().map(|v| v * v).sum::<f64>() / n as f64;
-        let factor = 1.0
-            + 2.0
-                * (1..=60)
-                    .map(|k| {
-                        d.iter().zip(&d[k..]).map(|(a, b)| a * b).sum::<f64>() / n as f64 / var
-                    })
-                    .sum::<f64>();
+        let rho = super::super::trend::autocorrelation(&y).unwrap();
+        let factor = 1.0 + 2.0 * rho[1..=60].iter().sum::<f64>();
         let oracle = (Noise::Jump.oracle_sd(1.0).unwrap() / SIGMA).powi(2);
         assert!(
             (factor / oracle - 1.0).abs() < 0.04,

@@ -407,7 +407,7 @@ fn average_ranks(v: &[f64]) -> Vec<f64> {
 
 /// Sample autocorrelation ρ_0..ρ_{n-1} (biased estimator: lag sums divided by
 /// the lag-0 sum, as in Hamed & Rao). `None` when the series is constant.
-fn autocorrelation(v: &[f64]) -> Option<Vec<f64>> {
+pub(crate) fn autocorrelation(v: &[f64]) -> Option<Vec<f64>> {
     let n = v.len();
     let mean = v.iter().sum::<f64>() / n as f64;
     let c: Vec<f64> = v.iter().map(|x| x - mean).collect();
