@@ -2,7 +2,9 @@
 //! variable-size buffers held at random levels for random times, with and
 //! without a small leak underneath (`tests/fixtures/churn.py`), watched by
 //! the real binary; and `--fail-fast` on a simulated 30-minute run of the
-//! same churn, judged by the function the monitor calls at each look.
+//! same churn, and on the calibration's 10-minute runs (how soon a leak is
+//! stopped against the oracle's time, how rarely a leak at the limit is),
+//! judged by the function the monitor calls at each look.
 
 mod common;
 
