@@ -126,11 +126,12 @@ fn churn_series(leak: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
     (t, y)
 }
 
-/// When `--fail-fast` at `rss.slope<4MiB/h` stops the run, if it does.
-fn fail_fast_at(t: &[f64], y: &[f64]) -> Option<f64> {
-    let th: Threshold = "rss.slope<4MiB/h".parse().expect("threshold");
+/// When `--fail-fast` at `threshold` stops a run sampled every second, if
+/// it does.
+fn fail_fast_at(threshold: &str, t: &[f64], y: &[f64]) -> Option<f64> {
+    let th: Threshold = threshold.parse().expect("threshold");
     let items = vec![f64::NAN; t.len()];
-    memsoak::stats::calibration::time_to_detection(t, y, 1.0, |tt, yy, k| {
+    cal::time_to_detection(t, y, 1.0, |tt, yy, k| {
         let i = &items[..tt.len()];
         sequential_breach(&th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
     })
@@ -148,7 +149,7 @@ fn a_leak_of_8_mib_an_hour_is_caught_within_30_minutes() {
             (0..seeds)
                 .map(|seed| {
                     let (t, y) = churn_series(leak, 100 + seed);
-                    fail_fast_at(&t, &y)
+                    fail_fast_at("rss.slope<4MiB/h", &t, &y)
                 })
                 .collect::<Vec<_>>()
         });
@@ -156,7 +157,7 @@ fn a_leak_of_8_mib_an_hour_is_caught_within_30_minutes() {
             (0..seeds)
                 .filter_map(|seed| {
                     let (t, y) = churn_series(0.0, 200 + seed);
-                    fail_fast_at(&t, &y)
+                    fail_fast_at("rss.slope<4MiB/h", &t, &y)
                 })
                 .collect::<Vec<_>>()
         });
@@ -167,25 +168,24 @@ fn a_leak_of_8_mib_an_hour_is_caught_within_30_minutes() {
     assert!(alarms.is_empty(), "{alarms:?}");
 }
 
-/// Median `--fail-fast` stop over `seeds` seeded 10-minute runs at 1 Hz of
-/// `behaviour` under `noise`, at the calibration's `rss.slope<2MiB/min`
-/// (`None` for runs never stopped, sorted last), and how many were stopped.
-fn stops(noise: cal::Noise, behaviour: cal::Behaviour, seeds: u64) -> (Option<f64>, usize) {
-    let th: Threshold = "rss.slope<2MiB/min".parse().expect("threshold");
-    let s = cal::Scenario {
+/// A 10-minute run at 1 Hz of `behaviour` under `noise`.
+fn ten_minutes(noise: cal::Noise, behaviour: cal::Behaviour) -> cal::Scenario {
+    cal::Scenario {
         noise,
         behaviour,
         seconds: 600.0,
         hz: 1.0,
-    };
+    }
+}
+
+/// Median `--fail-fast` stop over `seeds` seeded runs of `s`, at the
+/// calibration's `rss.slope<2MiB/min` (`None` for runs never stopped, sorted
+/// last), and how many were stopped.
+fn stops(s: &cal::Scenario, seeds: u64) -> (Option<f64>, usize) {
     let mut at: Vec<Option<f64>> = (0..seeds)
         .map(|seed| {
             let (t, y) = s.simulate(seed);
-            let items = vec![f64::NAN; t.len()];
-            cal::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
-                let i = &items[..tt.len()];
-                sequential_breach(&th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
-            })
+            fail_fast_at("rss.slope<2MiB/min", &t, &y)
         })
         .collect();
     at.sort_by(|a, b| {
@@ -204,15 +204,9 @@ fn fail_fast_stops_a_leak_within_reach_of_the_oracle() {
     // 2.17× there (2.26× on these 41 seeds), to 2.4×: the old spending,
     // 6/(π²k²), read 2.64× on these seeds and fails it.
     for (noise, bound) in [(cal::Noise::White, 2.0), (cal::Noise::Jump, 2.4)] {
-        let t_star = cal::Scenario {
-            noise,
-            behaviour: cal::Behaviour::Linear(3.0),
-            seconds: 600.0,
-            hz: 1.0,
-        }
-        .t_star(3.0 * cal::LIMIT)
-        .expect("an oracle rate");
-        let (median, _) = stops(noise, cal::Behaviour::Linear(3.0), 41);
+        let s = ten_minutes(noise, cal::Behaviour::Linear(3.0));
+        let t_star = s.t_star(3.0 * cal::LIMIT).expect("an oracle rate");
+        let (median, _) = stops(&s, 41);
         let ratio = median.map_or(f64::INFINITY, |m| m / t_star);
         println!(
             "{}: median stop {median:?} s, {ratio:.2}× T* {t_star:.0} s",
@@ -228,7 +222,7 @@ fn fail_fast_rarely_stops_a_leak_at_the_limit() {
     // test, held to half the look's alpha: at most 2.5% of runs in all.
     // 80 runs of white noise and held levels may stop 4 (5%) at most.
     for noise in [cal::Noise::White, cal::Noise::Jump] {
-        let (_, stopped) = stops(noise, cal::Behaviour::Linear(1.0), 80);
+        let (_, stopped) = stops(&ten_minutes(noise, cal::Behaviour::Linear(1.0)), 80);
         println!("{}: {stopped} of 80 stopped", noise.name());
         assert!(stopped <= 4, "{}: {stopped} of 80", noise.name());
     }
