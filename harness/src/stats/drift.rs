@@ -388,6 +388,18 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
     })
 }
 
+/// The index of the lowest value of `y` over `idx` (the first, on ties);
+/// `None` for an empty range.
+fn lowest(y: &[f64], idx: impl Iterator<Item = usize>) -> Option<usize> {
+    idx.min_by(|&a, &b| y[a].total_cmp(&y[b]))
+}
+
+/// The index of the highest value of `y` over `idx` (the last, on ties);
+/// `None` for an empty range.
+fn highest(y: &[f64], idx: impl Iterator<Item = usize>) -> Option<usize> {
+    idx.max_by(|&a, &b| y[a].total_cmp(&y[b]))
+}
+
 /// Points the slope and test run on.
 struct BlockSeries {
     x: Vec<f64>,
@@ -568,9 +580,7 @@ fn cycle_view(
         let peak = saw.drop_starts[0];
         // The lowest sample up to the peak: where the climb before the drop
         // began, and what the drop must come back down to.
-        let start = (0..=peak)
-            .min_by(|&a, &b| y[a].total_cmp(&y[b]))
-            .unwrap_or(0);
+        let start = lowest(y, 0..=peak).unwrap_or(0);
         // NOTE: with one drop the side that holds more of the cycle is the
         // evidence. A run (or what the warm-up cut left of one) that opens
         // just before a long cycle's drop has too little ramp before it to
@@ -737,12 +747,12 @@ fn cycle_view(
 fn one_drop_tops(x: &[f64], y: &[f64], saw: &Sawtooth, start: usize) -> Option<BlockSeries> {
     let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
     let n = y.len();
-    let low = (t..n).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let low = lowest(y, t..n)?;
     let climb = ramp_rise(y, low, n - 1)?;
     let drop = y[peak] - y[low];
     let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
-    let before = (peak + 1 - window..=peak).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
-    let after = (n - window..n).max_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let before = highest(y, peak + 1 - window..=peak)?;
+    let after = highest(y, n - window..n)?;
     // NOTE: and the drop took memory back down to where the window began:
     // a load that climbs to a peak, frees part of it and then leaks without
     // reaching that peak again (never back near its start) is no cycle.
@@ -772,7 +782,7 @@ fn one_drop_floors(x: &[f64], y: &[f64], saw: &Sawtooth, i: usize) -> Option<Blo
     let (&peak, &t) = (saw.drop_starts.first()?, saw.troughs.first()?);
     let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
     let end = (t + window).min(y.len());
-    let j = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b]))?;
+    let j = lowest(y, t..end)?;
     let rise = y[peak] - y[i];
     if !(rise > 0.0) || y[j] > y[i] + ONE_DROP_RETURN * rise {
         return None;
@@ -806,7 +816,7 @@ fn floors_after(x: &[f64], y: &[f64], saw: &Sawtooth) -> BlockSeries {
         if end <= t || (is_last && end - t < window) {
             continue;
         }
-        if let Some(j) = (t..end).min_by(|&a, &b| y[a].total_cmp(&y[b])) {
+        if let Some(j) = lowest(y, t..end) {
             fx.push(x[j]);
             fy.push(y[j]);
         }
@@ -815,7 +825,7 @@ fn floors_after(x: &[f64], y: &[f64], saw: &Sawtooth) -> BlockSeries {
         // NOTE: a run that starts mid-ramp makes the lowest sample before
         // the first drop no floor at all, so it is used only when the drops
         // leave a single floor of their own.
-        if let Some(i) = (0..=saw.drop_starts[0]).min_by(|&a, &b| y[a].total_cmp(&y[b])) {
+        if let Some(i) = lowest(y, 0..=saw.drop_starts[0]) {
             fx.insert(0, x[i]);
             fy.insert(0, y[i]);
         }
