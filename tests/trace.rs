@@ -14,12 +14,10 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{free_port, memsoak, one_at_a_time, repo};
-use memsoak::backend::{BackendError, BackendInfo, Embedded, Embedder};
-use memsoak::soak::pipeline::{Pipeline, PipelineEnd};
 use memsoak::trace::{Batch, TraceReader, redact::shape_of};
 use memsoak::workload::trace::{Pace, ReplayStats, TraceWorkload};
 use memsoak::workload::{Cancel, Workload};
@@ -442,133 +440,144 @@ fn replay_at_x2_takes_half_the_time_and_fast_takes_none() {
     );
 }
 
-/// Each embed call: when it started, when it ended, its texts.
-type CallLog = Arc<Mutex<Vec<(Instant, Instant, Vec<String>)>>>;
+/// Replay through the real model: built with the candle feature (the
+/// default); `--no-default-features` builds the rest of this file.
+#[cfg(feature = "candle")]
+mod candle_replay {
+    use super::*;
+    use memsoak::backend::{BackendError, BackendInfo, Embedded, Embedder};
+    use memsoak::soak::pipeline::{Pipeline, PipelineEnd};
+    use std::sync::Mutex;
 
-/// An embedder that logs each call in front of another.
-struct Spy<E> {
-    inner: E,
-    log: CallLog,
-}
+    /// Each embed call: when it started, when it ended, its texts.
+    type CallLog = Arc<Mutex<Vec<(Instant, Instant, Vec<String>)>>>;
 
-impl<E: Embedder> Embedder for Spy<E> {
-    fn info(&self) -> BackendInfo {
-        self.inner.info()
+    /// An embedder that logs each call in front of another.
+    struct Spy<E> {
+        inner: E,
+        log: CallLog,
     }
-    fn embed(&mut self, texts: &[String]) -> Result<Embedded, BackendError> {
-        let start = Instant::now();
-        let out = self.inner.embed(texts);
-        self.log
-            .lock()
-            .unwrap()
-            .push((start, Instant::now(), texts.to_vec()));
-        out
-    }
-}
 
-fn candle() -> memsoak::backend::candle::CandleEmbedder {
-    use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
-    let dir = resolve_model_dir(None).unwrap_or_else(|e| {
-        panic!("the candle replay test needs the model: {e} (CI runs ci/fetch-model.sh first)")
-    });
-    CandleEmbedder::load(&CandleOptions {
-        model_dir: Some(dir),
-        ..CandleOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("loading the model failed: {e}"))
-}
-
-#[test]
-fn replay_against_candle_keeps_texts_batches_and_pacing() {
-    let _serial = one_at_a_time();
-    let r = recorded();
-    let mut warm = candle();
-    // NOTE: the first call pays one-off setup; keep it out of the timing.
-    warm.embed(&["warm up".to_string()]).unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let spy = Spy {
-        inner: warm,
-        log: log.clone(),
-    };
-    let stats = Arc::new(ReplayStats::default());
-    let w = TraceWorkload::open(
-        &r.trace,
-        Pace::Original,
-        false,
-        Cancel::default(),
-        stats.clone(),
-    )
-    .unwrap();
-    let p = Pipeline::start(
-        Box::new(w),
-        Box::new(spy),
-        Box::new(memsoak::soak::npy::Discard),
-        2,
-        0,
-    );
-    let t0 = Instant::now();
-    while p.state() == PipelineEnd::Running {
-        assert!(t0.elapsed() < Duration::from_secs(60), "replay never ended");
-        std::thread::sleep(Duration::from_millis(20));
+    impl<E: Embedder> Embedder for Spy<E> {
+        fn info(&self) -> BackendInfo {
+            self.inner.info()
+        }
+        fn embed(&mut self, texts: &[String]) -> Result<Embedded, BackendError> {
+            let start = Instant::now();
+            let out = self.inner.embed(texts);
+            self.log
+                .lock()
+                .unwrap()
+                .push((start, Instant::now(), texts.to_vec()));
+            out
+        }
     }
-    let (end, items, _) = p.join();
-    let texts: usize = r.plan.iter().map(|p| p.2.len()).sum();
-    assert_eq!((end, items), (PipelineEnd::Exhausted, texts as u64));
-    let calls = log.lock().unwrap();
-    assert_eq!(calls.len(), r.plan.len(), "one call per record");
-    let first = calls[0].0;
-    let at = |t: Instant| t.duration_since(first).as_secs_f64();
-    for (i, ((start, _, texts), (_, _, sent))) in calls.iter().zip(&r.plan).enumerate() {
-        assert_eq!(texts, sent, "record {i}: texts and batch boundary");
-        // In process, candle may still be busy with the previous batch when
-        // a record is due: then it starts the moment candle is free.
-        let due = r.sent_at[i] - r.sent_at[0];
-        let free = if i == 0 { 0.0 } else { at(calls[i - 1].1) };
-        let got = at(*start);
-        assert!(
-            got >= due - 0.06 && got <= due.max(free) + TOLERANCE_S,
-            "record {i}: started at {got:.3} s, due at {due:.3} s, candle free at {free:.3} s"
-        );
-    }
-    assert_eq!(stats.texts(), texts as u64);
-}
 
-#[test]
-fn replay_through_the_cli_with_candle_counts_and_stores_every_text() {
-    let _serial = one_at_a_time();
-    let r = recorded();
-    candle(); // fail loudly here when the model is missing
-    let dir = tempfile::tempdir().unwrap();
-    let npy = dir.path().join("v.npy");
-    let out = memsoak()
-        .args(["run", "--backend", "candle", "-q", "--pace", "x4"])
-        // NOTE: this test counts texts; a one-second run is no leak verdict.
-        .args(["--threshold", "rss.max<1TiB"])
-        .args(["--duration", "60s", "--sample-every", "100ms"])
-        .arg("--workload")
-        .arg(&r.trace)
-        .arg("--write-embeddings")
-        .arg(&npy)
-        .arg("--out")
-        .arg(dir.path().join("run"))
-        .output()
+    fn candle() -> memsoak::backend::candle::CandleEmbedder {
+        use memsoak::backend::candle::{CandleEmbedder, CandleOptions, resolve_model_dir};
+        let dir = resolve_model_dir(None).unwrap_or_else(|e| {
+            panic!("the candle replay test needs the model: {e} (CI runs ci/fetch-model.sh first)")
+        });
+        CandleEmbedder::load(&CandleOptions {
+            model_dir: Some(dir),
+            ..CandleOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("loading the model failed: {e}"))
+    }
+
+    #[test]
+    fn replay_against_candle_keeps_texts_batches_and_pacing() {
+        let _serial = one_at_a_time();
+        let r = recorded();
+        let mut warm = candle();
+        // NOTE: the first call pays one-off setup; keep it out of the timing.
+        warm.embed(&["warm up".to_string()]).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let spy = Spy {
+            inner: warm,
+            log: log.clone(),
+        };
+        let stats = Arc::new(ReplayStats::default());
+        let w = TraceWorkload::open(
+            &r.trace,
+            Pace::Original,
+            false,
+            Cancel::default(),
+            stats.clone(),
+        )
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let texts: u64 = r.plan.iter().map(|p| p.2.len() as u64).sum();
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
+        let p = Pipeline::start(
+            Box::new(w),
+            Box::new(spy),
+            Box::new(memsoak::soak::npy::Discard),
+            2,
+            0,
+        );
+        let t0 = Instant::now();
+        while p.state() == PipelineEnd::Running {
+            assert!(t0.elapsed() < Duration::from_secs(60), "replay never ended");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (end, items, _) = p.join();
+        let texts: usize = r.plan.iter().map(|p| p.2.len()).sum();
+        assert_eq!((end, items), (PipelineEnd::Exhausted, texts as u64));
+        let calls = log.lock().unwrap();
+        assert_eq!(calls.len(), r.plan.len(), "one call per record");
+        let first = calls[0].0;
+        let at = |t: Instant| t.duration_since(first).as_secs_f64();
+        for (i, ((start, _, texts), (_, _, sent))) in calls.iter().zip(&r.plan).enumerate() {
+            assert_eq!(texts, sent, "record {i}: texts and batch boundary");
+            // In process, candle may still be busy with the previous batch when
+            // a record is due: then it starts the moment candle is free.
+            let due = r.sent_at[i] - r.sent_at[0];
+            let free = if i == 0 { 0.0 } else { at(calls[i - 1].1) };
+            let got = at(*start);
+            assert!(
+                got >= due - 0.06 && got <= due.max(free) + TOLERANCE_S,
+                "record {i}: started at {got:.3} s, due at {due:.3} s, candle free at {free:.3} s"
+            );
+        }
+        assert_eq!(stats.texts(), texts as u64);
+    }
+
+    #[test]
+    fn replay_through_the_cli_with_candle_counts_and_stores_every_text() {
+        let _serial = one_at_a_time();
+        let r = recorded();
+        candle(); // fail loudly here when the model is missing
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("v.npy");
+        let out = memsoak()
+            .args(["run", "--backend", "candle", "-q", "--pace", "x4"])
+            // NOTE: this test counts texts; a one-second run is no leak verdict.
+            .args(["--threshold", "rss.max<1TiB"])
+            .args(["--duration", "60s", "--sample-every", "100ms"])
+            .arg("--workload")
+            .arg(&r.trace)
+            .arg("--write-embeddings")
+            .arg(&npy)
+            .arg("--out")
+            .arg(dir.path().join("run"))
+            .output()
             .unwrap();
-    assert_eq!(report["analysis"]["items"], texts);
-    assert_eq!(report["replay"]["records"], r.plan.len() as u64);
-    // The .npy header names the shape: one 384-wide row per replayed text.
-    let head = std::fs::read(&npy).unwrap();
-    let head = String::from_utf8_lossy(&head[..128]);
-    assert!(head.contains(&format!("({texts}, 384)")), "{head}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let texts: u64 = r.plan.iter().map(|p| p.2.len() as u64).sum();
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("run/report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["analysis"]["items"], texts);
+        assert_eq!(report["replay"]["records"], r.plan.len() as u64);
+        // The .npy header names the shape: one 384-wide row per replayed text.
+        let head = std::fs::read(&npy).unwrap();
+        let head = String::from_utf8_lossy(&head[..128]);
+        assert!(head.contains(&format!("({texts}, 384)")), "{head}");
+    }
 }
 
 #[test]
