@@ -217,6 +217,13 @@ impl RunFolder {
             .join(format!(".{}.{HEAP_DUMP_EXT}.tmp", like.stem()))
     }
 
+    /// Where jemalloc dumps the profile that primes the symbol cache during
+    /// warm-up (hidden and temporary: read, then removed).
+    pub fn heap_prime_tmp(&self) -> PathBuf {
+        self.attribution_dir()
+            .join(format!(".prime.{HEAP_DUMP_EXT}.tmp"))
+    }
+
     /// Write a snapshot memsoak took itself, to a temporary name then
     /// renamed (a kill never leaves half a file under its name); with
     /// `raw`, the dump it was read from ([`RunFolder::heap_dump_tmp`]) is

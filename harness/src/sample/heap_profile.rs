@@ -380,8 +380,8 @@ impl Symbolizer {
     }
 
     /// Read the running binary's debug info now (slow, and it allocates
-    /// several MiB once), so that it happens during warm-up, not at the
-    /// first snapshot.
+    /// tens of MiB once), so that it happens before the soak's sampling,
+    /// not at the first snapshot.
     pub fn warm_up(&mut self) {
         for ip in return_addresses(4) {
             self.frames(ip);

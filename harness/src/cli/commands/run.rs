@@ -285,6 +285,13 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         None,
         &mut notes,
     );
+    // NOTE: before the soak starts: the in-process profiler reads the
+    // binary's debug info (tens of MiB), which is memsoak's, not the soak's.
+    let requester = match plan.soak.attribute {
+        Some(a) if in_process => Some(Requester::in_process(folder.clone(), a).map_err(fail)?),
+        Some(a) => Some(Requester::new(folder.clone(), a)),
+        None => None,
+    };
     let pipeline = Pipeline::start(workload, embedder, sink, 2, plan.max_errors);
     let mut mon = Monitor::start(
         plan.soak.clone(),
@@ -295,11 +302,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     )
     .map_err(fail)?
     .with_exposition(exposition)
-    .with_requester(match plan.soak.attribute {
-        Some(a) if in_process => Some(Requester::in_process(folder.clone(), a).map_err(fail)?),
-        Some(a) => Some(Requester::new(folder.clone(), a)),
-        None => None,
-    });
+    .with_requester(requester);
     let (stop, end) = loop {
         if let Some(s) = mon.poll() {
             break (Some(s), None);
