@@ -220,9 +220,10 @@ impl HeapProfiler {
     /// and `rss` measure. Filled at the first snapshot, after warm-up, it
     /// was a step in the soak's samples: the real candle model, 15 s with
     /// 8-text pages, heap 123 → 158 MiB and rss 166 → 210 MiB at 4.5 s,
-    /// flat before and after (memsoak at d4170c8); on a loaded box the
-    /// first snapshot came later and the step failed a healthy run
-    /// (heap 97 → 166 MiB, p = 7e-5).
+    /// flat before and after (memsoak at d4170c8). With the first
+    /// snapshot mid-run (`--warmup 3s --attribute-every 5s`) it failed a
+    /// healthy run in 1 of 2; the likely cause of a CI failure on a loaded
+    /// box (heap 97 → 166 MiB, p = 7e-5: both steps, 27 + 34 MiB).
     pub fn prime(&mut self, folder: &RunFolder) -> Result<(), HeapProfileError> {
         let raw = folder.heap_prime_tmp();
         heap_profile::dump(&raw)?;
