@@ -131,15 +131,14 @@ fn attribute_s_own_symbol_cache_is_not_measured_as_the_soak_s() {
     // 3 s warm-up and a first snapshot 8 s in put the old step in the
     // middle of what is analysed (1 run of 2 failed heap.slope at 99%).
     let o = candle_same_shape_run(&["--warmup", "3s", "--attribute", "--attribute-every", "5s"]);
-    let samples = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
-    let mut lines = samples.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let (t, heap) = (col("t_s"), col("heap"));
-    let after: Vec<f64> = lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|v| v[t].parse::<f64>().unwrap() >= 3.0)
-        .filter_map(|v| v[heap].parse::<f64>().ok())
+    let table = memsoak::runfolder::samples::read_samples(&o.dir.join("samples.csv")).unwrap();
+    let heap = table.column(memsoak::sample::Metric::Heap).unwrap();
+    let after: Vec<f64> = table
+        .t
+        .iter()
+        .zip(heap)
+        .filter(|(t, v)| **t >= 3.0 && v.is_finite())
+        .map(|(_, v)| *v)
         .collect();
     assert!(after.len() >= 20, "{} samples after warm-up", after.len());
     let (lo, hi) = after

@@ -105,6 +105,15 @@ pub fn dump(path: &Path) -> Result<(), HeapProfileError> {
         .map_err(control("prof.dump"))
 }
 
+/// Read back and parse a dump [`dump`] wrote.
+pub fn read_dump(path: &Path) -> Result<HeapProfile, HeapProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| HeapProfileError::Read {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    parse(&text)
+}
+
 /// One allocation stack of a profile and its live objects and bytes,
 /// unsampled.
 #[derive(Debug, Clone, PartialEq)]

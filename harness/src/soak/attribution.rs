@@ -227,12 +227,9 @@ impl HeapProfiler {
     pub fn prime(&mut self, folder: &RunFolder) -> Result<(), HeapProfileError> {
         let raw = folder.heap_prime_tmp();
         heap_profile::dump(&raw)?;
-        let text = std::fs::read_to_string(&raw).map_err(|e| HeapProfileError::Read {
-            path: raw.display().to_string(),
-            why: e.to_string(),
-        });
+        let profile = heap_profile::read_dump(&raw);
         let _ = std::fs::remove_file(&raw);
-        for st in &heap_profile::parse(&text?)?.stacks {
+        for st in &profile?.stacks {
             self.symbols.stack(&st.addrs);
         }
         Ok(())
@@ -270,12 +267,7 @@ impl HeapProfiler {
         let raw = folder.heap_dump_tmp(&snap);
         heap_profile::dump(&raw)?;
         snap.t_unix = unix_now();
-        let text =
-            std::fs::read_to_string(&raw).map_err(|e| heap_profile::HeapProfileError::Read {
-                path: raw.display().to_string(),
-                why: e.to_string(),
-            })?;
-        let profile = heap_profile::parse(&text)?;
+        let profile = heap_profile::read_dump(&raw)?;
         let root = heap_profile::own_root();
         let mut sites: BTreeMap<(Vec<String>, String), (f64, f64)> = BTreeMap::new();
         let (mut traced, mut other, mut other_n) = (0.0, 0.0, 0.0);
