@@ -108,10 +108,10 @@ fn candle_default_run_soaks_the_real_model() {
         assert!(header.split(',').any(|c| c == col), "{col} in {header}");
     }
     let run_json = json(&o.dir.join("run.json"));
-    assert_eq!(
-        run_json["allocator_applied"], "dirty_decay_ms:-1,muzzy_decay_ms:-1",
-        "{run_json}"
-    );
+    // jemalloc's own page decay: with it off, RSS was the high-water mark
+    // of every batch shape met so far (README "Allocator and threading
+    // defaults").
+    assert!(run_json.get("allocator_applied").is_none(), "{run_json}");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(
         run_json["backend"]["details"]["threads"].as_u64(),

@@ -1,7 +1,7 @@
 //! Throughput of the candle backend: sentences per second at batch 32.
 //!
 //! `cargo bench --profile dev --bench embed [-- --batches N --repeat R
-//!  --threads T --split passes|operations --decay memsoak|default
+//!  --threads T --split passes|operations --decay on|off
 //!  --encoder memsoak|candle-transformers --shapes | --sweep [--rounds K]]`
 //!
 //! Two workloads, both deterministic: *fixed* (every text exactly 93 tokens,
@@ -16,11 +16,12 @@
 //! ratio. `--shapes` instead times single passes of rows × tokens shapes
 //! (what the length-grouping constants were fitted on).
 //!
-//! The allocator is jemalloc, as in the memsoak binary, set up as
-//! `memsoak run` sets it up for candle: page decay off (`--decay memsoak`,
-//! the default; `_RJEM_MALLOC_CONF` overrides it as it does for memsoak).
-//! `--decay default` keeps jemalloc's own decay, to measure what turning it
-//! off buys. Threads: `--threads T`, else memsoak's default
+//! The allocator is jemalloc, as in the memsoak binary, with its own page
+//! decay as `memsoak run` leaves it (`--decay on`, the default;
+//! `_RJEM_MALLOC_CONF` overrides it as it does for memsoak). `--decay off`
+//! turns decay off ([`memsoak::sample::jemalloc::disable_decay`], what
+//! `memsoak run` did for candle until it was seen to make RSS a staircase),
+//! to measure what that would buy. Threads: `--threads T`, else memsoak's default
 //! ([`memsoak::backend::candle::default_threads`]), sharing each batch by
 //! forward passes (`--split passes`, memsoak's default) or inside every
 //! operation (`--split operations`, candle's own threading). `--encoder`
@@ -28,8 +29,8 @@
 //! candle-transformers' `BertModel`, to compare the two.
 //!
 //! `--sweep` runs this bench once per setting (threads 1..=max(4, 2 × CPUs)
-//! capped at 8, each split both ways with decay off, and by passes with
-//! decay on), in fresh processes since
+//! capped at 8, each split both ways with decay on, and by passes with
+//! decay off), in fresh processes since
 //! candle's thread pools are sized once per process, over K rounds
 //! (default 2) with the settings interleaved, and prints the best of each.
 
@@ -318,7 +319,7 @@ struct Args {
     threads: Option<usize>,
     split: ThreadSplit,
     encoder: Encoder,
-    decay_default: bool,
+    decay_off: bool,
     json: bool,
     texts: Option<PathBuf>,
 }
@@ -341,7 +342,7 @@ fn parse_args() -> Args {
         threads: None,
         split: ThreadSplit::default(),
         encoder: Encoder::default(),
-        decay_default: false,
+        decay_off: false,
         json: false,
         texts: None,
     };
@@ -382,9 +383,9 @@ fn parse_args() -> Args {
                 }
             }
             "--decay" => match args.next().as_deref() {
-                Some("memsoak") => a.decay_default = false,
-                Some("default") => a.decay_default = true,
-                _ => die("--decay memsoak|default"),
+                Some("on") => a.decay_off = false,
+                Some("off") => a.decay_off = true,
+                _ => die("--decay on|off"),
             },
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
@@ -404,11 +405,11 @@ fn main() {
     if args.sweep {
         return sweep(&args);
     }
-    // As `memsoak run` does for candle, before anything allocates much.
-    let decay = if args.decay_default {
-        None
-    } else {
+    // Before anything allocates much.
+    let decay = if args.decay_off {
         memsoak::sample::jemalloc::disable_decay()
+    } else {
+        None
     };
 
     let (dir, tok) = model_and_tokenizer();
@@ -470,8 +471,8 @@ fn main() {
             args.split.as_str(),
             match (decay, std::env::var("_RJEM_MALLOC_CONF")) {
                 (_, Ok(v)) => format!("_RJEM_MALLOC_CONF={v}"),
-                (Some(_), _) => "decay off, as memsoak run applies".into(),
-                (None, _) => "jemalloc defaults".into(),
+                (Some(_), _) => "decay off (--decay off)".into(),
+                (None, _) => "jemalloc defaults, as memsoak run leaves them".into(),
             },
             load_average(),
         );
@@ -584,8 +585,9 @@ fn sweep(args: &Args) {
     let texts = write_texts(&dir, &fixed, &variable);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_threads = (2 * cpus).clamp(4, 8);
-    // Each thread count with decay off split both ways, and with decay on
-    // as memsoak splits by default (one thread splits nothing).
+    // Each thread count with decay on (as memsoak runs) split both ways,
+    // and with decay off as memsoak splits by default (one thread splits
+    // nothing).
     let settings: Vec<(usize, ThreadSplit, bool)> = (1..=max_threads)
         .flat_map(|t| {
             let ops = (t > 1).then_some((t, ThreadSplit::Operations, false));
@@ -596,7 +598,7 @@ fn sweep(args: &Args) {
         })
         .collect();
     println!(
-        "candle thread sweep: {cpus} CPUs, threads 1..={max_threads} split by passes and by operations, decay off (memsoak) and on (jemalloc default), {} rounds x {} passes of {} batches of {BATCH}; load average {}",
+        "candle thread sweep: {cpus} CPUs, threads 1..={max_threads} split by passes and by operations, decay on (jemalloc default, as memsoak runs) and off, {} rounds x {} passes of {} batches of {BATCH}; load average {}",
         args.rounds,
         args.repeat,
         args.n_batches,
@@ -605,7 +607,7 @@ fn sweep(args: &Args) {
     // (fixed best, variable best, fixed per CPU-s, variable per CPU-s)
     let mut best = vec![[0f64; 4]; settings.len()];
     for round in 0..args.rounds.max(1) {
-        for (k, &(threads, split, decay_default)) in settings.iter().enumerate() {
+        for (k, &(threads, split, decay_off)) in settings.iter().enumerate() {
             let mut cmd = std::process::Command::new(&exe);
             cmd.args(["--json", "--threads", &threads.to_string()])
                 .args(["--split", split.as_str()])
@@ -614,7 +616,7 @@ fn sweep(args: &Args) {
                 .arg(&texts)
                 .args(["--batches", &args.n_batches.to_string()])
                 .args(["--repeat", &args.repeat.to_string()])
-                .args(["--decay", if decay_default { "default" } else { "memsoak" }])
+                .args(["--decay", if decay_off { "off" } else { "on" }])
                 .env_remove("RAYON_NUM_THREADS")
                 .env_remove("CANDLE_NUM_THREADS")
                 .env_remove("_RJEM_MALLOC_CONF");
@@ -639,7 +641,7 @@ fn sweep(args: &Args) {
                 "  round {} threads {threads} {:10} decay {}: fixed {:.1}/s variable {:.1}/s",
                 round + 1,
                 split.as_str(),
-                if decay_default { "on " } else { "off" },
+                if decay_off { "off" } else { "on " },
                 now[0],
                 now[1]
             );
@@ -648,11 +650,11 @@ fn sweep(args: &Args) {
     println!(
         "threads  split       decay | fixed sent/s  variable sent/s | fixed /CPU-s  variable /CPU-s"
     );
-    for (&(threads, split, decay_default), b) in settings.iter().zip(&best) {
+    for (&(threads, split, decay_off), b) in settings.iter().zip(&best) {
         println!(
             "{threads:7}  {:10}  {:5} | {:12.1}  {:15.1} | {:12.1}  {:15.1}",
             split.as_str(),
-            if decay_default { "on" } else { "off" },
+            if decay_off { "off" } else { "on" },
             b[0],
             b[1],
             b[2],
@@ -665,11 +667,11 @@ fn sweep(args: &Args) {
         .enumerate()
         .max_by(|x, y| score(x.1).total_cmp(&score(y.1)))
     {
-        let (threads, split, decay_default) = settings[k];
+        let (threads, split, decay_off) = settings[k];
         println!(
             "fastest (fixed + variable sentences/s): threads {threads}, split by {}, decay {}",
             split.as_str(),
-            if decay_default { "on" } else { "off" }
+            if decay_off { "off" } else { "on" }
         );
     }
 }

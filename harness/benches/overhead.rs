@@ -24,8 +24,8 @@
 //! compete for the cores.
 //!
 //! The synthetic backend (a fixed CPU cost per item, one thread) runs first,
-//! with jemalloc's defaults; then candle on the real model, with decay off
-//! as `memsoak run` applies for candle. The workload is `memsoak run`'s
+//! then candle on the real model, both with jemalloc's defaults as
+//! `memsoak run` has them. The workload is `memsoak run`'s
 //! default (multilingual synthetic text, long-tail lengths, pages of 32).
 //!
 //! `--profile dev` reuses the test build (dependencies at opt-level 3,
@@ -509,8 +509,6 @@ fn candle(
     scratch: &Path,
 ) {
     use memsoak::backend::candle::{CandleEmbedder, CandleOptions};
-    // As `memsoak run` does for candle, before the model loads.
-    let decay = memsoak::sample::jemalloc::disable_decay();
     let e = CandleEmbedder::load(&CandleOptions {
         threads: want_threads,
         ..CandleOptions::default()
@@ -520,10 +518,14 @@ fn candle(
     let pages = workload(pages_n.unwrap_or(6));
     measure(
         &format!(
-            "candle {} threads ({} pages of 32, decay {})",
+            "candle {} threads ({} pages of 32, jemalloc {})",
             threads,
             pages.len(),
-            decay.unwrap_or("as _RJEM_MALLOC_CONF says")
+            if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
+                "as _RJEM_MALLOC_CONF says"
+            } else {
+                "defaults"
+            }
         ),
         Box::new(e),
         &pages,

@@ -958,7 +958,7 @@ fn retention_or_native(r: &Readings) -> Option<Classification> {
             held.join("; ")
         ),
         vec![
-            "let jemalloc return pages: _RJEM_MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:1000 (memsoak's default keeps them)".into(),
+            "let jemalloc return pages sooner: _RJEM_MALLOC_CONF=dirty_decay_ms:1000,muzzy_decay_ms:1000 (its default holds freed pages up to 10 s; dirty_decay_ms:-1 holds them for good)".into(),
             "fewer arenas for fewer threads' caches: narenas:2 (jemalloc) or MALLOC_ARENA_MAX=2 (glibc)".into(),
             "glibc: call malloc_trim(0) after large batches; variable batch shapes fragment the heap, so bucket them".into(),
         ],

@@ -228,7 +228,10 @@ pub struct RunMeta {
     /// Allocator settings from the environment.
     #[serde(default)]
     pub allocator: AllocatorEnv,
-    /// Allocator settings memsoak applied itself (candle runs).
+    /// Allocator settings memsoak applied itself. None since memsoak leaves
+    /// jemalloc's page decay on for candle too; run folders written before
+    /// that hold `dirty_decay_ms:-1,muzzy_decay_ms:-1` here, and reports of
+    /// them still say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocator_applied: Option<String>,
     /// The embedder (`run`).

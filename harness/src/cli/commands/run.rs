@@ -24,7 +24,6 @@ use crate::runfolder::{
 };
 use crate::sample::heap_profile;
 #[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
-use crate::sample::jemalloc;
 use crate::soak::attribution::Requester;
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::npy::{Discard, NpyWriter, Sink};
@@ -244,13 +243,15 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
                 Err(e) => (None, vec![format!("{DHAT_HEAP_JSON} not written: {e}")]),
             }
         };
-    // NOTE: jemalloc is linked but not the allocator in a dhat-heap build.
-    #[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
-    let allocator = matches!(plan.backend, BackendPlan::Candle(_))
-        .then(jemalloc::disable_decay)
-        .flatten();
-    #[cfg(not(all(feature = "candle", not(feature = "dhat-heap"))))]
-    let allocator: Option<&str> = None;
+    // NOTE: jemalloc runs with its own defaults (freed pages decay back to
+    // the OS over 10 s), for candle too. memsoak used to turn decay off for
+    // candle, for speed; that made RSS the high-water mark of every batch
+    // shape met so far, a staircase that only climbs: in 6 healthy default
+    // runs rss read 0.42–2.68 MiB/min, 3 of them over the default limit of
+    // 2 MiB/min and saved only by p = 0.06–0.30. With decay on, 8 runs read
+    // −1.16…0.34 MiB/min, none significant, and embedded as many texts
+    // (median 3,840 in 2 min either way; README "Allocator and threading
+    // defaults"). A leak detector must not manufacture growth.
     let signals = Signals::install().context("installing signal handlers")?;
     let embedder = match build_embedder(&plan.backend, &folder, &signals)? {
         Ok(e) => e,
@@ -262,7 +263,6 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         backend: Some(info.clone()),
         workload: Some(workload_name.clone()),
         config: Some(Config::Settings(Box::new(plan.settings()))),
-        allocator_applied: allocator.map(str::to_string),
         ..RunMeta::now("run")
     });
     let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
