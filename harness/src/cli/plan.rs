@@ -36,12 +36,13 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 }
 
 /// Default run length of `memsoak run`/`watch` with no profile: 2 minutes.
-// NOTE: not 60 s. In its first minute the default candle embedder's RSS
-// still creeps page by page as jemalloc meets new batch shapes (1.4–2.05
-// MiB/min after warm-up in four 60 s runs, one of which failed the default
-// `rss.slope<2MiB/min`); over 2 minutes the creep has slowed (0.57–1.27
-// MiB/min in seven runs, README "Quick start"), and the default job's
-// verdict no longer hangs on it.
+// NOTE: not 60 s. Chosen when memsoak still turned jemalloc's page decay
+// off for candle: in its first minute the default run's RSS crept page by
+// page as new batch shapes came (1.4–2.05 MiB/min after warm-up in four
+// 60 s runs, one of which failed the default `rss.slope<2MiB/min`). With
+// decay on that creep is gone (README "Allocator and threading defaults"),
+// but 2 minutes still give the trend test twice the samples of one and a
+// warm-up cut that is a smaller share of the run.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(120);
 
 fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, PlanError> {
