@@ -23,7 +23,6 @@ use crate::runfolder::{
     PROCESSES_CSV, RunFolder, RunMeta, SERVER_STDERR, WORKER_STDERR, default_dir,
 };
 use crate::sample::heap_profile;
-#[cfg(all(feature = "candle", not(feature = "dhat-heap")))]
 use crate::soak::attribution::Requester;
 use crate::soak::monitor::{Monitor, Stop};
 use crate::soak::npy::{Discard, NpyWriter, Sink};
