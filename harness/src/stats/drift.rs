@@ -91,7 +91,8 @@ pub struct Drift {
     /// Lower bound of the slope's interval at `confidence` (Sen's interval
     /// with the autocorrelation factor and Student t; the step-rate interval
     /// when the mean step decided the test; least squares' t interval on 3–5
-    /// cycle offsets).
+    /// cycle offsets; for [`DriftModel::LongCycle`], untested, the steepest
+    /// fall that stays within 1.25 × the data's range over the span).
     pub ci_low: f64,
     /// Upper bound of the slope's interval.
     pub ci_high: f64,
@@ -234,7 +235,16 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     // spanning 20 MiB. A trend beyond ±1.25 × range over the span would have
     // left the data's range, so the interval stops there.
     let bound = plausible / span;
-    if fit.ci_low < -bound || fit.ci_high > bound {
+    if model == DriftModel::LongCycle {
+        // NOTE: no interval from two or three floors (p = 1, untested):
+        // Sen's bounds on so few points were the slope itself or the
+        // steepest pair, and on every slow-sawtooth run (a cycle of 0.6 ×
+        // the run, 200 seeded runs per cell) they excluded 0 while the report
+        // said "not significant". What the data allow is the range bound.
+        fit.ci_low = (-bound).min(fit.slope);
+        fit.ci_high = bound.max(fit.slope);
+        reason.push_str("; no interval from so few points: the range the data allow");
+    } else if fit.ci_low < -bound || fit.ci_high > bound {
         fit.ci_low = fit.ci_low.max(-bound).min(fit.slope);
         fit.ci_high = fit.ci_high.min(bound).max(fit.slope);
         reason.push_str("; interval clamped to the data's range");

@@ -750,6 +750,14 @@ fn a_long_cycle_seen_from_just_before_its_drop_is_not_a_leak() {
                 "{}",
                 v.drift.slope / per_min(1.0)
             );
+            // Untested, so no interval that excludes 0 either (Sen's on
+            // the two tops was the slope itself).
+            assert!(
+                v.drift.ci_low <= 0.0 && v.drift.ci_high >= 0.0,
+                "{} … {}",
+                v.drift.ci_low / per_min(1.0),
+                v.drift.ci_high / per_min(1.0)
+            );
         }
     }
     // The same drop with a leak after it that climbs well past the top
