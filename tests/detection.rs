@@ -10,7 +10,7 @@ mod common;
 
 use common::{Outcome, fixture, report, run_with};
 use memsoak::analysis::threshold::Threshold;
-use memsoak::analysis::{LookRules, sequential_breach};
+use memsoak::analysis::{LookRules, fail_fast_time};
 use memsoak::stats::calibration as cal;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -130,11 +130,7 @@ fn churn_series(leak: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
 /// it does.
 fn fail_fast_at(threshold: &str, t: &[f64], y: &[f64]) -> Option<f64> {
     let th: Threshold = threshold.parse().expect("threshold");
-    let items = vec![f64::NAN; t.len()];
-    cal::time_to_detection(t, y, 1.0, |tt, yy, k| {
-        let i = &items[..tt.len()];
-        sequential_breach(&th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
-    })
+    fail_fast_time(&th, t, y, 1.0, &LookRules::DEFAULT)
 }
 
 #[test]

@@ -17,10 +17,10 @@
 
 use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{
-    DEFAULT_MIN_GROWTH, LookRules, Outcome, Warmup, analyze_metric, evaluate, sequential_breach,
+    DEFAULT_MIN_GROWTH, LookRules, Outcome, Warmup, analyze_metric, evaluate, fail_fast_time,
 };
 use memsoak::sample::Metric;
-use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario, time_to_detection};
+use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario};
 use std::process::ExitCode;
 
 /// The run lengths (seconds) and rates (Hz) of the table.
@@ -51,23 +51,12 @@ fn verdict(th: &Threshold, t: &[f64], y: &[f64]) -> (bool, bool) {
 
 /// The time `--fail-fast` stops the run, if it does.
 fn fail_fast(th: &Threshold, s: &Scenario, t: &[f64], y: &[f64]) -> Option<f64> {
-    let items = vec![f64::NAN; t.len()];
-    time_to_detection(t, y, 1.0 / s.hz, |tt, yy, k| {
-        let i = &items[..tt.len()];
-        sequential_breach(
-            th,
-            tt,
-            i,
-            yy,
-            &LookRules {
-                warmup: Warmup::Auto,
-                confidence: CONFIDENCE,
-                min_growth: DEFAULT_MIN_GROWTH,
-            },
-            k,
-        )
-        .is_some()
-    })
+    let rules = LookRules {
+        warmup: Warmup::Auto,
+        confidence: CONFIDENCE,
+        min_growth: DEFAULT_MIN_GROWTH,
+    };
+    fail_fast_time(th, t, y, 1.0 / s.hz, &rules)
 }
 
 fn pct(k: usize, n: usize) -> String {

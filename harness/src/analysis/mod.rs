@@ -511,6 +511,26 @@ impl LookRules {
     };
 }
 
+/// When `--fail-fast` would have stopped a run that sampled `y` at times
+/// `t` (seconds, every `sample_every`) under threshold `th`: the monitor's
+/// look schedule ([`stats::calibration::time_to_detection`]) with
+/// [`sequential_breach`] at each look. `None` if no look calls a breach.
+/// Time-based thresholds only: there is no items column (`slope_per_1k`
+/// never breaches). What the calibration table and the detection tests
+/// time `--fail-fast` with. O(looks × drift cost).
+pub fn fail_fast_time(
+    th: &Threshold,
+    t: &[f64],
+    y: &[f64],
+    sample_every: f64,
+    rules: &LookRules,
+) -> Option<f64> {
+    let items = vec![f64::NAN; t.len()];
+    stats::calibration::time_to_detection(t, y, sample_every, |tt, yy, k| {
+        sequential_breach(th, tt, &items[..tt.len()], yy, rules, k).is_some()
+    })
+}
+
 /// Fail-fast look number `look` (1-based): is a breach of `th` already
 /// statistically certain? The alpha of each look is spent so that the sum
 /// over all looks stays under `1 - confidence` (see [`stats::look_alpha`]),
