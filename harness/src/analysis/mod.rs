@@ -225,13 +225,32 @@ impl Analysis {
 }
 
 /// Index of the first steady-state sample of `y` (times `t`) under `rule`.
-pub fn warmup_index(rule: Warmup, t: &[f64], y: &[f64]) -> usize {
+/// `items` (aligned with `t`; NaN where not counted, as in `watch`) is how
+/// many items the workload had finished at each sample: the auto rule looks
+/// for the end of warm-up from the first sample after an item was done.
+///
+/// NOTE: `memsoak run` takes its first sample before the embedder has
+/// finished anything, with only the model loaded (the default candle run:
+/// rss 110 MiB, then 145–158 MiB from the first batch on). Left in, that one
+/// low sample sat in the steady window of 5 of 8 healthy 2-minute runs (the
+/// auto cut read no transient in a single sample) and counted as growth
+/// against every later one: Mann–Kendall's S gains up to n − 1 pairs and
+/// Sen's slope moves up. The user's own rules (a duration, a percentage)
+/// are taken as given.
+pub fn warmup_index(rule: Warmup, t: &[f64], items: &[f64], y: &[f64]) -> usize {
     if t.is_empty() {
         return 0;
     }
     let t0 = t[0];
     let cut = match rule {
-        Warmup::Auto => return stats::auto_warmup(t, y).min(t.len()),
+        Warmup::Auto => {
+            let s = items
+                .iter()
+                .position(|&v| v > 0.0)
+                .unwrap_or(0)
+                .min(t.len());
+            return s + stats::auto_warmup(&t[s..], &y[s..]).min(t.len() - s);
+        }
         Warmup::Time(d) => t0 + d.as_secs_f64(),
         Warmup::Fraction(f) => t0 + f * (t[t.len() - 1] - t0),
     };
@@ -253,7 +272,11 @@ pub fn analyze_metric(
     }
     let t: Vec<f64> = keep.iter().map(|&i| t_all[i]).collect();
     let y: Vec<f64> = keep.iter().map(|&i| y_all[i]).collect();
-    let w = warmup_index(warmup, &t, &y).min(y.len());
+    let done: Vec<f64> = keep
+        .iter()
+        .map(|&i| items_all.get(i).copied().unwrap_or(f64::NAN))
+        .collect();
+    let w = warmup_index(warmup, &t, &done, &y).min(y.len());
     let (ts, ys) = (&t[w..], &y[w..]);
     let warmup_end_s = ts.first().copied().unwrap_or(t[t.len() - 1]);
     let drift = stats::drift(ts, ys, confidence);
@@ -577,7 +600,11 @@ pub fn sequential_breach(
             let alpha = stats::look_alpha(1.0 - confidence, look);
             let ty: Vec<f64> = finite.iter().map(|&i| t[i]).collect();
             let yy: Vec<f64> = finite.iter().map(|&i| y[i]).collect();
-            let w = warmup_index(warmup, &ty, &yy);
+            let done: Vec<f64> = finite
+                .iter()
+                .map(|&i| items.get(i).copied().unwrap_or(f64::NAN))
+                .collect();
+            let w = warmup_index(warmup, &ty, &done, &yy);
             let (x, scale): (Vec<f64>, f64) = if th.stat == Stat::Slope {
                 (ty[w..].to_vec(), 1.0)
             } else {
@@ -700,14 +727,44 @@ mod tests {
     fn warmup_rules() {
         let t: Vec<f64> = (0..101).map(|i| i as f64).collect();
         let y = vec![0.0; 101];
+        let none = vec![f64::NAN; 101];
         assert_eq!(
-            warmup_index(Warmup::Time(Duration::from_secs(30)), &t, &y),
+            warmup_index(Warmup::Time(Duration::from_secs(30)), &t, &none, &y),
             30
         );
-        assert_eq!(warmup_index(Warmup::Fraction(0.1), &t, &y), 10);
+        assert_eq!(warmup_index(Warmup::Fraction(0.1), &t, &none, &y), 10);
+        // Items done before the first sample of a user's rule do not move it.
+        let done: Vec<f64> = (0..101).map(|i| if i < 50 { 0.0 } else { 1.0 }).collect();
+        assert_eq!(warmup_index(Warmup::Fraction(0.1), &t, &done, &y), 10);
         assert_eq!(Warmup::parse("10%").unwrap(), Warmup::Fraction(0.1));
         assert_eq!(Warmup::parse("auto").unwrap(), Warmup::Auto);
         assert!(Warmup::parse("soon").unwrap_err().contains("--warmup"));
+    }
+
+    #[test]
+    fn auto_warm_up_starts_once_the_workload_has_done_something() {
+        // The default candle run's shape: the first sample before any item
+        // is done (model loaded: 110 MiB), the second with the first batch
+        // in flight, then a flat, jumpy level.
+        let t: Vec<f64> = (0..120).map(f64::from).collect();
+        let y: Vec<f64> = (0..120)
+            .map(|i| match i {
+                0 => 110.0 * MIB,
+                _ => (148.0 + 4.0 * ((i * 7919) % 13) as f64 / 13.0) * MIB,
+            })
+            .collect();
+        let done: Vec<f64> = (0..120).map(|i| 64.0 * (i as f64 - 1.0).max(0.0)).collect();
+        let w = warmup_index(Warmup::Auto, &t, &done, &y);
+        assert!(w >= 2, "{w}");
+        assert_eq!(w, 2 + stats::auto_warmup(&t[2..], &y[2..]));
+        let m = analyze_metric(Metric::Rss, &t, &done, &y, Warmup::Auto, 0.95).unwrap();
+        assert!(m.warmup_end_s >= 2.0, "{}", m.warmup_end_s);
+        // Without an items column (`watch`) the rule reads the samples alone.
+        let none = vec![f64::NAN; 120];
+        assert_eq!(
+            warmup_index(Warmup::Auto, &t, &none, &y),
+            stats::auto_warmup(&t, &y)
+        );
     }
 
     fn rules(min_growth: f64) -> LookRules {
