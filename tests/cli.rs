@@ -452,6 +452,15 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "cannot start",
         ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
+        // Prometheus' flags with a run folder were accepted and ignored.
+        (
+            &["analyze", "/nonexistent-run", "--out", "x"],
+            "--out goes with --prometheus",
+        ),
+        (
+            &["analyze", "/nonexistent-run", "--query", "up"],
+            "--query goes with --prometheus",
+        ),
     ];
     for (args, want) in cases {
         let tmp = tempfile::tempdir().unwrap();
