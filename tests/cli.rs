@@ -452,15 +452,6 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "cannot start",
         ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
-        // Prometheus' flags with a run folder were accepted and ignored.
-        (
-            &["analyze", "/nonexistent-run", "--out", "x"],
-            "--out goes with --prometheus",
-        ),
-        (
-            &["analyze", "/nonexistent-run", "--query", "up"],
-            "--query goes with --prometheus",
-        ),
     ];
     for (args, want) in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -476,6 +467,41 @@ fn bad_inputs_are_one_line_and_exit_2() {
             err.trim_end().lines().count(),
             1,
             "{args:?}: one line, got {err}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_flags_with_a_run_folder_are_exit_2_naming_the_flag() {
+    // They were accepted and ignored: `analyze PATH --out DIR` wrote nothing
+    // to DIR and said nothing. clap's own message: the flag given first.
+    for flag in [
+        &["--out", "x"][..],
+        &["--query", "up"],
+        &["--range", "1h"],
+        &["--step", "15s"],
+        &["--metric", "rss"],
+        &["--start", "1", "--end", "2"],
+    ] {
+        let out = memsoak()
+            .args(["analyze", "/nonexistent-run"])
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {err}");
+        let mut lines = err.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.contains("'[PATH]' cannot be used with")),
+            "{flag:?}: {err}"
+        );
+        assert!(
+            lines
+                .next()
+                .is_some_and(|l| l.trim_start().starts_with(flag[0])),
+            "{flag:?}: {err}"
         );
     }
 }

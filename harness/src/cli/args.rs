@@ -430,10 +430,14 @@ pub struct SummarizeArgs {
 
 /// `memsoak analyze --prometheus URL --query PROMQL (--range 6h | --start T
 /// --end T) [--step 15s]`.
+// NOTE: the whole group conflicts with a PATH, not only `--prometheus`:
+// clap waives a `requires` whose target conflicts with an argument given,
+// so `analyze PATH --out DIR` passed, and --out was ignored.
 #[derive(Debug, Args, Clone, Default)]
+#[group(conflicts_with = "path")]
 pub struct PrometheusArgs {
     /// The Prometheus server's base URL.
-    #[arg(long, value_name = "URL", conflicts_with = "path")]
+    #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
     /// The PromQL expression; each series it returns is judged alone.
     #[arg(long, value_name = "PROMQL", requires = "prometheus")]

@@ -875,24 +875,6 @@ pub struct AnalyzePlan {
 
 /// Validate `memsoak analyze`.
 pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
-    // NOTE: checked here because clap's `requires = "prometheus"` on these
-    // flags did not hold in this flattened struct: `analyze PATH --out DIR`
-    // ran, wrote nothing to DIR and said nothing.
-    let p = &a.prometheus;
-    let given = [
-        ("--query", p.query.is_some()),
-        ("--range", p.range.is_some()),
-        ("--start", p.start.is_some()),
-        ("--end", p.end.is_some()),
-        ("--step", p.step.is_some()),
-        ("--metric", p.metric.is_some()),
-        ("--out", p.out.is_some()),
-    ];
-    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
-        return err(format!(
-            "{flag} goes with --prometheus URL; `analyze PATH` reads the samples at PATH, prints its verdict and writes no files"
-        ));
-    }
     let Some(path) = a.path.as_ref() else {
         return err("analyze needs a run folder, a samples.csv or --prometheus URL");
     };
