@@ -287,9 +287,9 @@ pub fn analyze_metric(
         ci_high: per_min(d.ci_high),
     });
     // Drift against items: only where items were counted on every kept row.
-    let items: Vec<f64> = keep[w..].iter().map(|&i| items_all[i]).collect();
+    let items = &done[w..];
     let slope_per_1k = if !items.is_empty() && items.iter().all(|v| v.is_finite()) {
-        stats::drift(&items, ys, confidence).map(|d| Estimate {
+        stats::drift(items, ys, confidence).map(|d| Estimate {
             value: d.slope * 1000.0,
             ci_low: d.ci_low * 1000.0,
             ci_high: d.ci_high * 1000.0,
@@ -605,16 +605,16 @@ pub fn sequential_breach(
                 .map(|&i| items.get(i).copied().unwrap_or(f64::NAN))
                 .collect();
             let w = warmup_index(warmup, &ty, &done, &yy);
-            let (x, scale): (Vec<f64>, f64) = if th.stat == Stat::Slope {
-                (ty[w..].to_vec(), 1.0)
+            let (x, scale): (&[f64], f64) = if th.stat == Stat::Slope {
+                (&ty[w..], 1.0)
             } else {
-                let xs: Vec<f64> = finite[w..].iter().map(|&i| items[i]).collect();
+                let xs = &done[w..];
                 if xs.iter().any(|v| !v.is_finite()) {
                     return None;
                 }
                 (xs, 1000.0)
             };
-            let d = stats::drift(&x, &yy[w..], 1.0 - alpha)?;
+            let d = stats::drift(x, &yy[w..], 1.0 - alpha)?;
             let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
             let span = x.last().copied().unwrap_or(0.0) - x.first().copied().unwrap_or(0.0);
             if (d.ci_low * span).abs() < min_growth {
@@ -743,28 +743,39 @@ mod tests {
 
     #[test]
     fn auto_warm_up_starts_once_the_workload_has_done_something() {
-        // The default candle run's shape: the first sample before any item
-        // is done (model loaded: 110 MiB), the second with the first batch
-        // in flight, then a flat, jumpy level.
-        let t: Vec<f64> = (0..120).map(f64::from).collect();
-        let y: Vec<f64> = (0..120)
-            .map(|i| match i {
-                0 => 110.0 * MIB,
-                _ => (148.0 + 4.0 * ((i * 7919) % 13) as f64 / 13.0) * MIB,
-            })
-            .collect();
-        let done: Vec<f64> = (0..120).map(|i| 64.0 * (i as f64 - 1.0).max(0.0)).collect();
+        // rss (MiB) of a healthy default candle run, 2 min at 1 Hz (commit
+        // 0d1685c): the first sample before any item is done (only the model
+        // loaded), the second with the first batch in flight, then a flat
+        // level jumping over 16 MiB.
+        #[rustfmt::skip]
+        let mib = [
+            110.2, 149.6, 148.6, 148.6, 144.8, 151.4, 149.1, 151.5, 147.8, 143.3,
+            144.4, 146.7, 150.4, 148.2, 145.0, 148.1, 143.6, 143.4, 143.4, 151.5,
+            144.6, 147.7, 146.6, 148.7, 145.1, 144.5, 143.0, 140.7, 143.0, 138.1,
+            137.5, 145.1, 138.0, 142.2, 145.8, 149.8, 146.4, 148.0, 140.0, 146.2,
+            145.9, 144.0, 146.0, 145.9, 149.3, 145.9, 145.7, 145.2, 152.0, 147.6,
+            146.8, 150.3, 140.9, 146.6, 143.7, 149.1, 148.6, 147.4, 146.7, 140.7,
+            140.8, 148.9, 147.1, 143.9, 147.7, 147.5, 146.4, 147.1, 153.4, 146.4,
+            144.1, 151.2, 145.5, 142.2, 141.6, 141.3, 138.4, 146.1, 150.1, 148.5,
+            148.5, 146.3, 141.7, 149.1, 142.5, 149.6, 143.1, 148.1, 146.0, 141.7,
+            141.5, 141.6, 141.6, 144.2, 143.8, 144.3, 145.0, 154.3, 150.6, 150.8,
+            146.8, 146.3, 150.6, 143.3, 144.4, 144.2, 144.8, 152.7, 147.9, 147.9,
+            145.4, 143.0, 145.6, 146.4, 143.9, 146.5, 150.9, 152.0, 148.6, 145.1,
+            138.6, 138.6,
+        ];
+        let n = mib.len();
+        let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let y: Vec<f64> = mib.iter().map(|v| v * MIB).collect();
+        let done: Vec<f64> = (0..n).map(|i| 64.0 * (i as f64 - 1.0).max(0.0)).collect();
         let w = warmup_index(Warmup::Auto, &t, &done, &y);
         assert!(w >= 2, "{w}");
         assert_eq!(w, 2 + stats::auto_warmup(&t[2..], &y[2..]));
         let m = analyze_metric(Metric::Rss, &t, &done, &y, Warmup::Auto, 0.95).unwrap();
         assert!(m.warmup_end_s >= 2.0, "{}", m.warmup_end_s);
-        // Without an items column (`watch`) the rule reads the samples alone.
-        let none = vec![f64::NAN; 120];
-        assert_eq!(
-            warmup_index(Warmup::Auto, &t, &none, &y),
-            stats::auto_warmup(&t, &y)
-        );
+        // Without an items column (`watch`) the rule reads the samples alone,
+        // and MSER keeps the pre-work sample: what the items are for.
+        let none = vec![f64::NAN; n];
+        assert_eq!(warmup_index(Warmup::Auto, &t, &none, &y), 0);
     }
 
     fn rules(min_growth: f64) -> LookRules {
