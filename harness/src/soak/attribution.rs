@@ -87,7 +87,6 @@ pub struct Requester {
     sent: u32,
     failed: bool,
     heap: Option<HeapProfiler>,
-    primed: bool,
 }
 
 impl Requester {
@@ -100,7 +99,6 @@ impl Requester {
             sent: 0,
             failed: false,
             heap: None,
-            primed: false,
         }
     }
 
@@ -123,9 +121,11 @@ impl Requester {
     /// call it with the monitor's poll. Returns a note the first time a
     /// request cannot be written (the soak goes on without attribution).
     pub fn poll(&mut self, elapsed: f64) -> Option<String> {
-        if !self.primed && elapsed >= PRIME_AT * self.plan.first_s {
-            self.primed = true;
-            if let Some(Err(e)) = self.heap.as_mut().map(|h| h.prime(&self.folder)) {
+        if let Some(heap) = self.heap.as_mut().filter(|h| !h.primed)
+            && elapsed >= PRIME_AT * self.plan.first_s
+        {
+            heap.primed = true;
+            if let Err(e) = heap.prime(&self.folder) {
                 // NOTE: priming only moves the symbol cache's growth into
                 // the warm-up; the snapshots do without it.
                 return Some(format!(
@@ -178,6 +178,8 @@ pub enum SnapshotError {
 pub struct HeapProfiler {
     symbols: Symbolizer,
     since_unix: Option<f64>,
+    /// [`HeapProfiler::prime`] was tried (once, whatever came of it).
+    primed: bool,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -208,6 +210,7 @@ impl HeapProfiler {
         Ok(HeapProfiler {
             symbols,
             since_unix: None,
+            primed: false,
         })
     }
 
