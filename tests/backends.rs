@@ -130,14 +130,22 @@ fn attribute_s_own_symbol_cache_is_not_measured_as_the_soak_s() {
     // this model. Now it is primed halfway through the warm-up. A fixed
     // 3 s warm-up and a first snapshot 8 s in put the old step in the
     // middle of what is analysed (1 run of 2 failed heap.slope at 99%).
-    let o = candle_same_shape_run(&["--warmup", "3s", "--attribute", "--attribute-every", "5s"]);
+    const WARMUP_S: f64 = 3.0;
+    let warmup = format!("{WARMUP_S}s");
+    let o = candle_same_shape_run(&[
+        "--warmup",
+        &warmup,
+        "--attribute",
+        "--attribute-every",
+        "5s",
+    ]);
     let table = memsoak::runfolder::samples::read_samples(&o.dir.join("samples.csv")).unwrap();
     let heap = table.column(memsoak::sample::Metric::Heap).unwrap();
     let after: Vec<f64> = table
         .t
         .iter()
         .zip(heap)
-        .filter(|(t, v)| **t >= 3.0 && v.is_finite())
+        .filter(|(t, v)| **t >= WARMUP_S && v.is_finite())
         .map(|(_, v)| *v)
         .collect();
     assert!(after.len() >= 20, "{} samples after warm-up", after.len());
