@@ -1002,14 +1002,22 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
         .find(|e| e.metric == m)
         .map(Evidence::describe)
         .unwrap_or_default();
+    // NOTE: with no warm-up cut (auto found none, or `--warmup 0`) the rise
+    // came before the window began: a watched command's first sample is
+    // taken as it is spawned, before its interpreter has loaded. "During
+    // the first 0 s" said nothing.
+    let when = if end > 0.0 {
+        format!("during the first {}", fmt_secs(end))
+    } else {
+        "at start-up".to_string()
+    };
     Some(r.answer(
         Pattern::BoundedPlateau,
         Confidence::Medium,
         format!(
-            "{m} rose {} (from {}) during the first {} and then stayed flat ({e})",
+            "{m} rose {} (from {}) {when} and then stayed flat ({e})",
             signed(rise),
-            fmt_bytes(first),
-            fmt_secs(end)
+            fmt_bytes(first)
         ),
         vec![
             "a warm-up transient or a cache that reached its bound: not a leak at this run length".into(),
@@ -1344,7 +1352,20 @@ mod tests {
         let c = classify(&a, &[], MIB);
         assert_eq!(c.pattern, Pattern::BoundedPlateau);
         assert!(c.summary.contains("rss rose +300 MiB"), "{}", c.summary);
-        assert!(c.summary.contains("60 s"), "{}", c.summary);
+        assert!(c.summary.contains("during the first 60 s"), "{}", c.summary);
+        // No warm-up cut: the rise came at start-up (a watched command's
+        // first sample is taken before its interpreter loads), not "during
+        // the first 0 s".
+        let mut rss = m(Metric::Rss, 0.02 * MIB, 14.0 * MIB, 0.0, false);
+        rss.warmup_end_s = 0.0;
+        let c = classify(&analysis(vec![rss]), &[], MIB);
+        assert_eq!(c.pattern, Pattern::BoundedPlateau);
+        assert!(
+            c.summary
+                .contains("rose +14.0 MiB (from 20.5 KiB) at start-up"),
+            "{}",
+            c.summary
+        );
     }
 
     #[test]
