@@ -134,9 +134,10 @@ pub struct Drift {
 ///    variation of the cycle lengths ≤ 0.4), memory climbs gradually
 ///    between them (no single step makes half of a cycle's rise) and each
 ///    drop gives back at least half of the rise before it, in two thirds of
-///    the cycles. Jump noise (levels redrawn at random times and held), a
-///    climb with a few dips, and spikes fail one of these and are fitted as
-///    a level.
+///    the cycles; and not where memory has held at or above the last
+///    cycle's top for a quarter of the window since (the cycles ended).
+///    Jump noise (levels redrawn at random times and held), a climb with a
+///    few dips, and spikes fail one of these and are fitted as a level.
 ///    - Cycles (≥ 3 complete ones): one point per cycle, its mean level at
 ///      its mean time (offset plus half a ramp, the same in every cycle).
 ///      Beyond 1000 cycles, block medians of the means.
@@ -611,6 +612,24 @@ fn cycle_view(
     saw: &Sawtooth,
 ) -> Result<(BlockSeries, DriftModel, String), String> {
     let drops = saw.troughs.len();
+    // NOTE: a cycle ends in a drop. Where memory has held at or above the
+    // last cycle's top for a quarter of the window since that drop, the
+    // cycles are over and what follows is a level of its own: a Python
+    // cache flushed every 10 s gave its pages back twice, then glibc raised
+    // its mmap threshold, the flushed buffers stayed on the heap, and RSS
+    // climbed as a staircase under a 6 MiB/min leak for the 70 s left. Read
+    // as one long cycle (p = 1) it passed `rss.slope<2MiB/min`.
+    if let (Some(&peak), Some(&trough)) = (saw.drop_starts.last(), saw.troughs.last()) {
+        let above = y[trough..].iter().filter(|&&v| v >= y[peak]).count();
+        if above >= MIN_POINTS && 4 * above >= y.len() {
+            return Err(format!(
+                "{drops} drop{}, then {above} of {} samples at or above the last top: \
+                 the cycles ended",
+                if drops == 1 { "" } else { "s" },
+                y.len()
+            ));
+        }
+    }
     if drops == 1 {
         let peak = saw.drop_starts[0];
         // The lowest sample up to the peak: where the climb before the drop

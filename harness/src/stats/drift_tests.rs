@@ -1294,3 +1294,51 @@ fn on_quantised_readings_significance_and_the_interval_agree() {
     }
     assert!(fitted >= 300, "{fitted} of 320 runs fitted on the means");
 }
+
+#[test]
+fn cycles_that_end_in_a_climb_are_not_one_long_cycle() {
+    // RSS in pages, one reading a second, of a real Python target (90 s,
+    // `memsoak watch`): a cache of 256 KiB buffers filled to 48 MiB and
+    // flushed every 10 s over a 6 MiB/min leak. The first two flushes gave
+    // the pages back (mmapped buffers); then glibc raised its mmap
+    // threshold, the buffers stayed on the heap, and RSS climbed as a
+    // staircase for the 70 s left. One drop and no other: it was fitted as
+    // one long cycle (p = 1, slope clamped to ±56 MiB/min) and passed.
+    const PAGES: [u32; 92] = [
+        1304, 4652, 5903, 7236, 8503, 9689, 11022, 12273, 13605, 14873, 16124, 4830, 6062, 7374,
+        8622, 9918, 11167, 12335, 13647, 14895, 16127, 16335, 16335, 16335, 16335, 16335, 16335,
+        16335, 16335, 16335, 16399, 16672, 16672, 16672, 16673, 16673, 16673, 16673, 16673, 16673,
+        16737, 17009, 17009, 17009, 17009, 17009, 17009, 17009, 17009, 17009, 17073, 17345, 17345,
+        17345, 17345, 17345, 17345, 17345, 17345, 17345, 17409, 17681, 17681, 17681, 17681, 17681,
+        17681, 17681, 17681, 17681, 17745, 18018, 18018, 18018, 18018, 18018, 18018, 18018, 18018,
+        18018, 18018, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18418,
+    ];
+    let x = times(92.0, 1.0);
+    let y: Vec<f64> = PAGES.iter().map(|&p| f64::from(p) * 4096.0).collect();
+    // On the whole window the one drop is no cycle view.
+    let whole = drift(&x, &y, 0.95).expect("enough points");
+    assert_eq!(whole.model, DriftModel::Level, "{}", whole.reason);
+    assert!(
+        whole.reason.contains("the cycles ended"),
+        "{}",
+        whole.reason
+    );
+    // So the warm-up cut may fall after the cycles (it was moved back to
+    // the start, to keep the "long cycle" whole).
+    let v = analyse(&x, &y);
+    show("cycles then a staircase", &v);
+    let d = &v.drift;
+    assert!(v.warmup >= 20, "warm-up cut at {}", v.warmup);
+    assert_eq!(d.model, DriftModel::Level, "{}", d.reason);
+    assert!(
+        v.leak && d.ci_low > LIMIT,
+        "{} MiB/min",
+        d.ci_low * 60.0 / MIB
+    );
+    // The staircase itself: 16,335 → 18,418 pages (8.1 MiB) in 70 s.
+    assert!(
+        d.slope > per_min(5.0) && d.slope < per_min(9.0),
+        "{} MiB/min",
+        d.slope * 60.0 / MIB
+    );
+}
