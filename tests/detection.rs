@@ -64,41 +64,53 @@ fn rss_fit(o: &Outcome) -> String {
     )
 }
 
+/// Runs `watch(case)` for every case at once, prints what each found, and
+/// checks each exit code against the case's last field (1 = the leak fails,
+/// 0 = passes). Returns the outcomes in order.
+fn all_at_once<C: Sync>(
+    cases: &[C],
+    name: impl Fn(&C) -> String,
+    want: impl Fn(&C) -> i32,
+    watch: impl Fn(usize, &C) -> Outcome + Sync,
+) -> Vec<Outcome> {
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let watch = &watch;
+                s.spawn(move || watch(k, c))
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (c, o) in cases.iter().zip(&outcomes) {
+        println!("{}: exit {}, {}", name(c), o.code, rss_fit(o));
+    }
+    for (c, o) in cases.iter().zip(&outcomes) {
+        assert_eq!(o.code, want(c), "{}: {}", name(c), rss_fit(o));
+    }
+    outcomes
+}
+
 #[test]
 fn a_leak_under_churn_fails_and_the_churn_alone_passes() {
     // Churn of up to 16 MiB and of up to 4 MiB, redrawn about every half
     // second; 6 MiB/min leaking underneath in one target of each, nothing
     // in the other. All four watched at once.
     let cases = [("16", "6", 1), ("16", "0", 0), ("4", "6", 1), ("4", "0", 0)];
-    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
-        let runs: Vec<_> = cases
-            .iter()
-            .enumerate()
-            .map(|(k, (churn, leak, _))| {
-                let seed = (3 + k).to_string();
-                s.spawn(move || {
-                    watch_churn(&[
-                        "--churn", churn, "--hold", "0.5", "--leak", leak, "--seed", &seed,
-                    ])
-                })
-            })
-            .collect();
-        runs.into_iter().map(|r| r.join().unwrap()).collect()
-    });
-    for ((churn, leak, _), o) in cases.iter().zip(&outcomes) {
-        println!(
-            "churn {churn} MiB, leak {leak} MiB/min: exit {}, {}",
-            o.code,
-            rss_fit(o)
-        );
-    }
-    for ((churn, leak, want), o) in cases.iter().zip(&outcomes) {
-        assert_eq!(
-            o.code,
-            *want,
-            "churn {churn} MiB, leak {leak} MiB/min: {}",
-            rss_fit(o)
-        );
+    let outcomes = all_at_once(
+        &cases,
+        |(churn, leak, _)| format!("churn {churn} MiB, leak {leak} MiB/min"),
+        |c| c.2,
+        |k, (churn, leak, _)| {
+            let seed = (3 + k).to_string();
+            watch_churn(&[
+                "--churn", churn, "--hold", "0.5", "--leak", leak, "--seed", &seed,
+            ])
+        },
+    );
+    for o in &outcomes {
         let r = report(&o.dir);
         let rss = &r["analysis"]["metrics"][0];
         assert_eq!(rss["metric"], "rss");
@@ -123,48 +135,29 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
         ("256", "0", 0),
     ];
     let script = fixture("flush.py");
-    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
-        let runs: Vec<_> = cases
-            .iter()
-            .map(|(buf, leak, _)| {
-                let script = script.as_str();
-                s.spawn(move || {
-                    run_with(
-                        &[
-                            "watch",
-                            "--duration",
-                            "90s",
-                            "-t",
-                            "rss.slope<2MiB/min",
-                            // As in the churn test: at 99% a healthy case
-                            // failing is a defect, not the allowed 1 in 20.
-                            "--confidence",
-                            "0.99",
-                            "-q",
-                        ],
-                        &["python3", script, "--buf", buf, "--leak", leak],
-                        &[],
-                    )
-                })
-            })
-            .collect();
-        runs.into_iter().map(|r| r.join().unwrap()).collect()
-    });
-    for ((buf, leak, _), o) in cases.iter().zip(&outcomes) {
-        println!(
-            "buffers {buf} KiB, leak {leak} MiB/min: exit {}, {}",
-            o.code,
-            rss_fit(o)
-        );
-    }
-    for ((buf, leak, want), o) in cases.iter().zip(&outcomes) {
-        assert_eq!(
-            o.code,
-            *want,
-            "buffers {buf} KiB, leak {leak} MiB/min: {}",
-            rss_fit(o)
-        );
-    }
+    all_at_once(
+        &cases,
+        |(buf, leak, _)| format!("buffers {buf} KiB, leak {leak} MiB/min"),
+        |c| c.2,
+        |_, (buf, leak, _)| {
+            run_with(
+                &[
+                    "watch",
+                    "--duration",
+                    "90s",
+                    "-t",
+                    "rss.slope<2MiB/min",
+                    // As in the churn test: at 99% a healthy case failing
+                    // is a defect, not the allowed 1 in 20.
+                    "--confidence",
+                    "0.99",
+                    "-q",
+                ],
+                &["python3", script.as_str(), "--buf", buf, "--leak", leak],
+                &[],
+            )
+        },
+    );
 }
 
 /// Churn as `churn.py --churn 4 --hold 1` makes it, sampled at 1 Hz for

@@ -1212,6 +1212,12 @@ fn a_leak_on_page_quantised_readings_is_fitted_at_its_rate() {
     assert!(analyse(&x, &y).drift.method.contains("all 90 samples"));
 }
 
+/// Readings of a real run, in 4 KiB pages one second apart: (seconds, bytes).
+fn page_readings(pages: &[u32]) -> (Vec<f64>, Vec<f64>) {
+    let x = (0..pages.len()).map(|i| i as f64).collect();
+    (x, pages.iter().map(|&p| f64::from(p) * 4096.0).collect())
+}
+
 #[test]
 fn a_staircase_climbing_under_a_flushed_cache_is_a_leak() {
     // RSS in pages, one reading a second, of a real Python target (90 s,
@@ -1231,8 +1237,7 @@ fn a_staircase_climbing_under_a_flushed_cache_is_a_leak() {
         17331, 17331, 17331, 17331, 17379, 17635, 17635, 17635, 17635, 17635, 17635, 17635, 17635,
         17635, 17635, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17844,
     ];
-    let x = times(92.0, 1.0);
-    let y: Vec<f64> = PAGES.iter().map(|&p| f64::from(p) * 4096.0).collect();
+    let (x, y) = page_readings(&PAGES);
     // After the first fill (the 20 s the run cut as warm-up).
     let d = drift(&x[20..], &y[20..], 0.95).expect("enough points");
     let v = Verdict {
@@ -1313,8 +1318,7 @@ fn cycles_that_end_in_a_climb_are_not_one_long_cycle() {
         17681, 17681, 17681, 17681, 17745, 18018, 18018, 18018, 18018, 18018, 18018, 18018, 18018,
         18018, 18018, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18354, 18418,
     ];
-    let x = times(92.0, 1.0);
-    let y: Vec<f64> = PAGES.iter().map(|&p| f64::from(p) * 4096.0).collect();
+    let (x, y) = page_readings(&PAGES);
     // On the whole window the one drop is no cycle view.
     let whole = drift(&x, &y, 0.95).expect("enough points");
     assert_eq!(whole.model, DriftModel::Level, "{}", whole.reason);
