@@ -399,9 +399,9 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
 /// periodic cache flush on glibc's heap, `a_staircase_climbing_under_a_
 /// flushed_cache_is_a_leak`): 7.6 MiB/min, interval 6.6–8.6, p = 0.06 on
 /// the samples, whose levels held for 10 s read as persistence. With one
-/// fit, flat quantised runs read 0–2% significant, and a step at mid-run
-/// is caught in 84% of 90 s runs (86% before; 63% with Mann–Kendall on the
-/// means). O(m²) for Sen's slope and the ranks.
+/// fit, flat quantised runs read 0–2% significant (were 2–6%), and a step
+/// at mid-run is caught in 86% of 90 s runs, as before (63% with
+/// Mann–Kendall on the means). O(m²) for Sen's slope and the ranks.
 fn quantised_fit(series: &BlockSeries, confidence: f64) -> Option<SeriesFit> {
     let (x, y) = (&series.x, &series.y);
     let mk = mann_kendall(y)?;
