@@ -64,14 +64,18 @@ fn rss_fit(o: &Outcome) -> String {
     )
 }
 
-/// Runs `watch(case)` for every case at once, prints what each found, and
-/// checks each exit code against the case's last field (1 = the leak fails,
-/// 0 = passes). Returns the outcomes in order.
-fn all_at_once<C: Sync>(
-    cases: &[C],
-    name: impl Fn(&C) -> String,
-    want: impl Fn(&C) -> i32,
-    watch: impl Fn(usize, &C) -> Outcome + Sync,
+/// A case of the real-process tests: the target's two arguments (the
+/// churn's or the buffers' size, and the leak in MiB/min) and the exit code
+/// wanted (1 = the leak fails, 0 = passes).
+type Case = (&'static str, &'static str, i32);
+
+/// Runs `watch(k, case)` for every case at once, prints what each found
+/// (`name(case)` in front), and checks each exit code against the case's.
+/// Returns the outcomes in order.
+fn all_at_once(
+    cases: &[Case],
+    name: impl Fn(&Case) -> String,
+    watch: impl Fn(usize, &Case) -> Outcome + Sync,
 ) -> Vec<Outcome> {
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
         let runs: Vec<_> = cases
@@ -88,7 +92,7 @@ fn all_at_once<C: Sync>(
         println!("{}: exit {}, {}", name(c), o.code, rss_fit(o));
     }
     for (c, o) in cases.iter().zip(&outcomes) {
-        assert_eq!(o.code, want(c), "{}: {}", name(c), rss_fit(o));
+        assert_eq!(o.code, c.2, "{}: {}", name(c), rss_fit(o));
     }
     outcomes
 }
@@ -98,11 +102,10 @@ fn a_leak_under_churn_fails_and_the_churn_alone_passes() {
     // Churn of up to 16 MiB and of up to 4 MiB, redrawn about every half
     // second; 6 MiB/min leaking underneath in one target of each, nothing
     // in the other. All four watched at once.
-    let cases = [("16", "6", 1), ("16", "0", 0), ("4", "6", 1), ("4", "0", 0)];
+    let cases: [Case; 4] = [("16", "6", 1), ("16", "0", 0), ("4", "6", 1), ("4", "0", 0)];
     let outcomes = all_at_once(
         &cases,
         |(churn, leak, _)| format!("churn {churn} MiB, leak {leak} MiB/min"),
-        |c| c.2,
         |k, (churn, leak, _)| {
             let seed = (3 + k).to_string();
             watch_churn(&[
@@ -128,7 +131,7 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
     // its samples, and the 256 KiB one passed as a single long cycle (p = 1),
     // until the views were fixed (`drift_tests.rs` holds their readings).
     // Watched at 1 s as a user would, all four at once.
-    let cases = [
+    let cases: [Case; 4] = [
         ("64", "6", 1),
         ("64", "0", 0),
         ("256", "6", 1),
@@ -138,7 +141,6 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
     all_at_once(
         &cases,
         |(buf, leak, _)| format!("buffers {buf} KiB, leak {leak} MiB/min"),
-        |c| c.2,
         |_, (buf, leak, _)| {
             run_with(
                 &[

@@ -121,17 +121,15 @@ impl Requester {
     /// call it with the monitor's poll. Returns a note the first time a
     /// request cannot be written (the soak goes on without attribution).
     pub fn poll(&mut self, elapsed: f64) -> Option<String> {
+        // NOTE: priming only moves the symbol cache's growth into the
+        // warm-up; the snapshots do without it.
         if let Some(heap) = self.heap.as_mut().filter(|h| !h.primed)
             && elapsed >= PRIME_AT * self.plan.first_s
+            && let Err(e) = heap.prime(&self.folder)
         {
-            heap.primed = true;
-            if let Err(e) = heap.prime(&self.folder) {
-                // NOTE: priming only moves the symbol cache's growth into
-                // the warm-up; the snapshots do without it.
-                return Some(format!(
-                    "--attribute: the symbol cache was not primed ({e}): its growth at the first snapshot is in the samples"
-                ));
-            }
+            return Some(format!(
+                "--attribute: the symbol cache was not primed ({e}): its growth at the first snapshot is in the samples"
+            ));
         }
         let due = self.plan.first_s + f64::from(self.sent) * self.plan.every.as_secs_f64();
         if self.failed || elapsed < due {
@@ -178,7 +176,7 @@ pub enum SnapshotError {
 pub struct HeapProfiler {
     symbols: Symbolizer,
     since_unix: Option<f64>,
-    /// [`HeapProfiler::prime`] was tried (once, whatever came of it).
+    /// [`HeapProfiler::prime`] was tried (it sets this itself, whatever came of it).
     primed: bool,
 }
 
@@ -228,6 +226,7 @@ impl HeapProfiler {
     /// healthy run in 1 of 2; the likely cause of a CI failure on a loaded
     /// box (heap 97 → 166 MiB, p = 7e-5: both steps, 27 + 34 MiB).
     pub fn prime(&mut self, folder: &RunFolder) -> Result<(), HeapProfileError> {
+        self.primed = true;
         let raw = folder.heap_prime_tmp();
         heap_profile::dump(&raw)?;
         let profile = heap_profile::read_dump(&raw);
