@@ -158,6 +158,19 @@ pub fn fmt_bytes(b: f64) -> String {
     }
 }
 
+/// Format a fraction as a percent for people, with as many decimals as it
+/// has up to two: `95%`, `99.9%`, `97.25%` (a confidence of 0.999 read
+/// "100%" at no decimals).
+pub fn fmt_percent(fraction: f64) -> String {
+    let s = format!("{:.2}", fraction * 100.0);
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}%")
+}
+
 /// Format a rate in bytes per second as bytes per `per`.
 pub fn fmt_rate(bytes_per_s: f64, per: PerTime) -> String {
     format!("{}/{}", fmt_bytes(bytes_per_s * per.seconds()), per.name())
@@ -232,6 +245,10 @@ mod tests {
             fmt_rate(2.0 * 1048576.0 / 60.0, PerTime::Minute),
             "2.00 MiB/min"
         );
+        assert_eq!(fmt_percent(0.95), "95%");
+        assert_eq!(fmt_percent(0.999), "99.9%");
+        assert_eq!(fmt_percent(0.9725), "97.25%");
+        assert_eq!(fmt_percent(1.0), "100%");
         assert_eq!(fmt_secs(45.0), "45 s");
         assert_eq!(fmt_secs(1.5), "1.5 s");
         assert_eq!(fmt_secs(3.0), "3 s");

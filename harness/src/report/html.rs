@@ -11,7 +11,7 @@ use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::Outcome;
 use crate::analysis::verdict::Verdict;
 use crate::runfolder::RunMeta;
-use crate::units::{fmt_bytes, fmt_secs};
+use crate::units::{fmt_bytes, fmt_percent, fmt_secs};
 
 /// The HTML exporter.
 pub struct Html;
@@ -185,7 +185,7 @@ fn run_table(ctx: &ExportContext<'_>) -> Markup {
             @if let Some(text) = allocator(run, r.mode == "run" && r.target.is_none()) {
                 (row("allocator", text))
             }
-            (row("analysis", format!("warm-up {} · confidence {:.0}%", r.warmup, r.confidence * 100.0)))
+            (row("analysis", format!("warm-up {} · confidence {}", r.warmup, fmt_percent(r.confidence))))
         }
     }
 }
@@ -198,7 +198,7 @@ fn thresholds(ctx: &ExportContext<'_>) -> Markup {
             h2 { "Thresholds" }
             table {
                 tr {
-                    th { "threshold" } th { "measured" } th { (format!("{:.0}% CI", r.confidence * 100.0)) }
+                    th { "threshold" } th { "measured" } th { (format!("{} CI", fmt_percent(r.confidence))) }
                     th { "p" } th { "outcome" } th { "note" }
                 }
                 @for t in &a.thresholds {
@@ -323,7 +323,7 @@ fn metrics(ctx: &ExportContext<'_>) -> Markup {
                 }
             }
         }
-        p.muted { "* statistically significant at " (format!("{:.0}", r.confidence * 100.0)) "%" }
+        p.muted { "* statistically significant at " (fmt_percent(r.confidence)) }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::analysis::Outcome;
 use crate::analysis::compare::{Comparison, slope_text};
 use crate::analysis::verdict::Verdict;
 use crate::runfolder::Report;
-use crate::units::{fmt_bytes, fmt_secs};
+use crate::units::{fmt_bytes, fmt_percent, fmt_secs};
 
 /// The Markdown exporter.
 pub struct Markdown;
@@ -86,7 +86,11 @@ impl Markdown {
             let _ = writeln!(s, "**Error**: {e}\n");
         }
         if !a.thresholds.is_empty() {
-            let _ = writeln!(s, "| threshold | measured | 95% CI | p | outcome |");
+            let _ = writeln!(
+                s,
+                "| threshold | measured | {} CI | p | outcome |",
+                fmt_percent(r.confidence)
+            );
             let _ = writeln!(s, "|---|---|---|---|---|");
             for t in &a.thresholds {
                 let th = &t.threshold;
@@ -314,4 +318,24 @@ pub fn comparison(c: &Comparison) -> String {
         let _ = writeln!(s, "\n_Note: {w}_");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_column_names_the_run_s_confidence() {
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        assert!(!r.analysis.thresholds.is_empty());
+        r.confidence = 0.99;
+        let text = Markdown.report_text(&r);
+        assert!(
+            text.contains("| threshold | measured | 99% CI | p | outcome |"),
+            "{text}"
+        );
+        r.confidence = 0.999;
+        assert!(Markdown.report_text(&r).contains("| 99.9% CI |"));
+    }
 }

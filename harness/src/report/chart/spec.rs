@@ -247,7 +247,10 @@ pub fn site_specs(report: &crate::runfolder::Report) -> Vec<ChartSpec> {
                 fan = Some((
                     edge(s.slope_per_min.ci_low),
                     edge(s.slope_per_min.ci_high),
-                    format!("{:.0}% CI of the drift", report.confidence * 100.0),
+                    format!(
+                        "{} CI of the drift",
+                        crate::units::fmt_percent(report.confidence)
+                    ),
                 ));
             }
             ChartSpec {
@@ -402,7 +405,10 @@ pub(super) fn metric_spec(
             fan = Some((
                 lo,
                 hi,
-                format!("{:.0}% CI of the drift", report.confidence * 100.0),
+                format!(
+                    "{} CI of the drift",
+                    crate::units::fmt_percent(report.confidence)
+                ),
             ));
         }
     }
