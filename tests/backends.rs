@@ -412,7 +412,7 @@ fn http_openai_and_tei_healthy_servers_pass() {
         assert_eq!(r["target"]["stop"]["left"], 0, "{api}: server stopped");
         let header = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
         assert!(
-            header.starts_with("t_s,items,rss,pss,swap,sys_available"),
+            header.starts_with("t_s,items,rss,pss,swap,rss_anon,rss_file,sys_available"),
             "{header}"
         );
     }

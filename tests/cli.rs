@@ -95,6 +95,47 @@ fn watch_warmup_fill_then_flat_passes() {
 }
 
 #[test]
+fn watch_mapped_file_read_fails_rss_names_file_pages_and_passes_rss_anon() {
+    // A dataset read through a shared mapping at 60 MiB/min: RSS grows in
+    // file-backed pages; the process's own (anonymous) memory is flat.
+    let o = watch_with(
+        &["mapped", "--rate", "60"],
+        "30s",
+        &["-t", "rss_anon.slope<2MiB/min"],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(outcome_of(&r, "rss.slope<2MiB/min"), "fail");
+    assert_eq!(outcome_of(&r, "rss_anon.slope<2MiB/min"), "pass");
+    let slope = |name: &str| {
+        r["analysis"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", r["analysis"]))["slope_per_min"]["value"]
+            .as_f64()
+            .unwrap()
+            / MIB
+    };
+    assert!(
+        (40.0..80.0).contains(&slope("rss_file")),
+        "{}",
+        slope("rss_file")
+    );
+    assert!(slope("rss_anon").abs() < 2.0, "{}", slope("rss_anon"));
+    let c = &r["classification"];
+    assert_eq!(c["pattern"], "mapped_files", "{c}");
+    assert!(
+        c["advice"][0].as_str().unwrap().contains("rss_anon.slope"),
+        "{c}"
+    );
+    // The host is not running out: the projection reads anonymous memory.
+    let summary = std::fs::read_to_string(o.dir.join("summary.md")).unwrap();
+    assert!(!summary.contains("out of memory in"), "{summary}");
+}
+
+#[test]
 fn watch_leak_in_grandchild_fails() {
     let o = watch(&["parent-of-leak", "--rate", "60"], "40s");
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -204,7 +245,7 @@ fn run_synthetic_without_leak_passes() {
     let cols = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
     let header = cols.lines().next().unwrap();
     assert!(
-        header.starts_with("t_s,items,rss,pss,swap,heap,heap_active"),
+        header.starts_with("t_s,items,rss,pss,swap,rss_anon,rss_file,heap,heap_active"),
         "{header}"
     );
     // vram is sampled exactly when NVML finds a GPU; without one it is

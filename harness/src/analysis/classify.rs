@@ -37,6 +37,9 @@ pub enum Pattern {
     HostMemoryPressure,
     /// The tree's growth is one process's: it grows, the others are flat.
     OneProcess,
+    /// RSS grows in file-backed pages while anonymous memory is flat: mapped
+    /// files being read (a memory-mapped dataset or model), not a heap.
+    MappedFiles,
     /// Growth whose cause the samples cannot tell.
     Unknown,
 }
@@ -52,6 +55,7 @@ impl Pattern {
             Pattern::GpuCachingAllocator => "GPU caching allocator",
             Pattern::HostMemoryPressure => "host memory pressure",
             Pattern::OneProcess => "growth confined to one process of the tree",
+            Pattern::MappedFiles => "file-backed pages: mapped files being read",
             Pattern::Unknown => "unknown",
         }
     }
@@ -564,6 +568,9 @@ struct Readings<'a> {
     sys_avail: Option<Evidence>,
     /// jemalloc's own counters (`heap_active`, `heap_resident`...).
     allocator: Vec<Evidence>,
+    /// The parts of RSS: anonymous, and file-backed or shared.
+    rss_anon: Option<Evidence>,
+    rss_file: Option<Evidence>,
     /// Every metric looked at, for the answer.
     evidence: Vec<Evidence>,
 }
@@ -609,6 +616,7 @@ impl<'a> Readings<'a> {
             .cloned()
             .collect();
         evidence.extend(allocator.iter().cloned());
+        let (rss_anon, rss_file) = (ev(Metric::RssAnon), ev(Metric::RssFile));
         Readings {
             analysis,
             processes,
@@ -620,6 +628,8 @@ impl<'a> Readings<'a> {
             sys_swap,
             sys_avail,
             allocator,
+            rss_anon,
+            rss_file,
             evidence,
         }
     }
@@ -749,6 +759,7 @@ fn growth(r: &Readings) -> Option<Classification> {
         return None;
     }
     flattening_growth(r)
+        .or_else(|| mapped_files(r))
         .or_else(|| one_process(r))
         .or_else(|| heap_ahead_of_rss(r))
         .or_else(|| black_box_growth(r))
@@ -776,6 +787,56 @@ fn flattening_growth(r: &Readings) -> Option<Classification> {
             "give the cache an explicit size limit so its bound is known".into(),
         ],
     ))
+}
+
+/// File-backed pages carry at least this share of the RSS growth, and
+/// anonymous memory at most [`MAPPED_ANON_SHARE`] of it, for the growth to
+/// be mapped files'.
+const MAPPED_FILE_SHARE: f64 = 0.75;
+/// See [`MAPPED_FILE_SHARE`].
+const MAPPED_ANON_SHARE: f64 = 0.25;
+
+/// RSS grows, and the growth is in file-backed pages (`rss_file`) while
+/// the anonymous part (`rss_anon`, shared memory included) stays flat: the
+/// process is reading a mapped file (a memory-mapped dataset, Arrow or
+/// numpy `mmap_mode`, the model's weights). The kernel drops clean file
+/// pages when memory runs short, so this is not the process's heap; a gate
+/// on `rss` fails on it all the same.
+fn mapped_files(r: &Readings) -> Option<Classification> {
+    let rss = r.rss.as_ref().filter(|e| e.trend == Trend::Grows)?;
+    let (anon, file) = (r.rss_anon.as_ref()?, r.rss_file.as_ref()?);
+    let total = rss.growth.filter(|g| *g > 0.0)?;
+    let file_growth = file.growth.unwrap_or(0.0);
+    let anon_growth = anon.growth.unwrap_or(0.0);
+    if !(file.trend == Trend::Grows
+        && file_growth >= MAPPED_FILE_SHARE * total
+        && anon_growth <= MAPPED_ANON_SHARE * total)
+    {
+        return None;
+    }
+    let confidence = if anon.trend == Trend::Grows {
+        Confidence::Medium
+    } else {
+        Confidence::High
+    };
+    let mut c = r.answer(
+        Pattern::MappedFiles,
+        confidence,
+        format!(
+            "RSS grows in file-backed pages: {:.0}% of the growth ({}), while anonymous memory {} ({}): mapped files being read, pages the kernel can drop, not the process's heap",
+            100.0 * file_growth / total,
+            file.describe(),
+            if anon.trend == Trend::Grows { "grows far less" } else { "is flat" },
+            anon.describe()
+        ),
+        vec![
+            "clean file pages are dropped by the kernel when memory runs short: gate on `rss_anon.slope` to judge what the process itself holds".into(),
+            "in a container they count towards the cgroup until reclaimed: `cgroup_working_set` leaves inactive file pages out".into(),
+            "a file read once need not stay mapped: read it in chunks, or `madvise(MADV_DONTNEED)` the part already read".into(),
+        ],
+    );
+    c.evidence.extend([anon.clone(), file.clone()]);
+    Some(c)
 }
 
 /// The tree's growth is one process's (see [`one_process_finding`]).
@@ -1284,6 +1345,37 @@ mod tests {
         let c = classify(&a, &[], MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(c.summary.contains("black box"), "{}", c.summary);
+    }
+
+    #[test]
+    fn rss_growing_in_file_pages_is_mapped_files_and_in_anonymous_pages_is_not() {
+        // A memory-mapped dataset read page by page: RSS grows, all of it
+        // file-backed, anonymous memory flat.
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 220.0 * MIB, 200.0 * MIB, true),
+            flat(Metric::RssAnon, 60.0 * MIB),
+            m(Metric::RssFile, 40.0 * MIB, 220.0 * MIB, 200.0 * MIB, true),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::MappedFiles, "{}", c.summary);
+        assert_eq!(c.confidence, Confidence::High);
+        assert!(c.summary.contains("100% of the growth"), "{}", c.summary);
+        assert!(c.advice.iter().any(|a| a.contains("rss_anon.slope")));
+        assert!(c.evidence.iter().any(|e| e.metric == Metric::RssFile));
+        // The same RSS growth in anonymous pages is the black box's.
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 220.0 * MIB, 200.0 * MIB, true),
+            m(Metric::RssAnon, 60.0 * MIB, 220.0 * MIB, 200.0 * MIB, true),
+            flat(Metric::RssFile, 40.0 * MIB),
+        ]);
+        assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Unknown);
+        // Half and half is not mapped files' either.
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 220.0 * MIB, 200.0 * MIB, true),
+            m(Metric::RssAnon, 60.0 * MIB, 110.0 * MIB, 100.0 * MIB, true),
+            m(Metric::RssFile, 40.0 * MIB, 110.0 * MIB, 100.0 * MIB, true),
+        ]);
+        assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Unknown);
     }
 
     #[test]

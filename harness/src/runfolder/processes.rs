@@ -304,7 +304,7 @@ mod tests {
         }
         use crate::sample::Sampler as _;
         let mut s = crate::sample::proc::ProcessTreeSampler::new(std::process::id()).with_log(log);
-        let mut out = [None; 3];
+        let mut out = [None; 5];
         s.sample(&mut out);
         s.sample(&mut out);
         child.kill().unwrap();

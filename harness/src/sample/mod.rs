@@ -26,6 +26,12 @@ pub enum Metric {
     Pss,
     /// Swapped-out memory of the tree.
     Swap,
+    /// The anonymous part of `rss` (`RssAnon` + `RssShmem`): heaps, stacks,
+    /// private mappings and shared memory, pages that can only be swapped.
+    RssAnon,
+    /// The file-backed part of `rss` (`RssFile`): mapped files, pages the
+    /// kernel can drop.
+    RssFile,
     /// jemalloc `stats.allocated`: bytes the program holds (live heap).
     /// dhat's live bytes in a `--features dhat-heap` build.
     Heap,
@@ -58,10 +64,12 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in column order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 18] = [
         Metric::Rss,
         Metric::Pss,
         Metric::Swap,
+        Metric::RssAnon,
+        Metric::RssFile,
         Metric::Heap,
         Metric::HeapActive,
         Metric::HeapResident,
@@ -83,6 +91,8 @@ impl Metric {
             Metric::Rss => "rss",
             Metric::Pss => "pss",
             Metric::Swap => "swap",
+            Metric::RssAnon => "rss_anon",
+            Metric::RssFile => "rss_file",
             Metric::Heap => "heap",
             Metric::HeapActive => "heap_active",
             Metric::HeapResident => "heap_resident",
@@ -115,6 +125,10 @@ impl Metric {
             Metric::Rss => "resident memory of the target process tree",
             Metric::Pss => "proportional set size of the tree (shared pages split)",
             Metric::Swap => "swapped-out memory of the tree",
+            Metric::RssAnon => {
+                "anonymous and shared resident memory of the tree (heaps, stacks, shm)"
+            }
+            Metric::RssFile => "file-backed resident memory of the tree (mapped files)",
             Metric::Heap if cfg!(feature = "dhat-heap") => "live heap (dhat curr_bytes)",
             Metric::Heap => "live heap (jemalloc allocated)",
             Metric::HeapActive => "jemalloc active pages",

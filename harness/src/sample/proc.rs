@@ -1,8 +1,9 @@
-//! The target's whole process tree: `rss`, `pss` and `swap`.
+//! The target's whole process tree: `rss` (and its anonymous and
+//! file-backed parts, `rss_anon` and `rss_file`), `pss` and `swap`.
 //!
 //! Descendants are re-discovered at every sample through
 //! `/proc/<pid>/task/<tid>/children`, so a worker that forks a leaking
-//! grandchild is counted. `rss` and `swap` come from `/proc/<pid>/status`
+//! grandchild is counted. `rss`, its parts and `swap` come from `/proc/<pid>/status`
 //! (kernel counters, constant cost); `pss` needs `smaps_rollup`, which walks
 //! every page table (~850 µs at 80 MiB RSS), so it is read on a bounded
 //! duty cycle (see [`ProcessTreeSampler`]).
@@ -42,29 +43,51 @@ pub(crate) fn kb_value(line: &[u8]) -> Option<u64> {
     }
 }
 
-/// Rss, Pss and Swap of one process, in bytes.
+/// Rss (and its parts), Pss and Swap of one process, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcMem {
     /// Resident set size.
     pub rss: u64,
+    /// Resident anonymous and shared memory (`RssAnon` + `RssShmem`):
+    /// heaps, stacks, private mappings, shared memory and tmpfs: pages the
+    /// kernel can only swap out, never drop.
+    pub anon: u64,
+    /// Resident file-backed memory (`RssFile`): mapped files (a
+    /// memory-mapped dataset, the model's weights, shared libraries), pages
+    /// the kernel drops when memory runs short and reads back on use.
+    pub file: u64,
     /// Proportional set size.
     pub pss: u64,
     /// Swapped out.
     pub swap: u64,
 }
 
-/// Parse `VmRSS` and `VmSwap` (bytes) from the text of `/proc/<pid>/status`.
-pub fn parse_status(text: &[u8]) -> Option<(u64, u64)> {
-    let (mut rss, mut swap) = (None, None);
+/// Parse `VmRSS`, `RssAnon` + `RssShmem`, `RssFile` and `VmSwap` (bytes)
+/// from the text of `/proc/<pid>/status` (`pss` left 0). `None` without a
+/// `VmRSS` line.
+///
+/// NOTE: shared memory goes with the anonymous part: the kernel keeps
+/// shmem pages on its anonymous lists (swap-backed, never dropped), and a
+/// leak through `/dev/shm` (tensors handed between data-loader workers) is
+/// as real as one on the heap.
+pub fn parse_status(text: &[u8]) -> Option<ProcMem> {
+    let mut m = ProcMem::default();
+    let mut rss = None;
     for line in text.split(|&b| b == b'\n') {
+        let value = || kb_value(line).unwrap_or(0);
         if line.starts_with(b"VmRSS:") {
             rss = kb_value(line);
+        } else if line.starts_with(b"RssAnon:") || line.starts_with(b"RssShmem:") {
+            m.anon += value();
+        } else if line.starts_with(b"RssFile:") {
+            m.file = value();
         } else if line.starts_with(b"VmSwap:") {
-            swap = kb_value(line);
+            m.swap = value();
         }
     }
     // NOTE: kernel threads and zombies have no Vm lines: nothing to count.
-    Some((rss?, swap.unwrap_or(0)))
+    m.rss = rss?;
+    Some(m)
 }
 
 /// Parse the text of `/proc/<pid>/smaps_rollup`.
@@ -330,7 +353,13 @@ impl ProcessTreeSampler {
 
 impl Sampler for ProcessTreeSampler {
     fn metrics(&self) -> &[Metric] {
-        &[Metric::Rss, Metric::Pss, Metric::Swap]
+        &[
+            Metric::Rss,
+            Metric::Pss,
+            Metric::Swap,
+            Metric::RssAnon,
+            Metric::RssFile,
+        ]
     }
 
     fn sample(&mut self, out: &mut [Option<u64>]) {
@@ -344,13 +373,12 @@ impl Sampler for ProcessTreeSampler {
             if self.exclude_root && pid == self.root {
                 continue;
             }
-            let Some((rss, swap)) = self
+            let Some(mut m) = self
                 .read_file(pid, "status")
                 .and_then(|_| parse_status(&self.buf))
             else {
                 continue;
             };
-            let mut m = ProcMem { rss, pss: 0, swap };
             if want_pss {
                 match self
                     .read_file(pid, "smaps_rollup")
@@ -363,6 +391,8 @@ impl Sampler for ProcessTreeSampler {
             total.rss += m.rss;
             total.pss += m.pss;
             total.swap += m.swap;
+            total.anon += m.anon;
+            total.file += m.file;
             any = true;
             self.last.push((pid, m));
         }
@@ -377,6 +407,8 @@ impl Sampler for ProcessTreeSampler {
             out[0] = Some(total.rss);
             out[1] = (want_pss && all_pss).then_some(total.pss);
             out[2] = Some(total.swap);
+            out[3] = Some(total.anon);
+            out[4] = Some(total.file);
         }
     }
 }
@@ -422,7 +454,8 @@ mod tests {
             Some(ProcMem {
                 rss: 2048 * 1024,
                 pss: 1024 * 1024,
-                swap: 4096
+                swap: 4096,
+                ..ProcMem::default()
             })
         );
         assert_eq!(parse_smaps_rollup(b"garbage"), None);
@@ -430,8 +463,17 @@ mod tests {
 
     #[test]
     fn parses_status() {
-        let t = b"Name:\tx\nVmRSS:\t  2048 kB\nVmSwap:\t     4 kB\n";
-        assert_eq!(parse_status(t), Some((2048 * 1024, 4096)));
+        let t = b"Name:\tx\nVmRSS:\t  2048 kB\nRssAnon:\t 1024 kB\nRssFile:\t  768 kB\nRssShmem:\t  256 kB\nVmSwap:\t     4 kB\n";
+        assert_eq!(
+            parse_status(t),
+            Some(ProcMem {
+                rss: 2048 * 1024,
+                anon: 1280 * 1024,
+                file: 768 * 1024,
+                pss: 0,
+                swap: 4096,
+            })
+        );
         assert_eq!(parse_status(b"Name:\tkthreadd\n"), None);
     }
 
@@ -446,9 +488,17 @@ mod tests {
         assert_eq!(tree[0], me);
         assert!(tree.contains(&child.id()), "{tree:?} lacks {}", child.id());
         let mut s = ProcessTreeSampler::new(me);
-        let mut out = [None; 3];
+        let mut out = [None; 5];
         s.sample(&mut out);
         assert!(out[0].unwrap() > 1 << 20);
+        // The kernel's VmRSS is RssAnon + RssFile + RssShmem, process by
+        // process, so the tree's parts add up to its whole.
+        assert_eq!(
+            out[3].unwrap() + out[4].unwrap(),
+            out[0].unwrap(),
+            "{out:?}"
+        );
+        assert!(out[3].unwrap() > 0 && out[4].unwrap() > 0, "{out:?}");
         assert!(s.last_breakdown().len() >= 2);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -482,8 +532,8 @@ mod tests {
     #[test]
     fn dead_root_gives_nothing() {
         let mut s = ProcessTreeSampler::new(u32::MAX - 1);
-        let mut out = [None; 3];
+        let mut out = [None; 5];
         s.sample(&mut out);
-        assert_eq!(out, [None, None, None]);
+        assert_eq!(out, [None; 5]);
     }
 }
