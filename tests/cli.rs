@@ -136,6 +136,52 @@ fn watch_mapped_file_read_fails_rss_names_file_pages_and_passes_rss_anon() {
 }
 
 #[test]
+fn watch_forking_pool_names_the_parent_and_reads_the_tree_s_own_growth_in_pss() {
+    // A parent keeping 6 MiB/min of results, two workers forked from it and
+    // recycled every 20 tasks: each new worker inherits the parent's grown
+    // pages, and the tree's RSS counts them once per process.
+    let pool = fixture("pool.py");
+    let o = run_with(
+        &[
+            "watch",
+            "--duration",
+            "90s",
+            "-t",
+            "rss.slope<2MiB/min",
+            "-q",
+        ],
+        &["python3", pool.as_str(), "--leak", "6", "--seed", "2"],
+        &[],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    let slope = |name: &str| {
+        r["analysis"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", r["analysis"]))["slope_per_min"]["value"]
+            .as_f64()
+            .unwrap()
+            / MIB
+    };
+    let (rss, pss) = (slope("rss"), slope("pss"));
+    assert!(rss > 1.5 * pss, "rss {rss} pss {pss} MiB/min: no overcount");
+    assert!((2.0..12.0).contains(&pss), "pss {pss} MiB/min, truth 6");
+    let c = &r["classification"];
+    assert_eq!(c["pattern"], "one_process", "{c}");
+    assert_eq!(c["process"]["pid"], r["target"]["pid"], "{c}");
+    let advice: Vec<&str> = c["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(advice.iter().any(|a| a.contains("pss.slope")), "{advice:?}");
+}
+
+#[test]
 fn watch_leak_in_grandchild_fails() {
     let o = watch(&["parent-of-leak", "--rate", "60"], "40s");
     assert_eq!(o.code, 1, "{}", o.stderr);

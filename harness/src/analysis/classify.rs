@@ -355,6 +355,10 @@ pub fn process_trends(
     out
 }
 
+/// The tree's RSS grew by more than this many times its PSS: the growth is
+/// counted over again in the processes that share it.
+const SHARED_OVERCOUNT: f64 = 1.5;
+
 /// The process the tree's growth is confined to, if there is one: the tree
 /// has at least two processes; one grows (significantly, past the floor)
 /// by at least [`ONE_PROCESS_SHARE`] of the tree's fitted growth; no other
@@ -561,6 +565,8 @@ struct Readings<'a> {
     floor: f64,
     /// `rss`, else `pss`.
     rss: Option<Evidence>,
+    /// `pss` itself (shared pages split among the processes sharing them).
+    pss: Option<Evidence>,
     heap: Option<Evidence>,
     vram: Option<Evidence>,
     swap: Option<Evidence>,
@@ -596,6 +602,7 @@ impl<'a> Readings<'a> {
                 .map(|a| read_metric(a, floor, shapes.iter().find(|s| s.metric == m)))
         };
         let rss = ev(Metric::Rss).or_else(|| ev(Metric::Pss));
+        let pss = ev(Metric::Pss);
         let heap = ev(Metric::Heap);
         let vram = ev(Metric::Vram);
         let swap = ev(Metric::Swap);
@@ -622,6 +629,7 @@ impl<'a> Readings<'a> {
             processes,
             floor,
             rss,
+            pss,
             heap,
             vram,
             swap,
@@ -632,6 +640,22 @@ impl<'a> Readings<'a> {
             rss_file,
             evidence,
         }
+    }
+
+    /// The tree's `pss` evidence where its `rss` counts the pages its
+    /// processes share once per process: the tree has two processes or
+    /// more, and RSS grew past the floor by over [`SHARED_OVERCOUNT`] × the
+    /// PSS growth (a worker forked from a grown parent inherits its pages,
+    /// and each process's RSS counts them all). PSS splits a shared page
+    /// among its sharers, so its growth is the tree's own.
+    fn pss_if_rss_overcounts(&self) -> Option<&Evidence> {
+        if self.processes.len() < 2 {
+            return None;
+        }
+        let rss = self.rss.as_ref().filter(|e| e.metric == Metric::Rss)?;
+        let pss = self.pss.as_ref()?;
+        let (rg, pg) = (rss.growth?, pss.growth?);
+        (rg >= self.floor && rg > SHARED_OVERCOUNT * pg.max(self.floor)).then_some(pss)
     }
 
     /// The answer: `pattern` with what it rests on.
@@ -671,12 +695,20 @@ fn classify_inner(
             vec![],
         );
     }
-    host_memory_pressure(&r)
+    let mut c = host_memory_pressure(&r)
         .or_else(|| gpu_caching_allocator(&r))
         .or_else(|| growth(&r))
         .or_else(|| warmup_plateau(&r))
         .or_else(|| too_noisy(&r))
-        .unwrap_or_else(|| steady(&r))
+        .unwrap_or_else(|| steady(&r));
+    if let (Some(pss), Some(rss)) = (r.pss_if_rss_overcounts(), r.rss.as_ref()) {
+        c.advice.push(format!(
+            "RSS counts the pages the tree's processes share once per process (a worker forked from a grown parent inherits its pages): the tree's RSS grew {} and its PSS, its own memory, {}; gate a forking pool on `pss.slope`",
+            rss.growth.map_or("–".into(), signed),
+            pss.growth.map_or("–".into(), signed)
+        ));
+    }
+    c
 }
 
 /// Host pressure: the tree's memory is going to swap (its RSS then
@@ -841,12 +873,16 @@ fn mapped_files(r: &Readings) -> Option<Classification> {
 
 /// The tree's growth is one process's (see [`one_process_finding`]).
 fn one_process(r: &Readings) -> Option<Classification> {
-    let f = r
-        .rss
-        .as_ref()
+    // NOTE: where RSS counts shared pages once per process (a pool forked
+    // from a parent that keeps growing), the tree's own growth is its PSS:
+    // a parent keeping 6 MiB/min read 6.0 MiB/min in its own RSS, 6.3 in
+    // the tree's PSS and 16.4 in the tree's RSS (two workers recycled every
+    // 20 tasks), and was "not confined" at 36% of the RSS growth.
+    let tree_evidence = r.pss_if_rss_overcounts().or(r.rss.as_ref());
+    let f = tree_evidence
         .filter(|_| grows(&r.rss))
         .and_then(|e| one_process_finding(e, r.processes, r.floor))?;
-    let tree = describe(&r.rss);
+    let tree = tree_evidence.map(Evidence::describe).unwrap_or_default();
     let lead = r
         .processes
         .iter()
@@ -1523,6 +1559,58 @@ mod tests {
     /// A few KiB of deterministic jitter, no trend.
     fn jitter(x: f64) -> f64 {
         ((x as u64 * 7919) % 13) as f64 * 4096.0
+    }
+
+    #[test]
+    fn a_forking_pool_s_parent_is_named_against_the_tree_s_pss() {
+        // The parent keeps 1 MiB/s; workers forked from it live 10 s each
+        // and start with its pages, so the tree's RSS grows 2.5 times as
+        // fast as what the tree holds (PSS).
+        let parent = |x: f64| 20.0 * MIB + x * MIB;
+        // Each worker holds what it inherited at its fork, no more.
+        let workers: Vec<(u32, f64, Box<dyn Fn(f64) -> f64>)> = (0..12)
+            .map(|k| {
+                let from = 10.0 * f64::from(k);
+                let held: Box<dyn Fn(f64) -> f64> =
+                    Box::new(move |x| 20.0 * MIB + from * MIB + jitter(x));
+                (100 + k, from, held)
+            })
+            .collect();
+        let mut procs: Vec<Proc<'_>> = vec![(10, "python3 pool.py", 0.0, 120.0, &parent)];
+        for (pid, from, held) in &workers {
+            procs.push((*pid, "python3 pool.py", *from, from + 9.0, held.as_ref()));
+        }
+        let trends = process_trends(&tree(&procs), 10.0, 0.95);
+        let rss_pss = |rss_growth: f64| {
+            analysis(vec![
+                m(Metric::Rss, 400.0 * MIB, 280.0 * MIB, rss_growth, true),
+                m(Metric::Pss, 150.0 * MIB, 115.0 * MIB, 112.0 * MIB, true),
+            ])
+        };
+        let c = classify_tree(&rss_pss(280.0 * MIB), &[], &trends, MIB);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert_eq!(c.process.as_ref().unwrap().pid, 10);
+        assert!(
+            c.summary.contains("of the tree's growth (pss: +112 MiB"),
+            "{}",
+            c.summary
+        );
+        assert!(
+            c.advice
+                .iter()
+                .any(|a| a.contains("`pss.slope`") && a.contains("+280 MiB")),
+            "{:?}",
+            c.advice
+        );
+        // RSS and PSS growing alike: RSS is the tree's measure, no advice.
+        let c = classify_tree(&rss_pss(120.0 * MIB), &[], &trends, MIB);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert!(c.summary.contains("(rss: +120 MiB"), "{}", c.summary);
+        assert!(
+            !c.advice.iter().any(|a| a.contains("pss.slope")),
+            "{:?}",
+            c.advice
+        );
     }
 
     #[test]
