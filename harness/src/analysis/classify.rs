@@ -1568,11 +1568,11 @@ mod tests {
         // fast as what the tree holds (PSS).
         let parent = |x: f64| 20.0 * MIB + x * MIB;
         // Each worker holds what it inherited at its fork, no more.
-        let workers: Vec<(u32, f64, Box<dyn Fn(f64) -> f64>)> = (0..12)
+        type Held = Box<dyn Fn(f64) -> f64>;
+        let workers: Vec<(u32, f64, Held)> = (0..12)
             .map(|k| {
                 let from = 10.0 * f64::from(k);
-                let held: Box<dyn Fn(f64) -> f64> =
-                    Box::new(move |x| 20.0 * MIB + from * MIB + jitter(x));
+                let held: Held = Box::new(move |x| 20.0 * MIB + from * MIB + jitter(x));
                 (100 + k, from, held)
             })
             .collect();
