@@ -1092,7 +1092,9 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     let (m, rise, first) = rise_of(&r.rss, Metric::Rss)
         .or_else(|| rise_of(&r.heap, Metric::Heap))
         .or_else(|| rise_of(&r.vram, Metric::Vram))?;
-    let end = r.analysis.metric(m).map_or(0.0, |a| a.warmup_end_s);
+    let (end, cut) = r.analysis.metric(m).map_or((0.0, false), |a| {
+        (a.warmup_end_s, a.steady_samples < a.samples)
+    });
     let e = r
         .evidence
         .iter()
@@ -1102,8 +1104,10 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     // NOTE: with no warm-up cut (auto found none, or `--warmup 0`) the rise
     // came before the window began: a watched command's first sample is
     // taken as it is spawned, before its interpreter has loaded. "During
-    // the first 0 s" said nothing.
-    let when = if end > 0.0 {
+    // the first 0 s" said nothing. The cut is read from the samples it left
+    // out, not from its time: the first sample is taken a millisecond or so
+    // after the start, and "0.001 s > 0" printed "the first 0 s" again.
+    let when = if cut {
         format!("during the first {}", fmt_secs(end))
     } else {
         "at start-up".to_string()
@@ -1485,7 +1489,7 @@ mod tests {
         // first sample is taken before its interpreter loads), not "during
         // the first 0 s".
         let mut rss = m(Metric::Rss, 0.02 * MIB, 14.0 * MIB, 0.0, false);
-        rss.warmup_end_s = 0.0;
+        (rss.warmup_end_s, rss.steady_samples) = (0.001, rss.samples);
         let c = classify(&analysis(vec![rss]), &[], MIB);
         assert_eq!(c.pattern, Pattern::BoundedPlateau);
         assert!(
