@@ -40,6 +40,9 @@ pub enum Pattern {
     /// RSS grows in file-backed pages while anonymous memory is flat: mapped
     /// files being read (a memory-mapped dataset or model), not a heap.
     MappedFiles,
+    /// The tree's memory is flat while the host's shared memory grows:
+    /// files left in `/dev/shm` (or tmpfs), which no process's RSS counts.
+    SharedMemory,
     /// Growth whose cause the samples cannot tell.
     Unknown,
 }
@@ -56,6 +59,7 @@ impl Pattern {
             Pattern::HostMemoryPressure => "host memory pressure",
             Pattern::OneProcess => "growth confined to one process of the tree",
             Pattern::MappedFiles => "file-backed pages: mapped files being read",
+            Pattern::SharedMemory => "shared memory left outside the tree (/dev/shm)",
             Pattern::Unknown => "unknown",
         }
     }
@@ -572,6 +576,7 @@ struct Readings<'a> {
     swap: Option<Evidence>,
     sys_swap: Option<Evidence>,
     sys_avail: Option<Evidence>,
+    sys_shmem: Option<Evidence>,
     /// jemalloc's own counters (`heap_active`, `heap_resident`...).
     allocator: Vec<Evidence>,
     /// The parts of RSS: anonymous, and file-backed or shared.
@@ -608,6 +613,7 @@ impl<'a> Readings<'a> {
         let swap = ev(Metric::Swap);
         let sys_swap = ev(Metric::SysSwapUsed);
         let sys_avail = ev(Metric::SysAvailable);
+        let sys_shmem = ev(Metric::SysShmem);
         let allocator: Vec<Evidence> = [
             Metric::HeapActive,
             Metric::HeapResident,
@@ -635,6 +641,7 @@ impl<'a> Readings<'a> {
             swap,
             sys_swap,
             sys_avail,
+            sys_shmem,
             allocator,
             rss_anon,
             rss_file,
@@ -698,6 +705,7 @@ fn classify_inner(
     let mut c = host_memory_pressure(&r)
         .or_else(|| gpu_caching_allocator(&r))
         .or_else(|| growth(&r))
+        .or_else(|| shared_memory(&r))
         .or_else(|| warmup_plateau(&r))
         .or_else(|| too_noisy(&r))
         .unwrap_or_else(|| steady(&r));
@@ -819,6 +827,35 @@ fn flattening_growth(r: &Readings) -> Option<Classification> {
             "give the cache an explicit size limit so its bound is known".into(),
         ],
     ))
+}
+
+/// The tree's memory is flat (nothing in it grows) while the host's shared
+/// memory (`Shmem`: tmpfs, `/dev/shm`) grows: what a process writes there
+/// stays when it closes the file or unmaps it, and then no process's RSS
+/// counts it (a `multiprocessing.shared_memory` block closed but never
+/// unlinked, tensors a crashed data-loader worker handed over). Medium
+/// confidence at most: any program on the host moves `Shmem`.
+fn shared_memory(r: &Readings) -> Option<Classification> {
+    let shm = r.sys_shmem.as_ref().filter(|e| e.trend == Trend::Grows)?;
+    if grows(&r.rss) || grows(&r.heap) {
+        return None;
+    }
+    let mut c = r.answer(
+        Pattern::SharedMemory,
+        Confidence::Medium,
+        format!(
+            "the host's shared memory grows ({}) while the tree's memory is flat ({}): files left in /dev/shm or another tmpfs, which no process's RSS counts once nothing maps them (or another program on the host)",
+            shm.describe(),
+            describe(&r.rss)
+        ),
+        vec![
+            "list what is there, newest first: `ls -lt /dev/shm`; a `multiprocessing.shared_memory` block needs `unlink()`, not only `close()`".into(),
+            "gate on `sys_shmem.slope` where nothing else on the host writes shared memory (a CI runner, a container of its own)".into(),
+            "in a container /dev/shm is small (Docker's default: 64 MiB) and charged to its cgroup (`cgroup_file`)".into(),
+        ],
+    );
+    c.evidence.push(shm.clone());
+    Some(c)
 }
 
 /// File-backed pages carry at least this share of the RSS growth, and
@@ -1416,6 +1453,31 @@ mod tests {
             m(Metric::RssFile, 40.0 * MIB, 110.0 * MIB, 100.0 * MIB, true),
         ]);
         assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Unknown);
+    }
+
+    #[test]
+    fn host_shared_memory_growing_beside_a_flat_tree_is_named() {
+        let a = analysis(vec![
+            flat(Metric::Rss, 15.0 * MIB),
+            m(Metric::SysShmem, 2.0 * MIB, 18.0 * MIB, 12.0 * MIB, true),
+        ]);
+        let c = classify(&a, &[], MIB);
+        assert_eq!(c.pattern, Pattern::SharedMemory, "{}", c.summary);
+        assert_eq!(c.confidence, Confidence::Medium);
+        assert!(c.summary.contains("sys_shmem: +12.0 MiB"), "{}", c.summary);
+        assert!(c.advice.iter().any(|a| a.contains("ls -lt /dev/shm")));
+        // The tree growing as well is the tree's growth first.
+        let a = analysis(vec![
+            m(Metric::Rss, 100.0 * MIB, 60.0 * MIB, 50.0 * MIB, true),
+            m(Metric::SysShmem, 2.0 * MIB, 18.0 * MIB, 12.0 * MIB, true),
+        ]);
+        assert_ne!(classify(&a, &[], MIB).pattern, Pattern::SharedMemory);
+        // Flat shared memory says nothing.
+        let a = analysis(vec![
+            flat(Metric::Rss, 15.0 * MIB),
+            flat(Metric::SysShmem, 2.0 * MIB),
+        ]);
+        assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Steady);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum Metric {
     SysAvailable,
     /// Swap used on the host.
     SysSwapUsed,
+    /// Shared memory on the host (`Shmem`: tmpfs, `/dev/shm`): what a
+    /// process leaves there outlives its mappings, and no RSS counts it.
+    SysShmem,
     /// Memory charged to the target's memory cgroup (v2 `memory.current`,
     /// v1 `memory.usage_in_bytes`): what the kernel OOM-kills a container by.
     Cgroup,
@@ -64,7 +67,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in column order.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 19] = [
         Metric::Rss,
         Metric::Pss,
         Metric::Swap,
@@ -79,6 +82,7 @@ impl Metric {
         Metric::VramDevice,
         Metric::SysAvailable,
         Metric::SysSwapUsed,
+        Metric::SysShmem,
         Metric::Cgroup,
         Metric::CgroupAnon,
         Metric::CgroupFile,
@@ -102,6 +106,7 @@ impl Metric {
             Metric::VramDevice => "vram_device",
             Metric::SysAvailable => "sys_available",
             Metric::SysSwapUsed => "sys_swap_used",
+            Metric::SysShmem => "sys_shmem",
             Metric::Cgroup => "cgroup",
             Metric::CgroupAnon => "cgroup_anon",
             Metric::CgroupFile => "cgroup_file",
@@ -139,6 +144,7 @@ impl Metric {
             Metric::VramDevice => "GPU memory used on the device(s)",
             Metric::SysAvailable => "host MemAvailable",
             Metric::SysSwapUsed => "host swap in use",
+            Metric::SysShmem => "host shared memory (tmpfs, /dev/shm)",
             Metric::Cgroup => "memory charged to the target's cgroup",
             Metric::CgroupAnon => "anonymous memory of the cgroup",
             Metric::CgroupFile => "page cache and tmpfs of the cgroup",
