@@ -45,6 +45,19 @@ fn watch_with(shape: &[&str], duration: &str, extra: &[&str]) -> Outcome {
     run_with(&args, &[&["python3", t.as_str()][..], shape].concat(), &[])
 }
 
+/// A metric's fitted drift in a report, MiB/min.
+fn slope_mib_per_min(r: &Value, metric: &str) -> f64 {
+    r["analysis"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} in {}", r["analysis"]))["slope_per_min"]["value"]
+        .as_f64()
+        .unwrap()
+        / MIB
+}
+
 // ---- watch: the acceptance shapes, 90 s or less each ----
 
 #[test]
@@ -107,17 +120,7 @@ fn watch_mapped_file_read_fails_rss_names_file_pages_and_passes_rss_anon() {
     let r = report(&o.dir);
     assert_eq!(outcome_of(&r, "rss.slope<2MiB/min"), "fail");
     assert_eq!(outcome_of(&r, "rss_anon.slope<2MiB/min"), "pass");
-    let slope = |name: &str| {
-        r["analysis"]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {}", r["analysis"]))["slope_per_min"]["value"]
-            .as_f64()
-            .unwrap()
-            / MIB
-    };
+    let slope = |name: &str| slope_mib_per_min(&r, name);
     assert!(
         (40.0..80.0).contains(&slope("rss_file")),
         "{}",
@@ -155,17 +158,7 @@ fn watch_forking_pool_names_the_parent_and_reads_the_tree_s_own_growth_in_pss() 
     );
     assert_eq!(o.code, 1, "{}", o.stderr);
     let r = report(&o.dir);
-    let slope = |name: &str| {
-        r["analysis"]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {}", r["analysis"]))["slope_per_min"]["value"]
-            .as_f64()
-            .unwrap()
-            / MIB
-    };
+    let slope = |name: &str| slope_mib_per_min(&r, name);
     let (rss, pss) = (slope("rss"), slope("pss"));
     assert!(rss > 1.5 * pss, "rss {rss} pss {pss} MiB/min: no overcount");
     assert!((2.0..12.0).contains(&pss), "pss {pss} MiB/min, truth 6");
