@@ -149,6 +149,13 @@ pub struct Shape {
     pub late_slope: f64,
     /// Whether the second half's trend is significant.
     pub late_significant: bool,
+    /// Standard errors of the two drifts, bytes/s (each half's interval
+    /// over its two-sided normal quantile); 0 where unknown.
+    #[serde(default)]
+    pub early_se: f64,
+    /// See `early_se`.
+    #[serde(default)]
+    pub late_se: f64,
     /// Seconds covered by each half.
     pub half_span_s: f64,
 }
@@ -440,6 +447,7 @@ pub fn shapes(table: &SampleTable, analysis: &Analysis, confidence: f64) -> Vec<
         if cut < MIN_HALF || t.len() - cut < MIN_HALF {
             continue;
         }
+        let z = crate::stats::normal_quantile(0.5 + 0.5 * confidence);
         let early = crate::stats::drift(&t[..cut], &y[..cut], confidence);
         let late = crate::stats::drift(&t[cut..], &y[cut..], confidence);
         if let (Some(e), Some(l)) = (early, late) {
@@ -448,6 +456,8 @@ pub fn shapes(table: &SampleTable, analysis: &Analysis, confidence: f64) -> Vec<
                 early_slope: e.slope,
                 late_slope: l.slope,
                 late_significant: l.significant,
+                early_se: (e.ci_high - e.ci_low) / (2.0 * z),
+                late_se: (l.ci_high - l.ci_low) / (2.0 * z),
                 half_span_s: mid - t[0],
             });
         }
@@ -474,10 +484,17 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
         (false, true) => Trend::Unclear,
         (_, false) => Trend::Flat,
     };
+    // NOTE: the late half must be measurably slower than the early one (the
+    // difference past 1.645 standard errors, one-sided 5%): a small late
+    // slope alone is what any half too noisy to fit gives. A 6 MiB/min leak
+    // under ±8 MiB of thread-arena churn (90 s, failing its gate: halves
+    // 8.5 MiB/min, CI 1.4–18.0, and 1.4, CI −7.4–8.2) was called "growth
+    // that flattens, not (yet) a leak".
     let flattens = shape.map(|s| {
         s.early_slope > 0.0
             && s.early_slope * s.half_span_s >= floor
             && s.late_slope <= 0.25 * s.early_slope
+            && s.early_slope - s.late_slope >= 1.645 * s.early_se.hypot(s.late_se)
             && !(s.late_significant && s.late_slope * s.half_span_s >= floor)
     });
     Evidence {
@@ -1573,6 +1590,8 @@ mod tests {
             early_slope: 0.6 * MIB,
             late_slope: 0.02 * MIB,
             late_significant: false,
+            early_se: 0.05 * MIB,
+            late_se: 0.05 * MIB,
             half_span_s: 270.0,
         }];
         let c = classify(&a, &s, MIB);
@@ -1582,6 +1601,18 @@ mod tests {
         let s = [Shape {
             late_slope: 0.55 * MIB,
             late_significant: true,
+            ..s[0]
+        }];
+        assert_eq!(classify(&a, &s, MIB).pattern, Pattern::LiveHeapGrowth);
+        // Nor does one whose halves are too noisy to tell apart: the late
+        // slope came out small, but within 1.645 standard errors of the
+        // early one (a 6 MiB/min leak under ±8 MiB of thread-arena churn,
+        // 90 s).
+        let s = [Shape {
+            late_slope: 0.02 * MIB,
+            late_significant: false,
+            early_se: 0.3 * MIB,
+            late_se: 0.3 * MIB,
             ..s[0]
         }];
         assert_eq!(classify(&a, &s, MIB).pattern, Pattern::LiveHeapGrowth);
