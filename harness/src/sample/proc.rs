@@ -56,6 +56,9 @@ pub struct ProcMem {
     /// memory-mapped dataset, the model's weights, shared libraries), pages
     /// the kernel drops when memory runs short and reads back on use.
     pub file: u64,
+    /// Whether the kernel gave the split (`RssAnon`, Linux 4.5 and later):
+    /// without it `anon` and `file` are unknown, not 0.
+    pub split: bool,
     /// Proportional set size.
     pub pss: u64,
     /// Swapped out.
@@ -78,6 +81,7 @@ pub fn parse_status(text: &[u8]) -> Option<ProcMem> {
         if line.starts_with(b"VmRSS:") {
             rss = kb_value(line);
         } else if line.starts_with(b"RssAnon:") || line.starts_with(b"RssShmem:") {
+            m.split |= line.starts_with(b"RssAnon:");
             m.anon += value();
         } else if line.starts_with(b"RssFile:") {
             m.file = value();
@@ -368,7 +372,7 @@ impl Sampler for ProcessTreeSampler {
         let now = std::time::Instant::now();
         let want_pss = self.next_pss.is_none_or(|t| now >= t);
         let mut total = ProcMem::default();
-        let (mut any, mut all_pss) = (false, true);
+        let (mut any, mut all_pss, mut all_split) = (false, true, true);
         for pid in tree {
             if self.exclude_root && pid == self.root {
                 continue;
@@ -393,6 +397,7 @@ impl Sampler for ProcessTreeSampler {
             total.swap += m.swap;
             total.anon += m.anon;
             total.file += m.file;
+            all_split &= m.split;
             any = true;
             self.last.push((pid, m));
         }
@@ -407,8 +412,8 @@ impl Sampler for ProcessTreeSampler {
             out[0] = Some(total.rss);
             out[1] = (want_pss && all_pss).then_some(total.pss);
             out[2] = Some(total.swap);
-            out[3] = Some(total.anon);
-            out[4] = Some(total.file);
+            out[3] = all_split.then_some(total.anon);
+            out[4] = all_split.then_some(total.file);
         }
     }
 }
@@ -470,10 +475,14 @@ mod tests {
                 rss: 2048 * 1024,
                 anon: 1280 * 1024,
                 file: 768 * 1024,
+                split: true,
                 pss: 0,
                 swap: 4096,
             })
         );
+        // Before Linux 4.5 there is no split: unknown, not 0.
+        let old = parse_status(b"VmRSS:\t  2048 kB\nVmSwap:\t 0 kB\n").unwrap();
+        assert!(!old.split && old.rss == 2048 * 1024);
         assert_eq!(parse_status(b"Name:\tkthreadd\n"), None);
     }
 
