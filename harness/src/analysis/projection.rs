@@ -128,7 +128,7 @@ const SHARED_OVERCOUNT: f64 = 1.5;
 ///
 /// Host memory: the tree's drift eats into the host's last
 /// `sys_available`. The drift is `rss_anon`'s, or `pss`'s where that is
-/// significant and under 1/[`SHARED_OVERCOUNT`] of it (RSS, else PSS, where
+/// significant and under 1/1.5 of it (RSS, else PSS, where
 /// neither was sampled). NOTE: the drift of
 /// `sys_available` itself is not used: on a shared machine other programs
 /// move it. NOTE: not all of RSS: the kernel counts clean file pages (a
