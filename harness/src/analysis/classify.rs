@@ -367,8 +367,9 @@ pub fn process_trends(
 }
 
 /// The tree's RSS grew by more than this many times its PSS: the growth is
-/// counted over again in the processes that share it.
-const SHARED_OVERCOUNT: f64 = 1.5;
+/// counted over again in the processes that share it. The out-of-memory
+/// projection reads the anonymous drift against PSS's with the same factor.
+pub(crate) const SHARED_OVERCOUNT: f64 = 1.5;
 
 /// The process the tree's growth is confined to, if there is one: the tree
 /// has at least two processes; one grows (significantly, past the floor)

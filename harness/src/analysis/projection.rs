@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::classify::SHARED_OVERCOUNT;
 use crate::analysis::threshold::{Op, Stat};
 use crate::analysis::{Analysis, MetricAnalysis};
 use crate::sample::Metric;
@@ -119,10 +120,6 @@ fn time_to(
         text,
     }
 }
-
-/// The tree's anonymous drift over this many times its PSS drift is
-/// counted over again in the processes that share it (see [`project`]).
-const SHARED_OVERCOUNT: f64 = 1.5;
 
 /// Project every limit of a run.
 ///
