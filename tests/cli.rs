@@ -484,6 +484,75 @@ fn analyze_reruns_with_other_thresholds() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `samples.csv` of rss at 1 Hz for `n` seconds: 200 MiB plus Gaussian
+/// noise of `sd_mib` (seeded: a 64-bit LCG through Box–Muller).
+fn noisy_csv(path: &Path, n: usize, sd_mib: f64, seed: u64) {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut uniform = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut csv = String::from("t_s,items,rss\n");
+    for i in 0..n {
+        let z = (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos();
+        csv.push_str(&format!("{i},,{}\n", (200.0 + sd_mib * z) * MIB));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+#[test]
+fn analyze_says_when_a_pass_does_not_rule_out_the_limit_and_how_long_would() {
+    // 90 s of 8 MiB noise, flat: the interval is several MiB/min wide,
+    // past a 2 MiB/min limit. The run passes, says it is not conclusive,
+    // and plans a longer run; the same noise over that length settles it.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("samples.csv");
+    let judge = |csv: &Path| {
+        let out = memsoak()
+            .arg("analyze")
+            .arg(csv)
+            .args(["-t", "rss.slope<2MiB/min"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    noisy_csv(&csv, 90, 8.0, 3);
+    let (summary, line) = judge(&csv);
+    assert!(summary.contains("| pass, not conclusive |"), "{summary}");
+    assert!(summary.contains("**Not conclusive**"), "{summary}");
+    let planned = line
+        .split("a run of about ")
+        .nth(1)
+        .and_then(|s| s.split(" min would settle it").next())
+        .and_then(|m| m.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no planned run in {line}"));
+    assert!((1.5..60.0).contains(&planned), "{planned} min");
+    let settled = (10..15)
+        .filter(|&seed| {
+            noisy_csv(&csv, (planned * 60.0).ceil() as usize, 8.0, seed);
+            let (summary, _) = judge(&csv);
+            !summary.contains("not conclusive")
+        })
+        .count();
+    assert!(
+        settled >= 3,
+        "{settled} of 5 runs of {planned} min settled it"
+    );
+}
+
 // ---- bad input: one clear line, exit 2 ----
 
 #[test]

@@ -6,18 +6,22 @@
 //! at each fail-fast look, on the monitor's look schedule).
 //!
 //! usage: cargo run --release --example calibrate [-- --seeds N] [--runs SECONDS[@HZ]]...
-//!        [--noise FAMILY]... [--no-fail-fast]
+//!        [--noise FAMILY]... [--no-fail-fast] [--settle]
 //! (default 200 seeds per cell, every run length and family; the full table
 //! takes about 20 minutes on 2 busy cores). `--runs`, `--noise` and
 //! `--no-fail-fast` regenerate part of the table: one run length (`90`,
 //! or `90@10` for one rate), one family (`white`, `t3`, `ar0.5`, `ar0.9`,
 //! `ar0.98`, `jump`, `saw`, `jittered`, `slow`, `quantised`, `mixture`),
 //! or the end-of-run verdicts without the `--fail-fast` simulation (its
-//! columns then read `–`).
+//! columns then read `–`). `--settle` prints another table instead: how
+//! often a pass is conclusive (its whole interval within the limit), the
+//! run length `memsoak` plans for one that is not, and how often a run of
+//! that length settles it.
 
 use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{
-    DEFAULT_MIN_GROWTH, LookRules, Outcome, Warmup, analyze_metric, evaluate, fail_fast_time,
+    DEFAULT_MIN_GROWTH, LookRules, Outcome, ThresholdResult, Warmup, analyze_metric, evaluate,
+    fail_fast_time, settle,
 };
 use memsoak::sample::Metric;
 use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario};
@@ -49,6 +53,97 @@ fn verdict(th: &Threshold, t: &[f64], y: &[f64]) -> (bool, bool) {
     (fail, m.is_some_and(|m| m.significant))
 }
 
+/// The end-of-run verdict with whether its interval settles it and, if
+/// not, the run length that would (`analysis::settle`, as `analyze` does).
+fn settled_verdict(th: &Threshold, t: &[f64], y: &[f64]) -> ThresholdResult {
+    let items = vec![f64::NAN; t.len()];
+    let m = analyze_metric(Metric::Rss, t, &items, y, Warmup::Auto, CONFIDENCE);
+    let r = evaluate(th, m.as_ref(), DEFAULT_MIN_GROWTH);
+    settle(r, m.as_ref(), t[0], t[t.len() - 1], CONFIDENCE)
+}
+
+/// The longest run the `--settle` table simulates to check a planned
+/// length (seconds); plans beyond it are not checked.
+const MAX_PLANNED_S: f64 = 4.0 * 3600.0;
+
+/// The `--settle` table: how often a healthy run's pass is conclusive (its
+/// whole interval under the limit); of the others, how many got a planned
+/// run length, its median, and how often a fresh run of the length each
+/// was given settles it (planned: 80%); and how often a pass is called
+/// conclusive while the leak sits at the limit or at 1.5× it (the
+/// interval's upper tail: at most 2.5% at the limit, less beyond).
+fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise]) {
+    for &(seconds, hz) in runs {
+        println!();
+        println!("### {seconds:.0} s at {hz} Hz: passes that settle the limit");
+        println!();
+        println!(
+            "| noise | flat: conclusive pass % | not: planned % | planned run (median) | at the planned run: conclusive % | at the limit: conclusive pass % | at 1.5×: conclusive pass % |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for noise in noises.iter().copied() {
+            let scenario = |behaviour, seconds| Scenario {
+                noise,
+                behaviour,
+                seconds,
+                hz,
+            };
+            let conclusive_pass =
+                |r: &ThresholdResult| r.outcome == Outcome::Pass && r.conclusive == Some(true);
+            let s = scenario(Behaviour::Flat, seconds);
+            // Per seed: conclusive now; else the planned length and
+            // whether a fresh run of it (another seed) settles it.
+            let flat = over_seeds(seeds, |seed| {
+                let (t, y) = s.simulate(seed);
+                let r = settled_verdict(th, &t, &y);
+                if conclusive_pass(&r) {
+                    return (true, None, None);
+                }
+                let planned = r.settle_run_s;
+                let settles = planned.filter(|&p| p <= MAX_PLANNED_S).map(|p| {
+                    let (t, y) = scenario(Behaviour::Flat, p.ceil()).simulate(seed + 1_000_000);
+                    conclusive_pass(&settled_verdict(th, &t, &y))
+                });
+                (false, planned, settles)
+            });
+            let open = flat.iter().filter(|r| !r.0).count();
+            let mut planned: Vec<f64> = flat.iter().filter_map(|r| r.1).collect();
+            planned.sort_by(f64::total_cmp);
+            let checked: Vec<bool> = flat.iter().filter_map(|r| r.2).collect();
+            let mut row = vec![
+                noise.name(),
+                pct(flat.len() - open, flat.len()),
+                if open == 0 {
+                    "–".into()
+                } else {
+                    pct(planned.len(), open)
+                },
+                planned.get(planned.len() / 2).map_or("–".into(), |&m| {
+                    if m <= MAX_PLANNED_S {
+                        format!("{m:.0} s")
+                    } else {
+                        ">4 h".into()
+                    }
+                }),
+                if checked.is_empty() {
+                    "–".into()
+                } else {
+                    pct(checked.iter().filter(|&&b| b).count(), checked.len())
+                },
+            ];
+            for rate in [1.0, 1.5] {
+                let s = scenario(Behaviour::Linear(rate), seconds);
+                let wrong = over_seeds(seeds, |seed| {
+                    let (t, y) = s.simulate(seed);
+                    conclusive_pass(&settled_verdict(th, &t, &y))
+                });
+                row.push(pct(wrong.iter().filter(|&&b| b).count(), wrong.len()));
+            }
+            println!("| {} |", row.join(" | "));
+        }
+    }
+}
+
 /// The time `--fail-fast` stops the run, if it does.
 fn fail_fast(th: &Threshold, s: &Scenario, t: &[f64], y: &[f64]) -> Option<f64> {
     let rules = LookRules {
@@ -69,6 +164,7 @@ struct Options {
     runs: Vec<(f64, f64)>,
     noises: Vec<Noise>,
     fail_fast: bool,
+    settle: bool,
 }
 
 /// The short name `--noise` takes for a family.
@@ -86,8 +182,7 @@ fn noise_key(noise: Noise) -> String {
     }
 }
 
-const USAGE: &str =
-    "usage: calibrate [--seeds N] [--runs SECONDS[@HZ]]... [--noise FAMILY]... [--no-fail-fast]";
+const USAGE: &str = "usage: calibrate [--seeds N] [--runs SECONDS[@HZ]]... [--noise FAMILY]... [--no-fail-fast] [--settle]";
 
 /// Parses the flags; `Err` holds the line to print.
 fn options(args: &[String]) -> Result<Options, String> {
@@ -96,6 +191,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         runs: Vec::new(),
         noises: Vec::new(),
         fail_fast: true,
+        settle: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -147,6 +243,7 @@ fn options(args: &[String]) -> Result<Options, String> {
                 o.noises.push(noise);
             }
             "--no-fail-fast" => o.fail_fast = false,
+            "--settle" => o.settle = true,
             _ => return Err(format!("calibrate: unknown argument {flag:?}\n{USAGE}")),
         }
     }
@@ -169,6 +266,7 @@ fn main() -> ExitCode {
         runs,
         noises,
         fail_fast: with_fail_fast,
+        settle: settle_only,
     } = match options(&args) {
         Ok(o) => o,
         Err(line) => {
@@ -181,6 +279,17 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let start = std::time::Instant::now();
+    if settle_only {
+        println!(
+            "Settling: {seeds} seeds per cell, `{THRESHOLD}` at {:.0}% confidence, noise scale 4 MiB. \
+             A pass is conclusive when its whole interval is under the limit.",
+            100.0 * CONFIDENCE
+        );
+        settle_table(&th, seeds, &runs, &noises);
+        println!();
+        println!("({:.0} s)", start.elapsed().as_secs_f64());
+        return ExitCode::SUCCESS;
+    }
     println!(
         "Calibration: {seeds} seeds per cell, `{THRESHOLD}` at {:.0}% confidence, noise scale 4 MiB.",
         100.0 * CONFIDENCE

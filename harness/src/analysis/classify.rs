@@ -1262,6 +1262,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(growth),
+            effective_samples: None,
             max: first + rise.max(0.0),
             min: first + rise.min(0.0),
             first,

@@ -350,6 +350,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(slope * 3.0),
+            effective_samples: None,
             max,
             min: 0.0,
             first: 0.0,

@@ -286,6 +286,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(per_min),
+            effective_samples: None,
             max: last,
             min: last,
             first: last,
@@ -301,6 +302,8 @@ mod tests {
             p_value: None,
             outcome: Outcome::Pass,
             note: String::new(),
+            conclusive: None,
+            settle_run_s: None,
         }
     }
 

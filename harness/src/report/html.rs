@@ -204,6 +204,7 @@ fn thresholds(ctx: &ExportContext<'_>) -> Markup {
                 @for t in &a.thresholds {
                     @let th = &t.threshold;
                     @let (cls, o) = match t.outcome {
+                        Outcome::Pass if t.inconclusive_pass() => ("", "pass, not conclusive"),
                         Outcome::Pass => ("", "pass"),
                         Outcome::Fail => ("outcome-fail", "FAIL"),
                         Outcome::Skipped => ("outcome-skipped", "skipped"),

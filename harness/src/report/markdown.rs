@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use super::{Artifact, ExportContext, ExportError, Exporter};
-use crate::analysis::Outcome;
 use crate::analysis::compare::{Comparison, slope_text};
+use crate::analysis::threshold::Op;
 use crate::analysis::verdict::Verdict;
+use crate::analysis::{Outcome, ThresholdResult};
 use crate::runfolder::Report;
 use crate::units::{fmt_bytes, fmt_percent, fmt_secs};
 
@@ -95,6 +96,7 @@ impl Markdown {
             for t in &a.thresholds {
                 let th = &t.threshold;
                 let outcome = match t.outcome {
+                    Outcome::Pass if t.inconclusive_pass() => "pass, not conclusive",
                     Outcome::Pass => "pass",
                     Outcome::Fail => "**FAIL**",
                     Outcome::Skipped => "skipped",
@@ -113,6 +115,11 @@ impl Markdown {
                 );
             }
             let _ = writeln!(s);
+            for t in &a.thresholds {
+                if let Some(line) = not_conclusive(t) {
+                    let _ = writeln!(s, "{line}\n");
+                }
+            }
         }
         let _ = writeln!(s, "| metric | warm-up end | slope | growth | max | last |");
         let _ = writeln!(s, "|---|---|---|---|---|---|");
@@ -320,6 +327,35 @@ pub fn comparison(c: &Comparison) -> String {
     s
 }
 
+/// One line on a pass whose interval still reaches past its limit: what
+/// it does not rule out and, where it can be said, how long a run would.
+fn not_conclusive(t: &ThresholdResult) -> Option<String> {
+    if !t.inconclusive_pass() {
+        return None;
+    }
+    let th = &t.threshold;
+    let (lo, hi) = t.ci?;
+    let upper = matches!(th.op, Op::Lt | Op::Le);
+    let measured_within = t.measured.is_some_and(|v| th.op.holds(v, th.limit));
+    let mut line = if measured_within {
+        format!(
+            "**Not conclusive**: `{}` passed, but its interval reaches {}: a drift at the limit is not ruled out.",
+            th.expr,
+            th.format_value(if upper { hi } else { lo })
+        )
+    } else {
+        format!("**Not conclusive**: `{}`: {}.", th.expr, t.note)
+    };
+    if let Some(run) = t.settle_run_s.filter(|_| measured_within) {
+        let _ = write!(
+            line,
+            " A run of about {} would settle it if the drift stays at its estimate.",
+            fmt_secs(run)
+        );
+    }
+    Some(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +373,36 @@ mod tests {
         );
         r.confidence = 0.999;
         assert!(Markdown.report_text(&r).contains("| 99.9% CI |"));
+    }
+
+    #[test]
+    fn a_pass_that_does_not_rule_out_the_limit_says_so_and_how_long_would() {
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        let t = &mut r.analysis.thresholds[0];
+        let limit = t.threshold.limit;
+        t.outcome = Outcome::Pass;
+        t.measured = Some(0.2 * limit);
+        t.ci = Some((-limit, 2.5 * limit));
+        t.conclusive = Some(false);
+        t.settle_run_s = Some(600.0);
+        let expr = t.threshold.expr.clone();
+        let text = Markdown.report_text(&r);
+        assert!(text.contains("| pass, not conclusive |"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "**Not conclusive**: `{expr}` passed, but its interval reaches"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("A run of about 10.0 min would settle it"),
+            "{text}"
+        );
+        // Settled: no such line.
+        r.analysis.thresholds[0].conclusive = Some(true);
+        let text = Markdown.report_text(&r);
+        assert!(!text.contains("Not conclusive"), "{text}");
+        assert!(!text.contains("not conclusive"), "{text}");
     }
 }

@@ -11,6 +11,7 @@ mod drift;
 mod normal;
 mod ols;
 mod sequential;
+mod settle;
 mod slope;
 #[cfg(test)]
 pub(crate) mod test_rng;
@@ -21,6 +22,7 @@ pub use drift::{Drift, DriftModel, auto_warmup, drift};
 pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
 pub use sequential::{first_look_s, look_alpha, look_interval_s};
+pub use settle::{PLAN_POWER, settle_steady_s};
 pub use slope::{SenFit, theil_sen};
 pub use trend::{IncrementTest, TrendTest, increment_test, mann_kendall};
 pub use warmup::warmup_end;

@@ -308,7 +308,17 @@ fn one_line(r: &Report) -> String {
             .and_then(|_| r.analysis.metric(t.threshold.metric))
             .and_then(|a| a.model.as_deref())
             .map_or(String::new(), |model| format!(" ({model} fit)"));
-        s.push_str(&format!("\n  {} {o}{m}{model}", t.threshold.expr));
+        // NOTE: a pass whose interval reaches past the limit says so: "ok"
+        // alone read as evidence of no leak where there was none either way.
+        let open = match t.settle_run_s.filter(|_| t.inconclusive_pass()) {
+            Some(run) => format!(
+                " · not conclusive: a run of about {} would settle it",
+                crate::units::fmt_secs(run)
+            ),
+            None if t.inconclusive_pass() => " · not conclusive".to_string(),
+            None => String::new(),
+        };
+        s.push_str(&format!("\n  {} {o}{m}{model}{open}", t.threshold.expr));
     }
     for e in &r.errors {
         s.push_str(&format!("\n  error: {e}"));
