@@ -67,7 +67,8 @@ fn settled_verdict(th: &Threshold, t: &[f64], y: &[f64]) -> ThresholdResult {
 const MAX_PLANNED_S: f64 = 4.0 * 3600.0;
 
 /// The `--settle` table: how often a healthy run's pass is conclusive (its
-/// whole interval under the limit); of the others, how many got a planned
+/// whole interval under the limit), beside an oracle's rate (least squares
+/// with the noise's long-run sd known); of the others, how many got a planned
 /// run length, its median, and how often a fresh run of the length each
 /// was given settles it (planned: 80%); and how often a pass is called
 /// conclusive while the leak sits at the limit or at 1.5× it (the
@@ -78,9 +79,9 @@ fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise
         println!("### {seconds:.0} s at {hz} Hz: passes that settle the limit");
         println!();
         println!(
-            "| noise | flat: conclusive pass % | not: planned % | planned run (median) | at the planned run: conclusive % | at the limit: conclusive pass % | at 1.5×: conclusive pass % |"
+            "| noise | flat: conclusive pass % | oracle % | not: planned % | planned run (median) | at the planned run: conclusive % | at the limit: conclusive pass % | at 1.5×: conclusive pass % |"
         );
-        println!("|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
         for noise in noises.iter().copied() {
             let scenario = |behaviour, seconds| Scenario {
                 noise,
@@ -113,6 +114,8 @@ fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise
             let mut row = vec![
                 noise.name(),
                 pct(flat.len() - open, flat.len()),
+                s.oracle_conclusive(LIMIT, CONFIDENCE)
+                    .map_or("n/a".into(), |p| format!("{:.0}", 100.0 * p)),
                 if open == 0 {
                     "–".into()
                 } else {

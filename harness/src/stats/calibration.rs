@@ -214,6 +214,19 @@ impl Scenario {
         Some((12.0 * z * z * sd * sd / (self.hz * slope * slope)).cbrt())
     }
 
+    /// The share of runs in which an oracle (least squares with the
+    /// family's oracle sd known, [`Noise::oracle_sd`]) would put the whole
+    /// two-sided interval at `confidence` under `limit` (bytes/s) when the
+    /// true slope is 0: Φ(limit / se − z_q), with se = σ √(12 / (f T³)) the
+    /// slope's error over the whole run. What a conclusive pass can be
+    /// held against. `None` where no oracle rate applies. O(1).
+    pub fn oracle_conclusive(&self, limit: f64, confidence: f64) -> Option<f64> {
+        let sd = self.noise.oracle_sd(self.hz)?;
+        let se = sd * (12.0 / (self.hz * self.seconds.powi(3))).sqrt();
+        let z_q = super::normal_quantile(0.5 + 0.5 * confidence);
+        Some(super::normal_cdf(limit / se - z_q))
+    }
+
     /// Sample times and values for `seed`. O(n).
     pub fn simulate(&self, seed: u64) -> (Vec<f64>, Vec<f64>) {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -358,6 +371,25 @@ pub fn time_to_detection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oracle_settles_white_noise_by_hand() {
+        // 4 MiB white at 1 Hz over 90 s: se = 4 √(12 / 90³) MiB/s
+        // = 0.974 MiB/min; Φ(2 / 0.974 − 1.960) = Φ(0.094) ≈ 0.537.
+        let s = Scenario {
+            noise: Noise::White,
+            behaviour: Behaviour::Flat,
+            seconds: 90.0,
+            hz: 1.0,
+        };
+        let p = s.oracle_conclusive(LIMIT, 0.95).unwrap();
+        assert!((p - 0.537).abs() < 0.005, "{p}");
+        let slow = Scenario {
+            noise: Noise::SlowSawtooth,
+            ..s
+        };
+        assert_eq!(slow.oracle_conclusive(LIMIT, 0.95), None);
+    }
 
     #[test]
     fn families_have_the_stated_scale() {
