@@ -157,6 +157,23 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
                 t.note
             );
         }
+        // NOTE: a pass that does not rule its limit out is named too: a
+        // fleet of green rows, each too short to see a drift at the limit,
+        // is no evidence that none of them leaks.
+        for t in r
+            .analysis
+            .thresholds
+            .iter()
+            .filter(|t| t.inconclusive_pass())
+        {
+            let _ = writeln!(
+                details,
+                "- `{}`: `{}` passed, not conclusive: {}",
+                cell(row.name),
+                t.threshold.expr,
+                t.note
+            );
+        }
         for e in &r.errors {
             let _ = writeln!(details, "- `{}`: error: {}", cell(row.name), cell(e));
         }
@@ -165,7 +182,10 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
         }
     }
     if !details.is_empty() {
-        let _ = writeln!(s, "\n### Breaches, errors and projections\n\n{details}");
+        let _ = writeln!(
+            s,
+            "\n### Breaches, open passes, errors and projections\n\n{details}"
+        );
     }
     s
 }
@@ -261,6 +281,29 @@ mod tests {
             );
         }
         assert!(md.contains("`cell-b`: no report.json"), "{md}");
+        assert!(!md.contains("not conclusive"), "{md}");
+
+        // A pass whose interval reaches past its limit is named.
+        let mut open = fixture();
+        let t = &mut open.analysis.thresholds[0];
+        t.outcome = Outcome::Pass;
+        t.conclusive = Some(false);
+        t.note = "the interval reaches 4 MiB/min".into();
+        let expr = t.threshold.expr.clone();
+        let row = FleetRow {
+            name: "cell-c",
+            verdict: Verdict::Pass,
+            report: Some(&open),
+            meta: None,
+            why: None,
+        };
+        let md = summary_md(Verdict::Pass, &[row], ("run", "runs"));
+        assert!(
+            md.contains(&format!(
+                "`cell-c`: `{expr}` passed, not conclusive: the interval reaches 4 MiB/min"
+            )),
+            "{md}"
+        );
 
         let xml = junit_xml(&rows);
         let doc = roxmltree::Document::parse(&xml).unwrap();
