@@ -168,7 +168,7 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
         {
             let _ = writeln!(
                 details,
-                "- `{}`: `{}` passed, not conclusive: {}",
+                "- `{}`: `{}` passed: {}",
                 cell(row.name),
                 t.threshold.expr,
                 t.note
@@ -288,7 +288,8 @@ mod tests {
         let t = &mut open.analysis.thresholds[0];
         t.outcome = Outcome::Pass;
         t.conclusive = Some(false);
-        t.note = "the interval reaches 4 MiB/min".into();
+        t.note =
+            "1 MiB/min within 2 MiB/min; not conclusive: the interval reaches 4 MiB/min".into();
         let expr = t.threshold.expr.clone();
         let row = FleetRow {
             name: "cell-c",
@@ -300,7 +301,7 @@ mod tests {
         let md = summary_md(Verdict::Pass, &[row], ("run", "runs"));
         assert!(
             md.contains(&format!(
-                "`cell-c`: `{expr}` passed, not conclusive: the interval reaches 4 MiB/min"
+                "`cell-c`: `{expr}` passed: 1 MiB/min within 2 MiB/min; not conclusive: the interval reaches 4 MiB/min"
             )),
             "{md}"
         );
