@@ -529,24 +529,14 @@ pub fn settle(
     if r.outcome == Outcome::Skipped || matches!(th.stat, Stat::Max | Stat::Min) {
         return r;
     }
-    // Measured on the upper-limit side: a lower limit is its mirror image.
+    // The interval's bound toward the limit's far side, and the one toward 0.
     let upper = matches!(th.op, Op::Lt | Op::Le);
-    let flip = |x: f64| if upper { x } else { -x };
-    let (v_u, limit_u) = (flip(v), flip(th.limit));
-    let (lo_u, hi_u) = if upper { (lo, hi) } else { (-hi, -lo) };
-    // On the limit's side as the operator has it (`<=` takes the limit in).
-    let within = |x: f64| {
-        if matches!(th.op, Op::Le | Op::Ge) {
-            x <= limit_u
-        } else {
-            x < limit_u
-        }
-    };
-    // A pass: the whole interval within; a breach: the whole of it past.
+    let (far, near) = if upper { (hi, lo) } else { (lo, hi) };
+    // A pass: the whole interval within the limit; a breach: all of it past.
     let conclusive = if r.outcome == Outcome::Pass {
-        within(hi_u)
+        th.op.holds(far, th.limit)
     } else {
-        !within(lo_u)
+        !th.op.holds(near, th.limit)
     };
     r.conclusive = Some(conclusive);
     if conclusive
@@ -569,7 +559,7 @@ pub fn settle(
         || worth >= MIN_PLAN_EFFECTIVE
         || m.steady_samples as f64 <= MAX_PLAN_PERSISTENCE * worth;
     let steady_s = end_s - m.warmup_end_s;
-    let past = !within(v_u);
+    let past = !th.op.holds(v, th.limit);
     if past && m.significant {
         // Held by the materiality floor alone.
         return r;
@@ -580,16 +570,27 @@ pub fn settle(
     // run shorter than the noise allows). Past it: until the interval
     // leaves 0.
     let (half, distance) = if past {
-        (v_u - lo_u, v_u.abs())
+        ((v - near).abs(), v.abs())
     } else {
-        let assumed = if limit_u > 0.0 { v_u.max(0.0) } else { v_u };
-        (hi_u - v_u, limit_u - assumed)
+        // 0 lies on the healthy side of an upper limit above it (a lower
+        // limit below it), and the drift is taken no further out than 0.
+        let healthy_zero = if upper {
+            th.limit > 0.0
+        } else {
+            th.limit < 0.0
+        };
+        let assumed = if healthy_zero {
+            if upper { v.max(0.0) } else { v.min(0.0) }
+        } else {
+            v
+        };
+        ((far - v).abs(), (th.limit - assumed).abs())
     };
     let steady = (statistical && measured_noise)
         .then(|| stats::settle_steady_s(steady_s, half, distance, confidence))
         .flatten();
     r.settle_run_s = steady.map(|t| m.warmup_end_s - start_s + t);
-    let bound = th.format_value(if upper { hi } else { lo });
+    let bound = th.format_value(far);
     let plan = match r.settle_run_s {
         Some(run) if past => format!(
             " (a run of about {} would show whether the drift is real)",
