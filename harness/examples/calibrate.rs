@@ -302,16 +302,18 @@ fn main() -> ExitCode {
          ff = --fail-fast; ff at limit = runs with a leak exactly at the limit that --fail-fast stopped \
          (by construction at most 2.5%); \
          power = threshold failed; TTD/T* = median time-to-detection ÷ T* \
-         (leak 3×; '>' when under half the runs were stopped); * = T* ≤ run/2 (power target applies)."
+         (leak 3×; '>' when under half the runs were stopped); oracle ff = the same looks and rule \
+         with the noise's long-run sd known (what --fail-fast could do at best); \
+         * = T* ≤ run/2 (power target applies)."
     );
     for (seconds, hz) in runs {
         println!();
         println!("### {seconds:.0} s at {hz} Hz");
         println!();
         println!(
-            "| noise | FA flat % | gate FA flat % | FA warm-up % | FA cache % | ff FA flat % | ff at limit % | power 1.5× % | power 3× % | step % | varying % | T* 3× (s) | TTD/T* |"
+            "| noise | FA flat % | gate FA flat % | FA warm-up % | FA cache % | ff FA flat % | ff at limit % | power 1.5× % | power 3× % | step % | varying % | T* 3× (s) | TTD/T* | oracle ff TTD/T* |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for noise in noises.iter().copied() {
             let mut row = vec![noise.name()];
             let scenario = |behaviour| Scenario {
@@ -369,6 +371,22 @@ fn main() -> ExitCode {
                 format!("{t:.0}{}", if applies { "*" } else { "" })
             }));
             row.push(match (median, t_star) {
+                (None, _) => "–".into(),
+                (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
+                (Some(None), Some(t)) => format!(">{:.2}", seconds / t),
+                (Some(_), None) => "n/a".into(),
+            });
+            // The same looks and rule with nothing to estimate: what
+            // `--fail-fast` could do at best (`Scenario::oracle_fail_fast`).
+            let oracle = with_fail_fast.then(|| {
+                let ttd = over_seeds(seeds, |seed| {
+                    s.oracle_fail_fast(seed, LIMIT, CONFIDENCE, DEFAULT_MIN_GROWTH)
+                });
+                let mut found: Vec<f64> = ttd.iter().flatten().copied().collect();
+                found.sort_by(f64::total_cmp);
+                (2 * found.len() > ttd.len()).then(|| found[ttd.len() / 2])
+            });
+            row.push(match (oracle, t_star) {
                 (None, _) => "–".into(),
                 (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
                 (Some(None), Some(t)) => format!(">{:.2}", seconds / t),

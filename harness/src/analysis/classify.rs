@@ -1263,6 +1263,7 @@ mod tests {
             ols_slope_per_min: None,
             growth: Some(growth),
             effective_samples: None,
+            interval_from_range: false,
             max: first + rise.max(0.0),
             min: first + rise.min(0.0),
             first,

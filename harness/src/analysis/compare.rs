@@ -351,6 +351,7 @@ mod tests {
             ols_slope_per_min: None,
             growth: Some(slope * 3.0),
             effective_samples: None,
+            interval_from_range: false,
             max,
             min: 0.0,
             first: 0.0,

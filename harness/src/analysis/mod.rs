@@ -153,6 +153,11 @@ pub struct MetricAnalysis {
     /// persistent noise makes many samples worth few.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_samples: Option<f64>,
+    /// The slope's interval is the data's range bound, not a statistical
+    /// one (`stats::Drift::interval_from_range`: a long-cycle fit's, or one
+    /// clamped to the range): no run length can be planned from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interval_from_range: bool,
     /// Highest sample.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub max: f64,
@@ -351,6 +356,7 @@ pub fn analyze_metric(
             .map(|o| per_min(o.slope)),
         growth: drift.as_ref().map(|d| d.slope * span),
         effective_samples: drift.as_ref().map(|d| d.effective_n),
+        interval_from_range: drift.as_ref().is_some_and(|d| d.interval_from_range),
         max: fold(f64::max, f64::NEG_INFINITY),
         min: fold(f64::min, f64::INFINITY),
         first: y[0],
@@ -545,11 +551,7 @@ pub fn settle(
     {
         return r;
     }
-    let statistical = m.model.as_deref() != Some(stats::DriftModel::LongCycle.name())
-        && !m
-            .model_reason
-            .as_deref()
-            .is_some_and(|w| w.contains("clamped"));
+    let statistical = !m.interval_from_range;
     let worth = m.effective_samples.unwrap_or(f64::NAN);
     // NOTE: a cycle fit's points are its cycles, as many as the run holds
     // (9 in 90 s of a 10 s sawtooth), tested on their own m − 2 degrees of

@@ -287,6 +287,7 @@ mod tests {
             ols_slope_per_min: None,
             growth: Some(per_min),
             effective_samples: None,
+            interval_from_range: false,
             max: last,
             min: last,
             first: last,

@@ -227,6 +227,42 @@ impl Scenario {
         Some(super::normal_cdf(limit / se - z_q))
     }
 
+    /// When an oracle `--fail-fast` would stop run `seed`, in seconds
+    /// (`None`: never within the run). The oracle looks on the monitor's
+    /// schedule ([`time_to_detection`]), spends α as memsoak does
+    /// ([`super::look_alpha`] of `1 − confidence`) and stops on memsoak's
+    /// rule: the whole two-sided interval at the look's level above
+    /// `limit` (bytes/s), its lower bound worth `min_growth` bytes over
+    /// the span. What it does not have to do is estimate anything: its
+    /// slope is least squares on every sample from the start (it knows
+    /// there is no warm-up), its error σ/√Σ(t − t̄)² with σ the family's
+    /// oracle sd ([`Noise::oracle_sd`]), read on the normal. So memsoak's
+    /// time over this one is what estimating the noise costs; this one
+    /// over T* is what looking often and the limit's margin cost (β − L
+    /// to establish, not β). `None` also where no oracle rate applies.
+    /// O(n) per look.
+    pub fn oracle_fail_fast(
+        &self,
+        seed: u64,
+        limit: f64,
+        confidence: f64,
+        min_growth: f64,
+    ) -> Option<f64> {
+        let sd = self.noise.oracle_sd(self.hz)?;
+        let (t, y) = self.simulate(seed);
+        time_to_detection(&t, &y, 1.0 / self.hz, |t, y, k| {
+            let Some(fit) = super::ols(t, y) else {
+                return false;
+            };
+            let mean = t.iter().sum::<f64>() / t.len() as f64;
+            let sxx: f64 = t.iter().map(|v| (v - mean).powi(2)).sum();
+            let z = super::normal_quantile(1.0 - super::look_alpha(1.0 - confidence, k) / 2.0);
+            let low = fit.slope - z * sd / sxx.sqrt();
+            let span = t[t.len() - 1] - t[0];
+            low > limit && low * span >= min_growth
+        })
+    }
+
     /// Sample times and values for `seed`. O(n).
     pub fn simulate(&self, seed: u64) -> (Vec<f64>, Vec<f64>) {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -449,6 +485,38 @@ mod tests {
         };
         let t = s.t_star(3.0 * LIMIT).unwrap();
         assert!((t - 49.2).abs() < 0.1, "{t}");
+    }
+
+    #[test]
+    fn the_fail_fast_oracle_pays_for_its_looks_and_the_margin() {
+        // White noise at 1 Hz, a 3× leak: the oracle's median stop is near
+        // where its expected lower bound reaches the limit, (β − L) T^(3/2)
+        // √(f/12) = z_k σ. Around look 6 (80 s), z_k = z(1 − α·5/(11·10)/2)
+        // ≈ 3.05, so T ≈ (12 · 3.05² · 16 / (1 · (4 MiB/min)²))^(1/3)
+        // ≈ 74 s, 1.5 T*; it never stops a healthy run in these seeds, and
+        // a slow sawtooth has no oracle.
+        let s = Scenario {
+            noise: Noise::White,
+            behaviour: Behaviour::Linear(3.0),
+            seconds: 600.0,
+            hz: 1.0,
+        };
+        let mut stops: Vec<f64> = (0..101)
+            .map(|seed| s.oracle_fail_fast(seed, LIMIT, 0.95, MIB).unwrap())
+            .collect();
+        stops.sort_by(f64::total_cmp);
+        let ratio = stops[50] / s.t_star(3.0 * LIMIT).unwrap();
+        assert!((1.35..1.7).contains(&ratio), "{ratio}");
+        let flat = Scenario {
+            behaviour: Behaviour::Flat,
+            ..s
+        };
+        assert!((0..50).all(|seed| flat.oracle_fail_fast(seed, LIMIT, 0.95, MIB).is_none()));
+        let slow = Scenario {
+            noise: Noise::SlowSawtooth,
+            ..s
+        };
+        assert_eq!(slow.oracle_fail_fast(0, LIMIT, 0.95, MIB), None);
     }
 
     #[test]

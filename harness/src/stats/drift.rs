@@ -118,6 +118,11 @@ pub struct Drift {
     pub cycle_len: Option<usize>,
     /// Points divided by the autocorrelation factor.
     pub effective_n: f64,
+    /// The interval is, in part or whole, the data's range bound and not
+    /// a statistical one: a [`DriftModel::LongCycle`] fit's (untested), or
+    /// one clamped to what ±1.25 × the data's range over the span allows.
+    /// Such an interval says what the data allow, not how sure the fit is.
+    pub interval_from_range: bool,
     /// OLS on all points, for reference.
     pub ols: Option<OlsFit>,
 }
@@ -223,7 +228,8 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
         cycle_len = None;
         fit = fit_series(&series, model, confidence)?;
     }
-    if (fit.slope * span).abs() > plausible {
+    let slope_clamped = (fit.slope * span).abs() > plausible;
+    if slope_clamped {
         fit.slope = (plausible / span).copysign(fit.slope);
         fit.ci_low = fit.ci_low.min(fit.slope);
         fit.ci_high = fit.ci_high.max(fit.slope);
@@ -237,6 +243,10 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     // spanning 20 MiB. A trend beyond ±1.25 × range over the span would have
     // left the data's range, so the interval stops there.
     let bound = plausible / span;
+    let interval_from_range = slope_clamped
+        || model == DriftModel::LongCycle
+        || fit.ci_low < -bound
+        || fit.ci_high > bound;
     if model == DriftModel::LongCycle {
         // NOTE: no interval from two or three floors (p = 1, untested):
         // Sen's bounds on so few points were the slope itself or the
@@ -266,6 +276,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
         block_len: series.block_len,
         cycle_len,
         effective_n: fit.effective_n,
+        interval_from_range,
         ols: ols_fit,
     })
 }

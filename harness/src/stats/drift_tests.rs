@@ -740,6 +740,7 @@ fn a_long_cycle_seen_from_just_before_its_drop_is_not_a_leak() {
                 v.drift.reason
             );
             assert_eq!(v.drift.model, DriftModel::LongCycle, "drop at {drop_at} s");
+            assert!(v.drift.interval_from_range, "drop at {drop_at} s");
             // The tops of the one cycle, not a mid-ramp start against the
             // floor after the drop (−64 MiB/min before). The end is as far
             // short of the next top as the drop is from the start (up to
@@ -1149,6 +1150,7 @@ fn an_interval_never_leaves_the_data_range() {
         seconds: 90.0,
         hz: 10.0,
     };
+    let mut clamped = 0;
     for seed in 0..12u64 {
         let (x, y) = s.simulate(seed);
         let v = analyse(&x, &y);
@@ -1167,7 +1169,23 @@ fn an_interval_never_leaves_the_data_range() {
             v.drift.ci_high * 60.0 / MIB,
             bound * 60.0 / MIB
         );
+        // Flagged exactly where the reason says it was clamped: a plan
+        // cannot be made from such an interval (`analysis::settle`).
+        assert_eq!(
+            v.drift.interval_from_range,
+            v.drift.reason.contains("clamped"),
+            "seed {seed}: {}",
+            v.drift.reason
+        );
+        clamped += usize::from(v.drift.interval_from_range);
     }
+    assert!(clamped > 0, "no seed reached the range bound");
+    let white = Scenario {
+        noise: Noise::White,
+        ..s
+    };
+    let (x, y) = white.simulate(0);
+    assert!(!analyse(&x, &y).drift.interval_from_range);
 }
 
 #[test]
