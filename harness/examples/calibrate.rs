@@ -157,6 +157,14 @@ fn fail_fast(th: &Threshold, s: &Scenario, t: &[f64], y: &[f64]) -> Option<f64> 
     fail_fast_time(th, t, y, 1.0 / s.hz, &rules)
 }
 
+/// The median time a run was stopped, counting the runs never stopped as
+/// later than any; `None` when fewer than half were stopped.
+fn median_stop(stops: &[Option<f64>]) -> Option<f64> {
+    let mut found: Vec<f64> = stops.iter().flatten().copied().collect();
+    found.sort_by(f64::total_cmp);
+    (2 * found.len() > stops.len()).then(|| found[stops.len() / 2])
+}
+
 fn pct(k: usize, n: usize) -> String {
     format!("{:.0}", 100.0 * k as f64 / n as f64)
 }
@@ -357,41 +365,32 @@ fn main() -> ExitCode {
             }
             let s = scenario(Behaviour::Linear(3.0));
             let t_star = s.t_star(3.0 * LIMIT);
-            let median = with_fail_fast.then(|| {
-                let ttd = over_seeds(seeds, |seed| {
-                    let (t, y) = s.simulate(seed);
-                    fail_fast(&th, &s, &t, &y)
-                });
-                let mut found: Vec<f64> = ttd.iter().flatten().copied().collect();
-                found.sort_by(f64::total_cmp);
-                (2 * found.len() > ttd.len()).then(|| found[ttd.len() / 2])
-            });
             let applies = t_star.is_some_and(|t| t <= seconds / 2.0);
             row.push(t_star.map_or("n/a".into(), |t| {
                 format!("{t:.0}{}", if applies { "*" } else { "" })
             }));
-            row.push(match (median, t_star) {
-                (None, _) => "–".into(),
-                (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
-                (Some(None), Some(t)) => format!(">{:.2}", seconds / t),
-                (Some(_), None) => "n/a".into(),
+            // memsoak's `--fail-fast`, then the same looks and rule with
+            // nothing to estimate: what it could do at best
+            // (`Scenario::oracle_fail_fast`).
+            let memsoak = with_fail_fast.then(|| {
+                median_stop(&over_seeds(seeds, |seed| {
+                    let (t, y) = s.simulate(seed);
+                    fail_fast(&th, &s, &t, &y)
+                }))
             });
-            // The same looks and rule with nothing to estimate: what
-            // `--fail-fast` could do at best (`Scenario::oracle_fail_fast`).
             let oracle = with_fail_fast.then(|| {
-                let ttd = over_seeds(seeds, |seed| {
+                median_stop(&over_seeds(seeds, |seed| {
                     s.oracle_fail_fast(seed, LIMIT, CONFIDENCE, DEFAULT_MIN_GROWTH)
+                }))
+            });
+            for median in [memsoak, oracle] {
+                row.push(match (median, t_star) {
+                    (None, _) => "–".into(),
+                    (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
+                    (Some(None), Some(t)) => format!(">{:.2}", seconds / t),
+                    (Some(_), None) => "n/a".into(),
                 });
-                let mut found: Vec<f64> = ttd.iter().flatten().copied().collect();
-                found.sort_by(f64::total_cmp);
-                (2 * found.len() > ttd.len()).then(|| found[ttd.len() / 2])
-            });
-            row.push(match (oracle, t_star) {
-                (None, _) => "–".into(),
-                (Some(Some(m)), Some(t)) => format!("{:.2}", m / t),
-                (Some(None), Some(t)) => format!(">{:.2}", seconds / t),
-                (Some(_), None) => "n/a".into(),
-            });
+            }
             println!("| {} |", row.join(" | "));
         }
     }
