@@ -244,10 +244,8 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     // spanning 20 MiB. A trend beyond ±1.25 × range over the span would have
     // left the data's range, so the interval stops there.
     let bound = plausible / span;
-    let interval_from_range = slope_clamped
-        || model == DriftModel::LongCycle
-        || fit.ci_low < -bound
-        || fit.ci_high > bound;
+    let beyond_range = fit.ci_low < -bound || fit.ci_high > bound;
+    let interval_from_range = slope_clamped || model == DriftModel::LongCycle || beyond_range;
     if model == DriftModel::LongCycle {
         // NOTE: no interval from two or three floors (p = 1, untested):
         // Sen's bounds on so few points were the slope itself or the
@@ -257,7 +255,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
         fit.ci_low = (-bound).min(fit.slope);
         fit.ci_high = bound.max(fit.slope);
         reason.push_str("; no interval from so few points: the range the data allow");
-    } else if fit.ci_low < -bound || fit.ci_high > bound {
+    } else if beyond_range {
         fit.ci_low = fit.ci_low.max(-bound).min(fit.slope);
         fit.ci_high = fit.ci_high.min(bound).max(fit.slope);
         reason.push_str("; interval clamped to the data's range");
@@ -355,14 +353,9 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
     // ranks' monotonic trend (Mann–Kendall, for a slow trend under heavy
     // noise) and the mean step (for a leak whose rate varies, which
     // Mann–Kendall's persistence correction all but hides).
-    let steps = increment_test(&series.y);
+    let steps = MeanStepLook::new(series);
     let (p_value, z, effective_n) = match mk {
-        Some(t) if testable => (
-            t.p_value
-                .min(steps.map_or(1.0, |s| (2.0 * s.p_value).min(1.0))),
-            t.z,
-            t.effective_n,
-        ),
+        Some(t) if testable => (t.p_value.min(steps.p_value), t.z, t.effective_n),
         _ => (1.0, 0.0, m as f64 / mk.map_or(1.0, |t| t.var_inflation)),
     };
     let test = if testable {
@@ -374,14 +367,11 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
     // show a drift (significant, and more plainly than the ranks), their
     // interval (widened to
     // hold Sen's slope) is the one thresholds and fail-fast act on.
-    let (ci_low, ci_high) = match (mk, steps) {
-        (Some(t), Some(st)) if testable && st.p_value < t.p_value.min(1.0 - confidence) => {
-            step_rate(&series.x, &series.y, confidence).map_or((sen.ci_low, sen.ci_high), |r| {
-                (r.1.min(sen.slope), r.2.max(sen.slope))
-            })
-        }
-        _ => (sen.ci_low, sen.ci_high),
-    };
+    let decided = mk.is_some_and(|t| testable && steps.raw_p < t.p_value.min(1.0 - confidence));
+    let (ci_low, ci_high) = decided
+        .then(|| MeanStepLook::interval(series, confidence, sen.slope))
+        .flatten()
+        .unwrap_or((sen.ci_low, sen.ci_high));
     Some(SeriesFit {
         slope: sen.slope,
         intercept: sen.intercept,
@@ -392,6 +382,34 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
         effective_n,
         test,
     })
+}
+
+/// The mean step's look at a view's points ([`increment_test`]), the
+/// second view of the same question beside the slope's own test.
+struct MeanStepLook {
+    /// Its two-sided p (1 when it cannot be taken).
+    raw_p: f64,
+    /// Its p doubled for being the second look: what it reports.
+    p_value: f64,
+}
+
+impl MeanStepLook {
+    /// O(m) on the view's m points.
+    fn new(series: &BlockSeries) -> Self {
+        let raw_p = increment_test(&series.y).map_or(1.0, |s| s.p_value);
+        MeanStepLook {
+            raw_p,
+            p_value: (2.0 * raw_p).min(1.0),
+        }
+    }
+
+    /// Its interval ([`step_rate`]) widened to hold the view's `slope`:
+    /// the one thresholds and fail-fast act on when the steps decide.
+    /// Asked for only then. O(m).
+    fn interval(series: &BlockSeries, confidence: f64, slope: f64) -> Option<(f64, f64)> {
+        step_rate(&series.x, &series.y, confidence)
+            .map(|(_, lo, hi)| (lo.min(slope), hi.max(slope)))
+    }
 }
 
 /// Quantised readings ([`level_blocks`]): least squares on the block means,
@@ -450,16 +468,16 @@ fn quantised_fit(series: &BlockSeries, confidence: f64) -> Option<SeriesFit> {
     let score = f.slope / se;
     let half = t_quantile(0.5 + 0.5 * confidence, mk.df) * se;
     let p_value = (2.0 * t_sf(score.abs(), mk.df)).clamp(0.0, 1.0);
-    let steps = increment_test(y).map_or(1.0, |s| (2.0 * s.p_value).min(1.0));
-    if steps < p_value.min(1.0 - confidence)
-        && let Some((_, lo, hi)) = step_rate(x, y, confidence)
+    let steps = MeanStepLook::new(series);
+    if steps.p_value < p_value.min(1.0 - confidence)
+        && let Some((ci_low, ci_high)) = MeanStepLook::interval(series, confidence, f.slope)
     {
         return Some(SeriesFit {
             slope: f.slope,
             intercept: f.intercept,
-            ci_low: lo.min(f.slope),
-            ci_high: hi.max(f.slope),
-            p_value: steps,
+            ci_low,
+            ci_high,
+            p_value: steps.p_value,
             z: score,
             effective_n: mk.effective_n,
             test: "least squares on the means; the mean step's t test decided",
