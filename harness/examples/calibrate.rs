@@ -372,17 +372,17 @@ fn main() -> ExitCode {
             // memsoak's `--fail-fast`, then the same looks and rule with
             // nothing to estimate: what it could do at best
             // (`Scenario::oracle_fail_fast`).
-            let memsoak = with_fail_fast.then(|| {
-                median_stop(&over_seeds(seeds, |seed| {
+            let (memsoak, oracle) = if with_fail_fast {
+                let stops = over_seeds(seeds, |seed| {
                     let (t, y) = s.simulate(seed);
-                    fail_fast(&th, &s, &t, &y)
-                }))
-            });
-            let oracle = with_fail_fast.then(|| {
-                median_stop(&over_seeds(seeds, |seed| {
-                    s.oracle_fail_fast(seed, LIMIT, CONFIDENCE, DEFAULT_MIN_GROWTH)
-                }))
-            });
+                    let oracle = s.oracle_fail_fast(&t, &y, LIMIT, CONFIDENCE, DEFAULT_MIN_GROWTH);
+                    (fail_fast(&th, &s, &t, &y), oracle)
+                });
+                let (memsoak, oracle): (Vec<_>, Vec<_>) = stops.into_iter().unzip();
+                (Some(median_stop(&memsoak)), Some(median_stop(&oracle)))
+            } else {
+                (None, None)
+            };
             for median in [memsoak, oracle] {
                 row.push(match (median, t_star) {
                     (None, _) => "–".into(),

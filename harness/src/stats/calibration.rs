@@ -227,8 +227,9 @@ impl Scenario {
         Some(super::normal_cdf(limit / se - z_q))
     }
 
-    /// When an oracle `--fail-fast` would stop run `seed`, in seconds
-    /// (`None`: never within the run). The oracle looks on the monitor's
+    /// When an oracle `--fail-fast` would stop the run `t`, `y` (this
+    /// scenario's, from [`Scenario::simulate`]), in seconds (`None`: never
+    /// within the run). The oracle looks on the monitor's
     /// schedule ([`time_to_detection`]), spends α as memsoak does
     /// ([`super::look_alpha`] of `1 − confidence`) and stops on memsoak's
     /// rule: the whole two-sided interval at the look's level above
@@ -243,14 +244,14 @@ impl Scenario {
     /// O(n) per look.
     pub fn oracle_fail_fast(
         &self,
-        seed: u64,
+        t: &[f64],
+        y: &[f64],
         limit: f64,
         confidence: f64,
         min_growth: f64,
     ) -> Option<f64> {
         let sd = self.noise.oracle_sd(self.hz)?;
-        let (t, y) = self.simulate(seed);
-        time_to_detection(&t, &y, 1.0 / self.hz, |t, y, k| {
+        time_to_detection(t, y, 1.0 / self.hz, |t, y, k| {
             let Some(fit) = super::ols(t, y) else {
                 return false;
             };
@@ -501,9 +502,11 @@ mod tests {
             seconds: 600.0,
             hz: 1.0,
         };
-        let mut stops: Vec<f64> = (0..101)
-            .map(|seed| s.oracle_fail_fast(seed, LIMIT, 0.95, MIB).unwrap())
-            .collect();
+        let oracle = |s: &Scenario, seed| {
+            let (t, y) = s.simulate(seed);
+            s.oracle_fail_fast(&t, &y, LIMIT, 0.95, MIB)
+        };
+        let mut stops: Vec<f64> = (0..101).map(|seed| oracle(&s, seed).unwrap()).collect();
         stops.sort_by(f64::total_cmp);
         let ratio = stops[50] / s.t_star(3.0 * LIMIT).unwrap();
         assert!((1.35..1.7).contains(&ratio), "{ratio}");
@@ -511,12 +514,12 @@ mod tests {
             behaviour: Behaviour::Flat,
             ..s
         };
-        assert!((0..50).all(|seed| flat.oracle_fail_fast(seed, LIMIT, 0.95, MIB).is_none()));
+        assert!((0..50).all(|seed| oracle(&flat, seed).is_none()));
         let slow = Scenario {
             noise: Noise::SlowSawtooth,
             ..s
         };
-        assert_eq!(slow.oracle_fail_fast(0, LIMIT, 0.95, MIB), None);
+        assert_eq!(oracle(&slow, 0), None);
     }
 
     #[test]

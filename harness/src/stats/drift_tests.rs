@@ -1236,6 +1236,19 @@ fn page_readings(pages: &[u32]) -> (Vec<f64>, Vec<f64>) {
     (x, pages.iter().map(|&p| f64::from(p) * 4096.0).collect())
 }
 
+/// The fit of a real run's [`page_readings`] from the warm-up cut the run
+/// made (`cut` samples in), shown.
+fn page_readings_fit(name: &str, pages: &[u32], cut: usize) -> Drift {
+    let (x, y) = page_readings(pages);
+    let v = Verdict {
+        drift: drift(&x[cut..], &y[cut..], 0.95).expect("enough points"),
+        warmup: cut,
+        leak: false,
+    };
+    show(name, &v);
+    v.drift
+}
+
 #[test]
 fn a_staircase_climbing_under_a_flushed_cache_is_a_leak() {
     // RSS in pages, one reading a second, of a real Python target (90 s,
@@ -1255,16 +1268,8 @@ fn a_staircase_climbing_under_a_flushed_cache_is_a_leak() {
         17331, 17331, 17331, 17331, 17379, 17635, 17635, 17635, 17635, 17635, 17635, 17635, 17635,
         17635, 17635, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17828, 17844,
     ];
-    let (x, y) = page_readings(&PAGES);
     // After the first fill (the 20 s the run cut as warm-up).
-    let d = drift(&x[20..], &y[20..], 0.95).expect("enough points");
-    let v = Verdict {
-        drift: d,
-        warmup: 20,
-        leak: false,
-    };
-    show("staircase", &v);
-    let d = v.drift;
+    let d = page_readings_fit("staircase", &PAGES, 20);
     assert!(d.method.contains("block means"), "{}", d.method);
     // RSS itself climbed 9.6 MiB in the 80 s after the first flush.
     assert_staircase_leak(&d, 0.01, 5.0..10.0);
@@ -1305,9 +1310,8 @@ fn a_staircase_that_starts_with_its_largest_step_is_a_leak() {
         18929, 18929, 18929, 18929, 18929, 18929, 19265, 19265, 19265, 19265, 19265, 19265, 19265,
         19265, 19265, 19265, 19265,
     ];
-    let (x, y) = page_readings(&PAGES);
     // From the warm-up cut the run made, at 40 s.
-    let d = drift(&x[40..], &y[40..], 0.95).expect("enough points");
+    let d = page_readings_fit("staircase, largest step first", &PAGES, 40);
     assert!(d.method.contains("mean step"), "{}", d.method);
     assert_staircase_leak(&d, 0.02, 7.0..10.0);
 }
