@@ -364,10 +364,12 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
         "too few whole cycles for a trend test (p = 1)"
     };
     // NOTE: the interval goes with the test that decided: when the steps
-    // show a drift (significant, and more plainly than the ranks), their
-    // interval (widened to
-    // hold Sen's slope) is the one thresholds and fail-fast act on.
-    let decided = mk.is_some_and(|t| testable && steps.raw_p < t.p_value.min(1.0 - confidence));
+    // show a drift (their doubled p significant, and under the ranks'),
+    // their interval (widened to hold Sen's slope) is the one thresholds
+    // and fail-fast act on. It had gone to the steps on their undoubled p,
+    // so between p and 2p the ranks decided and the steps' interval was
+    // reported; the calibration table is the same either way, cell by cell.
+    let decided = mk.is_some_and(|t| testable && steps.p_value < t.p_value.min(1.0 - confidence));
     let (ci_low, ci_high) = decided
         .then(|| MeanStepLook::interval(series, confidence, sen.slope))
         .flatten()
@@ -387,19 +389,16 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
 /// The mean step's look at a view's points ([`increment_test`]), the
 /// second view of the same question beside the slope's own test.
 struct MeanStepLook {
-    /// Its two-sided p (1 when it cannot be taken).
-    raw_p: f64,
-    /// Its p doubled for being the second look: what it reports.
+    /// Its two-sided p doubled for being the second look (1 when it
+    /// cannot be taken): what it reports, and what decides.
     p_value: f64,
 }
 
 impl MeanStepLook {
     /// O(m) on the view's m points.
     fn new(series: &BlockSeries) -> Self {
-        let raw_p = increment_test(&series.y).map_or(1.0, |s| s.p_value);
         MeanStepLook {
-            raw_p,
-            p_value: (2.0 * raw_p).min(1.0),
+            p_value: increment_test(&series.y).map_or(1.0, |s| (2.0 * s.p_value).min(1.0)),
         }
     }
 
