@@ -161,7 +161,11 @@ fn watch_forking_pool_names_the_parent_and_reads_the_tree_s_own_growth_in_pss() 
     let slope = |name: &str| slope_mib_per_min(&r, name);
     let (rss, pss) = (slope("rss"), slope("pss"));
     assert!(rss > 1.5 * pss, "rss {rss} pss {pss} MiB/min: no overcount");
-    assert!((2.0..12.0).contains(&pss), "pss {pss} MiB/min, truth 6");
+    // NOTE: the workers' buffers are 1–6 MiB: with 2–24 MiB the tree's PSS
+    // swung by tens of MiB between samples, its 95% interval was ±7 MiB/min
+    // over 90 s, and 1 run in 5 here read under 2 (1.08 once). Now ±1.5,
+    // and 5.0–6.2 in 5 runs.
+    assert!((3.0..9.0).contains(&pss), "pss {pss} MiB/min, truth 6");
     // The parent is named: as the one process the growth is confined to
     // (its share of the tree's PSS growth, 83% on a quiet box), or, where
     // the workers' own churn took the share under 80% (74% under CI's
