@@ -108,12 +108,17 @@ fn main() -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
-fn synthetic_heap_returns() -> Result<(), Failed> {
-    let mut e = synthetic(Behaviour::None);
-    after_warm_up("synthetic", &mut e, &texts(16), |grown| {
+/// The check itself: [`after_warm_up`], and at most [`TOLERANCE`] bytes of
+/// growth (`dhat::assert!`, so a failure writes the profile).
+fn heap_returns(test: &str, embedder: &mut dyn Embedder, batch: &[String]) -> Result<(), Failed> {
+    after_warm_up(test, embedder, batch, |grown| {
         dhat::assert!(grown <= TOLERANCE, "live heap grew {grown} bytes");
     });
     Ok(())
+}
+
+fn synthetic_heap_returns() -> Result<(), Failed> {
+    heap_returns("synthetic", &mut synthetic(Behaviour::None), &texts(16))
 }
 
 fn injected_leak_caught() -> Result<(), Failed> {
@@ -150,8 +155,5 @@ fn candle_heap_returns() -> Result<(), Failed> {
         ..CandleOptions::default()
     })
     .expect("loading the model failed");
-    after_warm_up("candle", &mut e, &texts(8), |grown| {
-        dhat::assert!(grown <= TOLERANCE, "live heap grew {grown} bytes");
-    });
-    Ok(())
+    heap_returns("candle", &mut e, &texts(8))
 }
