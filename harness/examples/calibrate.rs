@@ -11,7 +11,7 @@
 //! takes about 20 minutes on 2 busy cores). `--runs`, `--noise` and
 //! `--no-fail-fast` regenerate part of the table: one run length (`90`,
 //! or `90@10` for one rate), one family (`white`, `t3`, `ar0.5`, `ar0.9`,
-//! `ar0.98`, `jump`, `saw`, `jittered`, `slow`, `quantised`, `mixture`),
+//! `ar0.98`, `jump`, `saw`, `jittered`, `slow`, `timer`, `quantised`, `mixture`),
 //! or the end-of-run verdicts without the `--fail-fast` simulation (its
 //! columns then read `–`). `--settle` prints another table instead: how
 //! often a pass is conclusive (its whole interval within the limit), the
@@ -188,6 +188,7 @@ fn noise_key(noise: Noise) -> String {
         Noise::Sawtooth => "saw".into(),
         Noise::JitteredSawtooth => "jittered".into(),
         Noise::SlowSawtooth => "slow".into(),
+        Noise::TimerSawtooth => "timer".into(),
         Noise::Quantised => "quantised".into(),
         Noise::Mixture => "mixture".into(),
     }

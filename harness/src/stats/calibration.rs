@@ -50,6 +50,10 @@ pub enum Noise {
     JitteredSawtooth,
     /// The same with a period of 0.6 × the run: one or two drops per run.
     SlowSawtooth,
+    /// The same with a period drawn per run in 9.8–10.2 s: a cache that a
+    /// timer flushes, its period off the sampling grid, so that where each
+    /// drop falls between two samples drifts from cycle to cycle.
+    TimerSawtooth,
     /// White sd 2 MiB, and the whole reading (signal included) rounded to
     /// 4 MiB steps (pages, arenas), as a reader of page counts sees it.
     Quantised,
@@ -59,7 +63,7 @@ pub enum Noise {
 
 impl Noise {
     /// Every family of the table.
-    pub const ALL: [Noise; 11] = [
+    pub const ALL: [Noise; 12] = [
         Noise::White,
         Noise::HeavyTailed,
         Noise::Ar1(0.5),
@@ -69,6 +73,7 @@ impl Noise {
         Noise::Sawtooth,
         Noise::JitteredSawtooth,
         Noise::SlowSawtooth,
+        Noise::TimerSawtooth,
         Noise::Quantised,
         Noise::Mixture,
     ];
@@ -83,6 +88,7 @@ impl Noise {
             Noise::Sawtooth => "GC sawtooth".into(),
             Noise::JitteredSawtooth => "jittered sawtooth".into(),
             Noise::SlowSawtooth => "slow sawtooth".into(),
+            Noise::TimerSawtooth => "timer sawtooth".into(),
             Noise::Quantised => "quantised".into(),
             Noise::Mixture => "mixture".into(),
         }
@@ -104,7 +110,7 @@ impl Noise {
             Noise::White | Noise::HeavyTailed => Some(SIGMA),
             Noise::Ar1(phi) => Some(ar(SIGMA, phi)),
             Noise::Jump => Some(jump(SIGMA)),
-            Noise::Sawtooth | Noise::JitteredSawtooth => {
+            Noise::Sawtooth | Noise::JitteredSawtooth | Noise::TimerSawtooth => {
                 Some((SAW_AMP * SAW_AMP / 12.0 + SAW_WHITE * SAW_WHITE).sqrt())
             }
             Noise::SlowSawtooth => None,
@@ -317,6 +323,9 @@ impl NoiseState {
     fn new(noise: Noise, run: f64, rng: &mut StdRng) -> Self {
         let period = match noise {
             Noise::SlowSawtooth => 0.6 * run,
+            // NOTE: drawn before the phase, so that the other families'
+            // seeds draw what they drew before this family was added.
+            Noise::TimerSawtooth => 9.8 + 0.4 * rng.random::<f64>(),
             _ => 10.0,
         };
         let phase: f64 = rng.random();
@@ -344,7 +353,10 @@ impl NoiseState {
             Noise::HeavyTailed => SIGMA / 3f64.sqrt() * self.t3.sample(rng),
             Noise::Ar1(phi) => self.ar_step(phi, SIGMA, rng),
             Noise::Jump => self.jump(t, SIGMA, rng),
-            Noise::Sawtooth | Noise::JitteredSawtooth | Noise::SlowSawtooth => {
+            Noise::Sawtooth
+            | Noise::JitteredSawtooth
+            | Noise::SlowSawtooth
+            | Noise::TimerSawtooth => {
                 while t >= self.cycle_start + self.cycle_len {
                     self.cycle_start += self.cycle_len;
                     if self.noise == Noise::JitteredSawtooth {
