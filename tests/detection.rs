@@ -170,6 +170,49 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
     );
 }
 
+#[test]
+fn a_cache_a_timer_flushes_off_the_sampling_grid_passes_and_a_leak_under_it_fails() {
+    // `flush.py --period 9.85` (and 9.9): the cache is flushed a little
+    // before each 10th sample, so each drop falls later in the sampling
+    // grid than the one before and the cycles are sampled higher and
+    // higher up their ramps: one sample's climb (4.8 MiB) over 80 s. Read
+    // as random, a healthy run failed `rss.slope<2MiB/min` at 4.56 MiB/min,
+    // p = 0.003. The drops fit one period, and the slope's error takes what
+    // that period's range leaves (`drift::on_one_period`). A leak under
+    // it, a staircase on the heap, still fails. All three at once.
+    let cases: [Case; 3] = [("9.85", "0", 0), ("9.9", "0", 0), ("9.85", "6", 1)];
+    let script = fixture("flush.py");
+    all_at_once(
+        &cases,
+        |(period, leak, _)| format!("flushed every {period} s, leak {leak} MiB/min"),
+        |_, (period, leak, want)| {
+            // At 99% for the healthy ones, as in the test above.
+            let confidence = if *want == 1 { "0.95" } else { "0.99" };
+            run_with(
+                &[
+                    "watch",
+                    "--duration",
+                    "90s",
+                    "-t",
+                    "rss.slope<2MiB/min",
+                    "--confidence",
+                    confidence,
+                    "-q",
+                ],
+                &[
+                    "python3",
+                    script.as_str(),
+                    "--period",
+                    period,
+                    "--leak",
+                    leak,
+                ],
+                &[],
+            )
+        },
+    );
+}
+
 /// Churn as `churn.py --churn 4 --hold 1` makes it, sampled at 1 Hz for
 /// 30 min: a level uniform in 0..4 MiB redrawn after exponential holds of
 /// mean 1 s, plus `leak` bytes per second.
