@@ -50,6 +50,37 @@ fn watch_churn(args: &[&str]) -> Outcome {
     )
 }
 
+/// `memsoak watch` for 90 s at the default 1 s, at `rss.slope<2MiB/min`,
+/// of `flush.py ARGS`, whose exit code should be `want`.
+///
+/// NOTE: as in the churn tests, at 99% a healthy case failing is a defect,
+/// not the allowed 1 in 20. A leak must fail the gate a user runs, the
+/// default 95%: at 99% the staircases were passed in 3 of 12 runs by hand
+/// (p = 0.012–0.015: a 3 MiB step at one flush, under the 5-sigma jump
+/// rule, read as persistence), and in one CI run at p = 0.40. At 95%, one
+/// of 24 more by hand passed at p = 0.077 before quantised readings took
+/// the mean step's test (`drift::quantised_fit`); now 0.008, and the
+/// weakest of the 24 read 0.027.
+fn watch_flush(args: &[&str], want: i32) -> Outcome {
+    let script = fixture("flush.py");
+    let confidence = if want == 1 { "0.95" } else { "0.99" };
+    let watch = [
+        "watch",
+        "--duration",
+        "90s",
+        "-t",
+        "rss.slope<2MiB/min",
+        "--confidence",
+        confidence,
+        "-q",
+    ];
+    run_with(
+        &watch,
+        &[&["python3", script.as_str()][..], args].concat(),
+        &[],
+    )
+}
+
 /// What the report says about the rss fit, for the failure message.
 fn rss_fit(o: &Outcome) -> String {
     let r = report(&o.dir);
@@ -137,36 +168,10 @@ fn a_leak_under_a_flushed_cache_fails_and_the_flushes_alone_pass() {
         ("256", "6", 1),
         ("256", "0", 0),
     ];
-    let script = fixture("flush.py");
     all_at_once(
         &cases,
         |(buf, leak, _)| format!("buffers {buf} KiB, leak {leak} MiB/min"),
-        |_, (buf, leak, want)| {
-            // As in the churn test: at 99% a healthy case failing is a
-            // defect, not the allowed 1 in 20. A leak must fail the gate a
-            // user runs, the default 95%: at 99% the staircases were passed
-            // in 3 of 12 runs by hand (p = 0.012–0.015: a 3 MiB step at one
-            // flush, under the 5-sigma jump rule, read as persistence), and
-            // in one CI run at p = 0.40. At 95%, one of 24 more by hand
-            // passed at p = 0.077 before quantised readings took the mean
-            // step's test (`drift::quantised_fit`); now 0.008, and the
-            // weakest of the 24 read 0.027.
-            let confidence = if *want == 1 { "0.95" } else { "0.99" };
-            run_with(
-                &[
-                    "watch",
-                    "--duration",
-                    "90s",
-                    "-t",
-                    "rss.slope<2MiB/min",
-                    "--confidence",
-                    confidence,
-                    "-q",
-                ],
-                &["python3", script.as_str(), "--buf", buf, "--leak", leak],
-                &[],
-            )
-        },
+        |_, (buf, leak, want)| watch_flush(&["--buf", buf, "--leak", leak], *want),
     );
 }
 
@@ -181,35 +186,10 @@ fn a_cache_a_timer_flushes_off_the_sampling_grid_passes_and_a_leak_under_it_fail
     // that period's range leaves (`drift::on_one_period`). A leak under
     // it, a staircase on the heap, still fails. All three at once.
     let cases: [Case; 3] = [("9.85", "0", 0), ("9.9", "0", 0), ("9.85", "6", 1)];
-    let script = fixture("flush.py");
     all_at_once(
         &cases,
         |(period, leak, _)| format!("flushed every {period} s, leak {leak} MiB/min"),
-        |_, (period, leak, want)| {
-            // At 99% for the healthy ones, as in the test above.
-            let confidence = if *want == 1 { "0.95" } else { "0.99" };
-            run_with(
-                &[
-                    "watch",
-                    "--duration",
-                    "90s",
-                    "-t",
-                    "rss.slope<2MiB/min",
-                    "--confidence",
-                    confidence,
-                    "-q",
-                ],
-                &[
-                    "python3",
-                    script.as_str(),
-                    "--period",
-                    period,
-                    "--leak",
-                    leak,
-                ],
-                &[],
-            )
-        },
+        |_, (period, leak, want)| watch_flush(&["--period", period, "--leak", leak], *want),
     );
 }
 

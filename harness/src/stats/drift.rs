@@ -21,6 +21,12 @@ const MAX_BLOCKS: usize = 1000;
 /// break. 3–29 cycle means get least squares' t test instead.
 const MIN_BLOCKS_FOR_TEST: usize = 6;
 
+/// Whether a view's `m` points are whole-cycle means that least squares
+/// fits and tests (3 to [`OLS_MAX_CYCLES`] − 1 of them), not the ranks.
+fn by_least_squares(model: DriftModel, m: usize) -> bool {
+    model == DriftModel::Cycles && (3..OLS_MAX_CYCLES).contains(&m)
+}
+
 /// Up to this many whole cycles, their means (averages of a cycle's samples,
 /// near-normal, independent) are tested by least squares and Student's t on
 /// m − 2 degrees of freedom, which uses their values, not only their order:
@@ -310,8 +316,7 @@ struct SeriesFit {
 fn fit_view(series: &BlockSeries, model: DriftModel, confidence: f64) -> Option<SeriesFit> {
     let mut fit = fit_series(series, model, confidence)?;
     let b = series.grid_bound;
-    let in_ols = model == DriftModel::Cycles && (3..OLS_MAX_CYCLES).contains(&series.y.len());
-    if !(b > 0.0) || in_ols || fit.slope == 0.0 {
+    if !(b > 0.0) || by_least_squares(model, series.y.len()) || fit.slope == 0.0 {
         return Some(fit);
     }
     // NOTE: refitting the ranks on the points less u·x for u across ±b
@@ -391,7 +396,7 @@ fn t_plus_uniform_quantile(q: f64, se: f64, df: f64, b: f64) -> f64 {
 fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Option<SeriesFit> {
     let m = series.y.len();
     let q = 0.5 + 0.5 * confidence;
-    if model == DriftModel::Cycles && (3..OLS_MAX_CYCLES).contains(&m) {
+    if by_least_squares(model, m) {
         let f = ols(&series.x, &series.y)?;
         let df = (m - 2) as f64;
         // NOTE: neighbouring cycles share a boundary: where a drop falls
@@ -924,38 +929,41 @@ fn cycle_view(
             ramps.push(f.slope);
         }
     }
-    let mut var_factor = if v_grid + v_noise > 0.0 {
-        1.0 + v_grid / (v_grid + v_noise)
-    } else {
-        1.0
+    // NOTE: drops that recur on one period (a timer's flush) fall at a
+    // phase of the sampling grid that drifts steadily from cycle to cycle:
+    // not noise that averages out but a trend, worth up to one sample's
+    // climb of the ramp over the run. A cache filled to 48 MiB and flushed
+    // every 9.85 s, sampled at 1 Hz, read 4.56 MiB/min (p = 0.003) as its
+    // means walked through one sample of phase. The means moved to where
+    // the period puts each drop carry no grid error but that of the period
+    // itself (its bound), so no factor for neighbours sharing a drop.
+    let grid =
+        median_mut(&mut ramps).and_then(|ramp| on_one_period(x, saw, &cycles, &ox, &oy, ramp));
+    let (ox, oy, var_factor, grid_bound, description) = match grid {
+        Some(g) => {
+            let description = format!(
+                "{} whole-cycle means, each drop placed on one period of {:.4} ({:.4}–{:.4})",
+                g.x.len(),
+                g.period,
+                g.period_lo,
+                g.period_hi
+            );
+            (g.x, g.y, 1.0, g.bound, description)
+        }
+        None => {
+            let var_factor = if v_grid + v_noise > 0.0 {
+                1.0 + v_grid / (v_grid + v_noise)
+            } else {
+                1.0
+            };
+            let description = format!(
+                "{} whole-cycle means (period ≈ {} samples)",
+                ox.len(),
+                saw.period
+            );
+            (ox, oy, var_factor, 0.0, description)
+        }
     };
-    let mut grid_bound = 0.0;
-    let mut description = format!(
-        "{} whole-cycle means (period ≈ {} samples)",
-        ox.len(),
-        saw.period
-    );
-    if let Some(ramp) = median_mut(&mut ramps)
-        && let Some(grid) = on_one_period(x, saw, &cycles, &ox, &oy, ramp)
-    {
-        // NOTE: drops that recur on one period (a timer's flush) fall at a
-        // phase of the sampling grid that drifts steadily from cycle to
-        // cycle: not noise that averages out but a trend, worth up to one
-        // sample's climb of the ramp over the run. A cache filled to
-        // 48 MiB and flushed every 9.85 s, sampled at 1 Hz, read
-        // 4.56 MiB/min (p = 0.003) as its means walked through one sample
-        // of phase. The means moved to where the period puts each drop
-        // carry no grid error but that of the period itself.
-        (ox, oy, grid_bound) = (grid.x, grid.y, grid.bound);
-        var_factor = 1.0;
-        description = format!(
-            "{} whole-cycle means, each drop placed on one period of {:.4} ({:.4}–{:.4})",
-            ox.len(),
-            grid.period,
-            grid.period_lo,
-            grid.period_hi
-        );
-    }
     let n = ox.len();
     let reason = format!(
         "{n} regular cycles of ≈ {} samples (length CV {cv:.2}): gradual ramps, drops back",

@@ -71,23 +71,42 @@ fn linear(x: &[f64], leak: f64, sigma: f64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-/// GC sawtooth: within each cycle memory ramps up by `amp`, then drops back to
-/// the floor (which itself rises by `leak` per second). Cycle lengths are
-/// `period` seconds, or uniform in `period ± jitter`. `phase` in [0, 1) is
-/// where in the first cycle the run starts.
+/// The shape of a sawtooth: each cycle memory ramps up by `amp`, then drops
+/// back to the floor; cycle lengths are `period` seconds, or uniform in
+/// `period ± jitter`; `white` Gaussian noise on top.
+#[derive(Clone, Copy)]
+struct Cycles {
+    amp: f64,
+    white: f64,
+    period: f64,
+    jitter: f64,
+}
+
+/// GC sawtooth: [`Cycles`] of 300 MiB with 4 MiB of white noise.
 fn sawtooth(x: &[f64], period: f64, jitter: f64, phase: f64, leak: f64, seed: u64) -> Vec<f64> {
+    let shape = Cycles {
+        amp: 300.0 * MIB,
+        white: 4.0 * MIB,
+        period,
+        jitter,
+    };
+    cycles(x, shape, phase, leak, seed)
+}
+
+/// Sawtooth samples at `x`: the floor rises by `leak` per second; `phase`
+/// in [0, 1) is where in the first cycle the run starts.
+fn cycles(x: &[f64], shape: Cycles, phase: f64, leak: f64, seed: u64) -> Vec<f64> {
     let mut rng = Rng::new(seed);
-    let amp = 300.0 * MIB;
-    let mut cycle_len = period;
-    let mut cycle_start = -phase * period;
+    let mut cycle_len = shape.period;
+    let mut cycle_start = -phase * shape.period;
     let mut out = Vec::with_capacity(x.len());
     for &t in x {
         while t >= cycle_start + cycle_len {
             cycle_start += cycle_len;
-            cycle_len = period + jitter * (2.0 * rng.uniform() - 1.0);
+            cycle_len = shape.period + shape.jitter * (2.0 * rng.uniform() - 1.0);
         }
-        let ramp = amp * (t - cycle_start) / cycle_len;
-        out.push(BASE + leak * t + ramp + 4.0 * MIB * rng.normal());
+        let ramp = shape.amp * (t - cycle_start) / cycle_len;
+        out.push(BASE + leak * t + ramp + shape.white * rng.normal());
     }
     out
 }
@@ -1416,40 +1435,26 @@ fn cycles_that_end_in_a_climb_are_not_one_long_cycle() {
     );
 }
 
-/// A cache filled at `ramp` bytes/s and dropped every `period` s, from a
-/// random phase, with 1 MiB of white noise, a `leak` in bytes/s under it,
-/// sampled at `hz` for `seconds`.
-fn timer_flushes(seed: u64, period: f64, ramp: f64, leak: f64, seconds: f64, hz: f64) -> Vec<f64> {
-    let mut rng = Rng::new(seed);
-    let phase = rng.uniform() * period;
-    times(seconds, hz)
-        .iter()
-        .map(|&t| BASE + leak * t + ramp * ((t + phase) % period) + MIB * rng.normal())
-        .collect()
-}
-
 #[test]
 fn a_cache_a_timer_flushes_off_the_sampling_grid_is_no_leak() {
-    // `flush.py --period 9.85` watched 90 s at 1 Hz, RSS in KiB: a cache
+    // `flush.py --period 9.85` watched 90 s at 1 Hz, RSS in pages: a cache
     // filled to 48 MiB and dropped every 9.85 s (plus the loop's few ms).
     // Each drop falls 0.15 s later in the sampling grid than the one
     // before, so each cycle is sampled a little higher up its ramp: the
     // cycle means climb one sample's worth of ramp (4.8 MiB) over the
     // run. Read as random, that was 4.56 MiB/min, p = 0.003, and the
-    // healthy process failed `rss.slope<2MiB/min`.
-    const KIB: [u32; 92] = [
-        1520, 18684, 23688, 28684, 33744, 38744, 43744, 48740, 53800, 58800, 14504, 19496, 24492,
-        29292, 34284, 39280, 44336, 49328, 54324, 59380, 15016, 20008, 25004, 29740, 34796, 39792,
-        44784, 49840, 54836, 59828, 15464, 20520, 25516, 30508, 35308, 40304, 45360, 50352, 55348,
-        60404, 16232, 21224, 26284, 31276, 36012, 41008, 46064, 51056, 56052, 61044, 16744, 21740,
-        26732, 31724, 36780, 41776, 46768, 51568, 56564, 61556, 17256, 22252, 27244, 32300, 37292,
-        42288, 47344, 52336, 57076, 62132, 17704, 22764, 27756, 32748, 37740, 42736, 47792, 52784,
-        57780, 62836, 18472, 23276, 28268, 33260, 38256, 43312, 48304, 53296, 58292, 63348, 18984,
-        18984,
+    // healthy process failed `rss.slope<2MiB/min`. (The run's last reading,
+    // taken again at exit at the same time, is left out.)
+    const PAGES: [u32; 91] = [
+        380, 4671, 5922, 7171, 8436, 9686, 10936, 12185, 13450, 14700, 3626, 4874, 6123, 7323,
+        8571, 9820, 11084, 12332, 13581, 14845, 3754, 5002, 6251, 7435, 8699, 9948, 11196, 12460,
+        13709, 14957, 3866, 5130, 6379, 7627, 8827, 10076, 11340, 12588, 13837, 15101, 4058, 5306,
+        6571, 7819, 9003, 10252, 11516, 12764, 14013, 15261, 4186, 5435, 6683, 7931, 9195, 10444,
+        11692, 12892, 14141, 15389, 4314, 5563, 6811, 8075, 9323, 10572, 11836, 13084, 14269,
+        15533, 4426, 5691, 6939, 8187, 9435, 10684, 11948, 13196, 14445, 15709, 4618, 5819, 7067,
+        8315, 9564, 10828, 12076, 13324, 14573, 15837, 4746,
     ];
-    let mut x: Vec<f64> = (0..91).map(f64::from).collect();
-    x.push(90.0);
-    let y: Vec<f64> = KIB.iter().map(|&k| f64::from(k) * 1024.0).collect();
+    let (x, y) = page_readings(&PAGES);
     let v = analyse(&x, &y);
     show("flush.py --period 9.85", &v);
     assert_eq!(v.drift.model, DriftModel::Cycles, "{}", v.drift.reason);
@@ -1470,14 +1475,18 @@ fn timer_flushes_pass_healthy_and_fail_leaking_wherever_the_period_falls() {
     .into_iter()
     .enumerate()
     {
+        let shape = Cycles {
+            amp: 24.0 * MIB,
+            white: MIB,
+            period,
+            jitter: 0.0,
+        };
+        let x = times(90.0, 1.0);
         for seed in 0..10 {
-            let x = times(90.0, 1.0);
             let s = 1000 * i as u64 + seed;
-            let healthy = analyse(&x, &timer_flushes(s, period, 2.4 * MIB, 0.0, 90.0, 1.0));
-            let leaking = analyse(
-                &x,
-                &timer_flushes(s, period, 2.4 * MIB, per_min(6.0), 90.0, 1.0),
-            );
+            let phase = 0.1 * seed as f64;
+            let healthy = analyse(&x, &cycles(&x, shape, phase, 0.0, s));
+            let leaking = analyse(&x, &cycles(&x, shape, phase, per_min(6.0), s));
             false_alarms += usize::from(healthy.drift.significant);
             caught += usize::from(leaking.leak);
             runs += 1;
