@@ -1546,6 +1546,59 @@ fn drops_on_one_period_give_the_range_of_periods_that_fit_them() {
 }
 
 #[test]
+fn the_periods_that_fit_are_those_every_pair_of_drops_allows() {
+    // Pair j < k allows (lo_k − hi_j)/(k − j) ≤ P ≤ (hi_k − lo_j)/(k − j);
+    // the range is what all pairs allow, over every drop however many.
+    let pairwise = |lo: &[f64], hi: &[f64]| {
+        let (mut a, mut b) = (f64::NEG_INFINITY, f64::INFINITY);
+        for k in 0..lo.len() {
+            for j in 0..k {
+                let d = (k - j) as f64;
+                a = a.max((lo[k] - hi[j]) / d);
+                b = b.min((hi[k] - lo[j]) / d);
+            }
+        }
+        (a <= b).then_some((a, b))
+    };
+    let mut rng = Rng::new(11);
+    for (period, drops) in [(9.85, 9), (10.0, 40), (9.8732, 700), (10.0917, 2000)] {
+        // Sampled at 1 Hz, each drop seen between the samples around it.
+        let phase = rng.uniform();
+        let hi: Vec<f64> = (0..drops)
+            .map(|k| (phase + k as f64 * period).ceil())
+            .collect();
+        let lo: Vec<f64> = hi.iter().map(|h| h - 1.0).collect();
+        let (a, b) = periods_that_fit(&lo, &hi).expect("one period fits");
+        let (pa, pb) = pairwise(&lo, &hi).expect("one period fits");
+        assert!(
+            (a - pa).abs() < 1e-9 && (b - pb).abs() < 1e-9,
+            "{drops} drops: {a}–{b} against {pa}–{pb}"
+        );
+        assert!(a <= period && period <= b);
+        // At either end τ₀ still has room: every drop k allows
+        // τ₀ ∈ (lo_k − kP, hi_k − kP], and these meet.
+        for p in [a, b] {
+            let top = (0..drops)
+                .map(|k| lo[k] - k as f64 * p)
+                .fold(f64::MIN, f64::max);
+            let bottom = (0..drops)
+                .map(|k| hi[k] - k as f64 * p)
+                .fold(f64::MAX, f64::min);
+            assert!(
+                top <= bottom + 1e-6,
+                "{drops} drops at {p}: {top} > {bottom}"
+            );
+        }
+    }
+    // Drops 6–14 s apart fit no one period, nor do fewer than two.
+    let hi: Vec<f64> = [6.0, 20.0, 27.0, 41.0, 48.0, 62.0, 70.0].to_vec();
+    let lo: Vec<f64> = hi.iter().map(|h| h - 1.0).collect();
+    assert_eq!(pairwise(&lo, &hi), None);
+    assert_eq!(periods_that_fit(&lo, &hi), None);
+    assert_eq!(periods_that_fit(&[4.0], &[5.0]), None);
+}
+
+#[test]
 fn a_t_error_plus_a_uniform_one_has_the_tails_of_both() {
     // No uniform part: Student's t itself.
     assert!((t_plus_uniform_sf(2.0, 1.0, 5.0, 0.0) - t_sf(2.0, 5.0)).abs() < 1e-12);
