@@ -1270,14 +1270,17 @@ fn floors_after(x: &[f64], y: &[f64], saw: &Sawtooth) -> BlockSeries {
 }
 
 /// The warm-up cut for `warmup auto`: [`warmup_end`] (MSER-5), except that
-/// it never cuts through the end of a sawtooth cycle. MSER reads a GC drop
-/// as a level change and may cut just after it; what is left of a slow
-/// cycle is then a bare ramp, indistinguishable from a leak. When the data
-/// has one or two real cycles ([`DriftModel::LongCycle`]) and the cut falls
-/// after the first drop that brings memory back down (to within 25% of the rise before
-/// it), the cut is sought in the samples up to that drop instead. A
-/// transient that overshoots and settles higher (a model load) is no such
-/// drop and keeps its cut; neither do jumps of held levels.
+/// it never cuts through the end of a long cycle. MSER reads a GC drop as a
+/// level change and may cut on its top or just after it; what is left of a
+/// slow cycle is then a bare ramp, indistinguishable from a leak. When the
+/// cut falls on or after the first drop, the cut is sought in the samples
+/// up to that drop instead, at least one sample before its top (a window
+/// that opens with a drop shows none: one drop's cycle is the samples
+/// before its trough, at least 2), and taken when what it leaves has one
+/// or two real cycles ([`DriftModel::LongCycle`]: the drop brings memory
+/// back down, and it ramps back up gradually). A transient that overshoots
+/// and settles higher (a model load) is no such drop and keeps its cut;
+/// neither do jumps of held levels.
 ///
 /// Cost: O(n) on top of [`warmup_end`].
 pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
@@ -1286,32 +1289,29 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
         return w;
     }
     let trend = ols(x, y).map_or(0.0, |f| f.slope);
-    let Some(saw) = detect_sawtooth(x, y, trend) else {
+    let Some(peak) = detect_sawtooth(x, y, trend).and_then(|s| s.drop_starts.first().copied())
+    else {
         return w;
     };
-    // NOTE: only a long cycle (one or two drops) needs this: with three or
-    // more, whole-cycle means ignore the partial cycle a cut leaves, and
-    // moving the cut back to the first drop kept a 60 MiB warm-up fill under
-    // a 10 s GC sawtooth in the data (75–90% false alarms in 10–30 min runs).
-    if !matches!(cycle_view(x, y, &saw), Ok((_, DriftModel::LongCycle, _))) {
+    if w < peak {
         return w;
     }
-    let (peak, t) = (saw.drop_starts[0], saw.troughs[0]);
-    if peak >= w {
-        return w;
-    }
-    let before = y[..=peak].iter().copied().fold(f64::INFINITY, f64::min);
-    let window = (peak + 1).div_ceil(FLOOR_WINDOW_DIV).max(1);
-    let after = y[t..(t + window).min(y.len())]
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    let rise = y[peak] - before;
-    if rise > 0.0 && after <= before + ONE_DROP_RETURN * rise {
-        warmup_end(&y[..=peak]).min(peak)
-    } else {
-        w
-    }
+    // NOTE: whether the cycles are long is read on what the earlier cut
+    // leaves, not on the whole run: a 60 MiB warm-up fill in front of a
+    // 54 s cycle (90 s at 1 Hz) made the one drop "keep most of the rise",
+    // a level change, and MSER's cut stayed on the top of the ramp before
+    // the drop (35 s, the 40% cap) or just after it: what was left read
+    // 26 MiB/min, p < 1e-9. And only a long cycle (one or two drops) needs
+    // this: with three or more, whole-cycle means ignore the partial cycle a
+    // cut leaves, and moving the cut back to the first drop kept a 60 MiB
+    // warm-up fill under a 10 s GC sawtooth in the data (75–90% false alarms
+    // in 10–30 min runs).
+    let c = warmup_end(&y[..=peak]).min(peak.saturating_sub(1));
+    let (xs, ys) = (&x[c..], &y[c..]);
+    let kept = ols(xs, ys).map_or(0.0, |f| f.slope);
+    let long = detect_sawtooth(xs, ys, kept)
+        .is_some_and(|s| matches!(cycle_view(xs, ys, &s), Ok((_, DriftModel::LongCycle, _))));
+    if long { c } else { w }
 }
 
 /// Above this many values, the sawtooth scan's robust scale and range are
