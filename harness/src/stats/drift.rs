@@ -1278,7 +1278,8 @@ fn floors_after(x: &[f64], y: &[f64], saw: &Sawtooth) -> BlockSeries {
 /// that opens with a drop shows none: one drop's cycle is the samples
 /// before its trough, at least 2), and taken when what it leaves has one
 /// or two real cycles ([`DriftModel::LongCycle`]: the drop brings memory
-/// back down, and it ramps back up gradually). A transient that overshoots
+/// back down, and it ramps back up gradually); failing that, the same up
+/// to the second drop (the first was in the warm-up). A transient that overshoots
 /// and settles higher (a model load) is no such drop and keeps its cut;
 /// neither do jumps of held levels.
 ///
@@ -1289,11 +1290,10 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
         return w;
     }
     let trend = ols(x, y).map_or(0.0, |f| f.slope);
-    let Some(peak) = detect_sawtooth(x, y, trend).and_then(|s| s.drop_starts.first().copied())
-    else {
+    let Some(saw) = detect_sawtooth(x, y, trend) else {
         return w;
     };
-    if w < peak {
+    if w < saw.drop_starts[0] {
         return w;
     }
     // NOTE: whether the cycles are long is read on what the earlier cut
@@ -1306,12 +1306,22 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
     // cut leaves, and moving the cut back to the first drop kept a 60 MiB
     // warm-up fill under a 10 s GC sawtooth in the data (75–90% false alarms
     // in 10–30 min runs).
-    let c = warmup_end(&y[..=peak]).min(peak.saturating_sub(1));
-    let (xs, ys) = (&x[c..], &y[c..]);
-    let kept = ols(xs, ys).map_or(0.0, |f| f.slope);
-    let long = detect_sawtooth(xs, ys, kept)
-        .is_some_and(|s| matches!(cycle_view(xs, ys, &s), Ok((_, DriftModel::LongCycle, _))));
-    if long { c } else { w }
+    // NOTE: and before the second drop where the first is in the warm-up
+    // itself (a cycle's drop inside a 9 s fill, sampled at 10 Hz): MSER on
+    // the run less its trend saw the later drop as a step between two
+    // levels that held most of the variance, and cut 5–6.5 s into the fill,
+    // whose rest read as a climb (10% of such 90 s runs failed, now 2%).
+    for &peak in saw.drop_starts.iter().take(2) {
+        let c = warmup_end(&y[..=peak]).min(peak.saturating_sub(1));
+        let (xs, ys) = (&x[c..], &y[c..]);
+        let kept = ols(xs, ys).map_or(0.0, |f| f.slope);
+        let long = detect_sawtooth(xs, ys, kept)
+            .is_some_and(|s| matches!(cycle_view(xs, ys, &s), Ok((_, DriftModel::LongCycle, _))));
+        if long {
+            return c;
+        }
+    }
+    w
 }
 
 /// Above this many values, the sawtooth scan's robust scale and range are
