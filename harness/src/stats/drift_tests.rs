@@ -671,6 +671,50 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
+    fn the_periods_that_fit_agree_with_every_pair(
+        period in 2.0f64..30.0,
+        phase in 0.0f64..1.0,
+        drops in 2usize..60,
+        every in 0.05f64..2.0,
+        jitter in 0.0f64..0.5,
+        seed in 0u64..1000,
+    ) {
+        // Drops on a period, each moved by up to ±jitter periods, seen
+        // between the samples (every `every` s) around it: one range or
+        // none, as all pairs of drops say.
+        let mut rng = Rng::new(seed);
+        let hi: Vec<f64> = (0..drops)
+            .map(|k| {
+                let t = (phase + k as f64) * period + jitter * period * (rng.uniform() - 0.5);
+                (t / every).ceil() * every
+            })
+            .collect();
+        let lo: Vec<f64> = hi.iter().map(|h| h - every).collect();
+        let (mut a, mut b) = (f64::NEG_INFINITY, f64::INFINITY);
+        for k in 0..drops {
+            for j in 0..k {
+                let d = (k - j) as f64;
+                a = a.max((lo[k] - hi[j]) / d);
+                b = b.min((hi[k] - lo[j]) / d);
+            }
+        }
+        let pairwise = (a <= b && a > 0.0).then_some((a, b));
+        match (periods_that_fit(&lo, &hi), pairwise) {
+            (Some((x, y)), Some((pa, pb))) => {
+                prop_assert!((x - pa).abs() <= 1e-9 * pb && (y - pb).abs() <= 1e-9 * pb,
+                    "{x}–{y} against {pa}–{pb}");
+            }
+            (None, None) => {}
+            // A range narrower than the search's tolerance may come out
+            // either way.
+            (got, want) => prop_assert!(
+                want.is_some_and(|(pa, pb)| pb - pa <= 1e-9 * pb) || got.is_some_and(|(x, y)| y - x <= 1e-9 * y),
+                "{got:?} against {want:?}"
+            ),
+        }
+    }
+
+    #[test]
     fn slope_of_a_line_is_b(a in -1e9f64..1e9, b in -1e6f64..1e6, n in 8usize..400) {
         let x: Vec<f64> = (0..n).map(|i| i as f64 * 0.1).collect();
         let y: Vec<f64> = x.iter().map(|x| a + b * x).collect();
