@@ -181,8 +181,8 @@ pub struct Drift {
 /// Cost: O(n) for the drop scan, cycle fits and blocking (selection, not
 /// sorting), plus a fixed O(m²) with m ≤ 1000 points; ~50 ms at 864 000
 /// points. O(n log n) only if x needs sorting. Drops on one period add
-/// about 140 passes over the D drops ([`periods_that_fit`]) and 3 least-squares
-/// fits of the cycle means.
+/// about 140 passes over the D drops (a search for the periods that fit
+/// them) and 3 least-squares fits of the cycle means.
 ///
 /// Calibration: `cargo run --release --example calibrate` prints false
 /// alarms, power and fail-fast time-to-detection per noise family,
