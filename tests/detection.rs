@@ -26,23 +26,32 @@ use common::MIB;
 /// levels held 0.5 s caught 5 of 5 at p ≤ 0.0006, the churn alone passing
 /// at p ≥ 0.48.
 fn watch_churn(args: &[&str]) -> Outcome {
-    let script = fixture("churn.py");
+    // NOTE: a gate at 95% raises a false alarm on 5% of healthy runs by
+    // design (the calibration table measures it); at 99% a failure of the
+    // churn-alone cases here means a defect, not the 1-in-20 a 95% test is
+    // allowed. The leaks are caught at p < 1e-5.
+    watch_fixture("churn.py", args, &["--sample-every", "250ms"], "0.99")
+}
+
+/// `memsoak watch` for 90 s at `rss.slope<2MiB/min` and `confidence`, with
+/// `options` besides, of `python3 SCRIPT ARGS` (a script in
+/// `tests/fixtures`).
+fn watch_fixture(script: &str, args: &[&str], options: &[&str], confidence: &str) -> Outcome {
+    let script = fixture(script);
     let watch = [
-        "watch",
-        "--duration",
-        "90s",
-        "--sample-every",
-        "250ms",
-        "-t",
-        "rss.slope<2MiB/min",
-        // NOTE: a gate at 95% raises a false alarm on 5% of healthy runs by
-        // design (the calibration table measures it); at 99% a failure of
-        // the churn-alone cases here means a defect, not the 1-in-20 a
-        // 95% test is allowed. The leaks are caught at p < 1e-5.
-        "--confidence",
-        "0.99",
-        "-q",
-    ];
+        &[
+            "watch",
+            "--duration",
+            "90s",
+            "-t",
+            "rss.slope<2MiB/min",
+            "--confidence",
+            confidence,
+            "-q",
+        ][..],
+        options,
+    ]
+    .concat();
     run_with(
         &watch,
         &[&["python3", script.as_str()][..], args].concat(),
@@ -62,23 +71,8 @@ fn watch_churn(args: &[&str]) -> Outcome {
 /// the mean step's test (`drift::quantised_fit`); now 0.008, and the
 /// weakest of the 24 read 0.027.
 fn watch_flush(args: &[&str], want: i32) -> Outcome {
-    let script = fixture("flush.py");
     let confidence = if want == 1 { "0.95" } else { "0.99" };
-    let watch = [
-        "watch",
-        "--duration",
-        "90s",
-        "-t",
-        "rss.slope<2MiB/min",
-        "--confidence",
-        confidence,
-        "-q",
-    ];
-    run_with(
-        &watch,
-        &[&["python3", script.as_str()][..], args].concat(),
-        &[],
-    )
+    watch_fixture("flush.py", args, &[], confidence)
 }
 
 /// What the report says about the rss fit, for the failure message.

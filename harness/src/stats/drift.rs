@@ -1027,11 +1027,22 @@ struct OnePeriod {
     period_hi: f64,
 }
 
+/// Where the first drop may fall, τ₀ ∈ (`top`, `bottom`], if drop k
+/// (in (`lo[k]`, `hi[k]`]) falls at τ₀ + kP: the intersection of
+/// (lo_k − kP, hi_k − kP] over every k, empty when `top` > `bottom`. O(D).
+fn first_drop_range(lo: &[f64], hi: &[f64], p: f64) -> (f64, f64) {
+    lo.iter().zip(hi).enumerate().fold(
+        (f64::NEG_INFINITY, f64::INFINITY),
+        |(top, bottom), (k, (&l, &h))| (top.max(l - k as f64 * p), bottom.min(h - k as f64 * p)),
+    )
+}
+
 /// The periods P that fit every drop: drop k (of D) lies in
 /// (`lo[k]`, `hi[k]`], and P fits when one τ₀ puts τ₀ + kP in every one of
-/// them, that is when g(P) = max_k (lo_k − kP) − min_k (hi_k − kP) ≤ 0. g
-/// is convex (a maximum of lines less a minimum of lines), so the periods
-/// that fit are one range: its lowest point is found by ternary search, its
+/// them, that is when g(P) = max_k (lo_k − kP) − min_k (hi_k − kP) ≤ 0
+/// (where [`first_drop_range`] is not empty). g is convex (a maximum of
+/// lines less a minimum of lines), so the periods that fit are one range:
+/// its lowest point is found by ternary search, its
 /// ends by bisection on either side, within the bracket that the first and
 /// last drops alone allow. `None` when no positive period fits (jittered
 /// cycles) or fewer than 2 drops. O(D) per step, about 140 steps.
@@ -1046,11 +1057,7 @@ fn periods_that_fit(lo: &[f64], hi: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let gap = |p: f64| {
-        let (mut top, mut bottom) = (f64::NEG_INFINITY, f64::INFINITY);
-        for (k, (&l, &h)) in lo.iter().zip(hi).enumerate() {
-            top = top.max(l - k as f64 * p);
-            bottom = bottom.min(h - k as f64 * p);
-        }
+        let (top, bottom) = first_drop_range(lo, hi, p);
         top - bottom
     };
     let span = (d - 1) as f64;
@@ -1060,7 +1067,7 @@ fn periods_that_fit(lo: &[f64], hi: &[f64]) -> Option<(f64, f64)> {
     }
     // Searched to a relative 1e-12 of the period: about 60 steps of the
     // ternary search and 40 of each bisection (at most 200 each).
-    let close = |a: f64, b: f64| b - a <= 1e-12 * last;
+    let close = |a: f64, b: f64| (b - a).abs() <= 1e-12 * last;
     let (mut a, mut b) = (first, last);
     for _ in 0..200 {
         if close(a, b) {
@@ -1085,7 +1092,7 @@ fn periods_that_fit(lo: &[f64], hi: &[f64]) -> Option<(f64, f64)> {
         }
         let (mut out, mut inside) = (outside, best);
         for _ in 0..200 {
-            if close(out.min(inside), out.max(inside)) {
+            if close(out, inside) {
                 break;
             }
             let mid = 0.5 * (out + inside);
@@ -1124,10 +1131,7 @@ fn on_one_period(
     let hi: Vec<f64> = saw.troughs.iter().map(|&i| x[i]).collect();
     let (p_lo, p_hi) = periods_that_fit(&lo, &hi)?;
     let place = |p: f64| {
-        let (t_lo, t_hi) = lo.iter().zip(&hi).enumerate().fold(
-            (f64::NEG_INFINITY, f64::INFINITY),
-            |(a, b), (k, (&l, &h))| (a.max(l - k as f64 * p), b.min(h - k as f64 * p)),
-        );
+        let (t_lo, t_hi) = first_drop_range(&lo, &hi, p);
         let t0 = 0.5 * (t_lo + t_hi);
         let (px, py): (Vec<f64>, Vec<f64>) = (0..cycles.len())
             .map(|k| {

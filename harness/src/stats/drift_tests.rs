@@ -690,16 +690,7 @@ proptest! {
             })
             .collect();
         let lo: Vec<f64> = hi.iter().map(|h| h - every).collect();
-        let (mut a, mut b) = (f64::NEG_INFINITY, f64::INFINITY);
-        for k in 0..drops {
-            for j in 0..k {
-                let d = (k - j) as f64;
-                a = a.max((lo[k] - hi[j]) / d);
-                b = b.min((hi[k] - lo[j]) / d);
-            }
-        }
-        let pairwise = (a <= b && a > 0.0).then_some((a, b));
-        match (periods_that_fit(&lo, &hi), pairwise) {
+        match (periods_that_fit(&lo, &hi), pairwise_periods(&lo, &hi)) {
             (Some((x, y)), Some((pa, pb))) => {
                 prop_assert!((x - pa).abs() <= 1e-9 * pb && (y - pb).abs() <= 1e-9 * pb,
                     "{x}–{y} against {pa}–{pb}");
@@ -1639,21 +1630,24 @@ fn drops_on_one_period_give_the_range_of_periods_that_fit_them() {
     assert!(on_one_period(&x, &saw, &cycles, &[0.0; 5], &[0.0; 5], 1.0).is_none());
 }
 
+/// The positive periods every pair of drops allows, by brute force: pair
+/// j < k allows (lo_k − hi_j)/(k − j) ≤ P ≤ (hi_k − lo_j)/(k − j). O(D²),
+/// the oracle `periods_that_fit` is held to.
+fn pairwise_periods(lo: &[f64], hi: &[f64]) -> Option<(f64, f64)> {
+    let (mut a, mut b) = (f64::NEG_INFINITY, f64::INFINITY);
+    for k in 0..lo.len() {
+        for j in 0..k {
+            let d = (k - j) as f64;
+            a = a.max((lo[k] - hi[j]) / d);
+            b = b.min((hi[k] - lo[j]) / d);
+        }
+    }
+    (a <= b && a > 0.0).then_some((a, b))
+}
+
 #[test]
 fn the_periods_that_fit_are_those_every_pair_of_drops_allows() {
-    // Pair j < k allows (lo_k − hi_j)/(k − j) ≤ P ≤ (hi_k − lo_j)/(k − j);
-    // the range is what all pairs allow, over every drop however many.
-    let pairwise = |lo: &[f64], hi: &[f64]| {
-        let (mut a, mut b) = (f64::NEG_INFINITY, f64::INFINITY);
-        for k in 0..lo.len() {
-            for j in 0..k {
-                let d = (k - j) as f64;
-                a = a.max((lo[k] - hi[j]) / d);
-                b = b.min((hi[k] - lo[j]) / d);
-            }
-        }
-        (a <= b).then_some((a, b))
-    };
+    // The range is what all pairs allow, over every drop however many.
     let mut rng = Rng::new(11);
     for (period, drops) in [(9.85, 9), (10.0, 40), (9.8732, 700), (10.0917, 2000)] {
         // Sampled at 1 Hz, each drop seen between the samples around it.
@@ -1663,7 +1657,7 @@ fn the_periods_that_fit_are_those_every_pair_of_drops_allows() {
             .collect();
         let lo: Vec<f64> = hi.iter().map(|h| h - 1.0).collect();
         let (a, b) = periods_that_fit(&lo, &hi).expect("one period fits");
-        let (pa, pb) = pairwise(&lo, &hi).expect("one period fits");
+        let (pa, pb) = pairwise_periods(&lo, &hi).expect("one period fits");
         assert!(
             (a - pa).abs() < 1e-9 && (b - pb).abs() < 1e-9,
             "{drops} drops: {a}–{b} against {pa}–{pb}"
@@ -1687,7 +1681,7 @@ fn the_periods_that_fit_are_those_every_pair_of_drops_allows() {
     // Drops 6–14 s apart fit no one period, nor do fewer than two.
     let hi: Vec<f64> = [6.0, 20.0, 27.0, 41.0, 48.0, 62.0, 70.0].to_vec();
     let lo: Vec<f64> = hi.iter().map(|h| h - 1.0).collect();
-    assert_eq!(pairwise(&lo, &hi), None);
+    assert_eq!(pairwise_periods(&lo, &hi), None);
     assert_eq!(periods_that_fit(&lo, &hi), None);
     assert_eq!(periods_that_fit(&[4.0], &[5.0]), None);
 }
