@@ -84,7 +84,8 @@ const TAU_SPAN: f64 = 8.0;
 ///
 /// Then the later of MSER's cut and the saturating fill's (which has its own
 /// test, and the same 40% cap); where neither cuts, a start-up shorter than
-/// a batch ([`startup_readings`]).
+/// a batch (`startup_readings`: up to 4 first samples each beyond every
+/// sample after them).
 ///
 /// Cost O(n) for the batch means, plus O(m²) with m ≤ 500 for the trends,
 /// plus O(n/5 · 24) for the saturating fit.
