@@ -112,6 +112,12 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Growth past the materiality floor that is not significant: what the
+    /// run cannot tell from noise, or from a plateau still settling.
+    pub fn grows_unclearly(&self) -> bool {
+        self.trend == Trend::Unclear && self.growth.unwrap_or(0.0) > 0.0
+    }
+
     /// One line for people: `heap: +21.4 MiB after warm-up (177 MiB/min, p=0.010)`.
     pub fn describe(&self) -> String {
         let mut s = format!("{}: ", self.metric);
@@ -1160,7 +1166,7 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     // "then stayed flat … not a leak at this run length" was said of a
     // leak. A material rise after warm-up that is not significant is not
     // flat; a 5-minute watch of it failed at 6.3 MiB/min.
-    if e.is_some_and(|e| e.trend == Trend::Unclear && e.growth.unwrap_or(0.0) > 0.0) {
+    if e.is_some_and(Evidence::grows_unclearly) {
         return None;
     }
     let e = e.map(Evidence::describe).unwrap_or_default();
@@ -1195,7 +1201,7 @@ fn too_noisy(r: &Readings) -> Option<Classification> {
     let unclear: Vec<String> = [&r.rss, &r.heap, &r.vram]
         .into_iter()
         .flatten()
-        .filter(|e| e.trend == Trend::Unclear && e.growth.unwrap_or(0.0) > 0.0)
+        .filter(|e| e.grows_unclearly())
         .map(Evidence::describe)
         .collect();
     (!unclear.is_empty()).then(|| {
