@@ -491,6 +491,11 @@ fn analyze_reruns_with_other_thresholds() {
 /// `samples.csv` of rss at 1 Hz for `n` seconds: 200 MiB plus Gaussian
 /// noise of `sd_mib` (seeded: a 64-bit LCG through Box–Muller).
 fn noisy_csv(path: &Path, n: usize, sd_mib: f64, seed: u64) {
+    noisy_csv_over(path, n, sd_mib, seed, |_| 0.0);
+}
+
+/// [`noisy_csv`] over a course: `course(t)` MiB added at second `t`.
+fn noisy_csv_over(path: &Path, n: usize, sd_mib: f64, seed: u64, course: impl Fn(f64) -> f64) {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -503,9 +508,26 @@ fn noisy_csv(path: &Path, n: usize, sd_mib: f64, seed: u64) {
     let mut csv = String::from("t_s,items,rss\n");
     for i in 0..n {
         let z = (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos();
-        csv.push_str(&format!("{i},,{}\n", (200.0 + sd_mib * z) * MIB));
+        let level = 200.0 + course(i as f64) + sd_mib * z;
+        csv.push_str(&format!("{i},,{}\n", level * MIB));
     }
     std::fs::write(path, csv).unwrap();
+}
+
+/// `memsoak analyze CSV -t rss.slope<2MiB/min`: its exit code, the summary
+/// it prints and its closing line.
+fn analyze_at_2mib_per_min(csv: &Path) -> (Option<i32>, String, String) {
+    let out = memsoak()
+        .arg("analyze")
+        .arg(csv)
+        .args(["-t", "rss.slope<2MiB/min"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 #[test]
@@ -516,22 +538,9 @@ fn analyze_says_when_a_pass_does_not_rule_out_the_limit_and_how_long_would() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("samples.csv");
     let judge = |csv: &Path| {
-        let out = memsoak()
-            .arg("analyze")
-            .arg(csv)
-            .args(["-t", "rss.slope<2MiB/min"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        let (code, summary, line) = analyze_at_2mib_per_min(csv);
+        assert_eq!(code, Some(0), "{line}");
+        (summary, line)
     };
     noisy_csv(&csv, 90, 8.0, 3);
     let (summary, line) = judge(&csv);
@@ -555,6 +564,46 @@ fn analyze_says_when_a_pass_does_not_rule_out_the_limit_and_how_long_would() {
         settled >= 3,
         "{settled} of 5 runs of {planned} min settled it"
     );
+}
+
+#[test]
+fn analyze_fails_growth_that_began_late_and_says_where() {
+    // 30 minutes of 4 MiB noise, flat for 25.5 and then a 6 MiB/min leak:
+    // over the whole run it reads about a twentieth of that, under
+    // 2 MiB/min. A trailing window shows it; the same noise alone passes.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("samples.csv");
+    let judge = analyze_at_2mib_per_min;
+    noisy_csv_over(&csv, 1800, 4.0, 5, |t| (t - 1530.0).max(0.0) * 6.0 / 60.0);
+    let (code, summary, line) = judge(&csv);
+    assert_eq!(code, Some(1), "{summary}{line}");
+    // The steepest significant window (here the last 225 s, from 26.2 min
+    // on), the leak at about its rate.
+    let said = "**Growth began late** (`rss.slope<2MiB/min`): over the last ";
+    let window = summary
+        .split(said)
+        .nth(1)
+        .and_then(|s| s.split(" (from ").next())
+        .unwrap_or_else(|| panic!("no late window in {summary}"));
+    assert!(window.ends_with(" min"), "{window}");
+    assert!(summary.contains(&format!(", last {window} |")), "{summary}");
+    assert!(summary.contains("where its rate rose"), "{summary}");
+    assert!(line.contains("BREACHED"), "{line}");
+    assert!(
+        line.contains(&format!("(last {window}, level fit)")),
+        "{line}"
+    );
+    let rate: f64 = line
+        .split("BREACHED = ")
+        .nth(1)
+        .and_then(|s| s.split(" MiB/min").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line}"));
+    assert!((4.5..8.0).contains(&rate), "{rate}");
+    noisy_csv(&csv, 1800, 4.0, 5);
+    let (code, summary, line) = judge(&csv);
+    assert_eq!(code, Some(0), "{summary}{line}");
+    assert!(!summary.contains("began late"), "{summary}");
 }
 
 // ---- bad input: one clear line, exit 2 ----

@@ -158,6 +158,12 @@ pub struct MetricAnalysis {
     /// clamped to the range): no run length can be planned from it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interval_from_range: bool,
+    /// Growth that began late: the trailing window of the steady state
+    /// whose drift says most (`stats::late_drift`), on runs long enough to
+    /// have one ([`LATE_MIN_SPAN_S`]). A slope's upper limit also fails on
+    /// it ([`evaluate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<LateWindow>,
     /// Highest sample.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub max: f64,
@@ -170,6 +176,64 @@ pub struct MetricAnalysis {
     /// Last sample.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub last: f64,
+}
+
+/// The shortest trailing window of the steady state tested for growth
+/// that began late (`stats::late_drift`), seconds: a 10-minute run's steady
+/// state gets its last 300 and 212 s, a 30-minute run's five windows of
+/// 900 down to 225 s, a 90 s gate none.
+///
+/// NOTE: over three minutes is well beyond the time scales whole-run fits
+/// already handle in a window (levels held seconds; GC cycles of up to 50 s
+/// need four in a window), and keeps every 90 s gate as it was: a leak that
+/// begins in the last half of a 90 s run has too little of it to show.
+/// Between 200 and 240 s the calibration's flat, warm-up and cache runs
+/// failed as often (600 and 1800 s at 1 Hz, 200 seeds, every family).
+pub const LATE_MIN_SPAN_S: f64 = 200.0;
+
+/// A trailing window of the steady state and its drift, judged at its own
+/// stricter level (`stats::late_drift`): all windows together at a quarter
+/// of α.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateWindow {
+    /// Seconds from the start at which the window begins.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub from_s: f64,
+    /// How long the window is, seconds (to the last sample).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub span_s: f64,
+    /// Drift over the window, bytes per minute, its interval at
+    /// `confidence`.
+    pub slope_per_min: Estimate,
+    /// Two-sided trend p-value of the window.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p_value: f64,
+    /// The confidence the window is judged at: 1 − α/(4K).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub confidence: f64,
+    /// Whether the window's trend is significant at that confidence.
+    pub significant: bool,
+    /// Whether its interval lies wholly above the whole steady state's
+    /// slope: the rate rose late (`stats::LateDrift::rose`).
+    #[serde(default)]
+    pub rose: bool,
+    /// Fitted growth over the window, bytes.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub growth: f64,
+    /// How many trailing windows were tested (K).
+    pub windows: usize,
+    /// The model of the window's fit (`level`, `cycles`).
+    pub model: String,
+}
+
+impl LateWindow {
+    /// The window grew at a rate that rose: significant at its level, its
+    /// interval above the whole steady state's slope, and its growth past
+    /// `floor` bytes. What a slope's upper limit fails on ([`evaluate`])
+    /// and the classification reads as the growth.
+    pub fn grew(&self, floor: f64) -> bool {
+        self.significant && self.rose && self.growth >= floor
+    }
 }
 
 /// The outcome of one threshold.
@@ -212,9 +276,61 @@ pub struct ThresholdResult {
     /// at its estimate ([`stats::settle_steady_s`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_run_s: Option<f64>,
+    /// Where the outcome stands on a trailing window of the steady state
+    /// (growth that began late, [`LateWindow`]) and not on the whole of it:
+    /// `measured`, `ci` and `p_value` are the window's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<ResultWindow>,
+}
+
+/// The trailing window a threshold's outcome stands on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResultWindow {
+    /// Seconds from the start at which it begins.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub from_s: f64,
+    /// Its length, seconds.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub span_s: f64,
+    /// The confidence of its interval and test (1 − α/(4K)).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub confidence: f64,
+}
+
+impl ResultWindow {
+    /// `last 7.5 min`: for a measured value's label.
+    pub fn label(&self) -> String {
+        format!("last {}", crate::units::fmt_secs(self.span_s))
+    }
 }
 
 impl ThresholdResult {
+    /// The measured value as its threshold writes it, with the trailing
+    /// window it stands on where it does (`4.22 MiB/min, last 7.5 min`);
+    /// `None` where nothing was measured.
+    pub fn measured_text(&self) -> Option<String> {
+        let v = self.threshold.format_value(self.measured?);
+        Some(match self.window {
+            Some(w) => format!("{v}, {}", w.label()),
+            None => v,
+        })
+    }
+
+    /// The interval, `lo … hi`, with its own confidence where it is a
+    /// trailing window's (`… (99.4%)`), not the run's.
+    pub fn ci_text(&self) -> Option<String> {
+        let (lo, hi) = self.ci?;
+        let th = &self.threshold;
+        let level = self.window.map_or(String::new(), |w| {
+            format!(" ({})", crate::units::fmt_percent(w.confidence))
+        });
+        Some(format!(
+            "{} … {}{level}",
+            th.format_value(lo),
+            th.format_value(hi)
+        ))
+    }
+
     /// A pass whose interval still reaches past the limit: no evidence of a
     /// breach, and none against one ([`ThresholdResult::conclusive`]).
     pub fn inconclusive_pass(&self) -> bool {
@@ -328,6 +444,25 @@ pub fn analyze_metric(
         None
     };
     let span = ts.last().map_or(0.0, |l| l - warmup_end_s);
+    let late = drift
+        .as_ref()
+        .and_then(|d| stats::late_drift(ts, ys, confidence, d, LATE_MIN_SPAN_S))
+        .map(|l| LateWindow {
+            from_s: l.from,
+            span_s: ts[ts.len() - 1] - l.from,
+            slope_per_min: Estimate {
+                value: per_min(l.drift.slope),
+                ci_low: per_min(l.drift.ci_low),
+                ci_high: per_min(l.drift.ci_high),
+            },
+            p_value: l.drift.p_value,
+            confidence: l.confidence,
+            significant: l.drift.significant,
+            rose: l.rose,
+            growth: l.drift.slope * (ts[ts.len() - 1] - l.from),
+            windows: l.windows,
+            model: l.drift.model.name().to_string(),
+        });
     let fold = |f: fn(f64, f64) -> f64, init| y.iter().copied().fold(init, f);
     let sample_period = if t.len() > 1 {
         (t[t.len() - 1] - t[0]) / (t.len() - 1) as f64
@@ -357,6 +492,7 @@ pub fn analyze_metric(
         growth: drift.as_ref().map(|d| d.slope * span),
         effective_samples: drift.as_ref().map(|d| d.effective_n),
         interval_from_range: drift.as_ref().is_some_and(|d| d.interval_from_range),
+        late,
         max: fold(f64::max, f64::NEG_INFINITY),
         min: fold(f64::min, f64::INFINITY),
         first: y[0],
@@ -375,6 +511,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         note,
         conclusive: None,
         settle_run_s: None,
+        window: None,
     };
     let Some(m) = m else {
         return result(
@@ -444,7 +581,14 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         result(Some(v), Some((lo, hi)), p, outcome, note)
     };
     match th.stat {
-        Stat::Slope => fitted(m.slope_per_min, 1.0 / 60.0),
+        Stat::Slope => {
+            let whole = fitted(m.slope_per_min, 1.0 / 60.0);
+            if whole.outcome == Outcome::Pass {
+                late_breach(th, m, min_growth, &whole).unwrap_or(whole)
+            } else {
+                whole
+            }
+        }
         Stat::SlopePer1k => {
             if m.slope_per_1k.is_none() && m.slope_per_min.is_some() {
                 return result(
@@ -485,6 +629,57 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
             )
         }
     }
+}
+
+/// A pass of an upper slope limit over the whole steady state turned into
+/// a failure by growth that began late: a trailing window ([`LateWindow`])
+/// whose drift is past the limit, significant at the window's level, above
+/// the whole steady state's (its interval wholly so: the rate rose), and
+/// whose fitted growth over the window reaches the materiality floor.
+/// `None` where no window says so (the whole run's result stands). The
+/// result carries the window's slope, interval and p.
+fn late_breach(
+    th: &Threshold,
+    m: &MetricAnalysis,
+    min_growth: f64,
+    whole: &ThresholdResult,
+) -> Option<ThresholdResult> {
+    let l = m.late.as_ref()?;
+    if !matches!(th.op, Op::Lt | Op::Le) {
+        return None;
+    }
+    let e = l.slope_per_min;
+    let (v, lo, hi) = (e.value / 60.0, e.ci_low / 60.0, e.ci_high / 60.0);
+    if th.op.holds(v, th.limit) || !l.grew(min_growth) {
+        return None;
+    }
+    let whole_text = whole
+        .measured
+        .map_or("no fit".to_string(), |w| th.format_value(w));
+    Some(ThresholdResult {
+        threshold: th.clone(),
+        measured: Some(v),
+        ci: Some((lo, hi)),
+        p_value: Some(l.p_value),
+        outcome: Outcome::Fail,
+        note: format!(
+            "growth began late: over the last {} (from {} on) {} exceeds {} and the trend is significant (p={:.4}, under the {:.4} a trailing window is judged at); over the whole steady state {}",
+            crate::units::fmt_secs(l.span_s),
+            crate::units::fmt_secs(l.from_s),
+            th.format_value(v),
+            th.limit_text(),
+            l.p_value,
+            1.0 - l.confidence,
+            whole_text
+        ),
+        conclusive: None,
+        settle_run_s: None,
+        window: Some(ResultWindow {
+            from_s: l.from_s,
+            span_s: l.span_s,
+            confidence: l.confidence,
+        }),
+    })
 }
 
 /// The fewest independent samples (a drift's effective n) a run must be
@@ -892,6 +1087,131 @@ mod tests {
         let mut rng = crate::stats::test_rng::Rng::new(seed);
         let noise: Vec<f64> = (0..n).map(|_| sd * rng.normal()).collect();
         table(|x| 200.0 * MIB + slope_per_s * x + noise[x as usize], n)
+    }
+
+    #[test]
+    fn growth_that_began_late_fails_an_upper_slope_limit_on_its_window() {
+        // 30 minutes of 4 MiB noise; a 6 MiB/min leak over the last 4.5.
+        let mut rng = crate::stats::test_rng::Rng::new(11);
+        let noise: Vec<f64> = (0..1800).map(|_| 4.0 * MIB * rng.normal()).collect();
+        let late = table(
+            |x| 200.0 * MIB + (x - 1530.0).max(0.0) * 0.1 * MIB + noise[x as usize],
+            1800,
+        );
+        let a = analyze(
+            &late,
+            &opts(&[
+                "rss.slope<2MiB/min",
+                "rss.slope>0B/min",
+                "rss.growth<100MiB",
+            ]),
+        );
+        let m = a.metric(Metric::Rss).unwrap();
+        assert!(m.slope_per_min.unwrap().value < MIB, "{m:?}");
+        let w = m.late.as_ref().unwrap();
+        // Windows of 900, 636, 450, 318 and 225 s: the steepest of those
+        // significant begins near the onset.
+        assert!(
+            w.significant && w.rose && (1400.0..1600.0).contains(&w.from_s),
+            "{w:?}"
+        );
+        assert_eq!(w.windows, 5);
+        assert!((w.confidence - (1.0 - 0.05 / 20.0)).abs() < 1e-12);
+        let slope = &a.thresholds[0];
+        assert_eq!(slope.outcome, Outcome::Fail, "{}", slope.note);
+        assert!(
+            slope.note.starts_with("growth began late: over the last "),
+            "{}",
+            slope.note
+        );
+        let win = slope.window.unwrap();
+        assert_eq!((win.from_s, win.span_s), (w.from_s, w.span_s));
+        let label = format!("last {}", crate::units::fmt_secs(w.span_s));
+        assert_eq!(
+            slope.measured_text().unwrap(),
+            format!(
+                "{}, {label}",
+                slope.threshold.format_value(slope.measured.unwrap())
+            )
+        );
+        assert!(
+            slope.ci_text().unwrap().ends_with("(99.75%)"),
+            "{:?}",
+            slope.ci_text()
+        );
+        let rate = slope.measured.unwrap() * 60.0 / MIB;
+        assert!((4.5..8.0).contains(&rate), "{rate}");
+        // A lower limit and the growth over the run read the whole run.
+        assert!(a.thresholds[1].window.is_none() && a.thresholds[2].window.is_none());
+        // The same noise alone: a window, no breach.
+        let flat = table(|x| 200.0 * MIB + noise[x as usize], 1800);
+        let a = analyze(&flat, &opts(&["rss.slope<2MiB/min"]));
+        assert_eq!(a.thresholds[0].outcome, Outcome::Pass);
+        assert!(a.thresholds[0].window.is_none());
+        // The report keeps the window and reads it back.
+        let m = a.metric(Metric::Rss).unwrap();
+        let back: MetricAnalysis =
+            serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap();
+        assert_eq!(&back, m);
+    }
+
+    #[test]
+    fn late_leaks_are_caught_and_windows_fail_no_healthy_run() {
+        // The calibration's cells (`stats::calibration`), 40 seeds each: a
+        // 3× leak over the last quarter of the run, and the healthy runs
+        // whose windows could read a leak where there is none (persistent
+        // noise, a cycle as long as the run, a warm-up, a cache).
+        use crate::stats::calibration::{Behaviour, Noise, Scenario};
+        const SEEDS: u64 = 40;
+        let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let fails = |noise, behaviour, seconds| {
+            let s = Scenario {
+                noise,
+                behaviour,
+                seconds,
+                hz: 1.0,
+            };
+            (0..SEEDS)
+                .filter(|&seed| {
+                    let (t, y) = s.simulate(seed);
+                    let items = vec![f64::NAN; t.len()];
+                    let m = analyze_metric(Metric::Rss, &t, &items, &y, Warmup::Auto, 0.95);
+                    evaluate(&th, m.as_ref(), DEFAULT_MIN_GROWTH).outcome == Outcome::Fail
+                })
+                .count() as u64
+        };
+        // Over the whole run such a leak reads at a sixteenth of its rate.
+        for (noise, seconds, least) in [
+            (Noise::White, 1800.0, 38),
+            (Noise::Jump, 1800.0, 38),
+            (Noise::Sawtooth, 1800.0, 38),
+            (Noise::Mixture, 1800.0, 30),
+            (Noise::White, 600.0, 38),
+            (Noise::Jump, 600.0, 16),
+        ] {
+            let caught = fails(noise, Behaviour::LateLeak, seconds);
+            assert!(
+                caught >= least,
+                "{noise:?} {seconds} s: {caught} of {SEEDS}"
+            );
+        }
+        // Healthy: persistent and held noise over 30 minutes (five windows
+        // each); the slow sawtooth, whose lone drop leaves a ramp that a
+        // window would read as a leak, at both lengths.
+        let healthy = [Behaviour::Flat, Behaviour::Warmup, Behaviour::BoundedCache];
+        let cells = [Noise::Ar1(0.98), Noise::Mixture, Noise::Jump]
+            .into_iter()
+            .flat_map(|n| healthy.map(|b| (n, b, 1800.0)))
+            .chain([600.0, 1800.0].into_iter().flat_map(|s| {
+                [Behaviour::Warmup, Behaviour::BoundedCache].map(|b| (Noise::SlowSawtooth, b, s))
+            }));
+        for (noise, behaviour, seconds) in cells {
+            let failed = fails(noise, behaviour, seconds);
+            assert!(
+                failed <= 2,
+                "{noise:?} {behaviour:?} {seconds} s: {failed} of {SEEDS}"
+            );
+        }
     }
 
     #[test]

@@ -288,6 +288,7 @@ mod tests {
             growth: Some(per_min),
             effective_samples: None,
             interval_from_range: false,
+            late: None,
             max: last,
             min: last,
             first: last,
@@ -305,6 +306,7 @@ mod tests {
             note: String::new(),
             conclusive: None,
             settle_run_s: None,
+            window: None,
         }
     }
 

@@ -211,8 +211,8 @@ fn thresholds(ctx: &ExportContext<'_>) -> Markup {
                     };
                     tr {
                         td { code { (th.expr) } }
-                        (num(t.measured.map(|v| th.format_value(v))))
-                        (num(t.ci.map(|(lo, hi)| format!("{} … {}", th.format_value(lo), th.format_value(hi)))))
+                        (num(t.measured_text()))
+                        (num(t.ci_text()))
                         (num(t.p_value.map(|p| format!("{p:.3}"))))
                         td class=(cls) { (o) }
                         td { (t.note) }

@@ -82,9 +82,7 @@ fn suite(name: &str, time_s: f64, props: Vec<(String, String)>, cases: Vec<Case>
 /// value against the limit, the note, CI and p in its body) or a skip.
 fn threshold_case(t: &ThresholdResult) -> Case {
     let th = &t.threshold;
-    let measured = t
-        .measured
-        .map_or("not measured".into(), |v| th.format_value(v));
+    let measured = t.measured_text().unwrap_or_else(|| "not measured".into());
     let (kind, message) = match t.outcome {
         Outcome::Pass => (Kind::Pass, String::new()),
         Outcome::Fail => (
@@ -98,13 +96,8 @@ fn threshold_case(t: &ThresholdResult) -> Case {
         Outcome::Skipped => (Kind::Skipped, t.note.clone()),
     };
     let mut body = t.note.clone();
-    if let Some((lo, hi)) = t.ci {
-        let _ = write!(
-            body,
-            "\nmeasured {measured}, CI {} … {}",
-            th.format_value(lo),
-            th.format_value(hi)
-        );
+    if let Some(ci) = t.ci_text() {
+        let _ = write!(body, "\nmeasured {measured}, CI {ci}");
     }
     if let Some(p) = t.p_value {
         let _ = write!(body, ", p={p:.3}");

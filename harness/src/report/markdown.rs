@@ -105,17 +105,20 @@ impl Markdown {
                     s,
                     "| `{}` | {} | {} | {} | {outcome} |",
                     th.expr,
-                    t.measured.map_or("–".into(), |v| th.format_value(v)),
-                    t.ci.map_or("–".into(), |(lo, hi)| format!(
-                        "{} … {}",
-                        th.format_value(lo),
-                        th.format_value(hi)
-                    )),
+                    t.measured_text().unwrap_or_else(|| "–".into()),
+                    t.ci_text().unwrap_or_else(|| "–".into()),
                     t.p_value.map_or("–".into(), |p| format!("{p:.3}")),
                 );
             }
             let _ = writeln!(s);
             for t in &a.thresholds {
+                if t.window.is_some() {
+                    let why = t
+                        .note
+                        .strip_prefix("growth began late: ")
+                        .unwrap_or(&t.note);
+                    let _ = writeln!(s, "**Growth began late** (`{}`): {why}.\n", th_expr(t));
+                }
                 if let Some(line) = not_conclusive(t) {
                     let _ = writeln!(s, "{line}\n");
                 }
@@ -329,6 +332,11 @@ pub fn comparison(c: &Comparison) -> String {
 
 /// One line on a pass whose interval still reaches past its limit: what
 /// it does not rule out and, where it can be said, how long a run would.
+/// A threshold's expression, as typed.
+fn th_expr(t: &ThresholdResult) -> &str {
+    &t.threshold.expr
+}
+
 fn not_conclusive(t: &ThresholdResult) -> Option<String> {
     if !t.inconclusive_pass() {
         return None;

@@ -138,11 +138,15 @@ pub enum Behaviour {
     Step,
     /// A leak of 3 × LIMIT on average whose rate swings ±90% three times a run.
     VaryingRate,
+    /// A leak of 3 × LIMIT that begins three quarters of the way through
+    /// the run: flat until then. Fitted over the whole run it reads at
+    /// (1 − ¾)²(1 + 1½) = 0.16 of its rate.
+    LateLeak,
 }
 
 impl Behaviour {
     /// Every behaviour of the table.
-    pub const ALL: [Behaviour; 7] = [
+    pub const ALL: [Behaviour; 8] = [
         Behaviour::Flat,
         Behaviour::Warmup,
         Behaviour::BoundedCache,
@@ -150,6 +154,7 @@ impl Behaviour {
         Behaviour::Linear(3.0),
         Behaviour::Step,
         Behaviour::VaryingRate,
+        Behaviour::LateLeak,
     ];
 
     /// Whether this behaviour is a leak (above the limit).
@@ -169,6 +174,7 @@ impl Behaviour {
             Behaviour::Linear(r) => format!("leak {r}×"),
             Behaviour::Step => "step".into(),
             Behaviour::VaryingRate => "varying rate".into(),
+            Behaviour::LateLeak => "late leak".into(),
         }
     }
 
@@ -192,6 +198,7 @@ impl Behaviour {
                 let w = 2.0 * PI * 3.0 / run;
                 leak * (t + 0.9 * (1.0 - (w * t).cos()) / w)
             }
+            Behaviour::LateLeak => leak * (t - 0.75 * run).max(0.0),
         }
     }
 }

@@ -122,6 +122,10 @@ pub struct Drift {
     pub block_len: usize,
     /// Detected cycle period in samples (cycle views only).
     pub cycle_len: Option<usize>,
+    /// Sawtooth drops found in the samples (step 1 of [`drift`]), whether
+    /// or not they made cycles: memory that fell back this way may be
+    /// climbing the ramp of its next cycle at the end.
+    pub drops: usize,
     /// Points divided by the autocorrelation factor.
     pub effective_n: f64,
     /// The interval is, in part or whole, the data's range bound and not
@@ -287,6 +291,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
         blocks: series.y.len(),
         block_len: series.block_len,
         cycle_len,
+        drops: saw.as_ref().map_or(0, |s| s.drop_starts.len()),
         effective_n: fit.effective_n,
         interval_from_range,
         ols: ols_fit,

@@ -8,6 +8,7 @@
 
 pub mod calibration;
 mod drift;
+mod late;
 mod normal;
 mod ols;
 mod sequential;
@@ -19,6 +20,7 @@ pub(crate) mod trend;
 mod warmup;
 
 pub use drift::{Drift, DriftModel, auto_warmup, drift};
+pub use late::{LATE_ALPHA_SHARE, LateDrift, MIN_WINDOW_POINTS, late_drift};
 pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
 pub use sequential::{first_look_s, look_alpha, look_interval_s};

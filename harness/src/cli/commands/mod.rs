@@ -302,11 +302,15 @@ fn one_line(r: &Report) -> String {
         let m = t.measured.map_or(String::new(), |v| {
             format!(" = {}", t.threshold.format_value(v))
         });
-        // NOTE: one phrase on how a fitted statistic was fitted.
+        // NOTE: one phrase on how a fitted statistic was fitted, and on
+        // which samples where it stands on a trailing window.
         let model = t
             .p_value
             .and_then(|_| r.analysis.metric(t.threshold.metric))
-            .and_then(|a| a.model.as_deref())
+            .and_then(|a| match (t.window, &a.late) {
+                (Some(w), Some(l)) => Some(format!("{}, {}", w.label(), l.model)),
+                _ => a.model.clone(),
+            })
             .map_or(String::new(), |model| format!(" ({model} fit)"));
         // NOTE: a pass whose interval reaches past the limit says so: "ok"
         // alone read as evidence of no leak where there was none either way.
