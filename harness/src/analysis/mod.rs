@@ -817,7 +817,8 @@ pub fn settle(
 ///
 /// Cost: one [`analyze_metric`] per column, spread over the machine's cores
 /// (each is independent and O(n)): ten metrics of a day at 10 Hz take
-/// about half a second on 2 cores (see `benches/analysis.rs`).
+/// about three quarters of a second on 2 cores, the trailing windows of each
+/// ([`LateWindow`]) included (see `benches/analysis.rs`).
 pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
     let one = |(m, y): (&Metric, &Vec<f64>)| {
         analyze_metric(*m, &table.t, &table.items, y, opts.warmup, opts.confidence)

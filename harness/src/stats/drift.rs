@@ -198,6 +198,20 @@ pub struct Drift {
 /// `confidence` is not strictly inside (0, 1), fewer than 8 pairs remain, or
 /// all x are equal. A constant y gives slope 0, p = 1.
 pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
+    drift_in_blocks(x, y, confidence, MAX_BLOCKS)
+}
+
+/// [`drift`] with its points capped at `max_blocks` (block medians, or
+/// means of quantised readings, beyond) instead of 1000: the fixed
+/// O(m²) part of a fit falls with the square of the cap. For the many
+/// trailing windows of a long run (`super::late_drift`).
+pub(crate) fn drift_in_blocks(
+    x: &[f64],
+    y: &[f64],
+    confidence: f64,
+    max_blocks: usize,
+) -> Option<Drift> {
+    let max_blocks = max_blocks.max(MIN_POINTS);
     if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
@@ -221,14 +235,19 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
     let range = hi - lo;
     let ols_fit = ols(&xs, &ys);
     let saw = detect_sawtooth(&xs, &ys, ols_fit.map_or(0.0, |f| f.slope));
-    let view = match saw.as_ref().map(|s| cycle_view(&xs, &ys, s)) {
+    let view = match saw.as_ref().map(|s| cycle_view(&xs, &ys, s, max_blocks)) {
         Some(Ok(view)) => Ok(view),
         Some(Err(why)) => Err(why),
         None => Err("no recurring drops".to_string()),
     };
     let (series, model, mut reason, cycle_len) = match view {
         Ok((series, model, reason)) => (series, model, reason, saw.as_ref().map(|s| s.period)),
-        Err(why) => (level_blocks(&xs, &ys), DriftModel::Level, why, None),
+        Err(why) => (
+            level_blocks(&xs, &ys, max_blocks),
+            DriftModel::Level,
+            why,
+            None,
+        ),
     };
     let mut fit = fit_view(&series, model, confidence)?;
     let (mut series, mut model, mut cycle_len) = (series, model, cycle_len);
@@ -241,7 +260,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
             "the cycle fit ({} over the run) left the data's range; {reason}",
             if fit.slope > 0.0 { "growth" } else { "fall" }
         );
-        series = level_blocks(&xs, &ys);
+        series = level_blocks(&xs, &ys, max_blocks);
         model = DriftModel::Level;
         cycle_len = None;
         fit = fit_series(&series, model, confidence)?;
@@ -793,11 +812,13 @@ fn ramp_rise(y: &[f64], a: usize, b: usize) -> Option<f64> {
 }
 
 /// The cycle view of detected drops (see [`drift`] step 2): the series,
-/// its model and why; or why the drops are not cycles. O(n).
+/// its model and why; or why the drops are not cycles. Beyond `max_blocks`
+/// cycles, block medians of their means. O(n).
 fn cycle_view(
     x: &[f64],
     y: &[f64],
     saw: &Sawtooth,
+    max_blocks: usize,
 ) -> Result<(BlockSeries, DriftModel, String), String> {
     let drops = saw.troughs.len();
     // NOTE: a cycle ends in a drop. Where memory has held at or above the
@@ -983,7 +1004,7 @@ fn cycle_view(
         "{n} regular cycles of ≈ {} samples (length CV {cv:.2}): gradual ramps, drops back",
         saw.period
     );
-    if n <= MAX_BLOCKS {
+    if n <= max_blocks {
         return Ok((
             BlockSeries {
                 x: ox,
@@ -998,7 +1019,7 @@ fn cycle_view(
             reason,
         ));
     }
-    let (bx, by) = block_medians(&ox, &oy, MAX_BLOCKS);
+    let (bx, by) = block_medians(&ox, &oy, max_blocks);
     let per_block = n.div_ceil(by.len());
     Ok((
         BlockSeries {
@@ -1324,8 +1345,12 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
         let c = warmup_end(&y[..=peak]).min(peak.saturating_sub(1));
         let (xs, ys) = (&x[c..], &y[c..]);
         let kept = ols(xs, ys).map_or(0.0, |f| f.slope);
-        let long = detect_sawtooth(xs, ys, kept)
-            .is_some_and(|s| matches!(cycle_view(xs, ys, &s), Ok((_, DriftModel::LongCycle, _))));
+        let long = detect_sawtooth(xs, ys, kept).is_some_and(|s| {
+            matches!(
+                cycle_view(xs, ys, &s, MAX_BLOCKS),
+                Ok((_, DriftModel::LongCycle, _))
+            )
+        });
         if long {
             return c;
         }
@@ -1377,13 +1402,13 @@ const MIN_QUANTISED_POINTS: usize = 20;
 /// 8% of 1.5× leaks caught in 90 s). A mean of 3 steps is on a grid 3 times
 /// finer, and the slopes of the means are unbiased again (2.9 MiB/min);
 /// medians of blocks would tie as the samples do. O(n log n) for the ties.
-fn level_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
+fn level_blocks(x: &[f64], y: &[f64], max_blocks: usize) -> BlockSeries {
     let n = y.len();
     if n < 2 * MIN_QUANTISED_POINTS || super::tied_pair_share(&mut spread_sample(y)) <= TIED_SHARE {
-        return median_blocks(x, y);
+        return median_blocks(x, y, max_blocks);
     }
     let block = QUANTISED_BLOCK
-        .max(n.div_ceil(MAX_BLOCKS))
+        .max(n.div_ceil(max_blocks))
         .min(n / MIN_QUANTISED_POINTS);
     let (bx, by) = block_means(x, y, n / block);
     let block_len = n.div_ceil(by.len().max(1));
@@ -1401,10 +1426,11 @@ fn level_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
     }
 }
 
-/// Medians of ⌈n/1000⌉-sample blocks (every sample its own block up to 1000). O(n).
-fn median_blocks(x: &[f64], y: &[f64]) -> BlockSeries {
+/// Medians of ⌈n/`max_blocks`⌉-sample blocks (every sample its own block
+/// up to `max_blocks`: 1000 but for trailing windows). O(n).
+fn median_blocks(x: &[f64], y: &[f64], max_blocks: usize) -> BlockSeries {
     let n = y.len();
-    let (bx, by) = block_medians(x, y, MAX_BLOCKS);
+    let (bx, by) = block_medians(x, y, max_blocks);
     let block_len = n.div_ceil(by.len().max(1));
     let description = if block_len == 1 {
         format!("Theil–Sen on all {n} samples (no blocking)")
