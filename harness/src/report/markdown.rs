@@ -117,7 +117,11 @@ impl Markdown {
                         .note
                         .strip_prefix("growth began late: ")
                         .unwrap_or(&t.note);
-                    let _ = writeln!(s, "**Growth began late** (`{}`): {why}.\n", th_expr(t));
+                    let _ = writeln!(
+                        s,
+                        "**Growth began late** (`{}`): {why}.\n",
+                        t.threshold.expr
+                    );
                 }
                 if let Some(line) = not_conclusive(t) {
                     let _ = writeln!(s, "{line}\n");
@@ -332,11 +336,6 @@ pub fn comparison(c: &Comparison) -> String {
 
 /// One line on a pass whose interval still reaches past its limit: what
 /// it does not rule out and, where it can be said, how long a run would.
-/// A threshold's expression, as typed.
-fn th_expr(t: &ThresholdResult) -> &str {
-    &t.threshold.expr
-}
-
 fn not_conclusive(t: &ThresholdResult) -> Option<String> {
     if !t.inconclusive_pass() {
         return None;

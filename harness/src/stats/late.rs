@@ -216,11 +216,8 @@ mod tests {
         // significant upward in about 0.6% (one side of α/4).
         let rises = (0..200)
             .filter(|&s| {
-                late(
-                    &hinge(1800, 1e9, 0.0, 4.0, s).0,
-                    &hinge(1800, 1e9, 0.0, 4.0, s).1,
-                )
-                .is_some_and(|l| l.drift.significant)
+                let (x, y) = hinge(1800, 1e9, 0.0, 4.0, s);
+                late(&x, &y).is_some_and(|l| l.drift.significant)
             })
             .count();
         assert!(rises <= 4, "{rises} of 200");
