@@ -606,6 +606,32 @@ fn analyze_fails_growth_that_began_late_and_says_where() {
     assert!(!summary.contains("began late"), "{summary}");
 }
 
+#[test]
+fn analyze_fails_a_recorded_sawtooth_whose_leak_began_late() {
+    // Recorded from a real process (`tests/fixtures/sawtooth.py`: RSS
+    // climbs 24 MiB and falls back every 10 s), 10 minutes at 1 Hz, with
+    // 4 MiB/min kept from 7.5 min on. Over the whole steady state it reads
+    // 61 KiB/min; with each trailing window's noise measured about a line
+    // (the bend in the window read as noise) it was a conclusive pass. Its
+    // healthy twin passes.
+    let leak = common::repo("tests/fixtures/recorded/sawtooth_late_leak.csv");
+    let (code, summary, line) = analyze_at_2mib_per_min(&leak);
+    assert_eq!(code, Some(1), "{summary}{line}");
+    assert!(summary.contains("**Growth began late**"), "{summary}");
+    assert!(line.contains("cycles fit)"), "{line}");
+    let rate: f64 = line
+        .split("BREACHED = ")
+        .nth(1)
+        .and_then(|s| s.split(" MiB/min").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line}"));
+    assert!((2.5..5.0).contains(&rate), "{rate}");
+    let healthy = common::repo("tests/fixtures/recorded/sawtooth_healthy.csv");
+    let (code, summary, line) = analyze_at_2mib_per_min(&healthy);
+    assert_eq!(code, Some(0), "{summary}{line}");
+    assert!(!summary.contains("began late"), "{summary}");
+}
+
 // ---- bad input: one clear line, exit 2 ----
 
 #[test]

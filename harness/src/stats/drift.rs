@@ -2,10 +2,13 @@
 //! autocorrelation-aware trend test on block summaries of the samples, with
 //! GC/allocator sawtooth handled by following each cycle's floor.
 
-use super::trend::{ar1_factor, increment_test, step_rate, t_quantile, t_sf};
+use super::ols::hinge_residuals;
+use super::trend::{
+    NoiseAbout, ar1_factor, increment_test, mann_kendall_about, step_rate, t_quantile, t_sf,
+};
 use super::{
-    OlsFit, block_means, block_medians, mann_kendall, median_mut, normal_quantile, ols,
-    quantile_mut, theil_sen, warmup_end,
+    OlsFit, block_means, block_medians, median_mut, normal_quantile, ols, quantile_mut, theil_sen,
+    warmup_end,
 };
 
 /// Fewer points than this cannot say anything about drift.
@@ -198,18 +201,20 @@ pub struct Drift {
 /// `confidence` is not strictly inside (0, 1), fewer than 8 pairs remain, or
 /// all x are equal. A constant y gives slope 0, p = 1.
 pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
-    drift_in_blocks(x, y, confidence, MAX_BLOCKS)
+    drift_in_blocks(x, y, confidence, MAX_BLOCKS, NoiseAbout::Line)
 }
 
 /// [`drift`] with its points capped at `max_blocks` (block medians, or
 /// means of quantised readings, beyond) instead of 1000: the fixed
-/// O(m²) part of a fit falls with the square of the cap. For the many
-/// trailing windows of a long run (`super::late_drift`).
+/// O(m²) part of a fit falls with the square of the cap; and the noise's
+/// spread and persistence measured `about` a line or a broken one. For the
+/// many trailing windows of a long run (`super::late_drift`).
 pub(crate) fn drift_in_blocks(
     x: &[f64],
     y: &[f64],
     confidence: f64,
     max_blocks: usize,
+    about: NoiseAbout,
 ) -> Option<Drift> {
     let max_blocks = max_blocks.max(MIN_POINTS);
     if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
@@ -249,7 +254,7 @@ pub(crate) fn drift_in_blocks(
             None,
         ),
     };
-    let mut fit = fit_view(&series, model, confidence)?;
+    let mut fit = fit_view(&series, model, confidence, about)?;
     let (mut series, mut model, mut cycle_len) = (series, model, cycle_len);
     // The fit must stay within what the data could have done: a cycle view
     // whose growth over the run is beyond the data's whole range (a handful
@@ -263,7 +268,7 @@ pub(crate) fn drift_in_blocks(
         series = level_blocks(&xs, &ys, max_blocks);
         model = DriftModel::Level;
         cycle_len = None;
-        fit = fit_series(&series, model, confidence)?;
+        fit = fit_series(&series, model, confidence, about)?;
     }
     let slope_clamped = (fit.slope * span).abs() > plausible;
     if slope_clamped {
@@ -317,6 +322,54 @@ pub(crate) fn drift_in_blocks(
     })
 }
 
+/// The noise about a view's least-squares fit, from which the slope's
+/// plain standard error comes: the line's own residuals, or, `about` a
+/// broken line, those of the best one-knot fit (`hinge_residuals`), on
+/// two degrees of freedom fewer (the bend and its knot).
+struct NoiseFit {
+    /// The residuals the spread and persistence are read from.
+    resid: Vec<f64>,
+    /// The slope's standard error for independent errors of that spread.
+    stderr: f64,
+    /// Degrees of freedom of the spread.
+    df: f64,
+}
+
+impl NoiseFit {
+    /// A broken line is fitted on at least this many points (four degrees
+    /// of freedom left); fewer keep the line.
+    const MIN_HINGE_POINTS: usize = 8;
+
+    fn new(x: &[f64], y: &[f64], f: &OlsFit, about: NoiseAbout) -> Self {
+        let m = x.len();
+        let hinge = (about == NoiseAbout::Hinge && m >= Self::MIN_HINGE_POINTS)
+            .then(|| hinge_residuals(x, y))
+            .flatten();
+        match hinge {
+            Some(resid) => {
+                let mx = x.iter().sum::<f64>() / m as f64;
+                let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
+                let df = (m - 4) as f64;
+                let s2 = resid.iter().map(|r| r * r).sum::<f64>() / df;
+                Self {
+                    resid,
+                    stderr: (s2 / sxx).sqrt(),
+                    df,
+                }
+            }
+            None => Self {
+                resid: x
+                    .iter()
+                    .zip(y)
+                    .map(|(x, y)| y - f.intercept - f.slope * x)
+                    .collect(),
+                stderr: f.slope_stderr,
+                df: (m - 2) as f64,
+            },
+        }
+    }
+}
+
 /// A slope, its interval and test on one view's points.
 struct SeriesFit {
     slope: f64,
@@ -337,8 +390,13 @@ struct SeriesFit {
 /// |slope| / z, and p becomes that of the normal plus the uniform; each
 /// side of Sen's interval is widened to the same sum's quantile, from its
 /// own half-width. O(1) beyond [`fit_series`].
-fn fit_view(series: &BlockSeries, model: DriftModel, confidence: f64) -> Option<SeriesFit> {
-    let mut fit = fit_series(series, model, confidence)?;
+fn fit_view(
+    series: &BlockSeries,
+    model: DriftModel,
+    confidence: f64,
+    about: NoiseAbout,
+) -> Option<SeriesFit> {
+    let mut fit = fit_series(series, model, confidence, about)?;
     let b = series.grid_bound;
     if !(b > 0.0) || by_least_squares(model, series.y.len()) || fit.slope == 0.0 {
         return Some(fit);
@@ -417,24 +475,24 @@ fn t_plus_uniform_quantile(q: f64, se: f64, df: f64, b: f64) -> f64 {
 /// squares with its t test on 3–5 cycle offsets (independent points, too
 /// few for ranks: Mann–Kendall on 5 points reaches p < 0.05 only with a
 /// perfect ordering); two points give their slope and p = 1.
-fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Option<SeriesFit> {
+fn fit_series(
+    series: &BlockSeries,
+    model: DriftModel,
+    confidence: f64,
+    about: NoiseAbout,
+) -> Option<SeriesFit> {
     let m = series.y.len();
     let q = 0.5 + 0.5 * confidence;
     if by_least_squares(model, m) {
         let f = ols(&series.x, &series.y)?;
-        let df = (m - 2) as f64;
+        let noise = NoiseFit::new(&series.x, &series.y, &f, about);
+        let df = noise.df;
         // NOTE: neighbouring cycles share a boundary: where a drop falls
         // between two samples moves one cycle's mean up and the next one's
         // too (a steep ramp sampled coarsely), so the means' residuals can
         // be positively correlated. Their AR(1) factor widens the slope's
         // error (jittered 300 MiB cycles at 1 Hz: 12% significant without).
-        let resid: Vec<f64> = series
-            .x
-            .iter()
-            .zip(&series.y)
-            .map(|(x, y)| y - f.intercept - f.slope * x)
-            .collect();
-        let se = f.slope_stderr * ar1_factor(&resid).max(series.var_factor).sqrt();
+        let se = noise.stderr * ar1_factor(&noise.resid).max(series.var_factor).sqrt();
         // NOTE: cycles placed on one period ([`on_one_period`]) may be off
         // by up to ± the grid bound, as the true period lies anywhere in
         // the range the drops allow: an error uniform over ±b beside the
@@ -470,11 +528,11 @@ fn fit_series(series: &BlockSeries, model: DriftModel, confidence: f64) -> Optio
     let testable = m >= MIN_BLOCKS_FOR_TEST && model != DriftModel::LongCycle;
     if series.quantised
         && testable
-        && let Some(fit) = quantised_fit(series, confidence)
+        && let Some(fit) = quantised_fit(series, confidence, about)
     {
         return Some(fit);
     }
-    let mk = mann_kendall(&series.y);
+    let mk = mann_kendall_about(&series.y, about);
     // NOTE: Sen's interval uses the same Student t reference as the test:
     // t_q² / z_q² folds it into the variance factor at this confidence.
     // It is the one of the points the slope is fitted on.
@@ -589,11 +647,11 @@ impl MeanStepLook {
 /// quantised rows of the calibration table were unchanged but one cell
 /// (a warm-up under held levels at 10 Hz failing 2 → 3%).
 /// O(m log m) for the ranks of the persistence factor.
-fn quantised_fit(series: &BlockSeries, confidence: f64) -> Option<SeriesFit> {
+fn quantised_fit(series: &BlockSeries, confidence: f64, about: NoiseAbout) -> Option<SeriesFit> {
     let (x, y) = (&series.x, &series.y);
-    let mk = mann_kendall(y)?;
+    let mk = mann_kendall_about(y, about)?;
     let f = ols(x, y)?;
-    let se = f.slope_stderr * mk.var_inflation.sqrt();
+    let se = NoiseFit::new(x, y, &f, about).stderr * mk.var_inflation.sqrt();
     if !(se > 0.0 && se.is_finite()) {
         return None;
     }

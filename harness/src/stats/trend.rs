@@ -3,6 +3,7 @@
 //! trend; the correction keeps it honest when successive samples are correlated.
 
 use super::normal::{normal_cdf, normal_quantile};
+use super::ols::hinge_residuals;
 use super::slope::{count_non_increasing_pairs, mk_variance, sen_slope, tied_pairs};
 
 /// Above this length the autocorrelation is computed by FFT (O(n log n))
@@ -57,6 +58,22 @@ pub struct TrendTest {
 /// Degenerate input: non-finite values are dropped; fewer than 3 remaining
 /// gives `None`. A constant series gives S = 0, z = 0, p = 1.
 pub fn mann_kendall(y: &[f64]) -> Option<TrendTest> {
+    mann_kendall_about(y, NoiseAbout::Line)
+}
+
+/// What the noise's persistence is measured about: the residuals of the
+/// trend a test assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoiseAbout {
+    /// A straight line (Sen's, or least squares'): a run's steady state.
+    Line,
+    /// A broken line with one knot (`super::ols::hinge_residuals`): a
+    /// trailing window, where growth may have begun part-way in.
+    Hinge,
+}
+
+/// [`mann_kendall`] with the noise's persistence measured about `about`.
+pub(crate) fn mann_kendall_about(y: &[f64], about: NoiseAbout) -> Option<TrendTest> {
     let v: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
     let n = v.len();
     if n < 3 {
@@ -65,7 +82,7 @@ pub fn mann_kendall(y: &[f64]) -> Option<TrendTest> {
     let s = mk_s(&v);
     let var0 = mk_variance(&v);
     let (var_inflation, ar1) = if var0 > 0.0 {
-        persistence(&v)
+        persistence(&v, about)
     } else {
         (1.0, 1.0)
     };
@@ -234,22 +251,29 @@ pub(crate) fn mk_s(v: &[f64]) -> f64 {
 /// The variance factor n/n* (the larger of Hamed–Rao's and the AR(1) one,
 /// floored at 1) and the AR(1) factor for the degrees of freedom; 1 when
 /// they cannot be estimated.
-fn persistence(v_raw: &[f64]) -> (f64, f64) {
+fn persistence(v_raw: &[f64], about: NoiseAbout) -> (f64, f64) {
     let n = v_raw.len();
     let idx: Vec<f64> = (0..n).map(|i| i as f64).collect();
     // Take out the signal before measuring the noise's persistence: abrupt
-    // jumps first, then the Sen trend. Left in, a trend or a level shift
-    // alone looks like strong autocorrelation.
+    // jumps first, then the Sen trend (or the broken line). Left in, a
+    // trend or a level shift alone looks like strong autocorrelation.
+    let about_trend = |v: &[f64]| -> Vec<f64> {
+        if about == NoiseAbout::Hinge
+            && let Some(r) = hinge_residuals(&idx, v)
+        {
+            return r;
+        }
+        let b = sen_slope(&idx, v).unwrap_or(0.0);
+        v.iter().zip(&idx).map(|(y, i)| y - b * i).collect()
+    };
     let v = remove_jumps(v_raw);
-    let b = sen_slope(&idx, &v).unwrap_or(0.0);
-    let detrended: Vec<f64> = v.iter().zip(&idx).map(|(y, i)| y - b * i).collect();
+    let detrended = about_trend(&v);
     // NOTE: for the degrees of freedom, the smaller AR(1) factor of the
     // series with and without its jumps removed: persistent noise is
     // persistent either way, while each version can fake it on its own (a
     // level shift left in; a quantised staircase, whose flat steps read as
     // jumps, taken out).
-    let raw_b = sen_slope(&idx, v_raw).unwrap_or(0.0);
-    let raw: Vec<f64> = v_raw.iter().zip(&idx).map(|(y, i)| y - raw_b * i).collect();
+    let raw = about_trend(v_raw);
     // NOTE: the jumps are taken out only when that explains the series
     // better (a level shift: what is left varies less). Where the jumps are
     // the noise (levels redrawn and held), rebuilding the series without
