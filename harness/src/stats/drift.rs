@@ -129,6 +129,10 @@ pub struct Drift {
     /// or not they made cycles: memory that fell back this way may be
     /// climbing the ramp of its next cycle at the end.
     pub drops: usize,
+    /// Of `drops`, those that end a gradual ramp (from the trough of the
+    /// drop before, or for the first from the lowest sample before it): a
+    /// cycle's shape, not a level that jumped up and back or a spike.
+    pub ramp_drops: usize,
     /// Points divided by the autocorrelation factor.
     pub effective_n: f64,
     /// The interval is, in part or whole, the data's range bound and not
@@ -316,6 +320,7 @@ pub(crate) fn drift_in_blocks(
         block_len: series.block_len,
         cycle_len,
         drops: saw.as_ref().map_or(0, |s| s.drop_starts.len()),
+        ramp_drops: saw.as_ref().map_or(0, |s| s.ramp_drops(&ys)),
         effective_n: fit.effective_n,
         interval_from_range,
         ols: ols_fit,
@@ -724,6 +729,25 @@ struct Sawtooth {
     troughs: Vec<usize>,
     /// Median spacing between drops, in samples.
     period: usize,
+}
+
+impl Sawtooth {
+    /// How many drops end a gradual ramp ([`ramp_rise`]) from the trough
+    /// of the drop before (the first: from the lowest sample before it).
+    /// O(n).
+    fn ramp_drops(&self, y: &[f64]) -> usize {
+        self.drop_starts
+            .iter()
+            .enumerate()
+            .filter(|&(k, &peak)| {
+                let from = match k {
+                    0 => lowest(y, 0..=peak).unwrap_or(0),
+                    _ => self.troughs[k - 1],
+                };
+                from < peak && ramp_rise(y, from, peak).is_some()
+            })
+            .count()
+    }
 }
 
 /// Finds GC-style drops (see [`drift`] step 1). `trend` is removed before

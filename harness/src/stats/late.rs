@@ -119,10 +119,16 @@ pub fn late_drift(
     // sawtooth (a 24 MiB cycle of 360 s in a 600 s run) failed its warm-up
     // and cache runs in 5–6% of 200 where its one drop was read as a level
     // change. Many drops that make no cycles are held levels redrawn
-    // (jump noise: windows kept, or its late leaks went 70 → 0% caught).
-    if whole.model == DriftModel::LongCycle
-        || (whole.model != DriftModel::Cycles && (1..=MAX_LONE_DROPS).contains(&whole.drops))
-    {
+    // (jump noise: windows kept, or its late leaks went 70 → 0% caught),
+    // and so are one or two that end no ramp (a level that jumped up and
+    // back, a spike): while those counted, the mixture's late leaks over
+    // 30 minutes were caught in 86% of 600 runs (94% now; over 10
+    // minutes 92 → 96%), most of the misses without a window, quantised
+    // readings' in 89% (95%), heavy tails' 97% (100%). Healthy runs failed
+    // as often (600 seeds, 10 and 30 minutes, six families), but the
+    // mixture's flat runs over 30 minutes, 3 → 4 of 600.
+    let lone_drops = (1..=MAX_LONE_DROPS).contains(&whole.drops) && whole.ramp_drops > 0;
+    if whole.model == DriftModel::LongCycle || (whole.model != DriftModel::Cycles && lone_drops) {
         return None;
     }
     let (first, last) = (x[0], x[x.len() - 1]);
@@ -272,6 +278,20 @@ mod tests {
         let whole = drift(&x, &y, 0.95).unwrap();
         assert_eq!(whole.model, DriftModel::LongCycle, "{}", whole.reason);
         assert!(late_drift(&x, &y, 0.95, &whole, 300.0).is_none());
+    }
+
+    #[test]
+    fn a_level_held_and_given_back_leaves_the_windows_a_long_cycle_takes() {
+        // A late leak (6 MiB/min over the last 4.5 of 30 minutes) with
+        // memory 40 MiB higher for half a minute mid-run, as a transient
+        // batch holds it: a drop after a jump, not a ramp. It is no long
+        // cycle, so the windows stay.
+        let (x, mut y) = hinge(1800, 1530.0, 6.0, 4.0, 3);
+        y[900..930].iter_mut().for_each(|v| *v += 40.0 * MIB);
+        let whole = drift(&x, &y, 0.95).unwrap();
+        assert_eq!((whole.drops, whole.ramp_drops), (1, 0), "{}", whole.reason);
+        let l = late_drift(&x, &y, 0.95, &whole, 300.0).expect("windows");
+        assert!(l.drift.significant && l.rose, "{:?}", l.drift);
     }
 
     #[test]
