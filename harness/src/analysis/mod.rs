@@ -1186,7 +1186,9 @@ mod tests {
             (Noise::White, 1800.0, 38),
             (Noise::Jump, 1800.0, 38),
             (Noise::Sawtooth, 1800.0, 38),
-            (Noise::Mixture, 1800.0, 30),
+            // Its held levels and heavy tails make lone drops that end no
+            // ramp: taken for a long cycle's, they left 8 of 40 no window.
+            (Noise::Mixture, 1800.0, 36),
             (Noise::White, 600.0, 38),
             (Noise::Jump, 600.0, 28),
             // 21 cycle means in the shortest window: measured about a line,
