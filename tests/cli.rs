@@ -530,6 +530,16 @@ fn analyze_at_2mib_per_min(csv: &Path) -> (Option<i32>, String, String) {
     )
 }
 
+/// The measured value of a breached slope in `memsoak`'s closing line
+/// (`BREACHED = 5.88 MiB/min (…)`), MiB/min.
+fn breached_mib_per_min(line: &str) -> f64 {
+    line.split("BREACHED = ")
+        .nth(1)
+        .and_then(|s| s.split(" MiB/min").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line}"))
+}
+
 #[test]
 fn analyze_says_when_a_pass_does_not_rule_out_the_limit_and_how_long_would() {
     // 90 s of 8 MiB noise, flat: the interval is several MiB/min wide,
@@ -593,12 +603,7 @@ fn analyze_fails_growth_that_began_late_and_says_where() {
         line.contains(&format!("(last {window}, level fit)")),
         "{line}"
     );
-    let rate: f64 = line
-        .split("BREACHED = ")
-        .nth(1)
-        .and_then(|s| s.split(" MiB/min").next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no rate in {line}"));
+    let rate = breached_mib_per_min(&line);
     assert!((4.5..8.0).contains(&rate), "{rate}");
     noisy_csv(&csv, 1800, 4.0, 5);
     let (code, summary, line) = judge(&csv);
@@ -619,12 +624,7 @@ fn analyze_fails_a_recorded_sawtooth_whose_leak_began_late() {
     assert_eq!(code, Some(1), "{summary}{line}");
     assert!(summary.contains("**Growth began late**"), "{summary}");
     assert!(line.contains("cycles fit)"), "{line}");
-    let rate: f64 = line
-        .split("BREACHED = ")
-        .nth(1)
-        .and_then(|s| s.split(" MiB/min").next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no rate in {line}"));
+    let rate = breached_mib_per_min(&line);
     assert!((2.5..5.0).contains(&rate), "{rate}");
     let healthy = common::repo("tests/fixtures/recorded/sawtooth_healthy.csv");
     let (code, summary, line) = analyze_at_2mib_per_min(&healthy);

@@ -84,8 +84,8 @@ pub fn ols(x: &[f64], y: &[f64]) -> Option<OlsFit> {
 
 /// Residuals about the least-squares broken line with one knot whose rate
 /// rises there: the continuous fit `a + b·x + c·max(0, x − x_k)`, c > 0,
-/// whose knot `x_k`, one of the points with at least two on each side of
-/// it, leaves the least squared error. `x` ascending, all finite (the
+/// whose knot `x_k` (a point with at least one before it and two after
+/// it, so each segment has two) leaves the least squared error. `x` ascending, all finite (the
 /// caller's points); `None` with fewer than 5 points or where no knot
 /// gives a rising bend.
 ///
