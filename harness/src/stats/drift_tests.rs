@@ -1699,3 +1699,47 @@ fn a_t_error_plus_a_uniform_one_has_the_tails_of_both() {
     assert!(h > t_quantile(0.975, 10.0) && h > 0.95 * 2.0);
     assert!(h < t_quantile(0.975, 10.0) + 2.0);
 }
+
+#[test]
+fn a_long_cycle_needs_a_steady_ramp() {
+    // A straight climb is perfectly correlated with its order; a constant,
+    // not at all.
+    let line: Vec<f64> = (0..50).map(|i| 3.0 + 2.0 * f64::from(i)).collect();
+    assert!((correlation_with_index(&line) - 1.0).abs() < 1e-12);
+    assert_eq!(correlation_with_index(&[5.0; 10]), 0.0);
+    // A ramp of 24 under noise of sd 1, and the same after a steep start
+    // (a warm-up's remnant in front of it): steady, bend or not.
+    let mut rng = Rng::new(4);
+    let ramp: Vec<f64> = (0..60)
+        .map(|i| 24.0 * f64::from(i) / 59.0 + rng.normal())
+        .collect();
+    assert!(long_ramp_rise(&ramp, 0, 59).is_some());
+    let bent: Vec<f64> = (0..60)
+        .map(|i| {
+            let t = f64::from(i);
+            40.0 * (t / 10.0).min(1.0) + 0.4 * t + rng.normal()
+        })
+        .collect();
+    assert!(long_ramp_rise(&bent, 0, 59).is_some());
+    // A climb whose lowest sample comes late: the last 20 of 60 samples
+    // climb, after 40 that wander about the top.
+    let mut wander: Vec<f64> = (0..40).map(|_| 20.0 + 3.0 * rng.normal()).collect();
+    wander.extend((0..20).map(|i| 24.0 * f64::from(i) / 19.0));
+    wander[40] = 0.0;
+    assert!(ramp_rise(&wander, 0, 59).is_some(), "gradual, step by step");
+    assert!(long_ramp_rise(&wander, 0, 59).is_none(), "a third of the stretch");
+    // From its lowest sample to its highest in gradual steps, but as a
+    // swell of ±8 over a rise of 12.
+    let mut swell: Vec<f64> = (0..60)
+        .map(|i| 0.2 * f64::from(i) + 8.0 * (f64::from(i) / 4.0).sin())
+        .collect();
+    swell[0] = -10.0;
+    swell[59] = 25.0;
+    let rho = correlation_with_index(&average_ranks(&swell));
+    assert!(rho < 0.7, "{rho}");
+    assert!(ramp_rise(&swell, 0, 59).is_some());
+    assert!(long_ramp_rise(&swell, 0, 59).is_none());
+    // Readings held at equal levels are no climb, ties or not.
+    let held = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 3.0];
+    assert!(long_ramp_rise(&held, 0, 11).is_none());
+}

@@ -295,6 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn a_wander_that_drops_once_is_no_long_cycle() {
+        // The calibration's mixture (held levels, heavy tails, AR(1) 0.9)
+        // with a 6 MiB/min leak over its last 7.5 of 30 minutes. In these
+        // seeds one drop of the held levels ended a climb from the lowest
+        // sample before it that was no steady ramp (R² 0–0.83, or 31
+        // samples after a wander of 1,200): read as one long cycle, p = 1
+        // and no windows, each leak passed.
+        use crate::stats::calibration::{Behaviour, Noise, Scenario};
+        let s = Scenario {
+            noise: Noise::Mixture,
+            behaviour: Behaviour::LateLeak,
+            seconds: 1800.0,
+            hz: 1.0,
+        };
+        for seed in [29, 70, 103, 116, 190] {
+            let (x, y) = s.simulate(seed);
+            let whole = drift(&x, &y, 0.95).unwrap();
+            assert_ne!(whole.model, DriftModel::LongCycle, "seed {seed}: {}", whole.reason);
+            let l = late_drift(&x, &y, 0.95, &whole, 300.0).expect("windows");
+            assert!(l.drift.significant && l.rose, "seed {seed}: {:?}", l.drift);
+        }
+    }
+
+    #[test]
     fn degenerate_input_gives_none() {
         let (x, y) = hinge(1800, 1e9, 0.0, 4.0, 1);
         let whole = drift(&x, &y, 0.95).unwrap();

@@ -409,7 +409,7 @@ fn remove_jumps(v: &[f64]) -> Vec<f64> {
 }
 
 /// Ranks 1..n, ties given their average rank. O(n log n).
-fn average_ranks(v: &[f64]) -> Vec<f64> {
+pub(crate) fn average_ranks(v: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..v.len()).collect();
     order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
     let mut ranks = vec![0.0; v.len()];
