@@ -879,12 +879,12 @@ const MAX_PERIOD_CV: f64 = 0.4;
 
 /// A cycle as long as the run is seen as one or two ramps, and a ramp
 /// that decides so much must climb steadily: Spearman's correlation of its
-/// samples with their order is at least this. Slow sawtooths' ramps read
-/// 0.93–0.99 at the median (200 seeded runs of each behaviour, 90 s to
-/// 30 minutes), a warm-up's remnant in front of one included (a bend, but
-/// no step back); where the mixture's held levels dropped once, the stretch
-/// from the lowest sample before the drop read a median of 0.4, and the
-/// run was fitted as one long cycle (p = 1, no windows).
+/// samples with their order is at least this. Slow sawtooths' ramps read a
+/// median of 0.99 (200 seeded runs of each behaviour, 90 s to 30 minutes),
+/// a warm-up's remnant in front of one included (a bend, but no step back);
+/// where the mixture's held levels dropped once, the stretch from the
+/// lowest sample before the drop read medians of 0.4–0.75, and 2–3% of its
+/// runs were fitted as one long cycle (p = 1, no windows).
 const LONG_RAMP_MIN_RHO: f64 = 0.85;
 
 /// [`ramp_rise`] for a ramp that stands for a whole cycle (one or two
