@@ -517,10 +517,15 @@ fn noisy_csv_over(path: &Path, n: usize, sd_mib: f64, seed: u64, course: impl Fn
 /// `memsoak analyze CSV -t rss.slope<2MiB/min`: its exit code, the summary
 /// it prints and its closing line.
 fn analyze_at_2mib_per_min(csv: &Path) -> (Option<i32>, String, String) {
+    analyze_at(csv, "rss.slope<2MiB/min")
+}
+
+/// `memsoak analyze CSV -t THRESHOLD`: (exit code, stdout, stderr).
+fn analyze_at(csv: &Path, threshold: &str) -> (Option<i32>, String, String) {
     let out = memsoak()
         .arg("analyze")
         .arg(csv)
-        .args(["-t", "rss.slope<2MiB/min"])
+        .args(["-t", threshold])
         .output()
         .unwrap();
     (
@@ -626,10 +631,24 @@ fn analyze_fails_a_recorded_sawtooth_whose_leak_began_late() {
     assert!(line.contains("cycles fit)"), "{line}");
     let rate = breached_mib_per_min(&line);
     assert!((2.5..5.0).contains(&rate), "{rate}");
+    // It grew about 10 MiB in its last 2.5 minutes; the whole steady
+    // state's line reads 0.6 MiB, and a growth limit had passed it.
+    let (code, summary, line) = analyze_at(&leak, "rss.growth<5MiB");
+    assert_eq!(code, Some(1), "{summary}{line}");
+    assert!(summary.contains("**Growth began late**"), "{summary}");
+    let grew: f64 = line
+        .split("rss.growth<5MiB BREACHED = ")
+        .nth(1)
+        .and_then(|s| s.split(" MiB (last ").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no growth in {line}"));
+    assert!((8.0..14.0).contains(&grew), "{grew}");
     let healthy = common::repo("tests/fixtures/recorded/sawtooth_healthy.csv");
-    let (code, summary, line) = analyze_at_2mib_per_min(&healthy);
-    assert_eq!(code, Some(0), "{summary}{line}");
-    assert!(!summary.contains("began late"), "{summary}");
+    for threshold in ["rss.slope<2MiB/min", "rss.growth<5MiB"] {
+        let (code, summary, line) = analyze_at(&healthy, threshold);
+        assert_eq!(code, Some(0), "{summary}{line}");
+        assert!(!summary.contains("began late"), "{summary}");
+    }
 }
 
 // ---- bad input: one clear line, exit 2 ----

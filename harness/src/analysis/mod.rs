@@ -610,7 +610,12 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
                     ci_high: s.ci_high * f,
                 }
             });
-            fitted(est, 1.0)
+            let whole = fitted(est, 1.0);
+            if whole.outcome == Outcome::Pass {
+                late_breach(th, m, min_growth, &whole).unwrap_or(whole)
+            } else {
+                whole
+            }
         }
         Stat::Max | Stat::Min => {
             let v = if th.stat == Stat::Max { m.max } else { m.min };
@@ -631,13 +636,20 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
     }
 }
 
-/// A pass of an upper slope limit over the whole steady state turned into
-/// a failure by growth that began late: a trailing window ([`LateWindow`])
-/// whose drift is past the limit, significant at the window's level, above
-/// the whole steady state's (its interval wholly so: the rate rose), and
-/// whose fitted growth over the window reaches the materiality floor.
-/// `None` where no window says so (the whole run's result stands). The
-/// result carries the window's slope, interval and p.
+/// A pass of an upper `slope` or `growth` limit over the whole steady state
+/// turned into a failure by growth that began late: a trailing window
+/// ([`LateWindow`]) whose drift (or fitted growth over the window) is past
+/// the limit, significant at the window's level, above the whole steady
+/// state's (its interval wholly so: the rate rose), and whose fitted growth
+/// reaches the materiality floor. `None` where no window says so (the whole
+/// run's result stands). The result carries the window's slope or growth,
+/// its interval and p.
+///
+/// NOTE: memory that grew by G within the window grew by about G over the
+/// steady state, whose rate before the window was lower (the rate rose);
+/// the whole run's line spreads that growth over the run and reads a
+/// fraction of it (a 6 MiB/min leak over the last 7.5 of 30 minutes grew
+/// 45 MiB, and the whole run's fit said 17).
 fn late_breach(
     th: &Threshold,
     m: &MetricAnalysis,
@@ -649,7 +661,12 @@ fn late_breach(
         return None;
     }
     let e = l.slope_per_min;
-    let (v, lo, hi) = (e.value / 60.0, e.ci_low / 60.0, e.ci_high / 60.0);
+    let per = match th.stat {
+        Stat::Slope => 1.0 / 60.0,
+        Stat::Growth => l.span_s / 60.0,
+        _ => return None,
+    };
+    let (v, lo, hi) = (e.value * per, e.ci_low * per, e.ci_high * per);
     if th.op.holds(v, th.limit) || !l.grew(min_growth) {
         return None;
     }
@@ -1105,6 +1122,7 @@ mod tests {
                 "rss.slope<2MiB/min",
                 "rss.slope>0B/min",
                 "rss.growth<100MiB",
+                "rss.growth<20MiB",
             ]),
         );
         let m = a.metric(Metric::Rss).unwrap();
@@ -1142,8 +1160,28 @@ mod tests {
         );
         let rate = slope.measured.unwrap() * 60.0 / MIB;
         assert!((4.5..8.0).contains(&rate), "{rate}");
-        // A lower limit and the growth over the run read the whole run.
+        // A lower limit reads the whole run, and so does a growth limit
+        // that the window's growth (about 27 MiB) does not pass.
         assert!(a.thresholds[1].window.is_none() && a.thresholds[2].window.is_none());
+        assert_eq!(a.thresholds[2].outcome, Outcome::Pass);
+        // Growth over the run: the whole run's line reads a fraction of
+        // what the window grew, which is past 20 MiB.
+        let whole_growth = m.growth.unwrap();
+        assert!(whole_growth < 20.0 * MIB, "{}", whole_growth / MIB);
+        let growth = &a.thresholds[3];
+        assert_eq!(growth.outcome, Outcome::Fail, "{}", growth.note);
+        assert_eq!(growth.window, slope.window);
+        let grew = growth.measured.unwrap() / MIB;
+        assert!((22.0..40.0).contains(&grew), "{grew}");
+        assert!((growth.measured.unwrap() - w.growth).abs() < 1.0, "{grew}");
+        assert!(
+            growth.note.starts_with("growth began late: over the last ")
+                && growth.note.contains("exceeds 20"),
+            "{}",
+            growth.note
+        );
+        let (lo, hi) = growth.ci.unwrap();
+        assert!(lo > 0.0 && lo < growth.measured.unwrap() && hi > growth.measured.unwrap());
         // The same noise alone: a window, no breach.
         let flat = table(|x| 200.0 * MIB + noise[x as usize], 1800);
         let a = analyze(&flat, &opts(&["rss.slope<2MiB/min"]));
