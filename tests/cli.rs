@@ -643,6 +643,15 @@ fn analyze_fails_a_recorded_sawtooth_whose_leak_began_late() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no growth in {line}"));
     assert!((8.0..14.0).contains(&grew), "{grew}");
+    // A cap is projected at the rate it grows now, not the whole run's
+    // (61 KiB/min, not significant: "not approached").
+    let (code, summary, line) = analyze_at(&leak, "rss.max<1GiB");
+    assert_eq!(code, Some(0), "{summary}{line}");
+    assert!(
+        summary.contains("rss.max<1GiB: at this rate (")
+            && summary.contains("/min over the last 3.5 min) reached in"),
+        "{summary}"
+    );
     let healthy = common::repo("tests/fixtures/recorded/sawtooth_healthy.csv");
     for threshold in ["rss.slope<2MiB/min", "rss.growth<5MiB"] {
         let (code, summary, line) = analyze_at(&healthy, threshold);

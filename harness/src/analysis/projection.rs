@@ -61,9 +61,36 @@ impl Projection {
     }
 }
 
-/// Drift towards the limit, bytes/s, when significant: `(point, fast)` with
-/// `fast` the CI end that reaches the limit soonest.
-fn approach(m: &MetricAnalysis, upward: bool, floor: f64) -> Option<(f64, f64)> {
+/// Drift towards the limit, bytes/s, when significant.
+#[derive(Debug, Clone, Copy)]
+struct Approach {
+    /// The point estimate.
+    rate: f64,
+    /// The end of its interval that reaches the limit soonest.
+    fast: f64,
+    /// Seconds of the trailing window the rate was read over, where growth
+    /// began late ([`crate::analysis::LateWindow`]); `None`: the whole
+    /// steady state.
+    window_s: Option<f64>,
+}
+
+/// The drift of `m` towards a limit above (`upward`) or below it, when
+/// significant and material (past `floor`).
+///
+/// NOTE: upward, where growth began late (a trailing window whose rate
+/// rose, significant and material: what fails an upper slope limit), the
+/// window's rate: memory runs out at the rate it grows now. A 6 MiB/min
+/// leak over the last 7.5 of 30 minutes reads 0.56 MiB/min over the whole
+/// run, and its time to a limit came out ten times too long.
+fn approach(m: &MetricAnalysis, upward: bool, floor: f64) -> Option<Approach> {
+    if let Some(l) = m.late.as_ref().filter(|l| upward && l.grew(floor)) {
+        let e = l.slope_per_min;
+        return (e.value > 0.0).then_some(Approach {
+            rate: e.value / 60.0,
+            fast: e.ci_high.max(e.value) / 60.0,
+            window_s: Some(l.span_s),
+        });
+    }
     let e = m.slope_per_min?;
     // NOTE: the same evidence a threshold breach needs: a significant trend
     // whose fitted growth reaches the materiality floor. A few hundred KiB
@@ -77,7 +104,21 @@ fn approach(m: &MetricAnalysis, upward: bool, floor: f64) -> Option<(f64, f64)> 
     } else {
         (-e.value, -e.ci_low)
     };
-    (v > 0.0).then_some((v / 60.0, fast.max(v) / 60.0))
+    (v > 0.0).then_some(Approach {
+        rate: v / 60.0,
+        fast: fast.max(v) / 60.0,
+        window_s: None,
+    })
+}
+
+/// How a rate reads in a projection's line: `6.00 MiB/min`, or where it is
+/// a trailing window's, `6.00 MiB/min over the last 3.5 min`.
+fn rate_text(a: &Approach) -> String {
+    let per_min = fmt_bytes(a.rate * 60.0);
+    match a.window_s {
+        Some(w) => format!("{per_min}/min over the last {}", fmt_secs(w)),
+        None => format!("{per_min}/min"),
+    }
 }
 
 fn time_to(
@@ -85,7 +126,7 @@ fn time_to(
     metric: Metric,
     level: f64,
     limit: f64,
-    rate: Option<(f64, f64)>,
+    rate: Option<Approach>,
     upward: bool,
 ) -> TimeTo {
     let gap = if upward { limit - level } else { level - limit };
@@ -93,15 +134,15 @@ fn time_to(
         (Some(0.0), Some(0.0))
     } else {
         match rate {
-            Some((r, fast)) => (Some(gap / r), Some(gap / fast)),
+            Some(a) => (Some(gap / a.rate), Some(gap / a.fast)),
             None => (None, None),
         }
     };
     let text = match (seconds, rate) {
         (Some(s), _) if s <= 0.0 => format!("{what}: already reached ({})", fmt_bytes(level)),
-        (Some(s), Some((r, _))) => format!(
-            "{what}: at this rate ({}/min) reached in {}{}",
-            fmt_bytes(r * 60.0),
+        (Some(s), Some(a)) => format!(
+            "{what}: at this rate ({}) reached in {}{}",
+            rate_text(&a),
             fmt_secs(s),
             earliest_s
                 .filter(|e| fmt_secs(*e) != fmt_secs(s))
@@ -114,7 +155,7 @@ fn time_to(
         metric,
         level,
         limit,
-        rate_per_s: rate.map(|r| r.0),
+        rate_per_s: rate.map(|a| a.rate),
         seconds,
         earliest_s,
         text,
@@ -165,27 +206,28 @@ pub fn project(analysis: &Analysis, floor: f64) -> Projection {
         .metric(Metric::SysAvailable)
         .zip(tree)
         .map(|(avail, tree)| {
+            let rate = approach(tree, true, floor);
             let mut t = time_to(
                 format!("host memory ({} available)", fmt_bytes(avail.last)),
                 tree.metric,
                 0.0,
                 avail.last,
-                approach(tree, true, floor),
+                rate,
                 true,
             );
             // Host memory counts the other way round: the tree's growth
             // uses up what is available.
-            t.text = match t.seconds {
-                Some(s) => format!(
-                    "at this rate ({} {}/min): out of memory in {}{}",
+            t.text = match (t.seconds, rate) {
+                (Some(s), Some(a)) => format!(
+                    "at this rate ({} {}): out of memory in {}{}",
                     tree.metric,
-                    fmt_bytes(t.rate_per_s.unwrap_or(0.0) * 60.0),
+                    rate_text(&a),
                     fmt_secs(s),
                     t.earliest_s
                         .filter(|e| fmt_secs(*e) != fmt_secs(s))
                         .map_or(String::new(), |e| format!(" (as soon as {})", fmt_secs(e)))
                 ),
-                None => format!(
+                _ => format!(
                     "host memory: not running out ({} does not grow significantly)",
                     tree.metric
                 ),
@@ -340,6 +382,55 @@ mod tests {
             oom.text,
             "at this rate (rss 2.00 MiB/min): out of memory in 3 d 13 h (as soon as 42.7 h)"
         );
+    }
+
+    #[test]
+    fn growth_that_began_late_is_projected_at_its_window_rate() {
+        // The whole steady state reads 0.5 MiB/min; its last 5 minutes
+        // grow at 6 MiB/min, a rate that rose: memory runs out at that.
+        let window = |significant, rose| crate::analysis::LateWindow {
+            from_s: 1500.0,
+            span_s: 300.0,
+            slope_per_min: Estimate {
+                value: 6.0 * MIB,
+                ci_low: 4.0 * MIB,
+                ci_high: 8.0 * MIB,
+            },
+            p_value: 1e-6,
+            confidence: 0.9975,
+            significant,
+            rose,
+            growth: 30.0 * MIB,
+            windows: 5,
+            model: "level".into(),
+        };
+        let mut rss = m(Metric::Rss, 500.0 * MIB, 0.5 * MIB, true);
+        rss.growth = Some(15.0 * MIB);
+        rss.late = Some(window(true, true));
+        let mut a = analysis(
+            vec![rss, m(Metric::SysAvailable, 6.0 * GIB, 0.0, false)],
+            &["rss.max<1GiB"],
+        );
+        let p = project(&a, MIB);
+        let oom = p.out_of_memory.unwrap();
+        // 6 GiB at 6 MiB/min: 1024 min; at 8, 768.
+        assert!((oom.seconds.unwrap() - 1024.0 * 60.0).abs() < 1.0);
+        assert!((oom.earliest_s.unwrap() - 768.0 * 60.0).abs() < 1.0);
+        assert_eq!(
+            oom.text,
+            "at this rate (rss 6.00 MiB/min over the last 5.0 min): out of memory in 17.1 h (as soon as 12.8 h)"
+        );
+        // The cap: 524 MiB to go at 6 MiB/min.
+        let cap = &p.caps[0];
+        assert!((cap.seconds.unwrap() - 524.0 / 6.0 * 60.0).abs() < 1.0);
+        assert!(cap.text.contains("over the last 5.0 min"), "{}", cap.text);
+        // A window that is not significant, or whose rate did not rise,
+        // leaves the whole steady state's rate.
+        for (significant, rose) in [(false, true), (true, false)] {
+            a.metrics[0].late = Some(window(significant, rose));
+            let oom = project(&a, MIB).out_of_memory.unwrap();
+            assert!((oom.seconds.unwrap() - 6.0 * 1024.0 / 0.5 * 60.0).abs() < 1.0);
+        }
     }
 
     #[test]
