@@ -1412,6 +1412,7 @@ mod tests {
             growth: 30.0 * MIB,
             windows: 1,
             model: "level".into(),
+            items_per_s: None,
         };
         let rss = MetricAnalysis {
             late: Some(late(true)),

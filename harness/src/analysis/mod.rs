@@ -224,6 +224,10 @@ pub struct LateWindow {
     pub windows: usize,
     /// The model of the window's fit (`level`, `cycles`).
     pub model: String,
+    /// Items embedded per second over the window, where they were counted
+    /// (what an upper `slope_per_1k` limit reads the window's rate by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_per_s: Option<f64>,
 }
 
 impl LateWindow {
@@ -448,6 +452,12 @@ pub fn analyze_metric(
         .as_ref()
         .and_then(|d| stats::late_drift(ts, ys, confidence, d, LATE_MIN_SPAN_S))
         .map(|l| LateWindow {
+            items_per_s: slope_per_1k.and_then(|_| {
+                let i = ts.partition_point(|&x| x < l.from);
+                let (t0, t1) = (ts.get(i)?, ts.last()?);
+                let rate = (items.last()? - items.get(i)?) / (t1 - t0);
+                (rate.is_finite() && rate > 0.0).then_some(rate)
+            }),
             from_s: l.from,
             span_s: ts[ts.len() - 1] - l.from,
             slope_per_min: Estimate {
@@ -599,7 +609,12 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
                     "items are not counted on this run".into(),
                 );
             }
-            fitted(m.slope_per_1k, 1.0)
+            let whole = fitted(m.slope_per_1k, 1.0);
+            if whole.outcome == Outcome::Pass {
+                late_breach(th, m, min_growth, &whole).unwrap_or(whole)
+            } else {
+                whole
+            }
         }
         Stat::Growth => {
             let est = m.growth.zip(m.slope_per_min).map(|(g, s)| {
@@ -636,9 +651,10 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
     }
 }
 
-/// A pass of an upper `slope` or `growth` limit over the whole steady state
-/// turned into a failure by growth that began late: a trailing window
-/// ([`LateWindow`]) whose drift (or fitted growth over the window) is past
+/// A pass of an upper `slope`, `slope_per_1k` or `growth` limit over the
+/// whole steady state turned into a failure by growth that began late: a
+/// trailing window ([`LateWindow`]) whose drift (per minute, per 1000 of
+/// the items it embedded, or as fitted growth over the window) is past
 /// the limit, significant at the window's level, above the whole steady
 /// state's (its interval wholly so: the rate rose), and whose fitted growth
 /// reaches the materiality floor. `None` where no window says so (the whole
@@ -661,9 +677,14 @@ fn late_breach(
         return None;
     }
     let e = l.slope_per_min;
+    // NOTE: per 1000 items, the window's rate over the items it embedded
+    // (its items per second, as counted at its ends): in a window a few
+    // minutes long the items' pace is steady enough that its significance
+    // and its rise are the time fit's.
     let per = match th.stat {
         Stat::Slope => 1.0 / 60.0,
         Stat::Growth => l.span_s / 60.0,
+        Stat::SlopePer1k => 1000.0 / 60.0 / l.items_per_s?,
         _ => return None,
     };
     let (v, lo, hi) = (e.value * per, e.ci_low * per, e.ci_high * per);
@@ -1123,6 +1144,7 @@ mod tests {
                 "rss.slope>0B/min",
                 "rss.growth<100MiB",
                 "rss.growth<20MiB",
+                "rss.slope_per_1k<4MiB",
             ]),
         );
         let m = a.metric(Metric::Rss).unwrap();
@@ -1182,6 +1204,15 @@ mod tests {
         );
         let (lo, hi) = growth.ci.unwrap();
         assert!(lo > 0.0 && lo < growth.measured.unwrap() && hi > growth.measured.unwrap());
+        // Per 1000 items (10 a second): the whole run reads under 2 MiB,
+        // the window its rate over the 600 items a minute, about 10.
+        assert!((w.items_per_s.unwrap() - 10.0).abs() < 1e-9);
+        assert!(m.slope_per_1k.unwrap().value < 2.0 * MIB);
+        let per_1k = &a.thresholds[4];
+        assert_eq!(per_1k.outcome, Outcome::Fail, "{}", per_1k.note);
+        assert_eq!(per_1k.window, slope.window);
+        let v = per_1k.measured.unwrap();
+        assert!((v - slope.measured.unwrap() * 100.0).abs() < 1.0, "{}", v / MIB);
         // The same noise alone: a window, no breach.
         let flat = table(|x| 200.0 * MIB + noise[x as usize], 1800);
         let a = analyze(&flat, &opts(&["rss.slope<2MiB/min"]));

@@ -403,6 +403,7 @@ mod tests {
             growth: 30.0 * MIB,
             windows: 5,
             model: "level".into(),
+            items_per_s: None,
         };
         let mut rss = m(Metric::Rss, 500.0 * MIB, 0.5 * MIB, true);
         rss.growth = Some(15.0 * MIB);
