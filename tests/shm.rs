@@ -65,4 +65,14 @@ fn watch_shared_memory_left_in_dev_shm_fails_sys_shmem_with_rss_flat() {
     assert_eq!(outcome_of(&r, "sys_shmem.slope<2MiB/min"), "fail");
     let c = &r["classification"];
     assert_eq!(c["pattern"], "shared_memory", "{c}");
+    // The tree does not run the host out; what it left in /dev/shm does,
+    // on a line of its own.
+    let p = &r["projection"];
+    assert!(p["out_of_memory"]["seconds"].is_null(), "{p}");
+    let shm_line = p["shared_memory"]["text"].as_str().unwrap_or_default();
+    assert!(
+        shm_line.starts_with("host shared memory grows (sys_shmem ")
+            && shm_line.contains("the host's available memory gone in"),
+        "{p}"
+    );
 }

@@ -42,6 +42,11 @@ pub struct TimeTo {
 pub struct Projection {
     /// Host memory (`sys_available`) exhausted by the tree's RSS drift.
     pub out_of_memory: Option<TimeTo>,
+    /// Host memory exhausted by the host's shared memory (`sys_shmem`)
+    /// where it grows significantly: memory no process's RSS may count
+    /// (see [`project`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory: Option<TimeTo>,
     /// Each `max` (or `min`) threshold, in the order given.
     pub caps: Vec<TimeTo>,
     /// The target's memory cgroup limit, reached by the working set's drift
@@ -51,13 +56,19 @@ pub struct Projection {
 }
 
 impl Projection {
-    /// Projections that actually reach their limit (the ones worth a line).
-    pub fn reaching(&self) -> impl Iterator<Item = &TimeTo> {
+    /// Every projection: host memory (the tree's, then shared memory's),
+    /// the caps, the cgroup limit.
+    pub fn all(&self) -> impl Iterator<Item = &TimeTo> {
         self.out_of_memory
             .iter()
+            .chain(&self.shared_memory)
             .chain(&self.caps)
             .chain(&self.cgroup_limit)
-            .filter(|t| t.seconds.is_some())
+    }
+
+    /// Projections that actually reach their limit (the ones worth a line).
+    pub fn reaching(&self) -> impl Iterator<Item = &TimeTo> {
+        self.all().filter(|t| t.seconds.is_some())
     }
 }
 
@@ -121,6 +132,16 @@ fn rate_text(a: &Approach) -> String {
     }
 }
 
+/// `8.5 h`, or `8.5 h (as soon as 4.3 h)` where the interval's fast end
+/// reads another time.
+fn when(seconds: f64, earliest: Option<f64>) -> String {
+    let at = fmt_secs(seconds);
+    match earliest.map(fmt_secs).filter(|e| *e != at) {
+        Some(e) => format!("{at} (as soon as {e})"),
+        None => at,
+    }
+}
+
 fn time_to(
     what: String,
     metric: Metric,
@@ -141,12 +162,9 @@ fn time_to(
     let text = match (seconds, rate) {
         (Some(s), _) if s <= 0.0 => format!("{what}: already reached ({})", fmt_bytes(level)),
         (Some(s), Some(a)) => format!(
-            "{what}: at this rate ({}) reached in {}{}",
+            "{what}: at this rate ({}) reached in {}",
             rate_text(&a),
-            fmt_secs(s),
-            earliest_s
-                .filter(|e| fmt_secs(*e) != fmt_secs(s))
-                .map_or(String::new(), |e| format!(" (as soon as {})", fmt_secs(e)))
+            when(s, earliest_s)
         ),
         _ => format!("{what}: not approached (no significant drift towards it)"),
     };
@@ -179,6 +197,14 @@ fn time_to(
 /// `rss_anon` and 6.3 in `pss`. Both overstate what the host loses, each in
 /// its own way (PSS counts file pages): where they part that far, PSS is
 /// the closer.
+///
+/// Host shared memory (`sys_shmem`: tmpfs, `/dev/shm`, shared anonymous
+/// mappings) that grows is projected on a line of its own against the
+/// same available memory ([`Projection::shared_memory`]). NOTE: once
+/// nothing maps it no process's memory counts it, and `rss_anon` never
+/// does: a target leaving 12 MiB/min in `/dev/shm` with a flat tree was
+/// "not running out" while the classification named the leak. Its own
+/// line, not added to the tree's: any program on the host moves it.
 ///
 /// # Examples
 /// ```
@@ -219,13 +245,10 @@ pub fn project(analysis: &Analysis, floor: f64) -> Projection {
             // uses up what is available.
             t.text = match (t.seconds, rate) {
                 (Some(s), Some(a)) => format!(
-                    "at this rate ({} {}): out of memory in {}{}",
+                    "at this rate ({} {}): out of memory in {}",
                     tree.metric,
                     rate_text(&a),
-                    fmt_secs(s),
-                    t.earliest_s
-                        .filter(|e| fmt_secs(*e) != fmt_secs(s))
-                        .map_or(String::new(), |e| format!(" (as soon as {})", fmt_secs(e)))
+                    when(s, t.earliest_s)
                 ),
                 _ => format!(
                     "host memory: not running out ({} does not grow significantly)",
@@ -233,6 +256,28 @@ pub fn project(analysis: &Analysis, floor: f64) -> Projection {
                 ),
             };
             t
+        });
+    let shared_memory = analysis
+        .metric(Metric::SysAvailable)
+        .zip(analysis.metric(Metric::SysShmem))
+        .and_then(|(avail, shm)| {
+            let rate = approach(shm, true, floor)?;
+            let mut t = time_to(
+                format!("host memory ({} available)", fmt_bytes(avail.last)),
+                shm.metric,
+                0.0,
+                avail.last,
+                Some(rate),
+                true,
+            );
+            let s = t.seconds?;
+            t.text = format!(
+                "host shared memory grows ({} {}, any program on the host may): the host's available memory gone in {}",
+                shm.metric,
+                rate_text(&rate),
+                when(s, t.earliest_s)
+            );
+            Some(t)
         });
     let caps = analysis
         .thresholds
@@ -269,6 +314,7 @@ pub fn project(analysis: &Analysis, floor: f64) -> Projection {
         .collect();
     Projection {
         out_of_memory,
+        shared_memory,
         caps,
         cgroup_limit: None,
     }
@@ -432,6 +478,36 @@ mod tests {
             let oom = project(&a, MIB).out_of_memory.unwrap();
             assert!((oom.seconds.unwrap() - 6.0 * 1024.0 / 0.5 * 60.0).abs() < 1.0);
         }
+    }
+
+    #[test]
+    fn shared_memory_left_on_the_host_runs_it_out_too() {
+        // 12 MiB/min left in /dev/shm; the tree's anonymous memory flat.
+        let mut a = analysis(
+            vec![
+                m(Metric::RssAnon, 400.0 * MIB, 0.0, false),
+                m(Metric::SysShmem, 100.0 * MIB, 12.0 * MIB, true),
+                m(Metric::SysAvailable, 6.0 * GIB, -12.0 * MIB, true),
+            ],
+            &[],
+        );
+        let p = project(&a, MIB);
+        assert_eq!(p.out_of_memory.as_ref().unwrap().seconds, None);
+        let shm = p.shared_memory.as_ref().unwrap();
+        // 6 GiB at 12 MiB/min: 512 min; at 24 (the interval's top), 256.
+        assert!((shm.seconds.unwrap() - 512.0 * 60.0).abs() < 1.0, "{}", shm.text);
+        assert_eq!(shm.metric, Metric::SysShmem);
+        assert_eq!(
+            shm.text,
+            "host shared memory grows (sys_shmem 12.0 MiB/min, any program on the host may): the host's available memory gone in 8.5 h (as soon as 4.3 h)"
+        );
+        let lines: Vec<_> = p.reaching().map(|t| t.metric).collect();
+        assert_eq!(lines, [Metric::SysShmem]);
+        // Flat, or not sampled: no line.
+        a.metrics[1] = m(Metric::SysShmem, 100.0 * MIB, 0.0, false);
+        assert!(project(&a, MIB).shared_memory.is_none());
+        a.metrics.remove(1);
+        assert!(project(&a, MIB).shared_memory.is_none());
     }
 
     #[test]

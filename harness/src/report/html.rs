@@ -228,7 +228,7 @@ fn classification(ctx: &ExportContext<'_>) -> Markup {
     let projections: Vec<&crate::analysis::projection::TimeTo> = r
         .projection
         .iter()
-        .flat_map(|p| p.out_of_memory.iter().chain(&p.caps).chain(&p.cgroup_limit))
+        .flat_map(|p| p.all())
         .collect();
     html! {
         @if let Some(c) = &r.classification {
