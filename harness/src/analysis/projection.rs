@@ -495,7 +495,11 @@ mod tests {
         assert_eq!(p.out_of_memory.as_ref().unwrap().seconds, None);
         let shm = p.shared_memory.as_ref().unwrap();
         // 6 GiB at 12 MiB/min: 512 min; at 24 (the interval's top), 256.
-        assert!((shm.seconds.unwrap() - 512.0 * 60.0).abs() < 1.0, "{}", shm.text);
+        assert!(
+            (shm.seconds.unwrap() - 512.0 * 60.0).abs() < 1.0,
+            "{}",
+            shm.text
+        );
         assert_eq!(shm.metric, Metric::SysShmem);
         assert_eq!(
             shm.text,

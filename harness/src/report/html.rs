@@ -225,11 +225,8 @@ fn thresholds(ctx: &ExportContext<'_>) -> Markup {
 
 fn classification(ctx: &ExportContext<'_>) -> Markup {
     let r = ctx.report;
-    let projections: Vec<&crate::analysis::projection::TimeTo> = r
-        .projection
-        .iter()
-        .flat_map(|p| p.all())
-        .collect();
+    let projections: Vec<&crate::analysis::projection::TimeTo> =
+        r.projection.iter().flat_map(|p| p.all()).collect();
     html! {
         @if let Some(c) = &r.classification {
             h2 { "Classification" }

@@ -130,7 +130,7 @@ pub struct Drift {
     /// or not they made cycles: memory that fell back this way may be
     /// climbing the ramp of its next cycle at the end.
     pub drops: usize,
-    /// Of up to [`MAX_LONE_DROPS`] drops, those that end a steady ramp (from
+    /// Of one or two drops (no more are counted), those that end a steady ramp (from
     /// the trough of the drop before, or for the first from the run's
     /// start): a long cycle's shape, not a level that jumped up and back, a
     /// spike or a wander. 0 where there are more drops (their cycles, or
@@ -921,10 +921,13 @@ fn correlation_with_index(y: &[f64]) -> f64 {
     let n = y.len() as f64;
     let mean = y.iter().sum::<f64>() / n;
     let xbar = (n - 1.0) / 2.0;
-    let (sxy, syy) = y.iter().enumerate().fold((0.0, 0.0), |(sxy, syy), (i, &v)| {
-        let dy = v - mean;
-        (sxy + (i as f64 - xbar) * dy, syy + dy * dy)
-    });
+    let (sxy, syy) = y
+        .iter()
+        .enumerate()
+        .fold((0.0, 0.0), |(sxy, syy), (i, &v)| {
+            let dy = v - mean;
+            (sxy + (i as f64 - xbar) * dy, syy + dy * dy)
+        });
     let sxx = n * (n * n - 1.0) / 12.0;
     if syy > 0.0 && sxx > 0.0 {
         sxy / (sxx * syy).sqrt()
@@ -1052,7 +1055,10 @@ fn cycle_view(
         ));
     }
     if cycles.len() < 3 {
-        if !cycles.iter().all(|&(a, b)| long_ramp_rise(y, a, b).is_some()) {
+        if !cycles
+            .iter()
+            .all(|&(a, b)| long_ramp_rise(y, a, b).is_some())
+        {
             return Err(format!(
                 "{drops} drops, but not after steady ramps: a wander, not long cycles"
             ));

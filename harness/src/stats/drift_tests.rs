@@ -1727,7 +1727,10 @@ fn a_long_cycle_needs_a_steady_ramp() {
     wander.extend((0..20).map(|i| 24.0 * f64::from(i) / 19.0));
     wander[40] = 0.0;
     assert!(ramp_rise(&wander, 0, 59).is_some(), "gradual, step by step");
-    assert!(long_ramp_rise(&wander, 0, 59).is_none(), "a third of the stretch");
+    assert!(
+        long_ramp_rise(&wander, 0, 59).is_none(),
+        "a third of the stretch"
+    );
     // From its lowest sample to its highest in gradual steps, but as a
     // swell of ±8 over a rise of 12.
     let mut swell: Vec<f64> = (0..60)

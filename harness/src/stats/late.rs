@@ -310,7 +310,12 @@ mod tests {
         for seed in [29, 70, 103, 116, 190] {
             let (x, y) = s.simulate(seed);
             let whole = drift(&x, &y, 0.95).unwrap();
-            assert_ne!(whole.model, DriftModel::LongCycle, "seed {seed}: {}", whole.reason);
+            assert_ne!(
+                whole.model,
+                DriftModel::LongCycle,
+                "seed {seed}: {}",
+                whole.reason
+            );
             let l = late_drift(&x, &y, 0.95, &whole, 300.0).expect("windows");
             assert!(l.drift.significant && l.rose, "seed {seed}: {:?}", l.drift);
         }
