@@ -932,6 +932,57 @@ impl LookRules {
     };
 }
 
+/// The share of a `--fail-fast` look's α that its trailing windows spend,
+/// where the steady state is long enough to hold one (twice
+/// [`LATE_MIN_SPAN_S`]); the whole steady state's test gets the rest, so a
+/// look still spends no more than its α. The windows split theirs as at the
+/// end of a run ([`stats::late_drift`]).
+///
+/// NOTE: without windows a leak that began late in a long run stopped no
+/// look: a nightly soak's last hour of a 6 MiB/min leak reads at a fraction
+/// of its rate over the whole steady state, and the run went on to its end.
+pub const FAIL_FAST_WINDOW_SHARE: f64 = 0.2;
+
+/// A `--fail-fast` look's breach by growth that began late: the trailing
+/// window that says most ([`stats::late_drift`], all windows together at
+/// [`FAIL_FAST_WINDOW_SHARE`] of the look's `alpha`) is significant at its
+/// level, its rate rose (its interval wholly above `whole`'s slope), its
+/// whole interval is past the limit, and its interval's low end grows by
+/// the materiality floor over the window. Time slopes with an upper limit
+/// only. Returns the reason.
+fn window_breach(
+    th: &Threshold,
+    x: &[f64],
+    y: &[f64],
+    whole: &stats::Drift,
+    alpha: f64,
+    look: u32,
+    min_growth: f64,
+) -> Option<String> {
+    let alpha_windows = alpha * FAIL_FAST_WINDOW_SHARE;
+    let confidence = 1.0 - alpha_windows / stats::LATE_ALPHA_SHARE;
+    let l = stats::late_drift(x, y, confidence, whole, LATE_MIN_SPAN_S)?;
+    let d = &l.drift;
+    let span = x.last()? - l.from;
+    let breach = l.rose
+        && d.significant
+        && !th.op.holds(d.ci_low, th.limit)
+        && d.ci_low * span >= min_growth;
+    breach.then(|| {
+        format!(
+            "{}: growth began late: over the last {} drift {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
+            th.expr,
+            crate::units::fmt_secs(span),
+            th.format_value(d.slope),
+            th.format_value(d.ci_low),
+            th.format_value(d.ci_high),
+            1.0 - l.confidence,
+            l.windows,
+            th.limit_text()
+        )
+    })
+}
+
 /// When `--fail-fast` would have stopped a run that sampled `y` at times
 /// `t` (seconds, every `sample_every`) under threshold `th`: the monitor's
 /// look schedule ([`stats::calibration::time_to_detection`]) with
@@ -1012,26 +1063,40 @@ pub fn sequential_breach(
                 }
                 (xs, 1000.0)
             };
-            let d = stats::drift(x, &yy[w..], 1.0 - alpha)?;
-            let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
             let span = x.last().copied().unwrap_or(0.0) - x.first().copied().unwrap_or(0.0);
-            if (d.ci_low * span).abs() < min_growth {
-                return None;
-            }
+            // Trailing windows where the steady state can hold one (an
+            // upper time-slope limit; see [`FAIL_FAST_WINDOW_SHARE`]).
+            let windowed = th.stat == Stat::Slope
+                && matches!(th.op, Op::Lt | Op::Le)
+                && span >= 2.0 * LATE_MIN_SPAN_S;
+            let alpha_whole = if windowed {
+                alpha * (1.0 - FAIL_FAST_WINDOW_SHARE)
+            } else {
+                alpha
+            };
+            let d = stats::drift(x, &yy[w..], 1.0 - alpha_whole)?;
+            let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
+            let material = (d.ci_low * span).abs() >= min_growth;
             let beyond = match th.op {
                 Op::Lt | Op::Le => !th.op.holds(lo, th.limit),
                 Op::Gt | Op::Ge => !th.op.holds(hi, th.limit),
             };
-            (beyond && d.p_value < alpha).then(|| {
-                format!(
-                    "{}: drift {} (CI {}..{} at look {look}, alpha {alpha:.4}) is beyond {}",
-                    th.expr,
-                    th.format_value(d.slope * scale),
-                    th.format_value(lo),
-                    th.format_value(hi),
-                    th.limit_text()
-                )
-            })
+            (material && beyond && d.p_value < alpha_whole)
+                .then(|| {
+                    format!(
+                        "{}: drift {} (CI {}..{} at look {look}, alpha {alpha_whole:.4}) is beyond {}",
+                        th.expr,
+                        th.format_value(d.slope * scale),
+                        th.format_value(lo),
+                        th.format_value(hi),
+                        th.limit_text()
+                    )
+                })
+                .or_else(|| {
+                    windowed
+                        .then(|| window_breach(th, x, &yy[w..], &d, alpha, look, min_growth))
+                        .flatten()
+                })
         }
         Stat::Growth => None,
     }
@@ -1212,7 +1277,11 @@ mod tests {
         assert_eq!(per_1k.outcome, Outcome::Fail, "{}", per_1k.note);
         assert_eq!(per_1k.window, slope.window);
         let v = per_1k.measured.unwrap();
-        assert!((v - slope.measured.unwrap() * 100.0).abs() < 1.0, "{}", v / MIB);
+        assert!(
+            (v - slope.measured.unwrap() * 100.0).abs() < 1.0,
+            "{}",
+            v / MIB
+        );
         // The same noise alone: a window, no breach.
         let flat = table(|x| 200.0 * MIB + noise[x as usize], 1800);
         let a = analyze(&flat, &opts(&["rss.slope<2MiB/min"]));
@@ -1589,6 +1658,56 @@ mod tests {
         });
         let (_, n) = first.expect("the leak is caught");
         assert!(n <= 120, "caught only at sample {n}");
+    }
+
+    #[test]
+    fn fail_fast_stops_growth_that_began_late_in_a_long_run() {
+        // The calibration's late leak (3x the limit over the last quarter)
+        // under white noise and a GC sawtooth, 10 minutes at 1 Hz: the
+        // whole steady state reads it at a fraction of its rate, and no look
+        // stopped it before; its trailing windows do, soon after it began.
+        // The same noise alone, and a leak at the limit all along, are not
+        // stopped (20 seeds each).
+        use crate::stats::calibration::{Behaviour, Noise, Scenario};
+        let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let ten_minutes = |noise, behaviour| Scenario {
+            noise,
+            behaviour,
+            seconds: 600.0,
+            hz: 1.0,
+        };
+        let stop = |noise, behaviour, seed| {
+            let (t, y) = ten_minutes(noise, behaviour).simulate(seed);
+            fail_fast_time(&th, &t, &y, 1.0, &LookRules::DEFAULT)
+        };
+        for noise in [Noise::White, Noise::Sawtooth] {
+            let stops: Vec<f64> = (0..20)
+                .filter_map(|seed| stop(noise, Behaviour::LateLeak, seed))
+                .collect();
+            assert!(stops.len() >= 19, "{noise:?}: {} of 20", stops.len());
+            assert!(
+                stops.iter().all(|&s| (450.0..600.0).contains(&s)),
+                "{noise:?}: {stops:?}"
+            );
+            for behaviour in [Behaviour::Flat, Behaviour::Linear(1.0)] {
+                let stopped = (0..20)
+                    .filter(|&seed| stop(noise, behaviour, seed).is_some())
+                    .count();
+                assert!(stopped <= 1, "{noise:?} {behaviour:?}: {stopped} of 20");
+            }
+        }
+        // The look that stops it says so.
+        let (t, y) = ten_minutes(Noise::White, Behaviour::LateLeak).simulate(0);
+        let items = vec![f64::NAN; t.len()];
+        let mut why = None;
+        stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
+            let rules = LookRules::DEFAULT;
+            why = sequential_breach(&th, tt, &items[..tt.len()], yy, &rules, k);
+            why.is_some()
+        })
+        .expect("stopped");
+        let why = why.unwrap();
+        assert!(why.contains(": growth began late: over the last "), "{why}");
     }
 
     #[test]
