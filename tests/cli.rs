@@ -535,12 +535,13 @@ fn analyze_at(csv: &Path, threshold: &str) -> (Option<i32>, String, String) {
     )
 }
 
-/// The measured value of a breached slope in `memsoak`'s closing line
-/// (`BREACHED = 5.88 MiB/min (…)`), MiB/min.
-fn breached_mib_per_min(line: &str) -> f64 {
+/// The measured value of the breached threshold in `memsoak`'s closing
+/// line, in MiB (a growth: `BREACHED = 11.3 MiB (…)`) or MiB/min (a slope:
+/// `BREACHED = 5.88 MiB/min (…)`).
+fn breached_mib(line: &str) -> f64 {
     line.split("BREACHED = ")
         .nth(1)
-        .and_then(|s| s.split(" MiB/min").next())
+        .and_then(|s| s.split(" MiB").next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no rate in {line}"))
 }
@@ -608,7 +609,7 @@ fn analyze_fails_growth_that_began_late_and_says_where() {
         line.contains(&format!("(last {window}, level fit)")),
         "{line}"
     );
-    let rate = breached_mib_per_min(&line);
+    let rate = breached_mib(&line);
     assert!((4.5..8.0).contains(&rate), "{rate}");
     noisy_csv(&csv, 1800, 4.0, 5);
     let (code, summary, line) = judge(&csv);
@@ -629,19 +630,16 @@ fn analyze_fails_a_recorded_sawtooth_whose_leak_began_late() {
     assert_eq!(code, Some(1), "{summary}{line}");
     assert!(summary.contains("**Growth began late**"), "{summary}");
     assert!(line.contains("cycles fit)"), "{line}");
-    let rate = breached_mib_per_min(&line);
+    let rate = breached_mib(&line);
     assert!((2.5..5.0).contains(&rate), "{rate}");
     // It grew about 10 MiB in its last 2.5 minutes; the whole steady
     // state's line reads 0.6 MiB, and a growth limit had passed it.
     let (code, summary, line) = analyze_at(&leak, "rss.growth<5MiB");
     assert_eq!(code, Some(1), "{summary}{line}");
     assert!(summary.contains("**Growth began late**"), "{summary}");
-    let grew: f64 = line
-        .split("rss.growth<5MiB BREACHED = ")
-        .nth(1)
-        .and_then(|s| s.split(" MiB (last ").next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no growth in {line}"));
+    assert!(line.contains("rss.growth<5MiB BREACHED = "), "{line}");
+    assert!(line.contains(" MiB (last 3.5 min, cycles fit)"), "{line}");
+    let grew = breached_mib(&line);
     assert!((8.0..14.0).contains(&grew), "{grew}");
     // A cap is projected at the rate it grows now, not the whole run's
     // (61 KiB/min, not significant: "not approached").

@@ -1324,10 +1324,10 @@ mod tests {
             (Noise::White, 1800.0, 38),
             (Noise::Jump, 1800.0, 38),
             (Noise::Sawtooth, 1800.0, 38),
-            // Its held levels and heavy tails make lone drops that end no
-            // ramp, or a wander: taken for a long cycle's, they left 8 of
-            // 40 no window, and after the ramp rule 2 (a whole-run fit of
-            // p = 1 in 2-3% of runs); quantised readings 2.
+            // Its held levels and heavy tails make lone drops after a jump
+            // or a wander: while those counted as a long cycle's, they left
+            // up to 8 of 40 no window (a gradual ramp required: 2; a
+            // steady one: none); quantised readings' up to 2.
             (Noise::Mixture, 1800.0, 39),
             (Noise::Quantised, 1800.0, 39),
             (Noise::White, 600.0, 38),

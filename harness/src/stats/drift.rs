@@ -865,11 +865,12 @@ fn without_level_shifts(x: &[f64], y: &[f64], d: &[f64], above: f64) -> Option<(
 }
 
 /// Up to this many drops that make no cycles may be a long cycle's, whose
-/// next ramp may be under way at the end ([`Drift::ramp_drops`]).
+/// next ramp may be under way at the end ([`Drift::ramp_drops`], which
+/// `super::late_drift` reads: no windows then).
 // NOTE: counted only this far: a steady ramp is judged on ranks (O(m log m)
 // per ramp), and over a day of 10 s cycles at 10 Hz counting every drop's
 // took `analyze` of a ten-metric day from 0.73 to 1.16 s.
-pub(crate) const MAX_LONE_DROPS: usize = 2;
+const MAX_LONE_DROPS: usize = 2;
 
 /// A single drop counts as the end of a cycle only if memory fell back to
 /// within this fraction of the rise before it (a leak with a one-off free

@@ -28,7 +28,7 @@
 //! healthy window takes a little of its noise with it, which the test's
 //! two fewer degrees of freedom answer for.
 
-use super::drift::{MAX_LONE_DROPS, drift_in_blocks};
+use super::drift::drift_in_blocks;
 use super::trend::NoiseAbout;
 use super::{Drift, DriftModel};
 
@@ -125,8 +125,9 @@ pub fn late_drift(
     // minutes, six families), but the mixture's flat runs over 30 minutes,
     // 3 → 4 of 600. With a steady ramp required (`Drift::ramp_drops`), the
     // mixture's 96 → 100% and quantised readings' 96 → 100% (200 seeds).
-    let lone_drops = (1..=MAX_LONE_DROPS).contains(&whole.drops) && whole.ramp_drops > 0;
-    if whole.model == DriftModel::LongCycle || (whole.model != DriftModel::Cycles && lone_drops) {
+    // (`ramp_drops` is counted only where there are one or two drops.)
+    let lone_ramp = whole.ramp_drops > 0;
+    if whole.model == DriftModel::LongCycle || (whole.model != DriftModel::Cycles && lone_ramp) {
         return None;
     }
     let (first, last) = (x[0], x[x.len() - 1]);
