@@ -384,8 +384,10 @@ fn run_synthetic_with_injected_leak_fails() {
     assert_eq!(outcome_of(&r, "heap.slope_per_1k<64KiB"), "fail");
 }
 
-#[test]
-fn run_fail_fast_stops_early() {
+/// A 5-minute synthetic run that keeps 16 KiB per batch, with `--fail-fast`
+/// on `threshold`: it must end at a look within a minute, naming it, and
+/// fail it. Returns the report.
+fn fail_fast_run(threshold: &str) -> Value {
     let o = run(&[
         "run",
         "--backend",
@@ -400,14 +402,30 @@ fn run_fail_fast_stops_early() {
         "--inject",
         "linear:16KiB",
         "-t",
-        "heap.slope<1MiB/min",
+        threshold,
         "--fail-fast",
     ]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     let r = report(&o.dir);
     assert_eq!(r["ended_by"], "fail_fast");
-    assert!(r["fail_fast"].as_str().unwrap().contains("heap.slope"));
+    let why = r["fail_fast"].as_str().unwrap();
+    assert!(why.starts_with(&format!("{threshold}: ")), "{why}");
     assert!(r["analysis"]["duration_s"].as_f64().unwrap() < 60.0);
+    assert_eq!(outcome_of(&r, threshold), "fail");
+    r
+}
+
+#[test]
+fn run_fail_fast_stops_early() {
+    fail_fast_run("heap.slope<1MiB/min");
+}
+
+#[test]
+fn run_fail_fast_stops_on_an_upper_growth_limit() {
+    // No look read a growth limit before: this run went on for 5 minutes.
+    let r = fail_fast_run("heap.growth<64MiB");
+    let why = r["fail_fast"].as_str().unwrap();
+    assert!(why.starts_with("heap.growth<64MiB: growth "), "{why}");
 }
 
 #[test]

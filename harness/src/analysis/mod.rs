@@ -1006,8 +1006,11 @@ pub fn fail_fast_time(
 /// Fail-fast look number `look` (1-based): is a breach of `th` already
 /// statistically certain? The alpha of each look is spent so that the sum
 /// over all looks stays under `1 - confidence` (see [`stats::look_alpha`]),
-/// and a slope breach needs the whole CI beyond the limit. Caps (`max`,
-/// `min`) are certain as soon as a sample passes them. Returns the reason.
+/// and a slope breach needs the whole CI beyond the limit. An upper
+/// `growth` limit is read the same way, on the fitted growth of the steady
+/// state so far (its whole interval past the limit; a lower one is never
+/// breached before the end). Caps (`max`, `min`) are certain as soon as a
+/// sample passes them. Returns the reason.
 pub fn sequential_breach(
     th: &Threshold,
     t: &[f64],
@@ -1045,7 +1048,10 @@ pub fn sequential_breach(
                 )
             })
         }
-        Stat::Slope | Stat::SlopePer1k => {
+        // NOTE: a lower `growth` limit (memory must grow by at least X)
+        // fails only where the run ends short of X: no look can know that.
+        Stat::Growth if !matches!(th.op, Op::Lt | Op::Le) => None,
+        Stat::Slope | Stat::SlopePer1k | Stat::Growth => {
             let alpha = stats::look_alpha(1.0 - confidence, look);
             let ty: Vec<f64> = finite.iter().map(|&i| t[i]).collect();
             let yy: Vec<f64> = finite.iter().map(|&i| y[i]).collect();
@@ -1054,16 +1060,23 @@ pub fn sequential_breach(
                 .map(|&i| items.get(i).copied().unwrap_or(f64::NAN))
                 .collect();
             let w = warmup_index(warmup, &ty, &done, &yy);
-            let (x, scale): (&[f64], f64) = if th.stat == Stat::Slope {
-                (&ty[w..], 1.0)
-            } else {
+            let x: &[f64] = if th.stat == Stat::SlopePer1k {
                 let xs = &done[w..];
                 if xs.iter().any(|v| !v.is_finite()) {
                     return None;
                 }
-                (xs, 1000.0)
+                xs
+            } else {
+                &ty[w..]
             };
             let span = x.last().copied().unwrap_or(0.0) - x.first().copied().unwrap_or(0.0);
+            // A `growth` look reads the fitted growth over the steady state
+            // so far (the slope × its span, as `evaluate` does at the end).
+            let (scale, what) = match th.stat {
+                Stat::SlopePer1k => (1000.0, "drift"),
+                Stat::Growth => (span, "growth"),
+                _ => (1.0, "drift"),
+            };
             // Trailing windows where the steady state can hold one (an
             // upper time-slope limit; see [`FAIL_FAST_WINDOW_SHARE`]).
             let windowed = th.stat == Stat::Slope
@@ -1084,7 +1097,7 @@ pub fn sequential_breach(
             (material && beyond && d.p_value < alpha_whole)
                 .then(|| {
                     format!(
-                        "{}: drift {} (CI {}..{} at look {look}, alpha {alpha_whole:.4}) is beyond {}",
+                        "{}: {what} {} (CI {}..{} at look {look}, alpha {alpha_whole:.4}) is beyond {}",
                         th.expr,
                         th.format_value(d.slope * scale),
                         th.format_value(lo),
@@ -1098,7 +1111,6 @@ pub fn sequential_breach(
                         .flatten()
                 })
         }
-        Stat::Growth => None,
     }
 }
 
@@ -1660,6 +1672,67 @@ mod tests {
         assert!(n <= 120, "caught only at sample {n}");
     }
 
+    /// `--fail-fast` on `th` over 10-minute runs at 1 Hz (20 seeds), under
+    /// white noise and the GC sawtooth: `leak` is stopped in at least 19 of
+    /// 20 runs, every stop within `when`; flat runs and a leak of 2 MiB/min
+    /// are stopped in at most 1.
+    fn assert_fail_fast_stops(
+        th: &Threshold,
+        leak: stats::calibration::Behaviour,
+        when: std::ops::Range<f64>,
+    ) {
+        use crate::stats::calibration::{Behaviour, Noise, Scenario};
+        let stop = |noise, behaviour, seed| {
+            let scenario = Scenario {
+                noise,
+                behaviour,
+                seconds: 600.0,
+                hz: 1.0,
+            };
+            let (t, y) = scenario.simulate(seed);
+            fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT)
+        };
+        for noise in [Noise::White, Noise::Sawtooth] {
+            let stops: Vec<f64> = (0..20).filter_map(|seed| stop(noise, leak, seed)).collect();
+            println!(
+                "{noise:?}: {leak:?} stopped in {} of 20 at {stops:?} s",
+                stops.len()
+            );
+            assert!(stops.len() >= 19, "{noise:?}: {} of 20", stops.len());
+            assert!(
+                stops.iter().all(|s| when.contains(s)),
+                "{noise:?}: {stops:?}"
+            );
+            for behaviour in [Behaviour::Flat, Behaviour::Linear(1.0)] {
+                let stopped = (0..20)
+                    .filter(|&seed| stop(noise, behaviour, seed).is_some())
+                    .count();
+                assert!(stopped <= 1, "{noise:?} {behaviour:?}: {stopped} of 20");
+            }
+        }
+    }
+
+    #[test]
+    fn fail_fast_stops_growth_past_an_upper_growth_limit() {
+        // 6 MiB/min for 10 minutes at 1 Hz grows 60 MiB: `rss.growth<30MiB`
+        // is past its limit from 5 minutes on, and a look stops it once the
+        // fitted growth's whole interval is past 30 MiB (no look read growth
+        // before: such a run went on to its end). 2 MiB/min grows 20 MiB and
+        // a flat run nothing: neither is stopped.
+        let th: Threshold = "rss.growth<30MiB".parse().unwrap();
+        let leak = crate::stats::calibration::Behaviour::Linear(3.0);
+        assert_fail_fast_stops(&th, leak, 300.0..600.0);
+        // The look says what it read; a lower limit is never breached early.
+        let t: Vec<f64> = (0..300).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|x| 100.0 * MIB + 0.2 * MIB * x).collect();
+        let items = vec![f64::NAN; t.len()];
+        let why = sequential_breach(&th, &t, &items, &y, &LookRules::DEFAULT, 20).unwrap();
+        assert!(why.starts_with("rss.growth<30MiB: growth "), "{why}");
+        let lower: Threshold = "rss.growth>100MiB".parse().unwrap();
+        let flat = vec![100.0 * MIB; t.len()];
+        assert!(sequential_breach(&lower, &t, &items, &flat, &LookRules::DEFAULT, 20).is_none());
+    }
+
     #[test]
     fn fail_fast_stops_growth_that_began_late_in_a_long_run() {
         // The calibration's late leak (3x the limit over the last quarter)
@@ -1670,34 +1743,15 @@ mod tests {
         // stopped (20 seeds each).
         use crate::stats::calibration::{Behaviour, Noise, Scenario};
         let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
-        let ten_minutes = |noise, behaviour| Scenario {
-            noise,
-            behaviour,
+        assert_fail_fast_stops(&th, Behaviour::LateLeak, 450.0..600.0);
+        // The look that stops it says so.
+        let (t, y) = Scenario {
+            noise: Noise::White,
+            behaviour: Behaviour::LateLeak,
             seconds: 600.0,
             hz: 1.0,
-        };
-        let stop = |noise, behaviour, seed| {
-            let (t, y) = ten_minutes(noise, behaviour).simulate(seed);
-            fail_fast_time(&th, &t, &y, 1.0, &LookRules::DEFAULT)
-        };
-        for noise in [Noise::White, Noise::Sawtooth] {
-            let stops: Vec<f64> = (0..20)
-                .filter_map(|seed| stop(noise, Behaviour::LateLeak, seed))
-                .collect();
-            assert!(stops.len() >= 19, "{noise:?}: {} of 20", stops.len());
-            assert!(
-                stops.iter().all(|&s| (450.0..600.0).contains(&s)),
-                "{noise:?}: {stops:?}"
-            );
-            for behaviour in [Behaviour::Flat, Behaviour::Linear(1.0)] {
-                let stopped = (0..20)
-                    .filter(|&seed| stop(noise, behaviour, seed).is_some())
-                    .count();
-                assert!(stopped <= 1, "{noise:?} {behaviour:?}: {stopped} of 20");
-            }
         }
-        // The look that stops it says so.
-        let (t, y) = ten_minutes(Noise::White, Behaviour::LateLeak).simulate(0);
+        .simulate(0);
         let items = vec![f64::NAN; t.len()];
         let mut why = None;
         stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
