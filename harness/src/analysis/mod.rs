@@ -948,8 +948,9 @@ pub const FAIL_FAST_WINDOW_SHARE: f64 = 0.2;
 /// [`FAIL_FAST_WINDOW_SHARE`] of the look's `alpha`) is significant at its
 /// level, its rate rose (its interval wholly above `whole`'s slope), its
 /// whole interval is past the limit, and its interval's low end grows by
-/// the materiality floor over the window. Time slopes with an upper limit
-/// only. Returns the reason.
+/// the materiality floor over the window. Upper limits on the time slope
+/// (the window's rate) and on growth (the window's fitted growth, slope ×
+/// its span, as `evaluate` reads a late window) only. Returns the reason.
 fn window_breach(
     th: &Threshold,
     x: &[f64],
@@ -964,18 +965,23 @@ fn window_breach(
     let l = stats::late_drift(x, y, confidence, whole, LATE_MIN_SPAN_S)?;
     let d = &l.drift;
     let span = x.last()? - l.from;
+    let (scale, what) = if th.stat == Stat::Growth {
+        (span, "growth")
+    } else {
+        (1.0, "drift")
+    };
     let breach = l.rose
         && d.significant
-        && !th.op.holds(d.ci_low, th.limit)
+        && !th.op.holds(d.ci_low * scale, th.limit)
         && d.ci_low * span >= min_growth;
     breach.then(|| {
         format!(
-            "{}: growth began late: over the last {} drift {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
+            "{}: growth began late: over the last {} {what} {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
             th.expr,
             crate::units::fmt_secs(span),
-            th.format_value(d.slope),
-            th.format_value(d.ci_low),
-            th.format_value(d.ci_high),
+            th.format_value(d.slope * scale),
+            th.format_value(d.ci_low * scale),
+            th.format_value(d.ci_high * scale),
             1.0 - l.confidence,
             l.windows,
             th.limit_text()
@@ -1078,8 +1084,8 @@ pub fn sequential_breach(
                 _ => (1.0, "drift"),
             };
             // Trailing windows where the steady state can hold one (an
-            // upper time-slope limit; see [`FAIL_FAST_WINDOW_SHARE`]).
-            let windowed = th.stat == Stat::Slope
+            // upper time-slope or growth limit; see [`FAIL_FAST_WINDOW_SHARE`]).
+            let windowed = matches!(th.stat, Stat::Slope | Stat::Growth)
                 && matches!(th.op, Op::Lt | Op::Le)
                 && span >= 2.0 * LATE_MIN_SPAN_S;
             let alpha_whole = if windowed {
@@ -1672,6 +1678,42 @@ mod tests {
         assert!(n <= 120, "caught only at sample {n}");
     }
 
+    /// 10 minutes at 1 Hz of the calibration's `noise` and `behaviour`.
+    fn ten_minutes(
+        noise: stats::calibration::Noise,
+        behaviour: stats::calibration::Behaviour,
+    ) -> stats::calibration::Scenario {
+        stats::calibration::Scenario {
+            noise,
+            behaviour,
+            seconds: 600.0,
+            hz: 1.0,
+        }
+    }
+
+    /// When `--fail-fast` on `th` stopped each of 20 seeded 10-minute runs
+    /// (the runs it stopped).
+    fn fail_fast_stops(
+        th: &Threshold,
+        noise: stats::calibration::Noise,
+        behaviour: stats::calibration::Behaviour,
+    ) -> Vec<f64> {
+        let scenario = ten_minutes(noise, behaviour);
+        (0..20)
+            .filter_map(|seed| {
+                let (t, y) = scenario.simulate(seed);
+                fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT)
+            })
+            .collect()
+    }
+
+    /// At least 19 of 20 runs stopped, every stop within `when`.
+    fn assert_stopped(what: &str, stops: &[f64], when: &std::ops::Range<f64>) {
+        println!("{what}: stopped in {} of 20 at {stops:?} s", stops.len());
+        assert!(stops.len() >= 19, "{what}: {} of 20", stops.len());
+        assert!(stops.iter().all(|s| when.contains(s)), "{what}: {stops:?}");
+    }
+
     /// `--fail-fast` on `th` over 10-minute runs at 1 Hz (20 seeds), under
     /// white noise and the GC sawtooth: `leak` is stopped in at least 19 of
     /// 20 runs, every stop within `when`; flat runs and a leak of 2 MiB/min
@@ -1681,35 +1723,30 @@ mod tests {
         leak: stats::calibration::Behaviour,
         when: std::ops::Range<f64>,
     ) {
-        use crate::stats::calibration::{Behaviour, Noise, Scenario};
-        let stop = |noise, behaviour, seed| {
-            let scenario = Scenario {
-                noise,
-                behaviour,
-                seconds: 600.0,
-                hz: 1.0,
-            };
-            let (t, y) = scenario.simulate(seed);
-            fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT)
-        };
+        use crate::stats::calibration::{Behaviour, Noise};
         for noise in [Noise::White, Noise::Sawtooth] {
-            let stops: Vec<f64> = (0..20).filter_map(|seed| stop(noise, leak, seed)).collect();
-            println!(
-                "{noise:?}: {leak:?} stopped in {} of 20 at {stops:?} s",
-                stops.len()
-            );
-            assert!(stops.len() >= 19, "{noise:?}: {} of 20", stops.len());
-            assert!(
-                stops.iter().all(|s| when.contains(s)),
-                "{noise:?}: {stops:?}"
-            );
+            let stops = fail_fast_stops(th, noise, leak);
+            assert_stopped(&format!("{noise:?} {leak:?}"), &stops, &when);
             for behaviour in [Behaviour::Flat, Behaviour::Linear(1.0)] {
-                let stopped = (0..20)
-                    .filter(|&seed| stop(noise, behaviour, seed).is_some())
-                    .count();
+                let stopped = fail_fast_stops(th, noise, behaviour).len();
                 assert!(stopped <= 1, "{noise:?} {behaviour:?}: {stopped} of 20");
             }
         }
+    }
+
+    /// Why `--fail-fast` on `th` stopped the late leak under white noise
+    /// (seed 0).
+    fn late_leak_stop_reason(th: &Threshold) -> String {
+        use crate::stats::calibration::{Behaviour, Noise};
+        let (t, y) = ten_minutes(Noise::White, Behaviour::LateLeak).simulate(0);
+        let items = vec![f64::NAN; t.len()];
+        let mut why = None;
+        stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
+            why = sequential_breach(th, tt, &items[..tt.len()], yy, &LookRules::DEFAULT, k);
+            why.is_some()
+        })
+        .expect("stopped");
+        why.unwrap()
     }
 
     #[test]
@@ -1719,9 +1756,20 @@ mod tests {
         // fitted growth's whole interval is past 30 MiB (no look read growth
         // before: such a run went on to its end). 2 MiB/min grows 20 MiB and
         // a flat run nothing: neither is stopped.
+        use crate::stats::calibration::{Behaviour, Noise};
         let th: Threshold = "rss.growth<30MiB".parse().unwrap();
-        let leak = crate::stats::calibration::Behaviour::Linear(3.0);
-        assert_fail_fast_stops(&th, leak, 300.0..600.0);
+        assert_fail_fast_stops(&th, Behaviour::Linear(3.0), 300.0..600.0);
+        // A leak that began late (6 MiB/min from 450 s) grows 8 MiB in its
+        // last minutes, which the whole steady state's line spreads over ten:
+        // the trailing windows stop it (without them: 0 of 40 runs).
+        let late: Threshold = "rss.growth<8MiB".parse().unwrap();
+        for noise in [Noise::White, Noise::Sawtooth] {
+            let stops = fail_fast_stops(&late, noise, Behaviour::LateLeak);
+            assert_stopped(&format!("{noise:?} late"), &stops, &(450.0..600.0));
+        }
+        let why = late_leak_stop_reason(&late);
+        assert!(why.contains(": growth began late: over the last "), "{why}");
+        assert!(why.contains(" growth "), "{why}");
         // The look says what it read; a lower limit is never breached early.
         let t: Vec<f64> = (0..300).map(f64::from).collect();
         let y: Vec<f64> = t.iter().map(|x| 100.0 * MIB + 0.2 * MIB * x).collect();
@@ -1741,26 +1789,11 @@ mod tests {
         // stopped it before; its trailing windows do, soon after it began.
         // The same noise alone, and a leak at the limit all along, are not
         // stopped (20 seeds each).
-        use crate::stats::calibration::{Behaviour, Noise, Scenario};
         let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
-        assert_fail_fast_stops(&th, Behaviour::LateLeak, 450.0..600.0);
+        let late = stats::calibration::Behaviour::LateLeak;
+        assert_fail_fast_stops(&th, late, 450.0..600.0);
         // The look that stops it says so.
-        let (t, y) = Scenario {
-            noise: Noise::White,
-            behaviour: Behaviour::LateLeak,
-            seconds: 600.0,
-            hz: 1.0,
-        }
-        .simulate(0);
-        let items = vec![f64::NAN; t.len()];
-        let mut why = None;
-        stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
-            let rules = LookRules::DEFAULT;
-            why = sequential_breach(&th, tt, &items[..tt.len()], yy, &rules, k);
-            why.is_some()
-        })
-        .expect("stopped");
-        let why = why.unwrap();
+        let why = late_leak_stop_reason(&th);
         assert!(why.contains(": growth began late: over the last "), "{why}");
     }
 
