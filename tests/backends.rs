@@ -34,9 +34,14 @@ fn notes(r: &Value) -> String {
 // ---- candle, the default backend ----
 
 /// `memsoak run` of the real model for 15 s on one page of eight texts of
-/// the same length, looped, judged at 99%, with `extra` flags.
-// NOTE: 99%, not the default 95%: a 95% gate false-alarms on 5% of healthy
-// runs by design, too often for a CI test.
+/// the same length, looped, judged at 99.9%, with `extra` flags.
+// NOTE: 99.9%, not the default 95%: a gate false-alarms on 1 − confidence
+// of healthy runs by design, per threshold, and two tests run this twice per
+// CI run. At 99% one CI run of 2026-12-06 failed: heap grew 1.15 MiB over
+// the 12 s after warm-up, p = 0.007. Same-shape batches move this heap
+// 156.5–159.9 MiB from one sample to the next, and three healthy runs by
+// hand fitted +857, +921 and −96 KiB (p = 0.23, 0.08, 0.84): 12 s of such
+// noise reaches the 1 MiB floor.
 fn candle_same_shape_run(extra: &[&str]) -> common::Outcome {
     let texts = tempfile::NamedTempFile::new().unwrap();
     let line = "memory that grows page after page until the box swaps and throughput falls to zero";
@@ -53,7 +58,7 @@ fn candle_same_shape_run(extra: &[&str]) -> common::Outcome {
         "--page-size",
         "8",
         "--confidence",
-        "0.99",
+        "0.999",
         "-q",
     ];
     args.extend_from_slice(extra);
@@ -87,7 +92,7 @@ fn candle_default_run_soaks_the_real_model() {
     // NOTE: the clean run of --attribute rides on this one rather than a
     // soak of its own: jemalloc's snapshots of the real model, 10 from the
     // end of warm-up (auto: 3 s), must name no site (the sites are judged at
-    // the same 99%).
+    // the same 99.9%).
     let o = candle_same_shape_run(&["--attribute"]);
     let r = report(&o.dir);
     // A healthy model under the default thresholds: a breach here is a
