@@ -1056,7 +1056,13 @@ fn sentence_transformers_worker_retain_under_attribute_names_its_encode_line() {
     assert!(matches!(o.code, 0 | 1), "{}", o.stderr);
     let r = report(&o.dir);
     let sites = common::named(&r);
-    assert!(!sites.is_empty(), "{}\n{}", r["attribution"], o.stderr);
+    assert!(
+        !sites.is_empty(),
+        "{}\n{}\nsnapshots:\n{}",
+        r["attribution"],
+        o.stderr,
+        snapshot_digest(&o.dir)
+    );
     let top = &sites[0];
     assert!(
         top["frames"][0]
@@ -1070,4 +1076,44 @@ fn sentence_transformers_worker_retain_under_attribute_names_its_encode_line() {
         "top site: {top}"
     );
     assert_eq!(r["attribution"]["source"], "tracemalloc");
+}
+
+/// One line per attribution snapshot of a run (sequence, time, traced
+/// bytes, the three largest sites), for a failure's message: what
+/// tracemalloc saw when no site was named.
+fn snapshot_digest(dir: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir.join("attribution")) else {
+        return "no attribution folder".into();
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    let lines: Vec<String> = names
+        .iter()
+        .filter_map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+            let top: Vec<String> = v["sites"]
+                .as_array()?
+                .iter()
+                .take(3)
+                .map(|s| {
+                    format!(
+                        "{} {:.0} KiB",
+                        s["frames"][0],
+                        s["bytes"].as_f64().unwrap_or(0.0) / 1024.0
+                    )
+                })
+                .collect();
+            Some(format!(
+                "seq {} t {:.1} traced {:.0} KiB: {}",
+                v["seq"],
+                v["t_unix"].as_f64().unwrap_or(0.0),
+                v["traced_bytes"].as_f64().unwrap_or(0.0) / 1024.0,
+                top.join(", ")
+            ))
+        })
+        .collect();
+    lines.join("\n")
 }
