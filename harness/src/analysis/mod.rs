@@ -948,12 +948,17 @@ pub const FAIL_FAST_WINDOW_SHARE: f64 = 0.2;
 /// [`FAIL_FAST_WINDOW_SHARE`] of the look's `alpha`) is significant at its
 /// level, its rate rose (its interval wholly above `whole`'s slope), its
 /// whole interval is past the limit, and its interval's low end grows by
-/// the materiality floor over the window. Upper limits on the time slope
-/// (the window's rate) and on growth (the window's fitted growth, slope ×
-/// its span, as `evaluate` reads a late window) only. Returns the reason.
+/// the materiality floor over the window. Upper limits only: on the time
+/// slope (the window's rate), on growth (the window's fitted growth, slope
+/// × its span, as `evaluate` reads a late window), and on `slope_per_1k`
+/// (the window's rate over the items it embedded, `items` counted at its
+/// ends, as `evaluate` reads a late window; `None` without them). `x` is
+/// time, and `whole` the steady state's fit over time. Returns the reason.
+#[allow(clippy::too_many_arguments)]
 fn window_breach(
     th: &Threshold,
     x: &[f64],
+    items: Option<&[f64]>,
     y: &[f64],
     whole: &stats::Drift,
     alpha: f64,
@@ -965,10 +970,18 @@ fn window_breach(
     let l = stats::late_drift(x, y, confidence, whole, LATE_MIN_SPAN_S)?;
     let d = &l.drift;
     let span = x.last()? - l.from;
-    let (scale, what) = if th.stat == Stat::Growth {
-        (span, "growth")
-    } else {
-        (1.0, "drift")
+    let (scale, what) = match th.stat {
+        Stat::Growth => (span, "growth"),
+        Stat::SlopePer1k => {
+            let items = items?;
+            let i = x.partition_point(|&v| v < l.from);
+            let rate = (items.last()? - items.get(i)?) / (x.last()? - x.get(i)?);
+            if !(rate.is_finite() && rate > 0.0) {
+                return None;
+            }
+            (1000.0 / rate, "drift")
+        }
+        _ => (1.0, "drift"),
     };
     let breach = l.rose
         && d.significant
@@ -994,7 +1007,7 @@ fn window_breach(
 /// look schedule ([`stats::calibration::time_to_detection`]) with
 /// [`sequential_breach`] at each look. `None` if no look calls a breach.
 /// Time-based thresholds only: there is no items column (`slope_per_1k`
-/// never breaches). What the calibration table and the detection tests
+/// never breaches; [`sequential_breach`] takes one). What the calibration table and the detection tests
 /// time `--fail-fast` with. O(looks × drift cost).
 pub fn fail_fast_time(
     th: &Threshold,
@@ -1083,11 +1096,11 @@ pub fn sequential_breach(
                 Stat::Growth => (span, "growth"),
                 _ => (1.0, "drift"),
             };
+            let tx = &ty[w..];
+            let t_span = tx.last().copied().unwrap_or(0.0) - tx.first().copied().unwrap_or(0.0);
             // Trailing windows where the steady state can hold one (an
-            // upper time-slope or growth limit; see [`FAIL_FAST_WINDOW_SHARE`]).
-            let windowed = matches!(th.stat, Stat::Slope | Stat::Growth)
-                && matches!(th.op, Op::Lt | Op::Le)
-                && span >= 2.0 * LATE_MIN_SPAN_S;
+            // upper limit; see [`FAIL_FAST_WINDOW_SHARE`]).
+            let windowed = matches!(th.op, Op::Lt | Op::Le) && t_span >= 2.0 * LATE_MIN_SPAN_S;
             let alpha_whole = if windowed {
                 alpha * (1.0 - FAIL_FAST_WINDOW_SHARE)
             } else {
@@ -1112,9 +1125,20 @@ pub fn sequential_breach(
                     )
                 })
                 .or_else(|| {
-                    windowed
-                        .then(|| window_breach(th, x, &yy[w..], &d, alpha, look, min_growth))
-                        .flatten()
+                    if !windowed {
+                        return None;
+                    }
+                    // The windows are found in time; a `slope_per_1k` look
+                    // fitted items, so its steady state is fitted over
+                    // time again for them (only when the whole did not
+                    // stop the run).
+                    let (time_fit, items) = if th.stat == Stat::SlopePer1k {
+                        (Some(stats::drift(tx, &yy[w..], 1.0 - alpha_whole)?), Some(x))
+                    } else {
+                        (None, None)
+                    };
+                    let whole = time_fit.as_ref().unwrap_or(&d);
+                    window_breach(th, tx, items, &yy[w..], whole, alpha, look, min_growth)
                 })
         }
     }
@@ -1698,11 +1722,29 @@ mod tests {
         noise: stats::calibration::Noise,
         behaviour: stats::calibration::Behaviour,
     ) -> Vec<f64> {
+        fail_fast_stops_counting(th, noise, behaviour, None)
+    }
+
+    /// [`fail_fast_stops`], with items counted at `items_per_s` where given
+    /// (as the monitor counts them), else none ([`fail_fast_time`]).
+    fn fail_fast_stops_counting(
+        th: &Threshold,
+        noise: stats::calibration::Noise,
+        behaviour: stats::calibration::Behaviour,
+        items_per_s: Option<f64>,
+    ) -> Vec<f64> {
         let scenario = ten_minutes(noise, behaviour);
         (0..20)
             .filter_map(|seed| {
                 let (t, y) = scenario.simulate(seed);
-                fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT)
+                let Some(rate) = items_per_s else {
+                    return fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT);
+                };
+                let items: Vec<f64> = t.iter().map(|x| (x * rate).floor()).collect();
+                stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
+                    let i = &items[..tt.len()];
+                    sequential_breach(th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
+                })
             })
             .collect()
     }
@@ -1722,24 +1764,28 @@ mod tests {
         th: &Threshold,
         leak: stats::calibration::Behaviour,
         when: std::ops::Range<f64>,
+        items_per_s: Option<f64>,
     ) {
         use crate::stats::calibration::{Behaviour, Noise};
         for noise in [Noise::White, Noise::Sawtooth] {
-            let stops = fail_fast_stops(th, noise, leak);
+            let stops = fail_fast_stops_counting(th, noise, leak, items_per_s);
             assert_stopped(&format!("{noise:?} {leak:?}"), &stops, &when);
             for behaviour in [Behaviour::Flat, Behaviour::Linear(1.0)] {
-                let stopped = fail_fast_stops(th, noise, behaviour).len();
+                let stopped = fail_fast_stops_counting(th, noise, behaviour, items_per_s).len();
                 assert!(stopped <= 1, "{noise:?} {behaviour:?}: {stopped} of 20");
             }
         }
     }
 
     /// Why `--fail-fast` on `th` stopped the late leak under white noise
-    /// (seed 0).
-    fn late_leak_stop_reason(th: &Threshold) -> String {
+    /// (seed 0), items counted at `items_per_s` where given.
+    fn late_leak_stop_reason(th: &Threshold, items_per_s: Option<f64>) -> String {
         use crate::stats::calibration::{Behaviour, Noise};
         let (t, y) = ten_minutes(Noise::White, Behaviour::LateLeak).simulate(0);
-        let items = vec![f64::NAN; t.len()];
+        let items: Vec<f64> = t
+            .iter()
+            .map(|x| items_per_s.map_or(f64::NAN, |r| (x * r).floor()))
+            .collect();
         let mut why = None;
         stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
             why = sequential_breach(th, tt, &items[..tt.len()], yy, &LookRules::DEFAULT, k);
@@ -1758,7 +1804,7 @@ mod tests {
         // a flat run nothing: neither is stopped.
         use crate::stats::calibration::{Behaviour, Noise};
         let th: Threshold = "rss.growth<30MiB".parse().unwrap();
-        assert_fail_fast_stops(&th, Behaviour::Linear(3.0), 300.0..600.0);
+        assert_fail_fast_stops(&th, Behaviour::Linear(3.0), 300.0..600.0, None);
         // A leak that began late (6 MiB/min from 450 s) grows 8 MiB in its
         // last minutes, which the whole steady state's line spreads over ten:
         // the trailing windows stop it (without them: 0 of 40 runs).
@@ -1769,7 +1815,7 @@ mod tests {
         }
         // It reads the window's growth, not its drift: "… over the last
         // 2.0 min growth 12.1 MiB (CI …".
-        let why = late_leak_stop_reason(&late);
+        let why = late_leak_stop_reason(&late, None);
         let window = why
             .split(": growth began late: over the last ")
             .nth(1)
@@ -1799,10 +1845,30 @@ mod tests {
         // stopped (20 seeds each).
         let th: Threshold = "rss.slope<2MiB/min".parse().unwrap();
         let late = stats::calibration::Behaviour::LateLeak;
-        assert_fail_fast_stops(&th, late, 450.0..600.0);
+        assert_fail_fast_stops(&th, late, 450.0..600.0, None);
         // The look that stops it says so.
-        let why = late_leak_stop_reason(&th);
+        let why = late_leak_stop_reason(&th, None);
         assert!(why.contains(": growth began late: over the last "), "{why}");
+    }
+
+    #[test]
+    fn fail_fast_stops_growth_per_item_that_began_late() {
+        // The same late leak against a limit per 1000 items, the run
+        // embedding 10 items a second: 2 MiB/min is 3.4 MiB per 1k items, the
+        // late leak's 6 MiB/min 10 MiB. The whole steady state reads it at a
+        // fraction of that; its trailing windows, read over the items each
+        // embedded, stop it, and flat runs or a leak at the limit are not
+        // stopped (20 seeds each; no window read items before: 0 of 40).
+        let th: Threshold = "rss.slope_per_1k<3400KiB".parse().unwrap();
+        let late = stats::calibration::Behaviour::LateLeak;
+        assert_fail_fast_stops(&th, late, 450.0..600.0, Some(10.0));
+        // The look says it read a window, per 1000 items.
+        let why = late_leak_stop_reason(&th, Some(10.0));
+        assert!(why.contains(": growth began late: over the last "), "{why}");
+        assert!(why.contains("/1k items (CI "), "{why}");
+        // Without items a look has nothing to read a rate per item by.
+        let none = fail_fast_stops(&th, stats::calibration::Noise::White, late);
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]
