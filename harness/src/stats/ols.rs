@@ -21,7 +21,7 @@ pub struct OlsFit {
 
 /// Least squares line `y = intercept + slope * x`.
 ///
-/// Cost O(n): six passes of four interleaved sums each ([`sum4`]; the
+/// Cost O(n): six passes of four interleaved sums each (the
 /// sums are centred, so values around 2e8 bytes lose no precision), and a
 /// copy of the finite pairs where some are not. Pairs where either value
 /// is non-finite are skipped. Returns
