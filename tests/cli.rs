@@ -251,6 +251,46 @@ fn watch_target_exit_zero_early_is_analysed() {
 }
 
 #[test]
+fn watch_too_short_to_judge_a_slope_is_exit_2_saying_so() {
+    // The same early exit judged on a slope: its few samples fit no drift.
+    // Before, the limit was skipped and the run passed (exit 0) with no
+    // reason on the terminal, and the summary called it a bounded cache.
+    let t = targets();
+    let o = run_with(
+        &[
+            "watch",
+            "--duration",
+            "60s",
+            "--sample-every",
+            "500ms",
+            "-t",
+            "rss.slope<2MiB/min",
+        ],
+        &["python3", t.as_str(), "exit0", "--after", "2"],
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("ERROR (exit 2)")
+            && o.stderr.contains(
+                "rss.slope<2MiB/min skipped: too few samples after warm-up to fit a drift"
+            )
+            && o.stderr
+                .contains("error: rss.slope<2MiB/min could not be judged"),
+        "{}",
+        o.stderr
+    );
+    let r = report(&o.dir);
+    assert_eq!(r["verdict"], "error");
+    assert_eq!(r["exit_code"], 2);
+    assert_eq!(
+        r["classification"]["pattern"], "unknown",
+        "{}",
+        r["classification"]
+    );
+}
+
+#[test]
 fn watch_duration_end_stops_the_tree_and_leaves_nothing() {
     // The interpreter's start-up (0 → 50 MiB) is the warm-up of this short run.
     let o = watch_with(&["flat"], "6s", &["--warmup", "3s"]);
@@ -731,6 +771,22 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "cannot start",
         ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--warmup",
+                "30s",
+                "--duration",
+                "20s",
+            ],
+            "--warmup 30s is not shorter than --duration 20s",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--warmup", "100%"],
+            "--warmup 100% leaves no sample to judge",
+        ),
     ];
     for (args, want) in cases {
         let tmp = tempfile::tempdir().unwrap();

@@ -783,6 +783,27 @@ fn classify_inner(
             vec![],
         );
     }
+    // NOTE: with no drift fit on any process metric (too few samples after
+    // warm-up: a warm-up as long as the run, a target that ended early)
+    // nothing says what memory did after warm-up. The rules below read a
+    // missing fit as no growth, and a 20 s run whose warm-up took all of
+    // it was "a bounded cache that stopped growing".
+    let fitted = |e: &Option<Evidence>| e.as_ref().is_some_and(|e| e.slope_per_min.is_some());
+    if !(fitted(&r.rss) || fitted(&r.heap) || fitted(&r.vram)) {
+        let steady = [Metric::Rss, Metric::Pss, Metric::Heap, Metric::Vram]
+            .into_iter()
+            .find_map(|m| analysis.metric(m))
+            .map_or(0, |m| m.steady_samples);
+        return r.answer(
+            Pattern::Unknown,
+            Confidence::Low,
+            format!(
+                "too few samples after warm-up to fit a drift ({steady}; {} at least): the run cannot say what memory did",
+                crate::stats::MIN_DRIFT_POINTS
+            ),
+            vec!["run longer than the warm-up, or shorten --warmup".into()],
+        );
+    }
     let mut c = host_memory_pressure(&r)
         .or_else(|| gpu_caching_allocator(&r))
         .or_else(|| growth(&r))

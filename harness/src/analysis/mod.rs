@@ -372,6 +372,38 @@ impl Analysis {
     pub fn metric(&self, m: Metric) -> Option<&MetricAnalysis> {
         self.metrics.iter().find(|a| a.metric == m)
     }
+
+    /// The thresholds that could not be judged for want of samples: a
+    /// fitted statistic (slope, slope_per_1k, growth) of a metric that was
+    /// sampled, but left too few samples after warm-up to fit a drift (a
+    /// warm-up as long as the run, a target that ended early). Nothing
+    /// says such a limit held, so a run with one is not a pass
+    /// ([`verdict::verdict`]). A threshold on a metric not sampled at all
+    /// (`vram` without a GPU) is skipped, and not listed here.
+    pub fn unjudged(&self) -> impl Iterator<Item = &ThresholdResult> {
+        self.thresholds.iter().filter(|t| {
+            t.outcome == Outcome::Skipped
+                && !matches!(t.threshold.stat, Stat::Max | Stat::Min)
+                && self
+                    .metric(t.threshold.metric)
+                    .is_some_and(|m| m.slope_per_min.is_none())
+        })
+    }
+
+    /// One line per [`Analysis::unjudged`] threshold, for a report's
+    /// errors: what could not be judged, why, and what to change.
+    pub fn unjudged_errors(&self) -> Vec<String> {
+        self.unjudged()
+            .map(|t| {
+                format!(
+                    "{} could not be judged: {}; it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
+                    t.threshold.expr,
+                    t.note,
+                    stats::MIN_DRIFT_POINTS
+                )
+            })
+            .collect()
+    }
 }
 
 /// Index of the first steady-state sample of `y` (times `t`) under `rule`.
@@ -1226,6 +1258,45 @@ mod tests {
         assert_eq!(a.thresholds[1].outcome, Outcome::Skipped);
         assert!(a.thresholds[1].note.contains("not sampled"));
         assert!(!a.breached());
+        // Not sampled at all is no reason to withhold the pass.
+        assert_eq!(a.unjudged().count(), 0);
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
+    }
+
+    #[test]
+    fn a_fitted_limit_left_without_samples_after_warm_up_is_not_a_pass() {
+        // A leak of 60 MiB/min whose run the warm-up took whole: before, its
+        // slope limit was skipped and the run passed, exit 0.
+        let t = table(|x| 100.0 * MIB + MIB * x, 20);
+        let mut o = opts(&["rss.slope<2MiB/min", "rss.max<1GiB"]);
+        o.warmup = Warmup::Fraction(1.0);
+        let a = analyze(&t, &o);
+        assert_eq!(a.thresholds[0].outcome, Outcome::Skipped);
+        assert_eq!(a.thresholds[1].outcome, Outcome::Pass);
+        let unjudged: Vec<&str> = a.unjudged().map(|t| t.threshold.expr.as_str()).collect();
+        assert_eq!(unjudged, ["rss.slope<2MiB/min"]);
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
+        let errors = a.unjudged_errors();
+        assert!(
+            errors[0].starts_with(
+                "rss.slope<2MiB/min could not be judged: too few samples after warm-up"
+            ),
+            "{errors:?}"
+        );
+        // Seven samples fit no drift either; eight do, and the run is judged.
+        let mut o = opts(&["rss.slope<2MiB/min"]);
+        o.warmup = Warmup::Fraction(0.0);
+        for (n, judged) in [(7, false), (8, true)] {
+            let a = analyze(&table(|x| 100.0 * MIB + MIB * x, n), &o);
+            assert_eq!(a.unjudged().count() == 0, judged, "{n} samples");
+        }
+        // A breach elsewhere still fails the run (exit 1), unjudged or not.
+        let mut o = opts(&["rss.slope<2MiB/min", "rss.max<1MiB"]);
+        o.warmup = Warmup::Fraction(1.0);
+        assert_eq!(
+            verdict::verdict(&analyze(&t, &o), false),
+            verdict::Verdict::Fail
+        );
     }
 
     /// White noise of `sd` bytes about 200 MiB at 1 Hz, seeded.

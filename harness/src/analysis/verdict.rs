@@ -50,12 +50,16 @@ pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 }
 
 /// Judge a run: `failed` when it could not be judged (target or backend
-/// failed, bad input), else by its thresholds.
+/// failed, bad input), else by its thresholds: a breach fails it; a
+/// threshold left without samples to judge ([`Analysis::unjudged`]) makes
+/// it an error, not a pass, since nothing says that limit held.
 pub fn verdict(analysis: &Analysis, failed: bool) -> Verdict {
     if failed {
         Verdict::Error
     } else if analysis.breached() {
         Verdict::Fail
+    } else if analysis.unjudged().next().is_some() {
+        Verdict::Error
     } else {
         Verdict::Pass
     }

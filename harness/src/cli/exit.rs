@@ -29,14 +29,16 @@ pub fn interrupted(i: Interrupt) -> i32 {
 }
 
 /// The exit code of a run: the signal's when interrupted, else the
-/// failure's (`USAGE`, `TARGET`) when it failed, else the verdict's.
+/// failure's (`USAGE`, `TARGET`) when it failed, else the verdict's (an
+/// error with no failure is input that could not be judged: `USAGE`).
 pub fn code(verdict: Verdict, failure: Option<i32>, interrupt: Option<Interrupt>) -> i32 {
     interrupt
         .map(interrupted)
         .or(failure)
         .unwrap_or(match verdict {
+            Verdict::Pass => PASS,
             Verdict::Fail => BREACH,
-            _ => PASS,
+            Verdict::Error => USAGE,
         })
 }
 
@@ -53,5 +55,6 @@ mod tests {
         assert_eq!(code(Verdict::Error, Some(TARGET), None), TARGET);
         assert_eq!(code(Verdict::Fail, None, None), BREACH);
         assert_eq!(code(Verdict::Pass, None, None), PASS);
+        assert_eq!(code(Verdict::Error, None, None), USAGE);
     }
 }

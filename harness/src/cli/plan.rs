@@ -121,6 +121,22 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
             .unwrap_or("auto"),
     )
     .map_err(PlanError)?;
+    // NOTE: a warm-up that takes the whole run leaves nothing to judge; the
+    // run would end with its thresholds unjudged (exit 2) after its whole
+    // duration, so it is refused before anything runs.
+    match warmup {
+        Warmup::Time(w) if w >= duration => {
+            return err(format!(
+                "--warmup {} is not shorter than --duration {}: no sample would be left to judge",
+                humantime::format_duration(w),
+                humantime::format_duration(duration)
+            ));
+        }
+        Warmup::Fraction(f) if f >= 1.0 => {
+            return err("--warmup 100% leaves no sample to judge: give less than 100%");
+        }
+        _ => {}
+    }
     let thresholds = if a.thresholds.is_empty() {
         parse_thresholds(p.thresholds.as_deref().unwrap_or_default())?
     } else {

@@ -12,8 +12,9 @@ use super::{
     warmup_end,
 };
 
-/// Fewer points than this cannot say anything about drift.
-const MIN_POINTS: usize = 8;
+/// Fewer points than this cannot say anything about drift: [`drift`]
+/// gives `None` below it.
+pub const MIN_POINTS: usize = 8;
 
 /// Theil–Sen and the Hamed–Rao correction are O(m²) in the number of blocks;
 /// 1000 blocks keep them at ~0.5 M pairs while still resolving a day at 10 Hz

@@ -102,7 +102,7 @@ pub(super) fn judged(
         target: None,
         fail_fast: None,
         backend_errors: 0,
-        errors: vec![],
+        errors: analysis.unjudged_errors(),
         notes,
         analysis,
         classification: None,

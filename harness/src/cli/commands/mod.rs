@@ -117,7 +117,11 @@ fn report_for(
             Stop::FailFast(w) => Some(w.clone()),
             _ => None,
         },
-        errors: failure.map(|f| f.1).into_iter().collect(),
+        errors: failure
+            .map(|f| f.1)
+            .into_iter()
+            .chain(analysis.unjudged_errors())
+            .collect(),
         notes: vec![],
         analysis,
         classification: None,
@@ -299,9 +303,13 @@ fn one_line(r: &Report) -> String {
             Outcome::Fail => "BREACHED",
             Outcome::Skipped => "skipped",
         };
-        let m = t.measured.map_or(String::new(), |v| {
-            format!(" = {}", t.threshold.format_value(v))
-        });
+        let m = match t.outcome {
+            // NOTE: a skip says why where the value would stand.
+            Outcome::Skipped => format!(": {}", t.note),
+            _ => t.measured.map_or(String::new(), |v| {
+                format!(" = {}", t.threshold.format_value(v))
+            }),
+        };
         // NOTE: one phrase on how a fitted statistic was fitted, and on
         // which samples where it stands on a trailing window.
         let model = t
