@@ -787,6 +787,20 @@ fn bad_inputs_are_one_line_and_exit_2() {
             &["run", "--backend", "synthetic", "--warmup", "100%"],
             "--warmup 100% leaves no sample to judge",
         ),
+        // What clap refuses is one line too (its usage and tips left out).
+        (
+            &["watch", "--duration", "-5s", "--", "true"],
+            "unexpected argument '-5' found: a value cannot start with '-'",
+        ),
+        (
+            &["watch", "--confidence", "abc", "--", "true"],
+            "invalid value 'abc' for '--confidence <P>'",
+        ),
+        (
+            &["analyze", "RUN", "--out", "DIR"],
+            "cannot be used with: --out <DIR>, --prometheus <URL>",
+        ),
+        (&["run", "--bogus"], "unexpected argument '--bogus' found"),
     ];
     for (args, want) in cases {
         let tmp = tempfile::tempdir().unwrap();

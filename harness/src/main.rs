@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -24,7 +22,13 @@ static MALLOC_CONF: Option<&'static std::ffi::c_char> =
     Some(unsafe { &*memsoak::sample::heap_profile::MALLOC_CONF.as_ptr() });
 
 fn main() -> ExitCode {
-    let cli = memsoak::cli::args::Cli::parse();
+    let cli = match memsoak::cli::args::Cli::from_args() {
+        Ok(cli) => cli,
+        Err((text, code)) => {
+            eprintln!("{}", text.trim_end());
+            return ExitCode::from(code);
+        }
+    };
     match memsoak::cli::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

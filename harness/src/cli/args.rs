@@ -18,6 +18,56 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line of this process, or what to print and the exit
+    /// code where it is not one: `--help` and `--version` as clap writes
+    /// them (exit 0), the help for no command at all (exit 2), a bad
+    /// command line as one line (exit 2, [`clap_error_line`]).
+    pub fn from_args() -> Result<Cli, (String, u8)> {
+        use clap::error::ErrorKind;
+        Cli::try_parse().map_err(|e| match e.kind() {
+            // `memsoak` alone: the help, as a usage error.
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => (e.render().to_string(), 2),
+            _ if e.use_stderr() => (format!("memsoak: error: {}", clap_error_line(&e)), 2),
+            _ => (e.render().to_string(), 0),
+        })
+    }
+}
+
+/// A clap error as one line: its message and what it lists (an argument's
+/// conflicts), without the usage and the tips that follow. A value that
+/// starts with `-` (`--duration -5s`) reads to clap as a flag; the line
+/// says so, where clap's tip (`-- -5`) would not help.
+pub fn clap_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let listed: Vec<&str> = lines.collect();
+    let mut line = if listed.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", listed.join(", "))
+    };
+    let negative = e
+        .get(clap::error::ContextKind::InvalidArg)
+        .map(|v| v.to_string())
+        .is_some_and(|a| {
+            a.strip_prefix('-')
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        });
+    if e.kind() == clap::error::ErrorKind::UnknownArgument && negative {
+        line.push_str(
+            ": a value cannot start with '-' (durations, sizes and counts are never negative)",
+        );
+    }
+    line
+}
+
 /// The subcommands.
 // NOTE: parsed once per process; boxing `RunArgs` would buy nothing.
 #[allow(clippy::large_enum_variant)]
