@@ -190,6 +190,31 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
             continue;
         }
         let parsed: Result<Vec<f64>, String> = cells.iter().map(|c| parse_cell(c)).collect();
+        // NOTE: a whole row (it ended in a newline) whose time runs back or
+        // whose count is negative was not cut mid-write: it is refused at
+        // once. Read as it was, a file in reverse gave a run of −75 s whose
+        // slope and growth had opposite signs.
+        if let Ok(v) = &parsed {
+            let row_err = |why: String| SamplesError::Row {
+                path: path.into(),
+                line: lineno,
+                why,
+            };
+            if let Some(&before) = table.t.last()
+                && v[0] < before
+            {
+                return Err(row_err(format!(
+                    "t_s {} is before the row above's {before}: rows must be in time order",
+                    v[0]
+                )));
+            }
+            let names = std::iter::once("items").chain(table.metrics.iter().map(|m| m.name()));
+            if let Some((name, x)) = names.zip(&v[1..]).find(|(_, x)| **x < 0.0) {
+                return Err(row_err(format!(
+                    "`{name}` is negative ({x}): counts and bytes never are"
+                )));
+            }
+        }
         match parsed {
             Ok(v) if v[0].is_finite() => {
                 table.t.push(v[0]);
@@ -291,5 +316,28 @@ mod tests {
         assert!(e.contains("unknown metric column `bogus`"), "{e}");
         std::fs::write(&p, "").unwrap();
         assert!(read_samples(&p).unwrap_err().to_string().contains("empty"));
+        // Time runs forward, and nothing counted is negative: whole rows
+        // that say otherwise are refused, the last one too.
+        for (text, want) in [
+            (
+                "t_s,items,rss\n0,,1\n2,,2\n1,,3\n",
+                "line 4: t_s 1 is before the row above's 2",
+            ),
+            (
+                "t_s,items,rss\n0,,1\n1,,-5\n",
+                "line 3: `rss` is negative (-5)",
+            ),
+            (
+                "t_s,items,rss\n0,-1,1\n",
+                "line 2: `items` is negative (-1)",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = read_samples(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        // Equal times are in order.
+        std::fs::write(&p, "t_s,items,rss\n0,,1\n0,,2\n1,,3\n").unwrap();
+        assert_eq!(read_samples(&p).unwrap().len(), 3);
     }
 }
