@@ -340,6 +340,22 @@ impl ThresholdResult {
     pub fn inconclusive_pass(&self) -> bool {
         self.outcome == Outcome::Pass && self.conclusive == Some(false)
     }
+
+    /// A breach whose interval still reaches back within the limit: the
+    /// trend is real and its estimate past the limit, but a drift within
+    /// it is not ruled out ([`ThresholdResult::conclusive`]).
+    pub fn inconclusive_breach(&self) -> bool {
+        self.outcome == Outcome::Fail && self.conclusive == Some(false)
+    }
+
+    /// A pass whose estimate is past the limit: the trend was not
+    /// significant (or its growth under the materiality floor).
+    pub fn passed_past_the_limit(&self) -> bool {
+        self.outcome == Outcome::Pass
+            && self
+                .measured
+                .is_some_and(|v| !self.threshold.op.holds(v, self.threshold.limit))
+    }
 }
 
 /// The analysis of a whole run.

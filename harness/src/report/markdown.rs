@@ -98,6 +98,7 @@ impl Markdown {
                 let outcome = match t.outcome {
                     Outcome::Pass if t.inconclusive_pass() => "pass, not conclusive",
                     Outcome::Pass => "pass",
+                    Outcome::Fail if t.inconclusive_breach() => "**FAIL**, not conclusive",
                     Outcome::Fail => "**FAIL**",
                     Outcome::Skipped => "skipped",
                 };
@@ -334,15 +335,23 @@ pub fn comparison(c: &Comparison) -> String {
     s
 }
 
-/// One line on a pass whose interval still reaches past its limit: what
-/// it does not rule out and, where it can be said, how long a run would.
+/// One line on a pass whose interval still reaches past its limit (what
+/// it does not rule out and, where it can be said, how long a run would),
+/// or on a breach whose interval reaches back within it.
 fn not_conclusive(t: &ThresholdResult) -> Option<String> {
-    if !t.inconclusive_pass() {
-        return None;
-    }
     let th = &t.threshold;
     let (lo, hi) = t.ci?;
     let upper = matches!(th.op, Op::Lt | Op::Le);
+    if t.inconclusive_breach() {
+        return Some(format!(
+            "**Not conclusive**: `{}` failed (the trend is significant and its estimate past the limit), but its interval reaches back to {}: a drift within the limit is not ruled out.",
+            th.expr,
+            th.format_value(if upper { lo } else { hi })
+        ));
+    }
+    if !t.inconclusive_pass() {
+        return None;
+    }
     let measured_within = t.measured.is_some_and(|v| th.op.holds(v, th.limit));
     let mut line = if measured_within {
         format!(
@@ -410,6 +419,36 @@ mod tests {
         r.analysis.thresholds[0].conclusive = Some(true);
         let text = Markdown.report_text(&r);
         assert!(!text.contains("Not conclusive"), "{text}");
+        assert!(!text.contains("not conclusive"), "{text}");
+    }
+
+    #[test]
+    fn a_breach_whose_interval_reaches_back_within_the_limit_says_so() {
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        let t = &mut r.analysis.thresholds[0];
+        let limit = t.threshold.limit;
+        t.outcome = Outcome::Fail;
+        t.measured = Some(3.0 * limit);
+        t.ci = Some((0.7 * limit, 7.0 * limit));
+        t.conclusive = Some(false);
+        let (expr, low) = (
+            t.threshold.expr.clone(),
+            t.threshold.format_value(0.7 * limit),
+        );
+        let text = Markdown.report_text(&r);
+        assert!(text.contains("| **FAIL**, not conclusive |"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "**Not conclusive**: `{expr}` failed (the trend is significant and its estimate past the limit), but its interval reaches back to {low}"
+            )),
+            "{text}"
+        );
+        // All of the interval past the limit: a plain breach.
+        r.analysis.thresholds[0].ci = Some((1.5 * limit, 7.0 * limit));
+        r.analysis.thresholds[0].conclusive = Some(true);
+        let text = Markdown.report_text(&r);
+        assert!(text.contains("| **FAIL** |"), "{text}");
         assert!(!text.contains("not conclusive"), "{text}");
     }
 }

@@ -327,13 +327,85 @@ fn one_line(r: &Report) -> String {
                 " · not conclusive: a run of about {} would settle it",
                 crate::units::fmt_secs(run)
             ),
-            None if t.inconclusive_pass() => " · not conclusive".to_string(),
+            None if t.inconclusive_pass() || t.inconclusive_breach() => {
+                " · not conclusive".to_string()
+            }
             None => String::new(),
         };
-        s.push_str(&format!("\n  {} {o}{m}{model}{open}", t.threshold.expr));
+        // NOTE: "ok" beside a value past the limit says why it passed.
+        let why = if t.passed_past_the_limit() {
+            match t.p_value.filter(|p| *p >= 1.0 - r.confidence) {
+                Some(p) => format!(" · not significant (p={p:.3})"),
+                None => " · under the materiality floor".to_string(),
+            }
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "\n  {} {o}{m}{model}{why}{open}",
+            t.threshold.expr
+        ));
     }
     for e in &r.errors {
         s.push_str(&format!("\n  error: {e}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closing line of the fixture run with its first threshold set to
+    /// `outcome`, `measured` (× its limit), `ci`, `p` and `conclusive`.
+    fn closing(
+        outcome: Outcome,
+        measured: f64,
+        ci: (f64, f64),
+        p: f64,
+        conclusive: bool,
+    ) -> String {
+        let mut r =
+            Report::from_json(include_str!("../../runfolder/fixtures/report-watch.json")).unwrap();
+        let t = &mut r.analysis.thresholds[0];
+        let limit = t.threshold.limit;
+        t.outcome = outcome;
+        t.measured = Some(measured * limit);
+        t.ci = Some((ci.0 * limit, ci.1 * limit));
+        t.p_value = Some(p);
+        t.conclusive = Some(conclusive);
+        t.settle_run_s = None;
+        one_line(&r)
+    }
+
+    #[test]
+    fn the_closing_line_says_why_a_value_past_the_limit_passed_and_what_is_not_settled() {
+        // A pass past the limit: not significant, and not conclusive.
+        let line = closing(Outcome::Pass, 5.0, (-3.0, 13.0), 0.554, false);
+        assert!(
+            line.contains(" ok = ")
+                && line.contains(" · not significant (p=0.554) · not conclusive"),
+            "{line}"
+        );
+        // Significant, yet a pass past the limit: the materiality floor.
+        let line = closing(Outcome::Pass, 5.0, (2.0, 8.0), 0.001, true);
+        assert!(line.contains(" · under the materiality floor"), "{line}");
+        // A breach whose interval reaches back within the limit.
+        let line = closing(Outcome::Fail, 3.0, (0.7, 7.0), 0.01, false);
+        assert!(
+            line.contains(" BREACHED = ") && line.contains(" · not conclusive"),
+            "{line}"
+        );
+        // Plain cases say neither.
+        let line = closing(Outcome::Fail, 3.0, (1.5, 7.0), 0.001, true);
+        assert!(
+            !line.contains("not conclusive") && !line.contains("not significant"),
+            "{line}"
+        );
+        let line = closing(Outcome::Pass, 0.2, (-0.5, 0.9), 0.6, true);
+        assert!(
+            !line.contains("not conclusive") && !line.contains("not significant"),
+            "{line}"
+        );
+    }
 }
