@@ -360,6 +360,8 @@ fn replay_http(pace: &str) -> (Vec<Arrival>, Value) {
     let log = dir.path().join("replay.log");
     let out = memsoak()
         .args(["run", "--backend", "http", "--api", "tei", "--serve", "-q"])
+        // NOTE: this test times the replay; a short replay is no leak verdict.
+        .args(["--threshold", "rss.max<1TiB"])
         .args(["--url", &format!("http://127.0.0.1:{port}")])
         .args([
             "--duration",
@@ -635,6 +637,9 @@ fn run_synthetic(args: &[&str], dir: &Path) -> (i32, String, Option<Value>) {
     let out = memsoak()
         .args(["run", "--backend", "synthetic", "--cost", "0s", "-q"])
         .args(["--duration", "3s", "--sample-every", "100ms"])
+        // NOTE: these runs test how a trace is read; a few short records
+        // are no leak verdict (too few samples for a slope: exit 2).
+        .args(["--threshold", "rss.max<1TiB"])
         .args(args)
         .arg("--out")
         .arg(dir.join("run"))
@@ -865,6 +870,10 @@ fn shipped_definitions_run_and_the_default_one_is_the_builtin_workload() {
                 "-q",
                 "--pace",
                 "fast",
+                // NOTE: a fast replay of a shipped trace ends in about a
+                // second: no leak verdict, so judged on a cap.
+                "--threshold",
+                "rss.max<1TiB",
             ])
             .args([
                 "--duration",
