@@ -223,14 +223,11 @@ fn watch_target_exit_nonzero_is_exit_3() {
     assert_eq!(report(&o.dir)["target"]["status"]["code"], 9);
 }
 
-#[test]
-fn watch_target_exit_zero_early_is_analysed() {
-    // NOTE: this test checks how the run ends; 2 s of a python target is no
-    // leak verdict (beside two CPU hogs its start-up breached rss.slope).
-    // NOTE: so it is judged on a cap alone, not watch_with's slope limit
-    // (under load 9 the start-up alone failed that one: exit 1).
+/// `watch` of a python target that exits 0 after 2 s, sampled every
+/// 500 ms, judged on `threshold`; `extra` flags after it.
+fn watch_exit0_after_2s(threshold: &str, extra: &[&str]) -> Outcome {
     let t = targets();
-    let o = run_with(
+    let args = [
         &[
             "watch",
             "--duration",
@@ -238,12 +235,25 @@ fn watch_target_exit_zero_early_is_analysed() {
             "--sample-every",
             "500ms",
             "-t",
-            "rss.max<1TiB",
-            "-q",
-        ],
+            threshold,
+        ][..],
+        extra,
+    ]
+    .concat();
+    run_with(
+        &args,
         &["python3", t.as_str(), "exit0", "--after", "2"],
         &[],
-    );
+    )
+}
+
+#[test]
+fn watch_target_exit_zero_early_is_analysed() {
+    // NOTE: this test checks how the run ends; 2 s of a python target is no
+    // leak verdict (beside two CPU hogs its start-up breached rss.slope).
+    // NOTE: so it is judged on a cap alone, not watch_with's slope limit
+    // (under load 9 the start-up alone failed that one: exit 1).
+    let o = watch_exit0_after_2s("rss.max<1TiB", &["-q"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = report(&o.dir);
     assert_eq!(r["ended_by"], "target_exit");
@@ -255,20 +265,7 @@ fn watch_too_short_to_judge_a_slope_is_exit_2_saying_so() {
     // The same early exit judged on a slope: its few samples fit no drift.
     // Before, the limit was skipped and the run passed (exit 0) with no
     // reason on the terminal, and the summary called it a bounded cache.
-    let t = targets();
-    let o = run_with(
-        &[
-            "watch",
-            "--duration",
-            "60s",
-            "--sample-every",
-            "500ms",
-            "-t",
-            "rss.slope<2MiB/min",
-        ],
-        &["python3", t.as_str(), "exit0", "--after", "2"],
-        &[],
-    );
+    let o = watch_exit0_after_2s("rss.slope<2MiB/min", &[]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
         o.stderr.contains("ERROR (exit 2)")

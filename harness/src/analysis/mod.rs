@@ -500,12 +500,7 @@ pub fn analyze_metric(
         .as_ref()
         .and_then(|d| stats::late_drift(ts, ys, confidence, d, LATE_MIN_SPAN_S))
         .map(|l| LateWindow {
-            items_per_s: slope_per_1k.and_then(|_| {
-                let i = ts.partition_point(|&x| x < l.from);
-                let (t0, t1) = (ts.get(i)?, ts.last()?);
-                let rate = (items.last()? - items.get(i)?) / (t1 - t0);
-                (rate.is_finite() && rate > 0.0).then_some(rate)
-            }),
+            items_per_s: slope_per_1k.and_then(|_| items_per_s_from(ts, items, l.from)),
             from_s: l.from,
             span_s: ts[ts.len() - 1] - l.from,
             slope_per_min: Estimate {
@@ -556,6 +551,16 @@ pub fn analyze_metric(
         first: y[0],
         last: y[y.len() - 1],
     })
+}
+
+/// Items embedded per second from time `from` to the end of `t` (items
+/// counted at those two samples, `items` aligned with `t`): what a
+/// trailing window's rate per 1000 items is read by. `None` where the
+/// count did not rise. O(log n).
+fn items_per_s_from(t: &[f64], items: &[f64], from: f64) -> Option<f64> {
+    let i = t.partition_point(|&x| x < from);
+    let rate = (items.last()? - items.get(i)?) / (t.last()? - t.get(i)?);
+    (rate.is_finite() && rate > 0.0).then_some(rate)
 }
 
 /// Judge one threshold against a metric's analysis.
@@ -1020,15 +1025,7 @@ fn window_breach(
     let span = x.last()? - l.from;
     let (scale, what) = match th.stat {
         Stat::Growth => (span, "growth"),
-        Stat::SlopePer1k => {
-            let items = items?;
-            let i = x.partition_point(|&v| v < l.from);
-            let rate = (items.last()? - items.get(i)?) / (x.last()? - x.get(i)?);
-            if !(rate.is_finite() && rate > 0.0) {
-                return None;
-            }
-            (1000.0 / rate, "drift")
-        }
+        Stat::SlopePer1k => (1000.0 / items_per_s_from(x, items?, l.from)?, "drift"),
         _ => (1.0, "drift"),
     };
     let breach = l.rose
@@ -1812,6 +1809,14 @@ mod tests {
         fail_fast_stops_counting(th, noise, behaviour, None)
     }
 
+    /// The items done by each time of `t` at `items_per_s` (as the monitor
+    /// counts them); NaN throughout (not counted) without.
+    fn counted(t: &[f64], items_per_s: Option<f64>) -> Vec<f64> {
+        t.iter()
+            .map(|x| items_per_s.map_or(f64::NAN, |r| (x * r).floor()))
+            .collect()
+    }
+
     /// [`fail_fast_stops`], with items counted at `items_per_s` where given
     /// (as the monitor counts them), else none ([`fail_fast_time`]).
     fn fail_fast_stops_counting(
@@ -1824,10 +1829,10 @@ mod tests {
         (0..20)
             .filter_map(|seed| {
                 let (t, y) = scenario.simulate(seed);
-                let Some(rate) = items_per_s else {
+                if items_per_s.is_none() {
                     return fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT);
-                };
-                let items: Vec<f64> = t.iter().map(|x| (x * rate).floor()).collect();
+                }
+                let items = counted(&t, items_per_s);
                 stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
                     let i = &items[..tt.len()];
                     sequential_breach(th, tt, i, yy, &LookRules::DEFAULT, k).is_some()
@@ -1869,10 +1874,7 @@ mod tests {
     fn late_leak_stop_reason(th: &Threshold, items_per_s: Option<f64>) -> String {
         use crate::stats::calibration::{Behaviour, Noise};
         let (t, y) = ten_minutes(Noise::White, Behaviour::LateLeak).simulate(0);
-        let items: Vec<f64> = t
-            .iter()
-            .map(|x| items_per_s.map_or(f64::NAN, |r| (x * r).floor()))
-            .collect();
+        let items = counted(&t, items_per_s);
         let mut why = None;
         stats::calibration::time_to_detection(&t, &y, 1.0, |tt, yy, k| {
             why = sequential_breach(th, tt, &items[..tt.len()], yy, &LookRules::DEFAULT, k);

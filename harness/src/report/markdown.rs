@@ -394,13 +394,8 @@ mod tests {
     #[test]
     fn a_pass_that_does_not_rule_out_the_limit_says_so_and_how_long_would() {
         let mut r =
-            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+            super::super::fixture_with_first_threshold(Outcome::Pass, 0.2, (-1.0, 2.5), false);
         let t = &mut r.analysis.thresholds[0];
-        let limit = t.threshold.limit;
-        t.outcome = Outcome::Pass;
-        t.measured = Some(0.2 * limit);
-        t.ci = Some((-limit, 2.5 * limit));
-        t.conclusive = Some(false);
         t.settle_run_s = Some(600.0);
         let expr = t.threshold.expr.clone();
         let text = Markdown.report_text(&r);
@@ -425,13 +420,9 @@ mod tests {
     #[test]
     fn a_breach_whose_interval_reaches_back_within_the_limit_says_so() {
         let mut r =
-            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
-        let t = &mut r.analysis.thresholds[0];
+            super::super::fixture_with_first_threshold(Outcome::Fail, 3.0, (0.7, 7.0), false);
+        let t = &r.analysis.thresholds[0];
         let limit = t.threshold.limit;
-        t.outcome = Outcome::Fail;
-        t.measured = Some(3.0 * limit);
-        t.ci = Some((0.7 * limit, 7.0 * limit));
-        t.conclusive = Some(false);
         let (expr, low) = (
             t.threshold.expr.clone(),
             t.threshold.format_value(0.7 * limit),

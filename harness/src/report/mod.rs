@@ -163,3 +163,24 @@ pub fn write_with(
         None => Ok(written),
     }
 }
+
+/// The shipped `watch` report fixture with its first threshold's outcome,
+/// estimate and interval (in multiples of its limit) and `conclusive` set:
+/// what the summary's and the closing line's tests read.
+#[cfg(test)]
+pub(crate) fn fixture_with_first_threshold(
+    outcome: crate::analysis::Outcome,
+    measured: f64,
+    ci: (f64, f64),
+    conclusive: bool,
+) -> Report {
+    let mut r = Report::from_json(include_str!("../runfolder/fixtures/report-watch.json"))
+        .expect("the fixture reads");
+    let t = &mut r.analysis.thresholds[0];
+    let limit = t.threshold.limit;
+    t.outcome = outcome;
+    t.measured = Some(measured * limit);
+    t.ci = Some((ci.0 * limit, ci.1 * limit));
+    t.conclusive = Some(conclusive);
+    r
+}

@@ -93,15 +93,7 @@ fn ols_finite(x: &[f64], y: &[f64], sx: f64, sy: f64) -> Option<OlsFit> {
 /// --bench analysis`); four independent ones the compiler can run side by
 /// side, and they round no worse.
 fn sum4(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
-    let chunks = v.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().map(|&a| f(a)).sum();
-    let mut acc = [0.0; 4];
-    for c in chunks {
-        for (s, &a) in acc.iter_mut().zip(c) {
-            *s += f(a);
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    sum4_pairs(v, v, |a, _| f(a))
 }
 
 /// Σ f(x, y) over pairs of equal-length `x` and `y`, as [`sum4`].

@@ -365,15 +365,9 @@ mod tests {
         p: f64,
         conclusive: bool,
     ) -> String {
-        let mut r =
-            Report::from_json(include_str!("../../runfolder/fixtures/report-watch.json")).unwrap();
+        let mut r = crate::report::fixture_with_first_threshold(outcome, measured, ci, conclusive);
         let t = &mut r.analysis.thresholds[0];
-        let limit = t.threshold.limit;
-        t.outcome = outcome;
-        t.measured = Some(measured * limit);
-        t.ci = Some((ci.0 * limit, ci.1 * limit));
         t.p_value = Some(p);
-        t.conclusive = Some(conclusive);
         t.settle_run_s = None;
         one_line(&r)
     }
