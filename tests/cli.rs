@@ -772,6 +772,32 @@ fn bad_inputs_are_one_line_and_exit_2() {
             &["watch", "--duration", "2s", "--", "/definitely/not/here"],
             "cannot start",
         ),
+        (
+            &["watch", "--duration", "2s", "--", "no-such-command-here"],
+            "cannot start `no-such-command-here`: not found on $PATH",
+        ),
+        (
+            &["watch", "--duration", "2s", "--pid", "4194304"],
+            "--pid: no running process with pid 4194304",
+        ),
+        (
+            &["run", "--backend", "command", "--", "no-such-worker"],
+            "--backend command: cannot start worker `no-such-worker`: not found on $PATH",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "http",
+                "--api",
+                "tei",
+                "--url",
+                "http://127.0.0.1:9",
+                "--pid",
+                "4194304",
+            ],
+            "--backend http: --pid 4194304: no such process",
+        ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
         (
             &[
@@ -819,6 +845,13 @@ fn bad_inputs_are_one_line_and_exit_2() {
             1,
             "{args:?}: one line, got {err}"
         );
+        // Refused before anything is written: no run folder holding only
+        // run.json for a mistyped command or pid.
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
     }
 }
 

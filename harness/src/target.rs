@@ -226,6 +226,40 @@ impl Target {
         })
     }
 
+    /// Can `prog` be started: a path to an executable file, or a name
+    /// found as one on `$PATH` (as `execvp` looks for it). Asked before
+    /// a run folder is made, so that a mistyped command is one line and
+    /// exit 2 with nothing left behind.
+    ///
+    /// NOTE: written here rather than taken from the `which` crate: the
+    /// look is a dozen lines on std, and the spawn that follows gives the
+    /// final word (a file that passes here may still fail to exec: a bad
+    /// interpreter line; that is reported as before).
+    pub fn startable(prog: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |p: &Path| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if prog.is_empty() {
+            return Err("an empty command".into());
+        }
+        if prog.contains('/') {
+            let p = Path::new(prog);
+            return match std::fs::metadata(p) {
+                Err(e) => Err(e.to_string()),
+                Ok(m) if m.is_dir() => Err("is a directory".into()),
+                Ok(_) if !executable(p) => Err("not executable".into()),
+                Ok(_) => Ok(()),
+            };
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if std::env::split_paths(&path).any(|d| executable(&d.join(prog))) {
+            Ok(())
+        } else {
+            Err("not found on $PATH".into())
+        }
+    }
+
     /// Attach to a running process (not ours: it is sampled, never stopped).
     pub fn attach(pid: u32) -> Result<Target, String> {
         if !proc::alive(pid) {

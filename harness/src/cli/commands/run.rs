@@ -12,6 +12,7 @@ use super::{
     Ending, INTERRUPT_GRACE, PprofWrite, attribute, attribution_env, conclude, expose, fail,
     note_cgroup, probe_listen, report_for, stop_name,
 };
+use crate::backend::http::Server;
 use crate::backend::{BackendError, BackendInfo, Embedder};
 use crate::cli::args::RunArgs;
 use crate::cli::exit;
@@ -29,6 +30,7 @@ use crate::soak::npy::{Discard, NpyWriter, Sink};
 use crate::soak::pipeline::{Pipeline, PipelineEnd};
 use crate::soak::samplers::samplers_with;
 use crate::soak::signals::Signals;
+use crate::target::Target;
 use crate::trace::TraceSummary;
 use crate::workload::trace::{Pace, ReplayStats, TraceWorkload};
 use crate::workload::{
@@ -197,6 +199,34 @@ fn stop_group_for_interrupt(pgid: u32, pipeline: &Pipeline) {
     }
 }
 
+/// A worker or server that cannot be started, or a server pid that is
+/// not running, is a bad input: refused before the run folder is made
+/// (it was left empty). The spawn itself still has the last word.
+fn startable(backend: &BackendPlan) -> Result<()> {
+    let (what, argv) = match backend {
+        BackendPlan::Command(o) => ("worker", &o.argv),
+        BackendPlan::Http(o) => match &o.server {
+            Server::Serve(argv) => ("server", argv),
+            Server::Pid(pid) if !crate::sample::proc::alive(*pid) => {
+                return Err(fail(format!(
+                    "--backend http: --pid {pid}: no such process"
+                )));
+            }
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    match argv.first() {
+        Some(prog) => Target::startable(prog).map_err(|e| {
+            fail(format!(
+                "--backend {}: cannot start {what} `{prog}`: {e}",
+                backend.name()
+            ))
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Soak one plan; returns the exit code.
 fn soak(mut plan: RunPlan) -> Result<i32> {
     let cancel = Cancel::default();
@@ -218,6 +248,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
             "--attribute: jemalloc heap profiling is off in this memsoak (prof:false in _RJEM_MALLOC_CONF?); it is how --backend synthetic and candle are attributed",
         ));
     }
+    startable(&plan.backend)?;
     let folder = RunFolder::prepare(&dir).map_err(fail)?;
     if plan.soak.attribute.is_some() {
         match &mut plan.backend {

@@ -21,6 +21,14 @@ use crate::soak::samplers::samplers_with;
 use crate::soak::signals::Signals;
 use crate::target::{Target, TargetReport, TargetStatus, become_subreaper, reap_orphans};
 
+/// The target as far as it can be had before the run folder exists.
+enum Ready<'a> {
+    /// A running process, attached.
+    Attached(Target),
+    /// A command that can be started, once the folder for its stderr is.
+    ToSpawn(&'a [String]),
+}
+
 /// `memsoak watch`: sample a black-box process tree (a command it spawns,
 /// or a running pid) for the duration; returns the exit code.
 pub fn watch(plan: WatchPlan) -> Result<i32> {
@@ -46,6 +54,18 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         config: Some(Config::Settings(Box::new(plan.settings()))),
         ..RunMeta::now("watch")
     };
+    // NOTE: a target that cannot be had is a bad input, refused before
+    // the run folder is made: it held nothing but run.json.
+    let ready = match &plan.target {
+        TargetPlan::Attach(pid) => {
+            Ready::Attached(Target::attach(*pid).map_err(|e| fail(format!("--pid: {e}")))?)
+        }
+        TargetPlan::Spawn(argv) => {
+            Target::startable(&argv[0])
+                .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?;
+            Ready::ToSpawn(argv)
+        }
+    };
     let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
     let folder = RunFolder::create(&dir, &meta).map_err(fail)?;
     let signals = Signals::install().context("installing signal handlers")?;
@@ -53,8 +73,9 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         Some(_) => attribution_env(&folder)?,
         None => Vec::new(),
     };
-    let mut target = match &plan.target {
-        TargetPlan::Spawn(argv) => {
+    let mut target = match ready {
+        Ready::Attached(target) => target,
+        Ready::ToSpawn(argv) => {
             become_subreaper();
             Target::spawn_env(
                 argv,
@@ -65,7 +86,6 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
             )
             .map_err(|e| fail(format!("cannot start `{}`: {e}", argv[0])))?
         }
-        TargetPlan::Attach(pid) => Target::attach(*pid).map_err(|e| fail(format!("--pid: {e}")))?,
     };
     let mut notes = Vec::new();
     let root = (!target.owned()).then_some(target.pid());
