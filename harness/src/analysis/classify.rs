@@ -1356,6 +1356,7 @@ mod tests {
             growth: Some(growth),
             effective_samples: None,
             interval_from_range: false,
+            items_stalled_at: None,
             late: None,
             max: first + rise.max(0.0),
             min: first + rise.min(0.0),

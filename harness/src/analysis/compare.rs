@@ -352,6 +352,7 @@ mod tests {
             growth: Some(slope * 3.0),
             effective_samples: None,
             interval_from_range: false,
+            items_stalled_at: None,
             late: None,
             max,
             min: 0.0,

@@ -158,6 +158,12 @@ pub struct MetricAnalysis {
     /// clamped to the range): no run length can be planned from it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interval_from_range: bool,
+    /// Items were counted on every row but none was finished after
+    /// warm-up: the count they stayed at. No drift per item can be fitted
+    /// then, and a `slope_per_1k` limit is not judged ([`Analysis::unjudged`]):
+    /// a pipeline that stalled while memory grew must not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_stalled_at: Option<f64>,
     /// Growth that began late: the trailing window of the steady state
     /// whose drift says most (`stats::late_drift`), on runs long enough to
     /// have one ([`LATE_MIN_SPAN_S`]). A slope's upper limit also fails on
@@ -389,33 +395,52 @@ impl Analysis {
         self.metrics.iter().find(|a| a.metric == m)
     }
 
-    /// The thresholds that could not be judged for want of samples: a
-    /// fitted statistic (slope, slope_per_1k, growth) of a metric that was
-    /// sampled, but left too few samples after warm-up to fit a drift (a
-    /// warm-up as long as the run, a target that ended early). Nothing
-    /// says such a limit held, so a run with one is not a pass
+    /// The thresholds that could not be judged on a metric that was
+    /// sampled: a fitted statistic (slope, slope_per_1k, growth) left too
+    /// few samples after warm-up to fit a drift (a warm-up as long as the
+    /// run, a target that ended early), or a `slope_per_1k` whose items
+    /// were counted but none finished after warm-up (a stalled pipeline).
+    /// Nothing says such a limit held, so a run with one is not a pass
     /// ([`verdict::verdict`]). A threshold on a metric not sampled at all
-    /// (`vram` without a GPU) is skipped, and not listed here.
+    /// (`vram` without a GPU), or per item on a run that counts none, is
+    /// skipped, and not listed here.
     pub fn unjudged(&self) -> impl Iterator<Item = &ThresholdResult> {
-        self.thresholds.iter().filter(|t| {
-            t.outcome == Outcome::Skipped
-                && !matches!(t.threshold.stat, Stat::Max | Stat::Min)
-                && self
-                    .metric(t.threshold.metric)
-                    .is_some_and(|m| m.slope_per_min.is_none())
+        self.unjudged_with_remedy().map(|(t, _)| t)
+    }
+
+    /// [`Analysis::unjudged`], each with what would let it be judged.
+    fn unjudged_with_remedy(&self) -> impl Iterator<Item = (&ThresholdResult, String)> {
+        self.thresholds.iter().filter_map(|t| {
+            if t.outcome != Outcome::Skipped || matches!(t.threshold.stat, Stat::Max | Stat::Min) {
+                return None;
+            }
+            let m = self.metric(t.threshold.metric)?;
+            if m.slope_per_min.is_none() {
+                return Some((
+                    t,
+                    format!(
+                        "it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
+                        stats::MIN_DRIFT_POINTS
+                    ),
+                ));
+            }
+            (t.threshold.stat == Stat::SlopePer1k && m.items_stalled_at.is_some()).then(|| {
+                (
+                    t,
+                    "the workload must make progress after warm-up (is the pipeline stuck, or the warm-up too long?)".to_string(),
+                )
+            })
         })
     }
 
     /// One line per [`Analysis::unjudged`] threshold, for a report's
     /// errors: what could not be judged, why, and what to change.
     pub fn unjudged_errors(&self) -> Vec<String> {
-        self.unjudged()
-            .map(|t| {
+        self.unjudged_with_remedy()
+            .map(|(t, remedy)| {
                 format!(
-                    "{} could not be judged: {}; it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
-                    t.threshold.expr,
-                    t.note,
-                    stats::MIN_DRIFT_POINTS
+                    "{} could not be judged: {}; {remedy}",
+                    t.threshold.expr, t.note
                 )
             })
             .collect()
@@ -495,6 +520,10 @@ pub fn analyze_metric(
     } else {
         None
     };
+    let items_stalled_at = (items.len() > 1
+        && items.iter().all(|v| v.is_finite())
+        && items.iter().all(|&v| v == items[0]))
+    .then(|| items[0]);
     let span = ts.last().map_or(0.0, |l| l - warmup_end_s);
     let late = drift
         .as_ref()
@@ -545,6 +574,7 @@ pub fn analyze_metric(
         growth: drift.as_ref().map(|d| d.slope * span),
         effective_samples: drift.as_ref().map(|d| d.effective_n),
         interval_from_range: drift.as_ref().is_some_and(|d| d.interval_from_range),
+        items_stalled_at,
         late,
         max: fold(f64::max, f64::NEG_INFINITY),
         min: fold(f64::min, f64::INFINITY),
@@ -654,13 +684,13 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         }
         Stat::SlopePer1k => {
             if m.slope_per_1k.is_none() && m.slope_per_min.is_some() {
-                return result(
-                    None,
-                    None,
-                    None,
-                    Outcome::Skipped,
-                    "items are not counted on this run".into(),
-                );
+                let why = match m.items_stalled_at {
+                    Some(n) => format!(
+                        "no item was finished after warm-up (the count stayed at {n}), so there is no drift per item to fit"
+                    ),
+                    None => "items are not counted on this run".into(),
+                };
+                return result(None, None, None, Outcome::Skipped, why);
             }
             let whole = fitted(m.slope_per_1k, 1.0);
             if whole.outcome == Outcome::Pass {
@@ -1272,6 +1302,59 @@ mod tests {
         assert!(a.thresholds[1].note.contains("not sampled"));
         assert!(!a.breached());
         // Not sampled at all is no reason to withhold the pass.
+        assert_eq!(a.unjudged().count(), 0);
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
+    }
+
+    #[test]
+    fn a_limit_per_item_on_a_stalled_pipeline_is_not_a_pass() {
+        // Items counted, but none finished after the first 10 s while RSS
+        // climbed 60 MiB/min: the per-item limit was skipped as "items are
+        // not counted on this run", and the run passed, exit 0.
+        let mut t = SampleTable::new(vec![Metric::Rss]);
+        for i in 0..120 {
+            let x = i as f64;
+            t.push(
+                x,
+                Some(i.min(10) as u64 * 10),
+                &[Some((100.0 * MIB + MIB * x) as u64)],
+            );
+        }
+        let mut o = opts(&["rss.slope_per_1k<100KiB", "rss.max<1GiB"]);
+        o.warmup = Warmup::Fraction(0.1);
+        let a = analyze(&t, &o);
+        assert_eq!(a.metric(Metric::Rss).unwrap().items_stalled_at, Some(100.0));
+        assert_eq!(a.thresholds[0].outcome, Outcome::Skipped);
+        assert!(
+            a.thresholds[0].note.contains("count stayed at 100"),
+            "{:?}",
+            a.thresholds[0]
+        );
+        let unjudged: Vec<&str> = a.unjudged().map(|t| t.threshold.expr.as_str()).collect();
+        assert_eq!(unjudged, ["rss.slope_per_1k<100KiB"]);
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
+        let errors = a.unjudged_errors();
+        assert!(
+            errors[0].contains("the workload must make progress"),
+            "{errors:?}"
+        );
+        // Items still finishing: judged (and here failed: 60 MiB/min at 1 item/s).
+        let a = analyze(&table(|x| 100.0 * MIB + MIB * x, 120), &o);
+        assert_eq!(a.metric(Metric::Rss).unwrap().items_stalled_at, None);
+        assert_eq!(a.unjudged().count(), 0);
+        assert_eq!(a.thresholds[0].outcome, Outcome::Fail);
+        // No items counted at all (watch without --items-file): skipped,
+        // nothing to withhold the pass for.
+        let mut t = SampleTable::new(vec![Metric::Rss]);
+        for i in 0..120 {
+            t.push(i as f64, None, &[Some((100.0 * MIB) as u64)]);
+        }
+        let a = analyze(&t, &o);
+        assert!(
+            a.thresholds[0].note.contains("not counted"),
+            "{:?}",
+            a.thresholds[0]
+        );
         assert_eq!(a.unjudged().count(), 0);
         assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
     }

@@ -376,6 +376,7 @@ mod tests {
             growth: Some(per_min),
             effective_samples: None,
             interval_from_range: false,
+            items_stalled_at: None,
             late: None,
             max: last,
             min: last,
