@@ -208,6 +208,17 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
                     v[0]
                 )));
             }
+            // NOTE: `items` is a running count: read back as it was, a
+            // count that fell (4900 then 10) was sorted into the items
+            // axis and `slope_per_1k` judged on it, exit 0.
+            if let Some(&before) = table.items.iter().rev().find(|x| x.is_finite())
+                && v[1] < before
+            {
+                return Err(row_err(format!(
+                    "items {} is below the row above's {before}: it is a running count, which never falls",
+                    v[1]
+                )));
+            }
             let names = std::iter::once("items").chain(table.metrics.iter().map(|m| m.name()));
             if let Some((name, x)) = names.zip(&v[1..]).find(|(_, x)| **x < 0.0) {
                 return Err(row_err(format!(
@@ -331,13 +342,19 @@ mod tests {
                 "t_s,items,rss\n0,-1,1\n",
                 "line 2: `items` is negative (-1)",
             ),
+            (
+                "t_s,items,rss\n0,5,1\n1,,1\n2,4,1\n",
+                "line 4: items 4 is below the row above's 5",
+            ),
         ] {
             std::fs::write(&p, text).unwrap();
             let e = read_samples(&p).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
-        // Equal times are in order.
+        // Equal times are in order, and so is a count that holds.
         std::fs::write(&p, "t_s,items,rss\n0,,1\n0,,2\n1,,3\n").unwrap();
+        assert_eq!(read_samples(&p).unwrap().len(), 3);
+        std::fs::write(&p, "t_s,items,rss\n0,0,1\n1,3,2\n2,3,3\n").unwrap();
         assert_eq!(read_samples(&p).unwrap().len(), 3);
     }
 }
