@@ -145,11 +145,66 @@ impl RunFolder {
     /// Create `dir` (see [`RunFolder::prepare`]) and write `run.json` there.
     pub fn create(dir: &Path, meta: &RunMeta) -> Result<RunFolder, FolderError> {
         let folder = RunFolder::prepare(dir)?;
-        std::fs::write(folder.file(RUN_JSON), meta.to_json()).map_err(|e| FolderError::Create {
-            dir: dir.into(),
-            why: format!("cannot write there: {e}"),
-        })?;
+        folder.write_meta(meta)?;
         Ok(folder)
+    }
+
+    /// Write `run.json`: what was run, with what settings.
+    pub fn write_meta(&self, meta: &RunMeta) -> Result<(), FolderError> {
+        std::fs::write(self.file(RUN_JSON), meta.to_json()).map_err(|e| FolderError::Create {
+            dir: self.dir.clone(),
+            why: format!("cannot write there: {e}"),
+        })
+    }
+
+    /// A fresh folder for a new run at `dir` (see [`RunFolder::prepare`]).
+    /// A folder that already holds a run (its `run.json`, `samples.csv` or
+    /// `report.json`) is refused: a second run there wrote over the first's
+    /// files and left its charts beside the new ones. With `unique` (the
+    /// name is memsoak's own, from the clock: [`default_dir`]), a name
+    /// another run took in the same second becomes `NAME-2`, `NAME-3`, …
+    /// instead; the leaf is made with one `mkdir`, so two runs never share
+    /// one. The folder's own path says which ([`RunFolder::dir`]).
+    pub fn claim(dir: &Path, unique: bool) -> Result<RunFolder, FolderError> {
+        let fail = |dir: &Path, why: String| FolderError::Create {
+            dir: dir.into(),
+            why,
+        };
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| fail(dir, format!("cannot create the run folder: {e}")))?;
+        }
+        for k in 1..=1000 {
+            let path = if k == 1 {
+                dir.to_path_buf()
+            } else {
+                let mut name = dir.as_os_str().to_owned();
+                name.push(format!("-{k}"));
+                PathBuf::from(name)
+            };
+            match std::fs::create_dir(&path) {
+                Ok(()) => return RunFolder::prepare(&path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if unique {
+                        continue;
+                    }
+                    if let Some(f) = [RUN_JSON, SAMPLES_CSV, REPORT_JSON]
+                        .into_iter()
+                        .find(|f| path.join(f).exists())
+                    {
+                        return Err(fail(
+                            &path,
+                            format!(
+                                "already holds a run (its {f}): give another --out, or move that run away"
+                            ),
+                        ));
+                    }
+                    return RunFolder::prepare(&path);
+                }
+                Err(e) => return Err(fail(&path, format!("cannot create the run folder: {e}"))),
+            }
+        }
+        Err(fail(dir, "1000 runs of that name already".into()))
     }
 
     /// The folder.
@@ -323,6 +378,42 @@ pub(crate) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_run_never_lands_in_a_folder_that_holds_one() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("a").join("run");
+        // --out: made with its parents; an empty folder given is fine.
+        let f = RunFolder::claim(&out, false).unwrap();
+        assert_eq!(f.dir(), out);
+        let f = RunFolder::claim(&out, false).unwrap();
+        std::fs::write(f.file(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
+        // Once it holds a run, a second one is refused and nothing is touched.
+        let e = RunFolder::claim(&out, false).unwrap_err().to_string();
+        assert!(e.contains("already holds a run (its samples.csv)"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(f.file(SAMPLES_CSV)).unwrap(),
+            "t_s,items,rss\n"
+        );
+        // A name of memsoak's own that is taken, by a run or an empty
+        // folder another run just made, gets the next free suffix.
+        let named = d
+            .path()
+            .join("reports")
+            .join("20261206T110006Z-python3-watch");
+        let first = RunFolder::claim(&named, true).unwrap();
+        let second = RunFolder::claim(&named, true).unwrap();
+        let third = RunFolder::claim(&named, true).unwrap();
+        assert_eq!(first.dir(), named);
+        assert!(
+            second.dir().to_string_lossy().ends_with("-watch-2"),
+            "{second:?}"
+        );
+        assert!(
+            third.dir().to_string_lossy().ends_with("-watch-3"),
+            "{third:?}"
+        );
+    }
 
     #[test]
     fn creates_and_refuses_unwritable() {

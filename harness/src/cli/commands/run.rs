@@ -43,20 +43,13 @@ use crate::workload::{
 /// worse of its own and the comparison's exit codes; any other ending
 /// (error, target failure, signal) keeps its own.
 pub fn run(a: &RunArgs) -> Result<i32> {
-    let mut plan = plan::run_plan(a)?;
+    let plan = plan::run_plan(a)?;
     let Some(choice) = plan::run_baseline(a)? else {
-        return soak(plan);
+        return soak(plan).map(|(code, _)| code);
     };
     super::compare::load_baseline(&choice).map_err(fail)?;
-    // NOTE: the comparison needs the run folder, so the default one is
-    // named here, as `soak` would name it.
-    let dir = plan
-        .soak
-        .out
-        .get_or_insert_with(|| default_dir(&plan.workload.name(), plan.backend.name()))
-        .clone();
     let quiet = plan.soak.quiet;
-    let code = soak(plan)?;
+    let (code, dir) = soak(plan)?;
     if code > exit::BREACH {
         return Ok(code);
     }
@@ -227,8 +220,8 @@ fn startable(backend: &BackendPlan) -> Result<()> {
     }
 }
 
-/// Soak one plan; returns the exit code.
-fn soak(mut plan: RunPlan) -> Result<i32> {
+/// Soak one plan; returns the exit code and the run folder.
+fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
     let cancel = Cancel::default();
     let (workload, replay) = build_workload(&plan, &cancel)?;
     let workload_name = workload.name();
@@ -249,7 +242,8 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         ));
     }
     startable(&plan.backend)?;
-    let folder = RunFolder::prepare(&dir).map_err(fail)?;
+    let folder = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
+    let dir = folder.dir().to_path_buf();
     if plan.soak.attribute.is_some() {
         match &mut plan.backend {
             BackendPlan::Command(o) => o.env = attribution_env(&folder)?,
@@ -285,7 +279,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     let signals = Signals::install().context("installing signal handlers")?;
     let embedder = match build_embedder(&plan.backend, &folder, &signals)? {
         Ok(e) => e,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok((code, dir)),
     };
     let info: BackendInfo = embedder.info();
     // NOTE: the command line may hold a URL with a password or token.
@@ -296,7 +290,7 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
         ..RunMeta::now("run")
     });
     let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
-    RunFolder::create(&dir, &meta).map_err(fail)?;
+    folder.write_meta(&meta).map_err(fail)?;
     let sink: Box<dyn Sink> = match &plan.write_embeddings {
         Some(p) => Box::new(
             NpyWriter::create(p)
@@ -427,5 +421,5 @@ fn soak(mut plan: RunPlan) -> Result<i32> {
     }
     note_cgroup(&mut report, cgroup.as_ref());
     attribute(&mut report, &folder, PprofWrite::Always);
-    Ok(conclude(report, &folder, &samples, &meta, &mon))
+    Ok((conclude(report, &folder, &samples, &meta, &mon), dir))
 }

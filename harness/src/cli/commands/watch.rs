@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use super::{
     Ending, PprofWrite, attribute, attribution_env, conclude, expose, fail, note_cgroup,
-    report_for, stop_grace, stop_name,
+    probe_listen, report_for, stop_grace, stop_name,
 };
 use crate::cli::exit;
 use crate::cli::plan::{TargetPlan, WatchPlan};
@@ -66,8 +66,15 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
             Ready::ToSpawn(argv)
         }
     };
-    let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
-    let folder = RunFolder::create(&dir, &meta).map_err(fail)?;
+    probe_listen(plan.soak.metrics_listen)?;
+    let folder = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
+    folder.write_meta(&meta).map_err(fail)?;
+    let exposition = expose(
+        plan.soak.metrics_listen,
+        folder.dir(),
+        &meta,
+        plan.soak.quiet,
+    )?;
     let signals = Signals::install().context("installing signal handlers")?;
     let env = match plan.soak.attribute {
         Some(_) => attribution_env(&folder)?,
