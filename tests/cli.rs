@@ -288,6 +288,56 @@ fn watch_too_short_to_judge_a_slope_is_exit_2_saying_so() {
 }
 
 #[test]
+fn a_target_gone_before_the_first_sample_is_exit_2_not_a_pass() {
+    // `true` exits before memsoak reads it: every threshold was skipped as
+    // "not sampled" and the run passed (exit 0), caps included.
+    let o = run_with(
+        &["watch", "--duration", "10s", "-t", "rss.max<1GiB"],
+        &["true"],
+        &[],
+    );
+    // NOTE: on a loaded box the first sample can come before `true` has
+    // even exec'd (the forked copy is read): then it has a reading.
+    let csv = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    let rss = csv
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "rss")
+        .unwrap();
+    let read = csv
+        .lines()
+        .skip(1)
+        .any(|l| !l.split(',').nth(rss).unwrap_or("").is_empty());
+    if !read {
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(
+            o.stderr.contains(
+                "rss.max<1GiB could not be judged: `rss` has no reading on this run; the target was gone before the first sample"
+            ),
+            "{}",
+            o.stderr
+        );
+        assert_eq!(report(&o.dir)["verdict"], "error");
+    }
+    // A second run into the same folder is refused, the first left whole.
+    let again = memsoak()
+        .args(["watch", "--duration", "2s", "--out"])
+        .arg(&o.dir)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{err}");
+    assert!(err.contains("already holds a run (its run.json)"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(o.dir.join("samples.csv")).unwrap(),
+        csv
+    );
+}
+
+#[test]
 fn watch_duration_end_stops_the_tree_and_leaves_nothing() {
     // The interpreter's start-up (0 → 50 MiB) is the warm-up of this short run.
     let o = watch_with(&["flat"], "6s", &["--warmup", "3s"]);

@@ -291,6 +291,12 @@ pub struct ThresholdResult {
     /// `measured`, `ci` and `p_value` are the window's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<ResultWindow>,
+    /// A skipped threshold that should have been judged, and what would
+    /// let it be ([`Analysis::unjudged`]): its metric was sampled but the
+    /// run left nothing to judge. Absent where a skip is no fault (a metric
+    /// this run does not sample, `vram` without a GPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unjudged: Option<String>,
 }
 
 /// The trailing window a threshold's outcome stands on.
@@ -395,52 +401,31 @@ impl Analysis {
         self.metrics.iter().find(|a| a.metric == m)
     }
 
-    /// The thresholds that could not be judged on a metric that was
-    /// sampled: a fitted statistic (slope, slope_per_1k, growth) left too
-    /// few samples after warm-up to fit a drift (a warm-up as long as the
-    /// run, a target that ended early), or a `slope_per_1k` whose items
-    /// were counted but none finished after warm-up (a stalled pipeline).
+    /// The thresholds that could not be judged on a metric this run
+    /// samples ([`ThresholdResult::unjudged`]): a fitted statistic (slope,
+    /// slope_per_1k, growth) left too few samples after warm-up to fit a
+    /// drift (a warm-up as long as the run, a target that ended early); a
+    /// `slope_per_1k` whose items were counted but none finished after
+    /// warm-up (a stalled pipeline); any threshold on a metric whose column
+    /// holds no reading at all (the target gone before the first sample).
     /// Nothing says such a limit held, so a run with one is not a pass
-    /// ([`verdict::verdict`]). A threshold on a metric not sampled at all
-    /// (`vram` without a GPU), or per item on a run that counts none, is
-    /// skipped, and not listed here.
+    /// ([`verdict::verdict`]). A threshold on a metric the run does not
+    /// sample (`vram` without a GPU), or per item on a run that counts
+    /// none, is skipped, and not listed here.
     pub fn unjudged(&self) -> impl Iterator<Item = &ThresholdResult> {
-        self.unjudged_with_remedy().map(|(t, _)| t)
-    }
-
-    /// [`Analysis::unjudged`], each with what would let it be judged.
-    fn unjudged_with_remedy(&self) -> impl Iterator<Item = (&ThresholdResult, String)> {
-        self.thresholds.iter().filter_map(|t| {
-            if t.outcome != Outcome::Skipped || matches!(t.threshold.stat, Stat::Max | Stat::Min) {
-                return None;
-            }
-            let m = self.metric(t.threshold.metric)?;
-            if m.slope_per_min.is_none() {
-                return Some((
-                    t,
-                    format!(
-                        "it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
-                        stats::MIN_DRIFT_POINTS
-                    ),
-                ));
-            }
-            (t.threshold.stat == Stat::SlopePer1k && m.items_stalled_at.is_some()).then(|| {
-                (
-                    t,
-                    "the workload must make progress after warm-up (is the pipeline stuck, or the warm-up too long?)".to_string(),
-                )
-            })
-        })
+        self.thresholds.iter().filter(|t| t.unjudged.is_some())
     }
 
     /// One line per [`Analysis::unjudged`] threshold, for a report's
     /// errors: what could not be judged, why, and what to change.
     pub fn unjudged_errors(&self) -> Vec<String> {
-        self.unjudged_with_remedy()
-            .map(|(t, remedy)| {
+        self.unjudged()
+            .map(|t| {
                 format!(
-                    "{} could not be judged: {}; {remedy}",
-                    t.threshold.expr, t.note
+                    "{} could not be judged: {}; {}",
+                    t.threshold.expr,
+                    t.note,
+                    t.unjudged.as_deref().unwrap_or_default()
                 )
             })
             .collect()
@@ -605,6 +590,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         conclusive: None,
         settle_run_s: None,
         window: None,
+        unjudged: None,
     };
     let Some(m) = m else {
         return result(
@@ -617,16 +603,22 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
     };
     let fitted = |est: Option<Estimate>, scale: f64| -> ThresholdResult {
         let Some(e) = est else {
-            return result(
-                None,
-                None,
-                None,
-                Outcome::Skipped,
-                format!(
-                    "too few samples after warm-up to fit a drift ({})",
-                    m.steady_samples
-                ),
-            );
+            return ThresholdResult {
+                unjudged: Some(format!(
+                    "it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
+                    stats::MIN_DRIFT_POINTS
+                )),
+                ..result(
+                    None,
+                    None,
+                    None,
+                    Outcome::Skipped,
+                    format!(
+                        "too few samples after warm-up to fit a drift ({})",
+                        m.steady_samples
+                    ),
+                )
+            };
         };
         let (v, lo, hi) = (e.value * scale, e.ci_low * scale, e.ci_high * scale);
         let p = m.trend_p_value;
@@ -684,13 +676,29 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         }
         Stat::SlopePer1k => {
             if m.slope_per_1k.is_none() && m.slope_per_min.is_some() {
-                let why = match m.items_stalled_at {
-                    Some(n) => format!(
-                        "no item was finished after warm-up (the count stayed at {n}), so there is no drift per item to fit"
+                return match m.items_stalled_at {
+                    Some(n) => ThresholdResult {
+                        unjudged: Some(
+                            "the workload must make progress after warm-up (is the pipeline stuck, or the warm-up too long?)".into(),
+                        ),
+                        ..result(
+                            None,
+                            None,
+                            None,
+                            Outcome::Skipped,
+                            format!(
+                                "no item was finished after warm-up (the count stayed at {n}), so there is no drift per item to fit"
+                            ),
+                        )
+                    },
+                    None => result(
+                        None,
+                        None,
+                        None,
+                        Outcome::Skipped,
+                        "items are not counted on this run".into(),
                     ),
-                    None => "items are not counted on this run".into(),
                 };
-                return result(None, None, None, Outcome::Skipped, why);
             }
             let whole = fitted(m.slope_per_1k, 1.0);
             if whole.outcome == Outcome::Pass {
@@ -778,6 +786,7 @@ fn late_breach(
         .measured
         .map_or("no fit".to_string(), |w| th.format_value(w));
     Some(ThresholdResult {
+        unjudged: None,
         threshold: th.clone(),
         measured: Some(v),
         ci: Some((lo, hi)),
@@ -974,7 +983,18 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
         .iter()
         .map(|th| {
             let m = metrics.iter().find(|m| m.metric == th.metric);
-            let r = evaluate(th, m, opts.min_growth);
+            let mut r = evaluate(th, m, opts.min_growth);
+            // NOTE: a column this run sampled that holds no reading at all
+            // (the target was gone before the first sample) judged
+            // nothing: `watch -- true` passed, exit 0, where a target
+            // that lived 3 s was exit 2. A metric the run does not sample
+            // (no column: `vram` without a GPU) is skipped, no fault.
+            if m.is_none() && table.metrics.contains(&th.metric) {
+                r.note = format!("`{}` has no reading on this run", th.metric);
+                r.unjudged = Some(
+                    "the target was gone before the first sample (did it exit at once?)".into(),
+                );
+            }
             settle(r, m, start_s, end_s, opts.confidence)
         })
         .collect();
@@ -1304,6 +1324,26 @@ mod tests {
         // Not sampled at all is no reason to withhold the pass.
         assert_eq!(a.unjudged().count(), 0);
         assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
+    }
+
+    #[test]
+    fn a_sampled_column_with_no_reading_is_unjudged_an_absent_one_skipped() {
+        // The target was gone before the first sample: its column holds
+        // nothing. That judged nothing, and passed every threshold, exit 0.
+        let mut t = SampleTable::new(vec![Metric::Rss]);
+        t.push(0.0, None, &[None]);
+        let a = analyze(&t, &opts(&["rss.max<1GiB", "vram.slope<1MiB/min"]));
+        assert_eq!(a.thresholds[0].outcome, Outcome::Skipped);
+        assert_eq!(a.thresholds[0].note, "`rss` has no reading on this run");
+        let unjudged: Vec<&str> = a.unjudged().map(|t| t.threshold.expr.as_str()).collect();
+        assert_eq!(unjudged, ["rss.max<1GiB"], "vram has no column: no fault");
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
+        // A report written before the field reads back with none.
+        let mut v = serde_json::to_value(&a.thresholds[1]).unwrap();
+        assert!(v.get("unjudged").is_none());
+        v.as_object_mut().unwrap().remove("unjudged");
+        let back: ThresholdResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back.unjudged, None);
     }
 
     #[test]

@@ -387,6 +387,7 @@ mod tests {
 
     fn th(expr: &str) -> ThresholdResult {
         ThresholdResult {
+            unjudged: None,
             threshold: expr.parse().unwrap(),
             measured: None,
             ci: None,
