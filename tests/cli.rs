@@ -598,6 +598,52 @@ fn analyze_reruns_with_other_thresholds() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+#[test]
+fn analyze_keeps_the_runs_own_limits_and_settings_unless_given_others() {
+    // A leak run judged on a cap alone passes; re-judged with another
+    // warm-up it was judged on the default limits instead (exit 1).
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "6s",
+        "--sample-every",
+        "100ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--inject",
+        "linear:16KiB",
+        "-t",
+        "heap.max<16GiB",
+        "--confidence",
+        "0.9",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let out = memsoak()
+        .arg("analyze")
+        .arg(&o.dir)
+        .args(["--warmup", "10%"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("heap.max<16GiB") && !text.contains("slope<"),
+        "{text}"
+    );
+    assert!(text.contains("90% CI"), "the run's confidence: {text}");
+    // Given, a limit replaces the run's.
+    let out = memsoak()
+        .arg("analyze")
+        .arg(&o.dir)
+        .args(["-t", "heap.slope<1KiB/min"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
 /// `samples.csv` of rss at 1 Hz for `n` seconds: 200 MiB plus Gaussian
 /// noise of `sd_mib` (seeded: a 64-bit LCG through Box–Muller).
 fn noisy_csv(path: &Path, n: usize, sd_mib: f64, seed: u64) {

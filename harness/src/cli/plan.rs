@@ -13,10 +13,11 @@ use crate::analysis::Warmup;
 use crate::analysis::compare::Tolerances;
 use crate::analysis::threshold::Threshold;
 use crate::backend::synthetic::{Behaviour, SyntheticOptions};
-use crate::runfolder::RunMeta;
 use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::baseline::DEFAULT_ROOT;
+use crate::runfolder::meta::Config as RunConfig;
 use crate::runfolder::meta::{Settings, WorkloadSettings};
+use crate::runfolder::{RUN_JSON, RunFolder, RunMeta};
 use crate::soak::SoakOptions;
 use crate::soak::items::{ItemsFileSpec, ItemsFormat};
 use crate::trace::import::JsonlImport;
@@ -881,7 +882,8 @@ pub struct AnalyzePlan {
     pub warmup: Warmup,
     /// Confidence.
     pub confidence: f64,
-    /// Thresholds (empty → defaults for the metrics present).
+    /// Thresholds: those given, else the run's own (run.json), else
+    /// (empty) the defaults for the metrics present.
     pub thresholds: Vec<Threshold>,
     /// Materiality floor, bytes.
     pub min_growth: f64,
@@ -905,13 +907,43 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
             path.display()
         ));
     }
+    // NOTE: what is not given is the run's own, from its run.json: re-judged
+    // with another warm-up, a run run with `rss.growth<20MiB` was judged on
+    // the default limits (a slope and a swap cap it never had) and failed.
+    // The defaults where nothing was recorded (a samples.csv alone, a run
+    // that left its limits to the defaults, an old run.json).
+    let recorded = match &run_dir {
+        Some(d) if d.join(RUN_JSON).exists() => match RunFolder::at(d).read_meta() {
+            Ok(RunMeta {
+                config: Some(RunConfig::Settings(s)),
+                ..
+            }) => Some(*s),
+            Ok(_) => None,
+            Err(e) => return err(e.to_string()),
+        },
+        _ => None,
+    };
+    let thresholds = match (&a.thresholds[..], &recorded) {
+        ([], Some(r)) => parse_thresholds(&r.thresholds)
+            .map_err(|e| PlanError(format!("{RUN_JSON}'s thresholds: {e}")))?,
+        (given, _) => parse_thresholds(given)?,
+    };
+    let warmup = a
+        .warmup
+        .clone()
+        .or_else(|| recorded.as_ref().map(|r| r.warmup.clone()))
+        .unwrap_or_else(|| "auto".into());
+    let min_growth = match (&a.min_growth, &recorded) {
+        (None, Some(r)) if r.min_growth.is_finite() && r.min_growth >= 0.0 => r.min_growth,
+        (given, _) => min_growth(given.as_deref())?,
+    };
     Ok(AnalyzePlan {
         samples,
         run_dir,
-        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
-        confidence: confidence(a.confidence)?,
-        thresholds: parse_thresholds(&a.thresholds)?,
-        min_growth: min_growth(a.min_growth.as_deref())?,
+        warmup: Warmup::parse(&warmup).map_err(PlanError)?,
+        confidence: confidence(a.confidence.or(recorded.as_ref().map(|r| r.confidence)))?,
+        thresholds,
+        min_growth,
         quiet: a.quiet,
     })
 }

@@ -15,8 +15,9 @@ use crate::runfolder::samples::read_samples;
 use crate::runfolder::{Report, RunFolder, SAMPLES_CSV, SCHEMA_VERSION};
 
 /// `memsoak analyze RUN_DIR | SAMPLES.csv`: analyse the samples again
-/// (with the thresholds, warm-up and confidence given, not the run's), print
-/// the summary, and exit as a run with those settings would have.
+/// with the thresholds, warm-up, confidence and floor given (each one not
+/// given: the run's own, from its run.json, else the default), print the
+/// summary, and exit as a run with those settings would have.
 pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
     let table = read_samples(&plan.samples).map_err(fail)?;
     if table.is_empty() {
