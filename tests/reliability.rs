@@ -306,6 +306,14 @@ fn interrupt_a_run(sig: i32, code: i32) {
     assert_eq!(r["exit_code"], code);
     assert!(rows(&dir) >= 20);
     assert!(dir.join("summary.md").is_file() && dir.join("chart-heap.png").is_file());
+    // The headline is no green pass beside an exit code of 130: whatever
+    // the samples so far say, it says the run was cut short.
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    let verdict = r["verdict"].as_str().unwrap().to_uppercase();
+    assert!(
+        summary.starts_with(&format!("## memsoak: ⚠️ INTERRUPTED, {verdict} so far")),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -403,11 +403,14 @@ impl Html {
     /// The whole page.
     pub fn text(ctx: &ExportContext<'_>) -> Result<String, ExportError> {
         let r = ctx.report;
-        let (class, word) = match r.verdict {
-            Verdict::Pass => ("pass", "PASS"),
-            Verdict::Fail => ("fail", "FAIL"),
-            Verdict::Error => ("error", "ERROR"),
+        let class = match r.verdict {
+            _ if r.interrupted => "error",
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
         };
+        let word = r.headline();
+        let word = word.as_str();
         let charts = charts(ctx)?;
         let sites = attribution(ctx)?;
         let page = html! {

@@ -42,9 +42,10 @@ impl Markdown {
     pub fn report_text(&self, r: &Report) -> String {
         let mut s = String::new();
         let icon = match r.verdict {
-            Verdict::Pass => "✅ PASS",
-            Verdict::Fail => "❌ FAIL",
-            Verdict::Error => "⚠️ ERROR",
+            _ if r.interrupted => format!("⚠️ {}", r.headline()),
+            Verdict::Pass => "✅ PASS".to_string(),
+            Verdict::Fail => "❌ FAIL".to_string(),
+            Verdict::Error => "⚠️ ERROR".to_string(),
         };
         let a = &r.analysis;
         let _ = writeln!(s, "## memsoak: {icon}\n");

@@ -124,6 +124,19 @@ fn default_min_growth() -> f64 {
 }
 
 impl Report {
+    /// The verdict as a headline says it: `PASS`, `FAIL`, `ERROR`, and
+    /// for an interrupted run `INTERRUPTED, PASS so far`: its verdict is
+    /// that of the samples taken so far, and its exit code (130, 143, 129)
+    /// no pass. A bare green PASS beside exit 130 read as a gate passed.
+    pub fn headline(&self) -> String {
+        let word = self.verdict.word();
+        if self.interrupted {
+            format!("INTERRUPTED, {word} so far")
+        } else {
+            word.to_string()
+        }
+    }
+
     /// The classification and projection read again from the stored
     /// analysis, these samples and per-process readings (see
     /// [`Report::with_insights`]).

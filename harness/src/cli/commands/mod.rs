@@ -293,7 +293,7 @@ fn conclude(
 fn one_line(r: &Report) -> String {
     let mut s = format!(
         "memsoak: {} (exit {}) · ended by {}",
-        r.verdict.word(),
+        r.headline(),
         r.exit_code,
         r.ended_by
     );
@@ -401,5 +401,27 @@ mod tests {
             !line.contains("not conclusive") && !line.contains("not significant"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_is_no_bare_pass() {
+        let mut r =
+            crate::report::fixture_with_first_threshold(Outcome::Pass, 0.5, (0.1, 0.9), true);
+        r.verdict = crate::analysis::verdict::Verdict::Pass;
+        r.exit_code = 130;
+        r.interrupted = true;
+        let line = one_line(&r);
+        assert!(
+            line.starts_with("memsoak: INTERRUPTED, PASS so far (exit 130)"),
+            "{line}"
+        );
+        let md = crate::report::markdown::Markdown.report_text(&r);
+        assert!(
+            md.starts_with("## memsoak: ⚠️ INTERRUPTED, PASS so far"),
+            "{md}"
+        );
+        r.interrupted = false;
+        r.exit_code = 0;
+        assert!(one_line(&r).starts_with("memsoak: PASS (exit 0)"));
     }
 }
