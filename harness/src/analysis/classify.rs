@@ -477,8 +477,8 @@ pub fn shapes(table: &SampleTable, analysis: &Analysis, confidence: f64) -> Vec<
             continue;
         }
         let z = crate::stats::normal_quantile(0.5 + 0.5 * confidence);
-        let early = crate::stats::drift(&t[..cut], &y[..cut], confidence);
-        let late = crate::stats::drift(&t[cut..], &y[cut..], confidence);
+        let early = crate::stats::drift_of_part(&t[..cut], &y[..cut], confidence);
+        let late = crate::stats::drift_of_part(&t[cut..], &y[cut..], confidence);
         if let (Some(e), Some(l)) = (early, late) {
             out.push(Shape {
                 metric,

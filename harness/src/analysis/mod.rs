@@ -1201,7 +1201,7 @@ pub fn sequential_breach(
             } else {
                 alpha
             };
-            let d = stats::drift(x, &yy[w..], 1.0 - alpha_whole)?;
+            let d = stats::drift_of_part(x, &yy[w..], 1.0 - alpha_whole)?;
             let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
             let material = (d.ci_low * span).abs() >= min_growth;
             let beyond = match th.op {
@@ -1228,7 +1228,7 @@ pub fn sequential_breach(
                     // time again for them (only when the whole did not
                     // stop the run).
                     let (time_fit, items) = if th.stat == Stat::SlopePer1k {
-                        (Some(stats::drift(tx, &yy[w..], 1.0 - alpha_whole)?), Some(x))
+                        (Some(stats::drift_of_part(tx, &yy[w..], 1.0 - alpha_whole)?), Some(x))
                     } else {
                         (None, None)
                     };

@@ -769,6 +769,71 @@ fn slow_sawtooth_with_one_or_two_cycles_is_not_a_leak() {
 }
 
 #[test]
+fn a_leak_with_one_release_bigger_than_a_cycle_of_the_run_is_a_leak() {
+    // A steady 6 MiB/min leak in a 90 s watch, and a 30 MiB start-up
+    // buffer freed once part-way: read as one long cycle (floors before and
+    // after the drop: −25 MiB/min, p = 1) it passed. No cycle that a 90 s
+    // run could hold gives back 30 MiB where memory climbs 9 MiB a run.
+    let x = times(90.0, 1.0);
+    for free_at in [20.0, 40.0, 55.0, 70.0] {
+        for seed in 0..10u64 {
+            let mut rng = Rng::new(3000 + seed + free_at as u64);
+            let y: Vec<f64> = x
+                .iter()
+                .map(|&t| {
+                    let held = if t < free_at { 30.0 * MIB } else { 0.0 };
+                    BASE + held + per_min(6.0) * t + 0.5 * MIB * rng.normal()
+                })
+                .collect();
+            let v = analyse(&x, &y);
+            show(&format!("released at {free_at} s, seed {seed}"), &v);
+            assert!(v.leak, "released at {free_at} s, seed {seed}");
+            assert_eq!(v.drift.model, DriftModel::Level);
+            // (Unless the warm-up cut took the drop, or all but a few
+            // samples before it: then a climb, or a drop after no ramp.)
+            if v.warmup + MIN_POINTS <= free_at as usize {
+                assert!(
+                    v.drift.reason.contains("one-off release"),
+                    "{}",
+                    v.drift.reason
+                );
+            }
+            assert!(
+                rel_err(v.drift.slope, per_min(6.0)) < 0.2,
+                "{}",
+                v.drift.slope / per_min(1.0)
+            );
+        }
+    }
+    // The same release with nothing leaking, and one after a warm-up's
+    // fill that then holds flat: no climb on both sides, no release read.
+    for seed in 0..10u64 {
+        let mut rng = Rng::new(3100 + seed);
+        let flat: Vec<f64> = x
+            .iter()
+            .map(|&t| BASE + if t < 50.0 { 30.0 * MIB } else { 0.0 } + 0.5 * MIB * rng.normal())
+            .collect();
+        let filled: Vec<f64> = x
+            .iter()
+            .map(|&t| {
+                let level = if t < 40.0 {
+                    40.0 * MIB * t / 40.0
+                } else {
+                    10.0 * MIB
+                };
+                BASE + level + 0.5 * MIB * rng.normal()
+            })
+            .collect();
+        for (what, y) in [("flat", flat), ("filled", filled)] {
+            let v = analyse(&x, &y);
+            show(&format!("{what} with one free, seed {seed}"), &v);
+            assert!(!v.leak, "{what}, seed {seed}: {}", v.drift.reason);
+            assert!(!v.drift.reason.contains("release"), "{}", v.drift.reason);
+        }
+    }
+}
+
+#[test]
 fn a_long_cycle_seen_from_just_before_its_drop_is_not_a_leak() {
     // What a warm-up cut leaves of a slow sawtooth: the window opens a few
     // seconds before the one drop, and the ramp after it climbs back to the

@@ -158,6 +158,7 @@ pub fn late_drift(
                 level,
                 WINDOW_MAX_BLOCKS,
                 NoiseAbout::Hinge,
+                false,
             )
             .map(|d| (i, d))
         })

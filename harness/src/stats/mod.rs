@@ -19,7 +19,9 @@ pub(crate) mod test_rng;
 pub(crate) mod trend;
 mod warmup;
 
-pub use drift::{Drift, DriftModel, MIN_POINTS as MIN_DRIFT_POINTS, auto_warmup, drift};
+pub use drift::{
+    Drift, DriftModel, MIN_POINTS as MIN_DRIFT_POINTS, auto_warmup, drift, drift_of_part,
+};
 pub use late::{LATE_ALPHA_SHARE, LateDrift, MIN_WINDOW_POINTS, late_drift};
 pub use normal::{normal_cdf, normal_quantile};
 pub use ols::{OlsFit, ols};
