@@ -1254,16 +1254,20 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     // the first 0 s" said nothing. The cut is read from the samples it left
     // out, not from its time: the first sample is taken a millisecond or so
     // after the start, and "0.001 s > 0" printed "the first 0 s" again.
+    // NOTE: the rise is the run's, first sample to last: where the run
+    // ends on a cycle's top it is more than the warm-up climbed, and "rose
+    // +20.4 MiB during the first 1 s" was said of a sawtooth whose first
+    // second rose 13.7. What the warm-up cut says is when growth stopped.
     let when = if cut {
-        format!("during the first {}", fmt_secs(end))
+        format!("after the first {}", fmt_secs(end))
     } else {
-        "at start-up".to_string()
+        "after start-up".to_string()
     };
     Some(r.answer(
         Pattern::BoundedPlateau,
         Confidence::Medium,
         format!(
-            "{m} rose {} (from {}) {when} and then stopped growing ({e})",
+            "{m} rose {} over the run (from {}) and stopped growing {when} ({e})",
             signed(rise),
             fmt_bytes(first)
         ),
@@ -1712,7 +1716,11 @@ mod tests {
         let c = classify(&a, &[], MIB);
         assert_eq!(c.pattern, Pattern::BoundedPlateau);
         assert!(c.summary.contains("rss rose +300 MiB"), "{}", c.summary);
-        assert!(c.summary.contains("during the first 60 s"), "{}", c.summary);
+        assert!(
+            c.summary.contains("stopped growing after the first 60 s"),
+            "{}",
+            c.summary
+        );
         // No warm-up cut: the rise came at start-up (a watched command's
         // first sample is taken before its interpreter loads), not "during
         // the first 0 s".
@@ -1721,8 +1729,9 @@ mod tests {
         let c = classify(&analysis(vec![rss]), &[], MIB);
         assert_eq!(c.pattern, Pattern::BoundedPlateau);
         assert!(
-            c.summary
-                .contains("rose +14.0 MiB (from 20.5 KiB) at start-up"),
+            c.summary.contains(
+                "rose +14.0 MiB over the run (from 20.5 KiB) and stopped growing after start-up"
+            ),
             "{}",
             c.summary
         );
@@ -1768,11 +1777,7 @@ mod tests {
                 MIB,
             );
             assert_eq!(c.pattern, Pattern::BoundedPlateau, "{}", c.summary);
-            assert!(
-                c.summary.contains("and then stopped growing"),
-                "{}",
-                c.summary
-            );
+            assert!(c.summary.contains("and stopped growing"), "{}", c.summary);
         }
     }
 
