@@ -83,6 +83,13 @@ pub enum FolderError {
         /// What went wrong.
         why: String,
     },
+    /// Its `samples.csv` is unreadable or malformed (the error names the
+    /// file and line).
+    #[error(transparent)]
+    Samples(#[from] samples::SamplesError),
+    /// Its `processes.csv` is (the error names the file and line).
+    #[error(transparent)]
+    Processes(#[from] processes::ProcessesError),
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -235,10 +242,7 @@ impl RunFolder {
 
     /// Its `samples.csv`.
     pub fn read_samples(&self) -> Result<SampleTable, FolderError> {
-        samples::read_samples(&self.file(SAMPLES_CSV)).map_err(|e| FolderError::Read {
-            path: self.file(SAMPLES_CSV),
-            why: e.to_string(),
-        })
+        Ok(samples::read_samples(&self.file(SAMPLES_CSV))?)
     }
 
     /// Its `processes.csv`, when the run took per-process readings.
@@ -247,12 +251,7 @@ impl RunFolder {
         if !path.is_file() {
             return Ok(None);
         }
-        processes::read(&path)
-            .map(Some)
-            .map_err(|e| FolderError::Read {
-                path,
-                why: e.to_string(),
-            })
+        Ok(Some(processes::read(&path)?))
     }
 
     /// Its `run.json`.
