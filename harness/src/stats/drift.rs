@@ -613,6 +613,68 @@ fn fit_series(
     })
 }
 
+/// `y` without its brief spikes and dips: one or two points beyond both
+/// their neighbours by more than [`SPIKE_K`] robust sigmas of the steps
+/// ([`super::step_scale`]: of the moves, where most steps are 0), while the
+/// neighbours agree (within half that excursion), are put on the line
+/// between them: a buffer freed and taken again between two or three
+/// readings. Steps, ramps and the ends are left as they are,
+/// so the steps' sum, the mean step, does not move: only their spread.
+/// For the mean step's look.
+///
+/// NOTE: four one-sample dips of 3–4 MiB in a staircase that climbed 13 MiB
+/// in 90 s without ever falling gave its steps a spread that hid it
+/// (p = 0.36, a pass: each dip is two steps of 3.5 MiB among steps of 0.4);
+/// without the dips, p < 1e-4. A running median of 3 over every point
+/// took that out too, but it also narrowed the steps of smooth persistent
+/// noise, whose local extremes it flattens: AR(1) 0.98's flat 90 s runs
+/// significant 6 → 8%, its caches failing 5 → 7% (200 seeds). O(n).
+fn despiked(y: &[f64]) -> Vec<f64> {
+    let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let tiny = 1e-10 * y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = super::step_scale(&d, tiny).map_or(0.0, |(_, s)| s);
+    let mut out = y.to_vec();
+    if !(scale > 0.0 && scale.is_finite()) {
+        return out;
+    }
+    let n = y.len();
+    let mut i = 1;
+    while i + 1 < n {
+        // A run of up to MAX_SPIKE_LEN points, all beyond both flanks.
+        let spike = (1..=MAX_SPIKE_LEN.min(n - 1 - i)).find_map(|len| {
+            let (a, c) = (out[i - 1], y[i + len]);
+            let run = &y[i..i + len];
+            let (lo, hi) = run
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            let excursion = (a.min(c) - hi).max(lo - a.max(c));
+            (excursion > SPIKE_K * scale && (c - a).abs() < 0.5 * excursion).then_some(len)
+        });
+        match spike {
+            Some(len) => {
+                let (a, c) = (out[i - 1], y[i + len]);
+                for k in 0..len {
+                    out[i + k] = a + (c - a) * (k + 1) as f64 / (len + 1) as f64;
+                }
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The longest spike or dip [`despiked`] takes out, in samples: a buffer
+/// freed and taken again within two readings.
+const MAX_SPIKE_LEN: usize = 2;
+
+/// A one-sample spike or dip departs from both neighbours by more than
+/// this many robust sigmas of the steps ([`despiked`]): as far as a jump
+/// the persistence is measured without (`trend::JUMP_K`).
+const SPIKE_K: f64 = 5.0;
+
 /// The mean step's look at a view's points ([`increment_test`]), the
 /// second view of the same question beside the slope's own test.
 struct MeanStepLook {
@@ -625,7 +687,8 @@ impl MeanStepLook {
     /// O(m) on the view's m points.
     fn new(series: &BlockSeries) -> Self {
         MeanStepLook {
-            p_value: increment_test(&series.y).map_or(1.0, |s| (2.0 * s.p_value).min(1.0)),
+            p_value: increment_test(&despiked(&series.y))
+                .map_or(1.0, |s| (2.0 * s.p_value).min(1.0)),
         }
     }
 
@@ -633,7 +696,7 @@ impl MeanStepLook {
     /// the one thresholds and fail-fast act on when the steps decide.
     /// Asked for only then. O(m).
     fn interval(series: &BlockSeries, confidence: f64, slope: f64) -> Option<(f64, f64)> {
-        step_rate(&series.x, &series.y, confidence)
+        step_rate(&series.x, &despiked(&series.y), confidence)
             .map(|(_, lo, hi)| (lo.min(slope), hi.max(slope)))
     }
 }
