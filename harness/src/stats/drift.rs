@@ -214,7 +214,7 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
 
 /// [`drift`] on part of a run (a `--fail-fast` look's run so far, one
 /// half of a run): a lone drop is never read as a one-off release there
-/// ([`release`] weighs a drop against the whole run, and a cycle the run
+/// (a release is a drop weighed against the whole run, and a cycle the run
 /// could hold may be longer than the part). With it, a slow sawtooth (a
 /// period of 0.6 × the run) seen once at the first looks had 78% of its
 /// healthy 90 s runs stopped at 1 Hz (53% without), 96% at 10 Hz (62%).
@@ -641,7 +641,7 @@ fn despiked(y: &[f64]) -> Vec<f64> {
     let mut i = 1;
     while i + 1 < n {
         // A run of up to MAX_SPIKE_LEN points, all beyond both flanks.
-        let spike = (1..=MAX_SPIKE_LEN.min(n - 1 - i)).find_map(|len| {
+        let spike = (1..=MAX_SPIKE_LEN.min(n - 1 - i)).find(|&len| {
             let (a, c) = (out[i - 1], y[i + len]);
             let run = &y[i..i + len];
             let (lo, hi) = run
@@ -650,7 +650,7 @@ fn despiked(y: &[f64]) -> Vec<f64> {
                     (l.min(v), h.max(v))
                 });
             let excursion = (a.min(c) - hi).max(lo - a.max(c));
-            (excursion > SPIKE_K * scale && (c - a).abs() < 0.5 * excursion).then_some(len)
+            excursion > SPIKE_K * scale && (c - a).abs() < 0.5 * excursion
         });
         match spike {
             Some(len) => {
@@ -1045,11 +1045,12 @@ fn release(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<(Vec<f64>, String)> {
     let climbs = |(a, b): (usize, usize)| {
         correlation_with_index(&average_ranks(&y[a..b])) >= RELEASE_MIN_RHO
     };
-    if !(b1 > 0.0 && b2 > 0.0)
-        || b1.max(b2) > RELEASE_RATE_RATIO * b1.min(b2)
-        || !climbs(before)
-        || !climbs(after)
-    {
+    let one_climb = b1 > 0.0
+        && b2 > 0.0
+        && b1.max(b2) <= RELEASE_RATE_RATIO * b1.min(b2)
+        && climbs(before)
+        && climbs(after);
+    if !one_climb {
         return None;
     }
     let b = (b1 * sxx1 + b2 * sxx2) / (sxx1 + sxx2);
