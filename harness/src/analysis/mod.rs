@@ -983,13 +983,18 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
         .iter()
         .map(|th| {
             let m = metrics.iter().find(|m| m.metric == th.metric);
+            let target_unread = table.metrics.contains(&Metric::Rss)
+                && !metrics.iter().any(|m| m.metric == Metric::Rss);
             let mut r = evaluate(th, m, opts.min_growth);
-            // NOTE: a column this run sampled that holds no reading at all
-            // (the target was gone before the first sample) judged
-            // nothing: `watch -- true` passed, exit 0, where a target
-            // that lived 3 s was exit 2. A metric the run does not sample
-            // (no column: `vram` without a GPU) is skipped, no fault.
-            if m.is_none() && table.metrics.contains(&th.metric) {
+            // NOTE: where the target itself was never read (its `rss`
+            // column holds nothing: gone before the first sample) nothing
+            // of it was judged: `watch -- true` passed, exit 0, where a
+            // target that lived 3 s was exit 2. One column of a target
+            // that was read can be empty on a healthy run (`vram` where
+            // NVML hides a process's usage, `pss` where smaps cannot be
+            // read): that is skipped, no fault, as a metric the run does
+            // not sample at all (`vram` without a GPU).
+            if m.is_none() && target_unread && table.metrics.contains(&th.metric) {
                 r.note = format!("`{}` has no reading on this run", th.metric);
                 r.unjudged = Some(
                     "the target was gone before the first sample (did it exit at once?)".into(),
@@ -1330,14 +1335,32 @@ mod tests {
     fn a_sampled_column_with_no_reading_is_unjudged_an_absent_one_skipped() {
         // The target was gone before the first sample: its column holds
         // nothing. That judged nothing, and passed every threshold, exit 0.
-        let mut t = SampleTable::new(vec![Metric::Rss]);
-        t.push(0.0, None, &[None]);
-        let a = analyze(&t, &opts(&["rss.max<1GiB", "vram.slope<1MiB/min"]));
+        let mut t = SampleTable::new(vec![Metric::Rss, Metric::Pss]);
+        t.push(0.0, None, &[None, None]);
+        let a = analyze(
+            &t,
+            &opts(&["rss.max<1GiB", "pss.max<1GiB", "vram.slope<1MiB/min"]),
+        );
         assert_eq!(a.thresholds[0].outcome, Outcome::Skipped);
         assert_eq!(a.thresholds[0].note, "`rss` has no reading on this run");
         let unjudged: Vec<&str> = a.unjudged().map(|t| t.threshold.expr.as_str()).collect();
-        assert_eq!(unjudged, ["rss.max<1GiB"], "vram has no column: no fault");
+        assert_eq!(
+            unjudged,
+            ["rss.max<1GiB", "pss.max<1GiB"],
+            "vram has no column: no fault"
+        );
         assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
+        // A target that was read, one of whose columns is empty (pss where
+        // smaps cannot be read, vram where NVML hides a process): skipped,
+        // no fault, and the run is judged on the rest.
+        let mut t = SampleTable::new(vec![Metric::Rss, Metric::Pss]);
+        for i in 0..20 {
+            t.push(i as f64, None, &[Some((100.0 * MIB) as u64), None]);
+        }
+        let a = analyze(&t, &opts(&["rss.max<1GiB", "pss.max<1GiB"]));
+        assert_eq!(a.thresholds[1].note, "`pss` was not sampled on this run");
+        assert_eq!(a.unjudged().count(), 0);
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
         // A report written before the field reads back with none.
         let mut v = serde_json::to_value(&a.thresholds[1]).unwrap();
         assert!(v.get("unjudged").is_none());
