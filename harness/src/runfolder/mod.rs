@@ -30,6 +30,22 @@ pub const SAMPLES_CSV: &str = "samples.csv";
 pub const PROCESSES_CSV: &str = "processes.csv";
 /// What ran, written at the start ([`RunMeta`]).
 pub const RUN_JSON: &str = "run.json";
+/// A new run's hold on its folder until its `run.json` is written
+/// ([`RunFolder::claim`]).
+const CLAIM: &str = ".memsoak-claim";
+
+/// Lets go of a folder's claim when dropped, so that a run that stopped
+/// before its `run.json` (a model that would not load) leaves the folder
+/// free for the next try; a no-op once `run.json` stands for the claim.
+#[derive(Debug)]
+#[must_use = "the claim goes when this is dropped"]
+pub struct ClaimGuard(PathBuf);
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 /// The machine-readable report ([`Report`]).
 pub const REPORT_JSON: &str = "report.json";
 /// The short human/GitHub summary.
@@ -156,12 +172,13 @@ impl RunFolder {
         Ok(folder)
     }
 
-    /// Write `run.json`: what was run, with what settings.
+    /// Write `run.json`: what was run, with what settings (write then
+    /// rename), and drop the claim [`RunFolder::claim`] left, which it
+    /// stands for from now on.
     pub fn write_meta(&self, meta: &RunMeta) -> Result<(), FolderError> {
-        std::fs::write(self.file(RUN_JSON), meta.to_json()).map_err(|e| FolderError::Create {
-            dir: self.dir.clone(),
-            why: format!("cannot write there: {e}"),
-        })
+        write_atomic(&self.file(RUN_JSON), meta.to_json())?;
+        let _ = std::fs::remove_file(self.file(CLAIM));
+        Ok(())
     }
 
     /// A fresh folder for a new run at `dir` (see [`RunFolder::prepare`]).
@@ -172,7 +189,7 @@ impl RunFolder {
     /// another run took in the same second becomes `NAME-2`, `NAME-3`, …
     /// instead; the leaf is made with one `mkdir`, so two runs never share
     /// one. The folder's own path says which ([`RunFolder::dir`]).
-    pub fn claim(dir: &Path, unique: bool) -> Result<RunFolder, FolderError> {
+    pub fn claim(dir: &Path, unique: bool) -> Result<(RunFolder, ClaimGuard), FolderError> {
         let fail = |dir: &Path, why: String| FolderError::Create {
             dir: dir.into(),
             why,
@@ -190,7 +207,7 @@ impl RunFolder {
                 PathBuf::from(name)
             };
             match std::fs::create_dir(&path) {
-                Ok(()) => return RunFolder::prepare(&path),
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if unique {
                         continue;
@@ -206,10 +223,26 @@ impl RunFolder {
                             ),
                         ));
                     }
-                    return RunFolder::prepare(&path);
                 }
                 Err(e) => return Err(fail(&path, format!("cannot create the run folder: {e}"))),
             }
+            // NOTE: the claim, made with O_EXCL, is the folder's until
+            // run.json stands for it (a model's load can come between): a
+            // second run given the same --out then finds it. It is also
+            // the proof that the folder is writable.
+            return match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path.join(CLAIM))
+            {
+                Ok(_) => Ok((RunFolder::at(&path), ClaimGuard(path.join(CLAIM)))),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && unique => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
+                    &path,
+                    "another run is starting there: give another --out".into(),
+                )),
+                Err(e) => Err(fail(&path, format!("cannot write there: {e}"))),
+            };
         }
         Err(fail(dir, "1000 runs of that name already".into()))
     }
@@ -383,9 +416,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("a").join("run");
         // --out: made with its parents; an empty folder given is fine.
-        let f = RunFolder::claim(&out, false).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        let (f, _claim) = RunFolder::claim(&out, false).unwrap();
         assert_eq!(f.dir(), out);
-        let f = RunFolder::claim(&out, false).unwrap();
         std::fs::write(f.file(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
         // Once it holds a run, a second one is refused and nothing is touched.
         let e = RunFolder::claim(&out, false).unwrap_err().to_string();
@@ -400,9 +433,20 @@ mod tests {
             .path()
             .join("reports")
             .join("20261206T110006Z-python3-watch");
-        let first = RunFolder::claim(&named, true).unwrap();
-        let second = RunFolder::claim(&named, true).unwrap();
-        let third = RunFolder::claim(&named, true).unwrap();
+        let (first, _c1) = RunFolder::claim(&named, true).unwrap();
+        let (second, _c2) = RunFolder::claim(&named, true).unwrap();
+        let (third, c3) = RunFolder::claim(&named, true).unwrap();
+        // A claim not yet turned into run.json (a model loading) is
+        // another run's too; once written, run.json stands for it.
+        let e = RunFolder::claim(&named, false).unwrap_err().to_string();
+        assert!(e.contains("another run is starting there"), "{e}");
+        first.write_meta(&RunMeta::now("run")).unwrap();
+        assert!(!first.file(CLAIM).exists());
+        let e = RunFolder::claim(&named, false).unwrap_err().to_string();
+        assert!(e.contains("already holds a run (its run.json)"), "{e}");
+        // A run that stopped before its run.json lets its folder go.
+        drop(c3);
+        assert!(RunFolder::claim(third.dir(), false).is_ok());
         assert_eq!(first.dir(), named);
         assert!(
             second.dir().to_string_lossy().ends_with("-watch-2"),

@@ -242,7 +242,7 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         ));
     }
     startable(&plan.backend)?;
-    let folder = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
+    let (folder, _claim) = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
     let dir = folder.dir().to_path_buf();
     if plan.soak.attribute.is_some() {
         match &mut plan.backend {

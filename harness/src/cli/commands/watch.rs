@@ -67,7 +67,7 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
         }
     };
     probe_listen(plan.soak.metrics_listen)?;
-    let folder = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
+    let (folder, _claim) = RunFolder::claim(&dir, plan.soak.out.is_none()).map_err(fail)?;
     folder.write_meta(&meta).map_err(fail)?;
     let exposition = expose(
         plan.soak.metrics_listen,
