@@ -252,7 +252,8 @@ impl Target {
                 Ok(_) => Ok(()),
             };
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        // NOTE: with no $PATH, execvp looks in its own default.
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
         if std::env::split_paths(&path).any(|d| executable(&d.join(prog))) {
             Ok(())
         } else {

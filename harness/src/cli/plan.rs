@@ -910,8 +910,10 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
     // NOTE: what is not given is the run's own, from its run.json: re-judged
     // with another warm-up, a run run with `rss.growth<20MiB` was judged on
     // the default limits (a slope and a swap cap it never had) and failed.
-    // The defaults where nothing was recorded (a samples.csv alone, a run
-    // that left its limits to the defaults, an old run.json).
+    // The defaults where nothing was recorded (a samples.csv alone, no
+    // run.json, a run that left its limits to the defaults, a run.json of
+    // before settings were recorded). A run.json that cannot be read, or
+    // a recorded value that is not valid, is an error naming it.
     let recorded = match &run_dir {
         Some(d) if d.join(RUN_JSON).exists() => match RunFolder::at(d).read_meta() {
             Ok(RunMeta {
@@ -928,20 +930,35 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
             .map_err(|e| PlanError(format!("{RUN_JSON}'s thresholds: {e}")))?,
         (given, _) => parse_thresholds(given)?,
     };
-    let warmup = a
-        .warmup
-        .clone()
-        .or_else(|| recorded.as_ref().map(|r| r.warmup.clone()))
-        .unwrap_or_else(|| "auto".into());
+    let from_run = |e: PlanError| {
+        PlanError(format!(
+            "{RUN_JSON} records a setting that is not valid: {}",
+            e.0
+        ))
+    };
+    let warmup = match (&a.warmup, &recorded) {
+        (None, Some(r)) => Warmup::parse(&r.warmup).map_err(|e| from_run(PlanError(e)))?,
+        (given, _) => Warmup::parse(given.as_deref().unwrap_or("auto")).map_err(PlanError)?,
+    };
+    let confidence = match (a.confidence, &recorded) {
+        (None, Some(r)) => confidence(Some(r.confidence)).map_err(from_run)?,
+        (given, _) => confidence(given)?,
+    };
     let min_growth = match (&a.min_growth, &recorded) {
         (None, Some(r)) if r.min_growth.is_finite() && r.min_growth >= 0.0 => r.min_growth,
+        (None, Some(r)) => {
+            return Err(from_run(PlanError(format!(
+                "--min-growth {} is not a size",
+                r.min_growth
+            ))));
+        }
         (given, _) => min_growth(given.as_deref())?,
     };
     Ok(AnalyzePlan {
         samples,
         run_dir,
-        warmup: Warmup::parse(&warmup).map_err(PlanError)?,
-        confidence: confidence(a.confidence.or(recorded.as_ref().map(|r| r.confidence)))?,
+        warmup,
+        confidence,
         thresholds,
         min_growth,
         quiet: a.quiet,
