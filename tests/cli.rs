@@ -310,7 +310,12 @@ fn a_target_gone_before_the_first_sample_is_exit_2_not_a_pass() {
         .lines()
         .skip(1)
         .any(|l| !l.split(',').nth(rss).unwrap_or("").is_empty());
-    if !read {
+    if read {
+        common::skip(
+            "a_target_gone_before_the_first_sample_is_exit_2_not_a_pass",
+            "the first sample read the target before it exited (a loaded box)",
+        );
+    } else {
         assert_eq!(o.code, 2, "{}", o.stderr);
         assert!(
             o.stderr.contains(

@@ -440,6 +440,35 @@ fn leak_under_the_limit_is_not_a_breach() {
     assert!(breaches <= 20, "{breaches}/100");
 }
 
+#[test]
+fn despiked_by_hand() {
+    // Most steps 0 or ±1, so the steps' robust sigma is 1.4826 and a spike
+    // must stand 7.41 beyond both neighbours. A one-sample dip of 9 goes to
+    // its neighbours' level; a two-sample spike of 11 between 2 and 2.6 goes
+    // onto the line between them (2.2, 2.4); the step to 12 that stays, and
+    // the ends, are left.
+    let y = [
+        0.0, 1.0, 1.0, -8.0, 1.0, 2.0, 2.0, 11.0, 11.0, 2.6, 3.0, 12.0, 12.0, 12.0,
+    ];
+    let want = [
+        0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.2, 2.4, 2.6, 3.0, 12.0, 12.0, 12.0,
+    ];
+    let got = despiked(&y);
+    assert!(
+        got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+        "{got:?}"
+    );
+    // The ends never move, so neither does the mean step.
+    assert_eq!((got[0], got[13]), (y[0], y[13]));
+    // Too short to have an inside, or nothing moving: as it was.
+    assert_eq!(despiked(&[1.0, 5.0]), vec![1.0, 5.0]);
+    assert_eq!(despiked(&[3.0; 5]), vec![3.0; 5]);
+    assert!(despiked(&[]).is_empty());
+    // Smooth noise keeps its extremes: nothing there is 5 sigmas out.
+    let smooth = [0.0, 1.0, 2.0, 1.5, 2.5, 3.0, 2.0, 2.5, 3.5, 4.0];
+    assert_eq!(despiked(&smooth), smooth.to_vec());
+}
+
 /// A staircase written as a user would (`analyze` of a hand-made
 /// samples.csv, 1 Hz, bytes): RSS climbs 17.2 → 30.6 MiB in 90 s in steps
 /// held 1–10 s and never falls, but for four one-sample dips of 3–4 MiB
