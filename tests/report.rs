@@ -698,8 +698,14 @@ fn the_runs_min_growth_governs_classification_and_projection() {
     let md = read(&dir.join("summary.md"));
     assert!(md.contains("**Pattern: steady"), "{md}");
     assert!(!md.contains("out of memory in"), "{md}");
-    // The same samples at the default floor are a live-heap leak.
-    let o = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    // The same samples at the default floor, given (analyze keeps the
+    // run's own otherwise), are a live-heap leak.
+    let o = memsoak()
+        .arg("analyze")
+        .arg(&dir)
+        .args(["--min-growth", "1MiB"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("**Pattern: live-heap growth"), "{out}");
