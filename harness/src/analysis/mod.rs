@@ -592,33 +592,27 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         window: None,
         unjudged: None,
     };
+    let skipped = |note: String| result(None, None, None, Outcome::Skipped, note);
+    // Skipped, and the run cannot pass on it: `why` says what would let it be judged.
+    let unjudged = |why: String, note: String| ThresholdResult {
+        unjudged: Some(why),
+        ..skipped(note)
+    };
     let Some(m) = m else {
-        return result(
-            None,
-            None,
-            None,
-            Outcome::Skipped,
-            format!("`{}` was not sampled on this run", th.metric),
-        );
+        return skipped(format!("`{}` was not sampled on this run", th.metric));
     };
     let fitted = |est: Option<Estimate>, scale: f64| -> ThresholdResult {
         let Some(e) = est else {
-            return ThresholdResult {
-                unjudged: Some(format!(
+            return unjudged(
+                format!(
                     "it needs {} after warm-up (a longer run, a shorter --warmup or a faster --sample-every)",
                     stats::MIN_DRIFT_POINTS
-                )),
-                ..result(
-                    None,
-                    None,
-                    None,
-                    Outcome::Skipped,
-                    format!(
-                        "too few samples after warm-up to fit a drift ({})",
-                        m.steady_samples
-                    ),
-                )
-            };
+                ),
+                format!(
+                    "too few samples after warm-up to fit a drift ({})",
+                    m.steady_samples
+                ),
+            );
         };
         let (v, lo, hi) = (e.value * scale, e.ci_low * scale, e.ci_high * scale);
         let p = m.trend_p_value;
@@ -677,27 +671,13 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         Stat::SlopePer1k => {
             if m.slope_per_1k.is_none() && m.slope_per_min.is_some() {
                 return match m.items_stalled_at {
-                    Some(n) => ThresholdResult {
-                        unjudged: Some(
-                            "the workload must make progress after warm-up (is the pipeline stuck, or the warm-up too long?)".into(),
+                    Some(n) => unjudged(
+                        "the workload must make progress after warm-up (is the pipeline stuck, or the warm-up too long?)".into(),
+                        format!(
+                            "no item was finished after warm-up (the count stayed at {n}), so there is no drift per item to fit"
                         ),
-                        ..result(
-                            None,
-                            None,
-                            None,
-                            Outcome::Skipped,
-                            format!(
-                                "no item was finished after warm-up (the count stayed at {n}), so there is no drift per item to fit"
-                            ),
-                        )
-                    },
-                    None => result(
-                        None,
-                        None,
-                        None,
-                        Outcome::Skipped,
-                        "items are not counted on this run".into(),
                     ),
+                    None => skipped("items are not counted on this run".into()),
                 };
             }
             let whole = fitted(m.slope_per_1k, 1.0);
@@ -978,13 +958,13 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
         (Some(&a), Some(&b)) => (a, b),
         _ => (0.0, 0.0),
     };
+    let target_unread =
+        table.metrics.contains(&Metric::Rss) && !metrics.iter().any(|m| m.metric == Metric::Rss);
     let thresholds = opts
         .thresholds
         .iter()
         .map(|th| {
             let m = metrics.iter().find(|m| m.metric == th.metric);
-            let target_unread = table.metrics.contains(&Metric::Rss)
-                && !metrics.iter().any(|m| m.metric == Metric::Rss);
             let mut r = evaluate(th, m, opts.min_growth);
             // NOTE: where the target itself was never read (its `rss`
             // column holds nothing: gone before the first sample) nothing

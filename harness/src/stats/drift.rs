@@ -209,7 +209,14 @@ pub struct Drift {
 /// `confidence` is not strictly inside (0, 1), fewer than 8 pairs remain, or
 /// all x are equal. A constant y gives slope 0, p = 1.
 pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
-    drift_in_blocks(x, y, confidence, MAX_BLOCKS, NoiseAbout::Line, true)
+    drift_in_blocks(
+        x,
+        y,
+        confidence,
+        MAX_BLOCKS,
+        NoiseAbout::Line,
+        Span::WholeRun,
+    )
 }
 
 /// [`drift`] on part of a run (a `--fail-fast` look's run so far, one
@@ -219,23 +226,33 @@ pub fn drift(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
 /// period of 0.6 × the run) seen once at the first looks had 78% of its
 /// healthy 90 s runs stopped at 1 Hz (53% without), 96% at 10 Hz (62%).
 pub fn drift_of_part(x: &[f64], y: &[f64], confidence: f64) -> Option<Drift> {
-    drift_in_blocks(x, y, confidence, MAX_BLOCKS, NoiseAbout::Line, false)
+    drift_in_blocks(x, y, confidence, MAX_BLOCKS, NoiseAbout::Line, Span::Part)
+}
+
+/// What a fit's points are: the release rule ([`release`]) weighs a lone
+/// drop against the whole run's climb, so it reads only a whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// The whole run after warm-up ([`drift`]).
+    WholeRun,
+    /// A part of it: a look so far, a trailing window, a half
+    /// ([`drift_of_part`]).
+    Part,
 }
 
 /// [`drift`] with its points capped at `max_blocks` (block medians, or
 /// means of quantised readings, beyond) instead of 1000: the fixed
 /// O(m²) part of a fit falls with the square of the cap; and the noise's
 /// spread and persistence measured `about` a line or a broken one. For the
-/// many trailing windows of a long run (`super::late_drift`). With
-/// `releases`, a lone drop may be a one-off release ([`release`]): only
-/// where `x` is the whole run, which that rule weighs the drop against.
+/// many trailing windows of a long run (`super::late_drift`). Over
+/// [`Span::WholeRun`] a lone drop may be a one-off release ([`release`]).
 pub(crate) fn drift_in_blocks(
     x: &[f64],
     y: &[f64],
     confidence: f64,
     max_blocks: usize,
     about: NoiseAbout,
-    releases: bool,
+    scope: Span,
 ) -> Option<Drift> {
     let max_blocks = max_blocks.max(MIN_POINTS);
     if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
@@ -263,7 +280,7 @@ pub(crate) fn drift_in_blocks(
     let saw = detect_sawtooth(&xs, &ys, ols_fit.map_or(0.0, |f| f.slope));
     let view = match saw
         .as_ref()
-        .map(|s| cycle_view(&xs, &ys, s, max_blocks, releases))
+        .map(|s| cycle_view(&xs, &ys, s, max_blocks, scope))
     {
         Some(Ok(view)) => Ok(view),
         Some(Err(why)) => Err(why),
@@ -598,7 +615,7 @@ fn fit_series(
     // reported; the calibration table is the same either way, cell by cell.
     let decided = mk.is_some_and(|t| testable && steps.p_value < t.p_value.min(1.0 - confidence));
     let (ci_low, ci_high) = decided
-        .then(|| MeanStepLook::interval(series, confidence, sen.slope))
+        .then(|| steps.interval(confidence, sen.slope))
         .flatten()
         .unwrap_or((sen.ci_low, sen.ci_high));
     Some(SeriesFit {
@@ -677,27 +694,33 @@ const SPIKE_K: f64 = 5.0;
 
 /// The mean step's look at a view's points ([`increment_test`]), the
 /// second view of the same question beside the slope's own test.
-struct MeanStepLook {
+struct MeanStepLook<'a> {
     /// Its two-sided p doubled for being the second look (1 when it
     /// cannot be taken): what it reports, and what decides.
     p_value: f64,
+    /// The view's times.
+    x: &'a [f64],
+    /// The view's points, [`despiked`]: what both the test and the
+    /// interval read.
+    y: Vec<f64>,
 }
 
-impl MeanStepLook {
+impl<'a> MeanStepLook<'a> {
     /// O(m) on the view's m points.
-    fn new(series: &BlockSeries) -> Self {
+    fn new(series: &'a BlockSeries) -> Self {
+        let y = despiked(&series.y);
         MeanStepLook {
-            p_value: increment_test(&despiked(&series.y))
-                .map_or(1.0, |s| (2.0 * s.p_value).min(1.0)),
+            p_value: increment_test(&y).map_or(1.0, |s| (2.0 * s.p_value).min(1.0)),
+            x: &series.x,
+            y,
         }
     }
 
     /// Its interval ([`step_rate`]) widened to hold the view's `slope`:
     /// the one thresholds and fail-fast act on when the steps decide.
     /// Asked for only then. O(m).
-    fn interval(series: &BlockSeries, confidence: f64, slope: f64) -> Option<(f64, f64)> {
-        step_rate(&series.x, &despiked(&series.y), confidence)
-            .map(|(_, lo, hi)| (lo.min(slope), hi.max(slope)))
+    fn interval(&self, confidence: f64, slope: f64) -> Option<(f64, f64)> {
+        step_rate(self.x, &self.y, confidence).map(|(_, lo, hi)| (lo.min(slope), hi.max(slope)))
     }
 }
 
@@ -759,7 +782,7 @@ fn quantised_fit(series: &BlockSeries, confidence: f64, about: NoiseAbout) -> Op
     let p_value = (2.0 * t_sf(score.abs(), mk.df)).clamp(0.0, 1.0);
     let steps = MeanStepLook::new(series);
     if steps.p_value < p_value.min(1.0 - confidence)
-        && let Some((ci_low, ci_high)) = MeanStepLook::interval(series, confidence, f.slope)
+        && let Some((ci_low, ci_high)) = steps.interval(confidence, f.slope)
     {
         return Some(SeriesFit {
             slope: f.slope,
@@ -1031,6 +1054,9 @@ fn release(x: &[f64], y: &[f64], saw: &Sawtooth) -> Option<(Vec<f64>, String)> {
     }
     let (before, after) = ((0, peak + 1), (trough, n));
     // Each side's means, Sxx, and least-squares slope.
+    // NOTE: by hand, not `ols::ols`: the pooled slope weighs each side by
+    // its Sxx and the drop is read between the sides' means, neither of
+    // which `OlsFit` carries; one O(k) pass gives all four.
     let side = |(a, b): (usize, usize)| {
         let k = (b - a) as f64;
         let mx = x[a..b].iter().sum::<f64>() / k;
@@ -1137,7 +1163,7 @@ fn cycle_view(
     y: &[f64],
     saw: &Sawtooth,
     max_blocks: usize,
-    releases: bool,
+    scope: Span,
 ) -> Result<(BlockSeries, DriftModel, String), String> {
     let drops = saw.troughs.len();
     // NOTE: a cycle ends in a drop. Where memory has held at or above the
@@ -1159,7 +1185,7 @@ fn cycle_view(
         }
     }
     if drops == 1
-        && releases
+        && scope == Span::WholeRun
         && let Some((released, why)) = release(x, y, saw)
     {
         return Ok((
@@ -1684,7 +1710,7 @@ pub fn auto_warmup(x: &[f64], y: &[f64]) -> usize {
         let kept = ols(xs, ys).map_or(0.0, |f| f.slope);
         let long = detect_sawtooth(xs, ys, kept).is_some_and(|s| {
             matches!(
-                cycle_view(xs, ys, &s, MAX_BLOCKS, false),
+                cycle_view(xs, ys, &s, MAX_BLOCKS, Span::Part),
                 Ok((_, DriftModel::LongCycle, _))
             )
         });

@@ -28,7 +28,7 @@
 //! healthy window takes a little of its noise with it, which the test's
 //! two fewer degrees of freedom answer for.
 
-use super::drift::drift_in_blocks;
+use super::drift::{Span, drift_in_blocks};
 use super::trend::NoiseAbout;
 use super::{Drift, DriftModel};
 
@@ -158,7 +158,7 @@ pub fn late_drift(
                 level,
                 WINDOW_MAX_BLOCKS,
                 NoiseAbout::Hinge,
-                false,
+                Span::Part,
             )
             .map(|d| (i, d))
         })
