@@ -564,24 +564,34 @@ fn run_text_file_workload_ends_when_exhausted_and_writes_npy() {
 
 // ---- analyze ----
 
+/// A 6 s synthetic run leaking 16 KiB an item, with `extra` options: past
+/// the 1 MiB floor within 6 s even at the 100 items a second of a busy box
+/// (1 KiB was not, beside two CPU hogs).
+fn leak_run(extra: &[&str]) -> Outcome {
+    let args = [
+        &[
+            "run",
+            "--backend",
+            "synthetic",
+            "--duration",
+            "6s",
+            "--sample-every",
+            "100ms",
+            "--cost",
+            "1ms",
+            "-q",
+            "--inject",
+            "linear:16KiB",
+        ][..],
+        extra,
+    ]
+    .concat();
+    run(&args)
+}
+
 #[test]
 fn analyze_reruns_with_other_thresholds() {
-    let o = run(&[
-        "run",
-        "--backend",
-        "synthetic",
-        "--duration",
-        "6s",
-        "--sample-every",
-        "100ms",
-        "--cost",
-        "1ms",
-        "-q",
-        // 16 KiB an item: past the 1 MiB floor within 6 s even at the 100
-        // items a second of a busy box (1 KiB was not, beside two CPU hogs).
-        "--inject",
-        "linear:16KiB",
-    ]);
+    let o = leak_run(&[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     let out = memsoak()
         .args(["analyze"])
@@ -609,24 +619,7 @@ fn analyze_reruns_with_other_thresholds() {
 fn analyze_keeps_the_runs_own_limits_and_settings_unless_given_others() {
     // A leak run judged on a cap alone passes; re-judged with another
     // warm-up it was judged on the default limits instead (exit 1).
-    let o = run(&[
-        "run",
-        "--backend",
-        "synthetic",
-        "--duration",
-        "6s",
-        "--sample-every",
-        "100ms",
-        "--cost",
-        "1ms",
-        "-q",
-        "--inject",
-        "linear:16KiB",
-        "-t",
-        "heap.max<16GiB",
-        "--confidence",
-        "0.9",
-    ]);
+    let o = leak_run(&["-t", "heap.max<16GiB", "--confidence", "0.9"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let out = memsoak()
         .arg("analyze")
