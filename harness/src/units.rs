@@ -171,6 +171,26 @@ pub fn fmt_percent(fraction: f64) -> String {
     format!("{s}%")
 }
 
+/// Format a p-value for people: three decimals, and `<0.001` below what
+/// three decimals show (never `0.000`, which reads as certainty).
+pub fn fmt_p(p: f64) -> String {
+    if p < 0.0005 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// [`fmt_p`] with its relation: `p=0.012`, or `p<0.001`.
+pub fn fmt_p_is(p: f64) -> String {
+    let v = fmt_p(p);
+    if v.starts_with('<') {
+        format!("p{v}")
+    } else {
+        format!("p={v}")
+    }
+}
+
 /// Format a rate in bytes per second as bytes per `per`.
 pub fn fmt_rate(bytes_per_s: f64, per: PerTime) -> String {
     format!("{}/{}", fmt_bytes(bytes_per_s * per.seconds()), per.name())
@@ -234,6 +254,16 @@ mod tests {
         assert_eq!(parse_percent("10%").unwrap(), 0.1);
         assert!(parse_percent("110%").is_err());
         assert!(parse_percent("10").is_err());
+    }
+
+    #[test]
+    fn p_values_never_read_as_certainty() {
+        assert_eq!(fmt_p(0.0123), "0.012");
+        assert_eq!(fmt_p(0.0005), "0.001");
+        assert_eq!(fmt_p(0.000_49), "<0.001");
+        assert_eq!(fmt_p(0.0), "<0.001");
+        assert_eq!(fmt_p_is(0.554), "p=0.554");
+        assert_eq!(fmt_p_is(1e-9), "p<0.001");
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Evidence {
                     fmt_bytes(r)
                 ));
                 if let Some(p) = self.p_value {
-                    s.push_str(&format!(", p={p:.3}"));
+                    s.push_str(&format!(", {}", crate::units::fmt_p_is(p)));
                 }
                 s.push(')');
             }
@@ -234,9 +234,9 @@ pub fn with_site(mut c: Classification, a: &Attribution) -> Classification {
     c.advice.insert(
         0,
         format!(
-            "Start at {what}: it grew {} over the snapshots (p = {:.3}).",
+            "Start at {what}: it grew {} over the snapshots ({}).",
             fmt_bytes(top.growth),
-            top.p_value
+            crate::units::fmt_p_is(top.p_value)
         ),
     );
     c.site = Some(site);
@@ -283,7 +283,7 @@ impl ProcessTrend {
         self.significant && self.growth.is_some_and(|g| g >= floor)
     }
 
-    /// One line for people: ``pid 42 `python3 w.py`: +38 MiB after warm-up (60 MiB/min, p=0.000)``.
+    /// One line for people: ``pid 42 `python3 w.py`: +38 MiB after warm-up (60 MiB/min, p<0.001)``.
     pub fn describe(&self) -> String {
         let what = match (self.growth, self.slope_per_min) {
             (Some(g), Some(r)) => format!(
@@ -295,8 +295,10 @@ impl ProcessTrend {
                         fmt_secs(f)
                     )),
                 fmt_bytes(r),
-                self.p_value
-                    .map_or(String::new(), |p| format!(", p={p:.3}"))
+                self.p_value.map_or(String::new(), |p| format!(
+                    ", {}",
+                    crate::units::fmt_p_is(p)
+                ))
             ),
             _ => format!("too few readings to fit ({})", self.samples),
         };
@@ -1449,7 +1451,7 @@ mod tests {
         assert_eq!((e.growth, e.late_from_s), (Some(30.0 * MIB), Some(300.0)));
         assert!(
             e.describe().starts_with(
-                "rss: +30.0 MiB from 5.0 min on, where its rate rose (6.00 MiB/min, p=0.000)"
+                "rss: +30.0 MiB from 5.0 min on, where its rate rose (6.00 MiB/min, p<0.001)"
             ),
             "{}",
             e.describe()

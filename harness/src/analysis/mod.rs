@@ -616,7 +616,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         };
         let (v, lo, hi) = (e.value * scale, e.ci_low * scale, e.ci_high * scale);
         let p = m.trend_p_value;
-        let p_text = p.map_or("n/a".to_string(), |p| format!("{p:.3}"));
+        let p_text = p.map_or("p=n/a".to_string(), crate::units::fmt_p_is);
         let over = !th.op.holds(v, th.limit);
         let growth = m.growth.unwrap_or(0.0);
         let material = growth.abs() >= min_growth;
@@ -624,7 +624,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
             (true, true) if !material => (
                 Outcome::Pass,
                 format!(
-                    "{} is past {} and significant (p={p_text}), but the fitted growth after warm-up, {}, is below the {} materiality floor",
+                    "{} is past {} and significant ({p_text}), but the fitted growth after warm-up, {}, is below the {} materiality floor",
                     th.format_value(v),
                     th.limit_text(),
                     crate::units::fmt_bytes(growth),
@@ -634,7 +634,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
             (true, true) => (
                 Outcome::Fail,
                 format!(
-                    "{} {} {} and the trend is significant (p={p_text})",
+                    "{} {} {} and the trend is significant ({p_text})",
                     th.format_value(v),
                     if matches!(th.op, Op::Lt | Op::Le) {
                         "exceeds"
@@ -647,7 +647,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
             (true, false) => (
                 Outcome::Pass,
                 format!(
-                    "{} is past {} but the trend is not statistically significant (p={p_text})",
+                    "{} is past {} but the trend is not statistically significant ({p_text})",
                     th.format_value(v),
                     th.limit_text()
                 ),

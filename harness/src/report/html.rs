@@ -213,7 +213,7 @@ fn thresholds(ctx: &ExportContext<'_>) -> Markup {
                         td { code { (th.expr) } }
                         (num(t.measured_text()))
                         (num(t.ci_text()))
-                        (num(t.p_value.map(|p| format!("{p:.3}"))))
+                        (num(t.p_value.map(crate::units::fmt_p)))
                         td class=(cls) { (o) }
                         td { (t.note) }
                     }
@@ -313,7 +313,7 @@ fn metrics(ctx: &ExportContext<'_>) -> Markup {
                         if m.significant { " *" } else { "" }
                     ))))
                     (num(m.slope_per_1k.map(|e| fmt_bytes(e.value))))
-                    (num(m.trend_p_value.map(|p| format!("{p:.3}"))))
+                    (num(m.trend_p_value.map(crate::units::fmt_p)))
                     (num(m.growth.map(fmt_bytes)))
                     td.num { (fmt_bytes(m.max)) }
                     td.num { (fmt_bytes(m.last)) }

@@ -100,7 +100,7 @@ fn threshold_case(t: &ThresholdResult) -> Case {
         let _ = write!(body, "\nmeasured {measured}, CI {ci}");
     }
     if let Some(p) = t.p_value {
-        let _ = write!(body, ", p={p:.3}");
+        let _ = write!(body, ", {}", crate::units::fmt_p_is(p));
     }
     Case {
         name: th.expr.clone(),

@@ -109,7 +109,7 @@ impl Markdown {
                     th.expr,
                     t.measured_text().unwrap_or_else(|| "–".into()),
                     t.ci_text().unwrap_or_else(|| "–".into()),
-                    t.p_value.map_or("–".into(), |p| format!("{p:.3}")),
+                    t.p_value.map_or("–".into(), crate::units::fmt_p),
                 );
             }
             let _ = writeln!(s);

@@ -335,7 +335,7 @@ fn one_line(r: &Report) -> String {
         // NOTE: "ok" beside a value past the limit says why it passed.
         let why = if t.passed_past_the_limit() {
             match t.p_value.filter(|p| *p >= 1.0 - r.confidence) {
-                Some(p) => format!(" · not significant (p={p:.3})"),
+                Some(p) => format!(" · not significant ({})", crate::units::fmt_p_is(p)),
                 None => " · under the materiality floor".to_string(),
             }
         } else {

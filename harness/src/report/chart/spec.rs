@@ -266,7 +266,7 @@ pub fn site_specs(report: &crate::runfolder::Report) -> Vec<ChartSpec> {
                     }
                 ),
                 subtitle: format!(
-                    "{} · growth {} ({} → {}) · drift {}/min (CI {} … {}/min), p={:.3}{}",
+                    "{} · growth {} ({} → {}) · drift {}/min (CI {} … {}/min), {}{}",
                     fit_text(&s.code, 60),
                     fmt_bytes(s.growth),
                     fmt_bytes(s.bytes_first),
@@ -274,7 +274,7 @@ pub fn site_specs(report: &crate::runfolder::Report) -> Vec<ChartSpec> {
                     fmt_bytes(s.slope_per_min.value),
                     fmt_bytes(s.slope_per_min.ci_low),
                     fmt_bytes(s.slope_per_min.ci_high),
-                    s.p_value,
+                    crate::units::fmt_p_is(s.p_value),
                     s.share.map_or(String::new(), |v| format!(
                         " · {:.0}% of the traced growth",
                         100.0 * v
@@ -352,8 +352,10 @@ pub(super) fn metric_spec(
             fmt_bytes(e.value),
             fmt_bytes(e.ci_low),
             fmt_bytes(e.ci_high),
-            m.trend_p_value
-                .map_or(String::new(), |p| format!(", p={p:.3}"))
+            m.trend_p_value.map_or(String::new(), |p| format!(
+                ", {}",
+                crate::units::fmt_p_is(p)
+            ))
         ));
     }
     for r in &thresholds {
