@@ -572,7 +572,7 @@ const PLATEAU_SHARE: f64 = 0.2;
 /// use memsoak::analysis::classify::{classify, Pattern};
 /// let empty = Analysis {
 ///     duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
-///     metrics: vec![], thresholds: vec![],
+///     gaps: vec![], metrics: vec![], thresholds: vec![],
 /// };
 /// assert_eq!(classify(&empty, &[], 1048576.0).pattern, Pattern::Unknown);
 /// ```
@@ -1377,6 +1377,7 @@ mod tests {
             samples: 600,
             items: Some(100_000),
             dropped_rows: 0,
+            gaps: vec![],
             metrics,
             thresholds: vec![],
         }

@@ -370,6 +370,64 @@ impl ThresholdResult {
     }
 }
 
+/// A stretch of a run with no sample: the box, memsoak or the target
+/// stalled (a suspended VM, a frozen cgroup, a sampler starved of CPU).
+/// Every fit bridges it, so what memory did inside it is not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SampleGap {
+    /// Time of the last sample before it, seconds.
+    pub from_s: f64,
+    /// Time of the first sample after it, seconds.
+    pub to_s: f64,
+    /// The run's usual interval between samples (their median), seconds.
+    pub cadence_s: f64,
+}
+
+impl SampleGap {
+    /// One sentence for people: when, how long, and what it hides.
+    pub fn describe(&self) -> String {
+        use crate::units::fmt_secs;
+        format!(
+            "no sample from {} to {} ({}, where samples came every {}): the box, memsoak or the target stalled. The fits bridge it; what memory did inside it is not seen.",
+            fmt_secs(self.from_s),
+            fmt_secs(self.to_s),
+            fmt_secs(self.to_s - self.from_s),
+            fmt_secs(self.cadence_s)
+        )
+    }
+}
+
+/// A stretch between two samples is a gap when it lasts this many of the
+/// run's usual intervals ([`sample_gaps`])...
+const GAP_INTERVALS: f64 = 10.0;
+/// ...and at least this long, seconds: a loaded box delays a 100 ms
+/// sample by a second or two, which is no stall.
+const GAP_MIN_S: f64 = 5.0;
+
+/// The gaps in sample times `t` (ascending): each stretch between two
+/// samples longer than 10 times their median interval and 5 s. O(n).
+pub fn sample_gaps(t: &[f64]) -> Vec<SampleGap> {
+    let mut d: Vec<f64> = t
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|v| v.is_finite())
+        .collect();
+    if d.len() < 2 {
+        return Vec::new();
+    }
+    let mid = d.len() / 2;
+    let cadence_s = *d.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let min = (GAP_INTERVALS * cadence_s).max(GAP_MIN_S);
+    t.windows(2)
+        .filter(|w| w[1] - w[0] > min)
+        .map(|w| SampleGap {
+            from_s: w[0],
+            to_s: w[1],
+            cadence_s,
+        })
+        .collect()
+}
+
 /// The analysis of a whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
@@ -384,6 +442,9 @@ pub struct Analysis {
     /// Rows dropped on reading (cut last line).
     #[serde(default)]
     pub dropped_rows: usize,
+    /// Stretches with no sample ([`sample_gaps`]): the fits bridge them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<SampleGap>,
     /// Per metric.
     pub metrics: Vec<MetricAnalysis>,
     /// Per threshold.
@@ -994,6 +1055,7 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
             .find(|v| v.is_finite())
             .map(|v| *v as u64),
         dropped_rows: table.dropped_rows,
+        gaps: sample_gaps(&table.t),
         metrics,
         thresholds,
     }
@@ -2084,6 +2146,39 @@ mod tests {
         // Without items a look has nothing to read a rate per item by.
         let none = fail_fast_stops(&th, stats::calibration::Noise::White, late);
         assert!(none.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn a_stretch_without_samples_is_a_gap_a_late_sample_is_not() {
+        // 1 Hz with one 50 s stall, two 3 s delays and a 9 s one.
+        let mut t: Vec<f64> = (0..30).map(f64::from).collect();
+        t.extend((80..120).map(f64::from));
+        t.extend([123.0, 126.0, 135.0, 136.0]);
+        let g = sample_gaps(&t);
+        assert_eq!(
+            g,
+            [SampleGap {
+                from_s: 29.0,
+                to_s: 80.0,
+                cadence_s: 1.0
+            }]
+        );
+        // At 100 ms a 2 s delay is ten intervals, under the 5 s floor.
+        let fast: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.1).chain([11.9]).collect();
+        assert!(sample_gaps(&fast).is_empty());
+        assert!(sample_gaps(&[0.0, 100.0]).is_empty());
+        assert!(sample_gaps(&[]).is_empty());
+        // The analysis carries them into report.json, and only when there are some.
+        let mut tab = SampleTable::new(vec![Metric::Rss]);
+        for &x in &t {
+            tab.push(x, None, &[Some((200.0 * MIB) as u64)]);
+        }
+        let a = analyze(&tab, &opts(&["rss.slope<2MiB/min"]));
+        assert_eq!(a.gaps.len(), 1);
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["gaps"][0]["to_s"], 80.0);
+        let none = serde_json::to_value(analyze(&table(|_| 200.0 * MIB, 60), &opts(&[]))).unwrap();
+        assert!(none.get("gaps").is_none(), "{none}");
     }
 
     #[test]

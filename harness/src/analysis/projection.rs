@@ -406,6 +406,7 @@ mod tests {
             samples: 100,
             items: None,
             dropped_rows: 0,
+            gaps: vec![],
             metrics,
             thresholds: thresholds.iter().map(|t| th(t)).collect(),
         }

@@ -133,6 +133,7 @@ fn header(ctx: &ExportContext<'_>, class: &str, word: &str) -> Markup {
         h1 { "memsoak " span class={ "badge " (class) } { (word) } }
         p.muted { (line) }
         @for e in &r.errors { p.outcome-fail { "Error: " (e) } }
+        @for g in &a.gaps { p { b { "Gap" } ": " (g.describe()) } }
         @if r.interrupted {
             p { b { "Interrupted" } ": the report covers the samples taken so far." }
         }

@@ -87,6 +87,9 @@ impl Markdown {
         for e in &r.errors {
             let _ = writeln!(s, "**Error**: {e}\n");
         }
+        for g in &a.gaps {
+            let _ = writeln!(s, "**Gap**: {}\n", g.describe());
+        }
         if !a.thresholds.is_empty() {
             let _ = writeln!(
                 s,
@@ -390,6 +393,25 @@ mod tests {
         );
         r.confidence = 0.999;
         assert!(Markdown.report_text(&r).contains("| 99.9% CI |"));
+    }
+
+    #[test]
+    fn a_gap_in_the_samples_is_named_with_its_times() {
+        let mut r =
+            Report::from_json(include_str!("../runfolder/fixtures/report-watch.json")).unwrap();
+        assert!(!Markdown.report_text(&r).contains("**Gap**"));
+        r.analysis.gaps = vec![crate::analysis::SampleGap {
+            from_s: 30.0,
+            to_s: 80.0,
+            cadence_s: 1.0,
+        }];
+        let text = Markdown.report_text(&r);
+        assert!(
+            text.contains(
+                "**Gap**: no sample from 30 s to 80 s (50 s, where samples came every 1 s)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -190,6 +190,7 @@ fn judged_summary(plan: &PrometheusPlan) -> Report {
         samples: 0,
         items: None,
         dropped_rows: 0,
+        gaps: vec![],
         metrics: vec![],
         thresholds: vec![],
     };
