@@ -104,7 +104,7 @@ pub struct SoakArgs {
     /// Profile: ci (minutes), nightly (hours), or one from the config.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// How long to run (90s, 10m, 2h; default 2m).
+    /// How long to run (90s, 10m, 2h; default 5m).
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Sampling period (1s; good down to 100ms).
