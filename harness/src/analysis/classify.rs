@@ -1030,6 +1030,15 @@ fn one_process(r: &Readings) -> Option<Classification> {
         .find(|p| p.pid == f.pid)
         .map(ProcessTrend::describe)
         .unwrap_or_default();
+    // NOTE: the text gives the others' net change: `others_growth` sums
+    // only their rises (what the share test weighs), and read "+0 B
+    // together" beside a process that fell 197 KiB.
+    let others_net: f64 = r
+        .processes
+        .iter()
+        .filter(|p| p.pid != f.pid)
+        .filter_map(|p| p.growth)
+        .sum();
     let mut c = r.answer(
         Pattern::OneProcess,
         if f.share >= ONE_PROCESS_HIGH_SHARE {
@@ -1041,7 +1050,7 @@ fn one_process(r: &Readings) -> Option<Classification> {
             "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) are flat ({} together)",
             f.share * 100.0,
             f.others,
-            signed(f.others_growth)
+            signed(others_net)
         ),
         vec![
             format!(
@@ -1912,6 +1921,37 @@ mod tests {
             !c.advice.iter().any(|a| a.contains("pss.slope")),
             "{:?}",
             c.advice
+        );
+    }
+
+    #[test]
+    fn the_others_of_one_growing_process_are_given_net_of_their_falls() {
+        // One other process gives back 2 KiB a second: the text said
+        // "+0 B together" (only rises were summed).
+        let leak = |x: f64| 50.0 * MIB + x * MIB;
+        let shrinks = |x: f64| 80.0 * MIB - x * 2048.0;
+        let trends = process_trends(
+            &tree(&[
+                (11, "python3 targets.py leak", 0.0, 120.0, &leak),
+                (12, "python3 targets.py shrinks", 0.0, 120.0, &shrinks),
+            ]),
+            10.0,
+            0.95,
+        );
+        let a = analysis(vec![m(
+            Metric::Rss,
+            140.0 * MIB,
+            120.0 * MIB,
+            110.0 * MIB,
+            true,
+        )]);
+        let c = classify_tree(&a, &[], &trends, MIB);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert!(
+            c.summary
+                .contains("the other 1 process(es) are flat (-220 KiB together)"),
+            "{}",
+            c.summary
         );
     }
 
