@@ -37,9 +37,9 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 }
 
 /// Default run length of `memsoak run`/`watch` with no profile: 5 minutes.
-// NOTE: not 2 minutes. The default candle run's RSS wanders by a few MiB
-// over tens of seconds (jemalloc's decay returning pages in bursts) and
-// fills a little in its first minutes. Of 13 healthy 2-minute runs of the
+// NOTE: not 2 minutes. The default candle run's RSS jumps by several MiB
+// sample to sample (sd 3.6 MiB over 16 minutes, nearly white) and fills a
+// little in its first minutes. Of 13 healthy 2-minute runs of the
 // default (7721f27, 2-core dev box) 2 failed `rss.slope<2MiB/min`, at 2.03
 // and 2.25 MiB/min, both significant; their rss drifts averaged +0.5
 // MiB/min. In one healthy 16-minute run, the rss drift of a window every
