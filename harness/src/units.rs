@@ -174,7 +174,9 @@ pub fn fmt_percent(fraction: f64) -> String {
 /// Format a p-value for people: three decimals, and `<0.001` below what
 /// three decimals show (never `0.000`, which reads as certainty).
 pub fn fmt_p(p: f64) -> String {
-    if p < 0.0005 {
+    if p.is_nan() {
+        "n/a".into()
+    } else if p < 0.0005 {
         "<0.001".into()
     } else {
         format!("{p:.3}")
@@ -264,6 +266,7 @@ mod tests {
         assert_eq!(fmt_p(0.0), "<0.001");
         assert_eq!(fmt_p_is(0.554), "p=0.554");
         assert_eq!(fmt_p_is(1e-9), "p<0.001");
+        assert_eq!(fmt_p_is(f64::NAN), "p=n/a");
     }
 
     #[test]

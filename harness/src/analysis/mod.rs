@@ -834,12 +834,12 @@ fn late_breach(
         p_value: Some(l.p_value),
         outcome: Outcome::Fail,
         note: format!(
-            "growth began late: over the last {} (from {} on) {} exceeds {} and the trend is significant (p={:.4}, under the {:.4} a trailing window is judged at); over the whole steady state {}",
+            "growth began late: over the last {} (from {} on) {} exceeds {} and the trend is significant ({}, under the {:.4} a trailing window is judged at); over the whole steady state {}",
             crate::units::fmt_secs(l.span_s),
             crate::units::fmt_secs(l.from_s),
             th.format_value(v),
             th.limit_text(),
-            l.p_value,
+            crate::units::fmt_p_is(l.p_value),
             1.0 - l.confidence,
             whole_text
         ),

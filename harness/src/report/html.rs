@@ -250,7 +250,7 @@ fn classification(ctx: &ExportContext<'_>) -> Markup {
                             td.num { (fmt_secs(p.first_s)) " … " (fmt_secs(p.last_s)) }
                             (num(p.growth.map(fmt_bytes)))
                             (num(p.slope_per_min.map(|r| format!("{}/min", fmt_bytes(r)))))
-                            (num(p.p_value.map(|v| format!("{v:.3}"))))
+                            (num(p.p_value.map(crate::units::fmt_p)))
                             td.num { (fmt_bytes(p.max)) }
                         }
                     }
@@ -381,7 +381,7 @@ fn attribution(ctx: &ExportContext<'_>) -> Result<Markup, ExportError> {
                             td.num { (fmt_bytes(x.growth)) }
                             td.num { (fmt_bytes(x.bytes_first)) " → " (fmt_bytes(x.bytes_last)) }
                             td.num { (fmt_bytes(x.slope_per_min.value)) "/min" }
-                            td.num { (format!("{:.3}", x.p_value)) }
+                            td.num { (crate::units::fmt_p(x.p_value)) }
                             (num(x.share.map(|v| format!("{:.0}%", 100.0 * v))))
                             td class=(if x.significant { "outcome-fail" } else { "" }) {
                                 (if x.significant { "yes" } else { "no" })

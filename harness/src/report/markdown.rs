@@ -243,14 +243,14 @@ fn attribution_text(s: &mut String, at: &crate::analysis::attribution::Attributi
             let cell = |t: &str| t.replace('|', "\\|").replace('`', "'");
             let _ = writeln!(
                 s,
-                "| `{}` | `{}` | {} | {} → {} | {}/min | {:.3} | {} |",
+                "| `{}` | `{}` | {} | {} → {} | {}/min | {} | {} |",
                 cell(&x.short()),
                 cell(&x.code),
                 fmt_bytes(x.growth),
                 fmt_bytes(x.bytes_first),
                 fmt_bytes(x.bytes_last),
                 fmt_bytes(x.slope_per_min.value),
-                x.p_value,
+                crate::units::fmt_p(x.p_value),
                 x.share.map_or("–".into(), |v| format!("{:.0}%", 100.0 * v))
             );
         }
