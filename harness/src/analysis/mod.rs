@@ -370,9 +370,9 @@ impl ThresholdResult {
     }
 }
 
-/// A stretch of a run with no sample: the box, memsoak or the target
-/// stalled (a suspended VM, a frozen cgroup, a sampler starved of CPU).
-/// Every fit bridges it, so what memory did inside it is not seen.
+/// A stretch of a run with no sample: the box, the sampler or the source
+/// stalled (a suspended VM, a frozen cgroup, a sampler starved of CPU, a
+/// scrape target down). What memory did inside it is not seen.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SampleGap {
     /// Time of the last sample before it, seconds.
@@ -388,7 +388,7 @@ impl SampleGap {
     pub fn describe(&self) -> String {
         use crate::units::fmt_secs;
         format!(
-            "no sample from {} to {} ({}, where samples came every {}): the box, memsoak or the target stalled. The fits bridge it; what memory did inside it is not seen.",
+            "no sample from {} to {} ({}, where samples came every {}): what memory did then is not seen.",
             fmt_secs(self.from_s),
             fmt_secs(self.to_s),
             fmt_secs(self.to_s - self.from_s),
@@ -442,7 +442,7 @@ pub struct Analysis {
     /// Rows dropped on reading (cut last line).
     #[serde(default)]
     pub dropped_rows: usize,
-    /// Stretches with no sample ([`sample_gaps`]): the fits bridge them.
+    /// Stretches with no sample ([`sample_gaps`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<SampleGap>,
     /// Per metric.
@@ -2150,7 +2150,7 @@ mod tests {
 
     #[test]
     fn a_stretch_without_samples_is_a_gap_a_late_sample_is_not() {
-        // 1 Hz with one 50 s stall, two 3 s delays and a 9 s one.
+        // 1 Hz with one 50 s stall, a 4 s delay, a 3 s one and a 9 s one.
         let mut t: Vec<f64> = (0..30).map(f64::from).collect();
         t.extend((80..120).map(f64::from));
         t.extend([123.0, 126.0, 135.0, 136.0]);
@@ -2177,6 +2177,7 @@ mod tests {
         assert_eq!(a.gaps.len(), 1);
         let v = serde_json::to_value(&a).unwrap();
         assert_eq!(v["gaps"][0]["to_s"], 80.0);
+        assert_eq!(serde_json::from_value::<Analysis>(v).unwrap().gaps, a.gaps);
         let none = serde_json::to_value(analyze(&table(|_| 200.0 * MIB, 60), &opts(&[]))).unwrap();
         assert!(none.get("gaps").is_none(), "{none}");
     }
