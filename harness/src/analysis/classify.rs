@@ -1047,7 +1047,7 @@ fn one_process(r: &Readings) -> Option<Classification> {
             Confidence::Medium
         },
         format!(
-            "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) are flat ({} together)",
+            "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) do not grow ({} together)",
             f.share * 100.0,
             f.others,
             signed(others_net)
@@ -1949,7 +1949,7 @@ mod tests {
         assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
         assert!(
             c.summary
-                .contains("the other 1 process(es) are flat (-220 KiB together)"),
+                .contains("the other 1 process(es) do not grow (-220 KiB together)"),
             "{}",
             c.summary
         );
