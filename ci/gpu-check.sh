@@ -17,6 +17,10 @@
 #   MEMSOAK_GPU_BIN=DIR   use prebuilt `memsoak` and `candle-test` from DIR
 #                         instead of building (a GPU box without cargo)
 #   GPU_SOAK=2m           length of the candle soak; GPU_WATCH=60s each watch
+#                         (2m, not memsoak's 5m default, to fit a lent
+#                         device's time: on the CPU 2 of 13 healthy 2-minute
+#                         soaks failed rss.slope<2MiB/min, so re-run a failed
+#                         rss row with GPU_SOAK=5m before believing it)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
