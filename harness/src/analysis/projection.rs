@@ -210,7 +210,7 @@ fn time_to(
 /// ```
 /// use memsoak::analysis::Analysis;
 /// let a = Analysis { duration_s: 0.0, samples: 0, items: None, dropped_rows: 0,
-///                    metrics: vec![], thresholds: vec![] };
+///                    gaps: vec![], metrics: vec![], thresholds: vec![] };
 /// let p = memsoak::analysis::projection::project(&a, memsoak::analysis::DEFAULT_MIN_GROWTH);
 /// assert!(p.out_of_memory.is_none() && p.caps.is_empty());
 /// ```
