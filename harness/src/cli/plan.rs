@@ -40,9 +40,9 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 // NOTE: not 2 minutes. The default candle run's RSS jumps by several MiB
 // sample to sample (sd 3.6 MiB over 16 minutes, nearly white) and fills a
 // little in its first minutes. Of 13 healthy 2-minute runs of the
-// default (7721f27, 2-core dev box) 2 failed `rss.slope<2MiB/min`, at 2.03
-// and 2.25 MiB/min, both significant; their rss drifts averaged +0.5
-// MiB/min. In one healthy 16-minute run, the rss drift of a window every
+// default (builds up to 7721f27, 2-core dev box) 2 failed
+// `rss.slope<2MiB/min`, at 2.03 and 2.25 MiB/min, both significant; their
+// rss drifts averaged +0.5 MiB/min (sd 0.89). In one healthy 16-minute run, the rss drift of a window every
 // 30 s spread with sd 0.84 MiB/min over 2 minutes (mean −0.08), 0.50 over
 // 3 and 0.23 over 5 (heap: 0.94, 0.48, 0.15 against its 1 MiB/min); no
 // 5-minute window read over 0.37. Before that, not 60 s: with jemalloc's
