@@ -1380,6 +1380,18 @@ mod tests {
         }
     }
 
+    /// An analysis of `rss` alone, growing significantly: first level,
+    /// rise and growth after warm-up, MiB.
+    fn growing_rss(first: f64, rise: f64, growth: f64) -> Analysis {
+        analysis(vec![m(
+            Metric::Rss,
+            first * MIB,
+            rise * MIB,
+            growth * MIB,
+            true,
+        )])
+    }
+
     fn analysis(metrics: Vec<MetricAnalysis>) -> Analysis {
         Analysis {
             duration_s: 600.0,
@@ -1594,13 +1606,7 @@ mod tests {
 
     #[test]
     fn black_box_growth_is_unknown_not_a_guess() {
-        let a = analysis(vec![m(
-            Metric::Rss,
-            100.0 * MIB,
-            60.0 * MIB,
-            50.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(100.0, 60.0, 50.0);
         let c = classify(&a, &[], MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(c.summary.contains("black box"), "{}", c.summary);
@@ -1938,13 +1944,7 @@ mod tests {
             10.0,
             0.95,
         );
-        let a = analysis(vec![m(
-            Metric::Rss,
-            140.0 * MIB,
-            120.0 * MIB,
-            110.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(140.0, 120.0, 110.0);
         let c = classify_tree(&a, &[], &trends, MIB);
         assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
         assert!(
@@ -1970,13 +1970,7 @@ mod tests {
         // 1 MiB/s from 10 s to 120 s.
         let g = trends[0].growth.unwrap() / MIB;
         assert!((g - 110.0).abs() < 0.5, "{g}");
-        let a = analysis(vec![m(
-            Metric::Rss,
-            140.0 * MIB,
-            120.0 * MIB,
-            112.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(140.0, 120.0, 112.0);
         let c = classify_tree(&a, &[], &trends, MIB);
         assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
         assert_eq!(c.confidence, Confidence::High);
@@ -2002,13 +1996,7 @@ mod tests {
     fn growth_shared_by_two_processes_names_neither() {
         let leak = |x: f64| 50.0 * MIB + 0.5 * x * MIB;
         let p = tree(&[(10, "a", 0.0, 120.0, &leak), (11, "b", 0.0, 120.0, &leak)]);
-        let a = analysis(vec![m(
-            Metric::Rss,
-            100.0 * MIB,
-            120.0 * MIB,
-            110.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(100.0, 120.0, 110.0);
         let c = classify_tree(&a, &[], &process_trends(&p, 10.0, 0.95), MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(c.process.is_none());
@@ -2039,13 +2027,7 @@ mod tests {
         assert!(w.growth.unwrap().abs() < MIB, "{w:?}");
         let b = trends.iter().find(|t| t.pid == 12).unwrap();
         assert_eq!((b.samples, b.growth), (2, None));
-        let a = analysis(vec![m(
-            Metric::Rss,
-            10.0 * MIB,
-            100.0 * MIB,
-            90.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(10.0, 100.0, 90.0);
         let c = classify_tree(&a, &[], &trends, MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(
@@ -2062,13 +2044,7 @@ mod tests {
         let leak = |x: f64| 50.0 * MIB + 0.5 * x * MIB;
         let flat = |x: f64| 20.0 * MIB + jitter(x);
         let p = tree(&[(10, "a", 0.0, 120.0, &leak), (11, "b", 0.0, 120.0, &flat)]);
-        let a = analysis(vec![m(
-            Metric::Rss,
-            100.0 * MIB,
-            120.0 * MIB,
-            110.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(100.0, 120.0, 110.0);
         let trends = process_trends(&p, 10.0, 0.95);
         assert_eq!(
             classify_tree(&a, &[], &trends, MIB).pattern,
@@ -2076,13 +2052,7 @@ mod tests {
         );
         // A tree of one process has nothing to single out.
         let alone = tree(&[(10, "a", 0.0, 120.0, &leak)]);
-        let a = analysis(vec![m(
-            Metric::Rss,
-            50.0 * MIB,
-            60.0 * MIB,
-            55.0 * MIB,
-            true,
-        )]);
+        let a = growing_rss(50.0, 60.0, 55.0);
         let c = classify_tree(&a, &[], &process_trends(&alone, 10.0, 0.95), MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(c.summary.contains("black box"), "{}", c.summary);
