@@ -39,15 +39,15 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 /// Default run length of `memsoak run`/`watch` with no profile: 5 minutes.
 // NOTE: not 2 minutes. The default candle run's RSS jumps by several MiB
 // sample to sample (sd 3.6 MiB over 16 minutes, nearly white) and fills a
-// little in its first minutes. Of 13 healthy 2-minute runs of the
-// default (builds up to 7721f27, 2-core dev box) 2 failed
-// `rss.slope<2MiB/min`, at 2.03 and 2.25 MiB/min, both significant; their
-// rss drifts averaged +0.5 MiB/min (sd 0.89). In one healthy 16-minute run, the rss drift of a window every
-// 30 s spread with sd 0.84 MiB/min over 2 minutes (mean −0.08), 0.50 over
-// 3 and 0.23 over 5 (heap: 0.94, 0.48, 0.15 against its 1 MiB/min); no
-// 5-minute window read over 0.37. Before that, not 60 s: with jemalloc's
-// decay off RSS crept page by page as new batch shapes came (1.4–2.05
-// MiB/min in four 60 s runs).
+// little in its first minutes. Of 13 healthy 2-minute runs of the default
+// (builds up to 7721f27, 2-core dev box) 2 failed `rss.slope<2MiB/min`, at
+// 2.03 and 2.25 MiB/min, both significant; their rss drifts averaged +0.5
+// MiB/min (sd 0.89). In one healthy 16-minute run, the rss drift of a
+// window every 30 s spread with sd 0.84 MiB/min over 2 minutes (mean
+// −0.08), 0.50 over 3 and 0.23 over 5 (heap: 0.94, 0.48, 0.15 against its
+// 1 MiB/min); no 5-minute window read over 0.37. Before that, not 60 s:
+// with jemalloc's decay off RSS crept page by page as new batch shapes
+// came (1.4–2.05 MiB/min in four 60 s runs).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(300);
 
 fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, PlanError> {
