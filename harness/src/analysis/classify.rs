@@ -325,8 +325,13 @@ pub struct ProcessFinding {
     pub share: f64,
     /// Other processes seen.
     pub others: usize,
-    /// The others' fitted growth, positive parts summed, bytes.
+    /// The others' fitted growth, positive parts summed, bytes (what the
+    /// share test weighs).
     pub others_growth: f64,
+    /// The others' net fitted growth, bytes: rises and falls summed (what
+    /// the summary says). 0 in reports written before it was kept.
+    #[serde(default)]
+    pub others_net: f64,
 }
 
 /// Share of the tree's growth one process must hold to be named.
@@ -426,11 +431,8 @@ fn one_process_finding(
     if others.iter().any(|p| p.grows(floor)) {
         return None;
     }
-    let others_growth: f64 = others
-        .iter()
-        .filter_map(|p| p.growth)
-        .map(|g| g.max(0.0))
-        .sum();
+    let fitted = || others.iter().filter_map(|p| p.growth);
+    let others_growth: f64 = fitted().map(|g| g.max(0.0)).sum();
     if others_growth > (1.0 - ONE_PROCESS_SHARE) * tree_growth {
         return None;
     }
@@ -444,6 +446,7 @@ fn one_process_finding(
         share: growth / tree_growth,
         others: others.len(),
         others_growth,
+        others_net: fitted().sum(),
     })
 }
 
@@ -1030,15 +1033,9 @@ fn one_process(r: &Readings) -> Option<Classification> {
         .find(|p| p.pid == f.pid)
         .map(ProcessTrend::describe)
         .unwrap_or_default();
-    // NOTE: the text gives the others' net change: `others_growth` sums
-    // only their rises (what the share test weighs), and read "+0 B
-    // together" beside a process that fell 197 KiB.
-    let others_net: f64 = r
-        .processes
-        .iter()
-        .filter(|p| p.pid != f.pid)
-        .filter_map(|p| p.growth)
-        .sum();
+    // NOTE: the text gives the others' net change, not `others_growth`
+    // (their rises only), which read "+0 B together" beside a process that
+    // fell 197 KiB.
     let mut c = r.answer(
         Pattern::OneProcess,
         if f.share >= ONE_PROCESS_HIGH_SHARE {
@@ -1050,7 +1047,7 @@ fn one_process(r: &Readings) -> Option<Classification> {
             "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) do not grow ({} together)",
             f.share * 100.0,
             f.others,
-            signed(others_net)
+            signed(f.others_net)
         ),
         vec![
             format!(
@@ -1947,6 +1944,13 @@ mod tests {
         let a = growing_rss(140.0, 120.0, 110.0);
         let c = classify_tree(&a, &[], &trends, MIB);
         assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        let f = c.process.as_ref().unwrap();
+        assert_eq!(f.others_growth, 0.0);
+        assert!(
+            (f.others_net + 220.0 * 1024.0).abs() < 1024.0,
+            "{}",
+            f.others_net
+        );
         assert!(
             c.summary
                 .contains("the other 1 process(es) do not grow (-220 KiB together)"),
