@@ -22,7 +22,7 @@ import pytest
 
 from pytest_memsoak import binary
 from pytest_memsoak.binary import MemsoakNotFound, find_memsoak
-from pytest_memsoak.soak import SoakResult, fmt_bytes, summarize
+from pytest_memsoak.soak import SoakResult, fmt_bytes, fmt_p, summarize
 
 pytest_plugins = ["pytester"]
 
@@ -369,6 +369,14 @@ def test_bytes_are_written_as_memsoak_writes_them() -> None:
     assert fmt_bytes(16.5 * 2**20) == "16.5 MiB"
     assert fmt_bytes(-123 * 1024) == "-123 KiB"
     assert fmt_bytes(1.5 * 1024) == "1.50 KiB"
+
+
+def test_p_values_are_written_as_memsoak_writes_them() -> None:
+    assert fmt_p(0.0004) == "p < 0.001"
+    assert fmt_p(0.0007) == "p = 0.001"
+    assert fmt_p(0.0123) == "p = 0.012"
+    assert fmt_p(None) == "p n/a"
+    assert fmt_p(float("nan")) == "p n/a"
 
 
 def test_a_run_without_a_report_is_summarized_by_memsoaks_last_line(tmp_path: Path) -> None:

@@ -235,10 +235,13 @@ def fmt_bytes(b: float) -> str:
     return f"{sign}{v:.{digits}f} {units[i]}"
 
 
-def _fmt_p(p: Optional[float]) -> str:
-    if p is None:
+def fmt_p(p: Optional[float]) -> str:
+    """A p-value as memsoak's summary writes it: three decimals, and
+    "< 0.001" only below what three decimals show (0.0007 reads 0.001 in
+    both); a missing one (null or NaN) is "n/a"."""
+    if p is None or p != p:
         return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return "p < 0.001" if p < 0.0005 else f"p = {p:.3f}"
 
 
 def _metric(report: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:
@@ -271,7 +274,7 @@ def summarize(result: SoakResult) -> str:
         parts.append(
             f"RSS drift per 1,000 calls {fmt_bytes(s['value'])} "
             f"({r.get('confidence', 0.95):.0%} CI {fmt_bytes(s['ci_low'])} to "
-            f"{fmt_bytes(s['ci_high'])}), {_fmt_p(rss.get('trend_p_value'))}, "
+            f"{fmt_bytes(s['ci_high'])}), {fmt_p(rss.get('trend_p_value'))}, "
             f"after a {rss.get('warmup_end_s', 0):.1f} s warm-up."
         )
     cls = r.get("classification")
