@@ -77,6 +77,10 @@ def _snapshot(seq, out_dir, roots, started_at):
     import time
     import tracemalloc
 
+    # NOTE: the heap's time is when the snapshot starts: taking it holds the
+    # GIL, so no Python thread allocates until it is done; folding it below
+    # takes seconds on a big heap and is not the target's time.
+    taken = time.time()
     snap = tracemalloc.take_snapshot()
     snap = snap.filter_traces(
         (
@@ -117,7 +121,7 @@ def _snapshot(seq, out_dir, roots, started_at):
         "version": 1,
         "seq": seq,
         "pid": pid,
-        "t_unix": time.time(),
+        "t_unix": taken,
         "tracing_since_unix": started_at,
         "traced_bytes": total,
         "min_site_bytes": _MIN_SITE_BYTES,

@@ -1,7 +1,8 @@
 //! The `attribution/` folder of a run (`--attribute`): the one owner of its
 //! files. For a Python target memsoak writes the Python side
 //! (`python/sitecustomize.py`) and the `request` counter there, and each
-//! Python process of the target writes its snapshots `snap-NNNN-pPID.json`;
+//! Python process of the target writes its snapshots `snap-NNNN-pPID.json`,
+//! and memsoak marks when sampling ended (`sampling-ended`);
 //! for an in-process backend memsoak writes its own jemalloc snapshots,
 //! `jeprof-NNNN-pPID.json` beside the raw dumps `jeprof-NNNN-pPID.heap`
 //! ([`SnapshotFile`], typed both ways), and from the dumps pprof's
@@ -23,6 +24,9 @@ use crate::sample::heap_profile::{self, Folded, Frame, HeapProfile, Relocation, 
 pub const ATTRIBUTION_DIR: &str = "attribution";
 /// The request counter memsoak raises to ask for a snapshot.
 pub const REQUEST_FILE: &str = "request";
+/// When the soak's sampling ended (seconds since the Unix epoch, one line):
+/// a snapshot taken later is not of the heap the samples measured.
+pub const ENDED_FILE: &str = "sampling-ended";
 /// Where the Python side is written, inside [`ATTRIBUTION_DIR`].
 pub const PYTHON_DIR: &str = "python";
 /// The environment variable that tells the Python side where to work.
@@ -399,9 +403,23 @@ impl RunFolder {
         write_atomic(&self.attribution_dir().join(REQUEST_FILE), format!("{n}\n"))
     }
 
+    /// Mark that the soak's sampling ended at `t_unix`: a snapshot the
+    /// target takes after it (a request answered late, while the workload
+    /// was torn down) is left out when the folder is read.
+    pub fn end_attribution(&self, t_unix: f64) -> Result<(), FolderError> {
+        write_atomic(
+            &self.attribution_dir().join(ENDED_FILE),
+            format!("{t_unix:.6}\n"),
+        )
+    }
+
     /// Its snapshots; `None` when the run was not attributed. A file that
     /// does not read (a snapshot torn by a kill, a stray file) is left out
     /// with a note, never an error: the others still say where memory grew.
+    /// So is a snapshot taken after sampling ended
+    /// ([`RunFolder::end_attribution`]): the samples never saw that heap
+    /// (kept outputs freed as the workload stopped, say), and fitting it
+    /// would bend every site's drift.
     pub fn read_attribution(&self) -> Result<Option<Snapshots>, FolderError> {
         let dir = self.attribution_dir();
         if !dir.is_dir() {
@@ -429,6 +447,19 @@ impl RunFolder {
             snapshots: Vec::new(),
             notes: Vec::new(),
         };
+        let ended = match std::fs::read_to_string(dir.join(ENDED_FILE)) {
+            Err(_) => None,
+            Ok(t) => match t.trim().parse::<f64>() {
+                Ok(t) if t.is_finite() => Some(t),
+                _ => {
+                    out.notes.push(format!(
+                        "{ATTRIBUTION_DIR}/{ENDED_FILE} does not hold a time ({:?}): snapshots taken after sampling ended are kept",
+                        t.trim()
+                    ));
+                    None
+                }
+            },
+        };
         let mut seen = None;
         for n in names {
             let read = std::fs::read_to_string(dir.join(&n))
@@ -444,6 +475,10 @@ impl RunFolder {
                     None => Err(format!("taken by an unknown tracer `{}`", s.source)),
                 });
             match read {
+                Ok((_, s)) if ended.is_some_and(|e| s.t_unix > e) => out.notes.push(format!(
+                    "{ATTRIBUTION_DIR}/{n} left out: taken {:.1} s after sampling ended, of a heap the samples never saw",
+                    s.t_unix - ended.unwrap_or_default()
+                )),
                 Ok((t, s)) => {
                     seen = Some(t);
                     out.tracer = t;
@@ -525,6 +560,41 @@ mod tests {
         assert_eq!(s.notes.len(), 1);
         assert!(
             s.notes[0].contains("snap-0004-p42.json left out"),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
+    fn a_snapshot_taken_after_sampling_ended_is_left_out_with_a_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_attribution(None).unwrap();
+        for seq in [2, 3, 4] {
+            let f = file(seq);
+            std::fs::write(
+                folder.attribution_dir().join(f.name()),
+                serde_json::to_string(&f).unwrap(),
+            )
+            .unwrap();
+        }
+        // Snapshot 4 is taken at 1.7e9 + 4, 0.5 s after the end.
+        folder.end_attribution(1.7e9 + 3.5).unwrap();
+        let s = folder.read_attribution().unwrap().unwrap();
+        let seqs: Vec<u32> = s.snapshots.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("snap-0004-p42.json left out: taken 0.5 s after sampling ended"),
+            "{:?}",
+            s.notes
+        );
+        // A mark that does not read keeps every snapshot, and says so.
+        std::fs::write(folder.attribution_dir().join(ENDED_FILE), "soon\n").unwrap();
+        let s = folder.read_attribution().unwrap().unwrap();
+        assert_eq!(s.snapshots.len(), 3);
+        assert!(
+            s.notes[0].contains("sampling-ended does not hold a time (\"soon\")"),
             "{:?}",
             s.notes
         );

@@ -152,6 +152,19 @@ impl Requester {
         }
     }
 
+    /// Mark the end of the soak's sampling, so that a snapshot the target
+    /// takes later (a request answered late) is left out of the analysis
+    /// ([`RunFolder::end_attribution`]). Returns a note when the mark
+    /// cannot be written.
+    pub fn end(&self) -> Option<String> {
+        if self.sent == 0 {
+            return None;
+        }
+        self.folder.end_attribution(unix_now()).err().map(|e| {
+            format!("--attribute: the end of sampling was not marked ({e}): a snapshot taken after it is analysed too")
+        })
+    }
+
     /// Requests sent so far (the first only started tracing).
     pub fn sent(&self) -> u32 {
         self.sent

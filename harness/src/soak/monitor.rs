@@ -250,6 +250,9 @@ impl Monitor {
     /// them failed, if it did.
     pub fn finish(&mut self, last_sample: bool) -> (SampleTable, Option<String>) {
         self.progress.finish();
+        if let Some(n) = self.requester.as_ref().and_then(Requester::end) {
+            self.notes.push(n);
+        }
         let err = self.sampler.join(last_sample).err();
         (self.sampler.take_samples(), err)
     }
