@@ -155,9 +155,10 @@ impl Requester {
     /// Mark the end of the soak's sampling, so that a snapshot the target
     /// takes later (a request answered late) is left out of the analysis
     /// ([`RunFolder::end_attribution`]). Returns a note when the mark
-    /// cannot be written.
+    /// cannot be written; none when no request was (nothing to mark, or a
+    /// note already says why).
     pub fn end(&self) -> Option<String> {
-        if self.sent == 0 {
+        if self.sent == 0 || self.failed {
             return None;
         }
         self.folder.end_attribution(unix_now()).err().map(|e| {
@@ -368,5 +369,28 @@ mod tests {
         }
         let req = std::fs::read_to_string(tmp.path().join("attribution/request")).unwrap();
         assert_eq!(req, "3\n");
+        let ended = tmp.path().join("attribution/sampling-ended");
+        assert!(!ended.exists());
+        assert_eq!(r.end(), None);
+        let t: f64 = std::fs::read_to_string(&ended)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!((t - unix_now()).abs() < 60.0, "{t}");
+    }
+
+    #[test]
+    fn a_soak_that_sent_no_request_marks_no_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_attribution(None).unwrap();
+        let plan = Attribute {
+            first_s: 2.0,
+            every: Duration::from_secs(1),
+        };
+        let r = Requester::new(folder, plan);
+        assert_eq!(r.end(), None);
+        assert!(!tmp.path().join("attribution/sampling-ended").exists());
     }
 }
