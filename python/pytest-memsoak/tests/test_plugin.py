@@ -372,7 +372,9 @@ def test_bytes_are_written_as_memsoak_writes_them() -> None:
 
 
 def test_p_values_are_written_as_memsoak_writes_them() -> None:
+    # The plugin wrote "p < 0.001" for 0.0007, where the summary says 0.001.
     assert fmt_p(0.0004) == "p < 0.001"
+    assert fmt_p(0.0005) == "p = 0.001"
     assert fmt_p(0.0007) == "p = 0.001"
     assert fmt_p(0.0123) == "p = 0.012"
     assert fmt_p(None) == "p n/a"

@@ -236,9 +236,10 @@ def fmt_bytes(b: float) -> str:
 
 
 def fmt_p(p: Optional[float]) -> str:
-    """A p-value as memsoak's summary writes it: three decimals, and
-    "< 0.001" only below what three decimals show (0.0007 reads 0.001 in
-    both); a missing one (null or NaN) is "n/a"."""
+    """A p-value with the figures memsoak's summary gives (its `p=0.012`,
+    `p<0.001`, spaced out here): three decimals, and "< 0.001" only below
+    what three decimals show (0.0007 reads 0.001 in both); a missing one
+    (null or NaN) is "n/a"."""
     if p is None or p != p:
         return "p n/a"
     return "p < 0.001" if p < 0.0005 else f"p = {p:.3f}"
