@@ -1,14 +1,15 @@
 //! The `attribution/` folder of a run (`--attribute`): the one owner of its
 //! files. For a Python target memsoak writes the Python side
 //! (`python/sitecustomize.py`) and the `request` counter there, and each
-//! Python process of the target writes its snapshots `snap-NNNN-pPID.json`,
-//! and memsoak marks when sampling ended (`sampling-ended`);
+//! Python process of the target writes its snapshots `snap-NNNN-pPID.json`;
 //! for an in-process backend memsoak writes its own jemalloc snapshots,
 //! `jeprof-NNNN-pPID.json` beside the raw dumps `jeprof-NNNN-pPID.heap`
 //! ([`SnapshotFile`], typed both ways), and from the dumps pprof's
 //! profiles of the first and last snapshot and of the growth between
 //! them (`heap-first.pb.gz`, `heap-last.pb.gz`, `heap-growth.pb.gz`; the
-//! format is [`super::pprof`]'s).
+//! format is [`super::pprof`]'s). For either, once sampling has ended,
+//! memsoak writes the time (`sampling-ended`): a snapshot taken later is
+//! left out of the analysis.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,17 @@ pub const HEAP_LAST_PPROF: &str = "heap-last.pb.gz";
 /// pprof's profile of the growth from the first dump to the last, per
 /// stack (negative where a stack shrank).
 pub const HEAP_GROWTH_PPROF: &str = "heap-growth.pb.gz";
+
+/// How late a snapshot came: milliseconds under a second (a request
+/// answered during the teardown is tens of them late), else
+/// [`crate::units::fmt_secs`].
+fn late(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        crate::units::fmt_secs(s)
+    }
+}
 
 fn tracemalloc() -> String {
     Tracer::Tracemalloc.name().into()
@@ -448,18 +460,19 @@ impl RunFolder {
             notes: Vec::new(),
         };
         let ended = match std::fs::read_to_string(dir.join(ENDED_FILE)) {
-            Err(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
             Ok(t) => match t.trim().parse::<f64>() {
-                Ok(t) if t.is_finite() => Some(t),
-                _ => {
-                    out.notes.push(format!(
-                        "{ATTRIBUTION_DIR}/{ENDED_FILE} does not hold a time ({:?}): snapshots taken after sampling ended are kept",
-                        t.trim()
-                    ));
-                    None
-                }
+                Ok(t) if t.is_finite() => Ok(Some(t)),
+                _ => Err(format!("it does not hold a time ({:?})", t.trim())),
             },
-        };
+        }
+        .unwrap_or_else(|why| {
+            out.notes.push(format!(
+                "{ATTRIBUTION_DIR}/{ENDED_FILE}: {why}: snapshots taken after sampling ended are kept"
+            ));
+            None
+        });
         let mut seen = None;
         for n in names {
             let read = std::fs::read_to_string(dir.join(&n))
@@ -476,8 +489,8 @@ impl RunFolder {
                 });
             match read {
                 Ok((_, s)) if ended.is_some_and(|e| s.t_unix > e) => out.notes.push(format!(
-                    "{ATTRIBUTION_DIR}/{n} left out: taken {:.1} s after sampling ended, of a heap the samples never saw",
-                    s.t_unix - ended.unwrap_or_default()
+                    "{ATTRIBUTION_DIR}/{n} left out: taken {} after sampling ended, of a heap the samples never saw",
+                    late(s.t_unix - ended.unwrap_or_default())
                 )),
                 Ok((t, s)) => {
                     seen = Some(t);
@@ -567,6 +580,8 @@ mod tests {
 
     #[test]
     fn a_snapshot_taken_after_sampling_ended_is_left_out_with_a_note() {
+        // A snapshot answered after the workload stopped (kept outputs
+        // freed) was fitted with the others and named no site (CI, stop 42).
         let tmp = tempfile::tempdir().unwrap();
         let folder = RunFolder::at(tmp.path());
         folder.prepare_attribution(None).unwrap();
@@ -585,7 +600,7 @@ mod tests {
         assert_eq!(seqs, [2, 3]);
         assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
         assert!(
-            s.notes[0].contains("snap-0004-p42.json left out: taken 0.5 s after sampling ended"),
+            s.notes[0].contains("snap-0004-p42.json left out: taken 500 ms after sampling ended"),
             "{:?}",
             s.notes
         );
@@ -594,7 +609,7 @@ mod tests {
         let s = folder.read_attribution().unwrap().unwrap();
         assert_eq!(s.snapshots.len(), 3);
         assert!(
-            s.notes[0].contains("sampling-ended does not hold a time (\"soon\")"),
+            s.notes[0].contains("sampling-ended: it does not hold a time (\"soon\")"),
             "{:?}",
             s.notes
         );

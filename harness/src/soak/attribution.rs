@@ -40,6 +40,11 @@ pub struct Attribute {
     pub first_s: f64,
     /// The period of the snapshots.
     pub every: Duration,
+    /// No request goes out after this, seconds into the soak: [`MIN_EVERY`]
+    /// before its end, so that the target answers the last one while the
+    /// soak still samples (the schedule's period ends at the run's end,
+    /// and a request sent there was answered during the teardown).
+    pub last_s: f64,
 }
 
 impl Attribute {
@@ -70,12 +75,18 @@ impl Attribute {
                 MIN_EVERY.as_millis()
             ));
         }
-        if first_s + every.as_secs_f64() >= d {
+        let last_s = d - MIN_EVERY.as_secs_f64();
+        if first_s + every.as_secs_f64() > last_s {
             return Err(format!(
-                "--attribute-every {shown}: no snapshot fits between the end of warm-up ({first_s:.1}s) and the end of the run ({d:.1}s)"
+                "--attribute-every {shown}: no snapshot fits between the end of warm-up ({first_s:.1}s) and the end of the run ({d:.1}s, less {}ms for the target to answer)",
+                MIN_EVERY.as_millis()
             ));
         }
-        Ok(Attribute { first_s, every })
+        Ok(Attribute {
+            first_s,
+            every,
+            last_s,
+        })
     }
 }
 
@@ -132,7 +143,7 @@ impl Requester {
             ));
         }
         let due = self.plan.first_s + f64::from(self.sent) * self.plan.every.as_secs_f64();
-        if self.failed || elapsed < due {
+        if self.failed || elapsed < due || due > self.plan.last_s {
             return None;
         }
         self.sent += 1;
@@ -155,8 +166,8 @@ impl Requester {
     /// Mark the end of the soak's sampling, so that a snapshot the target
     /// takes later (a request answered late) is left out of the analysis
     /// ([`RunFolder::end_attribution`]). Returns a note when the mark
-    /// cannot be written; none when no request was (nothing to mark, or a
-    /// note already says why).
+    /// cannot be written. No mark is written when no request went out
+    /// (nothing to mark) or writing one failed (a note already says why).
     pub fn end(&self) -> Option<String> {
         if self.sent == 0 || self.failed {
             return None;
@@ -343,6 +354,29 @@ mod tests {
     }
 
     #[test]
+    fn the_default_schedule_sends_no_request_at_the_runs_end() {
+        // The 11th period of the default schedule ends at the run's end: a
+        // request was sent there, in the poll that ended the soak, and the
+        // target answered it during the teardown (an eleventh snapshot, of
+        // a heap the samples never saw).
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_attribution(None).unwrap();
+        let d = Duration::from_secs(110);
+        let plan = Attribute::schedule(d, Warmup::Time(Duration::from_secs(22)), None).unwrap();
+        let mut r = Requester::new(folder, plan);
+        // The monitor's poll, every 50 ms, up to and including the end.
+        for k in 0..=2200 {
+            assert_eq!(r.poll(f64::from(k) * 0.05), None);
+        }
+        assert_eq!(
+            r.sent(),
+            1 + DEFAULT_SNAPSHOTS,
+            "the start and 10 snapshots"
+        );
+    }
+
+    #[test]
     fn a_period_too_fast_or_too_long_is_one_line() {
         let d = Duration::from_secs(10);
         let e = Attribute::schedule(d, Warmup::Fraction(0.1), Some(Duration::from_millis(100)))
@@ -361,15 +395,20 @@ mod tests {
         let plan = Attribute {
             first_s: 2.0,
             every: Duration::from_secs(1),
+            last_s: 4.5,
         };
         let mut r = Requester::new(folder, plan);
-        for (t, want) in [(1.0, 0), (2.0, 1), (2.5, 1), (3.0, 2), (4.1, 3)] {
+        // Nothing is due after 4.5 s: the request of 5 s never goes out.
+        for (t, want) in [(1.0, 0), (2.0, 1), (2.5, 1), (3.0, 2), (4.1, 3), (5.2, 3)] {
             assert_eq!(r.poll(t), None);
             assert_eq!(r.sent(), want, "at {t}s");
         }
         let req = std::fs::read_to_string(tmp.path().join("attribution/request")).unwrap();
         assert_eq!(req, "3\n");
-        let ended = tmp.path().join("attribution/sampling-ended");
+        let ended = tmp
+            .path()
+            .join(crate::runfolder::attribution::ATTRIBUTION_DIR)
+            .join(crate::runfolder::attribution::ENDED_FILE);
         assert!(!ended.exists());
         assert_eq!(r.end(), None);
         let t: f64 = std::fs::read_to_string(&ended)
@@ -388,9 +427,14 @@ mod tests {
         let plan = Attribute {
             first_s: 2.0,
             every: Duration::from_secs(1),
+            last_s: 9.75,
         };
         let r = Requester::new(folder, plan);
         assert_eq!(r.end(), None);
-        assert!(!tmp.path().join("attribution/sampling-ended").exists());
+        let ended = tmp
+            .path()
+            .join(crate::runfolder::attribution::ATTRIBUTION_DIR)
+            .join(crate::runfolder::attribution::ENDED_FILE);
+        assert!(!ended.exists());
     }
 }

@@ -171,9 +171,6 @@ impl Monitor {
             });
         }
         let now = self.elapsed();
-        if let Some(n) = self.requester.as_mut().and_then(|r| r.poll(now)) {
-            self.notes.push(n);
-        }
         if self.exposition.as_ref().is_some_and(|e| e.due(now)) {
             let opts = self.analysis_options();
             if let Some(e) = &mut self.exposition {
@@ -241,19 +238,27 @@ impl Monitor {
         if now >= self.opts.duration.as_secs_f64() {
             return Some(Stop::Duration);
         }
+        // NOTE: last, so that no snapshot is requested in the poll that ends
+        // the soak: the target would answer it during the teardown.
+        if let Some(n) = self.requester.as_mut().and_then(|r| r.poll(now)) {
+            self.notes.push(n);
+        }
         None
     }
 
     /// Stop sampling, taking one last sample first when `last_sample` (so a
-    /// run that ends between ticks still records its final state). Returns
-    /// every sample taken (as `samples.csv` holds them), and why writing
-    /// them failed, if it did.
+    /// run that ends between ticks still records its final state), and mark
+    /// the end of sampling for `--attribute` ([`Requester::end`]): call it
+    /// before tearing the target or the workload down, so that a snapshot
+    /// taken during the teardown is later than the mark. Returns every
+    /// sample taken (as `samples.csv` holds them), and why writing them
+    /// failed, if it did.
     pub fn finish(&mut self, last_sample: bool) -> (SampleTable, Option<String>) {
         self.progress.finish();
+        let err = self.sampler.join(last_sample).err();
         if let Some(n) = self.requester.as_ref().and_then(Requester::end) {
             self.notes.push(n);
         }
-        let err = self.sampler.join(last_sample).err();
         (self.sampler.take_samples(), err)
     }
 
