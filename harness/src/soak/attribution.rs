@@ -338,6 +338,8 @@ impl HeapProfiler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runfolder::attribution::ENDED_FILE;
+    use std::path::PathBuf;
 
     #[test]
     fn the_default_schedule_fits_ten_snapshots_after_warm_up() {
@@ -360,11 +362,9 @@ mod tests {
         // target answered it during the teardown (an eleventh snapshot, of
         // a heap the samples never saw).
         let tmp = tempfile::tempdir().unwrap();
-        let folder = RunFolder::at(tmp.path());
-        folder.prepare_attribution(None).unwrap();
         let d = Duration::from_secs(110);
         let plan = Attribute::schedule(d, Warmup::Time(Duration::from_secs(22)), None).unwrap();
-        let mut r = Requester::new(folder, plan);
+        let (mut r, _) = requester_in(&tmp, plan);
         // The monitor's poll, every 50 ms, up to and including the end.
         for k in 0..=2200 {
             assert_eq!(r.poll(f64::from(k) * 0.05), None);
@@ -387,17 +387,28 @@ mod tests {
         assert!(e.contains("no snapshot fits"), "{e}");
     }
 
+    /// A requester sending on `plan` into a prepared folder in `tmp`, and
+    /// the path of its end mark.
+    fn requester_in(tmp: &tempfile::TempDir, plan: Attribute) -> (Requester, PathBuf) {
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_attribution(None).unwrap();
+        let ended = folder.attribution_dir().join(ENDED_FILE);
+        (Requester::new(folder, plan), ended)
+    }
+
+    /// Tracing from 2 s, a snapshot every second, none due after `last_s`.
+    fn every_second(last_s: f64) -> Attribute {
+        Attribute {
+            first_s: 2.0,
+            every: Duration::from_secs(1),
+            last_s,
+        }
+    }
+
     #[test]
     fn requests_go_out_on_schedule() {
         let tmp = tempfile::tempdir().unwrap();
-        let folder = RunFolder::at(tmp.path());
-        folder.prepare_attribution(None).unwrap();
-        let plan = Attribute {
-            first_s: 2.0,
-            every: Duration::from_secs(1),
-            last_s: 4.5,
-        };
-        let mut r = Requester::new(folder, plan);
+        let (mut r, ended) = requester_in(&tmp, every_second(4.5));
         // Nothing is due after 4.5 s: the request of 5 s never goes out.
         for (t, want) in [(1.0, 0), (2.0, 1), (2.5, 1), (3.0, 2), (4.1, 3), (5.2, 3)] {
             assert_eq!(r.poll(t), None);
@@ -405,10 +416,6 @@ mod tests {
         }
         let req = std::fs::read_to_string(tmp.path().join("attribution/request")).unwrap();
         assert_eq!(req, "3\n");
-        let ended = tmp
-            .path()
-            .join(crate::runfolder::attribution::ATTRIBUTION_DIR)
-            .join(crate::runfolder::attribution::ENDED_FILE);
         assert!(!ended.exists());
         assert_eq!(r.end(), None);
         let t: f64 = std::fs::read_to_string(&ended)
@@ -422,19 +429,8 @@ mod tests {
     #[test]
     fn a_soak_that_sent_no_request_marks_no_end() {
         let tmp = tempfile::tempdir().unwrap();
-        let folder = RunFolder::at(tmp.path());
-        folder.prepare_attribution(None).unwrap();
-        let plan = Attribute {
-            first_s: 2.0,
-            every: Duration::from_secs(1),
-            last_s: 9.75,
-        };
-        let r = Requester::new(folder, plan);
+        let (r, ended) = requester_in(&tmp, every_second(9.75));
         assert_eq!(r.end(), None);
-        let ended = tmp
-            .path()
-            .join(crate::runfolder::attribution::ATTRIBUTION_DIR)
-            .join(crate::runfolder::attribution::ENDED_FILE);
         assert!(!ended.exists());
     }
 }
