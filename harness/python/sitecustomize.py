@@ -77,9 +77,9 @@ def _snapshot(seq, out_dir, roots, started_at):
     import time
     import tracemalloc
 
-    # NOTE: the heap's time is when the snapshot starts: taking it holds the
-    # GIL, so no Python thread allocates until it is done; folding it below
-    # takes seconds on a big heap and is not the target's time.
+    # NOTE: the heap's time is when the snapshot starts: its traces are
+    # copied in one C call that holds the GIL, right after this; folding
+    # them below takes seconds on a big heap and is not the target's time.
     taken = time.time()
     snap = tracemalloc.take_snapshot()
     snap = snap.filter_traces(

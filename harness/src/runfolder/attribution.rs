@@ -459,11 +459,13 @@ impl RunFolder {
             snapshots: Vec::new(),
             notes: Vec::new(),
         };
+        // When sampling ended; without a mark (an old folder, a killed run)
+        // no snapshot is later than it.
         let ended = match std::fs::read_to_string(dir.join(ENDED_FILE)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(f64::INFINITY),
             Err(e) => Err(e.to_string()),
             Ok(t) => match t.trim().parse::<f64>() {
-                Ok(t) if t.is_finite() => Ok(Some(t)),
+                Ok(t) if t.is_finite() => Ok(t),
                 _ => Err(format!("it does not hold a time ({:?})", t.trim())),
             },
         }
@@ -471,7 +473,7 @@ impl RunFolder {
             out.notes.push(format!(
                 "{ATTRIBUTION_DIR}/{ENDED_FILE}: {why}: snapshots taken after sampling ended are kept"
             ));
-            None
+            f64::INFINITY
         });
         let mut seen = None;
         for n in names {
@@ -488,9 +490,9 @@ impl RunFolder {
                     None => Err(format!("taken by an unknown tracer `{}`", s.source)),
                 });
             match read {
-                Ok((_, s)) if ended.is_some_and(|e| s.t_unix > e) => out.notes.push(format!(
+                Ok((_, s)) if s.t_unix > ended => out.notes.push(format!(
                     "{ATTRIBUTION_DIR}/{n} left out: taken {} after sampling ended, of a heap the samples never saw",
-                    late(s.t_unix - ended.unwrap_or_default())
+                    late(s.t_unix - ended)
                 )),
                 Ok((t, s)) => {
                     seen = Some(t);
