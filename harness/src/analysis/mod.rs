@@ -558,7 +558,7 @@ pub fn analyze_metric(
     // Drift against items: only where items were counted on every kept row.
     let items = &done[w..];
     let slope_per_1k = if !items.is_empty() && items.iter().all(|v| v.is_finite()) {
-        stats::drift(items, ys, confidence).map(|d| Estimate {
+        stats::drift_on(stats::Axis::Items, items, ys, confidence).map(|d| Estimate {
             value: d.slope * 1000.0,
             ci_low: d.ci_low * 1000.0,
             ci_high: d.ci_high * 1000.0,
@@ -1248,7 +1248,12 @@ pub fn sequential_breach(
             } else {
                 alpha
             };
-            let d = stats::drift_of_part(x, &yy[w..], 1.0 - alpha_whole)?;
+            let axis = if th.stat == Stat::SlopePer1k {
+                stats::Axis::Items
+            } else {
+                stats::Axis::Seconds
+            };
+            let d = stats::drift_of_part_on(axis, x, &yy[w..], 1.0 - alpha_whole)?;
             let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
             let material = (d.ci_low * span).abs() >= min_growth;
             let beyond = match th.op {

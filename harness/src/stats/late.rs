@@ -157,6 +157,7 @@ pub fn late_drift(
                 &y[i..],
                 level,
                 WINDOW_MAX_BLOCKS,
+                super::MIN_LEVEL_BLOCK_S,
                 NoiseAbout::Hinge,
                 Span::Part,
             )

@@ -20,7 +20,8 @@ pub(crate) mod trend;
 mod warmup;
 
 pub use drift::{
-    Drift, DriftModel, MIN_POINTS as MIN_DRIFT_POINTS, auto_warmup, drift, drift_of_part,
+    Axis, Drift, DriftModel, MIN_LEVEL_BLOCK_S, MIN_POINTS as MIN_DRIFT_POINTS, auto_warmup, drift,
+    drift_of_part, drift_of_part_on, drift_on,
 };
 pub use late::{LATE_ALPHA_SHARE, LateDrift, MIN_WINDOW_POINTS, late_drift};
 pub use normal::{normal_cdf, normal_quantile};
@@ -114,6 +115,24 @@ pub(crate) fn block_medians(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64
 pub(crate) fn block_means(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
     block_summaries(x, y, max_blocks, |v| {
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    })
+}
+
+/// As [`block_medians`], with the mean y of each block less its lowest and
+/// highest quarter (⌊len/4⌋ each side: 2 of 10), an interquartile mean.
+/// On blocks of 10 (simulated, 400,000 blocks) it is 0.88 as efficient as
+/// the mean on Gaussian noise, where the median is 0.72, and 1.80 times as
+/// efficient on Student t3 noise, where the median is 1.65. O(len log len)
+/// per block.
+pub(crate) fn block_trimmed_means(x: &[f64], y: &[f64], max_blocks: usize) -> (Vec<f64>, Vec<f64>) {
+    block_summaries(x, y, max_blocks, |v| {
+        if v.is_empty() {
+            return None;
+        }
+        let cut = v.len() / 4;
+        v.sort_by(f64::total_cmp);
+        let kept = &v[cut..v.len() - cut];
+        Some(kept.iter().sum::<f64>() / kept.len() as f64)
     })
 }
 
