@@ -705,6 +705,11 @@ fn degenerate_inputs() {
     let r = drift(&rev_x, &rev_y, 0.95).unwrap();
     assert_eq!(r.slope, 3.0);
     assert!(r.z > 0.0);
+    // A span of 1e240 s, 40 samples: a point a second would be more slots
+    // than a count holds (it overflowed one, found by proptest).
+    let far: Vec<f64> = (0..40).map(|i| f64::from(i) * 1e238).collect();
+    let y0 = vec![0.0; 40];
+    assert!(drift(&far, &y0, 0.95).is_some());
 }
 
 #[test]
