@@ -187,14 +187,18 @@ pub struct Drift {
 ///    test on m − 2 degrees of freedom. On the means of quantised readings:
 ///    least squares' slope, interval and t test, with the means'
 ///    persistence factor, and the t test of their mean step, the smaller
-///    p taken as above (see `quantised_fit`).
+///    p taken as above (see `quantised_fit`). Where samples come at least
+///    twice a second and the level view holds fewer points than the span
+///    has seconds, it is read a second time on about a point a second
+///    ([`MIN_LEVEL_BLOCK_S`]), and the fit with the larger p is taken.
 /// 4. Range check: a cycle fit whose growth over the run is more than
 ///    1.25 × the data's whole range is refused for the level view; any
 ///    other slope is clamped to that range (its interval still holds it).
 /// 5. OLS on all points as reference.
 ///
 /// Cost: O(n) for the drop scan, cycle fits and blocking (selection, not
-/// sorting), plus a fixed O(m²) with m ≤ 1000 points; ~50 ms at 864 000
+/// sorting; the point-a-second reading sorts its blocks of b samples,
+/// O(n log b)), plus a fixed O(m²) with m ≤ 1000 points; ~50 ms at 864 000
 /// points. O(n log n) only if x needs sorting. Drops on one period add
 /// about 140 passes over the D drops (a search for the periods that fit
 /// them) and 3 least-squares fits of the cycle means.
@@ -247,10 +251,14 @@ impl Axis {
     }
 }
 
-/// The level view reads a trend twice where samples come faster than one
-/// a second: on the samples, and on interquartile means of blocks of at
-/// least this many seconds (each block's mean without its lowest and
-/// highest quarter); the weaker fit (the larger p) is the one reported.
+/// The level view reads a trend twice where samples come at least twice a
+/// second: on its points (the samples, or up to 1000 block medians), and
+/// on one point per this many seconds of the span, each the interquartile
+/// mean of its block of samples (without its lowest and highest quarter;
+/// blocks are split by count, so about a second each where sampling is
+/// even); the weaker fit (the larger p) is the one reported. Where the
+/// points are already fewer than the span's seconds (past about 1000 s of
+/// a whole run, 250 s of a trailing window), there is one reading.
 ///
 /// NOTE: noise with two time scales (levels held about 5 s under AR(1)
 /// noise of φ = 0.9 per sample and heavy-tailed noise: the table's
@@ -265,10 +273,11 @@ impl Axis {
 /// (docs/detection-log.md). At 1 Hz and slower the two readings are one.
 pub const MIN_LEVEL_BLOCK_S: f64 = 1.0;
 
-/// The point-a-second reading needs this many points (30 s), as many as
-/// `--fail-fast`'s first look: on fewer the persistence it is read with
-/// is not measured but guessed, and 9 points of a fading rise read p = 1
-/// where 90 samples read p < 0.001. Shorter spans keep the samples.
+/// The point-a-second reading needs this many points (a span of 29 s or
+/// more), as many as `--fail-fast`'s first look reads: on fewer the
+/// persistence it is read with is not measured but guessed, and 9 points of
+/// a fading rise read p = 1 where 90 samples read p < 0.001. Shorter spans
+/// keep the samples.
 const MIN_SECOND_READING_POINTS: usize = 30;
 
 /// [`drift`] on part of a run (a `--fail-fast` look's run so far, one
@@ -568,9 +577,16 @@ fn per_block_too(
     if !(min_block > 0.0) {
         return read;
     }
-    // In f64: a span of 1e300 s would overflow a count.
+    // In f64: a span of 1e300 s would overflow a count. NOTE: at least two
+    // samples a point: at 1 Hz the sampler's timestamps (read after each
+    // sample) put a span a few ms under n − 1 s in about half of runs, and
+    // one slot fewer than the samples made one block of two, a second
+    // reading of the same points.
     let slots = (span / min_block).floor() + 1.0;
-    if !(slots < read.0.y.len() as f64 && slots >= MIN_SECOND_READING_POINTS as f64) {
+    if !(2.0 * slots <= ys.len() as f64
+        && slots < read.0.y.len() as f64
+        && slots >= MIN_SECOND_READING_POINTS as f64)
+    {
         return read;
     }
     let slots = slots as usize;
@@ -578,10 +594,14 @@ fn per_block_too(
     match fit_series(&coarse, DriftModel::Level, confidence, about) {
         Some(f) if f.p_value > read.1.p_value => {
             // NOTE: `min_block` is 0 or MIN_LEVEL_BLOCK_S, a second.
-            coarse.description.push_str(&format!(
-                " (a point a second, weaker than the {} samples)",
-                ys.len()
-            ));
+            let first = if read.0.block_len == 1 {
+                format!("the {} samples", read.0.y.len())
+            } else {
+                format!("{} blocks of {}", read.0.y.len(), read.0.block_len)
+            };
+            coarse
+                .description
+                .push_str(&format!(" (a point a second, weaker than {first})"));
             (coarse, f)
         }
         _ => read,
@@ -1919,24 +1939,31 @@ fn level_blocks(x: &[f64], y: &[f64], max_blocks: usize) -> BlockSeries {
         .min(n / MIN_QUANTISED_POINTS);
     let (bx, by) = block_means(x, y, n / block);
     let block_len = n.div_ceil(by.len().max(1));
-    let description = format!(
-        "least squares on {} block means (block {block_len} samples: quantised readings)",
-        by.len()
-    );
-    BlockSeries::level(bx, by, block_len, description, true)
+    let n = by.len();
+    BlockSeries::level(bx, by, block_len, quantised_means(n, block_len), true)
+}
+
+/// What a quantised level view's points are, for its `method`.
+fn quantised_means(n: usize, block_len: usize) -> String {
+    format!("least squares on {n} block means (block {block_len} samples: quantised readings)")
 }
 
 /// The points of the level view's second reading ([`per_block_too`]):
 /// interquartile means of `max_blocks` blocks ([`super::block_trimmed_means`]),
 /// or, on `quantised` readings (as [`level_blocks`] found the samples),
-/// the means [`level_blocks`] takes. NOTE: block medians, as
+/// plain means of as many blocks (fitted as [`level_blocks`]' means are:
+/// exactly `max_blocks` points, where its own block rule could give
+/// fewer). NOTE: block medians, as
 /// [`median_blocks`] takes beyond 1000 samples, cost white noise at 10 Hz a
 /// look of `--fail-fast` (a 3× leak stopped at 1.97× T\* where the samples
 /// alone stop it at 1.53×; interquartile means 1.75×, the mixture's false
 /// alarms the same within a point). O(n log b) for blocks of b.
 fn second_blocks(x: &[f64], y: &[f64], max_blocks: usize, quantised: bool) -> BlockSeries {
     if quantised {
-        return level_blocks(x, y, max_blocks);
+        let (bx, by) = block_means(x, y, max_blocks);
+        let block_len = y.len().div_ceil(by.len().max(1));
+        let n = by.len();
+        return BlockSeries::level(bx, by, block_len, quantised_means(n, block_len), true);
     }
     let (bx, by) = super::block_trimmed_means(x, y, max_blocks);
     let block_len = y.len().div_ceil(by.len().max(1));

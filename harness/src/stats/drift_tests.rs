@@ -1896,7 +1896,8 @@ fn the_mixture_sampled_at_10_hz_is_read_a_point_a_second_too() {
     println!("mixture at 10 Hz: flat significant {flat}, caches failed {cache}");
     assert!(flat <= 0.07, "flat runs significant: {flat}");
     assert!(cache <= 0.07, "caches failed: {cache}");
-    // The second reading is what decides where the samples see too much.
+    // The second reading runs, and is the one reported where it is the
+    // weaker (its `method` says so).
     let s = cell(Behaviour::Flat);
     let read_per_second = (0..20)
         .filter(|&seed| {
@@ -1911,9 +1912,12 @@ fn the_mixture_sampled_at_10_hz_is_read_a_point_a_second_too() {
 
 #[test]
 fn samples_a_second_apart_or_slower_short_spans_and_items_are_read_once() {
-    // At 1 Hz the point-a-second reading is the samples themselves, and
-    // under 30 s there is no second reading: the fit is the one without
-    // it, to the bit. So is a fit over items done.
+    // At 1 Hz the point-a-second reading is the samples themselves (also
+    // with the sampler's jitter: its timestamps are read after each sample,
+    // and a span a few ms under n − 1 s had made one block of two), and
+    // under 29 s there is no second reading: the fit is the one without
+    // it, to the bit. So is a fit over items done, whose x here are the
+    // very seconds that the seconds axis reads twice.
     let same = |a: &Drift, b: &Drift| {
         a.slope.to_bits() == b.slope.to_bits()
             && a.p_value.to_bits() == b.p_value.to_bits()
@@ -1933,7 +1937,7 @@ fn samples_a_second_apart_or_slower_short_spans_and_items_are_read_once() {
         .expect("enough points")
     };
     for noise in [Noise::Mixture, Noise::White, Noise::Jump, Noise::Quantised] {
-        for (hz, seconds) in [(1.0, 90.0), (0.5, 600.0), (1.0, 1800.0), (10.0, 29.0)] {
+        for (hz, seconds) in [(1.0, 90.0), (0.5, 600.0), (1.0, 1800.0), (10.0, 28.5)] {
             let s = Scenario {
                 noise,
                 behaviour: Behaviour::Linear(1.5),
@@ -1944,6 +1948,17 @@ fn samples_a_second_apart_or_slower_short_spans_and_items_are_read_once() {
                 let (x, y) = s.simulate(seed);
                 let d = drift(&x, &y, 0.95).expect("enough points");
                 assert!(same(&d, &once(&x, &y)), "{noise:?} {hz} Hz seed {seed}");
+                // Each timestamp late by 1–20 ms, as the sampler's are.
+                let mut rng = Rng::new(seed);
+                let late: Vec<f64> = x
+                    .iter()
+                    .map(|t| t + 0.001 + 0.019 * rng.uniform())
+                    .collect();
+                let d = drift(&late, &y, 0.95).expect("enough points");
+                assert!(
+                    same(&d, &once(&late, &y)),
+                    "{noise:?} {hz} Hz jittered seed {seed}"
+                );
             }
         }
         let s = Scenario {
@@ -1952,11 +1967,14 @@ fn samples_a_second_apart_or_slower_short_spans_and_items_are_read_once() {
             seconds: 90.0,
             hz: 10.0,
         };
+        let mut read_twice = 0;
         for seed in 0..5 {
             let (x, y) = s.simulate(seed);
-            let items: Vec<f64> = x.iter().map(|t| 37.0 * t).collect();
-            let d = drift_on(Axis::Items, &items, &y, 0.95).expect("enough points");
-            assert!(same(&d, &once(&items, &y)), "{noise:?} items seed {seed}");
+            let d = drift_on(Axis::Items, &x, &y, 0.95).expect("enough points");
+            assert!(same(&d, &once(&x, &y)), "{noise:?} items seed {seed}");
+            read_twice += usize::from(!same(&drift(&x, &y, 0.95).expect("enough points"), &d));
         }
+        // The same x as seconds: the second reading is what differs.
+        assert!(read_twice > 0, "{noise:?}: seconds read as items");
     }
 }

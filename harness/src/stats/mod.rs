@@ -132,7 +132,9 @@ pub(crate) fn block_trimmed_means(x: &[f64], y: &[f64], max_blocks: usize) -> (V
         let cut = v.len() / 4;
         v.sort_by(f64::total_cmp);
         let kept = &v[cut..v.len() - cut];
-        Some(kept.iter().sum::<f64>() / kept.len() as f64)
+        // Each divided first: a sum of values near f64::MAX would be inf.
+        let len = kept.len() as f64;
+        Some(kept.iter().map(|v| v / len).sum::<f64>())
     })
 }
 
