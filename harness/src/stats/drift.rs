@@ -258,7 +258,9 @@ impl Axis {
 /// blocks are split by count, so about a second each where sampling is
 /// even); the weaker fit (the larger p) is the one reported. Where the
 /// points are already fewer than the span's seconds (past about 1000 s of
-/// a whole run, 250 s of a trailing window), there is one reading.
+/// a whole run, 250 s of a trailing window), and on the level view of a
+/// run less a one-off release (`release`, chosen by the cycle view),
+/// there is one reading.
 ///
 /// NOTE: noise with two time scales (levels held about 5 s under AR(1)
 /// noise of φ = 0.9 per sample and heavy-tailed noise: the table's
