@@ -143,7 +143,9 @@ pub fn fmt_bytes(b: f64) -> String {
     let mut v = b.abs();
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
+    // 999.5 and up would print four digits ("1002 KiB"): the next unit
+    // says the same in three ("0.98 MiB").
+    while v >= 999.5 && i + 1 < units.len() {
         v /= 1024.0;
         i += 1;
     }
@@ -202,6 +204,10 @@ pub fn fmt_rate(bytes_per_s: f64, per: PerTime) -> String {
 pub fn fmt_secs(s: f64) -> String {
     if !s.is_finite() {
         return "∞".into();
+    }
+    if s.abs() < 0.05 && s != 0.0 {
+        // Under what one decimal of a second shows ("0 s" for a 30 ms pause).
+        return format!("{:.0} ms", s * 1000.0);
     }
     if s < 10.0 && s.fract().abs() >= 0.05 {
         // NOTE: short runs: a 1.5 s warm-up read "1 s" beside its band.
@@ -274,6 +280,11 @@ mod tests {
         assert_eq!(fmt_bytes(0.0), "0 B");
         assert_eq!(fmt_bytes(2.0 * 1048576.0), "2.00 MiB");
         assert_eq!(fmt_bytes(-1536.0), "-1.50 KiB");
+        // Three digits at most: never "1002 KiB" or "1023 B".
+        assert_eq!(fmt_bytes(-1002.0 * 1024.0), "-0.98 MiB");
+        assert_eq!(fmt_bytes(1023.0), "1.00 KiB");
+        assert_eq!(fmt_bytes(999.0), "999 B");
+        assert_eq!(fmt_bytes(999.0 * 1024.0), "999 KiB");
         assert_eq!(
             fmt_rate(2.0 * 1048576.0 / 60.0, PerTime::Minute),
             "2.00 MiB/min"
@@ -285,6 +296,8 @@ mod tests {
         assert_eq!(fmt_secs(45.0), "45 s");
         assert_eq!(fmt_secs(1.5), "1.5 s");
         assert_eq!(fmt_secs(3.0), "3 s");
+        assert_eq!(fmt_secs(0.03), "30 ms");
+        assert_eq!(fmt_secs(0.0), "0 s");
         assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
     }
 
