@@ -107,7 +107,7 @@ pub struct SoakArgs {
     /// How long to run (90s, 10m, 2h; default 5m).
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
-    /// Sampling period (1s; good down to 100ms).
+    /// Sampling period (1s; calibrated down to 100ms, accepted down to 10ms).
     #[arg(long, value_name = "DURATION")]
     pub sample_every: Option<String>,
     /// Warm-up to discard before fitting: auto, a duration (30s) or a percentage (10%).
