@@ -576,7 +576,8 @@ fn per_block_too(
     about: NoiseAbout,
     read: (BlockSeries, SeriesFit),
 ) -> (BlockSeries, SeriesFit) {
-    if !(min_block > 0.0) {
+    // A p of 1 cannot be weaker: no second fit to make.
+    if !(min_block > 0.0) || read.1.p_value >= 1.0 {
         return read;
     }
     // In f64: a span of 1e300 s would overflow a count. NOTE: at least two
