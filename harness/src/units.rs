@@ -133,7 +133,8 @@ pub fn parse_percent(s: &str) -> Result<f64, UnitError> {
     }
 }
 
-/// Format bytes for people: binary units, 3 significant digits (`12.3 MiB`).
+/// Format bytes for people: binary units, three significant digits
+/// (`12.3 MiB`, `0.979 MiB`), never four (`-1002 KiB` reads `-0.979 MiB`).
 /// Negative values keep their sign.
 pub fn fmt_bytes(b: f64) -> String {
     if !b.is_finite() {
@@ -141,23 +142,25 @@ pub fn fmt_bytes(b: f64) -> String {
     }
     let sign = if b < 0.0 { "-" } else { "" };
     let mut v = b.abs();
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut i = 0;
-    // 999.5 and up would print four digits ("1002 KiB"): the next unit
-    // says the same in three ("0.98 MiB").
+    // 999.5 and up would round to four digits: the next unit says it in three.
     while v >= 999.5 && i + 1 < units.len() {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{sign}{v:.0} B")
-    } else if v >= 100.0 {
-        format!("{sign}{v:.0} {}", units[i])
-    } else if v >= 10.0 {
-        format!("{sign}{v:.1} {}", units[i])
+    // The decimals are chosen on where the value rounds to, so 99.96 reads
+    // "100", not "100.0".
+    let decimals = if i == 0 || v >= 99.95 {
+        0
+    } else if v >= 9.995 {
+        1
+    } else if v >= 0.9995 {
+        2
     } else {
-        format!("{sign}{v:.2} {}", units[i])
-    }
+        3
+    };
+    format!("{sign}{v:.decimals$} {}", units[i])
 }
 
 /// Format a fraction as a percent for people, with as many decimals as it
@@ -205,9 +208,15 @@ pub fn fmt_secs(s: f64) -> String {
     if !s.is_finite() {
         return "∞".into();
     }
-    if s.abs() < 0.05 && s != 0.0 {
-        // Under what one decimal of a second shows ("0 s" for a 30 ms pause).
-        return format!("{:.0} ms", s * 1000.0);
+    if s.abs() < 1.0 && s != 0.0 {
+        // Under a second in ms: one decimal of a second read a 30 ms pause
+        // as "0 s" and 50–149 ms alike as "0.1 s".
+        let ms = s * 1000.0;
+        return if ms.abs() < 0.5 {
+            "under 1 ms".into()
+        } else {
+            format!("{ms:.0} ms")
+        };
     }
     if s < 10.0 && s.fract().abs() >= 0.05 {
         // NOTE: short runs: a 1.5 s warm-up read "1 s" beside its band.
@@ -280,11 +289,16 @@ mod tests {
         assert_eq!(fmt_bytes(0.0), "0 B");
         assert_eq!(fmt_bytes(2.0 * 1048576.0), "2.00 MiB");
         assert_eq!(fmt_bytes(-1536.0), "-1.50 KiB");
-        // Three digits at most: never "1002 KiB" or "1023 B".
-        assert_eq!(fmt_bytes(-1002.0 * 1024.0), "-0.98 MiB");
-        assert_eq!(fmt_bytes(1023.0), "1.00 KiB");
+        // Three digits: never "1002 KiB", "1023 B" or "100.0 KiB".
+        assert_eq!(fmt_bytes(-1002.0 * 1024.0), "-0.979 MiB");
+        assert_eq!(fmt_bytes(1023.0), "0.999 KiB");
+        assert_eq!(fmt_bytes(1023.9), "1.00 KiB");
         assert_eq!(fmt_bytes(999.0), "999 B");
         assert_eq!(fmt_bytes(999.0 * 1024.0), "999 KiB");
+        assert_eq!(fmt_bytes(99.97 * 1024.0), "100 KiB");
+        assert_eq!(fmt_bytes(9.997 * 1024.0), "10.0 KiB");
+        assert_eq!(fmt_bytes(12.3 * 1048576.0), "12.3 MiB");
+        assert_eq!(fmt_bytes(2000.0 * 1024f64.powi(4)), "1.95 PiB");
         assert_eq!(
             fmt_rate(2.0 * 1048576.0 / 60.0, PerTime::Minute),
             "2.00 MiB/min"
@@ -297,6 +311,9 @@ mod tests {
         assert_eq!(fmt_secs(1.5), "1.5 s");
         assert_eq!(fmt_secs(3.0), "3 s");
         assert_eq!(fmt_secs(0.03), "30 ms");
+        assert_eq!(fmt_secs(0.05), "50 ms");
+        assert_eq!(fmt_secs(0.25), "250 ms");
+        assert_eq!(fmt_secs(0.0002), "under 1 ms");
         assert_eq!(fmt_secs(0.0), "0 s");
         assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
     }

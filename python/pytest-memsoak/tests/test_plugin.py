@@ -369,6 +369,13 @@ def test_bytes_are_written_as_memsoak_writes_them() -> None:
     assert fmt_bytes(16.5 * 2**20) == "16.5 MiB"
     assert fmt_bytes(-123 * 1024) == "-123 KiB"
     assert fmt_bytes(1.5 * 1024) == "1.50 KiB"
+    # The same cases as units.rs's `formatting`.
+    assert fmt_bytes(-1002 * 1024) == "-0.979 MiB"
+    assert fmt_bytes(1023) == "0.999 KiB"
+    assert fmt_bytes(1023.9) == "1.00 KiB"
+    assert fmt_bytes(99.97 * 1024) == "100 KiB"
+    assert fmt_bytes(9.997 * 1024) == "10.0 KiB"
+    assert fmt_bytes(2000 * 1024**4) == "1.95 PiB"
 
 
 def test_p_values_are_written_as_memsoak_writes_them() -> None:

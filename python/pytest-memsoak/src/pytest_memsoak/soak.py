@@ -221,17 +221,23 @@ def run_soak(
 
 
 def fmt_bytes(b: float) -> str:
-    """Bytes as memsoak writes them (``15.9 MiB``, ``-123 KiB``)."""
+    """Bytes as memsoak writes them (``15.9 MiB``, ``-123 KiB``, ``0.979 MiB``):
+    three significant digits, never four (``units::fmt_bytes``)."""
     sign = "-" if b < 0 else ""
     v = abs(b)
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
     i = 0
-    while v >= 1024 and i + 1 < len(units):
+    while v >= 999.5 and i + 1 < len(units):
         v /= 1024
         i += 1
-    if i == 0:
-        return f"{sign}{v:.0f} B"
-    digits = 0 if v >= 100 else 1 if v >= 10 else 2
+    if i == 0 or v >= 99.95:
+        digits = 0
+    elif v >= 9.995:
+        digits = 1
+    elif v >= 0.9995:
+        digits = 2
+    else:
+        digits = 3
     return f"{sign}{v:.{digits}f} {units[i]}"
 
 
