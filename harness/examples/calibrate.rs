@@ -32,7 +32,7 @@ use std::process::ExitCode;
 const RUNS: [(f64, f64); 4] = [(90.0, 1.0), (90.0, 10.0), (600.0, 1.0), (1800.0, 1.0)];
 
 /// Runs the table holds only when named with their rate (`--runs 600@10`):
-/// 10 minutes at 10 Hz is 58 looks a run, each refitting up to 6,000
+/// 10 minutes at 10 Hz is 57 looks a run, each refitting up to 6,000
 /// samples: 1,632 s of both cores at the table's 200 seeds (the 2-core KVM),
 /// four times the rest of the table.
 const NAMED_ONLY_RUNS: [(f64, f64); 1] = [(600.0, 10.0)];

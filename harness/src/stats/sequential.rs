@@ -51,9 +51,10 @@ pub fn first_look_s(sample_every_s: f64) -> f64 {
 /// worth little more than 1 Hz's. Measured with `calibrate --runs 600@10`
 /// (50 seeds) and `--runs 90@10` (200): over 10 minutes `--fail-fast` stops a
 /// 3× leak at 1.75× T\* on white noise (1.97×), 2.74× on held levels
-/// (2.93×), 1.81× on AR(1) 0.9 (1.89×), 2.34× on the mixture (2.50×), with
-/// the same healthy runs stopped; in 90 s heavy tails and AR(1) 0.5 stop a
-/// look later (1.53 → 1.75×, 1.67 → 1.82×), white noise as before (1.75×).
+/// (2.93×), 2.34× on the mixture (2.50×), with the same healthy runs
+/// stopped; heavy tails and AR(1) 0.5 a look later, in 90 s as over
+/// 10 minutes (1.53 → 1.75×, 1.67 → 1.82×); white noise in 90 s as before
+/// (1.75×). AR(1) 0.9 read 1.89 → 1.81× at 50 seeds, 1.97× at 200.
 /// It halves the looks' fits at 10 Hz, work done inside the process `run`
 /// measures. At 1 Hz and slower nothing changes.
 pub fn look_interval_s(sample_every_s: f64) -> f64 {
