@@ -112,7 +112,7 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     }
     if sample_every < Duration::from_millis(10) {
         return err(format!(
-            "--sample-every {} is too fast (10ms at least; 100ms is the finest supported cadence)",
+            "--sample-every {} is too fast (10ms at least; the statistics are calibrated down to 100ms)",
             humantime::format_duration(sample_every)
         ));
     }
