@@ -208,7 +208,8 @@ pub fn fmt_secs(s: f64) -> String {
     if !s.is_finite() {
         return "∞".into();
     }
-    if s.abs() < 1.0 && s != 0.0 {
+    // Below 0.9995 s: from there ms would round to "1000 ms".
+    if s.abs() < 0.9995 && s != 0.0 {
         // Under a second in ms: one decimal of a second read a 30 ms pause
         // as "0 s" and 50–149 ms alike as "0.1 s".
         let ms = s * 1000.0;
@@ -314,6 +315,8 @@ mod tests {
         assert_eq!(fmt_secs(0.05), "50 ms");
         assert_eq!(fmt_secs(0.25), "250 ms");
         assert_eq!(fmt_secs(0.0002), "under 1 ms");
+        assert_eq!(fmt_secs(0.9994), "999 ms");
+        assert_eq!(fmt_secs(0.9996), "1.0 s");
         assert_eq!(fmt_secs(0.0), "0 s");
         assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
     }
