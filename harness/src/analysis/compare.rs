@@ -151,7 +151,16 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
-/// A drift with its CI for people: `1.00 MiB/min (CI 0.50 MiB … 1.50 MiB/min)`.
+/// A drift with its CI for people, each bound in its own unit, `–` when there
+/// is none:
+///
+/// ```
+/// use memsoak::analysis::{Estimate, compare::slope_text};
+/// let mib = 1024.0 * 1024.0;
+/// let s = Estimate { value: mib, ci_low: 0.5 * mib, ci_high: 1.5 * mib };
+/// assert_eq!(slope_text(Some(s)), "1.00 MiB/min (CI 512 KiB … 1.50 MiB/min)");
+/// assert_eq!(slope_text(None), "–");
+/// ```
 pub fn slope_text(s: Option<Estimate>) -> String {
     s.map_or("–".into(), |s| {
         format!(

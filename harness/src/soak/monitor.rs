@@ -282,3 +282,75 @@ impl Monitor {
         &self.opts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Warmup;
+    use crate::sample::{ReplaySampler, Sampler};
+    use crate::soak::attribution::Attribute;
+    use std::time::Duration;
+
+    /// A quiet soak of `duration` on a replayed RSS of 1 MiB, into `tmp`,
+    /// whose requester asks for its first snapshot at once.
+    fn monitor_in(tmp: &tempfile::TempDir, duration: Duration) -> Monitor {
+        let folder = RunFolder::at(tmp.path());
+        folder.prepare_attribution(None).unwrap();
+        let opts = SoakOptions {
+            duration,
+            sample_every: Duration::from_millis(10),
+            warmup: Warmup::Fraction(0.1),
+            thresholds: Vec::new(),
+            fail_fast: false,
+            confidence: 0.95,
+            min_growth: 0.0,
+            out: None,
+            quiet: true,
+            profile: None,
+            metrics_listen: None,
+            attribute: None,
+        };
+        let rss: Box<dyn Sampler> = Box::new(ReplaySampler::new(
+            vec![Metric::Rss],
+            vec![vec![Some(1 << 20)]],
+        ));
+        let plan = Attribute {
+            first_s: 0.0,
+            every: Duration::from_secs(1),
+            last_s: 3600.0,
+        };
+        Monitor::start(
+            opts,
+            SamplerSet::new(vec![rss]),
+            None,
+            &folder,
+            Signals::unregistered(),
+        )
+        .unwrap()
+        .with_requester(Some(Requester::new(folder, plan)))
+    }
+
+    #[test]
+    fn the_poll_that_ends_the_soak_requests_no_snapshot() {
+        // A request sent in the poll that ends the soak is answered during
+        // the teardown: a snapshot of a heap the samples never saw.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut m = monitor_in(&tmp, Duration::ZERO);
+        assert_eq!(m.poll(), Some(Stop::Duration));
+        let (_, err) = m.finish(false);
+        assert_eq!(err, None);
+        assert!(!tmp.path().join("attribution/request").exists());
+        assert!(m.take_notes().is_empty());
+    }
+
+    #[test]
+    fn a_poll_that_goes_on_sends_the_request_due() {
+        // The same monitor with time left sends it: the test above can fail.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut m = monitor_in(&tmp, Duration::from_secs(60));
+        assert_eq!(m.poll(), None);
+        m.finish(false);
+        let req = std::fs::read_to_string(tmp.path().join("attribution/request")).unwrap();
+        assert_eq!(req, "1\n");
+    }
+}

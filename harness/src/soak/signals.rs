@@ -64,6 +64,16 @@ impl Signals {
         Ok(s)
     }
 
+    /// Flags no handler sets: for tests of what reads them, without
+    /// changing the test process's signal handling.
+    #[cfg(test)]
+    pub(crate) fn unregistered() -> Signals {
+        Signals {
+            flags: [Interrupt::Int, Interrupt::Term, Interrupt::Hup]
+                .map(|i| (i, Arc::new(AtomicBool::new(false)))),
+        }
+    }
+
     /// The signal received, if any.
     pub fn received(&self) -> Option<Interrupt> {
         self.flags
