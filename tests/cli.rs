@@ -911,9 +911,53 @@ fn bad_inputs_are_one_line_and_exit_2() {
             &["run", "--backend", "synthetic", "--warmup", "100%"],
             "--warmup 100% leaves no sample to judge",
         ),
-        // What clap refuses is one line too (its usage and tips left out).
+        // A value that starts with '-' is the flag's to judge, named.
         (
             &["watch", "--duration", "-5s", "--", "true"],
+            "--duration: invalid duration `-5s`",
+        ),
+        (
+            &["watch", "--confidence", "-0.5", "--", "true"],
+            "--confidence -0.5 is out of range",
+        ),
+        (
+            &["run", "--backend", "synthetic", "--warmup", "-10%"],
+            "--warmup: invalid percentage `-10%`",
+        ),
+        // Past what the types hold: a panic each, before.
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--duration",
+                "18446744073709551615s",
+            ],
+            "--duration: duration `18446744073709551615s` is too long (at most 10 years)",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--cost",
+                "18446744073709551615s",
+            ],
+            "--cost: duration `18446744073709551615s` is too long",
+        ),
+        (
+            &[
+                "watch",
+                "--min-growth",
+                "99999999999999999999GiB",
+                "--",
+                "true",
+            ],
+            "--min-growth: size `99999999999999999999GiB` is too large",
+        ),
+        // What clap refuses is one line too (its usage and tips left out).
+        (
+            &["run", "--backend", "synthetic", "--dim", "-5"],
             "unexpected argument '-5' found: a value cannot start with '-'",
         ),
         (

@@ -25,6 +25,12 @@ pub enum UnitError {
     /// Not a rate such as `2MiB/min`.
     #[error("invalid rate `{0}` (expected SIZE/UNIT, e.g. 2MiB/min, 64KiB/s, 1GiB/h)")]
     Rate(String),
+    /// A duration past [`MAX_DURATION`].
+    #[error("duration `{0}` is too long (at most 10 years)")]
+    DurationTooLong(String),
+    /// A size past what 64 bits of bytes hold.
+    #[error("size `{0}` is too large (at most 16 EiB)")]
+    SizeTooLarge(String),
     /// Not a percentage such as `10%`.
     #[error("invalid percentage `{0}` (expected 0% to 100%)")]
     Percent(String),
@@ -38,8 +44,19 @@ pub enum UnitError {
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
     let t = s.trim();
-    humantime::parse_duration(t).map_err(|_| UnitError::Duration(s.to_string()))
+    let d = humantime::parse_duration(t).map_err(|_| UnitError::Duration(s.to_string()))?;
+    if d > MAX_DURATION {
+        return Err(UnitError::DurationTooLong(s.to_string()));
+    }
+    Ok(d)
 }
+
+/// The longest duration any option takes: 10 years (of 365 days).
+///
+/// NOTE: `--duration 18446744073709551615s` overflowed the monitor's row
+/// count and `--cost` of as much the embedder's clock (a panic each); no
+/// soak, timeout or cost is longer than this.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// Parse a size in bytes: `512KiB`, `2MiB`, `1GiB`, `100MB`, `4096` (bytes).
 /// Negative sizes are rejected.
@@ -53,16 +70,26 @@ pub fn parse_size(s: &str) -> Result<f64, UnitError> {
     if t.is_empty() || t.starts_with('-') {
         return Err(UnitError::Size(s.to_string()));
     }
+    // NOTE: u64::MAX as f64 is 2^64, which no u64 holds: bytesize
+    // saturates there, so a value that reaches it was too large to parse.
+    let too_large = |v: f64| v >= u64::MAX as f64;
     if let Ok(v) = t.parse::<f64>() {
-        return if v.is_finite() && v >= 0.0 {
-            Ok(v)
-        } else {
+        return if !(v.is_finite() && v >= 0.0) {
             Err(UnitError::Size(s.to_string()))
+        } else if too_large(v) {
+            Err(UnitError::SizeTooLarge(s.to_string()))
+        } else {
+            Ok(v)
         };
     }
-    t.parse::<bytesize::ByteSize>()
+    let v = t
+        .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64() as f64)
-        .map_err(|_| UnitError::Size(s.to_string()))
+        .map_err(|_| UnitError::Size(s.to_string()))?;
+    if too_large(v) {
+        return Err(UnitError::SizeTooLarge(s.to_string()));
+    }
+    Ok(v)
 }
 
 /// A time unit of a rate.
@@ -261,6 +288,23 @@ mod tests {
         assert!((parse_rate("36KiB/h").unwrap().0 - 10.24).abs() < 1e-9);
         assert!(parse_rate("2MiB").is_err());
         assert!(parse_rate("2MiB/fortnight").is_err());
+    }
+
+    #[test]
+    fn values_past_what_the_types_hold_are_refused() {
+        for d in ["18446744073709551615s", "9223372036854775807s", "3651d"] {
+            assert_eq!(
+                parse_duration(d),
+                Err(UnitError::DurationTooLong(d.into())),
+                "{d}"
+            );
+        }
+        assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
+        for b in ["99999999999999999999GiB", "99999999999999999999", "16EiB"] {
+            assert_eq!(parse_size(b), Err(UnitError::SizeTooLarge(b.into())), "{b}");
+        }
+        assert!(parse_size("15EiB").is_ok());
+        assert!(parse_rate("99999999999999999999GiB/min").is_err());
     }
 
     #[test]

@@ -477,17 +477,24 @@ impl Analysis {
         self.thresholds.iter().filter(|t| t.unjudged.is_some())
     }
 
-    /// One line per [`Analysis::unjudged`] threshold, for a report's
-    /// errors: what could not be judged, why, and what to change.
+    /// One line per cause among the [`Analysis::unjudged`] thresholds, for
+    /// a report's errors: which could not be judged, why, and what to
+    /// change.
     pub fn unjudged_errors(&self) -> Vec<String> {
-        self.unjudged()
-            .map(|t| {
-                format!(
-                    "{} could not be judged: {}; {}",
-                    t.threshold.expr,
-                    t.note,
-                    t.unjudged.as_deref().unwrap_or_default()
-                )
+        // NOTE: one line per cause, naming every threshold it stopped: a
+        // run that took too few samples said so once per threshold.
+        let mut causes: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+        for t in self.unjudged() {
+            let why = (t.note.as_str(), t.unjudged.as_deref().unwrap_or_default());
+            match causes.iter_mut().find(|c| (c.0, c.1) == why) {
+                Some(c) => c.2.push(&t.threshold.expr),
+                None => causes.push((why.0, why.1, vec![&t.threshold.expr])),
+            }
+        }
+        causes
+            .into_iter()
+            .map(|(note, what, exprs)| {
+                format!("{} could not be judged: {note}; {what}", exprs.join(", "))
             })
             .collect()
     }

@@ -105,13 +105,13 @@ pub struct SoakArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// How long to run (90s, 10m, 2h; default 5m).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Sampling period (1s; calibrated down to 100ms, accepted down to 10ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub sample_every: Option<String>,
     /// Warm-up to discard before fitting: auto, a duration (30s) or a percentage (10%).
-    #[arg(long, value_name = "auto|DURATION|PERCENT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "auto|DURATION|PERCENT")]
     pub warmup: Option<String>,
     /// Threshold expression, repeatable (rss.slope<2MiB/min). Replaces the profile's.
     #[arg(long = "threshold", short = 't', value_name = "EXPR")]
@@ -120,11 +120,11 @@ pub struct SoakArgs {
     #[arg(long)]
     pub fail_fast: bool,
     /// Confidence of intervals and trend tests (default 0.95).
-    #[arg(long, value_name = "P")]
+    #[arg(long, allow_hyphen_values = true, value_name = "P")]
     pub confidence: Option<f64>,
     /// Materiality floor: a slope/growth breach also needs this much fitted
     /// growth after warm-up (default 1MiB).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
     pub min_growth: Option<String>,
     /// Run folder (default reports/<UTC timestamp>-<workload>-<backend>/).
     #[arg(long, value_name = "DIR")]
@@ -219,7 +219,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub dim: Option<usize>,
     /// Synthetic backend: CPU time per item (e.g. 200us, 2ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub cost: Option<String>,
     /// Synthetic backend: memory behaviour (none, linear:SIZE, step:SIZE/ITEMS,
     /// plateau:SIZE/TOTAL, sawtooth:SIZE/PEAK; SIZE per item).
@@ -229,7 +229,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE.npy")]
     pub write_embeddings: Option<PathBuf>,
     /// Command/http backends: longest wait for one reply.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Command/http backends: failed requests tolerated (HTTP error statuses
     /// and timeouts, a worker's `error` replies; counted, texts skipped)
@@ -284,7 +284,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PID", conflicts_with = "command")]
     pub pid: Option<u32>,
     /// Time between SIGTERM and SIGKILL when stopping the tree.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub grace: Option<String>,
     /// Progress reported by the target through a file.
     #[command(flatten)]
@@ -326,13 +326,13 @@ pub struct AnalyzeArgs {
     #[arg(long = "threshold", short = 't', value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Warm-up rule: auto, a duration or a percentage.
-    #[arg(long, value_name = "auto|DURATION|PERCENT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "auto|DURATION|PERCENT")]
     pub warmup: Option<String>,
     /// Confidence of intervals and trend tests.
-    #[arg(long, value_name = "P")]
+    #[arg(long, allow_hyphen_values = true, value_name = "P")]
     pub confidence: Option<f64>,
     /// Materiality floor for slope/growth breaches (default 1MiB).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
     pub min_growth: Option<String>,
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
@@ -343,10 +343,10 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ToleranceArgs {
     /// Drift allowed above the baseline's CI (default 1MiB/min).
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, allow_hyphen_values = true, value_name = "RATE")]
     pub slope_tolerance: Option<String>,
     /// Max allowed above the baseline's, relative (default 10%).
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, allow_hyphen_values = true, value_name = "PERCENT")]
     pub max_tolerance: Option<String>,
     /// Folder of named baselines (default baselines/).
     #[arg(long, value_name = "DIR")]
@@ -432,10 +432,10 @@ pub struct RecordArgs {
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// Proxy: stop recording after this long (default: at SIGINT/SIGTERM).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Proxy: longest wait for the upstream server's reply (default 60s).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Import a JSON Lines log (with --field).
     #[arg(long, value_name = "LOG.jsonl", conflicts_with_all = ["from_text", "listen", "upstream"])]

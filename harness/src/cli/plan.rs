@@ -73,7 +73,10 @@ fn min_growth(s: Option<&str>) -> Result<f64, PlanError> {
     }
 }
 
-fn load_profile(a: &SoakArgs) -> Result<Profile, PlanError> {
+/// The profile in force, and where its values come from, for error lines
+/// (`profile `ci` in memsoak.toml`): a bad value in it is not blamed on a
+/// flag the user never gave.
+fn load_profile(a: &SoakArgs) -> Result<(Profile, String), PlanError> {
     let path = match &a.config {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from("memsoak.toml")).filter(|p| p.exists()),
@@ -82,29 +85,46 @@ fn load_profile(a: &SoakArgs) -> Result<Profile, PlanError> {
         Some(p) => Config::load(p).map_err(|e| PlanError(e.to_string()))?,
         None => Config::default(),
     };
-    match &a.profile {
-        Some(name) => config.profile(name).map_err(|e| PlanError(e.to_string())),
-        None => Ok(Profile::default()),
-    }
+    let Some(name) = &a.profile else {
+        return Ok((Profile::default(), String::new()));
+    };
+    let profile = config.profile(name).map_err(|e| PlanError(e.to_string()))?;
+    let origin = match path.filter(|_| config.profile.contains_key(name)) {
+        Some(p) => format!("profile `{name}` in {}", p.display()),
+        None => format!("built-in profile `{name}`"),
+    };
+    Ok((profile, origin))
 }
 
 /// Validate the shared soak options.
 pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
-    let p = load_profile(a)?;
-    let dur = |flag: &str, v: Option<&String>, default: Duration| -> Result<Duration, PlanError> {
-        match v {
-            Some(s) => parse_duration(s).map_err(|e| PlanError(format!("--{flag}: {e}"))),
-            None => Ok(default),
+    let (p, origin) = load_profile(a)?;
+    // Who gave a value, for its error line: the flag, or the profile's key.
+    let named = |flag: &str, given: bool| {
+        if given || origin.is_empty() {
+            format!("--{flag}")
+        } else {
+            format!("{origin}: {}", flag.replace('-', "_"))
         }
+    };
+    let dur = |flag: &str, cli: Option<&String>, file: Option<&String>, default: Duration| match cli
+        .or(file)
+    {
+        Some(s) => {
+            parse_duration(s).map_err(|e| PlanError(format!("{}: {e}", named(flag, cli.is_some()))))
+        }
+        None => Ok(default),
     };
     let duration = dur(
         "duration",
-        a.duration.as_ref().or(p.duration.as_ref()),
+        a.duration.as_ref(),
+        p.duration.as_ref(),
         DEFAULT_DURATION,
     )?;
     let sample_every = dur(
         "sample-every",
-        a.sample_every.as_ref().or(p.sample_every.as_ref()),
+        a.sample_every.as_ref(),
+        p.sample_every.as_ref(),
         Duration::from_secs(1),
     )?;
     if duration.is_zero() {
@@ -125,7 +145,7 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
             .or(p.warmup.as_deref())
             .unwrap_or("auto"),
     )
-    .map_err(PlanError)?;
+    .map_err(|e| PlanError(e.replacen("--warmup", &named("warmup", a.warmup.is_some()), 1)))?;
     // NOTE: a warm-up that takes the whole run leaves nothing to judge; the
     // run would end with its thresholds unjudged (exit 2) after its whole
     // duration, so it is refused before anything runs.
@@ -143,7 +163,8 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
         _ => {}
     }
     let thresholds = if a.thresholds.is_empty() {
-        parse_thresholds(p.thresholds.as_deref().unwrap_or_default())?
+        parse_thresholds(p.thresholds.as_deref().unwrap_or_default())
+            .map_err(|e| PlanError(format!("{origin}: thresholds: {e}")))?
     } else {
         parse_thresholds(&a.thresholds)?
     };
@@ -167,8 +188,22 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
         warmup,
         thresholds,
         fail_fast: a.fail_fast || p.fail_fast.unwrap_or(false),
-        confidence: confidence(a.confidence.or(p.confidence))?,
-        min_growth: min_growth(a.min_growth.as_deref().or(p.min_growth.as_deref()))?,
+        confidence: confidence(a.confidence.or(p.confidence)).map_err(|e| {
+            PlanError(e.0.replacen(
+                "--confidence",
+                &named("confidence", a.confidence.is_some()),
+                1,
+            ))
+        })?,
+        min_growth: min_growth(a.min_growth.as_deref().or(p.min_growth.as_deref())).map_err(
+            |e| {
+                PlanError(e.0.replacen(
+                    "--min-growth",
+                    &named("min-growth", a.min_growth.is_some()),
+                    1,
+                ))
+            },
+        )?,
         out: a.out.clone(),
         quiet: a.quiet,
         profile: a.profile.clone(),
@@ -944,6 +979,9 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
         (None, Some(r)) => Warmup::parse(&r.warmup).map_err(|e| from_run(PlanError(e)))?,
         (given, _) => Warmup::parse(given.as_deref().unwrap_or("auto")).map_err(PlanError)?,
     };
+    if matches!(warmup, Warmup::Fraction(f) if f >= 1.0) {
+        return err("--warmup 100% leaves no sample to judge: give less than 100%");
+    }
     let confidence = match (a.confidence, &recorded) {
         (None, Some(r)) => confidence(Some(r.confidence)).map_err(from_run)?,
         (given, _) => confidence(given)?,
@@ -1253,6 +1291,41 @@ mod tests {
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(180));
         a.duration = Some("10s".into());
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_bad_profile_value_is_blamed_on_the_profile_not_a_flag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("soak.toml");
+        let with = |key_value: &str, flag: fn(&mut SoakArgs)| {
+            std::fs::write(&file, format!("[profile.x]\n{key_value}\n")).unwrap();
+            let mut a = SoakArgs {
+                config: Some(file.clone()),
+                profile: Some("x".into()),
+                ..Default::default()
+            };
+            flag(&mut a);
+            soak_options(&a).map(|_| ()).map_err(|e| e.0)
+        };
+        let origin = format!("profile `x` in {}", file.display());
+        for (kv, key) in [
+            ("duration = \"1x\"", "duration: invalid duration `1x`"),
+            ("sample_every = \"soon\"", "sample_every: invalid duration"),
+            ("warmup = \"soon\"", "warmup: invalid value `soon`"),
+            ("confidence = 1.5", "confidence 1.5 is out of range"),
+            ("min_growth = \"lots\"", "min_growth: invalid size"),
+            ("thresholds = [\"rss.slope<\"]", "thresholds: "),
+        ] {
+            let e = with(kv, |_| {}).unwrap_err();
+            assert!(e.starts_with(&format!("{origin}: {key}")), "{kv}: {e}");
+        }
+        // The flag given wins, and is the one named when it is bad.
+        let e = with("duration = \"1x\"", |a| a.duration = Some("2y?".into())).unwrap_err();
+        assert!(e.starts_with("--duration: "), "{e}");
+        assert_eq!(
+            with("duration = \"1x\"", |a| a.duration = Some("9s".into())),
+            Ok(())
+        );
     }
 
     #[test]

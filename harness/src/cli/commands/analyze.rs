@@ -55,6 +55,11 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
     if !plan.quiet {
         print!("{}", Markdown.report_text(&report));
         eprintln!("{}", one_line(&report));
+    } else {
+        // NOTE: --quiet silences the summary, never the reason for exit 2.
+        for e in &report.errors {
+            eprintln!("memsoak: error: {e}");
+        }
     }
     Ok(report.exit_code)
 }
