@@ -483,6 +483,23 @@ fn report_regenerates_the_derived_files_and_keeps_report_json() {
     let o = memsoak().arg("report").arg(tmp.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no report.json"), "{}", stderr(&o));
+
+    // samples.csv emptied after the run: nothing to chart, one line, exit
+    // 2 (it wrote a summary of the report's samples beside old charts).
+    let header = read(&dir.join("samples.csv"))
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(dir.join("samples.csv"), format!("{header}\n")).unwrap();
+    let o = memsoak().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("samples.csv: no samples to chart"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
 
 /// The gate tests' workload: 3,000 texts of 3–40 words, one per line.

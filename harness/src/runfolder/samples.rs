@@ -103,10 +103,16 @@ fn parse_cell(cell: &str) -> Result<f64, String> {
     if cell.is_empty() {
         return Ok(f64::NAN);
     }
-    cell.parse::<f64>()
+    let v = cell
+        .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("`{cell}` is not a number"))
+        .ok_or_else(|| format!("`{}` is not a number", cell.escape_default()))?;
+    // NOTE: counts and bytes are written as u64; one past that is no reading.
+    if v.abs() >= u64::MAX as f64 {
+        return Err(format!("`{cell}` is past what 64 bits hold"));
+    }
+    Ok(v)
 }
 
 /// Read a `samples.csv`. A last row cut mid-line is dropped and counted in
@@ -128,13 +134,19 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     let header = String::from_utf8_lossy(&raw)
         .trim_end_matches('\n')
         .to_string();
+    // NOTE: a spreadsheet that saved the file may start it with a UTF-8
+    // byte-order mark, which printed the same as the header it spoiled.
+    let header = header.strip_prefix('\u{feff}').unwrap_or(&header);
     let mut cols = header.trim_end_matches('\r').split(',');
     if cols.next() != Some("t_s") || cols.next() != Some("items") {
+        // NOTE: escaped and cut short, so a binary file's bytes are not
+        // echoed to the terminal.
+        let shown: String = header.trim_end().chars().take(80).collect();
         return Err(SamplesError::Header {
             path: path.into(),
             why: format!(
                 "expected `t_s,items,<metric>...`, found `{}`",
-                header.trim_end()
+                shown.escape_default()
             ),
         });
     }
@@ -142,8 +154,14 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     for c in cols {
         let m = Metric::from_name(c).ok_or_else(|| SamplesError::Header {
             path: path.into(),
-            why: format!("unknown metric column `{c}`"),
+            why: format!("unknown metric column `{}`", c.escape_default()),
         })?;
+        if metrics.contains(&m) {
+            return Err(SamplesError::Header {
+                path: path.into(),
+                why: format!("the column `{c}` comes twice"),
+            });
+        }
         metrics.push(m);
     }
     let width = metrics.len() + 2;
@@ -317,6 +335,28 @@ mod tests {
         let p = dir.path().join("samples.csv");
         std::fs::write(&p, text).unwrap();
         read_samples(&p)
+    }
+
+    #[test]
+    fn a_header_is_read_as_a_spreadsheet_saves_it_and_refused_when_it_cannot_be() {
+        let t = read_samples_text("\u{feff}t_s,items,rss\n0,,1\n1,,2\n").unwrap();
+        assert_eq!(t.column(Metric::Rss).unwrap(), &[1.0, 2.0]);
+        let e = read_samples_text("t_s,items,rss,rss\n0,,1,1\n").unwrap_err();
+        assert!(
+            e.to_string().contains("the column `rss` comes twice"),
+            "{e}"
+        );
+        // A binary file's bytes are escaped, not echoed to the terminal.
+        let e = read_samples_text("\u{1b}[2J\u{7}junk\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\u{1b}') && e.contains("\\u{1b}[2J"), "{e}");
+        let e = read_samples_text("t_s,items,rss\n0,,99999999999999999999999\n1,,2\n");
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("past what 64 bits hold")
+        );
     }
 
     #[test]

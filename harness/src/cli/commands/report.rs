@@ -17,6 +17,14 @@ use crate::runfolder::{COMPARE_JSON, RunFolder};
 /// `memsoak report`: exit code 0 once written.
 pub fn report(plan: &ReportPlan) -> Result<i32> {
     let run = RunFolder::load(&plan.run_dir).map_err(fail)?;
+    // NOTE: with no samples the charts were skipped and the old ones left
+    // beside a summary of the samples that are gone: exit 0, before.
+    if run.samples.is_empty() {
+        return Err(fail(format!(
+            "{}: no samples to chart (report.json is left as the run wrote it)",
+            run.folder.file(crate::runfolder::SAMPLES_CSV).display()
+        )));
+    }
     let (comparison, base_samples) = match &plan.baseline {
         Some(choice) => {
             let (c, s) = judge(&run, choice).map_err(fail)?;
