@@ -437,6 +437,18 @@ fn compare_finds_the_leak_and_passes_the_clean_run() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // A tolerance with nothing to compare with was ignored without a word.
+    let o = memsoak()
+        .arg("report")
+        .arg(&clean2)
+        .args(["--slope-tolerance", "1MiB/min"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "memsoak: error: --slope-tolerance applies with --baseline only"
+    );
 }
 
 #[test]

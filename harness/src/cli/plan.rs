@@ -488,10 +488,28 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, PlanError> {
         }
         _ => {
             trace_only()?;
+            // NOTE: its first lines are read before the run, as traces and
+            // definitions are checked: an empty or binary file was found
+            // only once the run had started, and its one line came with
+            // two about thresholds left unjudged. The rest is streamed.
+            let mut head = crate::workload::textfile::TextFileWorkload::open(&path, TEXT_CHECKED)
+                .map_err(|e| PlanError(format!("--workload: {e}")))?;
+            match crate::workload::Workload::next_page(&mut head) {
+                Err(e) => return err(format!("--workload: {e}")),
+                Ok(None) => {
+                    return err(format!(
+                        "--workload {name}: no text in it (every line is blank)"
+                    ));
+                }
+                Ok(Some(_)) => {}
+            }
             Ok(WorkloadPlan::TextFile { path, page_size })
         }
     }
 }
+
+/// Texts of a `--workload` text file read before the run to check it.
+const TEXT_CHECKED: usize = 1000;
 
 /// Where `memsoak record` takes its records from.
 #[derive(Debug, Clone, PartialEq)]
@@ -1017,8 +1035,19 @@ pub fn tolerances(slope: Option<&str>, max: Option<&str>) -> Result<Tolerances, 
         t.slope_per_min = bps * 60.0;
     }
     if let Some(m) = max {
-        t.max_relative = crate::units::parse_percent(m)
-            .map_err(|e| PlanError(format!("--max-tolerance: {e}")))?;
+        // NOTE: a tolerance above the baseline's max, so past 100% is
+        // meaningful (150%: up to 2.5 times the baseline's).
+        t.max_relative = m
+            .trim()
+            .strip_suffix('%')
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v / 100.0)
+            .ok_or_else(|| {
+                PlanError(format!(
+                    "--max-tolerance: invalid percentage `{m}` (expected 0% or more, e.g. 10%)"
+                ))
+            })?;
     }
     Ok(t)
 }
@@ -1047,13 +1076,30 @@ fn choice(spec: String, t: &ToleranceArgs) -> Result<BaselineChoice, PlanError> 
     })
 }
 
+/// The comparison of `--baseline`, if given; a tolerance or baselines
+/// folder given without it is refused (it was silently ignored).
+fn optional_choice(
+    spec: Option<&String>,
+    t: &ToleranceArgs,
+) -> Result<Option<BaselineChoice>, PlanError> {
+    if let Some(spec) = spec {
+        return choice(spec.clone(), t).map(Some);
+    }
+    let given = [
+        ("--slope-tolerance", t.slope_tolerance.is_some()),
+        ("--max-tolerance", t.max_tolerance.is_some()),
+        ("--baselines-dir", t.baselines_dir.is_some()),
+    ];
+    match given.iter().find(|(_, on)| *on) {
+        Some((flag, _)) => err(format!("{flag} applies with --baseline only")),
+        None => Ok(None),
+    }
+}
+
 /// The baseline `memsoak run --baseline` compares with, validated before
 /// anything runs (`None` without `--baseline`).
 pub fn run_baseline(a: &RunArgs) -> Result<Option<BaselineChoice>, PlanError> {
-    a.baseline
-        .clone()
-        .map(|b| choice(b, &a.tolerance))
-        .transpose()
+    optional_choice(a.baseline.as_ref(), &a.tolerance)
 }
 
 /// A validated `memsoak report`.
@@ -1071,11 +1117,7 @@ pub struct ReportPlan {
 pub fn report_plan(a: &ReportArgs) -> Result<ReportPlan, PlanError> {
     Ok(ReportPlan {
         run_dir: a.run_dir.clone(),
-        baseline: a
-            .baseline
-            .clone()
-            .map(|b| choice(b, &a.tolerance))
-            .transpose()?,
+        baseline: optional_choice(a.baseline.as_ref(), &a.tolerance)?,
         quiet: a.quiet,
     })
 }
@@ -1291,6 +1333,50 @@ mod tests {
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(180));
         a.duration = Some("10s".into());
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_max_tolerance_may_pass_100_percent() {
+        let max = |m: &str| tolerances(None, Some(m)).map(|t| t.max_relative);
+        assert_eq!(max("150%"), Ok(1.5));
+        assert_eq!(max(" 0% "), Ok(0.0));
+        for bad in ["-5%", "10", "lots%", "inf%"] {
+            let e = max(bad).unwrap_err().0;
+            assert!(
+                e.starts_with("--max-tolerance: invalid percentage"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_workload_is_checked_before_the_run() {
+        use crate::cli::args::{Cli, Command};
+        use clap::Parser;
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = |name: &str, bytes: &[u8]| {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let cli = Cli::try_parse_from(["memsoak", "run", "--workload", path.to_str().unwrap()])
+                .unwrap();
+            let Command::Run(a) = cli.command else {
+                unreachable!()
+            };
+            workload_plan(&a).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(plan("ok.txt", b"one\n\ntwo\n"), Ok(()));
+        let e = plan("empty.txt", b"").unwrap_err();
+        assert!(
+            e.ends_with("empty.txt: no text in it (every line is blank)"),
+            "{e}"
+        );
+        let e = plan("blank.txt", b"\n  \n\r\n").unwrap_err();
+        assert!(e.contains("no text in it"), "{e}");
+        let e = plan("junk.txt", b"\xff\xfe\x00\x01\n").unwrap_err();
+        assert!(
+            e.starts_with("--workload: ") && e.contains("line 1: not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]
