@@ -130,6 +130,28 @@ fn summarize_gates_a_matrix_of_real_runs_with_the_worst_verdict() {
     std::fs::create_dir_all(&empty).unwrap();
     let (code, _, stderr) = summarize(&[&empty], &out);
     usage_error(code, &stderr, "no run folder here");
+    // --out naming a run: its summary, junit and bencher files were
+    // written over.
+    let before = std::fs::read_to_string(flat.dir.join("summary.md")).unwrap();
+    let (code, _, stderr) = summarize(&[&art], &flat.dir);
+    usage_error(code, &stderr, "already holds a run (its run.json)");
+    assert_eq!(
+        std::fs::read_to_string(flat.dir.join("summary.md")).unwrap(),
+        before
+    );
+    // So does `analyze --prometheus`, before it fetches anything (it
+    // replaced the run's report.json).
+    let args = [
+        "analyze",
+        "--prometheus",
+        "http://127.0.0.1:9",
+        "--query",
+        "up",
+        "--range",
+        "5m",
+    ];
+    let (code, _, stderr) = memsoak_out(&args, &flat.dir);
+    usage_error(code, &stderr, "already holds a run (its run.json)");
 }
 
 /// A fixture memory cgroup (v2) with this much charged and this many OOM

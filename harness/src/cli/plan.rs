@@ -921,6 +921,12 @@ fn items_file_plan(a: &ItemsArgs) -> Result<Option<ItemsFileSpec>, PlanError> {
             "--items-file {}: is a directory, not a file the target writes",
             p.display()
         )),
+        // NOTE: a pipe blocked the sampling thread in open(2) past the run's
+        // end and its first SIGTERM; a device such as /dev/zero never ends.
+        Some(p) if p.exists() && !p.is_file() => err(format!(
+            "--items-file {}: is not a regular file (a pipe or a device), which memsoak would block on or never finish reading",
+            p.display()
+        )),
         Some(p) => Ok(Some(ItemsFileSpec {
             path: p.clone(),
             format,

@@ -63,9 +63,11 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// them up to four levels down), in the order given and by name below
 /// each. A folder given that does not exist, or holds no run folder, and a
 /// `report.json` that cannot be read, are errors: a gate over a matrix
-/// must not pass on a cell it could not read.
+/// must not pass on a cell it could not read. A run reached twice (`A A`,
+/// `S S/A`, `A ./A/`) is one cell, where it is first met.
 pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
     let mut cells = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for d in dirs {
         if !d.is_dir() {
             return Err(FolderError::Read {
@@ -82,6 +84,10 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
             });
         }
         for dir in found {
+            // NOTE: counted once per folder on disk, however it was named.
+            if !seen.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+                continue;
+            }
             let folder = RunFolder::at(&dir);
             let report = if folder.file(REPORT_JSON).is_file() {
                 Some(folder.read_report()?)
@@ -101,6 +107,23 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_reached_twice_is_one_cell() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
+        let twice = [
+            a.clone(),
+            a.join("."),
+            d.path().to_path_buf(),
+            d.path().join("a/../a"),
+        ];
+        let cells = discover(&twice).unwrap();
+        assert_eq!(cells.len(), 1);
+        assert_eq!(cells[0].dir, a);
+    }
 
     #[test]
     fn finds_nested_run_folders_and_keeps_unfinished_ones() {

@@ -165,6 +165,30 @@ impl RunFolder {
         Ok(RunFolder::at(dir))
     }
 
+    /// The file that shows `dir` already holds a run (its `run.json`,
+    /// `samples.csv` or `report.json`), if one does.
+    pub fn run_file_in(dir: &Path) -> Option<&'static str> {
+        [RUN_JSON, SAMPLES_CSV, REPORT_JSON]
+            .into_iter()
+            .find(|f| dir.join(f).exists())
+    }
+
+    /// [`RunFolder::prepare`] for what `summarize` and `analyze
+    /// --prometheus` write, refused where `dir` holds a run: `summarize
+    /// --out RUN` wrote over that run's summary, junit and bencher files,
+    /// and `analyze --prometheus --out RUN` over its `report.json`.
+    pub fn prepare_beside_no_run(dir: &Path) -> Result<RunFolder, FolderError> {
+        if let Some(f) = Self::run_file_in(dir) {
+            return Err(FolderError::Create {
+                dir: dir.into(),
+                why: format!(
+                    "already holds a run (its {f}): give another --out, or move that run away"
+                ),
+            });
+        }
+        Self::prepare(dir)
+    }
+
     /// Create `dir` (see [`RunFolder::prepare`]) and write `run.json` there.
     pub fn create(dir: &Path, meta: &RunMeta) -> Result<RunFolder, FolderError> {
         let folder = RunFolder::prepare(dir)?;
@@ -212,10 +236,7 @@ impl RunFolder {
                     if unique {
                         continue;
                     }
-                    if let Some(f) = [RUN_JSON, SAMPLES_CSV, REPORT_JSON]
-                        .into_iter()
-                        .find(|f| path.join(f).exists())
-                    {
+                    if let Some(f) = Self::run_file_in(&path) {
                         return Err(fail(
                             &path,
                             format!(

@@ -202,10 +202,33 @@ impl ItemsFile {
         }
     }
 
+    /// The file, if it exists and is a regular file. A pipe or a device
+    /// put there during the run is noted and never opened: opening a pipe
+    /// blocks the sampling thread until a writer comes, and a device such
+    /// as /dev/zero never ends. Non-blocking, should one be swapped in
+    /// between the check and the open.
     fn open(path: &Path) -> Result<Option<File>, Problem> {
-        match File::open(path) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let not_found = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(Problem(
+                    "not_a_file",
+                    "is not a regular file (a directory, a pipe or a device); it is not \
+                     read, and the last good count was kept"
+                        .into(),
+                ));
+            }
+            Err(e) if not_found(&e) => return Ok(None),
+            _ => {}
+        }
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(Problem("unreadable", format!("cannot be read ({e})"))),
         }
     }
@@ -415,7 +438,7 @@ mod tests {
         std::fs::create_dir(&path).unwrap();
         assert_eq!(f.read(), 0);
         let n = notes.finish(&spec(&path, ItemsFormat::Count));
-        assert!(n[0].contains("cannot be read"), "{n:?}");
+        assert!(n[0].contains("is not a regular file"), "{n:?}");
     }
 
     #[test]
@@ -439,6 +462,27 @@ mod tests {
         let n = notes.finish(&spec(&path, ItemsFormat::Lines));
         assert_eq!(n.len(), 1);
         assert!(n[0].contains("truncated or replaced"), "{n:?}");
+    }
+
+    #[test]
+    fn a_pipe_or_a_device_is_noted_and_never_read() {
+        for format in [ItemsFormat::Count, ItemsFormat::Lines] {
+            let (_dir, path, mut f, notes) = reader(format);
+            std::fs::write(&path, "7\n").unwrap();
+            assert_eq!(f.read(), if format == ItemsFormat::Count { 7 } else { 1 });
+            // A pipe with no writer: opening it would block the sampler.
+            std::fs::remove_file(&path).unwrap();
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo on a path we own, a valid C string.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let before = f.read();
+            assert_eq!(f.read(), before, "the last good count is kept");
+            let n = notes.finish(&spec(&path, format));
+            assert!(
+                n.iter().any(|l| l.contains("is not a regular file")),
+                "{n:?}"
+            );
+        }
     }
 
     #[test]

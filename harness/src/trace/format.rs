@@ -17,6 +17,11 @@ pub const VERSION: u64 = 1;
 /// offset beyond it is a mistake, such as an absolute timestamp).
 pub const MAX_T: f64 = 1e10;
 
+/// The longest text a redacted shape may stand for, in characters: 10
+/// million (a whole book). A shape of 4 billion was regenerated into a
+/// 12.5 GB heap, and the run hung on it.
+pub const MAX_SHAPE_CHARS: u32 = 10_000_000;
+
 /// The key of the header line that names the format and its version.
 pub const HEADER_KEY: &str = "memsoak_trace";
 
@@ -272,6 +277,23 @@ pub fn parse_record(line: &str) -> Result<Record, String> {
     if batch.is_empty() {
         return Err("a record needs at least one text".into());
     }
+    if let Batch::Shapes(shapes) = &batch
+        && let Some(s) = shapes
+            .iter()
+            .find(|s| s.chars > MAX_SHAPE_CHARS || s.tokens > s.chars)
+    {
+        return Err(if s.chars > MAX_SHAPE_CHARS {
+            format!(
+                "a shape of {} characters is longer than the {MAX_SHAPE_CHARS} a text may have",
+                s.chars
+            )
+        } else {
+            format!(
+                "a shape of {} characters cannot hold {} tokens (each token is at least one character)",
+                s.chars, s.tokens
+            )
+        });
+    }
     Ok(Record {
         t: raw.t,
         batch,
@@ -320,6 +342,14 @@ mod tests {
             }])
         );
         let bad = |s: &str| parse_record(s).unwrap_err();
+        assert!(
+            bad(r#"{"t":0,"shapes":[{"chars":4000000000,"tokens":1,"script":"latin"}]}"#)
+                .contains("longer than the 10000000")
+        );
+        assert!(
+            bad(r#"{"t":0,"shapes":[{"chars":3,"tokens":9,"script":"latin"}]}"#)
+                .contains("cannot hold 9 tokens")
+        );
         assert!(bad(r#"{"t": -1, "texts": ["a"]}"#).contains("from 0"));
         assert!(bad(r#"{"t": 1.7e308, "texts": ["a"]}"#).contains("from 0"));
         assert!(bad(r#"{"t": 0, "texts": []}"#).contains("at least one"));
@@ -335,10 +365,12 @@ mod tests {
         assert!(bad("{\"t\": 0, \"texts\": [\"a\"").contains("not a trace record"));
     }
 
+    /// A shape a text could have: at most [`MAX_SHAPE_CHARS`], and no
+    /// more tokens than characters.
     fn arb_shape() -> impl Strategy<Value = Shape> {
-        (any::<u32>(), any::<u32>(), 0..Script::ALL.len()).prop_map(|(chars, tokens, s)| Shape {
+        (0..=MAX_SHAPE_CHARS, any::<u32>(), 0..Script::ALL.len()).prop_map(|(chars, t, s)| Shape {
             chars,
-            tokens,
+            tokens: t % (chars + 1),
             script: Script::ALL[s],
         })
     }

@@ -110,10 +110,17 @@ pub fn dominant_script(text: &str) -> Script {
 /// let s = shape_of("Память растёт.");
 /// assert_eq!((s.chars, s.tokens, s.script), (14, 3, Script::Cyrillic));
 /// ```
+/// A text past [`crate::trace::format::MAX_SHAPE_CHARS`] is kept as a
+/// shape of that length (its tokens scaled to it), so that the trace it
+/// goes into replays.
 pub fn shape_of(text: &str) -> Shape {
+    use crate::trace::format::MAX_SHAPE_CHARS;
+    let chars = text.chars().count();
+    let tokens = u64::from(basic_tokens(text));
+    let kept = chars.min(MAX_SHAPE_CHARS as usize) as u64;
     Shape {
-        chars: text.chars().count().min(u32::MAX as usize) as u32,
-        tokens: basic_tokens(text),
+        chars: kept as u32,
+        tokens: (tokens * kept / (chars as u64).max(1)).min(kept) as u32,
         script: dominant_script(text),
     }
 }

@@ -77,6 +77,13 @@ fn judge_all(series: &[Series], plan: &PrometheusPlan) -> Vec<Result<Report, Str
 /// report files; the exit code is the worst verdict.
 pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
     let q = &plan.query;
+    // NOTE: said before a long fetch, not after it.
+    if let Some(f) = RunFolder::run_file_in(&plan.out) {
+        return Err(fail(format!(
+            "--out {}: already holds a run (its {f}): give another --out, or move that run away",
+            plan.out.display()
+        )));
+    }
     let series = query_range(q, &plan.shown).map_err(fail)?;
     if series.is_empty() {
         return Err(fail(format!(
@@ -87,7 +94,7 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
             plan.shown
         )));
     }
-    let folder = RunFolder::prepare(&plan.out).map_err(fail)?;
+    let folder = RunFolder::prepare_beside_no_run(&plan.out).map_err(fail)?;
     let judged = judge_all(&series, plan);
     let names: Vec<String> = series.iter().map(Series::name).collect();
     let entries: Vec<SeriesReport> = series

@@ -69,7 +69,7 @@ pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
         .iter()
         .filter_map(|r| Some((r.name.to_string(), r.report?)))
         .collect();
-    let folder = RunFolder::prepare(&plan.out).map_err(fail)?;
+    let folder = RunFolder::prepare_beside_no_run(&plan.out).map_err(fail)?;
     for (name, bytes) in [
         (SUMMARY_MD, md.clone()),
         (JUNIT_XML, junit_xml(&rows)),
