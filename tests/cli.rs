@@ -955,6 +955,41 @@ fn bad_inputs_are_one_line_and_exit_2() {
             ],
             "--min-growth: size `99999999999999999999GiB` is too large",
         ),
+        // A port no socket can have: every request failed later, before.
+        (
+            &[
+                "record",
+                "--upstream",
+                "http://127.0.0.1:99999",
+                "--out",
+                "t.jsonl",
+            ],
+            "--upstream http://127.0.0.1:99999: port `99999` is not one from 1 to 65535",
+        ),
+        (
+            &[
+                "analyze",
+                "--prometheus",
+                "http://127.0.0.1:99999",
+                "--query",
+                "up",
+                "--range",
+                "5m",
+            ],
+            "port `99999` is not one from 1 to 65535",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "http",
+                "--api",
+                "tei",
+                "--url",
+                "http://127.0.0.1:0/embed",
+            ],
+            "--url http://127.0.0.1:0/embed: port `0` is not one",
+        ),
         // What clap refuses is one line too (its usage and tips left out).
         (
             &["run", "--backend", "synthetic", "--dim", "-5"],

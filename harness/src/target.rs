@@ -266,6 +266,13 @@ impl Target {
         if !proc::alive(pid) {
             return Err(format!("no running process with pid {pid}"));
         }
+        // NOTE: sampled for its whole run, a kernel thread then read "the
+        // target was gone before the first sample".
+        if proc::kernel_thread(pid) {
+            return Err(format!(
+                "pid {pid} is a kernel thread: it has no memory of its own to watch"
+            ));
+        }
         // NOTE: a process that starts memsoak on itself (the pytest plugin,
         // `memsoak watch --pid $$`) has memsoak in its tree: memsoak's own
         // memory is never the target's.

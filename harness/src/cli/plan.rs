@@ -596,6 +596,12 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, PlanError> {
         let upstream = a.upstream.clone().ok_or_else(|| {
             PlanError("the recording proxy needs --upstream http://HOST:PORT".into())
         })?;
+        if let Err(why) = crate::trace::proxy::check_port(&upstream) {
+            return err(format!(
+                "--upstream {}: {why}",
+                crate::backend::http::redact_url(&upstream)
+            ));
+        }
         if crate::trace::proxy::public_url(&upstream).is_none() {
             return err(format!(
                 "--upstream {upstream}: expected http://HOST:PORT[/PATH]"
@@ -777,6 +783,12 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
                 Some(crate::cli::args::ApiKind::Tei) => Api::Tei,
                 None => return err("--backend http needs --api openai or --api tei"),
             };
+            crate::trace::proxy::check_port(&url).map_err(|why| {
+                PlanError(format!(
+                    "--url {}: {why}",
+                    crate::backend::http::redact_url(&url)
+                ))
+            })?;
             crate::backend::http::Endpoint::parse(&url, api).map_err(PlanError)?;
             let concurrency = a.concurrency.unwrap_or(1);
             if concurrency == 0 || concurrency > 256 {
@@ -1525,6 +1537,8 @@ pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
             "--prometheus {shown}: expected http://HOST:PORT (memsoak is built without TLS)"
         ));
     }
+    crate::trace::proxy::check_port(&url)
+        .map_err(|why| PlanError(format!("--prometheus {shown}: {why}")))?;
     let query = match p.query.as_deref().map(str::trim) {
         Some(q) if !q.is_empty() => q.to_string(),
         _ => return err("--prometheus needs --query PROMQL"),

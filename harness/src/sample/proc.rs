@@ -217,6 +217,20 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// Whether `pid` is a kernel thread (`PF_KTHREAD` in the flags of
+/// `/proc/<pid>/stat`): it has no user memory, so there is nothing of its
+/// own to watch. `false` when it cannot be read.
+pub fn kernel_thread(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_ascii_whitespace().nth(6)?.parse::<u64>().ok()
+        })
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 /// Short command name of a process (`/proc/<pid>/comm`).
 pub fn comm(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -421,6 +435,16 @@ impl Sampler for ProcessTreeSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kthreadd_is_a_kernel_thread_and_this_process_is_not() {
+        // pid 2 is kthreadd on Linux, unless this runs in a pid namespace.
+        if comm(2).as_deref() == Some("kthreadd") {
+            assert!(kernel_thread(2));
+        }
+        assert!(!kernel_thread(std::process::id()));
+        assert!(!kernel_thread(u32::MAX));
+    }
 
     #[test]
     fn both_tree_walks_find_the_same_grandchildren() {

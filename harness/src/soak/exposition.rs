@@ -293,9 +293,16 @@ fn serve(server: &tiny_http::Server, reg: &Mutex<Registry>, stop: &AtomicBool) {
 /// the workload and the commit).
 pub fn parse_listen(s: &str, allow_remote: bool) -> Result<SocketAddr, String> {
     let s = s.trim();
+    // NOTE: a host name (`localhost:9941`) is resolved, its first address
+    // taken; it had been refused as "expected HOST:PORT".
+    let named = || {
+        std::net::ToSocketAddrs::to_socket_addrs(s)
+            .ok()
+            .and_then(|mut a| a.next())
+    };
     let addr: SocketAddr = match s.parse::<u16>() {
         Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
-        Err(_) => s.parse().map_err(|_| {
+        Err(_) => s.parse().ok().or_else(named).ok_or_else(|| {
             format!("--metrics-listen {s}: expected HOST:PORT (127.0.0.1:9464) or a port")
         })?,
     };
@@ -318,6 +325,13 @@ mod tests {
             "127.0.0.1:9464".parse().unwrap()
         );
         assert!(parse_listen("[::1]:9464", false).is_ok());
+        assert!(
+            parse_listen("localhost:9464", false)
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
+        assert!(parse_listen("localhost:99999", false).is_err());
         let e = parse_listen("0.0.0.0:9464", false).unwrap_err();
         assert!(e.contains("--metrics-allow-remote"), "{e}");
         assert!(parse_listen("0.0.0.0:9464", true).is_ok());

@@ -145,6 +145,24 @@ pub fn public_url(url: &str) -> Option<String> {
     Some(format!("http://{host}{}", path.trim_end_matches('/')))
 }
 
+/// The port an `http://` URL names is one a socket can have (1–65535),
+/// or it names none. The reason when not. `http://127.0.0.1:99999` was
+/// taken, and every request then failed with "Connection refused".
+pub fn check_port(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let port = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, p)| p).strip_prefix(':'),
+        None => host.rsplit_once(':').map(|(_, p)| p),
+    };
+    match port {
+        None => Ok(()),
+        Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        Some(p) => Err(format!("port `{p}` is not one from 1 to 65535")),
+    }
+}
+
 /// Request headers that belong to one connection, not to the request.
 const HOP_BY_HOP: &[&str] = &[
     "host",
@@ -400,6 +418,32 @@ fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_names_a_port_a_socket_can_have() {
+        for ok in [
+            "http://127.0.0.1:8080/embed",
+            "http://host",
+            "http://u:p@host:1/x?y",
+            "http://[::1]:9090",
+            "http://[::1]",
+        ] {
+            assert_eq!(check_port(ok), Ok(()), "{ok}");
+        }
+        for (bad, port) in [
+            ("http://127.0.0.1:99999", "99999"),
+            ("http://host:0/x", "0"),
+            ("http://host:http", "http"),
+            ("http://[::1]:70000", "70000"),
+            ("http://host:", ""),
+        ] {
+            assert_eq!(
+                check_port(bad),
+                Err(format!("port `{port}` is not one from 1 to 65535")),
+                "{bad}"
+            );
+        }
+    }
     use proptest::prelude::*;
 
     proptest! {
