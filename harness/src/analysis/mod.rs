@@ -42,7 +42,10 @@ impl Warmup {
         } else {
             crate::units::parse_duration(s)
                 .map(Warmup::Time)
-                .map_err(|_| format!("--warmup: invalid value `{s}` (expected auto, a duration like 30s, or a percentage like 10%)"))
+                .map_err(|e| match e {
+                    crate::units::UnitError::DurationTooLong(_) => format!("--warmup: {e}"),
+                    _ => format!("--warmup: invalid value `{s}` (expected auto, a duration like 30s, or a percentage like 10%)"),
+                })
         }
     }
 

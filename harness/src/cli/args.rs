@@ -148,7 +148,7 @@ pub struct SoakArgs {
     pub attribute: bool,
     /// Period of the --attribute snapshots (default: 10 over the run after
     /// warm-up).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub attribute_every: Option<String>,
 }
 
@@ -190,7 +190,7 @@ pub struct RunArgs {
     pub looping: bool,
     /// Recorded traces: replay at the recorded timing (original), as fast
     /// as the embedder goes (fast), or N times faster (xN, e.g. x2, x0.5).
-    #[arg(long, value_name = "original|fast|xN")]
+    #[arg(long, allow_hyphen_values = true, value_name = "original|fast|xN")]
     pub pace: Option<String>,
     /// Recorded traces: skip malformed lines (counted in report.json)
     /// instead of stopping with exit code 2.
@@ -260,7 +260,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub serve: bool,
     /// HTTP backend: how long a served server may take to accept connections.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub ready_timeout: Option<String>,
     /// After the run, compare it with this baseline (a name under
     /// baselines/, or a folder); a regression makes the exit code 1.
@@ -493,16 +493,21 @@ pub struct PrometheusArgs {
     #[arg(long, value_name = "PROMQL", requires = "prometheus")]
     pub query: Option<String>,
     /// The last DURATION up to now (6h, 1d).
-    #[arg(long, value_name = "DURATION", requires = "prometheus", conflicts_with_all = ["start", "end"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "DURATION", requires = "prometheus", conflicts_with_all = ["start", "end"])]
     pub range: Option<String>,
     /// Start: RFC 3339 or Unix seconds.
-    #[arg(long, value_name = "T", requires_all = ["prometheus", "end"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "T", requires_all = ["prometheus", "end"])]
     pub start: Option<String>,
     /// End: RFC 3339, Unix seconds or `now`.
-    #[arg(long, value_name = "T", requires_all = ["prometheus", "start"])]
+    #[arg(long, allow_hyphen_values = true, value_name = "T", requires_all = ["prometheus", "start"])]
     pub end: Option<String>,
     /// Query resolution (default 15s).
-    #[arg(long, value_name = "DURATION", requires = "prometheus")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DURATION",
+        requires = "prometheus"
+    )]
     pub step: Option<String>,
     /// The metric the series measure, for thresholds (default: from the
     /// series' name, e.g. memsoak_rss_bytes → rss; else rss).

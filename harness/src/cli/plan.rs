@@ -99,12 +99,22 @@ fn load_profile(a: &SoakArgs) -> Result<(Profile, String), PlanError> {
 /// Validate the shared soak options.
 pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     let (p, origin) = load_profile(a)?;
-    // Who gave a value, for its error line: the flag, or the profile's key.
+    // Who gave a value, for its error line: the profile's key where the
+    // profile gave it (and no flag), else the flag (given, or defaulted).
     let named = |flag: &str, given: bool| {
-        if given || origin.is_empty() {
+        let key = flag.replace('-', "_");
+        let in_profile = match key.as_str() {
+            "duration" => p.duration.is_some(),
+            "sample_every" => p.sample_every.is_some(),
+            "warmup" => p.warmup.is_some(),
+            "confidence" => p.confidence.is_some(),
+            "min_growth" => p.min_growth.is_some(),
+            _ => false,
+        };
+        if given || !in_profile || origin.is_empty() {
             format!("--{flag}")
         } else {
-            format!("{origin}: {}", flag.replace('-', "_"))
+            format!("{origin}: {key}")
         }
     };
     let dur = |flag: &str, cli: Option<&String>, file: Option<&String>, default: Duration| match cli
@@ -127,17 +137,22 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
         p.sample_every.as_ref(),
         Duration::from_secs(1),
     )?;
+    let nd = named("duration", a.duration.is_some());
+    let ns = named("sample-every", a.sample_every.is_some());
+    let nw = named("warmup", a.warmup.is_some());
     if duration.is_zero() {
-        return err("--duration must be longer than 0s");
+        return err(format!("{nd} must be longer than 0s"));
     }
     if sample_every < Duration::from_millis(10) {
         return err(format!(
-            "--sample-every {} is too fast (10ms at least; the statistics are calibrated down to 100ms)",
+            "{ns} {} is too fast (10ms at least; the statistics are calibrated down to 100ms)",
             humantime::format_duration(sample_every)
         ));
     }
     if sample_every > duration {
-        return err("--sample-every is longer than --duration: no sample would be taken");
+        return err(format!(
+            "{ns} is longer than {nd}: no sample would be taken"
+        ));
     }
     let warmup = Warmup::parse(
         a.warmup
@@ -145,20 +160,22 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
             .or(p.warmup.as_deref())
             .unwrap_or("auto"),
     )
-    .map_err(|e| PlanError(e.replacen("--warmup", &named("warmup", a.warmup.is_some()), 1)))?;
+    .map_err(|e| PlanError(e.replacen("--warmup", &nw, 1)))?;
     // NOTE: a warm-up that takes the whole run leaves nothing to judge; the
     // run would end with its thresholds unjudged (exit 2) after its whole
     // duration, so it is refused before anything runs.
     match warmup {
         Warmup::Time(w) if w >= duration => {
             return err(format!(
-                "--warmup {} is not shorter than --duration {}: no sample would be left to judge",
+                "{nw} {} is not shorter than {nd} {}: no sample would be left to judge",
                 humantime::format_duration(w),
                 humantime::format_duration(duration)
             ));
         }
         Warmup::Fraction(f) if f >= 1.0 => {
-            return err("--warmup 100% leaves no sample to judge: give less than 100%");
+            return err(format!(
+                "{nw} 100% leaves no sample to judge: give less than 100%"
+            ));
         }
         _ => {}
     }
@@ -1419,6 +1436,13 @@ mod tests {
             ("confidence = 1.5", "confidence 1.5 is out of range"),
             ("min_growth = \"lots\"", "min_growth: invalid size"),
             ("thresholds = [\"rss.slope<\"]", "thresholds: "),
+            ("duration = \"0s\"", "duration must be longer than 0s"),
+            ("sample_every = \"5ms\"", "sample_every 5ms is too fast"),
+            ("warmup = \"100%\"", "warmup 100% leaves no sample"),
+            (
+                "warmup = \"10m\"",
+                "warmup 10m is not shorter than --duration 5m",
+            ),
         ] {
             let e = with(kv, |_| {}).unwrap_err();
             assert!(e.starts_with(&format!("{origin}: {key}")), "{kv}: {e}");

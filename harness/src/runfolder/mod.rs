@@ -173,12 +173,23 @@ impl RunFolder {
             .find(|f| dir.join(f).exists())
     }
 
+    /// The file that shows `dir` holds a run's samples (its `run.json` or
+    /// `samples.csv`), if one does: what `summarize` and `analyze
+    /// --prometheus` must not write beside. Their own earlier output (a
+    /// `report.json` with neither) may be written again.
+    pub fn sampled_run_in(dir: &Path) -> Option<&'static str> {
+        [RUN_JSON, SAMPLES_CSV]
+            .into_iter()
+            .find(|f| dir.join(f).exists())
+    }
+
     /// [`RunFolder::prepare`] for what `summarize` and `analyze
-    /// --prometheus` write, refused where `dir` holds a run: `summarize
-    /// --out RUN` wrote over that run's summary, junit and bencher files,
-    /// and `analyze --prometheus --out RUN` over its `report.json`.
+    /// --prometheus` write, refused where `dir` holds a run
+    /// ([`RunFolder::sampled_run_in`]): `summarize --out RUN` wrote over
+    /// that run's summary, junit and bencher files, and `analyze
+    /// --prometheus --out RUN` over its `report.json`.
     pub fn prepare_beside_no_run(dir: &Path) -> Result<RunFolder, FolderError> {
-        if let Some(f) = Self::run_file_in(dir) {
+        if let Some(f) = Self::sampled_run_in(dir) {
             return Err(FolderError::Create {
                 dir: dir.into(),
                 why: format!(
