@@ -189,15 +189,22 @@ impl RunFolder {
     /// that run's summary, junit and bencher files, and `analyze
     /// --prometheus --out RUN` over its `report.json`.
     pub fn prepare_beside_no_run(dir: &Path) -> Result<RunFolder, FolderError> {
-        if let Some(f) = Self::sampled_run_in(dir) {
-            return Err(FolderError::Create {
+        Self::refuse_run_in(dir)?;
+        Self::prepare(dir)
+    }
+
+    /// The error of [`RunFolder::prepare_beside_no_run`], alone: for a
+    /// command that checks before slow work and prepares after it.
+    pub fn refuse_run_in(dir: &Path) -> Result<(), FolderError> {
+        match Self::sampled_run_in(dir) {
+            Some(f) => Err(FolderError::Create {
                 dir: dir.into(),
                 why: format!(
                     "already holds a run (its {f}): give another --out, or move that run away"
                 ),
-            });
+            }),
+            None => Ok(()),
         }
-        Self::prepare(dir)
     }
 
     /// Create `dir` (see [`RunFolder::prepare`]) and write `run.json` there.

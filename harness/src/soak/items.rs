@@ -202,43 +202,37 @@ impl ItemsFile {
         }
     }
 
-    /// The file, if it exists and is a regular file. A pipe or a device
-    /// put there during the run is noted and never opened: opening a pipe
-    /// blocks the sampling thread until a writer comes, and a device such
-    /// as /dev/zero never ends. Non-blocking, should one be swapped in
-    /// between the check and the open.
-    fn open(path: &Path) -> Result<Option<File>, Problem> {
+    /// The file and its metadata, if it exists and is a regular file. It
+    /// is opened `O_NONBLOCK` (a pipe with no writer then opens at once
+    /// instead of blocking the sampling thread) and checked on the handle:
+    /// a pipe or a device (/dev/zero never ends) is noted and never read.
+    /// One open and one fstat per sample, on the sampler's path.
+    fn open(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, Problem> {
         use std::os::unix::fs::OpenOptionsExt;
-        let not_found = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-        match std::fs::metadata(path) {
-            Ok(m) if !m.is_file() => {
-                return Err(Problem(
-                    "not_a_file",
-                    "is not a regular file (a directory, a pipe or a device); it is not \
-                     read, and the last good count was kept"
-                        .into(),
-                ));
-            }
-            Err(e) if not_found(&e) => return Ok(None),
-            _ => {}
-        }
-        match std::fs::OpenOptions::new()
+        let unreadable = |e: std::io::Error| Problem("unreadable", format!("cannot be read ({e})"));
+        let f = match std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
         {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(Problem("unreadable", format!("cannot be read ({e})"))),
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => return Err(not_a_file()),
+            Err(e) => return Err(unreadable(e)),
+        };
+        let meta = f.metadata().map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(not_a_file());
         }
+        Ok(Some((f, meta)))
     }
 
     fn read_count(&mut self, path: &Path) -> Result<Option<u64>, Problem> {
-        let Some(mut f) = Self::open(path)? else {
+        let Some((mut f, meta)) = Self::open(path)? else {
             return Ok(None);
         };
         let unreadable = |e: std::io::Error| Problem("unreadable", format!("cannot be read ({e})"));
-        let len = f.metadata().map_err(unreadable)?.len();
+        let len = meta.len();
         let mut buf = Vec::with_capacity(TAIL as usize);
         f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))
             .and_then(|_| f.take(TAIL).read_to_end(&mut buf))
@@ -285,11 +279,10 @@ impl ItemsFile {
     }
 
     fn read_lines(&mut self, path: &Path) -> Result<Option<u64>, Problem> {
-        let Some(mut f) = Self::open(path)? else {
+        let Some((mut f, meta)) = Self::open(path)? else {
             return Ok(None);
         };
         let unreadable = |e: std::io::Error| Problem("unreadable", format!("cannot be read ({e})"));
-        let meta = f.metadata().map_err(unreadable)?;
         let id = (meta.dev(), meta.ino());
         let mut replaced = None;
         if self.id.is_some_and(|old| old != id) || meta.len() < self.offset {
@@ -331,6 +324,16 @@ impl ItemsFile {
 
 /// A problem with the file: its kind (noted once) and the note.
 struct Problem(&'static str, String);
+
+/// The note on a path that is not a regular file.
+fn not_a_file() -> Problem {
+    Problem(
+        "not_a_file",
+        "is not a regular file (a directory, a pipe or a device); it is not read, and the \
+         last good count was kept"
+            .into(),
+    )
+}
 
 /// The last line that ends in a newline (with no newline at all, the whole
 /// text) and where it starts in `buf`; `None` when that is blank (a rewrite

@@ -89,10 +89,7 @@ pub struct Signals {
 impl Signals {
     /// Install the handlers.
     pub fn install() -> std::io::Result<Signals> {
-        let s = Signals {
-            flags: [Interrupt::Int, Interrupt::Term, Interrupt::Hup]
-                .map(|i| (i, Arc::new(AtomicBool::new(false)))),
-        };
+        let s = Signals::unregistered();
         for (i, f) in &s.flags {
             let (flag, first, code) = (f.clone(), AtomicU64::new(0), i.exit_code());
             // NOTE: signal-hook's `register_conditional_shutdown` exits on
@@ -114,9 +111,9 @@ impl Signals {
         Ok(s)
     }
 
-    /// Flags no handler sets: for tests of what reads them, without
-    /// changing the test process's signal handling.
-    #[cfg(test)]
+    /// Flags no handler sets yet ([`Signals::install`] registers them);
+    /// tests of what reads them use them as they are, without changing the
+    /// test process's signal handling.
     pub(crate) fn unregistered() -> Signals {
         Signals {
             flags: [Interrupt::Int, Interrupt::Term, Interrupt::Hup]

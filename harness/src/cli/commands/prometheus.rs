@@ -78,12 +78,7 @@ fn judge_all(series: &[Series], plan: &PrometheusPlan) -> Vec<Result<Report, Str
 pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
     let q = &plan.query;
     // NOTE: said before a long fetch, not after it.
-    if let Some(f) = RunFolder::sampled_run_in(&plan.out) {
-        return Err(fail(format!(
-            "--out {}: already holds a run (its {f}): give another --out, or move that run away",
-            plan.out.display()
-        )));
-    }
+    RunFolder::refuse_run_in(&plan.out).map_err(fail)?;
     let series = query_range(q, &plan.shown).map_err(fail)?;
     if series.is_empty() {
         return Err(fail(format!(
