@@ -221,6 +221,7 @@ fn watch_samples_a_named_cgroup_and_names_an_oom_kill() {
         notes.contains("OOM kill: the kernel killed 1 process(es)"),
         "{notes}"
     );
+    assert!(!notes.contains("root of the"), "{notes}");
     let limit = &r["projection"]["cgroup_limit"];
     assert_eq!(limit["limit"].as_f64(), Some((512 * mib) as f64), "{limit}");
 
@@ -239,6 +240,59 @@ fn watch_samples_a_named_cgroup_and_names_an_oom_kill() {
         &tmp.path().join("nothing"),
     );
     usage_error(code, &err, "not a memory cgroup");
+}
+
+/// Where this machine mounts a memory hierarchy (v1's memory controller,
+/// else v2), from `/proc/self/mountinfo`.
+fn memory_hierarchy_mount() -> Option<String> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let points: Vec<(String, bool)> = mi
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?.to_string();
+            let r: Vec<&str> = right.split(' ').collect();
+            match r[0] {
+                "cgroup" if r.get(2)?.split(',').any(|o| o == "memory") => Some((point, true)),
+                "cgroup2" => Some((point, false)),
+                _ => None,
+            }
+        })
+        .collect();
+    let v1 = points.iter().find(|p| p.1).map(|p| p.0.clone());
+    v1.or_else(|| points.first().map(|p| p.0.clone()))
+        .filter(|p| memsoak::sample::cgroup::CgroupDir::open(std::path::Path::new(p)).is_some())
+}
+
+#[test]
+fn watch_of_a_memory_hierarchy_s_root_says_it_charges_the_whole_machine() {
+    // The real root of this machine's memory hierarchy, read only: sampled
+    // as asked, with a note that it is not one container's cgroup.
+    let Some(root) = memory_hierarchy_mount() else {
+        common::skip(
+            "watch_of_a_memory_hierarchy_s_root_says_it_charges_the_whole_machine",
+            "no memory cgroup hierarchy with a usage file is mounted here",
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = memsoak()
+        .args(["watch", "--duration", "4s", "--sample-every", "200ms", "-q"])
+        .args(["--cgroup", &root, "--out"])
+        .arg(&out)
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",cgroup,"), "{csv}");
+    let notes = report(&out)["notes"].to_string();
+    assert!(
+        notes.contains(&format!("--cgroup {root} is the root of the"))
+            && notes.contains("every process on the machine"),
+        "{notes}"
+    );
 }
 
 #[test]

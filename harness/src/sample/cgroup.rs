@@ -262,6 +262,53 @@ pub fn resolve(path: &Path) -> Option<CgroupDir> {
     .find_map(|m| CgroupDir::open(&Path::new(m).join(rel)))
 }
 
+/// Whether `dir` is where a memory hierarchy is mounted (`/sys/fs/cgroup/memory`
+/// for v1, `/sys/fs/cgroup` for v2), by this machine's `mountinfo` text:
+/// the hierarchy's root as this process sees it. Outside a container that
+/// root charges every process on the machine; inside a container's cgroup
+/// namespace it is the container's own cgroup. Pure; `dir` is compared as
+/// given and canonicalised by the caller.
+pub fn is_mount_point(dir: &Path, mountinfo: &str) -> bool {
+    mountinfo.lines().any(|line| {
+        let Some((left, right)) = line.split_once(" - ") else {
+            return false;
+        };
+        let point = left.split(' ').nth(4);
+        let fstype = right.split(' ').next();
+        let memory = match fstype {
+            Some("cgroup2") => true,
+            Some("cgroup") => right
+                .split(' ')
+                .nth(2)
+                .is_some_and(|o| o.split(',').any(|x| x == "memory")),
+            _ => false,
+        };
+        memory && point.is_some_and(|p| Path::new(p) == dir)
+    })
+}
+
+/// A note for a run that samples `dir` (`watch --cgroup`) when it is the
+/// root of a memory hierarchy as mounted here ([`is_mount_point`], read
+/// from `/proc/self/mountinfo`): what it charges is more than one
+/// container's unless memsoak runs in that container's namespace.
+/// `None` for any other folder, or where the mounts cannot be read.
+pub fn root_note(dir: &CgroupDir) -> Option<String> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let path = std::fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
+    is_mount_point(&path, &mi).then(|| {
+        format!(
+            "cgroup metrics: --cgroup {} is the root of the {} memory hierarchy mounted here: \
+             it charges every process on the machine (unless memsoak runs in a container's \
+             own cgroup namespace), not one container or unit",
+            dir.path.display(),
+            match dir.version {
+                Version::V1 => "v1",
+                Version::V2 => "v2",
+            }
+        )
+    })
+}
+
 /// Samples a memory cgroup's `cgroup`, `cgroup_anon`, `cgroup_file` and
 /// `cgroup_working_set`: its usage file and `memory.stat`, through handles
 /// opened once and re-read from offset 0 (the limit and the OOM count are
@@ -456,6 +503,26 @@ mod tests {
         fixture(&v1, Version::V1, MIB, 0, "9223372036854771712", 0);
         assert_eq!(CgroupDir::open(&v1).unwrap().reading().limit, None);
         assert!(CgroupDir::open(d.path()).is_none());
+    }
+
+    #[test]
+    fn a_hierarchy_s_mount_point_is_its_root_and_a_folder_below_is_not() {
+        let mi = "\
+25 24 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+31 25 0:27 / /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu
+32 25 0:28 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+";
+        assert!(is_mount_point(Path::new("/sys/fs/cgroup/memory"), mi));
+        assert!(is_mount_point(Path::new("/sys/fs/cgroup/unified"), mi));
+        assert!(!is_mount_point(
+            Path::new("/sys/fs/cgroup/memory/docker/abc"),
+            mi
+        ));
+        // A tmpfs holding the mounts, and a v1 hierarchy of another controller.
+        assert!(!is_mount_point(Path::new("/sys/fs/cgroup"), mi));
+        assert!(!is_mount_point(Path::new("/sys/fs/cgroup/cpu"), mi));
+        assert!(!is_mount_point(Path::new("/sys/fs/cgroup/memory"), ""));
     }
 
     #[test]

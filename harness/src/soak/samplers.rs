@@ -37,6 +37,7 @@ pub fn cgroup_of(
     if dir.is_none() {
         notes.push("cgroup metrics absent: the target has no memory cgroup of its own".into());
     }
+    notes.extend(explicit.and_then(cgroup::root_note));
     dir.map(CgroupWatch::start)
 }
 
