@@ -2093,6 +2093,50 @@ mod tests {
     }
 
     #[test]
+    fn a_floor_on_a_fall_stops_a_fall_past_it_and_judges_it_at_the_end() {
+        // `sys_available.slope>-2MiB/min`: available memory falling 6 MiB/min
+        // (a leak, seen from the machine's side) under white noise, 10
+        // minutes at 1 Hz: stopped by `--fail-fast` in 19 or more of 20
+        // runs, and failed at the end; a flat run and a fall of 2 MiB/min
+        // are stopped in at most 1 and a flat run passes.
+        use crate::stats::calibration::{Behaviour, Noise};
+        let th: Threshold = "sys_available.slope>-2MiB/min".parse().unwrap();
+        let fallen = |behaviour, seed| {
+            let (t, y) = ten_minutes(Noise::White, behaviour).simulate(seed);
+            let y: Vec<f64> = y.iter().map(|v| 4096.0 * MIB - v).collect();
+            (t, y)
+        };
+        let stops = |behaviour| {
+            (0..20)
+                .filter_map(|seed| {
+                    let (t, y) = fallen(behaviour, seed);
+                    fail_fast_time(&th, &t, &y, 1.0, &LookRules::DEFAULT)
+                })
+                .collect::<Vec<f64>>()
+        };
+        assert_stopped(
+            "a fall of 6 MiB/min",
+            &stops(Behaviour::Linear(3.0)),
+            &(0.0..600.0),
+        );
+        for quiet in [Behaviour::Flat, Behaviour::Linear(1.0)] {
+            let n = stops(quiet).len();
+            assert!(n <= 1, "{quiet:?}: {n} of 20");
+        }
+        let judged = |behaviour| {
+            let (t, y) = fallen(behaviour, 0);
+            let mut table = SampleTable::new(vec![Metric::SysAvailable]);
+            for (x, v) in t.iter().zip(&y) {
+                table.push(*x, None, &[Some(*v as u64)]);
+            }
+            let a = analyze(&table, &opts(&["sys_available.slope>-2MiB/min"]));
+            a.thresholds[0].outcome
+        };
+        assert_eq!(judged(Behaviour::Linear(3.0)), Outcome::Fail);
+        assert_eq!(judged(Behaviour::Flat), Outcome::Pass);
+    }
+
+    #[test]
     fn fail_fast_stops_growth_past_an_upper_growth_limit() {
         // 6 MiB/min for 10 minutes at 1 Hz grows 60 MiB: `rss.growth<30MiB`
         // is past its limit from 5 minutes on, and a look stops it once the

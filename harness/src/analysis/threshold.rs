@@ -1,7 +1,8 @@
 //! Threshold expressions, k6-like: `METRIC.STAT OP VALUE`.
 //!
 //! `rss.slope<2MiB/min`, `heap.slope_per_1k<64KiB`, `rss.growth<100MiB`,
-//! `rss.max<4GiB`, `sys_available.min>1GiB`. Parsing only; evaluation
+//! `rss.max<4GiB`, `sys_available.min>1GiB`, and floors on a fall:
+//! `sys_available.slope>-2MiB/min`. Parsing only; evaluation
 //! against an analysis lives in [`crate::analysis`].
 
 use std::fmt;
@@ -213,6 +214,31 @@ impl FromStr for Threshold {
         if value.is_empty() {
             return Err(err("no value after the operator".into()));
         }
+        // A drift may be bounded from below: `sys_available.slope>-2MiB/min`
+        // (available memory must not fall faster than 2 MiB/min). A
+        // negative limit is a floor on a drift only: an upper one would
+        // ask memory to fall, and a size is never negative.
+        let (sign, value) = match value.strip_prefix('-') {
+            Some(v) => (-1.0, v),
+            None => (1.0, value),
+        };
+        if sign < 0.0 {
+            if matches!(stat, Stat::Max | Stat::Min) {
+                return Err(err(format!(
+                    "`{}` takes a size, which is never negative",
+                    stat.name()
+                )));
+            }
+            if matches!(op, Op::Lt | Op::Le) {
+                return Err(err(format!(
+                    "a negative upper limit asks memory to fall; a floor on a fall is `>` \
+                     (e.g. {}.{}>{value_neg})",
+                    metric.name(),
+                    stat.name(),
+                    value_neg = format_args!("-{value}")
+                )));
+            }
+        }
         let (limit, per) = match stat {
             Stat::Slope => units::parse_rate(value).map_err(|e| err(e.to_string()))?,
             _ => {
@@ -233,7 +259,7 @@ impl FromStr for Threshold {
             metric,
             stat,
             op,
-            limit,
+            limit: sign * limit,
             per,
         })
     }
@@ -281,12 +307,31 @@ mod tests {
             ("rss<1MiB", "expected METRIC.STAT"),
             ("rss.max<", "no value"),
             ("rss.max<lots", "invalid size"),
+            ("rss.max>-1GiB", "never negative"),
+            ("rss.slope<-1MiB/min", "a floor on a fall is `>`"),
+            ("rss.growth<=-1MiB", "rss.growth>-1MiB"),
+            ("rss.slope>--1MiB/min", "invalid rate"),
         ];
         for (s, want) in cases {
             let e = s.parse::<Threshold>().unwrap_err().to_string();
             assert!(e.contains(want), "{s}: {e}");
             assert!(!e.contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_drift_takes_a_negative_floor() {
+        let t: Threshold = "sys_available.slope > -2MiB/min".parse().unwrap();
+        assert_eq!(
+            (t.metric, t.stat, t.op),
+            (Metric::SysAvailable, Stat::Slope, Op::Gt)
+        );
+        assert_eq!(t.limit, -2.0 * 1048576.0 / 60.0);
+        assert_eq!(t.limit_text(), "-2.00 MiB/min");
+        let t: Threshold = "rss.growth>=-100MiB".parse().unwrap();
+        assert_eq!((t.op, t.limit), (Op::Ge, -100.0 * 1048576.0));
+        let t: Threshold = "heap.slope_per_1k>-64KiB".parse().unwrap();
+        assert_eq!(t.limit, -65536.0);
     }
 
     #[test]
