@@ -690,8 +690,17 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         let p_text = p.map_or("p=n/a".to_string(), crate::units::fmt_p_is);
         let over = !th.op.holds(v, th.limit);
         let growth = m.growth.unwrap_or(0.0);
-        let material = growth.abs() >= min_growth;
-        let (outcome, note) = match (over, m.significant) {
+        // A limit judged at itself (memory must keep growing) is breached
+        // by too little growth: its evidence is the whole interval below
+        // it, and no materiality floor applies.
+        let at_limit = th.judged_at_limit();
+        let material = at_limit || growth.abs() >= min_growth;
+        let shown = if at_limit {
+            !th.op.holds(hi, th.limit)
+        } else {
+            m.significant
+        };
+        let (outcome, note) = match (over, shown) {
             (true, true) if !material => (
                 Outcome::Pass,
                 format!(
@@ -700,6 +709,16 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
                     th.limit_text(),
                     crate::units::fmt_bytes(growth),
                     crate::units::fmt_bytes(min_growth)
+                ),
+            ),
+            (true, true) if at_limit => (
+                Outcome::Fail,
+                format!(
+                    "{} is below {} and so is its whole interval ({} … {})",
+                    th.format_value(v),
+                    th.limit_text(),
+                    th.format_value(lo),
+                    th.format_value(hi)
                 ),
             ),
             (true, true) => (
@@ -713,6 +732,15 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
                         "is below"
                     },
                     th.limit_text()
+                ),
+            ),
+            (true, false) if at_limit => (
+                Outcome::Pass,
+                format!(
+                    "{} is below {} but its interval reaches {} (a drift at the limit is not ruled out)",
+                    th.format_value(v),
+                    th.limit_text(),
+                    th.format_value(hi)
                 ),
             ),
             (true, false) => (
@@ -943,7 +971,10 @@ pub fn settle(
         || m.steady_samples as f64 <= MAX_PLAN_PERSISTENCE * worth;
     let steady_s = end_s - m.warmup_end_s;
     let past = !th.op.holds(v, th.limit);
-    if past && m.significant {
+    // What a breach is shown against: no drift, or the limit itself
+    // (`Threshold::judged_at_limit`).
+    let null = if th.judged_at_limit() { th.limit } else { 0.0 };
+    if past && m.significant && !th.judged_at_limit() {
         // Held by the materiality floor alone.
         return r;
     }
@@ -953,7 +984,7 @@ pub fn settle(
     // run shorter than the noise allows). Past it: until the interval
     // leaves 0.
     let (half, distance) = if past {
-        ((v - near).abs(), v.abs())
+        ((v - near).abs(), (v - null).abs())
     } else {
         // 0 lies on the healthy side of an upper limit above it (a lower
         // limit below it), and the drift is taken no further out than 0.
@@ -986,6 +1017,11 @@ pub fn settle(
         None if statistical && !measured_noise => format!(
             " (the run is worth about {worth:.0} independent samples, too few to plan a longer one from)"
         ),
+        None if !statistical => {
+            " (its interval is the range the data allow, not a statistical one: \
+             no run length can be planned from it)"
+                .to_string()
+        }
         None => String::new(),
     };
     let clause = if past {
@@ -1275,7 +1311,14 @@ pub fn sequential_breach(
                 Op::Lt | Op::Le => !th.op.holds(lo, th.limit),
                 Op::Gt | Op::Ge => !th.op.holds(hi, th.limit),
             };
-            (material && beyond && d.p_value < alpha_whole)
+            // A limit judged at itself (memory must keep growing) is
+            // breached by the interval alone, at the look's level.
+            let shown = if th.judged_at_limit() {
+                beyond
+            } else {
+                material && beyond && d.p_value < alpha_whole
+            };
+            shown
                 .then(|| {
                     format!(
                         "{}: {what} {} (CI {}..{} at look {look}, alpha {alpha_whole:.4}) is beyond {}",
@@ -1823,6 +1866,42 @@ mod tests {
                 "{:?}",
                 r.settle_run_s
             );
+        }
+    }
+
+    #[test]
+    fn a_lower_limit_above_0_is_breached_by_an_interval_wholly_below_it() {
+        // "Memory must keep growing at 1 MiB/min" on a flat run: no drift
+        // at all is the breach, so the evidence is the interval wholly
+        // under the limit, not a significant trend (a flat run has none,
+        // and passed "not significant" with its interval at ±70 KiB/min),
+        // and no materiality floor holds it.
+        let flat = noisy(0.5 * MIB, 0.0, 300, 3);
+        let a = analyze(
+            &flat,
+            &opts(&["rss.slope>1MiB/min", "rss.growth>5MiB", "rss.slope>0B/min"]),
+        );
+        let [slope, growth, zero] = &a.thresholds[..] else {
+            panic!("{:?}", a.thresholds)
+        };
+        assert_eq!(slope.outcome, Outcome::Fail, "{}", slope.note);
+        assert!(
+            slope.note.contains("and so is its whole interval"),
+            "{}",
+            slope.note
+        );
+        assert_eq!(growth.outcome, Outcome::Fail, "{}", growth.note);
+        // At 0 a lower limit is a floor on a fall, judged as before.
+        assert_eq!(zero.outcome, Outcome::Pass, "{}", zero.note);
+        // Growing at about the limit: not ruled out, so a pass that says so.
+        let near = noisy(2.0 * MIB, 1.0 * MIB / 60.0, 90, 4);
+        let a = analyze(&near, &opts(&["rss.slope>1MiB/min"]));
+        let r = &a.thresholds[0];
+        if r.outcome == Outcome::Pass {
+            assert_eq!(r.conclusive, Some(false), "{}", r.note);
+        } else {
+            let (_, hi) = r.ci.unwrap();
+            assert!(hi < MIB / 60.0, "{}", r.note);
         }
     }
 

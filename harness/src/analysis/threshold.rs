@@ -118,6 +118,18 @@ impl Threshold {
         self.format_value(self.limit)
     }
 
+    /// Whether a breach is shown against the limit itself, not against no
+    /// drift: a lower limit above 0 on a drift (`rss.slope>1MiB/min`:
+    /// memory must keep growing, as a cache being filled does), where no
+    /// drift at all is the breach. Such a limit is breached once the whole
+    /// interval is below it; every other drift limit once the estimate is
+    /// past it and the trend is significant (and material).
+    pub fn judged_at_limit(&self) -> bool {
+        matches!(self.op, Op::Gt | Op::Ge)
+            && self.limit > 0.0
+            && matches!(self.stat, Stat::Slope | Stat::SlopePer1k | Stat::Growth)
+    }
+
     /// Format a measured value of this threshold's statistic.
     pub fn format_value(&self, v: f64) -> String {
         match self.stat {
@@ -222,7 +234,12 @@ impl FromStr for Threshold {
             Some(v) => (-1.0, v),
             None => (1.0, value),
         };
-        if sign < 0.0 {
+        // `-0` is 0, whatever the unit.
+        let zero = value
+            .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '/')
+            .parse::<f64>()
+            .is_ok_and(|v| v == 0.0);
+        if sign < 0.0 && !zero {
             if matches!(stat, Stat::Max | Stat::Min) {
                 return Err(err(format!(
                     "`{}` takes a size, which is never negative",
@@ -259,7 +276,7 @@ impl FromStr for Threshold {
             metric,
             stat,
             op,
-            limit: sign * limit,
+            limit: if zero { 0.0 } else { sign * limit },
             per,
         })
     }
@@ -332,6 +349,34 @@ mod tests {
         assert_eq!((t.op, t.limit), (Op::Ge, -100.0 * 1048576.0));
         let t: Threshold = "heap.slope_per_1k>-64KiB".parse().unwrap();
         assert_eq!(t.limit, -65536.0);
+        assert!(!t.judged_at_limit());
+        // `-0` is 0, on either side.
+        for s in [
+            "rss.slope<-0B/min",
+            "rss.slope>-0MiB/min",
+            "rss.growth<-0.0KiB",
+        ] {
+            let t: Threshold = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(t.limit, 0.0, "{s}");
+        }
+        assert!(
+            "rss.slope>1MiB/min"
+                .parse::<Threshold>()
+                .unwrap()
+                .judged_at_limit()
+        );
+        assert!(
+            !"rss.slope>0B/min"
+                .parse::<Threshold>()
+                .unwrap()
+                .judged_at_limit()
+        );
+        assert!(
+            !"rss.min>1MiB"
+                .parse::<Threshold>()
+                .unwrap()
+                .judged_at_limit()
+        );
     }
 
     #[test]

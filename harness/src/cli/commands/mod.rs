@@ -334,9 +334,14 @@ fn one_line(r: &Report) -> String {
         };
         // NOTE: "ok" beside a value past the limit says why it passed.
         let why = if t.passed_past_the_limit() {
-            match t.p_value.filter(|p| *p >= 1.0 - r.confidence) {
-                Some(p) => format!(" · not significant ({})", crate::units::fmt_p_is(p)),
-                None => " · under the materiality floor".to_string(),
+            // A limit judged at itself passes while its interval reaches it.
+            let reach = t.ci.filter(|_| t.threshold.judged_at_limit());
+            match (reach, t.p_value.filter(|p| *p >= 1.0 - r.confidence)) {
+                (Some((_, hi)), _) => {
+                    format!(" · its interval reaches {}", t.threshold.format_value(hi))
+                }
+                (None, Some(p)) => format!(" · not significant ({})", crate::units::fmt_p_is(p)),
+                (None, None) => " · under the materiality floor".to_string(),
             }
         } else {
             String::new()
