@@ -231,6 +231,24 @@ pub fn fmt_rate(bytes_per_s: f64, per: PerTime) -> String {
     format!("{}/{}", fmt_bytes(bytes_per_s * per.seconds()), per.name())
 }
 
+/// Format a number for a one-line message: as Rust prints it while that
+/// is short (`0.25`, `12345`), in scientific notation from 1e15 up and
+/// below 1e-4 (`1e300`, where `{}` prints 301 digits). O(1).
+///
+/// # Examples
+/// ```
+/// use memsoak::units::fmt_num;
+/// assert_eq!(fmt_num(1e300), "1e300");
+/// assert_eq!(fmt_num(-2.5), "-2.5");
+/// ```
+pub fn fmt_num(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Format seconds for people: `45 s`, `12.5 min`, `3.2 h`, `2 d 4 h`.
 pub fn fmt_secs(s: f64) -> String {
     if !s.is_finite() {
@@ -365,6 +383,18 @@ mod tests {
         assert_eq!(fmt_secs(0.9996), "1.0 s");
         assert_eq!(fmt_secs(0.0), "0 s");
         assert_eq!(fmt_secs(3.0 * 86400.0 + 4.0 * 3600.0), "3 d 4 h");
+    }
+
+    #[test]
+    fn numbers_in_messages_are_short() {
+        // Regression: a refused trace time of 1e300 was printed as 301 digits.
+        assert_eq!(fmt_num(1e300), "1e300");
+        assert_eq!(fmt_num(-1.5e20), "-1.5e20");
+        assert_eq!(fmt_num(2e-7), "2e-7");
+        assert_eq!(fmt_num(12345678901.5), "12345678901.5");
+        assert_eq!(fmt_num(0.25), "0.25");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(f64::INFINITY), "inf");
     }
 
     proptest! {

@@ -257,17 +257,36 @@ pub enum HeaderError {
     Version(u64),
 }
 
+/// Whether `t` is a time offset a record may have: seconds from 0 to
+/// [`MAX_T`]. The one rule for every writer and reader of traces (an
+/// import must not write what a replay refuses); the error is one line.
+///
+/// # Examples
+/// ```
+/// use memsoak::trace::format::check_t;
+/// assert!(check_t(2.5).is_ok());
+/// assert_eq!(
+///     check_t(1e300).unwrap_err(),
+///     "time offset t = 1e300 must be a number of seconds from 0 to 1e10"
+/// );
+/// ```
+pub fn check_t(t: f64) -> Result<(), String> {
+    if t.is_finite() && (0.0..=MAX_T).contains(&t) {
+        Ok(())
+    } else {
+        Err(format!(
+            "time offset t = {} must be a number of seconds from 0 to {MAX_T:e}",
+            crate::units::fmt_num(t)
+        ))
+    }
+}
+
 /// Parse one record line (not the header). The error is one line saying
 /// what is wrong, without the file or line number.
 pub fn parse_record(line: &str) -> Result<Record, String> {
     let raw: RawRecord = serde_json::from_str(line.trim())
         .map_err(|e| format!("not a trace record: {}", one_line(&e)))?;
-    if !raw.t.is_finite() || !(0.0..=MAX_T).contains(&raw.t) {
-        return Err(format!(
-            "time offset t = {} must be a number of seconds from 0 to {MAX_T:e}",
-            raw.t
-        ));
-    }
+    check_t(raw.t)?;
     let batch = match (raw.texts, raw.shapes) {
         (Some(t), None) => Batch::Texts(t),
         (None, Some(s)) => Batch::Shapes(s),

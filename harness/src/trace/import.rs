@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::format::check_t;
 use super::{TraceError, TraceWriter};
 
 /// Settings of a JSON Lines import.
@@ -111,11 +112,15 @@ struct Batcher<'w> {
 }
 
 impl Batcher<'_> {
-    fn offset(&mut self, time: Option<f64>) -> f64 {
-        match time {
+    /// The offset of a line's time from the first line's, refused (one
+    /// line) where a replay would refuse it ([`check_t`]).
+    fn offset(&mut self, time: Option<f64>) -> Result<f64, String> {
+        let t = match time {
             Some(t) => (t - *self.first.get_or_insert(t)).max(0.0),
             None => 0.0,
-        }
+        };
+        check_t(t).map_err(|why| format!("{why} (its time less the first line's)"))?;
+        Ok(t)
     }
 
     fn flush(&mut self) -> Result<(), TraceError> {
@@ -126,9 +131,9 @@ impl Batcher<'_> {
         Ok(())
     }
 
-    fn single(&mut self, text: String, time: Option<f64>) -> Result<(), TraceError> {
+    fn single(&mut self, text: String, t: f64) -> Result<(), TraceError> {
         if self.pending.is_empty() {
-            self.pending_t = self.offset(time);
+            self.pending_t = t;
         }
         self.pending.push(text);
         if self.pending.len() >= self.batch {
@@ -137,9 +142,8 @@ impl Batcher<'_> {
         Ok(())
     }
 
-    fn whole(&mut self, texts: Vec<String>, time: Option<f64>) -> Result<(), TraceError> {
+    fn whole(&mut self, texts: Vec<String>, t: f64) -> Result<(), TraceError> {
         self.flush()?;
-        let t = self.offset(time);
         self.out.append_texts(t, texts, None, None)
     }
 }
@@ -185,13 +189,14 @@ pub fn import_jsonl(
                 if l.trim().is_empty() {
                     Ok(None)
                 } else {
-                    parse_line(l, opts).map(Some)
+                    let (texts, is_batch, time) = parse_line(l, opts)?;
+                    Ok(Some((texts, is_batch, b.offset(time)?)))
                 }
             });
         match parsed {
             Ok(None) => {}
-            Ok(Some((texts, true, time))) => b.whole(texts, time)?,
-            Ok(Some((mut texts, false, time))) => b.single(texts.remove(0), time)?,
+            Ok(Some((texts, true, t))) => b.whole(texts, t)?,
+            Ok(Some((mut texts, false, t))) => b.single(texts.remove(0), t)?,
             Err(_) if opts.skip_bad => skipped += 1,
             Err(why) => {
                 return Err(TraceError::Line {
@@ -236,7 +241,7 @@ pub fn import_text(
             Ok(s) => {
                 let s = s.trim_end_matches('\r');
                 if !s.trim().is_empty() {
-                    b.single(s.to_string(), None)?;
+                    b.single(s.to_string(), 0.0)?;
                 }
             }
             Err(_) if skip_bad => skipped += 1,
@@ -378,6 +383,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.records, s.texts, s.skipped_lines), (1, 1, 3));
+    }
+
+    #[test]
+    fn a_time_a_replay_would_refuse_is_refused_on_its_line() {
+        // Regression: `record --from-jsonl` wrote t = 1e300, which the replay
+        // of the trace then refused (printed as 301 digits).
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log.jsonl");
+        std::fs::write(
+            &log,
+            "{\"ts\": 0, \"text\": \"a\"}\n{\"ts\": 1e300, \"text\": \"b\"}\n",
+        )
+        .unwrap();
+        let opts = JsonlImport {
+            field: "text".into(),
+            time_field: Some("ts".into()),
+            batch: 1,
+            skip_bad: false,
+        };
+        let out = d.path().join("t.jsonl");
+        let mut w = TraceWriter::create(&out, Header::new("jsonl", false), false).unwrap();
+        let e = import_jsonl(&log, &opts, &mut w).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "log.jsonl: line 2: time offset t = 1e300 must be a number of seconds \
+                 from 0 to 1e10 (its time less the first line's)"
+            ),
+            "{e}"
+        );
+        // Skipped and counted with skip_bad, as any other unusable line.
+        let mut w = TraceWriter::create(&out, Header::new("jsonl", false), true).unwrap();
+        let opts = JsonlImport {
+            skip_bad: true,
+            ..opts
+        };
+        let s = import_jsonl(&log, &opts, &mut w).unwrap();
+        assert_eq!((s.records, s.skipped_lines), (1, 1));
+        assert_eq!(records(&out), vec![(0.0, vec!["a".to_string()])]);
     }
 
     #[test]
