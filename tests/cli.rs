@@ -1031,6 +1031,78 @@ fn bad_inputs_are_one_line_and_exit_2() {
 }
 
 #[test]
+fn a_folder_given_for_an_input_file_is_named_a_directory() {
+    // Regression: a directory given to --workload, --from-text or
+    // --from-jsonl (or as a definition's source) was "no such file".
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["corpus.txt", "log.jsonl", "mix.toml"] {
+        std::fs::create_dir(tmp.path().join(d)).unwrap();
+    }
+    std::fs::write(
+        tmp.path().join("def.toml"),
+        "[[source]]\nkind = \"text\"\npath = \"corpus.txt\"\n",
+    )
+    .unwrap();
+    let synthetic = ["run", "--backend", "synthetic", "--duration", "1s"];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--workload", "corpus.txt"],
+            "--workload corpus.txt: is a directory, not a file",
+        ),
+        (
+            &["--workload", "log.jsonl"],
+            "--workload log.jsonl: is a directory, not a file",
+        ),
+        (
+            &["--workload", "mix.toml"],
+            "--workload mix.toml: is a directory, not a file",
+        ),
+        (
+            &["--workload", "def.toml"],
+            "corpus.txt: is a directory, not a file",
+        ),
+    ];
+    let record: &[(&[&str], &str)] = &[
+        (
+            &["record", "--out", "t.jsonl", "--from-text", "corpus.txt"],
+            "--from-text corpus.txt: is a directory, not a file",
+        ),
+        (
+            &[
+                "record",
+                "--out",
+                "t.jsonl",
+                "--from-jsonl",
+                "log.jsonl",
+                "--field",
+                "text",
+            ],
+            "--from-jsonl log.jsonl: is a directory, not a file",
+        ),
+    ];
+    let runs = cases.iter().map(|(a, w)| {
+        let mut args = synthetic.to_vec();
+        args.extend_from_slice(a);
+        (args, *w)
+    });
+    for (args, want) in runs.chain(record.iter().map(|(a, w)| (a.to_vec(), *w))) {
+        let out = memsoak()
+            .args(&args)
+            .arg("-q")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("no such file"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    let left = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(left, 4, "nothing written beside the inputs");
+}
+
+#[test]
 fn prometheus_flags_with_a_run_folder_are_exit_2_naming_the_flag() {
     // They were accepted and ignored: `analyze PATH --out DIR` wrote nothing
     // to DIR and said nothing. clap's own message, on one line: the flag given listed first.

@@ -467,9 +467,9 @@ fn workload_plan(a: &RunArgs) -> Result<WorkloadPlan, PlanError> {
     if !path.exists() && path.extension().is_none() && !name.contains('/') && named.is_file() {
         path = named;
     }
-    if !path.is_file() {
+    if let Some(why) = crate::workload::unreadable_file(&path) {
         return err(format!(
-            "--workload {name}: no such file (expected `synthetic`, a text file, a trace .jsonl, a definition .toml, or a NAME in workloads/)"
+            "--workload {name}: {why} (expected `synthetic`, a text file, a trace .jsonl, a definition .toml, or a NAME in workloads/)"
         ));
     }
     match path.extension().and_then(|e| e.to_str()) {
@@ -592,8 +592,8 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, PlanError> {
             .transpose()
     };
     let input = |p: &Path, flag: &str| -> Result<PathBuf, PlanError> {
-        if !p.is_file() {
-            return err(format!("--{flag} {}: no such file", p.display()));
+        if let Some(why) = crate::workload::unreadable_file(p) {
+            return err(format!("--{flag} {}: {why}", p.display()));
         }
         if p == a.out {
             return err(format!("--{flag} and --out are the same file"));

@@ -147,8 +147,8 @@ impl Definition {
             let file = |p: &Option<PathBuf>| -> Result<PathBuf, WorkloadError> {
                 let p = p.as_ref().ok_or_else(|| at("needs a `path`".into()))?;
                 let full = dir.join(p);
-                if !full.is_file() {
-                    return Err(at(format!("no such file {}", full.display())));
+                if let Some(why) = super::unreadable_file(&full) {
+                    return Err(at(format!("{}: {why}", full.display())));
                 }
                 Ok(full)
             };
@@ -418,6 +418,11 @@ mod tests {
             (
                 "[[source]]\nkind = \"text\"\npath = \"nope.txt\"\n",
                 "no such file",
+            ),
+            // Regression: a folder given as a source's file was "no such file".
+            (
+                "[[source]]\nkind = \"text\"\npath = \".\"\n",
+                "is a directory, not a file",
             ),
             (
                 "[[source]]\nkind = \"trace\"\npath = \"multilingual.txt\"\npage_size = 3\n",

@@ -10,10 +10,31 @@ pub mod synthetic;
 pub mod textfile;
 pub mod trace;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Why `path` cannot be read as an input file, if it cannot: `no such
+/// file`, or that it is a directory (a folder given for a file is not a
+/// missing file) or not a regular file. One phrase, for a message that
+/// names the flag. O(1): one `stat`.
+///
+/// # Examples
+/// ```
+/// use memsoak::workload::unreadable_file;
+/// assert_eq!(unreadable_file("/".as_ref()).unwrap(), "is a directory, not a file");
+/// assert_eq!(unreadable_file("/no/such".as_ref()).unwrap(), "no such file");
+/// ```
+pub fn unreadable_file(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Some("is a directory, not a file".into()),
+        Ok(m) if !m.is_file() => Some("is not a regular file (a pipe or a device)".into()),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".into()),
+        Err(e) => Some(e.to_string()),
+    }
+}
 
 /// Cuts short a paced workload's wait for its next page: the pipeline's
 /// loader thread may sleep in [`Workload::next_page`] until a record is due,
