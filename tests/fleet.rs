@@ -154,6 +154,24 @@ fn summarize_gates_a_matrix_of_real_runs_with_the_worst_verdict() {
     usage_error(code, &stderr, "already holds a run (its run.json)");
 }
 
+#[test]
+fn summarize_of_a_run_whose_report_json_is_a_folder_is_exit_2() {
+    // Regression: it was an error row and exit 3, as if the run had died;
+    // it is unusable input, one line naming the file.
+    let m = tempfile::tempdir().unwrap();
+    let run = m.path().join("run");
+    std::fs::create_dir_all(run.join("report.json")).unwrap();
+    std::fs::write(run.join("samples.csv"), "t_s,items,rss\n").unwrap();
+    let out = m.path().join("summary");
+    let (code, _, stderr) = summarize(&[&run], &out);
+    usage_error(
+        code,
+        &stderr,
+        "report.json: is a directory, not a report file",
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
 /// A fixture memory cgroup (v2) with this much charged and this many OOM
 /// kills so far.
 fn cgroup_v2(dir: &Path, current: u64, limit: u64, oom: u64) {

@@ -89,7 +89,9 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
                 continue;
             }
             let folder = RunFolder::at(&dir);
-            let report = if folder.file(REPORT_JSON).is_file() {
+            // NOTE: present is read (a report.json that is a folder is an
+            // error naming it); only one that is absent is a run unfinished.
+            let report = if folder.file(REPORT_JSON).exists() {
                 Some(folder.read_report()?)
             } else {
                 None

@@ -344,6 +344,12 @@ impl RunFolder {
             });
         }
         let path = self.file(REPORT_JSON);
+        if path.is_dir() {
+            return Err(FolderError::Read {
+                path,
+                why: "is a directory, not a report file".into(),
+            });
+        }
         if !path.is_file() {
             return Err(FolderError::Read {
                 path: self.dir.clone(),
