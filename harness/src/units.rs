@@ -1,5 +1,6 @@
 //! Parsing and printing of the units users type: durations (`90s`, `10m`),
-//! sizes (`512KiB`, `2MiB`, `1GB`) and rates (`2MiB/min`).
+//! sizes (`512KiB`, `2MiB`, `1GB`) and rates (`2MiB/min`), and the
+//! byte-order mark an editor may put before the first line of a text file.
 //!
 //! Durations go through humantime and sizes through bytesize; this module only
 //! adds the error messages and the rate/percent forms memsoak needs.
@@ -159,6 +160,21 @@ pub fn parse_percent(s: &str) -> Result<f64, UnitError> {
     } else {
         Err(err())
     }
+}
+
+/// The first line of a text file without the UTF-8 byte-order mark a
+/// spreadsheet or an editor may have saved before it (it prints as nothing,
+/// yet spoiled the header or JSON it stood before). Every reader of a text
+/// input calls this on its first line. O(1).
+///
+/// # Examples
+/// ```
+/// use memsoak::units::strip_bom;
+/// assert_eq!(strip_bom("\u{feff}t_s,items"), "t_s,items");
+/// assert_eq!(strip_bom("t_s,items"), "t_s,items");
+/// ```
+pub fn strip_bom(first_line: &str) -> &str {
+    first_line.strip_prefix('\u{feff}').unwrap_or(first_line)
 }
 
 /// Format bytes for people: binary units, three significant digits

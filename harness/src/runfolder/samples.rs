@@ -134,9 +134,7 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     let header = String::from_utf8_lossy(&raw)
         .trim_end_matches('\n')
         .to_string();
-    // NOTE: a spreadsheet that saved the file may start it with a UTF-8
-    // byte-order mark, which printed the same as the header it spoiled.
-    let header = header.strip_prefix('\u{feff}').unwrap_or(&header);
+    let header = crate::units::strip_bom(&header);
     let mut cols = header.trim_end_matches('\r').split(',');
     if cols.next() != Some("t_s") || cols.next() != Some("items") {
         // NOTE: escaped and cut short, so a binary file's bytes are not

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::format::check_t;
 use super::{TraceError, TraceWriter};
+use crate::units::strip_bom;
 
 /// Settings of a JSON Lines import.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +186,7 @@ pub fn import_jsonl(
         })?;
         let parsed = std::str::from_utf8(&line)
             .map_err(|e| format!("not valid UTF-8 ({e})"))
+            .map(|l| if n == 1 { strip_bom(l) } else { l })
             .and_then(|l| {
                 if l.trim().is_empty() {
                     Ok(None)
@@ -239,6 +241,7 @@ pub fn import_text(
         })?;
         match String::from_utf8(line) {
             Ok(s) => {
+                let s = if n == 1 { strip_bom(&s) } else { &s };
                 let s = s.trim_end_matches('\r');
                 if !s.trim().is_empty() {
                     b.single(s.to_string(), 0.0)?;
@@ -421,6 +424,37 @@ mod tests {
         let s = import_jsonl(&log, &opts, &mut w).unwrap();
         assert_eq!((s.records, s.skipped_lines), (1, 1));
         assert_eq!(records(&out), vec![(0.0, vec!["a".to_string()])]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_dropped() {
+        // Regression: a log saved with a UTF-8 BOM was refused at line 1
+        // ("not JSON"), and a text file's BOM became part of its first text.
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("log.jsonl");
+        std::fs::write(&log, "\u{feff}{\"text\": \"a\"}\n{\"text\": \"b\"}\n").unwrap();
+        let opts = JsonlImport {
+            field: "text".into(),
+            time_field: None,
+            batch: 8,
+            skip_bad: false,
+        };
+        let out = d.path().join("t.jsonl");
+        let mut w = TraceWriter::create(&out, Header::new("jsonl", false), false).unwrap();
+        import_jsonl(&log, &opts, &mut w).unwrap();
+        assert_eq!(
+            records(&out),
+            vec![(0.0, vec!["a".to_string(), "b".into()])]
+        );
+        let txt = d.path().join("c.txt");
+        std::fs::write(&txt, "\u{feff}one\ntwo\n").unwrap();
+        let out = d.path().join("u.jsonl");
+        let mut w = TraceWriter::create(&out, Header::new("text", false), false).unwrap();
+        import_text(&txt, 8, false, &mut w).unwrap();
+        assert_eq!(
+            records(&out),
+            vec![(0.0, vec!["one".to_string(), "two".into()])]
+        );
     }
 
     #[test]

@@ -97,7 +97,14 @@ impl TraceReader {
                 return Ok(None);
             }
             self.line += 1;
-            match std::str::from_utf8(&self.buf) {
+            let text = std::str::from_utf8(&self.buf).map(|s| {
+                if self.line == 1 {
+                    crate::units::strip_bom(s)
+                } else {
+                    s
+                }
+            });
+            match text {
                 Ok(s) if s.trim().is_empty() => continue,
                 Ok(s) => return Ok(Some(s.to_string())),
                 Err(e) => {
@@ -220,6 +227,26 @@ mod tests {
             n += 1;
         }
         assert_eq!((n, r.skipped()), (3, 1));
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_header_is_dropped() {
+        // Regression: a trace saved with a UTF-8 BOM was "not a memsoak trace
+        // header" at line 1.
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            &format!("\u{feff}{HEAD}{{\"t\":0,\"texts\":[\"a\"]}}\n"),
+        );
+        let s = scan(&p, false).unwrap();
+        assert_eq!((s.records, s.texts), (1, 1));
+        // Only before the first line: elsewhere it is not a record.
+        let p = write(
+            d.path(),
+            &format!("{HEAD}\u{feff}{{\"t\":0,\"texts\":[\"a\"]}}\n"),
+        );
+        let e = scan(&p, false).unwrap_err().to_string();
+        assert!(e.contains("line 2: not a trace record"), "{e}");
     }
 
     #[test]

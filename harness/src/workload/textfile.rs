@@ -66,6 +66,11 @@ impl Workload for TextFileWorkload {
                 line: self.line,
                 why: format!("not valid UTF-8 ({e})"),
             })?;
+            let text = if self.line == 1 {
+                crate::units::strip_bom(text)
+            } else {
+                text
+            };
             let text = text.trim_end_matches(['\n', '\r']);
             if !text.trim().is_empty() {
                 texts.push(text.to_string());
@@ -96,6 +101,17 @@ mod tests {
         w.rewind().unwrap();
         assert_eq!(w.next_page().unwrap().unwrap().texts.len(), 3);
         assert_eq!(w.name(), "t.txt");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_text() {
+        // Regression: a text file saved with a UTF-8 BOM sent it to the
+        // embedder as the first character of its first text.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, "\u{feff}a\nb\n").unwrap();
+        let mut w = TextFileWorkload::open(&p, 8).unwrap();
+        assert_eq!(w.next_page().unwrap().unwrap().texts, ["a", "b"]);
     }
 
     #[test]
