@@ -1004,6 +1004,15 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "cannot be used with: --out <DIR>, --prometheus <URL>",
         ),
         (&["run", "--bogus"], "unexpected argument '--bogus' found"),
+        // Regression: accepted, and silently meant nothing.
+        (
+            &["run", "--backend", "synthetic", "--metrics-allow-remote"],
+            "--metrics-allow-remote applies to --metrics-listen ADDR, which was not given",
+        ),
+        (
+            &["watch", "--metrics-allow-remote", "--", "true"],
+            "--metrics-allow-remote applies to --metrics-listen ADDR, which was not given",
+        ),
     ];
     for (args, want) in cases {
         let tmp = tempfile::tempdir().unwrap();

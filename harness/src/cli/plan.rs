@@ -98,6 +98,11 @@ fn load_profile(a: &SoakArgs) -> Result<(Profile, String), PlanError> {
 
 /// Validate the shared soak options.
 pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
+    // NOTE: checked here, not by clap's `requires`: its line names only the
+    // flag missing, and this one is about the flag given.
+    if a.metrics_allow_remote && a.metrics_listen.is_none() {
+        return err("--metrics-allow-remote applies to --metrics-listen ADDR, which was not given");
+    }
     let (p, origin) = load_profile(a)?;
     // Who gave a value, for its error line: the profile's key where the
     // profile gave it (and no flag), else the flag (given, or defaulted).
