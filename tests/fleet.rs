@@ -650,6 +650,63 @@ fn day_reply(n: usize, points: usize, t0: f64) -> String {
     s
 }
 
+/// A fixture server on loopback that answers every request with `body`
+/// until dropped.
+struct FixedReply {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn fixed_reply(body: &str) -> FixedReply {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let body = body.to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) {
+                let _ = req.respond(tiny_http::Response::from_string(body.clone()));
+            }
+        }
+    });
+    FixedReply {
+        url: format!("http://127.0.0.1:{port}"),
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for FixedReply {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn analyze_prometheus_names_a_result_that_is_not_series() {
+    // Regression: a scalar or a string result was a raw serde error
+    // ("invalid type: integer `1700000000`, expected struct RawSeries").
+    for kind in ["scalar", "string"] {
+        let server = fixed_reply(&format!(
+            r#"{{"status":"success","data":{{"resultType":"{kind}","result":[1700000000,"2"]}}}}"#
+        ));
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let (code, stderr) = analyze_prom(&server.url, &["--query", "up", "--range", "1h"], &out);
+        usage_error(
+            code,
+            &stderr,
+            &format!("--query: Prometheus returned a {kind}, not a vector or matrix of series"),
+        );
+        assert!(!out.exists(), "nothing written");
+    }
+}
+
 #[test]
 fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     const SERIES: usize = 1000;

@@ -102,8 +102,22 @@ pub enum PromError {
         why: String,
     },
     /// A query whose result is not a range of series (a scalar, a string).
-    #[error("--query: its result is a {0}, not a range of series")]
+    #[error("--query: Prometheus returned {}", not_series(.0))]
     NotMatrix(String),
+}
+
+/// What a result type that is not a matrix is, for [`PromError::NotMatrix`].
+fn not_series(kind: &str) -> String {
+    match kind {
+        "vector" => {
+            "an instant vector (one point per series), not a matrix (series over time)".into()
+        }
+        // NOTE: the server's text, escaped and cut short: one line.
+        k => format!(
+            "a {}, not a vector or matrix of series",
+            k.chars().take(40).collect::<String>().escape_default()
+        ),
+    }
 }
 
 /// A range query.
@@ -142,6 +156,21 @@ struct Data<'a> {
     result: Vec<RawSeries<'a>>,
 }
 
+/// A reply's status and result type alone: what a reply that is not a
+/// matrix still says about itself.
+#[derive(Deserialize)]
+struct Head {
+    status: String,
+    #[serde(default)]
+    data: Option<HeadData>,
+}
+
+#[derive(Deserialize)]
+struct HeadData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+}
+
 #[derive(Deserialize)]
 struct RawSeries<'a> {
     #[serde(default)]
@@ -153,9 +182,22 @@ struct RawSeries<'a> {
 /// Read one `query_range` reply (the body's text) into its series, gaps
 /// counted against `step`. Cost: O(points).
 pub fn parse_reply(text: &str, url: &str, step: f64) -> Result<Vec<Series>, PromError> {
-    let reply: Reply<'_> = serde_json::from_str(text).map_err(|e| PromError::NotProm {
-        url: url.into(),
-        why: format!("{e}"),
+    let reply: Reply<'_> = serde_json::from_str(text).map_err(|e| {
+        // NOTE: a scalar's or a string's `result` is no list of series, so
+        // the whole reply does not parse; its head still says what it is
+        // (read only then: a matrix is parsed once).
+        match serde_json::from_str::<Head>(text) {
+            Ok(Head {
+                status,
+                data: Some(HeadData { result_type }),
+            }) if status == "success" && result_type != "matrix" => {
+                PromError::NotMatrix(result_type)
+            }
+            _ => PromError::NotProm {
+                url: url.into(),
+                why: format!("{e}"),
+            },
+        }
     })?;
     if reply.status != "success" {
         return Err(PromError::Query {
@@ -325,12 +367,25 @@ mod tests {
             e.to_string(),
             "--query: Prometheus refused it: bad_data: parse error at char 4"
         );
+        // Regression: a scalar or a string result was a raw serde error
+        // ("invalid type: integer, expected struct RawSeries").
+        for (kind, result) in [("scalar", "[1,\"2\"]"), ("string", "[1,\"up\"]")] {
+            let reply = format!(
+                r#"{{"status":"success","data":{{"resultType":"{kind}","result":{result}}}}}"#
+            );
+            let e = parse_reply(&reply, "http://p", 15.0).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("--query: Prometheus returned a {kind}, not a vector or matrix of series")
+            );
+        }
         let e = parse_reply(
-            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
             "http://p",
             15.0,
-        );
-        assert!(e.is_err());
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("an instant vector"), "{e}");
         let e = parse_reply("<html>", "http://p", 15.0).unwrap_err();
         assert!(
             e.to_string()
