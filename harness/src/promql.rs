@@ -77,7 +77,7 @@ pub fn infer_metric(labels: &BTreeMap<String, String>) -> Option<Metric> {
 /// Why a query gave nothing to judge.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PromError {
-    /// The server could not be reached or did not answer in time.
+    /// The server could not be reached.
     #[error("--prometheus {url}: cannot reach it: {why}")]
     Unreachable {
         /// The server, as shown.
@@ -100,6 +100,14 @@ pub enum PromError {
         url: String,
         /// What was wrong with it.
         why: String,
+    },
+    /// The server did not answer whole within the timeout.
+    #[error("--prometheus {url}: timed out after {after} (no whole reply)")]
+    TimedOut {
+        /// The server, as shown.
+        url: String,
+        /// The timeout, as people read it (`60 s`).
+        after: String,
     },
     /// A query whose result is not a range of series (a scalar, a string).
     #[error("--query: Prometheus returned {}", not_series(.0))]
@@ -291,9 +299,15 @@ pub fn query_range(q: &RangeQuery, shown: &str) -> Result<Vec<Series>, PromError
                     .read_to_string()
                     .map(|t| (status, t))
             });
-        let (status, text) = read.map_err(|e| PromError::Unreachable {
-            url: shown.into(),
-            why: e.to_string(),
+        let (status, text) = read.map_err(|e| match e {
+            ureq::Error::Timeout(_) => PromError::TimedOut {
+                url: shown.into(),
+                after: crate::units::fmt_secs(q.timeout.as_secs_f64()),
+            },
+            e => PromError::Unreachable {
+                url: shown.into(),
+                why: e.to_string(),
+            },
         })?;
         // NOTE: Prometheus answers a bad query with 400 and a JSON error;
         // anything else that is not JSON is not Prometheus.
@@ -414,6 +428,32 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn a_server_slower_than_the_timeout_is_said_to_time_out() {
+        // Regression: it was "cannot reach it: timeout: global".
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts, reads the request and never answers.
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(1).collect();
+            std::thread::sleep(Duration::from_secs(10));
+            drop(held);
+        });
+        let q = RangeQuery {
+            url: format!("http://127.0.0.1:{port}"),
+            query: "up".into(),
+            start: 0.0,
+            end: 60.0,
+            step: 15.0,
+            timeout: Duration::from_secs(1),
+        };
+        let e = query_range(&q, "http://127.0.0.1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--prometheus http://127.0.0.1: timed out after 1 s (no whole reply)"
+        );
     }
 
     proptest::proptest! {
