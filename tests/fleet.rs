@@ -708,6 +708,25 @@ fn analyze_prometheus_names_a_result_that_is_not_series() {
 }
 
 #[test]
+fn analyze_prometheus_leaves_no_out_folder_when_every_series_is_skipped() {
+    // Regression: the --out folder was made before the series were judged,
+    // and left empty when none could be.
+    let server = fixed_reply(
+        r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"__name__":"memsoak_rss_bytes"},"values":[[1700000000,"1"],[1700000015,"2"]]}]}}"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (code, stderr) = analyze_prom(&server.url, &["--query", "up", "--range", "1h"], &out);
+    usage_error(
+        code,
+        &stderr,
+        "--query up: every series was skipped (memsoak_rss_bytes{}: 2 point(s), fewer than 10",
+    );
+    assert!(!out.exists(), "an empty --out folder was left behind");
+}
+
+#[test]
 fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     const SERIES: usize = 1000;
     const POINTS: usize = 5760;

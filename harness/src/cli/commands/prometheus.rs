@@ -89,7 +89,6 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
             plan.shown
         )));
     }
-    let folder = RunFolder::prepare_beside_no_run(&plan.out).map_err(fail)?;
     let judged = judge_all(&series, plan);
     let names: Vec<String> = series.iter().map(Series::name).collect();
     let entries: Vec<SeriesReport> = series
@@ -117,6 +116,9 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
             q.query, skipped[0].0, skipped[0].1
         )));
     }
+    // NOTE: made only now, when there is a report to write: a query whose
+    // every series was skipped left an empty --out folder behind.
+    let folder = RunFolder::prepare_beside_no_run(&plan.out).map_err(fail)?;
     let overall = worst(entries.iter().filter_map(|e| e.verdict));
     let mut rows: Vec<FleetRow<'_>> = judged
         .iter()
