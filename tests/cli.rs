@@ -894,6 +894,18 @@ fn bad_inputs_are_one_line_and_exit_2() {
             ],
             "--backend http: --pid 4194304: no such process",
         ),
+        (
+            &[
+                "run",
+                "--backend",
+                "http",
+                "--api",
+                "tei",
+                "--url",
+                "http://localhost:9",
+            ],
+            "the server is on this machine but not sampled: give --pid PID",
+        ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
         (
             &[

@@ -50,7 +50,8 @@ impl Api {
 /// The server: attach to a pid, start one, or sample nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Server {
-    /// Only requests; no process to sample.
+    /// Only requests, to a server on another machine: no process of it to
+    /// sample (memsoak's own are sampled, and said to be the client's).
     Remote,
     /// Sample this running pid's tree (never stopped).
     Pid(u32),
@@ -195,6 +196,19 @@ impl Endpoint {
             basic,
             secrets,
         })
+    }
+
+    /// Whether the server is on this machine: its host is a loopback
+    /// address or resolves only to loopback ones (`localhost`). A name that
+    /// does not resolve is not.
+    pub fn is_loopback(&self) -> bool {
+        use std::net::ToSocketAddrs;
+        let addrs: Vec<_> = self
+            .host_port
+            .to_socket_addrs()
+            .map(|a| a.collect())
+            .unwrap_or_default();
+        !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
     }
 
     /// `msg` with every secret piece of the URL masked.
@@ -619,6 +633,17 @@ impl Embedder for HttpEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_host_is_told_from_one_off_this_machine() {
+        let local = |u: &str| Endpoint::parse(u, Api::Tei).unwrap().is_loopback();
+        assert!(local("http://127.0.0.1:8080"));
+        assert!(local("http://127.3.4.5:8080/embed"));
+        assert!(local("http://[::1]:8080"));
+        assert!(local("http://localhost:8080"));
+        assert!(!local("http://192.0.2.77:8080"));
+        assert!(!local("http://no-such-host.invalid:8080"));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -299,6 +299,16 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         None => Box::new(Discard),
     };
     let mut notes = Vec::new();
+    if let BackendPlan::Http(o) = &plan.backend
+        && o.server == Server::Remote
+    {
+        notes.push(
+            "the server is not sampled (a URL off loopback, with neither --pid nor --serve): rss, pss \
+             and heap are memsoak's own, the client's, and the thresholds on them judge the client, \
+             not the server"
+                .into(),
+        );
+    }
     // A worker or server backend is a black box: sample its tree, not memsoak.
     let worker = embedder.target_pid();
     let processes = folder.file(PROCESSES_CSV);
