@@ -727,6 +727,41 @@ fn analyze_prometheus_leaves_no_out_folder_when_every_series_is_skipped() {
 }
 
 #[test]
+fn analyze_prometheus_reads_node_memory_as_sys_available_and_refuses_a_threshold_no_series_measures()
+ {
+    // node_exporter's MemAvailable falling 5 MiB/min: read as
+    // `sys_available`, a floor on its fall fails. A threshold on a metric
+    // no series measures was skipped in every series, and the gate passed
+    // on nothing judged: now one line, exit 2, nothing written.
+    let values: Vec<String> = (0..120)
+        .map(|i| {
+            let v = 8_000_000_000.0 - i as f64 * 15.0 * 5.0 * 1_048_576.0 / 60.0;
+            format!("[{},\"{v}\"]", 1_700_000_000 + 15 * i)
+        })
+        .collect();
+    let server = fixed_reply(&format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[
+            {{"metric":{{"__name__":"node_memory_MemAvailable_bytes","instance":"a"}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let q = ["--query", "node_memory_MemAvailable_bytes", "--range", "1h"];
+    let out = tmp.path().join("floor");
+    let floor = [&q[..], &["-t", "sys_available.slope>-2MiB/min"]].concat();
+    let (code, stderr) = analyze_prom(&server.url, &floor, &out);
+    assert_eq!(code, 1, "{stderr}");
+    let out = tmp.path().join("rss");
+    let rss = [&q[..], &["-t", "rss.slope<2MiB/min"]].concat();
+    let (code, stderr) = analyze_prom(&server.url, &rss, &out);
+    usage_error(
+        code,
+        &stderr,
+        "-t rss.slope<2MiB/min: no series of --query node_memory_MemAvailable_bytes measures rss (they are read as sys_available",
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
 fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     const SERIES: usize = 1000;
     const POINTS: usize = 5760;

@@ -51,8 +51,9 @@ impl Series {
 
 /// The memsoak metric a series measures, from its `__name__`: memsoak's
 /// own (`memsoak_rss_bytes`), the process exporters'
-/// (`process_resident_memory_bytes`) and cAdvisor's container series
-/// (`container_memory_working_set_bytes`...). `None` when the name says
+/// (`process_resident_memory_bytes`), cAdvisor's container series
+/// (`container_memory_working_set_bytes`...) and node_exporter's host
+/// series (`node_memory_MemAvailable_bytes`). `None` when the name says
 /// nothing (a PromQL function drops it).
 pub fn infer_metric(labels: &BTreeMap<String, String>) -> Option<Metric> {
     let name = labels.get("__name__")?;
@@ -70,6 +71,8 @@ pub fn infer_metric(labels: &BTreeMap<String, String>) -> Option<Metric> {
         "container_memory_rss" => Metric::CgroupAnon,
         "container_memory_cache" => Metric::CgroupFile,
         "container_memory_swap" => Metric::Swap,
+        "node_memory_MemAvailable_bytes" => Metric::SysAvailable,
+        "node_memory_Shmem_bytes" => Metric::SysShmem,
         _ => return None,
     })
 }
@@ -364,6 +367,10 @@ mod tests {
         assert_eq!(
             of("container_memory_working_set_bytes"),
             Some(Metric::CgroupWorkingSet)
+        );
+        assert_eq!(
+            of("node_memory_MemAvailable_bytes"),
+            Some(Metric::SysAvailable)
         );
         assert_eq!(of("node_load1"), None);
         assert_eq!(infer_metric(&BTreeMap::new()), None);

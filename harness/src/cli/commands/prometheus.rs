@@ -36,6 +36,14 @@ fn table(s: &Series, metric: Metric) -> SampleTable {
     }
 }
 
+/// The metric series `s` is read as: `--metric`, else its name's, else
+/// `rss`.
+fn metric_of(s: &Series, plan: &PrometheusPlan) -> Metric {
+    plan.metric
+        .or_else(|| infer_metric(&s.labels))
+        .unwrap_or(Metric::Rss)
+}
+
 /// Judge one series: its report, or why it was skipped.
 fn judge(s: &Series, plan: &PrometheusPlan) -> Result<Report, String> {
     if s.t.len() < MIN_POINTS {
@@ -44,10 +52,7 @@ fn judge(s: &Series, plan: &PrometheusPlan) -> Result<Report, String> {
             s.t.len()
         ));
     }
-    let metric = plan
-        .metric
-        .or_else(|| infer_metric(&s.labels))
-        .unwrap_or(Metric::Rss);
+    let metric = metric_of(s, plan);
     let mut notes = Vec::new();
     if s.gaps > 0 {
         notes.push(format!("{} gap(s) in the series (missing steps)", s.gaps));
@@ -87,6 +92,26 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
             fmt_time(q.start),
             fmt_time(q.end),
             plan.shown
+        )));
+    }
+    // A threshold on a metric no series measures would be skipped in every
+    // one, and the gate pass on nothing judged: a floor on
+    // `sys_available` over series read as `rss` did.
+    let measured: Vec<Metric> = series.iter().map(|s| metric_of(s, plan)).collect();
+    if let Some(th) = plan
+        .analysis
+        .thresholds
+        .iter()
+        .find(|th| !measured.contains(&th.metric))
+    {
+        let mut read: Vec<&str> = measured.iter().map(|m| m.name()).collect();
+        read.sort_unstable();
+        read.dedup();
+        return Err(fail(format!(
+            "-t {th}: no series of --query {} measures {} (they are read as {}: from their names, or --metric METRIC)",
+            q.query,
+            th.metric.name(),
+            read.join(", ")
         )));
     }
     let judged = judge_all(&series, plan);
