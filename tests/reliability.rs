@@ -324,6 +324,53 @@ fn interrupt_a_run(sig: i32, code: i32, twice: bool) {
 }
 
 #[test]
+fn sigint_while_the_last_batch_finishes_is_an_interrupt() {
+    // --duration 2s, but a batch takes 16 s (4 texts at 4 s each): the run
+    // waits for it once sampling stopped. A SIGINT then was ignored, and
+    // the run exited 0 a batch later, "interrupted": false.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = memsoak()
+        .args([
+            "run",
+            "--backend",
+            "synthetic",
+            "--cost",
+            "4s",
+            "--page-size",
+            "4",
+        ])
+        .args(["--duration", "2s", "--sample-every", "100ms", "-q", "--out"])
+        .arg(&dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Sampling has stopped once no row came for a second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut seen, mut still_since) = (0, Instant::now());
+    loop {
+        let n = std::fs::read_to_string(dir.join("samples.csv")).map_or(0, |t| t.lines().count());
+        if n != seen {
+            (seen, still_since) = (n, Instant::now());
+        } else if n >= 10 && still_since.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sampling never stopped ({n} rows)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = common::interrupt(&mut child, libc::SIGINT, &dir);
+    eprintln!("fault: SIGINT while the last batch finishes: {got}");
+    assert_eq!(got.code, 130, "{}", got.stderr);
+    assert!(got.took < Duration::from_secs(5), "{got}");
+    let r = report(&dir);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["ended_by"], "interrupted");
+}
+
+#[test]
 fn sigint_during_run_writes_the_report_and_exits_130() {
     interrupt_a_run(libc::SIGINT, 130, false);
 }

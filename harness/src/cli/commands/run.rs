@@ -172,6 +172,22 @@ fn build_embedder(
         .map_err(|e| fail(format!("--backend {}: {e}", plan.name())))
 }
 
+/// Waits for the batch `pipeline` has in flight once sampling stopped; the
+/// signal that arrives meanwhile, if one does (the run then ends as
+/// interrupted, its report within [`INTERRUPT_GRACE`]).
+fn interrupt_while_draining(
+    pipeline: &Pipeline,
+    signals: &Signals,
+) -> Option<crate::soak::signals::Interrupt> {
+    while !pipeline.embed_finished() {
+        if let Some(i) = signals.received() {
+            return Some(i);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signals.received()
+}
+
 /// On an interrupt, stop the worker or server process group memsoak started
 /// (SIGTERM, then SIGKILL after [`INTERRUPT_GRACE`] if a request is still
 /// blocked on it), so the embedding stage returns at once.
@@ -332,7 +348,7 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         set,
         Some(pipeline.counter().into()),
         &folder,
-        signals,
+        signals.clone(),
     )
     .map_err(fail)?
     .with_exposition(exposition)
@@ -362,6 +378,17 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         ));
     }
     let pipeline_errors = pipeline.errors();
+    // A signal while the batch in flight at the duration's end finishes
+    // (seconds, for a slow backend) is an interrupt too: it was ignored,
+    // and the run exited 0 nine seconds later.
+    let stop = match stop {
+        None | Some(Stop::Duration) if end.is_none() => {
+            interrupt_while_draining(&pipeline, &signals)
+                .map(Stop::Interrupted)
+                .or(stop)
+        }
+        s => s,
+    };
     let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
     let owned = worker.filter(|_| plan.backend.owns_its_process());
     let (joined, _items, embedder) = if interrupted {
