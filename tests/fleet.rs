@@ -701,7 +701,7 @@ fn analyze_prometheus_names_a_result_that_is_not_series() {
         usage_error(
             code,
             &stderr,
-            &format!("--query: Prometheus returned a {kind}, not a vector or matrix of series"),
+            &format!("--query: Prometheus returned a {kind}, not a matrix (series over time)"),
         );
         assert!(!out.exists(), "nothing written");
     }
@@ -757,6 +757,16 @@ fn analyze_prometheus_reads_node_memory_as_sys_available_and_refuses_a_threshold
         code,
         &stderr,
         "-t rss.slope<2MiB/min: no series of --query node_memory_MemAvailable_bytes measures rss (they are read as sys_available",
+    );
+    assert!(!out.exists(), "nothing written");
+    // With no -t: sys_available has no default threshold, and the series
+    // passed with nothing judged.
+    let out = tmp.path().join("none");
+    let (code, stderr) = analyze_prom(&server.url, &q, &out);
+    usage_error(
+        code,
+        &stderr,
+        "is read as sys_available, which has no default threshold: give -t",
     );
     assert!(!out.exists(), "nothing written");
 }

@@ -125,7 +125,7 @@ fn not_series(kind: &str) -> String {
         }
         // NOTE: the server's text, escaped and cut short: one line.
         k => format!(
-            "a {}, not a vector or matrix of series",
+            "a {}, not a matrix (series over time)",
             k.chars().take(40).collect::<String>().escape_default()
         ),
     }
@@ -372,6 +372,7 @@ mod tests {
             of("node_memory_MemAvailable_bytes"),
             Some(Metric::SysAvailable)
         );
+        assert_eq!(of("node_memory_Shmem_bytes"), Some(Metric::SysShmem));
         assert_eq!(of("node_load1"), None);
         assert_eq!(infer_metric(&BTreeMap::new()), None);
     }
@@ -397,7 +398,7 @@ mod tests {
             let e = parse_reply(&reply, "http://p", 15.0).unwrap_err();
             assert_eq!(
                 e.to_string(),
-                format!("--query: Prometheus returned a {kind}, not a vector or matrix of series")
+                format!("--query: Prometheus returned a {kind}, not a matrix (series over time)")
             );
         }
         let e = parse_reply(

@@ -36,6 +36,56 @@ fn table(s: &Series, metric: Metric) -> SampleTable {
     }
 }
 
+/// Why the query's series cannot all be judged, if so: a `-t` threshold
+/// on a metric that no series with enough points measures (it would be
+/// skipped in every one: a floor on `sys_available` over series read as
+/// `rss` was), or such a series that no threshold judges (no `-t` on its
+/// metric, and none by default: `node_memory_MemAvailable_bytes` read as
+/// `sys_available`, or cAdvisor's working set). Either way the gate
+/// would pass on nothing judged.
+fn unjudgeable(series: &[Series], plan: &PrometheusPlan) -> Result<(), String> {
+    let q = &plan.query.query;
+    let fitted: Vec<(&Series, Metric)> = series
+        .iter()
+        .filter(|s| s.t.len() >= MIN_POINTS)
+        .map(|s| (s, metric_of(s, plan)))
+        .collect();
+    let given = &plan.analysis.thresholds;
+    if let Some(th) = given
+        .iter()
+        .find(|th| !fitted.iter().any(|(_, m)| *m == th.metric))
+    {
+        let mut read: Vec<&str> = fitted.iter().map(|(_, m)| m.name()).collect();
+        read.sort_unstable();
+        read.dedup();
+        return Err(format!(
+            "-t {th}: no series of --query {q} measures {} (they are read as {}: from their names, or --metric METRIC)",
+            th.metric.name(),
+            read.join(", ")
+        ));
+    }
+    let judged_by = |m: Metric| {
+        if given.is_empty() {
+            !crate::analysis::threshold::defaults(&[m]).is_empty()
+        } else {
+            given.iter().any(|th| th.metric == m)
+        }
+    };
+    match fitted.iter().find(|(_, m)| !judged_by(*m)) {
+        Some((s, m)) => Err(format!(
+            "--query {q}: series {} is read as {m}, which {}: give -t (e.g. {m}.slope<2MiB/min)",
+            s.name(),
+            if given.is_empty() {
+                "has no default threshold"
+            } else {
+                "no -t threshold judges"
+            },
+            m = m.name()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The metric series `s` is read as: `--metric`, else its name's, else
 /// `rss`.
 fn metric_of(s: &Series, plan: &PrometheusPlan) -> Metric {
@@ -94,26 +144,7 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
             plan.shown
         )));
     }
-    // A threshold on a metric no series measures would be skipped in every
-    // one, and the gate pass on nothing judged: a floor on
-    // `sys_available` over series read as `rss` did.
-    let measured: Vec<Metric> = series.iter().map(|s| metric_of(s, plan)).collect();
-    if let Some(th) = plan
-        .analysis
-        .thresholds
-        .iter()
-        .find(|th| !measured.contains(&th.metric))
-    {
-        let mut read: Vec<&str> = measured.iter().map(|m| m.name()).collect();
-        read.sort_unstable();
-        read.dedup();
-        return Err(fail(format!(
-            "-t {th}: no series of --query {} measures {} (they are read as {}: from their names, or --metric METRIC)",
-            q.query,
-            th.metric.name(),
-            read.join(", ")
-        )));
-    }
+    unjudgeable(&series, plan).map_err(fail)?;
     let judged = judge_all(&series, plan);
     let names: Vec<String> = series.iter().map(Series::name).collect();
     let entries: Vec<SeriesReport> = series
