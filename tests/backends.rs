@@ -478,6 +478,52 @@ fn http_bearer_token_comes_from_env_and_is_never_written() {
 }
 
 #[test]
+fn http_client_only_soaks_a_server_and_says_its_memory_is_not_sampled() {
+    // A server reached on loopback, as through a tunnel: --client-only
+    // soaks it and says the process metrics are memsoak's own. Without it
+    // (and without --pid or --serve) the run is refused: it sampled
+    // memsoak, and a server leaking 1.5 GiB passed.
+    let port = free_port().to_string();
+    let mut server = Command::new("python3")
+        .args([&fixture("embed_server.py"), "--port", &port])
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let args = ["run", "--backend", "http", "--api", "tei", "--url", &url];
+    let o = run_with(
+        &[
+            &args[..],
+            &[
+                "--client-only",
+                "--duration",
+                "3s",
+                "--sample-every",
+                "100ms",
+                "-q",
+            ],
+        ]
+        .concat(),
+        &[],
+        &[],
+    );
+    let refused = run_with(&[&args[..], &["--duration", "3s", "-q"]].concat(), &[], &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let notes = report(&o.dir)["notes"].to_string();
+    assert!(
+        notes.contains("the server is not sampled (--client-only"),
+        "{notes}"
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--client-only if it is elsewhere"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
 fn http_attach_by_pid_samples_but_does_not_stop_the_server() {
     let port = free_port().to_string();
     let mut server = Command::new("python3")

@@ -904,7 +904,7 @@ fn bad_inputs_are_one_line_and_exit_2() {
                 "--url",
                 "http://localhost:9",
             ],
-            "the server is on this machine but not sampled: give --pid PID",
+            "a server on this machine is not sampled without --pid PID",
         ),
         (&["analyze", "/nonexistent-run"], "no samples.csv"),
         (

@@ -198,17 +198,24 @@ impl Endpoint {
         })
     }
 
-    /// Whether the server is on this machine: its host is a loopback
-    /// address or resolves only to loopback ones (`localhost`). A name that
-    /// does not resolve is not.
-    pub fn is_loopback(&self) -> bool {
-        use std::net::ToSocketAddrs;
-        let addrs: Vec<_> = self
+    /// Whether the address the requests go to is this machine's: its host
+    /// (or an address it resolves to) is loopback, unspecified (`0.0.0.0`),
+    /// v4-mapped loopback, or one of this machine's own interfaces (a socket
+    /// can be bound to it). A name that does not resolve is not.
+    ///
+    /// NOTE: a bind to port 0 is how the kernel itself answers "is this
+    /// address mine", without listing interfaces (no crate needed); the
+    /// socket is closed at once.
+    pub fn is_on_this_machine(&self) -> bool {
+        use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+        let addrs: Vec<IpAddr> = self
             .host_port
             .to_socket_addrs()
-            .map(|a| a.collect())
+            .map(|a| a.map(|s| s.ip().to_canonical()).collect())
             .unwrap_or_default();
-        !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        addrs
+            .iter()
+            .any(|ip| ip.is_loopback() || ip.is_unspecified() || UdpSocket::bind((*ip, 0)).is_ok())
     }
 
     /// `msg` with every secret piece of the URL masked.
@@ -635,14 +642,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_loopback_host_is_told_from_one_off_this_machine() {
-        let local = |u: &str| Endpoint::parse(u, Api::Tei).unwrap().is_loopback();
+    fn a_server_on_this_machine_is_told_from_one_elsewhere() {
+        let local = |u: &str| Endpoint::parse(u, Api::Tei).unwrap().is_on_this_machine();
         assert!(local("http://127.0.0.1:8080"));
         assert!(local("http://127.3.4.5:8080/embed"));
         assert!(local("http://[::1]:8080"));
-        assert!(local("http://localhost:8080"));
-        assert!(!local("http://192.0.2.77:8080"));
-        assert!(!local("http://no-such-host.invalid:8080"));
+        assert!(local("http://0.0.0.0:8080"));
+        assert!(local("http://[::ffff:127.0.0.1]:8080"));
+        // This machine's own address off loopback: the one a socket
+        // connected outward is bound to (no packet is sent).
+        let own = std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| s.connect("192.0.2.77:9").map(|()| s))
+            .and_then(|s| s.local_addr());
+        if let Some(a) = own.ok().filter(|a| !a.ip().is_unspecified()) {
+            assert!(local(&format!("http://{}:8080", a.ip())), "{a}");
+        }
+        // TEST-NET-3: documentation addresses, no machine's own.
+        assert!(!local("http://203.0.113.77:8080"));
     }
     use proptest::prelude::*;
 

@@ -259,6 +259,11 @@ pub struct RunArgs {
     /// stop it at the end.
     #[arg(long)]
     pub serve: bool,
+    /// HTTP backend: the server is on another machine, reached through this
+    /// one (a tunnel, a port-forward, a proxy on loopback): soak it and
+    /// sample memsoak only, the client.
+    #[arg(long, conflicts_with_all = ["pid", "serve"])]
+    pub client_only: bool,
     /// HTTP backend: how long a served server may take to accept connections.
     #[arg(long, allow_hyphen_values = true, value_name = "DURATION")]
     pub ready_timeout: Option<String>,

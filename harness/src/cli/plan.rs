@@ -723,10 +723,11 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
         || a.token_env.is_some()
         || a.pid.is_some()
         || a.serve
+        || a.client_only
         || a.ready_timeout.is_some();
     if kind != BackendKind::Http && http_only {
         return err(
-            "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve and --ready-timeout apply to --backend http only",
+            "--url, --api, --model-name, --concurrency, --token-env, --pid, --serve, --client-only and --ready-timeout apply to --backend http only",
         );
     }
     if soak.attribute.is_some() && kind == BackendKind::Http && !a.serve {
@@ -826,9 +827,9 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
                 // NOTE: a server on this machine can be sampled, and with
                 // neither flag the thresholds judged memsoak's own memory:
                 // a server leaking 1.5 GiB in 6 s passed at -5.88 MiB/min.
-                (None, false) if endpoint.is_loopback() => {
+                (None, false) if endpoint.is_on_this_machine() && !a.client_only => {
                     return err(format!(
-                        "--backend http at {}: the server is on this machine but not sampled: give --pid PID (a running server) or --serve -- CMD (one memsoak starts)",
+                        "--backend http at {}: a server on this machine is not sampled without --pid PID (a running server) or --serve -- CMD (one memsoak starts); --client-only if it is elsewhere, behind a tunnel or proxy here",
                         endpoint.public
                     ));
                 }

@@ -319,9 +319,9 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         && o.server == Server::Remote
     {
         notes.push(
-            "the server is not sampled (a URL off loopback, with neither --pid nor --serve): rss, pss \
-             and heap are memsoak's own, the client's, and the thresholds on them judge the client, \
-             not the server"
+            "the server is not sampled (--client-only, or a URL not on this machine): rss, pss and heap \
+             are memsoak's own, the client's, and the thresholds on them judge the client, not the \
+             server"
                 .into(),
         );
     }
