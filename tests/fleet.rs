@@ -260,26 +260,14 @@ fn watch_samples_a_named_cgroup_and_names_an_oom_kill() {
     usage_error(code, &err, "not a memory cgroup");
 }
 
-/// Where this machine mounts a memory hierarchy (v1's memory controller,
-/// else v2), from `/proc/self/mountinfo`.
+/// Where this machine mounts the v1 memory hierarchy's root, from
+/// `/proc/self/mountinfo` (the library's own reading of it).
 fn memory_hierarchy_mount() -> Option<String> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let points: Vec<(String, bool)> = mi
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?.to_string();
-            let r: Vec<&str> = right.split(' ').collect();
-            match r[0] {
-                "cgroup" if r.get(2)?.split(',').any(|o| o == "memory") => Some((point, true)),
-                "cgroup2" => Some((point, false)),
-                _ => None,
-            }
-        })
-        .collect();
-    let v1 = points.iter().find(|p| p.1).map(|p| p.0.clone());
-    v1.or_else(|| points.first().map(|p| p.0.clone()))
-        .filter(|p| memsoak::sample::cgroup::CgroupDir::open(std::path::Path::new(p)).is_some())
+    mi.lines()
+        .filter_map(|l| l.split_once(" - ")?.0.split(' ').nth(4))
+        .find(|p| memsoak::sample::cgroup::is_mount_point(std::path::Path::new(p), &mi))
+        .map(str::to_string)
 }
 
 #[test]

@@ -256,8 +256,18 @@ impl FromStr for Threshold {
                 )));
             }
         }
+        // A unit error quotes the value it read, which had its sign taken
+        // off: put it back (`invalid rate \`-2MiB/mn\``).
+        let signed = |e: units::UnitError| {
+            let text = e.to_string();
+            if sign < 0.0 {
+                text.replacen(&format!("`{value}`"), &format!("`-{value}`"), 1)
+            } else {
+                text
+            }
+        };
         let (limit, per) = match stat {
-            Stat::Slope => units::parse_rate(value).map_err(|e| err(e.to_string()))?,
+            Stat::Slope => units::parse_rate(value).map_err(|e| err(signed(e)))?,
             _ => {
                 if value.contains('/') {
                     return Err(err(format!(
@@ -266,7 +276,7 @@ impl FromStr for Threshold {
                     )));
                 }
                 (
-                    units::parse_size(value).map_err(|e| err(e.to_string()))?,
+                    units::parse_size(value).map_err(|e| err(signed(e)))?,
                     PerTime::Minute,
                 )
             }
@@ -328,6 +338,7 @@ mod tests {
             ("rss.slope<-1MiB/min", "a floor on a fall is `>`"),
             ("rss.growth<=-1MiB", "rss.growth>-1MiB"),
             ("rss.slope>--1MiB/min", "invalid rate"),
+            ("rss.slope>-2MiB/mn", "invalid rate `-2MiB/mn`"),
         ];
         for (s, want) in cases {
             let e = s.parse::<Threshold>().unwrap_err().to_string();

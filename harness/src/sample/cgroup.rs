@@ -262,49 +262,43 @@ pub fn resolve(path: &Path) -> Option<CgroupDir> {
     .find_map(|m| CgroupDir::open(&Path::new(m).join(rel)))
 }
 
-/// Whether `dir` is where a memory hierarchy is mounted (`/sys/fs/cgroup/memory`
-/// for v1, `/sys/fs/cgroup` for v2), by this machine's `mountinfo` text:
-/// the hierarchy's root as this process sees it. Outside a container that
-/// root charges every process on the machine; inside a container's cgroup
-/// namespace it is the container's own cgroup. Pure; `dir` is compared as
-/// given and canonicalised by the caller.
+/// Whether `dir` is where the v1 memory hierarchy's root is mounted
+/// (`/sys/fs/cgroup/memory`), by this machine's `mountinfo` text: a mount
+/// of the v1 memory controller at `dir` whose root field is `/`. Outside a
+/// container that root charges every process on the machine. A container
+/// without a cgroup namespace sees its own cgroup mounted there
+/// (`/docker/<id>` in the root field): not this. v2 is left out: its real
+/// root has no `memory.current` and is no memory cgroup to sample, so a v2
+/// mount that has one is a container's own namespaced root. Pure; `dir`
+/// is compared as given and canonicalised by the caller.
 pub fn is_mount_point(dir: &Path, mountinfo: &str) -> bool {
     mountinfo.lines().any(|line| {
         let Some((left, right)) = line.split_once(" - ") else {
             return false;
         };
-        let point = left.split(' ').nth(4);
-        let fstype = right.split(' ').next();
-        let memory = match fstype {
-            Some("cgroup2") => true,
-            Some("cgroup") => right
-                .split(' ')
-                .nth(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "memory")),
-            _ => false,
-        };
-        memory && point.is_some_and(|p| Path::new(p) == dir)
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let memory_v1 = r.first() == Some(&"cgroup")
+            && r.get(2)
+                .is_some_and(|o| o.split(',').any(|x| x == "memory"));
+        memory_v1 && l.get(3) == Some(&"/") && l.get(4).is_some_and(|p| Path::new(p) == dir)
     })
 }
 
 /// A note for a run that samples `dir` (`watch --cgroup`) when it is the
-/// root of a memory hierarchy as mounted here ([`is_mount_point`], read
+/// root of the v1 memory hierarchy as mounted here ([`is_mount_point`], read
 /// from `/proc/self/mountinfo`): what it charges is more than one
 /// container's unless memsoak runs in that container's namespace.
 /// `None` for any other folder, or where the mounts cannot be read.
 pub fn root_note(dir: &CgroupDir) -> Option<String> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let path = std::fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
-    is_mount_point(&path, &mi).then(|| {
+    (dir.version == Version::V1 && is_mount_point(&path, &mi)).then(|| {
         format!(
-            "cgroup metrics: --cgroup {} is the root of the {} memory hierarchy mounted here: \
+            "cgroup metrics: --cgroup {} is the root of the v1 memory hierarchy mounted here: \
              it charges every process on the machine (unless memsoak runs in a container's \
              own cgroup namespace), not one container or unit",
             dir.path.display(),
-            match dir.version {
-                Version::V1 => "v1",
-                Version::V2 => "v2",
-            }
         )
     })
 }
@@ -514,7 +508,12 @@ mod tests {
 32 25 0:28 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
 ";
         assert!(is_mount_point(Path::new("/sys/fs/cgroup/memory"), mi));
-        assert!(is_mount_point(Path::new("/sys/fs/cgroup/unified"), mi));
+        // v2's real root is no memory cgroup; one with memory.current is a
+        // container's namespaced root.
+        assert!(!is_mount_point(Path::new("/sys/fs/cgroup/unified"), mi));
+        // Docker on v1 without a cgroup namespace: its own cgroup there.
+        let docker = "30 25 0:26 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory";
+        assert!(!is_mount_point(Path::new("/sys/fs/cgroup/memory"), docker));
         assert!(!is_mount_point(
             Path::new("/sys/fs/cgroup/memory/docker/abc"),
             mi

@@ -381,17 +381,19 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
     // A signal while the batch in flight at the duration's end finishes
     // (seconds, for a slow backend) is an interrupt too: it was ignored,
     // and the run exited 0 nine seconds later.
-    let stop = match stop {
-        None | Some(Stop::Duration) if end.is_none() => {
-            interrupt_while_draining(&pipeline, &signals)
-                .map(Stop::Interrupted)
-                .or(stop)
-        }
-        s => s,
+    // After a fail-fast stop or a sampler error the signal only cuts the
+    // wait short: the run keeps the reason it stopped for.
+    let late = match stop {
+        Some(Stop::Interrupted(_)) | None => None,
+        Some(_) => interrupt_while_draining(&pipeline, &signals),
+    };
+    let stop = match (stop, late) {
+        (Some(Stop::Duration), Some(i)) => Some(Stop::Interrupted(i)),
+        (s, _) => s,
     };
     let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
     let owned = worker.filter(|_| plan.backend.owns_its_process());
-    let (joined, _items, embedder) = if interrupted {
+    let (joined, _items, embedder) = if interrupted || late.is_some() {
         // NOTE: a request in flight to a hung worker would hold the report
         // until --timeout; an interrupt promises one within 2 s.
         if let Some(pid) = owned {
