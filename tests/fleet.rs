@@ -764,19 +764,8 @@ fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     const SERIES: usize = 1000;
     const POINTS: usize = 5760;
     let t0 = 1_700_000_000.0;
-    let body = std::sync::Arc::new(day_reply(SERIES, POINTS, t0));
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    let served = body.clone();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(100)) {
-                let _ = req.respond(tiny_http::Response::from_data(served.as_bytes().to_vec()));
-            }
-        }
-    });
+    let body = day_reply(SERIES, POINTS, t0);
+    let server = fixed_reply(&body);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("day");
     let (s, e) = (
@@ -787,12 +776,7 @@ fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     // NOTE: reaped by wait4 below (for its rusage), not by Child::wait.
     #[allow(clippy::zombie_processes)]
     let mut child = memsoak()
-        .args([
-            "analyze",
-            "--prometheus",
-            &format!("http://127.0.0.1:{port}"),
-            "-q",
-        ])
+        .args(["analyze", "--prometheus", &server.url, "-q"])
         .args(["--query", "memsoak_rss_bytes", "--start", &s, "--end", &e])
         .arg("--out")
         .arg(&out)
@@ -816,8 +800,7 @@ fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
         + usage.ru_stime.tv_usec as f64 / 1e6;
     let code = libc::WEXITSTATUS(status);
     let stderr = reader.join().unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    thread.join().unwrap();
+    drop(server);
     eprintln!(
         "analyze --prometheus: {SERIES} series × {POINTS} points ({} MB of JSON) in {wall:.2} s, {cpu:.2} s of CPU",
         body.len() / 1_000_000
