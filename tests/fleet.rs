@@ -172,6 +172,49 @@ fn summarize_of_a_run_whose_report_json_is_a_folder_is_exit_2() {
     assert!(!out.exists(), "nothing written");
 }
 
+#[test]
+fn summarize_without_out_never_writes_over_a_summary_of_the_same_second() {
+    // Regression: two `summarize RUN` in one second both wrote
+    // reports/<UTC ts>-summary-matrix; the second wrote over the first.
+    let m = tempfile::tempdir().unwrap();
+    let run = m.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("samples.csv"), "t_s,items,rss\n").unwrap();
+    // Earlier summaries hold every name of the next few seconds.
+    let now = chrono::Utc::now();
+    let names: Vec<String> = (-1..10)
+        .map(|k| {
+            let ts = now + chrono::Duration::seconds(k);
+            format!("{}-summary-matrix", ts.format("%Y%m%dT%H%M%SZ"))
+        })
+        .collect();
+    let reports = m.path().join("reports");
+    for n in &names {
+        std::fs::create_dir_all(reports.join(n)).unwrap();
+        std::fs::write(reports.join(n).join("summary.md"), "earlier\n").unwrap();
+    }
+    let o = memsoak()
+        .current_dir(m.path())
+        .args(["summarize", "run", "-q"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    for n in &names {
+        let md = std::fs::read_to_string(reports.join(n).join("summary.md")).unwrap();
+        assert_eq!(md, "earlier\n", "{n} was written over");
+    }
+    let new: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !names.contains(n))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert!(new[0].ends_with("-summary-matrix-2"), "{new:?}");
+    let md = std::fs::read_to_string(reports.join(&new[0]).join("summary.md")).unwrap();
+    assert!(md.contains("`run`"), "{md}");
+}
+
 /// A fixture memory cgroup (v2) with this much charged and this many OOM
 /// kills so far.
 fn cgroup_v2(dir: &Path, current: u64, limit: u64, oom: u64) {

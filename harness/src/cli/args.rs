@@ -475,7 +475,7 @@ pub struct SummarizeArgs {
     #[arg(required = true, value_name = "RUN_DIR")]
     pub dirs: Vec<PathBuf>,
     /// Where to write summary.md, junit.xml and bencher.json (default
-    /// reports/summary-<UTC timestamp>/).
+    /// reports/<UTC timestamp>-summary-matrix/, then -2, -3… when taken).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print nothing but errors (the summary is still written).

@@ -1514,6 +1514,9 @@ pub struct SummarizePlan {
     pub dirs: Vec<PathBuf>,
     /// The summary's folder.
     pub out: PathBuf,
+    /// `out` is memsoak's own name (no `--out`): when taken, the summary
+    /// goes to the next free `-2`, `-3`, … beside it, as a run's does.
+    pub unique: bool,
     /// Print nothing but errors.
     pub quiet: bool,
 }
@@ -1527,6 +1530,7 @@ pub fn summarize_plan(a: &crate::cli::args::SummarizeArgs) -> SummarizePlan {
             .out
             .clone()
             .unwrap_or_else(|| crate::runfolder::default_dir("summary", "matrix")),
+        unique: a.out.is_none(),
         quiet: a.quiet,
     }
 }

@@ -286,6 +286,20 @@ impl RunFolder {
         Err(fail(dir, "1000 runs of that name already".into()))
     }
 
+    /// A new, empty folder at `dir` for output that is not a run
+    /// (`summarize` without `--out`): the name is memsoak's own, from the
+    /// clock ([`default_dir`]), so a name taken, by a run or by another
+    /// summary of the same second, becomes `NAME-2`, `NAME-3`, … by the
+    /// rule of [`RunFolder::claim`] with `unique`. The folder's own path
+    /// says which.
+    pub fn create_unique(dir: &Path) -> Result<RunFolder, FolderError> {
+        // NOTE: the claim file only guards a run until its run.json; the
+        // folder itself was made by one mkdir, so it is ours without it.
+        let (folder, claim) = Self::claim(dir, true)?;
+        drop(claim);
+        Ok(folder)
+    }
+
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir

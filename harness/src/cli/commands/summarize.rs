@@ -69,7 +69,12 @@ pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
         .iter()
         .filter_map(|r| Some((r.name.to_string(), r.report?)))
         .collect();
-    let folder = RunFolder::prepare_beside_no_run(&plan.out).map_err(fail)?;
+    let folder = if plan.unique {
+        RunFolder::create_unique(&plan.out)
+    } else {
+        RunFolder::prepare_beside_no_run(&plan.out)
+    }
+    .map_err(fail)?;
     for (name, bytes) in [
         (SUMMARY_MD, md.clone()),
         (JUNIT_XML, junit_xml(&rows)),
@@ -84,7 +89,7 @@ pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
             "memsoak: summary of {} run(s): {} (exit {code}) · written to {}",
             rows.len(),
             overall.word(),
-            plan.out.display()
+            folder.dir().display()
         );
     }
     Ok(code)
