@@ -158,7 +158,9 @@ impl RunFolder {
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| fail(format!("cannot create the run folder: {e}")))?;
-        let probe = dir.join(".memsoak-write-probe");
+        // NOTE: one probe per process: two memsoaks given one --out at once
+        // removed each other's probe, and one said "cannot write there".
+        let probe = dir.join(format!(".memsoak-write-probe-{}", std::process::id()));
         std::fs::write(&probe, b"ok")
             .and_then(|_| std::fs::remove_file(&probe))
             .map_err(|e| fail(format!("cannot write there: {e}")))?;
