@@ -863,6 +863,18 @@ fn bad_inputs_are_one_line_and_exit_2() {
             ],
             ".npy",
         ),
+        // Regression: refused only after run.json was written, so the
+        // same --out was then refused as "already holds a run".
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--write-embeddings",
+                "/nonexistent-dir/e.npy",
+            ],
+            "--write-embeddings /nonexistent-dir/e.npy: its folder /nonexistent-dir does not exist",
+        ),
         (&["watch", "--duration", "2s"], "needs a target"),
         (
             &["watch", "--duration", "2s", "--", "/definitely/not/here"],
@@ -1056,7 +1068,7 @@ fn a_folder_given_for_an_input_file_is_named_a_directory() {
     // Regression: a directory given to --workload, --from-text or
     // --from-jsonl (or as a definition's source) was "no such file".
     let tmp = tempfile::tempdir().unwrap();
-    for d in ["corpus.txt", "log.jsonl", "mix.toml"] {
+    for d in ["corpus.txt", "log.jsonl", "mix.toml", "vectors.npy"] {
         std::fs::create_dir(tmp.path().join(d)).unwrap();
     }
     std::fs::write(
@@ -1081,6 +1093,12 @@ fn a_folder_given_for_an_input_file_is_named_a_directory() {
         (
             &["--workload", "def.toml"],
             "corpus.txt: is a directory, not a file",
+        ),
+        // Regression: found after run.json was written (the folder left
+        // behind then refused the same --out).
+        (
+            &["--write-embeddings", "vectors.npy"],
+            "--write-embeddings vectors.npy: is a directory, not a file",
         ),
     ];
     let record: &[(&[&str], &str)] = &[
@@ -1120,7 +1138,7 @@ fn a_folder_given_for_an_input_file_is_named_a_directory() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
     let left = std::fs::read_dir(tmp.path()).unwrap().count();
-    assert_eq!(left, 4, "nothing written beside the inputs");
+    assert_eq!(left, 5, "nothing written beside the inputs");
 }
 
 #[test]

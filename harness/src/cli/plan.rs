@@ -869,6 +869,9 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
             p.display()
         ));
     }
+    if let Some(p) = &a.write_embeddings {
+        new_file_path("--write-embeddings", p)?;
+    }
     Ok(RunPlan {
         soak,
         workload,
@@ -877,6 +880,38 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
         write_embeddings: a.write_embeddings.clone(),
         max_errors: a.max_errors.unwrap_or(0),
     })
+}
+
+/// A file memsoak will create at `path` (given to `flag`): its folder must
+/// exist and be a folder, and `path` must not be a folder itself.
+///
+/// NOTE: checked in the plan, before the run folder is made: found when
+/// the file was created, after `run.json`, the error left a folder that
+/// the same `--out` then refused as "already holds a run".
+fn new_file_path(flag: &str, path: &Path) -> Result<(), PlanError> {
+    let shown = path.display();
+    if path.is_dir() {
+        return err(format!("{flag} {shown}: is a directory, not a file"));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => err(format!(
+            "{flag} {shown}: {} is not a folder",
+            parent.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => err(format!(
+            "{flag} {shown}: its folder {} does not exist",
+            parent.display()
+        )),
+        Err(e) => err(format!(
+            "{flag} {shown}: cannot read its folder {}: {e}",
+            parent.display()
+        )),
+    }
 }
 
 /// What `watch` samples.

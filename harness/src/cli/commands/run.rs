@@ -305,8 +305,8 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         config: Some(Config::Settings(Box::new(plan.settings()))),
         ..RunMeta::now("run")
     });
-    let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
-    folder.write_meta(&meta).map_err(fail)?;
+    // NOTE: before run.json: a file that cannot be created (no permission)
+    // leaves the folder free for the same --out.
     let sink: Box<dyn Sink> = match &plan.write_embeddings {
         Some(p) => Box::new(
             NpyWriter::create(p)
@@ -314,6 +314,8 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
         ),
         None => Box::new(Discard),
     };
+    let exposition = expose(plan.soak.metrics_listen, &dir, &meta, plan.soak.quiet)?;
+    folder.write_meta(&meta).map_err(fail)?;
     let mut notes = Vec::new();
     if let BackendPlan::Http(o) = &plan.backend
         && o.server == Server::Remote
