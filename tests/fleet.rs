@@ -173,6 +173,33 @@ fn summarize_of_a_run_whose_report_json_is_a_folder_is_exit_2() {
 }
 
 #[test]
+fn summarize_says_where_its_search_stopped_with_folders_left_below() {
+    // Regression: a run 5 levels down was dropped without a word ("1 runs").
+    let m = tempfile::tempdir().unwrap();
+    let root = m.path().join("m2");
+    for dir in ["a/b/c/r4", "x/y/z/w/r5"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::write(root.join(dir).join("samples.csv"), "t_s,items,rss\n").unwrap();
+    }
+    let out = m.path().join("sm2");
+    let (code, stdout, stderr) = summarize(&[&root], &out);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stdout.contains("\n1 run: 0 pass, 0 fail, 1 error\n"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let stopped = "the search for runs stopped 4 levels down: folders in ";
+    assert!(
+        md.contains(stopped) && md.contains("/m2/x/y/z/w were not searched"),
+        "{md}"
+    );
+    let warned: Vec<&str> = stderr.lines().filter(|l| l.contains(stopped)).collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(warned[0].starts_with("memsoak: warning: "), "{stderr}");
+}
+
+#[test]
 fn summarize_without_out_never_writes_over_a_summary_of_the_same_second() {
     // Regression: two `summarize RUN` in one second both wrote
     // reports/<UTC ts>-summary-matrix; the second wrote over the first.

@@ -87,9 +87,10 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
     let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
         s,
-        "## memsoak summary: {}\n\n{} {many}: {} pass, {} fail, {} error\n",
+        "## memsoak summary: {}\n\n{} {}: {} pass, {} fail, {} error\n",
         icon(worst),
         rows.len(),
+        if rows.len() == 1 { one } else { many },
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Error)
@@ -299,6 +300,8 @@ mod tests {
             why: None,
         };
         let md = summary_md(Verdict::Pass, &[row], ("run", "runs"));
+        // Regression: "1 runs".
+        assert!(md.contains("\n1 run: 1 pass, 0 fail, 0 error\n"), "{md}");
         assert!(
             md.contains(&format!(
                 "`cell-c`: `{expr}` passed: 1 MiB/min within 2 MiB/min; not conclusive: the interval reaches 4 MiB/min"

@@ -11,7 +11,17 @@ use crate::runfolder::Report;
 
 /// How deep below a given folder run folders are looked for
 /// (`artifacts/<job>/<run>/report.json` is depth 2).
-const MAX_DEPTH: usize = 4;
+pub const MAX_DEPTH: usize = 4;
+
+/// The run folders found ([`discover`]), and where the search stopped.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// One cell per run folder, in the order found.
+    pub cells: Vec<Cell>,
+    /// Folders [`MAX_DEPTH`] levels down that hold folders, which were not
+    /// searched: a run below one is not among `cells`.
+    pub unsearched: Vec<PathBuf>,
+}
 
 /// One run folder of a matrix.
 #[derive(Debug, Clone)]
@@ -37,25 +47,28 @@ fn is_run_folder(dir: &Path) -> bool {
         .any(|f| dir.join(f).is_file())
 }
 
-fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, unsearched: &mut Vec<PathBuf>) {
     if is_run_folder(dir) {
         out.push(dir.to_path_buf());
-        return;
-    }
-    if depth == 0 {
         return;
     }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut subs: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut subs = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir());
+    // NOTE: a run folder past the depth was dropped without a word, a
+    // failing one too. Only whether this folder holds any folder is
+    // looked at: no deeper walk for a note.
+    if depth == 0 {
+        if subs.next().is_some() {
+            unsearched.push(dir.to_path_buf());
+        }
+        return;
+    }
+    let mut subs: Vec<PathBuf> = subs.collect();
     subs.sort();
     for s in subs {
-        collect(&s, depth - 1, out);
+        collect(&s, depth - 1, out, unsearched);
     }
 }
 
@@ -64,9 +77,12 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// each. A folder given that does not exist, or holds no run folder, and a
 /// `report.json` that cannot be read, are errors: a gate over a matrix
 /// must not pass on a cell it could not read. A run reached twice (`A A`,
-/// `S S/A`, `A ./A/`) is one cell, where it is first met.
-pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
+/// `S S/A`, `A ./A/`) is one cell, where it is first met. The folders
+/// where the search stopped with folders left below are named
+/// ([`Found::unsearched`]).
+pub fn discover(dirs: &[PathBuf]) -> Result<Found, FolderError> {
     let mut cells = Vec::new();
+    let mut unsearched = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for d in dirs {
         if !d.is_dir() {
@@ -76,7 +92,7 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
             });
         }
         let mut found = Vec::new();
-        collect(d, MAX_DEPTH, &mut found);
+        collect(d, MAX_DEPTH, &mut found, &mut unsearched);
         if found.is_empty() {
             return Err(FolderError::Read {
                 path: d.clone(),
@@ -103,7 +119,7 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<Cell>, FolderError> {
             });
         }
     }
-    Ok(cells)
+    Ok(Found { cells, unsearched })
 }
 
 #[cfg(test)]
@@ -122,7 +138,7 @@ mod tests {
             d.path().to_path_buf(),
             d.path().join("a/../a"),
         ];
-        let cells = discover(&twice).unwrap();
+        let cells = discover(&twice).unwrap().cells;
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].dir, a);
     }
@@ -137,11 +153,32 @@ mod tests {
         std::fs::write(a.join(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
         std::fs::write(b.join(RUN_JSON), RunMeta::now("watch").to_json()).unwrap();
         std::fs::create_dir_all(d.path().join("empty")).unwrap();
-        let cells = discover(&[d.path().to_path_buf()]).unwrap();
+        let found = discover(&[d.path().to_path_buf()]).unwrap();
+        assert!(found.unsearched.is_empty());
+        let cells = found.cells;
         let dirs: Vec<&Path> = cells.iter().map(|c| c.dir.as_path()).collect();
         assert_eq!(dirs, vec![a.as_path(), b.as_path()]);
         assert!(cells.iter().all(|c| c.report.is_none()));
         assert_eq!(cells[1].meta.as_ref().unwrap().mode, "watch");
+    }
+
+    #[test]
+    fn names_where_the_search_stopped_with_folders_left_below() {
+        // Regression: a run 5 levels down (a failing one too) was dropped
+        // without a word.
+        let d = tempfile::tempdir().unwrap();
+        let near = d.path().join("a/b/c/r4");
+        let stop = d.path().join("x/y/z/w");
+        for dir in [&near, &stop.join("r5")] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
+        }
+        // A folder at the depth with no folder below is no note.
+        std::fs::create_dir_all(d.path().join("p/q/r/s")).unwrap();
+        let found = discover(&[d.path().to_path_buf()]).unwrap();
+        let dirs: Vec<&Path> = found.cells.iter().map(|c| c.dir.as_path()).collect();
+        assert_eq!(dirs, vec![near.as_path()]);
+        assert_eq!(found.unsearched, vec![stop]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::cli::exit;
 use crate::cli::plan::SummarizePlan;
 use crate::report::bencher;
 use crate::report::fleet::{FleetRow, junit_xml, summary_md};
-use crate::runfolder::matrix::{Cell, discover};
+use crate::runfolder::matrix::{Cell, Found, MAX_DEPTH, discover};
 use crate::runfolder::{BENCHER_JSON, JUNIT_XML, REPORT_JSON, RunFolder, SUMMARY_MD};
 
 /// A cell's verdict in the gate, and why when its report does not say: a
@@ -46,9 +46,25 @@ fn code(v: Verdict) -> i32 {
     }
 }
 
+/// What the summary and stderr say when the search for run folders
+/// stopped [`MAX_DEPTH`] levels down with folders left below: a run there
+/// is in no row and no verdict. `None` when it searched everything.
+fn stopped_note(unsearched: &[std::path::PathBuf]) -> Option<String> {
+    let (first, rest) = unsearched.split_first()?;
+    let more = match rest.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "the search for runs stopped {MAX_DEPTH} levels down: folders in {}{more} were not searched; \
+         a run there is not in this summary (give its folder to summarize)",
+        first.display()
+    ))
+}
+
 /// `memsoak summarize`: write the summary and exit with the worst verdict.
 pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
-    let cells = discover(&plan.dirs).map_err(fail)?;
+    let Found { cells, unsearched } = discover(&plan.dirs).map_err(fail)?;
     let judged: Vec<(Verdict, Option<String>)> = cells.iter().map(judge).collect();
     let names: Vec<String> = cells.iter().map(Cell::name).collect();
     let rows: Vec<FleetRow<'_>> = cells
@@ -64,7 +80,11 @@ pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
         })
         .collect();
     let overall = worst(judged.iter().map(|j| j.0));
-    let md = summary_md(overall, &rows, ("run", "runs"));
+    let mut md = summary_md(overall, &rows, ("run", "runs"));
+    let stopped = stopped_note(&unsearched);
+    if let Some(note) = &stopped {
+        md.push_str(&format!("\n_Note: {note}_\n"));
+    }
     let bench: Vec<(String, &crate::runfolder::Report)> = rows
         .iter()
         .filter_map(|r| Some((r.name.to_string(), r.report?)))
@@ -83,6 +103,9 @@ pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
         folder.write(name, bytes.as_bytes()).map_err(fail)?;
     }
     let code = code(overall);
+    if let Some(note) = stopped.filter(|_| !plan.quiet) {
+        eprintln!("memsoak: warning: {note}");
+    }
     if !plan.quiet {
         print!("{md}");
         eprintln!(
