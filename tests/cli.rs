@@ -876,6 +876,20 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "--write-embeddings /nonexistent-dir/e.npy: its folder /nonexistent-dir does not exist",
         ),
         (&["watch", "--duration", "2s"], "needs a target"),
+        // Regression: passed after the run with nothing judged.
+        (
+            &[
+                "watch",
+                "--duration",
+                "3s",
+                "-t",
+                "rss.slope_per_1k<64KiB",
+                "--",
+                "sleep",
+                "30",
+            ],
+            "rss.slope_per_1k<64KiB: slope_per_1k needs the items the target has done, which watch counts only with --items-file PATH",
+        ),
         (
             &["watch", "--duration", "2s", "--", "/definitely/not/here"],
             "cannot start",

@@ -11,7 +11,7 @@ use super::args::{
 use super::config::{Config, Profile};
 use crate::analysis::Warmup;
 use crate::analysis::compare::Tolerances;
-use crate::analysis::threshold::Threshold;
+use crate::analysis::threshold::{Stat, Threshold};
 use crate::backend::synthetic::{Behaviour, SyntheticOptions};
 use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::baseline::DEFAULT_ROOT;
@@ -958,13 +958,31 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
         None => Duration::from_secs(5),
     };
     let cgroup = watch_cgroup(a.cgroup.as_deref())?;
+    let items = items_file_plan(&a.items)?;
+    per_1k_needs_items(&soak.thresholds, items.is_some())?;
     Ok(WatchPlan {
         soak,
         target,
         grace,
-        items: items_file_plan(&a.items)?,
+        items,
         cgroup,
     })
+}
+
+/// `watch` counts no items without `--items-file`, so a `slope_per_1k`
+/// threshold is skipped there. When every threshold given is one, the
+/// run could judge nothing: refused before it starts. Beside another
+/// threshold it is only skipped, as the report says.
+fn per_1k_needs_items(thresholds: &[Threshold], counted: bool) -> Result<(), PlanError> {
+    if counted || thresholds.is_empty() || !thresholds.iter().all(|t| t.stat == Stat::SlopePer1k) {
+        return Ok(());
+    }
+    let exprs: Vec<&str> = thresholds.iter().map(|t| t.expr.as_str()).collect();
+    err(format!(
+        "{}: slope_per_1k needs the items the target has done, which watch counts only with --items-file PATH: \
+         as given, nothing would be judged (add --items-file, or a slope, growth or max threshold)",
+        exprs.join(", ")
+    ))
 }
 
 /// `watch --cgroup PATH`: a memory cgroup's folder (or its path below the
@@ -1394,6 +1412,26 @@ mod tests {
                 .0
                 .contains("unknown behaviour")
         );
+    }
+
+    #[test]
+    fn watch_refuses_only_slope_per_1k_thresholds_without_items() {
+        // Regression: `watch -t rss.slope_per_1k<64KiB -- CMD` with no
+        // --items-file passed with nothing judged.
+        let th = |e: &str| e.parse::<Threshold>().unwrap();
+        let per_1k = [th("rss.slope_per_1k<64KiB"), th("pss.slope_per_1k<1MiB")];
+        let e = per_1k_needs_items(&per_1k, false).unwrap_err().0;
+        assert!(
+            e.starts_with("rss.slope_per_1k<64KiB, pss.slope_per_1k<1MiB: slope_per_1k needs")
+                && e.contains("--items-file PATH"),
+            "{e}"
+        );
+        assert!(per_1k_needs_items(&per_1k, true).is_ok());
+        // Beside another threshold it is skipped, as before; none given
+        // means the defaults.
+        let mixed = [th("rss.slope_per_1k<64KiB"), th("rss.max<1GiB")];
+        assert!(per_1k_needs_items(&mixed, false).is_ok());
+        assert!(per_1k_needs_items(&[], false).is_ok());
     }
 
     #[test]
