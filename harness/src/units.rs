@@ -29,9 +29,14 @@ pub enum UnitError {
     /// A duration past [`MAX_DURATION`].
     #[error("duration `{0}` is too long (at most 10 years)")]
     DurationTooLong(String),
-    /// A size past what 64 bits of bytes hold.
-    #[error("size `{0}` is too large (at most 16 EiB)")]
+    /// A size past [`MAX_SIZE`].
+    #[error("size `{0}` is too large (at most 18446744073709549568 bytes, just under 16 EiB)")]
     SizeTooLarge(String),
+    /// A rate whose size is past [`MAX_SIZE`].
+    #[error(
+        "rate `{0}` is too large (its size must be at most 18446744073709549568 bytes, just under 16 EiB)"
+    )]
+    RateTooLarge(String),
     /// Not a percentage such as `10%`.
     #[error("invalid percentage `{0}` (expected 0% to 100%)")]
     Percent(String),
@@ -60,8 +65,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
 /// soak, timeout or cost is longer than this.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
 
-/// Parse a size in bytes: `512KiB`, `2MiB`, `1GiB`, `100MB`, `4096` (bytes).
-/// Negative sizes are rejected.
+/// The largest size memsoak takes, in bytes: the largest `f64` below 2^64
+/// (16 EiB), the first number of bytes no `u64` holds.
+///
+/// NOTE: sizes are `f64`, whose steps are 2 KiB wide here: `16EiB` and
+/// `18446744073709551615B` both read as 2^64, and were refused as "too
+/// large (at most 16 EiB)". The messages name this bound, exactly.
+pub const MAX_SIZE: f64 = 18_446_744_073_709_549_568.0;
+
+/// Parse a size in bytes: `512KiB`, `2MiB`, `1GiB`, `100MB`, `4096` (bytes),
+/// at most [`MAX_SIZE`]. Negative sizes are rejected.
 ///
 /// # Examples
 /// ```
@@ -74,7 +87,7 @@ pub fn parse_size(s: &str) -> Result<f64, UnitError> {
     }
     // NOTE: u64::MAX as f64 is 2^64, which no u64 holds: bytesize
     // saturates there, so a value that reaches it was too large to parse.
-    let too_large = |v: f64| v >= u64::MAX as f64;
+    let too_large = |v: f64| v > MAX_SIZE;
     if let Ok(v) = t.parse::<f64>() {
         return if !(v.is_finite() && v >= 0.0) {
             Err(UnitError::Size(s.to_string()))
@@ -141,7 +154,10 @@ pub fn parse_rate(s: &str) -> Result<(f64, PerTime), UnitError> {
         "h" | "hr" | "hour" => PerTime::Hour,
         _ => return Err(err()),
     };
-    let bytes = parse_size(size).map_err(|_| err())?;
+    let bytes = parse_size(size).map_err(|e| match e {
+        UnitError::SizeTooLarge(_) => UnitError::RateTooLarge(s.to_string()),
+        _ => err(),
+    })?;
     Ok((bytes / per.seconds(), per))
 }
 
@@ -340,7 +356,26 @@ mod tests {
             assert_eq!(parse_size(b), Err(UnitError::SizeTooLarge(b.into())), "{b}");
         }
         assert!(parse_size("15EiB").is_ok());
-        assert!(parse_rate("99999999999999999999GiB/min").is_err());
+        // Regression: "too large (at most 16 EiB)" for 16 EiB, and for
+        // u64::MAX bytes; the bound named is the one applied.
+        for b in ["16EiB", "18446744073709551615B", "18446744073709551615"] {
+            let e = parse_size(b).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "size `{b}` is too large (at most 18446744073709549568 bytes, just under 16 EiB)"
+                )
+            );
+        }
+        for b in ["18446744073709549568B", "18446744073709549568"] {
+            assert_eq!(parse_size(b), Ok(MAX_SIZE), "{b}");
+        }
+        // Regression: a rate of that form was "invalid rate … (expected
+        // SIZE/UNIT…)".
+        for r in ["99999999999999999999EiB/min", "16EiB/s"] {
+            assert_eq!(parse_rate(r), Err(UnitError::RateTooLarge(r.into())), "{r}");
+        }
+        assert!(parse_rate("15EiB/h").is_ok());
     }
 
     #[test]
