@@ -313,6 +313,27 @@ pub fn fmt_secs(s: f64) -> String {
     }
 }
 
+/// A length of time after "a run of": `about 5.8 s`, `about 10.0 min`, and
+/// [`fmt_secs`]'s `under 1 ms` as it is.
+///
+/// NOTE: "a run of about under 1 ms" read wrong, for a samples file that
+/// spans microseconds.
+///
+/// # Examples
+/// ```
+/// use memsoak::units::fmt_about_secs;
+/// assert_eq!(fmt_about_secs(600.0), "about 10.0 min");
+/// assert_eq!(fmt_about_secs(59e-6), "under 1 ms");
+/// ```
+pub fn fmt_about_secs(s: f64) -> String {
+    let t = fmt_secs(s);
+    if t.starts_with("under ") || t == "∞" {
+        t
+    } else {
+        format!("about {t}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

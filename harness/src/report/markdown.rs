@@ -369,8 +369,8 @@ fn not_conclusive(t: &ThresholdResult) -> Option<String> {
     if let Some(run) = t.settle_run_s.filter(|_| measured_within) {
         let _ = write!(
             line,
-            " A run of about {} would settle it if the drift stays at its estimate.",
-            fmt_secs(run)
+            " A run of {} would settle it if the drift stays at its estimate.",
+            crate::units::fmt_about_secs(run)
         );
     }
     Some(line)
@@ -433,6 +433,14 @@ mod tests {
             text.contains("A run of about 10.0 min would settle it"),
             "{text}"
         );
+        // Regression: "A run of about under 1 ms" (a samples file over µs).
+        r.analysis.thresholds[0].settle_run_s = Some(59e-6);
+        let text = Markdown.report_text(&r);
+        assert!(
+            text.contains("A run of under 1 ms would settle it"),
+            "{text}"
+        );
+        r.analysis.thresholds[0].settle_run_s = Some(600.0);
         // Settled: no such line.
         r.analysis.thresholds[0].conclusive = Some(true);
         let text = Markdown.report_text(&r);

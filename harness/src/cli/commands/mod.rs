@@ -324,8 +324,8 @@ fn one_line(r: &Report) -> String {
         // alone read as evidence of no leak where there was none either way.
         let open = match t.settle_run_s.filter(|_| t.inconclusive_pass()) {
             Some(run) => format!(
-                " · not conclusive: a run of about {} would settle it",
-                crate::units::fmt_secs(run)
+                " · not conclusive: a run of {} would settle it",
+                crate::units::fmt_about_secs(run)
             ),
             None if t.inconclusive_pass() || t.inconclusive_breach() => {
                 " · not conclusive".to_string()
