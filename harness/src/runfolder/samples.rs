@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::samples::SampleTable;
 use crate::sample::Metric;
+use crate::trace::format::MAX_T;
 
 /// Appends sample rows to `samples.csv`, flushing each.
 pub struct Recorder {
@@ -227,6 +228,14 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
                     v[0]
                 )));
             }
+            // NOTE: a t_s of 5.9e13 was read as a run of 682870370 d; the
+            // bound is the one trace records have (trace::format::MAX_T).
+            if v[0] > MAX_T {
+                return Err(row_err(format!(
+                    "t_s {} is past {MAX_T:e} s, the latest time offset memsoak reads",
+                    crate::units::fmt_num(v[0])
+                )));
+            }
             // NOTE: `items` is a running count: read back as it was, a
             // count that fell (4900 then 10) was sorted into the items
             // axis and `slope_per_1k` judged on it, exit 0.
@@ -387,6 +396,11 @@ mod tests {
             (
                 "t_s,items,rss\n0,5,1\n1,,1\n2,4,1\n",
                 "line 4: items 4 is below the row above's 5",
+            ),
+            // Regression: read as a run of 682870370 d.
+            (
+                "t_s,items,rss\n0,,1\n59000000000000,,2\n",
+                "line 3: t_s 59000000000000 is past 1e10 s, the latest time offset memsoak reads",
             ),
         ] {
             std::fs::write(&p, text).unwrap();
