@@ -247,19 +247,25 @@ pub fn of_pid(pid: u32) -> Option<CgroupDir> {
 
 /// A cgroup named on the command line (`--cgroup PATH`): a folder, or a
 /// path below the v2 mount or the v1 memory mount
-/// (`system.slice/x.service`, `/kubepods/pod…/…`).
+/// (`system.slice/x.service`, `/kubepods/pod…/…`). Its path is the
+/// folder's canonical one, as `report.json` stores it.
 pub fn resolve(path: &Path) -> Option<CgroupDir> {
-    if let Some(d) = CgroupDir::open(path) {
-        return Some(d);
-    }
     let rel = path.strip_prefix("/").unwrap_or(path);
-    [
-        "/sys/fs/cgroup",
-        "/sys/fs/cgroup/unified",
-        "/sys/fs/cgroup/memory",
-    ]
-    .iter()
-    .find_map(|m| CgroupDir::open(&Path::new(m).join(rel)))
+    let mut d = CgroupDir::open(path).or_else(|| {
+        [
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup/memory",
+        ]
+        .iter()
+        .find_map(|m| CgroupDir::open(&Path::new(m).join(rel)))
+    })?;
+    // NOTE: stored as typed, `--cgroup .` said "." in report.json, which
+    // names no cgroup once the run is over.
+    if let Ok(canonical) = std::fs::canonicalize(&d.path) {
+        d.path = canonical;
+    }
+    Some(d)
 }
 
 /// Whether `dir` is where the v1 memory hierarchy's root is mounted
@@ -420,6 +426,19 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn a_cgroup_named_by_a_relative_path_is_resolved_to_its_canonical_folder() {
+        // Regression: `watch --cgroup .` stored "." in report.json.
+        let d = tempfile::tempdir().unwrap();
+        let cg = d.path().join("cg");
+        fixture(&cg, Version::V2, 8 * MIB, 0, "max", 0);
+        std::fs::create_dir_all(d.path().join("other")).unwrap();
+        let typed = d.path().join("other/../cg/.");
+        let r = resolve(&typed).unwrap();
+        assert_eq!(r.path, std::fs::canonicalize(&cg).unwrap());
+        assert_eq!(r.version, Version::V2);
+    }
 
     /// A fixture cgroup folder of `version` with these readings.
     fn fixture(dir: &Path, version: Version, usage: u64, inactive: u64, limit: &str, oom: u64) {
