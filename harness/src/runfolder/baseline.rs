@@ -48,6 +48,11 @@ pub struct Baseline {
     /// The run's verdict.
     #[serde(default)]
     pub verdict: Option<Verdict>,
+    /// Whether SIGINT/SIGTERM ended the run (its `report.json` says
+    /// `interrupted`): its drift covers only the part of the run taken.
+    /// Written only when true, so a baseline of a whole run reads as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Host facts from `run.json`.
     #[serde(default)]
     pub host: Option<Host>,
@@ -142,6 +147,7 @@ pub fn from_run(dir: &Path, name: &str) -> Result<Baseline, BaselineError> {
         source_run: Some(dir.display().to_string()),
         mode: Some(r.mode),
         verdict: Some(r.verdict),
+        interrupted: r.interrupted || r.ended_by == "interrupted",
         host: run.as_ref().and_then(|m| m.host.clone()),
         samples: r.analysis.samples,
         items: r.analysis.items,
@@ -359,6 +365,27 @@ mod tests {
         // A run folder serves as a baseline directly.
         let (b, _) = load(&run).unwrap();
         assert_eq!(b.side.name, "run");
+        assert!(!b.interrupted);
+        let text = std::fs::read_to_string(root.join("ci-main/baseline.json")).unwrap();
+        assert!(!text.contains("interrupted"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_run_is_saved_saying_so() {
+        // Regression: saved with no word of it, where a failed run warns.
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let report = REPORT.replace(
+            r#""exit_code": 0,"#,
+            r#""exit_code": 130, "interrupted": true, "ended_by": "interrupted","#,
+        );
+        std::fs::write(run.join("report.json"), report).unwrap();
+        let root = d.path().join("baselines");
+        let (b, _) = save(&run, "partial", &root, false).unwrap();
+        assert!(b.interrupted);
+        let (back, _) = load(&resolve("partial", &root).unwrap()).unwrap();
+        assert!(back.interrupted);
     }
 
     #[test]
