@@ -1132,6 +1132,11 @@ fn a_folder_given_for_an_input_file_is_named_a_directory() {
             ],
             "--from-jsonl log.jsonl: is a directory, not a file",
         ),
+        // A device was "no such file" too.
+        (
+            &["record", "--out", "t.jsonl", "--from-text", "/dev/zero"],
+            "--from-text /dev/zero: is not a regular file",
+        ),
     ];
     let runs = cases.iter().map(|(a, w)| {
         let mut args = synthetic.to_vec();
