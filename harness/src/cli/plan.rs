@@ -387,10 +387,13 @@ pub fn parse_inject(s: &str) -> Result<Behaviour, PlanError> {
         return Ok(Behaviour::None);
     }
     let (kind, arg) = s.split_once(':').ok_or_else(|| bad("missing `:`"))?;
+    // NOTE: the shape was right, only the size wrong: the size's own
+    // message alone ("(expected e.g. 512KiB…)"); with the shapes after it
+    // the line held two "(expected …)".
     let size = |t: &str| {
         parse_size(t)
             .map(|v| v as u64)
-            .map_err(|e| bad(&e.to_string()))
+            .map_err(|e| PlanError(format!("--inject `{s}`: {e}")))
     };
     let pair = || arg.split_once('/').ok_or_else(|| bad("missing `/`"));
     Ok(match kind {
@@ -1406,6 +1409,16 @@ mod tests {
             }
         );
         assert!(parse_inject("step:1MiB/0").unwrap_err().0.contains("ITEMS"));
+        // Regression: two "(expected …)" groups in one line.
+        for (spec, size) in [("linear:-1KiB", "-1KiB"), ("sawtooth:1KiB/lots", "lots")] {
+            let e = parse_inject(spec).unwrap_err().0;
+            assert_eq!(
+                e,
+                format!(
+                    "--inject `{spec}`: invalid size `{size}` (expected e.g. 512KiB, 2MiB, 1GiB, 100MB)"
+                )
+            );
+        }
         assert!(
             parse_inject("wobble:1")
                 .unwrap_err()
