@@ -1008,17 +1008,17 @@ pub fn settle(
     let bound = th.format_value(far);
     let plan = match r.settle_run_s {
         Some(run) if past && th.judged_at_limit() => format!(
-            " (a run of about {} would show whether it stays below {})",
-            crate::units::fmt_secs(run),
+            " (a run of {} would show whether it stays below {})",
+            crate::units::fmt_about_secs(run),
             th.limit_text()
         ),
         Some(run) if past => format!(
-            " (a run of about {} would show whether the drift is real)",
-            crate::units::fmt_secs(run)
+            " (a run of {} would show whether the drift is real)",
+            crate::units::fmt_about_secs(run)
         ),
         Some(run) => format!(
-            " (a run of about {} would settle it at this drift)",
-            crate::units::fmt_secs(run)
+            " (a run of {} would settle it at this drift)",
+            crate::units::fmt_about_secs(run)
         ),
         None if statistical && !measured_noise => format!(
             " (the run is worth about {worth:.0} independent samples, too few to plan a longer one from)"

@@ -20,7 +20,9 @@ pub enum Stat {
     /// Drift per unit time after warm-up (limit stored in bytes/s; the unit
     /// typed is kept for display).
     Slope,
-    /// Drift per 1000 items embedded.
+    /// Drift per 1000 items embedded (`slope_per_1k`, as typed; reports
+    /// written before said `slope_per1k`, which still reads).
+    #[serde(rename = "slope_per_1k", alias = "slope_per1k")]
     SlopePer1k,
     /// Fitted growth from the end of warm-up to the end of the run.
     Growth,
@@ -388,6 +390,15 @@ mod tests {
                 .unwrap()
                 .judged_at_limit()
         );
+    }
+
+    #[test]
+    fn a_statistic_is_stored_as_it_is_typed() {
+        let json = serde_json::to_string(&Stat::SlopePer1k).unwrap();
+        assert_eq!(json, "\"slope_per_1k\"");
+        for old in ["\"slope_per_1k\"", "\"slope_per1k\""] {
+            assert_eq!(serde_json::from_str::<Stat>(old).unwrap(), Stat::SlopePer1k);
+        }
     }
 
     #[test]
