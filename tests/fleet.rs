@@ -808,25 +808,26 @@ fn analyze_prometheus_reads_node_memory_as_sys_available_and_refuses_a_threshold
     let floor = [&q[..], &["-t", "sys_available.slope>-2MiB/min"]].concat();
     let (code, stderr) = analyze_prom(&server.url, &floor, &out);
     assert_eq!(code, 1, "{stderr}");
-    let out = tmp.path().join("rss");
-    let rss = [&q[..], &["-t", "rss.slope<2MiB/min"]].concat();
-    let (code, stderr) = analyze_prom(&server.url, &rss, &out);
-    usage_error(
-        code,
-        &stderr,
-        "-t rss.slope<2MiB/min: no series of --query node_memory_MemAvailable_bytes measures rss (they are read as sys_available",
-    );
-    assert!(!out.exists(), "nothing written");
-    // With no -t: sys_available has no default threshold, and the series
-    // passed with nothing judged.
-    let out = tmp.path().join("none");
-    let (code, stderr) = analyze_prom(&server.url, &q, &out);
-    usage_error(
-        code,
-        &stderr,
-        "is read as sys_available, which has no default threshold: give -t",
-    );
-    assert!(!out.exists(), "nothing written");
+    // Refused in one line, nothing written: a threshold no series
+    // measures, and (with no -t) a series read as sys_available, which
+    // has no default threshold and passed with nothing judged.
+    for (name, extra, want) in [
+        (
+            "rss",
+            &["-t", "rss.slope<2MiB/min"][..],
+            "-t rss.slope<2MiB/min: no series of --query node_memory_MemAvailable_bytes measures rss (they are read as sys_available",
+        ),
+        (
+            "none",
+            &[][..],
+            "is read as sys_available, which has no default threshold: give -t",
+        ),
+    ] {
+        let out = tmp.path().join(name);
+        let (code, stderr) = analyze_prom(&server.url, &[&q[..], extra].concat(), &out);
+        usage_error(code, &stderr, want);
+        assert!(!out.exists(), "{name}: nothing written");
+    }
 }
 
 #[test]

@@ -415,6 +415,18 @@ mod tests {
         );
     }
 
+    /// `up` over a minute from a server on loopback at `port`.
+    fn up_on(port: u16, timeout: Duration) -> RangeQuery {
+        RangeQuery {
+            url: format!("http://127.0.0.1:{port}"),
+            query: "up".into(),
+            start: 0.0,
+            end: 60.0,
+            step: 15.0,
+            timeout,
+        }
+    }
+
     #[test]
     fn an_unreachable_server_is_one_line() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -422,14 +434,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let q = RangeQuery {
-            url: format!("http://127.0.0.1:{port}"),
-            query: "up".into(),
-            start: 0.0,
-            end: 60.0,
-            step: 15.0,
-            timeout: Duration::from_secs(5),
-        };
+        let q = up_on(port, Duration::from_secs(5));
         let e = query_range(&q, "http://127.0.0.1").unwrap_err().to_string();
         assert!(
             e.starts_with("--prometheus http://127.0.0.1: cannot reach it"),
@@ -449,14 +454,7 @@ mod tests {
             std::thread::sleep(Duration::from_secs(10));
             drop(held);
         });
-        let q = RangeQuery {
-            url: format!("http://127.0.0.1:{port}"),
-            query: "up".into(),
-            start: 0.0,
-            end: 60.0,
-            step: 15.0,
-            timeout: Duration::from_secs(1),
-        };
+        let q = up_on(port, Duration::from_secs(1));
         let e = query_range(&q, "http://127.0.0.1").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -147,7 +147,7 @@ pub fn from_run(dir: &Path, name: &str) -> Result<Baseline, BaselineError> {
         source_run: Some(dir.display().to_string()),
         mode: Some(r.mode),
         verdict: Some(r.verdict),
-        interrupted: r.interrupted || r.ended_by == "interrupted",
+        interrupted: r.interrupted,
         host: run.as_ref().and_then(|m| m.host.clone()),
         samples: r.analysis.samples,
         items: r.analysis.items,

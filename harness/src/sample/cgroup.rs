@@ -167,6 +167,40 @@ pub fn parse_v1(
     }
 }
 
+/// A cgroup hierarchy that may hold the memory controller, as
+/// `/proc/self/mountinfo` mounts it.
+struct Mount<'a> {
+    /// The folder of the hierarchy shown at the mount point (`/`, or
+    /// `/docker/<id>` where only a sub-tree is mounted).
+    root: &'a str,
+    /// Where it is mounted.
+    point: &'a str,
+    /// v2 (`cgroup2`: every controller), or v1 with `memory` among its
+    /// options.
+    version: Version,
+}
+
+/// The mounts in `mountinfo` text of v2 and of v1's memory controller, in
+/// order. Pure; one parse for [`locate`] and [`is_mount_point`].
+fn memory_mounts(mountinfo: &str) -> impl Iterator<Item = Mount<'_>> {
+    mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut l = left.split(' ').skip(3);
+        let (root, point) = (l.next()?, l.next()?);
+        let mut r = right.split(' ');
+        let version = match r.next()? {
+            "cgroup2" => Version::V2,
+            "cgroup" if r.nth(1)?.split(',').any(|x| x == "memory") => Version::V1,
+            _ => return None,
+        };
+        Some(Mount {
+            root,
+            point,
+            version,
+        })
+    })
+}
+
 /// The memory cgroup of a process, from its `/proc/<pid>/cgroup` text and
 /// this machine's `/proc/self/mountinfo`, with `exists` telling which
 /// candidate folders are memory cgroups (the real file system, or a
@@ -196,24 +230,10 @@ pub fn locate(
     }
     let mut v2_mount = None;
     let mut v1_mount = None;
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let (Some(root), Some(point), Some(fstype)) = (l.get(3), l.get(4), r.first()) else {
-            continue;
-        };
-        match *fstype {
-            "cgroup2" => v2_mount = Some((*root, *point)),
-            "cgroup"
-                if r.get(2)
-                    .is_some_and(|o| o.split(',').any(|x| x == "memory")) =>
-            {
-                v1_mount = Some((*root, *point))
-            }
-            _ => {}
+    for m in memory_mounts(mountinfo) {
+        match m.version {
+            Version::V2 => v2_mount = Some((m.root, m.point)),
+            Version::V1 => v1_mount = Some((m.root, m.point)),
         }
     }
     let join = |(root, point): (&str, &str), path: &str| {
@@ -278,17 +298,8 @@ pub fn resolve(path: &Path) -> Option<CgroupDir> {
 /// mount that has one is a container's own namespaced root. Pure; `dir`
 /// is compared as given and canonicalised by the caller.
 pub fn is_mount_point(dir: &Path, mountinfo: &str) -> bool {
-    mountinfo.lines().any(|line| {
-        let Some((left, right)) = line.split_once(" - ") else {
-            return false;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let memory_v1 = r.first() == Some(&"cgroup")
-            && r.get(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "memory"));
-        memory_v1 && l.get(3) == Some(&"/") && l.get(4).is_some_and(|p| Path::new(p) == dir)
-    })
+    memory_mounts(mountinfo)
+        .any(|m| m.version == Version::V1 && m.root == "/" && Path::new(m.point) == dir)
 }
 
 /// A note for a run that samples `dir` (`watch --cgroup`) when it is the
@@ -296,10 +307,10 @@ pub fn is_mount_point(dir: &Path, mountinfo: &str) -> bool {
 /// from `/proc/self/mountinfo`): what it charges is more than one
 /// container's unless memsoak runs in that container's namespace.
 /// `None` for any other folder, or where the mounts cannot be read.
+/// `dir` is as [`resolve`] gives it: its path already canonical.
 pub fn root_note(dir: &CgroupDir) -> Option<String> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let path = std::fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
-    (dir.version == Version::V1 && is_mount_point(&path, &mi)).then(|| {
+    (dir.version == Version::V1 && is_mount_point(&dir.path, &mi)).then(|| {
         format!(
             "cgroup metrics: --cgroup {} is the root of the v1 memory hierarchy mounted here: \
              it charges every process on the machine (unless memsoak runs in a container's \
