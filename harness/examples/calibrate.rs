@@ -24,7 +24,6 @@ use memsoak::analysis::{
     DEFAULT_MIN_GROWTH, LookRules, Outcome, ThresholdResult, Warmup, analyze_metric, evaluate,
     fail_fast_time, settle,
 };
-use memsoak::sample::Metric;
 use memsoak::stats::calibration::{Behaviour, LIMIT, Noise, Scenario};
 use std::process::ExitCode;
 
@@ -39,6 +38,24 @@ const NAMED_ONLY_RUNS: [(f64, f64); 1] = [(600.0, 10.0)];
 
 /// The limit of every verdict, as a user writes it.
 const THRESHOLD: &str = "rss.slope<2MiB/min";
+
+/// The limit of every verdict with `--floor`: the same limit on a fall.
+const FLOOR: &str = "sys_available.slope>-2MiB/min";
+
+/// What available memory reads before it is mirrored (`--floor`): 8 GiB.
+const AVAILABLE: f64 = 8.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// The samples of one seeded run, as memsoak reads them: with `floor`,
+/// mirrored about [`AVAILABLE`], as available memory moves while a process
+/// uses memory (a leak is a fall, a GC sawtooth's drop a sharp rise).
+fn observe(s: &Scenario, seed: u64, floor: bool) -> (Vec<f64>, Vec<f64>) {
+    let (t, y) = s.simulate(seed);
+    if floor {
+        (t, y.into_iter().map(|v| AVAILABLE - v).collect())
+    } else {
+        (t, y)
+    }
+}
 
 /// Confidence of every verdict.
 const CONFIDENCE: f64 = 0.95;
@@ -55,7 +72,7 @@ fn over_seeds<T: Send>(seeds: u64, f: impl Fn(u64) -> T + Sync + Send) -> Vec<T>
 /// the trend significant (either way)?
 fn verdict(th: &Threshold, t: &[f64], y: &[f64]) -> (bool, bool) {
     let items = vec![f64::NAN; t.len()];
-    let m = analyze_metric(Metric::Rss, t, &items, y, Warmup::Auto, CONFIDENCE);
+    let m = analyze_metric(th.metric, t, &items, y, Warmup::Auto, CONFIDENCE);
     let fail = evaluate(th, m.as_ref(), DEFAULT_MIN_GROWTH).outcome == Outcome::Fail;
     (fail, m.is_some_and(|m| m.significant))
 }
@@ -64,7 +81,7 @@ fn verdict(th: &Threshold, t: &[f64], y: &[f64]) -> (bool, bool) {
 /// not, the run length that would (`analysis::settle`, as `analyze` does).
 fn settled_verdict(th: &Threshold, t: &[f64], y: &[f64]) -> ThresholdResult {
     let items = vec![f64::NAN; t.len()];
-    let m = analyze_metric(Metric::Rss, t, &items, y, Warmup::Auto, CONFIDENCE);
+    let m = analyze_metric(th.metric, t, &items, y, Warmup::Auto, CONFIDENCE);
     let r = evaluate(th, m.as_ref(), DEFAULT_MIN_GROWTH);
     settle(r, m.as_ref(), t[0], t[t.len() - 1], CONFIDENCE)
 }
@@ -80,7 +97,7 @@ const MAX_PLANNED_S: f64 = 4.0 * 3600.0;
 /// was given settles it (planned: 80%); and how often a pass is called
 /// conclusive while the leak sits at the limit or at 1.5× it (the
 /// interval's upper tail: at most 2.5% at the limit, less beyond).
-fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise]) {
+fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise], floor: bool) {
     for &(seconds, hz) in runs {
         println!();
         println!("### {seconds:.0} s at {hz} Hz: passes that settle the limit");
@@ -102,14 +119,18 @@ fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise
             // Per seed: conclusive now; else the planned length and
             // whether a fresh run of it (another seed) settles it.
             let flat = over_seeds(seeds, |seed| {
-                let (t, y) = s.simulate(seed);
+                let (t, y) = observe(&s, seed, floor);
                 let r = settled_verdict(th, &t, &y);
                 if conclusive_pass(&r) {
                     return (true, None, None);
                 }
                 let planned = r.settle_run_s;
                 let settles = planned.filter(|&p| p <= MAX_PLANNED_S).map(|p| {
-                    let (t, y) = scenario(Behaviour::Flat, p.ceil()).simulate(seed + 1_000_000);
+                    let (t, y) = observe(
+                        &scenario(Behaviour::Flat, p.ceil()),
+                        seed + 1_000_000,
+                        floor,
+                    );
                     conclusive_pass(&settled_verdict(th, &t, &y))
                 });
                 (false, planned, settles)
@@ -144,7 +165,7 @@ fn settle_table(th: &Threshold, seeds: u64, runs: &[(f64, f64)], noises: &[Noise
             for rate in [1.0, 1.5] {
                 let s = scenario(Behaviour::Linear(rate), seconds);
                 let wrong = over_seeds(seeds, |seed| {
-                    let (t, y) = s.simulate(seed);
+                    let (t, y) = observe(&s, seed, floor);
                     conclusive_pass(&settled_verdict(th, &t, &y))
                 });
                 row.push(pct(wrong.iter().filter(|&&b| b).count(), wrong.len()));
@@ -183,6 +204,7 @@ struct Options {
     noises: Vec<Noise>,
     fail_fast: bool,
     settle: bool,
+    floor: bool,
 }
 
 /// The short name `--noise` takes for a family.
@@ -201,7 +223,7 @@ fn noise_key(noise: Noise) -> String {
     }
 }
 
-const USAGE: &str = "usage: calibrate [--seeds N] [--runs SECONDS[@HZ]]... [--noise FAMILY]... [--no-fail-fast] [--settle]";
+const USAGE: &str = "usage: calibrate [--seeds N] [--runs SECONDS[@HZ]]... [--noise FAMILY]... [--no-fail-fast] [--settle] [--floor]";
 
 /// Parses the flags; `Err` holds the line to print.
 fn options(args: &[String]) -> Result<Options, String> {
@@ -211,6 +233,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         noises: Vec::new(),
         fail_fast: true,
         settle: false,
+        floor: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -273,6 +296,7 @@ fn options(args: &[String]) -> Result<Options, String> {
             }
             "--no-fail-fast" => o.fail_fast = false,
             "--settle" => o.settle = true,
+            "--floor" => o.floor = true,
             _ => return Err(format!("calibrate: unknown argument {flag:?}\n{USAGE}")),
         }
     }
@@ -304,6 +328,7 @@ fn main() -> ExitCode {
         noises,
         fail_fast: with_fail_fast,
         settle: settle_only,
+        floor,
     } = match options(&args) {
         Ok(o) => o,
         Err(line) => {
@@ -311,24 +336,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Ok(th) = THRESHOLD.parse::<Threshold>() else {
-        eprintln!("calibrate: bad threshold {THRESHOLD}");
+    let limit = if floor { FLOOR } else { THRESHOLD };
+    let Ok(th) = limit.parse::<Threshold>() else {
+        eprintln!("calibrate: bad threshold {limit}");
         return ExitCode::from(2);
     };
     let start = std::time::Instant::now();
     if settle_only {
         println!(
-            "Settling: {seeds} seeds per cell, `{THRESHOLD}` at {:.0}% confidence, noise scale 4 MiB. \
+            "Settling: {seeds} seeds per cell, `{limit}` at {:.0}% confidence, noise scale 4 MiB. \
              A pass is conclusive when its whole interval is under the limit.",
             100.0 * CONFIDENCE
         );
-        settle_table(&th, seeds, &runs, &noises);
+        settle_table(&th, seeds, &runs, &noises, floor);
         println!();
         println!("({:.0} s)", start.elapsed().as_secs_f64());
         return ExitCode::SUCCESS;
     }
     println!(
-        "Calibration: {seeds} seeds per cell, `{THRESHOLD}` at {:.0}% confidence, noise scale 4 MiB.",
+        "Calibration: {seeds} seeds per cell, `{limit}` at {:.0}% confidence, noise scale 4 MiB.",
         100.0 * CONFIDENCE
     );
     println!(
@@ -359,7 +385,7 @@ fn main() -> ExitCode {
             for behaviour in Behaviour::ALL {
                 let s = scenario(behaviour);
                 let results = over_seeds(seeds, |seed| {
-                    let (t, y) = s.simulate(seed);
+                    let (t, y) = observe(&s, seed, floor);
                     verdict(&th, &t, &y)
                 });
                 let failed = results.iter().filter(|r| r.0).count();
@@ -379,7 +405,7 @@ fn main() -> ExitCode {
                         row.push(if with_fail_fast && seconds <= 600.0 {
                             let s = scenario(course);
                             let stops = over_seeds(seeds, |seed| {
-                                let (t, y) = s.simulate(seed);
+                                let (t, y) = observe(&s, seed, floor);
                                 fail_fast(&th, &s, &t, &y).is_some()
                             });
                             pct(stops.iter().filter(|&&b| b).count(), stops.len())
@@ -400,8 +426,11 @@ fn main() -> ExitCode {
             // (`Scenario::oracle_fail_fast`).
             let (memsoak, oracle) = if with_fail_fast {
                 let stops = over_seeds(seeds, |seed| {
+                    // The oracle reads the run unmirrored: the same test
+                    // on a rise as on the mirrored fall.
                     let (t, y) = s.simulate(seed);
                     let oracle = s.oracle_fail_fast(&t, &y, LIMIT, CONFIDENCE, DEFAULT_MIN_GROWTH);
+                    let (t, y) = observe(&s, seed, floor);
                     (fail_fast(&th, &s, &t, &y), oracle)
                 });
                 let (memsoak, oracle): (Vec<_>, Vec<_>) = stops.into_iter().unzip();

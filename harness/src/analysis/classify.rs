@@ -1456,6 +1456,7 @@ mod tests {
             confidence: 0.9875,
             significant,
             rose: significant,
+            fell: false,
             growth: 30.0 * MIB,
             windows: 1,
             model: "level".into(),

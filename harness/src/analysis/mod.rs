@@ -226,6 +226,12 @@ pub struct LateWindow {
     /// slope: the rate rose late (`stats::LateDrift::rose`).
     #[serde(default)]
     pub rose: bool,
+    /// Whether its interval lies wholly below the whole steady state's
+    /// slope: the rate fell late. Read on available memory only, whose
+    /// windows are found on its mirror image, memory in use, where it rose
+    /// ([`analyze_metric`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fell: bool,
     /// Fitted growth over the window, bytes.
     #[serde(deserialize_with = "nan_if_null")]
     pub growth: f64,
@@ -246,6 +252,23 @@ impl LateWindow {
     /// and the classification reads as the growth.
     pub fn grew(&self, floor: f64) -> bool {
         self.significant && self.rose && self.growth >= floor
+    }
+
+    /// The window fell at a rate that fell: significant at its level, its
+    /// interval below the whole steady state's slope, and its fall past
+    /// `floor` bytes. What a floor on available memory fails on.
+    pub fn fell(&self, floor: f64) -> bool {
+        self.significant && self.fell && -self.growth >= floor
+    }
+
+    /// [`LateWindow::grew`] where a rise is the bad direction, else
+    /// [`LateWindow::fell`].
+    pub fn worsened(&self, floor: f64, lower_is_worse: bool) -> bool {
+        if lower_is_worse {
+            self.fell(floor)
+        } else {
+            self.grew(floor)
+        }
     }
 }
 
@@ -536,8 +559,89 @@ pub fn warmup_index(rule: Warmup, t: &[f64], items: &[f64], y: &[f64]) -> usize 
     t.partition_point(|&x| x < cut)
 }
 
+/// The mirror image `c − y` of a series about the middle of its finite
+/// range, `c` returned beside it: memory in use where `y` is memory
+/// available ([`Metric::lower_is_worse`]). Its values stay within the
+/// range `y` spans.
+pub fn mirrored(y: &[f64]) -> (f64, Vec<f64>) {
+    let (lo, hi) = y
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let c = if lo <= hi { lo + hi } else { 0.0 };
+    (c, y.iter().map(|&v| c - v).collect())
+}
+
+impl Estimate {
+    /// The estimate of the mirror image's slope: negated, its interval's
+    /// ends swapped.
+    fn mirrored(self) -> Estimate {
+        Estimate {
+            value: -self.value,
+            ci_low: -self.ci_high,
+            ci_high: -self.ci_low,
+        }
+    }
+}
+
 /// Analyse one metric column. `None` when it has no readings at all.
+///
+/// A metric whose fall is the bad direction (available memory) is fitted
+/// on its mirror image, memory in use, and the fit mirrored back: the
+/// views are models of memory in use, whose cycles climb slowly and drop
+/// at once, so a process's GC sawtooth shows in available memory as slow
+/// falls and sharp rises. Fitted upright, those cycles read as a level
+/// that jumps, and a leak under them as noise.
 pub fn analyze_metric(
+    metric: Metric,
+    t_all: &[f64],
+    items_all: &[f64],
+    y_all: &[f64],
+    warmup: Warmup,
+    confidence: f64,
+) -> Option<MetricAnalysis> {
+    if !metric.lower_is_worse() {
+        return analyze_upright(metric, t_all, items_all, y_all, warmup, confidence);
+    }
+    let (_, used) = mirrored(y_all);
+    let m = analyze_upright(metric, t_all, items_all, &used, warmup, confidence)?;
+    let note = |s: String| format!("on its mirror image, memory in use: {s}");
+    let fold = |f: fn(f64, f64) -> f64, init| {
+        y_all
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(init, f)
+    };
+    let finite = || y_all.iter().copied().filter(|v| v.is_finite());
+    Some(MetricAnalysis {
+        slope_per_min: m.slope_per_min.map(Estimate::mirrored),
+        slope_per_1k: m.slope_per_1k.map(Estimate::mirrored),
+        method: m.method.map(note),
+        model_reason: m.model_reason.map(note),
+        ols_slope_per_min: m.ols_slope_per_min.map(|v| -v),
+        growth: m.growth.map(|v| -v),
+        // The window found is where memory in use grew faster late:
+        // available memory fell faster there.
+        late: m.late.map(|l| LateWindow {
+            slope_per_min: l.slope_per_min.mirrored(),
+            growth: -l.growth,
+            rose: false,
+            fell: l.rose,
+            ..l
+        }),
+        max: fold(f64::max, f64::NEG_INFINITY),
+        min: fold(f64::min, f64::INFINITY),
+        first: finite().next().unwrap_or(m.first),
+        last: finite().next_back().unwrap_or(m.last),
+        ..m
+    })
+}
+
+/// [`analyze_metric`] of a series read as it stands.
+fn analyze_upright(
     metric: Metric,
     t_all: &[f64],
     items_all: &[f64],
@@ -597,6 +701,7 @@ pub fn analyze_metric(
             confidence: l.confidence,
             significant: l.drift.significant,
             rose: l.rose,
+            fell: false,
             growth: l.drift.slope * (ts[ts.len() - 1] - l.from),
             windows: l.windows,
             model: l.drift.model.name().to_string(),
@@ -843,7 +948,10 @@ fn late_breach(
     whole: &ThresholdResult,
 ) -> Option<ThresholdResult> {
     let l = m.late.as_ref()?;
-    if !matches!(th.op, Op::Lt | Op::Le) {
+    // The bad direction only: an upper limit, or a floor on available
+    // memory (whose windows are found where it fell).
+    let lower_is_worse = th.metric.lower_is_worse();
+    if matches!(th.op, Op::Lt | Op::Le) == lower_is_worse {
         return None;
     }
     let e = l.slope_per_min;
@@ -858,7 +966,7 @@ fn late_breach(
         _ => return None,
     };
     let (v, lo, hi) = (e.value * per, e.ci_low * per, e.ci_high * per);
-    if th.op.holds(v, th.limit) || !l.grew(min_growth) {
+    if th.op.holds(v, th.limit) || !l.worsened(min_growth, lower_is_worse) {
         return None;
     }
     let whole_text = whole
@@ -872,10 +980,16 @@ fn late_breach(
         p_value: Some(l.p_value),
         outcome: Outcome::Fail,
         note: format!(
-            "growth began late: over the last {} (from {} on) {} exceeds {} and the trend is significant ({}, under the {:.4} a trailing window is judged at); over the whole steady state {}",
+            "{} began late: over the last {} (from {} on) {} {} {} and the trend is significant ({}, under the {:.4} a trailing window is judged at); over the whole steady state {}",
+            if lower_is_worse { "a fall" } else { "growth" },
             crate::units::fmt_secs(l.span_s),
             crate::units::fmt_secs(l.from_s),
             th.format_value(v),
+            if lower_is_worse {
+                "is below"
+            } else {
+                "exceeds"
+            },
             th.limit_text(),
             crate::units::fmt_p_is(l.p_value),
             1.0 - l.confidence,
@@ -1155,7 +1269,10 @@ pub const FAIL_FAST_WINDOW_SHARE: f64 = 0.2;
 /// [`FAIL_FAST_WINDOW_SHARE`] of the look's `alpha`) is significant at its
 /// level, its rate rose (its interval wholly above `whole`'s slope), its
 /// whole interval is past the limit, and its interval's low end grows by
-/// the materiality floor over the window. Upper limits only: on the time
+/// the materiality floor over the window. Upper limits, and floors on
+/// available memory, whose `y` and `whole` are then memory in use (its
+/// mirror image, as [`sequential_breach`] fits it; the reason is written
+/// in available memory's terms): on the time
 /// slope (the window's rate), on growth (the window's fitted growth, slope
 /// × its span, as `evaluate` reads a late window), and on `slope_per_1k`
 /// (the window's rate over the items it embedded, `items` counted at its
@@ -1182,18 +1299,23 @@ fn window_breach(
         Stat::SlopePer1k => (1000.0 / items_per_s_from(x, items?, l.from)?, "drift"),
         _ => (1.0, "drift"),
     };
-    let breach = l.rose
-        && d.significant
-        && !th.op.holds(d.ci_low * scale, th.limit)
-        && d.ci_low * span >= min_growth;
+    // Read back in the metric's own terms: memory in use mirrored.
+    let (sign, began) = if th.metric.lower_is_worse() {
+        (-1.0, "a fall")
+    } else {
+        (1.0, "growth")
+    };
+    let (near, far) = (sign * d.ci_low * scale, sign * d.ci_high * scale);
+    let breach =
+        l.rose && d.significant && !th.op.holds(near, th.limit) && d.ci_low * span >= min_growth;
     breach.then(|| {
         format!(
-            "{}: growth began late: over the last {} {what} {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
+            "{}: {began} began late: over the last {} {what} {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
             th.expr,
             crate::units::fmt_secs(span),
-            th.format_value(d.slope * scale),
-            th.format_value(d.ci_low * scale),
-            th.format_value(d.ci_high * scale),
+            th.format_value(sign * d.slope * scale),
+            th.format_value(near.min(far)),
+            th.format_value(near.max(far)),
             1.0 - l.confidence,
             l.windows,
             th.limit_text()
@@ -1273,6 +1395,10 @@ pub fn sequential_breach(
             let alpha = stats::look_alpha(1.0 - confidence, look);
             let ty: Vec<f64> = finite.iter().map(|&i| t[i]).collect();
             let yy: Vec<f64> = finite.iter().map(|&i| y[i]).collect();
+            // Available memory is fitted as memory in use, as at the end
+            // ([`analyze_metric`]), and its drift mirrored back.
+            let upright = !th.metric.lower_is_worse();
+            let (c, yy) = if upright { (0.0, yy) } else { mirrored(&yy) };
             let done: Vec<f64> = finite
                 .iter()
                 .map(|&i| items.get(i).copied().unwrap_or(f64::NAN))
@@ -1299,7 +1425,10 @@ pub fn sequential_breach(
             let t_span = tx.last().copied().unwrap_or(0.0) - tx.first().copied().unwrap_or(0.0);
             // Trailing windows where the steady state can hold one (an
             // upper limit; see [`FAIL_FAST_WINDOW_SHARE`]).
-            let windowed = matches!(th.op, Op::Lt | Op::Le) && t_span >= 2.0 * LATE_MIN_SPAN_S;
+            // The bad direction only: an upper limit, or a floor on
+            // available memory (its windows found on memory in use).
+            let windowed =
+                matches!(th.op, Op::Lt | Op::Le) == upright && t_span >= 2.0 * LATE_MIN_SPAN_S;
             let alpha_whole = if windowed {
                 alpha * (1.0 - FAIL_FAST_WINDOW_SHARE)
             } else {
@@ -1310,7 +1439,12 @@ pub fn sequential_breach(
             } else {
                 stats::Axis::Seconds
             };
-            let d = stats::drift_of_part_on(axis, x, &yy[w..], 1.0 - alpha_whole)?;
+            let used = stats::drift_of_part_on(axis, x, &yy[w..], 1.0 - alpha_whole)?;
+            let d = if upright {
+                used.clone()
+            } else {
+                used.clone().mirrored(c)
+            };
             let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
             // The interval's end nearest no drift: the cautious growth.
             let near = match th.op {
@@ -1353,7 +1487,7 @@ pub fn sequential_breach(
                     } else {
                         (None, None)
                     };
-                    let whole = time_fit.as_ref().unwrap_or(&d);
+                    let whole = time_fit.as_ref().unwrap_or(&used);
                     window_breach(th, tx, items, &yy[w..], whole, alpha, look, min_growth)
                 })
         }
@@ -2232,6 +2366,112 @@ mod tests {
         };
         assert_eq!(judged(Behaviour::Linear(3.0)), Outcome::Fail);
         assert_eq!(judged(Behaviour::Flat), Outcome::Pass);
+    }
+
+    #[test]
+    fn available_memory_is_fitted_as_memory_in_use_so_a_gc_sawtooth_in_it_is_seen() {
+        // A process's GC sawtooth (a 24 MiB cycle of 10 s) shows in the
+        // host's available memory upside down: slow falls, sharp rises.
+        // Fitted upright, those cycles read as a level that jumps: a leak of
+        // 6 MiB/min under them failed `sys_available.slope>-2MiB/min` in 22%
+        // of 90 s runs (`calibrate --floor` before the mirror), where the
+        // same leak fails `rss.slope<2MiB/min` in every one. Now the floor
+        // is judged on memory in use, as the upper limit is: 20 seeds, end
+        // of run and `--fail-fast` over 10 minutes.
+        use crate::stats::calibration::{Behaviour, Noise, Scenario};
+        let floor: Threshold = "sys_available.slope>-2MiB/min".parse().unwrap();
+        let upper: Threshold = "rss.slope<2MiB/min".parse().unwrap();
+        let run = |behaviour, seconds, seed| {
+            let s = Scenario {
+                noise: Noise::Sawtooth,
+                behaviour,
+                seconds,
+                hz: 1.0,
+            };
+            let (t, used) = s.simulate(seed);
+            let available: Vec<f64> = used.iter().map(|v| 4096.0 * MIB - v).collect();
+            (t, used, available)
+        };
+        let outcome = |th: &Threshold, t: &[f64], y: &[f64]| {
+            let mut table = SampleTable::new(vec![th.metric]);
+            for (x, v) in t.iter().zip(y) {
+                table.push(*x, None, &[Some(*v as u64)]);
+            }
+            let a = analyze(&table, &opts(&[th.expr.as_str()]));
+            (a.thresholds[0].outcome, a.metrics[0].clone())
+        };
+        for (behaviour, want) in [
+            (Behaviour::Linear(3.0), Outcome::Fail),
+            (Behaviour::Flat, Outcome::Pass),
+        ] {
+            for seed in 0..20 {
+                let (t, used, available) = run(behaviour, 90.0, seed);
+                let (got, m) = outcome(&floor, &t, &available);
+                // The same verdict as the upper limit on memory in use.
+                assert_eq!(
+                    got,
+                    outcome(&upper, &t, &used).0,
+                    "{behaviour:?} seed {seed}"
+                );
+                assert_eq!(got, want, "{behaviour:?} seed {seed}: {:?}", m.method);
+                // The fit says what it read; the sizes are available memory's.
+                let method = m.method.as_deref().unwrap_or("");
+                assert!(
+                    method.starts_with("on its mirror image, memory in use: "),
+                    "{method}"
+                );
+                let lo = available.iter().copied().fold(f64::INFINITY, f64::min);
+                assert!((m.min - lo.floor()).abs() <= 1.0, "{} vs {lo}", m.min);
+                assert!((m.first - available[0].floor()).abs() <= 1.0);
+            }
+        }
+        let stops = |behaviour| {
+            (0..20)
+                .filter_map(|seed| {
+                    let (t, _, available) = run(behaviour, 600.0, seed);
+                    fail_fast_time(&floor, &t, &available, 1.0, &LookRules::DEFAULT)
+                })
+                .collect::<Vec<f64>>()
+        };
+        assert_stopped(
+            "a leak under the sawtooth",
+            &stops(Behaviour::Linear(3.0)),
+            &(0.0..600.0),
+        );
+        let n = stops(Behaviour::Flat).len();
+        assert!(n <= 1, "flat: {n} of 20 stopped");
+        // A fall that began late (6 MiB/min over the last quarter) is read
+        // by the trailing windows, as growth that began late is under an
+        // upper limit: at the end and by `--fail-fast`. Before, a floor read
+        // no window, and the whole run's line (a fifth of the rate) passed
+        // every such run.
+        assert_stopped("a late fall", &stops(Behaviour::LateLeak), &(450.0..600.0));
+        let (t, used, available) = run(Behaviour::LateLeak, 600.0, 0);
+        assert_eq!(outcome(&upper, &t, &used).0, Outcome::Fail);
+        let mut table = SampleTable::new(vec![Metric::SysAvailable]);
+        for (x, v) in t.iter().zip(&available) {
+            table.push(*x, None, &[Some(*v as u64)]);
+        }
+        let a = analyze(&table, &opts(&[floor.expr.as_str()]));
+        let r = &a.thresholds[0];
+        assert_eq!(r.outcome, Outcome::Fail, "{}", r.note);
+        assert!(
+            r.note.starts_with("a fall began late: over the last "),
+            "{}",
+            r.note
+        );
+        assert!(r.window.is_some() && r.measured.is_some_and(|v| v < floor.limit));
+        // The look that stops it says so, in available memory's terms.
+        let why = (1..=54u32)
+            .find_map(|k| {
+                let n = 60 + 10 * k as usize;
+                let none = vec![f64::NAN; n];
+                let rules = LookRules::DEFAULT;
+                sequential_breach(&floor, &t[..n], &none, &available[..n], &rules, k)
+            })
+            .unwrap_or_default();
+        assert!(why.contains(": a fall began late: over the last "), "{why}");
+        assert!(why.contains(" drift -"), "{why}");
     }
 
     #[test]

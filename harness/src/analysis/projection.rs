@@ -94,11 +94,22 @@ struct Approach {
 /// leak over the last 7.5 of 30 minutes reads 0.56 MiB/min over the whole
 /// run, and its time to a limit came out ten times too long.
 fn approach(m: &MetricAnalysis, upward: bool, floor: f64) -> Option<Approach> {
-    if let Some(l) = m.late.as_ref().filter(|l| upward && l.grew(floor)) {
+    // Downward, the same of a fall that began late (available memory,
+    // whose windows are found where it fell: `LateWindow::fell`).
+    if let Some(l) = m
+        .late
+        .as_ref()
+        .filter(|l| if upward { l.grew(floor) } else { l.fell(floor) })
+    {
         let e = l.slope_per_min;
-        return (e.value > 0.0).then_some(Approach {
-            rate: e.value / 60.0,
-            fast: e.ci_high.max(e.value) / 60.0,
+        let (v, fast) = if upward {
+            (e.value, e.ci_high)
+        } else {
+            (-e.value, -e.ci_low)
+        };
+        return (v > 0.0).then_some(Approach {
+            rate: v / 60.0,
+            fast: fast.max(v) / 60.0,
             window_s: Some(l.span_s),
         });
     }
@@ -449,6 +460,7 @@ mod tests {
             confidence: 0.9975,
             significant,
             rose,
+            fell: false,
             growth: 30.0 * MIB,
             windows: 5,
             model: "level".into(),

@@ -148,6 +148,27 @@ pub struct Drift {
     pub ols: Option<OlsFit>,
 }
 
+impl Drift {
+    /// The drift of `c − y`, from this drift of `y`: slopes and scores
+    /// negated, the interval's ends swapped, the intercept mirrored about
+    /// `c`. The test, its p-value and the view are the same.
+    pub fn mirrored(self, c: f64) -> Drift {
+        Drift {
+            slope: -self.slope,
+            intercept: c - self.intercept,
+            ci_low: -self.ci_high,
+            ci_high: -self.ci_low,
+            z: -self.z,
+            ols: self.ols.map(|o| OlsFit {
+                slope: -o.slope,
+                intercept: c - o.intercept,
+                ..o
+            }),
+            ..self
+        }
+    }
+}
+
 /// x: sample times (or cumulative items), strictly non-decreasing; y: values.
 /// Returns None with fewer than ~8 points or degenerate x.
 ///
