@@ -515,6 +515,41 @@ fn run_fail_fast_stops_early() {
 }
 
 #[test]
+fn run_fail_fast_stops_on_a_cap_at_the_sample_that_passes_it() {
+    // The heap grows about 16 MiB a second: `heap.max<48MiB` is passed a
+    // few seconds in. A cap is certain on the sample that passes it; it
+    // stopped the run only at the first look, 30 s in.
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--duration",
+        "2m",
+        "--sample-every",
+        "200ms",
+        "--cost",
+        "1ms",
+        "-q",
+        "--inject",
+        "linear:16KiB",
+        "-t",
+        "heap.max<48MiB",
+        "--fail-fast",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let r = report(&o.dir);
+    assert_eq!(r["ended_by"], "fail_fast");
+    let why = r["fail_fast"].as_str().unwrap();
+    assert!(
+        why.starts_with("heap.max<48MiB: ") && why.contains("past the cap"),
+        "{why}"
+    );
+    let took = r["analysis"]["duration_s"].as_f64().unwrap();
+    assert!(took < 15.0, "stopped after {took} s");
+    assert_eq!(outcome_of(&r, "heap.max<48MiB"), "fail");
+}
+
+#[test]
 fn run_fail_fast_stops_on_an_upper_growth_limit() {
     // No look read a growth limit before: this run went on for 5 minutes.
     let r = fail_fast_run("heap.growth<64MiB");

@@ -115,6 +115,11 @@ pub struct Evidence {
     /// whole steady state's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_from_s: Option<f64>,
+    /// The fit tested no trend: one ramp and drop back (the `long-cycle`
+    /// model, p = 1, its interval the data's range). No growth found there
+    /// is not evidence of none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untested: bool,
 }
 
 impl Evidence {
@@ -540,6 +545,7 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
         rise: m.last - m.first,
         flattens,
         late_from_s: None,
+        untested: m.model.as_deref() == Some(crate::stats::DriftModel::LongCycle.name()),
     };
     // Growth that began late (or sped up): a trailing window grew
     // significantly at its stricter level, at a rate above the whole run's.
@@ -1309,17 +1315,25 @@ fn too_noisy(r: &Readings) -> Option<Classification> {
 
 /// No material growth after warm-up.
 fn steady(r: &Readings) -> Classification {
-    let main = r
-        .rss
-        .as_ref()
-        .or(r.heap.as_ref())
-        .or(r.vram.as_ref())
-        .map(Evidence::describe)
-        .unwrap_or_default();
+    let main = r.rss.as_ref().or(r.heap.as_ref()).or(r.vram.as_ref());
+    let text = main.map(Evidence::describe).unwrap_or_default();
+    // NOTE: a fit whose interval is the data's range tested nothing: a
+    // climb of 6 MiB/min whose last sample fell back was one ramp and drop
+    // (p = 1), and was called steady with high confidence.
+    if main.is_some_and(|e| e.untested) {
+        return r.answer(
+            Pattern::Steady,
+            Confidence::Low,
+            format!(
+                "no material growth after warm-up ({text}), but the fit tested no trend: one ramp and drop back, its interval the data's range"
+            ),
+            vec!["run several cycles long: a trend is tested across cycles, not within one".into()],
+        );
+    }
     r.answer(
         Pattern::Steady,
         Confidence::High,
-        format!("no material growth after warm-up ({main})"),
+        format!("no material growth after warm-up ({text})"),
         vec![],
     )
 }
@@ -1366,6 +1380,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(growth),
+            growth_ci: None,
             effective_samples: None,
             interval_from_range: false,
             items_stalled_at: None,
@@ -1664,6 +1679,29 @@ mod tests {
             flat(Metric::SysShmem, 2.0 * MIB),
         ]);
         assert_eq!(classify(&a, &[], MIB).pattern, Pattern::Steady);
+    }
+
+    #[test]
+    fn no_growth_from_one_ramp_and_drop_is_steady_with_low_confidence() {
+        // One ramp and drop back tests no trend (p = 1): a climb whose end
+        // fell back passed as "steady (high confidence)". A tested flat fit
+        // keeps its high confidence.
+        let one_cycle = MetricAnalysis {
+            model: Some("long-cycle".into()),
+            trend_p_value: Some(1.0),
+            ..flat(Metric::Rss, 100.0 * MIB)
+        };
+        let c = classify(&analysis(vec![one_cycle]), &[], MIB);
+        assert_eq!(
+            (c.pattern, c.confidence),
+            (Pattern::Steady, Confidence::Low)
+        );
+        assert!(c.summary.contains("tested no trend"), "{}", c.summary);
+        let c = classify(&analysis(vec![flat(Metric::Rss, 100.0 * MIB)]), &[], MIB);
+        assert_eq!(
+            (c.pattern, c.confidence),
+            (Pattern::Steady, Confidence::High)
+        );
     }
 
     #[test]

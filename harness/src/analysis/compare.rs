@@ -359,6 +359,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(slope * 3.0),
+            growth_ci: None,
             effective_samples: None,
             interval_from_range: false,
             items_stalled_at: None,

@@ -148,9 +148,17 @@ pub struct MetricAnalysis {
     /// OLS slope in bytes per minute over the steady state, for reference.
     #[serde(default)]
     pub ols_slope_per_min: Option<f64>,
-    /// Fitted growth from the end of warm-up to the end of the run, bytes.
+    /// Fitted growth from the end of warm-up to the end of the run, bytes:
+    /// the fitted line's rise, held within what the steady samples moved
+    /// (their max − min), as a line through a staircase rises further than
+    /// its steps do.
     #[serde(default)]
     pub growth: Option<f64>,
+    /// The fitted growth's interval (the slope's, over the steady span),
+    /// held within the same bound. Absent in reports written before it:
+    /// [`evaluate`] then reads the slope's interval over the span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_ci: Option<(f64, f64)>,
     /// How many independent samples the points the drift was fitted on are
     /// worth, their persistence taken out (`stats::Drift::effective_n`):
     /// persistent noise makes many samples worth few.
@@ -623,6 +631,7 @@ pub fn analyze_metric(
         model_reason: m.model_reason.map(note),
         ols_slope_per_min: m.ols_slope_per_min.map(|v| -v),
         growth: m.growth.map(|v| -v),
+        growth_ci: m.growth_ci.map(|(lo, hi)| (-hi, -lo)),
         // The window found is where memory in use grew faster late:
         // available memory fell faster there.
         late: m.late.map(|l| LateWindow {
@@ -638,6 +647,29 @@ pub fn analyze_metric(
         last: finite().next_back().unwrap_or(m.last),
         ..m
     })
+}
+
+/// How far samples moved: their max − min. A fitted growth is held within
+/// ± this: a line's rise over the span can pass it (through a staircase of
+/// three 2 MiB steps, 7.4 MiB where the samples moved 6), and memory did
+/// not grow more than its samples moved.
+#[derive(Clone, Copy)]
+struct Moved(f64);
+
+impl Moved {
+    fn of(y: &[f64]) -> Moved {
+        let (lo, hi) = y
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        Moved(if lo <= hi { hi - lo } else { 0.0 })
+    }
+
+    fn clamp(self, growth: f64) -> f64 {
+        growth.clamp(-self.0, self.0)
+    }
 }
 
 /// [`analyze_metric`] of a series read as it stands.
@@ -707,6 +739,7 @@ fn analyze_upright(
             model: l.drift.model.name().to_string(),
         });
     let fold = |f: fn(f64, f64) -> f64, init| y.iter().copied().fold(init, f);
+    let moved = Moved::of(ys);
     let sample_period = if t.len() > 1 {
         (t[t.len() - 1] - t[0]) / (t.len() - 1) as f64
     } else {
@@ -732,8 +765,14 @@ fn analyze_upright(
             .as_ref()
             .and_then(|d| d.ols.as_ref())
             .map(|o| per_min(o.slope)),
-        growth: drift.as_ref().map(|d| d.slope * span),
-        effective_samples: drift.as_ref().map(|d| d.effective_n),
+        growth: drift.as_ref().map(|d| moved.clamp(d.slope * span)),
+        growth_ci: drift
+            .as_ref()
+            .map(|d| (moved.clamp(d.ci_low * span), moved.clamp(d.ci_high * span))),
+        // NOTE: at least one: the persistence factor of a fit the mean step
+        // decided can exceed its points (0.1 of 21 samples of a steady
+        // climb), and a fit is worth at least one sample.
+        effective_samples: drift.as_ref().map(|d| d.effective_n.max(1.0)),
         interval_from_range: drift.as_ref().is_some_and(|d| d.interval_from_range),
         items_stalled_at,
         late,
@@ -893,11 +932,14 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         }
         Stat::Growth => {
             let est = m.growth.zip(m.slope_per_min).map(|(g, s)| {
-                let f = if s.value != 0.0 { g / s.value } else { 0.0 };
+                let (ci_low, ci_high) = m.growth_ci.unwrap_or_else(|| {
+                    let f = if s.value != 0.0 { g / s.value } else { 0.0 };
+                    (s.ci_low * f, s.ci_high * f)
+                });
                 Estimate {
                     value: g,
-                    ci_low: s.ci_low * f,
-                    ci_high: s.ci_high * f,
+                    ci_low,
+                    ci_high,
                 }
             });
             let whole = fitted(est, 1.0);
@@ -1305,15 +1347,29 @@ fn window_breach(
     } else {
         (1.0, "growth")
     };
-    let (near, far) = (sign * d.ci_low * scale, sign * d.ci_high * scale);
-    let breach =
-        l.rose && d.significant && !th.op.holds(near, th.limit) && d.ci_low * span >= min_growth;
+    // A window's growth is held within what its samples moved.
+    let moved = Moved::of(&y[x.partition_point(|&t| t < l.from)..]);
+    let held = |v: f64| {
+        if th.stat == Stat::Growth {
+            moved.clamp(v)
+        } else {
+            v
+        }
+    };
+    let (near, far) = (
+        held(sign * d.ci_low * scale),
+        held(sign * d.ci_high * scale),
+    );
+    let breach = l.rose
+        && d.significant
+        && !th.op.holds(near, th.limit)
+        && moved.clamp(d.ci_low * span) >= min_growth;
     breach.then(|| {
         format!(
             "{}: {began} began late: over the last {} {what} {} (CI {}..{} at look {look}, alpha {:.5} for each of {} windows) is beyond {}",
             th.expr,
             crate::units::fmt_secs(span),
-            th.format_value(sign * d.slope * scale),
+            th.format_value(held(sign * d.slope * scale)),
             th.format_value(near.min(far)),
             th.format_value(near.max(far)),
             1.0 - l.confidence,
@@ -1445,13 +1501,22 @@ pub fn sequential_breach(
             } else {
                 used.clone().mirrored(c)
             };
-            let (lo, hi) = (d.ci_low * scale, d.ci_high * scale);
+            // Growth is held within what the samples moved, as at the end.
+            let moved = Moved::of(&yy[w..]);
+            let held = |v: f64| {
+                if th.stat == Stat::Growth {
+                    moved.clamp(v)
+                } else {
+                    v
+                }
+            };
+            let (lo, hi) = (held(d.ci_low * scale), held(d.ci_high * scale));
             // The interval's end nearest no drift: the cautious growth.
             let near = match th.op {
                 Op::Lt | Op::Le => d.ci_low,
                 Op::Gt | Op::Ge => d.ci_high,
             };
-            let material = (near * span).abs() >= min_growth;
+            let material = moved.clamp(near * span).abs() >= min_growth;
             let beyond = match th.op {
                 Op::Lt | Op::Le => !th.op.holds(lo, th.limit),
                 Op::Gt | Op::Ge => !th.op.holds(hi, th.limit),
@@ -1468,7 +1533,7 @@ pub fn sequential_breach(
                     format!(
                         "{}: {what} {} (CI {}..{} at look {look}, alpha {alpha_whole:.4}) is beyond {}",
                         th.expr,
-                        th.format_value(d.slope * scale),
+                        th.format_value(held(d.slope * scale)),
                         th.format_value(lo),
                         th.format_value(hi),
                         th.limit_text()
@@ -2366,6 +2431,48 @@ mod tests {
         };
         assert_eq!(judged(Behaviour::Linear(3.0)), Outcome::Fail);
         assert_eq!(judged(Behaviour::Flat), Outcome::Pass);
+    }
+
+    #[test]
+    fn a_fitted_growth_is_held_within_what_the_samples_moved() {
+        // Three steps of 2 MiB at 30, 60 and 90 s of a 120 s run (a black-box
+        // probe's staircase): the line through it rises 7.4 MiB over the
+        // span, and `rss.growth<6.5MiB` failed memory that moved 6 MiB. Now
+        // the growth and its interval are held within ±6 MiB: that limit
+        // passes, and 5 MiB still fails.
+        let stair = |x: f64| 100.0 * MIB + 2.0 * MIB * (x / 30.0).floor();
+        let t = table(stair, 120);
+        let a = analyze(&t, &opts(&["rss.growth<6.5MiB", "rss.growth<5MiB"]));
+        let m = &a.metrics[0];
+        let moved = 6.0 * MIB;
+        assert!(
+            m.growth.is_some_and(|g| g > 5.0 * MIB && g <= moved),
+            "{:?}",
+            m.growth
+        );
+        let (lo, hi) = m.growth_ci.expect("an interval");
+        assert!(lo >= -moved && hi <= moved, "{lo} .. {hi}");
+        // The slope is the line's, not held.
+        assert!(m.slope_per_min.is_some_and(|s| s.value * 2.0 > moved));
+        assert_eq!(
+            a.thresholds[0].outcome,
+            Outcome::Pass,
+            "{}",
+            a.thresholds[0].note
+        );
+        assert_eq!(
+            a.thresholds[1].outcome,
+            Outcome::Fail,
+            "{}",
+            a.thresholds[1].note
+        );
+        // A `--fail-fast` look reads the growth held the same way.
+        let th: Threshold = "rss.growth<6.5MiB".parse().unwrap();
+        let x: Vec<f64> = (0..120).map(f64::from).collect();
+        let y: Vec<f64> = x.iter().map(|&x| stair(x)).collect();
+        let none = vec![f64::NAN; x.len()];
+        let rules = LookRules::DEFAULT;
+        assert_eq!(sequential_breach(&th, &x, &none, &y, &rules, 1), None);
     }
 
     #[test]

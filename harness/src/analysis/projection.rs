@@ -385,6 +385,7 @@ mod tests {
             cycle_s: None,
             ols_slope_per_min: None,
             growth: Some(per_min),
+            growth_ci: None,
             effective_samples: None,
             interval_from_range: false,
             items_stalled_at: None,

@@ -157,12 +157,22 @@ impl Monitor {
             return Some(Stop::Interrupted(code));
         }
         let mut last = None;
+        let mut capped = None;
         while let Ok(row) = self.rows.try_recv() {
             self.reservoir.push(row.t, row.items, &row.values);
             if let Some(e) = &mut self.exposition {
                 e.row(row.t, row.items, &row.values);
             }
+            if self.opts.fail_fast && capped.is_none() {
+                capped = self.cap_breach(&row);
+            }
             last = Some(row);
+        }
+        // NOTE: a cap is certain on the sample that passes it: it stops the
+        // run then, not at the next look (the first is 30 s in, 150 s at
+        // the nightly cadence; a cap crossed at 5 s was reported at 30 s).
+        if let Some(why) = capped {
+            return Some(Stop::FailFast(why));
         }
         if self.sampler.is_finished() {
             return Some(match self.sampler.join(false) {
@@ -244,6 +254,25 @@ impl Monitor {
             self.notes.push(n);
         }
         None
+    }
+
+    /// A `max` or `min` cap that one sample `row` passes, as a `--fail-fast`
+    /// look words it ([`analysis::sequential_breach`]).
+    fn cap_breach(&self, row: &Row) -> Option<String> {
+        let rules = analysis::LookRules {
+            warmup: self.opts.warmup,
+            confidence: self.opts.confidence,
+            min_growth: self.opts.min_growth,
+        };
+        self.thresholds
+            .iter()
+            .filter(|th| matches!(th.stat, threshold::Stat::Max | threshold::Stat::Min))
+            .find_map(|th| {
+                let i = self.metrics.iter().position(|&m| m == th.metric)?;
+                let v = row.values.get(i).copied().flatten()? as f64;
+                let items = row.items.map_or(f64::NAN, |n| n as f64);
+                analysis::sequential_breach(th, &[row.t], &[items], &[v], &rules, self.look.max(1))
+            })
     }
 
     /// Stop sampling, taking one last sample first when `last_sample` (so a

@@ -175,7 +175,8 @@ impl Drift {
 /// Method:
 /// 1. Drops: steps more than 6 robust sigmas (1.4826 × MAD of the first
 ///    differences) below the median step, at least a quarter of the
-///    detrended 1–99% range, and not a one-sample spike or dip.
+///    detrended 1–99% range, and not a one-sample spike or dip, nor onto
+///    the last sample (no step after it tells which).
 /// 2. The model, chosen from the data ([`DriftModel`]): the drops are
 ///    cycles only when they recur at a regular spacing (coefficient of
 ///    variation of the cycle lengths ≤ 0.4), memory climbs gradually
@@ -1097,7 +1098,12 @@ fn detect_sawtooth(x: &[f64], y: &[f64], trend: f64) -> Option<Sawtooth> {
             let rise_after = if i + 1 < d.len() { d[i + 1] } else { 0.0 };
             let spike = rise_before > SPIKE_RECOVERY * size;
             let dip = rise_after > SPIKE_RECOVERY * size;
-            if size >= DROP_RANGE_FRACTION * range && !spike && !dip {
+            // NOTE: a drop onto the last sample has no step after it to
+            // tell a cycle's end from a one-sample dip: it is neither. A
+            // climb of 6 MiB/min over 89 s whose last sample alone fell
+            // back was one ramp and drop (untested, p = 1) and passed.
+            let unconfirmed = i + 1 >= d.len();
+            if size >= DROP_RANGE_FRACTION * range && !spike && !dip && !unconfirmed {
                 drop_starts.push(start);
                 troughs.push(i + 1);
             }

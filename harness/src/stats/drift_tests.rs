@@ -1978,3 +1978,33 @@ fn samples_a_second_apart_or_slower_short_spans_and_items_are_read_once() {
         assert!(read_twice > 0, "{noise:?}: seconds read as items");
     }
 }
+
+#[test]
+fn a_climb_whose_last_sample_falls_back_is_a_climb() {
+    // 6 MiB/min for 90 s at 1 Hz under 0.3 MiB of white noise, the last
+    // sample back at the start's level (a black-box probe's shape). The
+    // drop has no step after it, so nothing tells a cycle's end from a
+    // one-sample dip: it was read as one ramp and drop (long cycle, p = 1)
+    // and passed. Now it is no drop, and the climb is a leak. The same
+    // with the fall one sample earlier (a step after it, which stays down)
+    // is still one ramp and drop back.
+    let x = times(91.0, 1.0);
+    for seed in 0..10 {
+        let mut y = linear(&x, per_min(6.0), 0.3 * MIB, seed);
+        let n = y.len();
+        y[n - 1] = BASE;
+        let v = analyse(&x, &y);
+        show("last sample back", &v);
+        assert!(v.leak, "seed {seed}: {}", v.drift.method);
+        assert_eq!(v.drift.drops, 0, "seed {seed}");
+        assert!((v.drift.slope / per_min(6.0) - 1.0).abs() < 0.1);
+        y[n - 2] = BASE;
+        let v = analyse(&x, &y);
+        assert_eq!(
+            v.drift.model,
+            DriftModel::LongCycle,
+            "seed {seed}: {}",
+            v.drift.method
+        );
+    }
+}
