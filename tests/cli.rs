@@ -547,6 +547,13 @@ fn run_fail_fast_stops_on_a_cap_at_the_sample_that_passes_it() {
     let took = r["analysis"]["duration_s"].as_f64().unwrap();
     assert!(took < 15.0, "stopped after {took} s");
     assert_eq!(outcome_of(&r, "heap.max<48MiB"), "fail");
+    // `-q` silences progress, not the verdict: the closing line names the
+    // breach (it printed nothing before).
+    assert!(
+        o.stderr.contains("heap.max<48MiB BREACHED = "),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

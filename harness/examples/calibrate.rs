@@ -6,7 +6,7 @@
 //! at each fail-fast look, on the monitor's look schedule).
 //!
 //! usage: cargo run --release --example calibrate [-- --seeds N] [--runs SECONDS[@HZ]]...
-//!        [--noise FAMILY]... [--no-fail-fast] [--settle]
+//!        [--noise FAMILY]... [--no-fail-fast] [--settle] [--floor]
 //! (default 200 seeds per cell, every run length and family; the full table
 //! takes about 7 minutes on 2 quiet cores). `--runs`, `--noise` and
 //! `--no-fail-fast` regenerate part of the table: one run length (`90`,
@@ -17,7 +17,9 @@
 //! columns then read `–`). `--settle` prints another table instead: how
 //! often a pass is conclusive (its whole interval within the limit), the
 //! run length `memsoak` plans for one that is not, and how often a run of
-//! that length settles it.
+//! that length settles it. `--floor` judges `sys_available.slope>-2MiB/min`
+//! on every run mirrored, as available memory moves while memory in use
+//! climbs (either table).
 
 use memsoak::analysis::threshold::Threshold;
 use memsoak::analysis::{

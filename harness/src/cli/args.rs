@@ -129,7 +129,7 @@ pub struct SoakArgs {
     /// Run folder (default reports/<UTC timestamp>-<workload>-<backend>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// No live progress.
+    /// No live progress (the closing verdict line is still printed).
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Serve the live samples, drift and threshold state as OpenMetrics

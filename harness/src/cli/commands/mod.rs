@@ -277,11 +277,12 @@ fn conclude(
             code = exit::USAGE;
         }
     }
+    // NOTE: --quiet silences live progress, never the verdict: with it a
+    // breach (exit 1) printed nothing at all, not even which limit broke.
+    eprintln!("{}", one_line(&report));
     if !quiet {
-        eprintln!("{}", one_line(&report));
         eprintln!("memsoak: run folder: {}", folder.dir().display());
     } else {
-        // NOTE: --quiet silences progress, never the reason a run failed.
         for e in &report.errors {
             eprintln!("memsoak: error: {e}");
         }
