@@ -92,11 +92,27 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Found, FolderError> {
             });
         }
         let mut found = Vec::new();
+        let before = unsearched.len();
         collect(d, MAX_DEPTH, &mut found, &mut unsearched);
         if found.is_empty() {
+            // NOTE: a run deeper than the search goes was "no run folder
+            // here", with no word of where the search stopped.
+            let stopped = match &unsearched[before..] {
+                [] => String::new(),
+                [first, rest @ ..] => format!(
+                    "; the search stopped {MAX_DEPTH} levels down: folders in {}{} were not searched (give a run's own folder)",
+                    first.display(),
+                    match rest.len() {
+                        0 => String::new(),
+                        n => format!(" and {n} more"),
+                    }
+                ),
+            };
             return Err(FolderError::Read {
                 path: d.clone(),
-                why: format!("no run folder here (no {REPORT_JSON}, {RUN_JSON} or {SAMPLES_CSV})"),
+                why: format!(
+                    "no run folder here (no {REPORT_JSON}, {RUN_JSON} or {SAMPLES_CSV}){stopped}"
+                ),
             });
         }
         for dir in found {
@@ -179,6 +195,24 @@ mod tests {
         let dirs: Vec<&Path> = found.cells.iter().map(|c| c.dir.as_path()).collect();
         assert_eq!(dirs, vec![near.as_path()]);
         assert_eq!(found.unsearched, vec![stop]);
+    }
+
+    #[test]
+    fn a_run_found_only_past_the_depth_names_where_the_search_stopped() {
+        // Regression: a folder whose only run was 5 levels down gave "no
+        // run folder here" and no word of the depth.
+        let d = tempfile::tempdir().unwrap();
+        let stop = d.path().join("a/b/c/d");
+        std::fs::create_dir_all(stop.join("run")).unwrap();
+        std::fs::write(stop.join("run").join(SAMPLES_CSV), "t_s,items,rss\n").unwrap();
+        let e = discover(&[d.path().to_path_buf()]).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "no run folder here (no report.json, run.json or samples.csv); the search stopped 4 levels down: folders in {} were not searched (give a run's own folder)",
+                stop.display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]
