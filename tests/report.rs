@@ -489,6 +489,16 @@ fn report_regenerates_the_derived_files_and_keeps_report_json() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Regression: it printed "REGRESSION against baseline clean (exit 1)"
+    // and exited 0.
+    assert!(
+        stderr(&o).contains(
+            "REGRESSION against baseline clean (not gated here: `memsoak compare` exits 1 on a regression)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("(exit 1)"), "{}", stderr(&o));
     assert!(read(&dir.join("summary.md")).contains("Compared with baseline `clean`"));
     assert!(dir.join("chart-compare-rss.svg").is_file());
 
@@ -641,6 +651,91 @@ fn run_with_a_baseline_compares_when_the_run_ends() {
     assert_eq!(c["regression"], true);
     assert_eq!(c["baseline"]["name"], "clean");
     assert!(read(&out.join("summary.md")).contains("Compared with baseline `clean`"));
+}
+
+#[test]
+fn a_regression_of_run_baseline_fails_the_run_in_its_own_files() {
+    // Regression: `run --baseline` exited 1 on a regression while its
+    // report.json, summary.md and junit.xml said pass, exit 0, and
+    // `summarize` of the folder passed.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("leak");
+    let o = memsoak()
+        .args(run_args(&out, Some("linear:4KiB")))
+        .args(["-t", "rss.max<10GiB", "--baseline"])
+        .arg(&runs().clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = json(&out.join("report.json"));
+    let thresholds = r["analysis"]["thresholds"].as_array().unwrap();
+    assert!(
+        thresholds.iter().all(|t| t["outcome"] == "pass"),
+        "{thresholds:?}"
+    );
+    assert_eq!(r["verdict"], "fail");
+    assert_eq!(r["exit_code"], 1);
+    assert_eq!(r["regression"]["baseline"], "clean");
+    let regressed = r["regression"]["metrics"].as_array().unwrap();
+    assert!(regressed.iter().any(|m| m == "rss"), "{regressed:?}");
+    let md = read(&out.join("summary.md"));
+    assert!(md.starts_with("## memsoak: ❌ FAIL\n"), "{md}");
+    assert!(md.contains(" · exit code 1\n"), "{md}");
+    assert!(
+        md.contains("**Regression**: regression against baseline clean (rss"),
+        "{md}"
+    );
+    let junit = read(&out.join("junit.xml"));
+    assert!(
+        junit.contains(r#"<property name="verdict" value="fail"/>"#)
+            && junit.contains(r#"<property name="exit_code" value="1"/>"#),
+        "{junit}"
+    );
+    let o = memsoak()
+        .arg("summarize")
+        .arg(&out)
+        .arg("--out")
+        .arg(tmp.path().join("sum"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let sum = read(&tmp.path().join("sum/summary.md"));
+    assert!(
+        sum.contains("regression vs baseline `clean`")
+            && sum.contains("regression against baseline clean (rss"),
+        "{sum}"
+    );
+}
+
+#[test]
+fn compare_refuses_a_run_that_ended_in_error() {
+    // Regression: `compare` of a watch whose target exited at once (no
+    // samples) said "no regression" and exited 0.
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path().join("w");
+    let o = memsoak()
+        .args(["watch", "--duration", "5s", "-q", "--out"])
+        .arg(&w)
+        .args(["--", "false"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let o = memsoak()
+        .arg("compare")
+        .arg(&w)
+        .arg("--baseline")
+        .arg(&runs().clean)
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("w: the run ended in error (exit 3) (target exited with status 1")
+            && e.trim_end().ends_with(": nothing to compare"),
+        "{e}"
+    );
+    assert!(!w.join("compare.json").exists());
 }
 
 #[test]

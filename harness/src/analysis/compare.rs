@@ -151,6 +151,41 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
+impl MetricComparison {
+    /// Whether anything of this metric was set against the baseline: a
+    /// drift fitted on both sides, or a max on both.
+    pub fn compared(&self) -> bool {
+        (self.current_slope.is_some() && self.baseline_slope.is_some())
+            || (self.current_max.is_some() && self.baseline_max.is_some())
+    }
+}
+
+impl Comparison {
+    /// Why this comparison compared nothing, if so: no gated metric in
+    /// common with the baseline, or none with a drift or a max on both
+    /// sides. Such a comparison found no regression because it looked at
+    /// nothing; it must not pass a gate.
+    pub fn nothing_compared(&self) -> Option<String> {
+        if self.metrics.is_empty() {
+            let gated: Vec<&str> = GATED.iter().map(|m| m.name()).collect();
+            return Some(format!(
+                "no metric in common with baseline {} (compared: {})",
+                self.baseline.name,
+                gated.join(", ")
+            ));
+        }
+        (!self.metrics.iter().any(MetricComparison::compared)).then(|| {
+            let m: Vec<&str> = self.metrics.iter().map(|m| m.metric.name()).collect();
+            format!(
+                "nothing to compare with baseline {}: {} {} no drift fit or max on both sides",
+                self.baseline.name,
+                m.join(", "),
+                if m.len() == 1 { "has" } else { "have" }
+            )
+        })
+    }
+}
+
 /// A drift with its CI for people, each bound in its own unit, `–` when there
 /// is none:
 ///
@@ -289,6 +324,14 @@ pub fn compare(
     }
     if metrics.is_empty() {
         warnings.push("no metric in common with the baseline".into());
+    } else if !metrics
+        .iter()
+        .any(|m| m.current_slope.is_some() && m.baseline_slope.is_some())
+    {
+        warnings.push(
+            "no drift compared: no metric has a drift fit on both sides (only maxima were compared)"
+                .into(),
+        );
     }
     let regression = metrics.iter().any(|m| m.regression);
     Comparison {
@@ -484,6 +527,40 @@ mod tests {
         assert!(c.warnings.iter().any(|w| w.contains("backend differs")));
         assert!(c.warnings.iter().any(|w| w.contains("run lengths differ")));
         assert!(c.warnings.iter().any(|w| w.contains("no metric in common")));
+    }
+
+    #[test]
+    fn a_comparison_of_nothing_says_why() {
+        // Regression: compare said "no regression" (exit 0) for a run with
+        // no metric in common with the baseline, or no drift fit and no max.
+        let tol = Tolerances::default();
+        let base = run(vec![stats(Metric::Rss, 0.0, 1.0, false, 1e8)]);
+        let none = run(vec![stats(Metric::SysAvailable, 0.0, 1.0, false, 1e8)]);
+        let why = compare(&none, &base, "b", &tol).nothing_compared().unwrap();
+        assert!(
+            why.starts_with("no metric in common with baseline b"),
+            "{why}"
+        );
+        let mut bare = stats(Metric::Rss, 0.0, 1.0, false, f64::NAN);
+        bare.slope_per_min = None;
+        let c = compare(&run(vec![bare.clone()]), &base, "b", &tol);
+        assert_eq!(
+            c.nothing_compared().as_deref(),
+            Some("nothing to compare with baseline b: rss has no drift fit or max on both sides")
+        );
+        // A max alone is a comparison, with a warning that no drift was.
+        bare.max = 2e8;
+        let c = compare(&run(vec![bare]), &base, "b", &tol);
+        assert_eq!(c.nothing_compared(), None);
+        assert!(c.regression, "{:?}", c.metrics);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("no drift compared"))
+        );
+        let c = compare(&base, &base, "b", &tol);
+        assert_eq!(c.nothing_compared(), None);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -109,13 +109,16 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
             });
         let (what, duration, drift, breached) = match row.report {
             Some(r) => {
-                let b: Vec<String> = r
+                let mut b: Vec<String> = r
                     .analysis
                     .thresholds
                     .iter()
                     .filter(|t| t.outcome == Outcome::Fail)
                     .map(|t| format!("`{}`", t.threshold.expr))
                     .collect();
+                if let Some(g) = &r.regression {
+                    b.push(format!("regression vs baseline `{}`", cell(&g.baseline)));
+                }
                 (
                     what(r),
                     fmt_secs(r.analysis.duration_s),
@@ -173,6 +176,14 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
                 cell(row.name),
                 t.threshold.expr,
                 t.note
+            );
+        }
+        if let Some(g) = &r.regression {
+            let _ = writeln!(
+                details,
+                "- `{}`: {} (its `compare.json` holds the detail)",
+                cell(row.name),
+                cell(&g.describe())
             );
         }
         for e in &r.errors {

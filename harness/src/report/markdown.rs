@@ -87,6 +87,14 @@ impl Markdown {
         for e in &r.errors {
             let _ = writeln!(s, "**Error**: {e}\n");
         }
+        if let Some(g) = &r.regression {
+            let _ = writeln!(
+                s,
+                "**Regression**: {} fails this run (exit {}).\n",
+                g.describe(),
+                r.exit_code
+            );
+        }
         for g in &a.gaps {
             let _ = writeln!(s, "**Gap**: {}\n", g.describe());
         }

@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use meta::RunMeta;
-pub use report_file::{Report, SCHEMA_VERSION, SeriesReport};
+pub use report_file::{Regression, Report, SCHEMA_VERSION, SeriesReport};
 
 use crate::analysis::compare::{COMPARE_SCHEMA_VERSION, Comparison};
 use crate::analysis::samples::{ProcessTable, SampleTable};

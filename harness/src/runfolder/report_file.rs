@@ -94,6 +94,40 @@ pub struct Report {
     /// `--attribute`: where the traced memory grew, per allocation site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
+    /// `run --baseline`: the baseline the run regressed against. The
+    /// regression fails the run (verdict `fail`, exit code 1) as a breached
+    /// threshold does; `compare.json` beside it holds the detail. Absent
+    /// when the run was not compared or did not regress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<Regression>,
+}
+
+/// A regression against a baseline that failed a run (`run --baseline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    /// The baseline's name.
+    pub baseline: String,
+    /// The metrics that regressed.
+    pub metrics: Vec<crate::sample::Metric>,
+}
+
+impl Regression {
+    /// One line for people: `regression against baseline flat (rss, heap)`.
+    ///
+    /// ```
+    /// use memsoak::runfolder::Regression;
+    /// use memsoak::sample::Metric;
+    /// let r = Regression { baseline: "flat".into(), metrics: vec![Metric::Rss, Metric::Heap] };
+    /// assert_eq!(r.describe(), "regression against baseline flat (rss, heap)");
+    /// ```
+    pub fn describe(&self) -> String {
+        let m: Vec<&str> = self.metrics.iter().map(|m| m.name()).collect();
+        format!(
+            "regression against baseline {} ({})",
+            self.baseline,
+            m.join(", ")
+        )
+    }
 }
 
 /// One series of a Prometheus query, judged as a run's samples are.
@@ -316,6 +350,7 @@ mod tests {
                 cgroup: None,
                 series: vec![],
                 attribution: None,
+                regression: None,
             }
             .with_insights(Some(&t), None);
             let text = r.to_json();

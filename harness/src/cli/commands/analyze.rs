@@ -116,5 +116,6 @@ pub(super) fn judged(
         cgroup: None,
         series: vec![],
         attribution: None,
+        regression: None,
     }
 }

@@ -10,11 +10,13 @@ use anyhow::Result;
 use super::fail;
 use crate::analysis::compare::{self, Comparison, Tolerances};
 use crate::analysis::samples::SampleTable;
+use crate::analysis::verdict::Verdict;
+use crate::cli::exit;
 use crate::cli::plan::{BaselineChoice, ComparePlan};
-use crate::report::{ExportContext, ExportError, derived_exporters, write_with};
+use crate::report::{ExportContext, ExportError, all_exporters, derived_exporters, write_with};
 use crate::runfolder::baseline::{self, Baseline, BaselineError};
 use crate::runfolder::samples::read_samples;
-use crate::runfolder::{FinishedRun, FolderError, RunFolder};
+use crate::runfolder::{FinishedRun, FolderError, Regression, RunFolder};
 
 /// Why a comparison could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,10 @@ pub enum CompareError {
     /// A report file could not be written.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The run, or the comparison, leaves nothing to judge: a run that
+    /// ended in error, or no metric set against the baseline.
+    #[error("{0}")]
+    Nothing(String),
 }
 
 /// `memsoak compare`.
@@ -57,9 +63,79 @@ pub fn compare_folder(
     let (c, base_samples) = judge(&run, choice)?;
     render(&run, Some(&c), base_samples.as_ref())?;
     if !quiet {
-        print_comparison(&c);
+        print_comparison(&c, Some(c.exit_code));
     }
     Ok(c.exit_code)
+}
+
+/// `run --baseline`: compare the run that just wrote its folder `dir`
+/// (and would exit `code`, 0 or 1) with the baseline, and record the
+/// outcome in the run's own files: a regression fails the run (verdict
+/// `fail`, exit 1, `regression` in `report.json`), a comparison that
+/// could not be made makes it an error (exit 2, the reason in `errors`).
+/// Returns the exit code the run's files now hold.
+pub fn gate_run(dir: &Path, choice: &BaselineChoice, code: i32, quiet: bool) -> i32 {
+    let mut run = match RunFolder::load(dir) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("memsoak: error: comparing with the baseline: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (comparison, base_samples, failed) = match judge(&run, choice) {
+        Ok((c, s)) => (Some(c), s, None),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    let report = &mut run.report;
+    match (&comparison, failed) {
+        (Some(c), _) if c.regression => {
+            report.regression = Some(Regression {
+                baseline: c.baseline.name.clone(),
+                metrics: c
+                    .metrics
+                    .iter()
+                    .filter(|m| m.regression)
+                    .map(|m| m.metric)
+                    .collect(),
+            });
+            if report.verdict == Verdict::Pass {
+                report.verdict = Verdict::Fail;
+            }
+            report.exit_code = code.max(exit::BREACH);
+        }
+        (Some(_), _) => report.exit_code = code,
+        (None, why) => {
+            report.verdict = Verdict::Error;
+            report.exit_code = exit::USAGE;
+            report.errors.push(format!(
+                "comparing with the baseline: {}",
+                why.unwrap_or_default()
+            ));
+        }
+    }
+    let ctx = ExportContext {
+        samples: Some(&run.samples),
+        run: run.meta.as_ref(),
+        comparison: comparison.as_ref(),
+        baseline_samples: base_samples.as_ref(),
+        processes: run.processes.as_ref(),
+        ..ExportContext::new(&run.report)
+    };
+    let mut code = run.report.exit_code;
+    if let Err(e) = write_with(&ctx, &run.folder, &all_exporters()) {
+        eprintln!(
+            "memsoak: error: writing the report in {}: {e}",
+            run.folder.dir().display()
+        );
+        code = code.max(exit::USAGE);
+    }
+    match &comparison {
+        Some(c) if !quiet => print_comparison(c, Some(code)),
+        Some(_) => {}
+        // NOTE: --quiet silences progress, never the reason a run failed.
+        None => eprintln!("memsoak: error: {}", run.report.errors.join("; ")),
+    }
+    code
 }
 
 /// Compare a loaded run with a baseline and write `compare.json`. Returns
@@ -68,6 +144,18 @@ pub fn judge(
     run: &FinishedRun,
     choice: &BaselineChoice,
 ) -> Result<(Comparison, Option<SampleTable>), CompareError> {
+    let r = &run.report;
+    if r.verdict == Verdict::Error {
+        let why = r
+            .errors
+            .first()
+            .map_or(String::new(), |e| format!(" ({e})"));
+        return Err(CompareError::Nothing(format!(
+            "{}: the run ended in error (exit {}){why}: nothing to compare",
+            run.folder.dir().display(),
+            r.exit_code
+        )));
+    }
     let current = baseline::from_run(run.folder.dir(), "this run")?;
     let (base, samples, bdir) = load_baseline(choice)?;
     let base_samples = samples.and_then(|p| read_samples(&p).ok());
@@ -78,6 +166,12 @@ pub fn judge(
         ..choice.tolerances
     };
     let c = compare::compare(&current.side, &base.side, &bdir, &tolerances);
+    if let Some(why) = c.nothing_compared() {
+        return Err(CompareError::Nothing(format!(
+            "{}: {why}",
+            run.folder.dir().display()
+        )));
+    }
     run.folder.write_comparison(&c)?;
     Ok((c, base_samples))
 }
@@ -101,17 +195,25 @@ pub fn render(
     write_with(&ctx, &run.folder, &derived_exporters())
 }
 
-/// The comparison's outcome on stderr, one line per metric.
-pub fn print_comparison(c: &Comparison) {
+/// The comparison's outcome on stderr, one line per metric. `exit`: the
+/// exit code the process returns, when this comparison decides it (`None`
+/// for `report`, which does not gate).
+pub fn print_comparison(c: &Comparison, exit: Option<i32>) {
     eprintln!(
-        "memsoak: {} against baseline {} (exit {})",
+        "memsoak: {} against baseline {}{}",
         if c.regression {
             "REGRESSION"
         } else {
             "no regression"
         },
         c.baseline.name,
-        c.exit_code
+        match exit {
+            Some(e) => format!(" (exit {e})"),
+            None if c.regression => {
+                " (not gated here: `memsoak compare` exits 1 on a regression)".into()
+            }
+            None => String::new(),
+        }
     );
     for m in &c.metrics {
         eprintln!(

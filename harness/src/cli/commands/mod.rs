@@ -129,6 +129,7 @@ fn report_for(
         cgroup: None,
         series: vec![],
         attribution: None,
+        regression: None,
     }
 }
 

@@ -59,7 +59,7 @@ pub fn report(plan: &ReportPlan) -> Result<i32> {
     }
     if !plan.quiet {
         if let Some(c) = &comparison {
-            print_comparison(c);
+            print_comparison(c, None);
         }
         eprintln!(
             "memsoak: wrote {} file(s) in {}",

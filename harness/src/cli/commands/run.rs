@@ -40,8 +40,9 @@ use crate::workload::{
 /// `memsoak run [--baseline NAME|DIR]`: the baseline and its tolerances are
 /// checked before anything runs; the run, then the comparison of its
 /// folder with the baseline. A run that was judged (exit 0 or 1) takes the
-/// worse of its own and the comparison's exit codes; any other ending
-/// (error, target failure, signal) keeps its own.
+/// worse of its own and the comparison's exit codes, and its folder says
+/// so (see [`super::compare::gate_run`]); any other ending (error, target
+/// failure, signal) keeps its own.
 pub fn run(a: &RunArgs) -> Result<i32> {
     let plan = plan::run_plan(a)?;
     let Some(choice) = plan::run_baseline(a)? else {
@@ -53,13 +54,7 @@ pub fn run(a: &RunArgs) -> Result<i32> {
     if code > exit::BREACH {
         return Ok(code);
     }
-    Ok(match super::compare::compare_folder(&dir, &choice, quiet) {
-        Ok(c) => code.max(c),
-        Err(e) => {
-            eprintln!("memsoak: error: comparing with the baseline: {e}");
-            exit::USAGE
-        }
-    })
+    Ok(super::compare::gate_run(&dir, &choice, code, quiet))
 }
 
 /// A replay in progress: what reports on it and what stops its waits.

@@ -201,6 +201,7 @@ mod tests {
             cgroup: None,
             series: vec![],
             attribution: None,
+            regression: None,
         };
         (report, t)
     }
