@@ -831,6 +831,49 @@ fn analyze_prometheus_reads_node_memory_as_sys_available_and_refuses_a_threshold
 }
 
 #[test]
+fn summarize_and_baseline_save_read_a_prometheus_report_for_what_it_is() {
+    // Regression: `summarize` of an `analyze --prometheus` folder gave a
+    // FAIL row with nothing breached and no detail, and `baseline save`
+    // blamed "too few samples after warm-up".
+    let t0 = 1_700_000_000.0;
+    let server = fixed_reply(&day_reply(2, 240, t0));
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = tmp.path().join("prom");
+    let (s, e) = (format!("{t0}"), format!("{}", t0 + 239.0 * 15.0));
+    let q = ["--query", "memsoak_rss_bytes", "--start", &s, "--end", &e];
+    let (code, stderr) = analyze_prom(&server.url, &q, &prom);
+    drop(server);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, stderr) = summarize(&[&prom], &tmp.path().join("sum"));
+    assert_eq!(code, 1, "{stderr}");
+    let leak = r#"memsoak_rss_bytes{job="fleet", pod="pod-0"}"#;
+    assert!(
+        stdout.contains("| `rss.slope<2MiB/min` (1 of 3 series failing) |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("| {leak}: `rss` ")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("series `{leak}`: `rss.slope<2MiB/min` measured ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pod-2\"}`: skipped: "), "{stdout}");
+    let junit = std::fs::read_to_string(tmp.path().join("sum/junit.xml")).unwrap();
+    assert!(junit.contains(r#"failures="1""#), "{junit}");
+    let o = memsoak()
+        .args(["baseline", "save"])
+        .arg(&prom)
+        .args(["--name", "p", "--baselines-dir"])
+        .arg(tmp.path().join("baselines"))
+        .output()
+        .unwrap();
+    usage_error(
+        o.status.code().unwrap_or(-1),
+        &String::from_utf8_lossy(&o.stderr),
+        "prom: an `analyze --prometheus` report (3 series), not a run: it cannot be a baseline or be compared",
+    );
+}
+
+#[test]
 fn analyze_prometheus_judges_a_thousand_series_of_a_day_in_seconds() {
     const SERIES: usize = 1000;
     const POINTS: usize = 5760;

@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use quick_junit::TestSuite;
 
-use crate::analysis::Outcome;
 use crate::analysis::compare::slope_text;
 use crate::analysis::verdict::Verdict;
+use crate::analysis::{Analysis, Outcome, ThresholdResult};
 use crate::runfolder::{Report, RunMeta};
 use crate::units::fmt_secs;
 
@@ -56,10 +56,75 @@ fn what(r: &Report) -> String {
     cell(&w.join(" · "))
 }
 
+/// The analyses a report judged, each with the series it is of: an
+/// `analyze --prometheus` report's series (its own analysis is empty, and
+/// read alone it was a FAIL with nothing breached), else the run's one.
+fn judged_parts(r: &Report) -> Vec<(Option<&str>, &Analysis)> {
+    if r.series.is_empty() {
+        return vec![(None, &r.analysis)];
+    }
+    r.series
+        .iter()
+        .filter_map(|s| Some((Some(s.name.as_str()), s.analysis.as_ref()?)))
+        .collect()
+}
+
+/// The drift worth a column: for a report of series, that of the first
+/// failing series (else the first), named.
+fn report_drift(r: &Report) -> String {
+    if r.series.is_empty() {
+        return headline_drift(&r.analysis);
+    }
+    let pick = r
+        .series
+        .iter()
+        .filter(|s| s.analysis.is_some())
+        .find(|s| s.verdict == Some(Verdict::Fail))
+        .or_else(|| r.series.iter().find(|s| s.analysis.is_some()));
+    pick.and_then(|s| Some((s, s.analysis.as_ref()?)))
+        .map_or("–".into(), |(s, a)| {
+            format!("{}: {}", cell(&s.name), headline_drift(a))
+        })
+}
+
+/// The breached column: the thresholds that failed, and for a report of
+/// series in how many of them.
+fn breached(r: &Report) -> String {
+    let mut exprs: Vec<String> = Vec::new();
+    for (_, a) in judged_parts(r) {
+        for t in a.thresholds.iter().filter(|t| t.outcome == Outcome::Fail) {
+            let e = format!("`{}`", t.threshold.expr);
+            if !exprs.contains(&e) {
+                exprs.push(e);
+            }
+        }
+    }
+    if let Some(g) = &r.regression {
+        exprs.push(format!("regression vs baseline `{}`", cell(&g.baseline)));
+    }
+    if r.series.is_empty() {
+        return if exprs.is_empty() {
+            "–".into()
+        } else {
+            exprs.join(", ")
+        };
+    }
+    let failing = r
+        .series
+        .iter()
+        .filter(|s| s.verdict == Some(Verdict::Fail))
+        .count();
+    let of = format!("{failing} of {} series failing", r.series.len());
+    if exprs.is_empty() {
+        of
+    } else {
+        format!("{} ({of})", exprs.join(", "))
+    }
+}
+
 /// The drift worth a column: the metric of the first breached threshold,
 /// else `rss`, else the first metric fitted.
-fn headline_drift(r: &Report) -> String {
-    let a = &r.analysis;
+fn headline_drift(a: &Analysis) -> String {
     let breached = a
         .thresholds
         .iter()
@@ -108,28 +173,12 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
                 format!("`{}`", c.chars().take(10).collect::<String>())
             });
         let (what, duration, drift, breached) = match row.report {
-            Some(r) => {
-                let mut b: Vec<String> = r
-                    .analysis
-                    .thresholds
-                    .iter()
-                    .filter(|t| t.outcome == Outcome::Fail)
-                    .map(|t| format!("`{}`", t.threshold.expr))
-                    .collect();
-                if let Some(g) = &r.regression {
-                    b.push(format!("regression vs baseline `{}`", cell(&g.baseline)));
-                }
-                (
-                    what(r),
-                    fmt_secs(r.analysis.duration_s),
-                    headline_drift(r),
-                    if b.is_empty() {
-                        "–".into()
-                    } else {
-                        b.join(", ")
-                    },
-                )
-            }
+            Some(r) => (
+                what(r),
+                fmt_secs(r.analysis.duration_s),
+                report_drift(r),
+                breached(r),
+            ),
             None => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
         let _ = writeln!(
@@ -145,38 +194,42 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
             let _ = writeln!(details, "- `{}`: {}", cell(row.name), w);
         }
         let Some(r) = row.report else { continue };
-        for t in r
-            .analysis
-            .thresholds
-            .iter()
-            .filter(|t| t.outcome == Outcome::Fail)
-        {
-            let th = &t.threshold;
-            let _ = writeln!(
-                details,
-                "- `{}`: `{}` measured {}: {}",
-                cell(row.name),
-                th.expr,
-                t.measured.map_or("–".into(), |v| th.format_value(v)),
-                t.note
-            );
+        for (series, a) in judged_parts(r) {
+            let who = match series {
+                Some(s) => format!("`{}` series `{}`", cell(row.name), cell(s)),
+                None => format!("`{}`", cell(row.name)),
+            };
+            for t in a.thresholds.iter().filter(|t| t.outcome == Outcome::Fail) {
+                let th = &t.threshold;
+                let _ = writeln!(
+                    details,
+                    "- {who}: `{}` measured {}: {}",
+                    th.expr,
+                    t.measured.map_or("–".into(), |v| th.format_value(v)),
+                    t.note
+                );
+            }
+            // NOTE: a pass that does not rule its limit out is named too: a
+            // fleet of green rows, each too short to see a drift at the
+            // limit, is no evidence that none of them leaks.
+            for t in a.thresholds.iter().filter(|t| t.inconclusive_pass()) {
+                let _ = writeln!(
+                    details,
+                    "- {who}: `{}` passed: {}",
+                    t.threshold.expr, t.note
+                );
+            }
         }
-        // NOTE: a pass that does not rule its limit out is named too: a
-        // fleet of green rows, each too short to see a drift at the limit,
-        // is no evidence that none of them leaks.
-        for t in r
-            .analysis
-            .thresholds
-            .iter()
-            .filter(|t| t.inconclusive_pass())
-        {
-            let _ = writeln!(
-                details,
-                "- `{}`: `{}` passed: {}",
-                cell(row.name),
-                t.threshold.expr,
-                t.note
-            );
+        for s in &r.series {
+            if let Some(why) = &s.skipped {
+                let _ = writeln!(
+                    details,
+                    "- `{}` series `{}`: skipped: {}",
+                    cell(row.name),
+                    cell(&s.name),
+                    cell(why)
+                );
+            }
         }
         if let Some(g) = &r.regression {
             let _ = writeln!(
@@ -230,13 +283,20 @@ fn suite(row: &FleetRow<'_>) -> TestSuite {
     if let Some(w) = &r.workload {
         props.push(("workload".into(), w.clone()));
     }
-    super::junit::run_suite(
-        row.name,
-        r.analysis.duration_s,
-        props,
-        error,
-        &r.analysis.thresholds,
-    )
+    // NOTE: a report of series has one case per threshold of each series,
+    // named after it (its own analysis judges nothing).
+    let thresholds: Vec<ThresholdResult> = judged_parts(r)
+        .into_iter()
+        .flat_map(|(series, a)| {
+            a.thresholds.iter().cloned().map(move |mut t| {
+                if let Some(s) = series {
+                    t.threshold.expr = format!("{s}: {}", t.threshold.expr);
+                }
+                t
+            })
+        })
+        .collect();
+    super::junit::run_suite(row.name, r.analysis.duration_s, props, error, &thresholds)
 }
 
 /// `junit.xml` of a matrix: one suite per run.

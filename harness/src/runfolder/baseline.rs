@@ -140,6 +140,15 @@ pub fn from_run(dir: &Path, name: &str) -> Result<Baseline, BaselineError> {
             why: other.to_string(),
         },
     })?;
+    // NOTE: its top-level analysis is empty (each series has its own), so
+    // it read as a run with too few samples to fit.
+    if r.mode == "prometheus" || !r.series.is_empty() {
+        return Err(BaselineError::Unusable(format!(
+            "{}: an `analyze --prometheus` report ({} series), not a run: it cannot be a baseline or be compared",
+            dir.display(),
+            r.series.len()
+        )));
+    }
     let run = folder.read_meta().ok();
     Ok(Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
@@ -386,6 +395,30 @@ mod tests {
         assert!(b.interrupted);
         let (back, _) = load(&resolve("partial", &root).unwrap()).unwrap();
         assert!(back.interrupted);
+    }
+
+    #[test]
+    fn a_prometheus_report_is_no_run() {
+        // Regression: `baseline save` of an `analyze --prometheus` folder
+        // blamed "too few samples after warm-up".
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("prom");
+        std::fs::create_dir(&run).unwrap();
+        let series = r#""mode": "prometheus", "series": [{"name": "m{a=\"1\"}",
+          "labels": {"a": "1"}, "points": 200, "gaps": 0, "non_finite": 0, "verdict": "fail"}]"#;
+        std::fs::write(
+            run.join("report.json"),
+            REPORT.replace(r#""mode": "run""#, series),
+        )
+        .unwrap();
+        let e = save(&run, "p", &d.path().join("b"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("prom: an `analyze --prometheus` report (1 series), not a run: it cannot be a baseline or be compared"),
+            "{e}"
+        );
+        assert!(!d.path().join("b").exists());
     }
 
     #[test]
