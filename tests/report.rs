@@ -667,6 +667,14 @@ fn a_regression_of_run_baseline_fails_the_run_in_its_own_files() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The last line says what stands: the run's own closing line (a pass)
+    // came before the comparison.
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("memsoak: FAIL (exit 1) · a regression against baseline "),
+        "{err}"
+    );
     let r = json(&out.join("report.json"));
     let thresholds = r["analysis"]["thresholds"].as_array().unwrap();
     assert!(

@@ -135,6 +135,16 @@ pub fn gate_run(dir: &Path, choice: &BaselineChoice, code: i32, quiet: bool) -> 
         // NOTE: --quiet silences progress, never the reason a run failed.
         None => eprintln!("memsoak: error: {}", run.report.errors.join("; ")),
     }
+    // NOTE: the run's closing line was printed before the comparison; where
+    // the comparison changed the verdict, the last line says what stands
+    // (with -q too, where the comparison itself prints nothing).
+    if let Some(r) = &run.report.regression {
+        eprintln!(
+            "memsoak: {} (exit {code}) · a regression against baseline {}",
+            run.report.headline(),
+            r.baseline
+        );
+    }
     code
 }
 
