@@ -932,6 +932,51 @@ fn bad_inputs_are_one_line_and_exit_2() {
             ],
             "rss.slope_per_1k<64KiB: slope_per_1k needs the items the target has done, which watch counts only with --items-file PATH",
         ),
+        // Regression: beside a max, the per-1k limit was skipped and the
+        // run passed on the max alone, exit 0, while RSS grew 58.6 MiB/min.
+        (
+            &[
+                "watch",
+                "--duration",
+                "3s",
+                "-t",
+                "rss.slope_per_1k<64KiB",
+                "-t",
+                "rss.max<1GiB",
+                "--",
+                "sleep",
+                "30",
+            ],
+            "rss.slope_per_1k<64KiB: slope_per_1k needs the items the target has done",
+        ),
+        // Regression: passed, exit 0, "heap was not sampled": a black box's
+        // heap is never read.
+        (
+            &[
+                "watch",
+                "--duration",
+                "3s",
+                "-t",
+                "heap.slope<1MiB/min",
+                "--",
+                "sleep",
+                "30",
+            ],
+            "heap.slope<1MiB/min: `heap` is never sampled by watch",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "command",
+                "-t",
+                "heap_active.max<1GiB",
+                "--",
+                "sleep",
+                "30",
+            ],
+            "heap_active.max<1GiB: `heap_active` is never sampled by run --backend command",
+        ),
         (
             &["watch", "--duration", "2s", "--", "/definitely/not/here"],
             "cannot start",

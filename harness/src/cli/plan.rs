@@ -20,6 +20,7 @@ use crate::runfolder::meta::{Settings, WorkloadSettings};
 use crate::runfolder::{RUN_JSON, RunFolder, RunMeta};
 use crate::soak::SoakOptions;
 use crate::soak::items::{ItemsFileSpec, ItemsFormat};
+use crate::soak::samplers::never_sampled;
 use crate::trace::import::JsonlImport;
 use crate::trace::proxy::ProxyOptions;
 use crate::units::{parse_duration, parse_size};
@@ -875,6 +876,13 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
     if let Some(p) = &a.write_embeddings {
         new_file_path("--write-embeddings", p)?;
     }
+    // NOTE: every backend of `run` counts the items it embeds.
+    never_judged(
+        &soak.thresholds,
+        &format!("run --backend {}", backend.name()),
+        backend.in_process(),
+        true,
+    )?;
     Ok(RunPlan {
         soak,
         workload,
@@ -962,7 +970,7 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
     };
     let cgroup = watch_cgroup(a.cgroup.as_deref())?;
     let items = items_file_plan(&a.items)?;
-    per_1k_needs_items(&soak.thresholds, items.is_some())?;
+    never_judged(&soak.thresholds, "watch", false, items.is_some())?;
     Ok(WatchPlan {
         soak,
         target,
@@ -972,19 +980,42 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
     })
 }
 
-/// `watch` counts no items without `--items-file`, so a `slope_per_1k`
-/// threshold is skipped there. When every threshold given is one, the
-/// run could judge nothing: refused before it starts. Beside another
-/// threshold it is only skipped, as the report says.
-fn per_1k_needs_items(thresholds: &[Threshold], counted: bool) -> Result<(), PlanError> {
-    if counted || thresholds.is_empty() || !thresholds.iter().all(|t| t.stat == Stat::SlopePer1k) {
+/// Refuse, before anything runs, a threshold that `command` could never
+/// judge: one on a metric it never samples ([`never_sampled`]: `heap` in
+/// `watch`), or a `slope_per_1k` where nothing counts items (`watch`
+/// without `--items-file`). Skipped at the end, such a limit let the gate
+/// pass on the others alone, or on nothing: `watch -t heap.slope<1MiB/min`
+/// passed a target leaking 60 MiB/min, and `-t rss.slope_per_1k<64KiB -t
+/// rss.max<1GiB` one the per-1k limit alone would have failed.
+/// `in_process`: the embedder runs inside memsoak; `counted`: items are
+/// counted.
+fn never_judged(
+    thresholds: &[Threshold],
+    command: &str,
+    in_process: bool,
+    counted: bool,
+) -> Result<(), PlanError> {
+    if let Some((t, why)) = thresholds
+        .iter()
+        .find_map(|t| Some((t, never_sampled(t.metric, in_process)?)))
+    {
+        return err(format!(
+            "{}: `{}` is never sampled by {command}: {why}",
+            t.expr, t.metric
+        ));
+    }
+    let per_1k: Vec<&str> = thresholds
+        .iter()
+        .filter(|t| t.stat == Stat::SlopePer1k)
+        .map(|t| t.expr.as_str())
+        .collect();
+    if counted || per_1k.is_empty() {
         return Ok(());
     }
-    let exprs: Vec<&str> = thresholds.iter().map(|t| t.expr.as_str()).collect();
     err(format!(
         "{}: slope_per_1k needs the items the target has done, which watch counts only with --items-file PATH: \
-         as given, nothing would be judged (add --items-file, or a slope, growth or max threshold)",
-        exprs.join(", ")
+         as given, that limit would never be judged (add --items-file, or use a slope, growth or max threshold)",
+        per_1k.join(", ")
     ))
 }
 
@@ -1428,23 +1459,62 @@ mod tests {
     }
 
     #[test]
-    fn watch_refuses_only_slope_per_1k_thresholds_without_items() {
+    fn watch_refuses_slope_per_1k_thresholds_without_items() {
         // Regression: `watch -t rss.slope_per_1k<64KiB -- CMD` with no
-        // --items-file passed with nothing judged.
+        // --items-file passed with nothing judged; beside `-t rss.max<1GiB`
+        // it was skipped, and the run passed on the max alone, exit 0.
         let th = |e: &str| e.parse::<Threshold>().unwrap();
         let per_1k = [th("rss.slope_per_1k<64KiB"), th("pss.slope_per_1k<1MiB")];
-        let e = per_1k_needs_items(&per_1k, false).unwrap_err().0;
+        let e = never_judged(&per_1k, "watch", false, false).unwrap_err().0;
         assert!(
             e.starts_with("rss.slope_per_1k<64KiB, pss.slope_per_1k<1MiB: slope_per_1k needs")
                 && e.contains("--items-file PATH"),
             "{e}"
         );
-        assert!(per_1k_needs_items(&per_1k, true).is_ok());
-        // Beside another threshold it is skipped, as before; none given
-        // means the defaults.
+        assert!(never_judged(&per_1k, "watch", false, true).is_ok());
         let mixed = [th("rss.slope_per_1k<64KiB"), th("rss.max<1GiB")];
-        assert!(per_1k_needs_items(&mixed, false).is_ok());
-        assert!(per_1k_needs_items(&[], false).is_ok());
+        let e = never_judged(&mixed, "watch", false, false).unwrap_err().0;
+        assert!(
+            e.starts_with("rss.slope_per_1k<64KiB: slope_per_1k needs"),
+            "{e}"
+        );
+        assert!(never_judged(&mixed, "watch", false, true).is_ok());
+        // None given means the defaults, which judge what was sampled.
+        assert!(never_judged(&[], "watch", false, false).is_ok());
+    }
+
+    #[test]
+    fn a_threshold_on_a_metric_the_command_never_samples_is_refused() {
+        // Regression: `watch -t heap.slope<1MiB/min -- python3 leaker.py`
+        // passed, exit 0, with "heap was not sampled" while rss grew: a
+        // black box's heap is never read.
+        let th = |e: &str| e.parse::<Threshold>().unwrap();
+        for expr in ["heap.slope<1MiB/min", "heap_resident.max<1GiB"] {
+            let given = [th("rss.slope<2MiB/min"), th(expr)];
+            let e = never_judged(&given, "watch", false, true).unwrap_err().0;
+            assert!(
+                e.starts_with(&format!(
+                    "{expr}: `{}` is never sampled by watch: ",
+                    th(expr).metric
+                )),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "{e}");
+            let e = never_judged(&given, "run --backend command", false, true)
+                .unwrap_err()
+                .0;
+            assert!(e.contains("never sampled by run --backend command"), "{e}");
+        }
+        // In process, memsoak's own heap is read.
+        assert!(never_judged(&[th("heap.slope<1MiB/min")], "run", true, true).is_ok());
+        // A metric that depends on the machine is left to the run (skipped
+        // with no GPU, or no cgroup of the target's own).
+        for expr in ["vram.slope<1MiB/min", "cgroup.max<1GiB", "pss.max<1GiB"] {
+            assert!(
+                never_judged(&[th(expr)], "watch", false, false).is_ok(),
+                "{expr}"
+            );
+        }
     }
 
     #[test]

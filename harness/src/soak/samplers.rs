@@ -5,7 +5,44 @@ use std::path::Path;
 
 use crate::runfolder::processes::{DEFAULT_EVERY, DEFAULT_TOP, ProcessLog};
 use crate::sample::cgroup::{self, CgroupSampler, CgroupWatch};
-use crate::sample::{Sampler, SamplerSet, nvml, proc, system};
+use crate::sample::{Metric, Sampler, SamplerSet, nvml, proc, system};
+
+/// Why a soak never samples `m`, whatever the machine, if so: the heap
+/// metrics are memsoak's own allocator's, so only an `in_process` embedder
+/// has them (and a `dhat-heap` build has `heap` alone). `None` for a metric
+/// this soak may sample; whether it does can depend on the machine (`vram`
+/// needs a GPU, `cgroup*` a memory cgroup of the target's own), so such a
+/// threshold is skipped at the end, not refused before the start.
+///
+/// # Examples
+/// ```
+/// use memsoak::sample::Metric;
+/// use memsoak::soak::samplers::never_sampled;
+/// assert!(never_sampled(Metric::Heap, false).is_some());
+/// assert!(never_sampled(Metric::Heap, true).is_none());
+/// assert!(never_sampled(Metric::Vram, false).is_none());
+/// ```
+pub fn never_sampled(m: Metric, in_process: bool) -> Option<&'static str> {
+    let heap = matches!(
+        m,
+        Metric::Heap
+            | Metric::HeapActive
+            | Metric::HeapResident
+            | Metric::HeapRetained
+            | Metric::HeapMapped
+    );
+    if heap && !in_process {
+        return Some(
+            "the heap metrics are memsoak's own allocator statistics, read only when the embedder runs inside memsoak (run --backend synthetic or candle); a black box's heap is not readable",
+        );
+    }
+    if heap && m != Metric::Heap && cfg!(feature = "dhat-heap") {
+        return Some(
+            "a dhat-heap build reads dhat's live bytes (`heap`) alone, no jemalloc statistics",
+        );
+    }
+    None
+}
 
 /// The samplers of a run or watch: the process tree rooted at `root` (else
 /// memsoak's descendants), jemalloc heap stats (dhat's live bytes in a

@@ -236,6 +236,30 @@ def test_a_bad_threshold_is_a_usage_failure_with_memsoaks_line(
     assert "rss.slope<<1MiB" in out, out
 
 
+def test_a_heap_threshold_is_refused_not_passed_on_a_leak(
+    pytester: pytest.Pytester, memsoak_bin: Path
+) -> None:
+    # Regression: thresholds=["heap.slope<1MiB/min"] on a body keeping 200 KiB
+    # a call PASSED after ~4 GiB had leaked: memsoak watches this process as
+    # a black box, whose heap it never reads, and skipped the only limit.
+    r = _inner(
+        pytester,
+        """
+        import pytest
+        KEPT = []
+
+        @pytest.mark.soak(duration="5s", thresholds=["heap.slope<1MiB/min"])
+        def test_heap_only():
+            KEPT.append(bytearray(200 * 1024))
+        """,
+    )
+    r.assert_outcomes(failed=1)
+    out = r.stdout.str()
+    assert "memsoak ended with exit 2 before judging the soak" in out, out
+    assert "heap.slope<1MiB/min: `heap` is never sampled by watch" in out, out
+    assert r.duration < 5, "refused before the soak, not after it"
+
+
 def _soak_in_background(tmp: Path, duration: str) -> "Tuple[subprocess.Popen[bytes], Path, int]":
     """A real pytest process soaking a test for ``duration``; returns it, its
     soak-out folder and memsoak's pid once memsoak is sampling it."""
