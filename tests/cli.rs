@@ -686,6 +686,85 @@ fn analyze_keeps_the_runs_own_limits_and_settings_unless_given_others() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+#[test]
+fn analyze_never_passes_a_samples_file_it_cannot_judge() {
+    // Regression: each of these passed, exit 0, with nothing judged: a file
+    // with no memory column; one of `sys_available` alone (no default
+    // threshold); a `-t` on a metric the file lacks ("rss ... skipped"); a
+    // per-1k limit on a watch's file with no items, while rss grew 60 MiB/min.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = |name: &str, header: &str, row: &dyn Fn(usize) -> String| {
+        let mut text = format!("{header}\n");
+        for i in 0..60 {
+            text.push_str(&format!("{i},{}\n", row(i)));
+        }
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let nometric = csv("nometric.csv", "t_s,items", &|i| format!("{}", i * 10));
+    let onlysys = csv("onlysys.csv", "t_s,items,sys_available", &|i| {
+        format!("{i},{}", 8_000_000_000 - i * 1_000_000)
+    });
+    let leak = csv("leak.csv", "t_s,items,rss", &|i| {
+        format!(",{}", 100 * 1024 * 1024 + i * 1024 * 1024)
+    });
+    let cases: &[(&Path, &[&str], &str)] = &[
+        (&nometric, &[], "nometric.csv: no memory column"),
+        (
+            &onlysys,
+            &[],
+            "onlysys.csv: no default threshold judges its columns (sys_available): give -t (e.g. sys_available.slope>-2MiB/min)",
+        ),
+        (
+            &onlysys,
+            &["-t", "rss.slope<2MiB/min"],
+            "onlysys.csv has no `rss` column",
+        ),
+        (
+            &leak,
+            &["-t", "rss.slope_per_1k<64KiB"],
+            "leak.csv counts no items",
+        ),
+        (
+            &leak,
+            &["-t", "rss.max<1GiB", "-t", "heap.slope<1MiB/min"],
+            "leak.csv has no `heap` column",
+        ),
+    ];
+    for (file, args, want) in cases {
+        let out = memsoak()
+            .arg("analyze")
+            .arg(file)
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file:?} {args:?}: {err}");
+        assert!(err.contains(want), "{file:?} {args:?}: {err}");
+        assert!(
+            args.is_empty() || err.contains(&format!("-t {}: ", args[args.len() - 1])),
+            "names the limit: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Given a limit it can judge, the same files are judged: the floor on
+    // available memory falling ~57 MiB/min is breached, exit 1.
+    let out = memsoak()
+        .arg("analyze")
+        .arg(&onlysys)
+        .args(["-t", "sys_available.slope>-2MiB/min"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `samples.csv` of rss at 1 Hz for `n` seconds: 200 MiB plus Gaussian
 /// noise of `sd_mib` (seeded: a 64-bit LCG through Box–Muller).
 fn noisy_csv(path: &Path, n: usize, sd_mib: f64, seed: u64) {
@@ -1102,6 +1181,21 @@ fn bad_inputs_are_one_line_and_exit_2() {
                 "5m",
             ],
             "port `99999` is not one from 1 to 65535",
+        ),
+        // Regression: skipped in every series, and the query passed.
+        (
+            &[
+                "analyze",
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--query",
+                "up",
+                "--range",
+                "5m",
+                "-t",
+                "rss.slope_per_1k<1KiB",
+            ],
+            "-t rss.slope_per_1k<1KiB: a Prometheus series counts no items",
         ),
         (
             &[

@@ -1079,6 +1079,9 @@ pub struct AnalyzePlan {
     /// Thresholds: those given, else the run's own (run.json), else
     /// (empty) the defaults for the metrics present.
     pub thresholds: Vec<Threshold>,
+    /// Whether `thresholds` are the `-t` flags (not the run's own): one
+    /// the samples cannot judge is then refused, not skipped.
+    pub thresholds_given: bool,
     /// Materiality floor, bytes.
     pub min_growth: f64,
     /// Quiet.
@@ -1157,6 +1160,7 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
         warmup,
         confidence,
         thresholds,
+        thresholds_given: !a.thresholds.is_empty(),
         min_growth,
         quiet: a.quiet,
     })
@@ -1780,9 +1784,21 @@ pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
         warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
         confidence: confidence(a.confidence)?,
         thresholds: parse_thresholds(&a.thresholds)?,
+        thresholds_given: !a.thresholds.is_empty(),
         min_growth: min_growth(a.min_growth.as_deref())?,
         quiet: a.quiet,
     };
+    // NOTE: a series counts no items: a per-1k limit was skipped in every
+    // one, and the query passed on nothing judged.
+    if let Some(t) = analysis
+        .thresholds
+        .iter()
+        .find(|t| t.stat == Stat::SlopePer1k)
+    {
+        return err(format!(
+            "-t {t}: a Prometheus series counts no items, so slope_per_1k is never judged (give a slope, growth or max threshold)"
+        ));
+    }
     Ok(PrometheusPlan {
         query: crate::promql::RangeQuery {
             url,

@@ -5,14 +5,15 @@ use anyhow::Result;
 
 use super::{fail, one_line};
 use crate::analysis::samples::SampleTable;
-use crate::analysis::threshold;
+use crate::analysis::threshold::{self, Stat};
 use crate::analysis::verdict::verdict;
 use crate::analysis::{Analysis, AnalysisOptions};
 use crate::cli::exit;
 use crate::cli::plan::AnalyzePlan;
 use crate::report::markdown::Markdown;
 use crate::runfolder::samples::read_samples;
-use crate::runfolder::{Report, RunFolder, SAMPLES_CSV, SCHEMA_VERSION};
+use crate::runfolder::{RUN_JSON, Report, RunFolder, SAMPLES_CSV, SCHEMA_VERSION};
+use crate::sample::Metric;
 
 /// `memsoak analyze RUN_DIR | SAMPLES.csv`: analyse the samples again
 /// with the thresholds, warm-up, confidence and floor given (each one not
@@ -26,6 +27,7 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
             plan.samples.display()
         )));
     }
+    unjudgeable(&table, &plan).map_err(fail)?;
     let analysis = analyze_table(&table, &plan);
     // NOTE: a run folder's per-process readings can still name the one
     // process of the tree that grew.
@@ -62,6 +64,99 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         }
     }
     Ok(report.exit_code)
+}
+
+/// Why `table` cannot be judged with `plan`'s thresholds, if so; each way
+/// the gate would pass on nothing judged (`analyze` of a file with no
+/// memory column, or of `sys_available` alone, passed, exit 0):
+/// - the file has no memory column at all;
+/// - a `-t` threshold would be skipped: its metric has no column, or no
+///   reading, in the file;
+/// - a `slope_per_1k` limit (given, or the run's own) where the file
+///   counts no items (a `watch` without `--items-file`);
+/// - no threshold in force (the `-t` ones, else the run's own, else the
+///   defaults) judges any of its columns: `sys_available` alone has no
+///   default threshold.
+///
+/// The run's own thresholds are otherwise skipped as the run skipped them
+/// (`vram` on a machine with no GPU).
+pub(super) fn unjudgeable(table: &SampleTable, plan: &AnalyzePlan) -> Result<(), String> {
+    let file = plan.samples.display();
+    if table.metrics.is_empty() {
+        return Err(format!(
+            "{file}: no memory column (only t_s and items): nothing to judge; \
+             a samples file holds t_s,items,<metric>... (rss, pss, heap, ...)"
+        ));
+    }
+    let read = |m: Metric| {
+        table
+            .column(m)
+            .is_some_and(|c| c.iter().any(|v| v.is_finite()))
+    };
+    for t in &plan.thresholds {
+        let why = if plan.thresholds_given && table.column(t.metric).is_none() {
+            format!("has no `{}` column", t.metric)
+        } else if plan.thresholds_given && !read(t.metric) {
+            format!("has no reading of `{}` (its column is empty)", t.metric)
+        } else if t.stat == Stat::SlopePer1k && !table.has_items() {
+            // NOTE: the run's own too: a run with this limit and nothing
+            // counting items is refused now (`watch` without --items-file).
+            "counts no items (its items column is empty: a watch without --items-file), \
+             so there is no drift per item to fit"
+                .into()
+        } else {
+            continue;
+        };
+        let whose = if plan.thresholds_given {
+            format!("-t {t}")
+        } else {
+            format!("{t} (the run's own, from {RUN_JSON}; -t replaces it)")
+        };
+        return Err(format!(
+            "{whose}: {file} {why}: that limit would never be judged (it holds {})",
+            names(&table.metrics)
+        ));
+    }
+    let defaults;
+    let in_force = if plan.thresholds.is_empty() {
+        defaults = threshold::defaults(&table.metrics);
+        &defaults
+    } else {
+        &plan.thresholds
+    };
+    // NOTE: a column present but empty is the analysis's to name: an
+    // empty `rss` is a target gone before the first sample (exit 2 too).
+    if in_force.iter().any(|t| table.column(t.metric).is_some()) {
+        return Ok(());
+    }
+    let m = table.metrics[0];
+    let example = if m.lower_is_worse() {
+        format!("{m}.slope>-2MiB/min")
+    } else {
+        format!("{m}.slope<2MiB/min")
+    };
+    let by = if plan.thresholds.is_empty() {
+        "no default threshold judges".to_string()
+    } else {
+        let list: Vec<&str> = in_force.iter().map(|t| t.expr.as_str()).collect();
+        format!(
+            "the run's own thresholds ({}) judge none of",
+            list.join(", ")
+        )
+    };
+    Err(format!(
+        "{file}: {by} its columns ({}): give -t (e.g. {example})",
+        names(&table.metrics)
+    ))
+}
+
+/// Metric names, comma-separated.
+fn names(metrics: &[Metric]) -> String {
+    metrics
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The analysis of `table` with `plan`'s settings (its thresholds, else
@@ -117,5 +212,84 @@ pub(super) fn judged(
         series: vec![],
         attribution: None,
         regression: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Warmup;
+
+    fn plan(thresholds: &[&str], given: bool) -> AnalyzePlan {
+        AnalyzePlan {
+            samples: "run/samples.csv".into(),
+            run_dir: None,
+            warmup: Warmup::Auto,
+            confidence: 0.95,
+            thresholds: thresholds.iter().map(|t| t.parse().unwrap()).collect(),
+            thresholds_given: given,
+            min_growth: crate::analysis::DEFAULT_MIN_GROWTH,
+            quiet: true,
+        }
+    }
+
+    /// 60 rows of `metrics`, items counted or not.
+    fn table(metrics: &[Metric], items: bool) -> SampleTable {
+        let mut t = SampleTable::new(metrics.to_vec());
+        for i in 0..60u64 {
+            let row: Vec<Option<u64>> = metrics.iter().map(|_| Some(1 << 27)).collect();
+            t.push(i as f64, items.then_some(i * 10), &row);
+        }
+        t
+    }
+
+    #[test]
+    fn the_runs_own_limits_are_skipped_as_the_run_skipped_them_unless_none_is_judged() {
+        // Regression: `analyze it8`, a watch recorded with heap.slope alone,
+        // passed on nothing judged; `analyze it4` (rss.slope_per_1k and
+        // rss.max, no items) passed on the max while rss grew 58.6 MiB/min.
+        let rss = table(&[Metric::Rss, Metric::SysAvailable], false);
+        let e = unjudgeable(&rss, &plan(&["heap.slope<1MiB/min"], false)).unwrap_err();
+        assert_eq!(
+            e,
+            "run/samples.csv: the run's own thresholds (heap.slope<1MiB/min) judge none of its columns (rss, sys_available): give -t (e.g. rss.slope<2MiB/min)"
+        );
+        let e = unjudgeable(
+            &rss,
+            &plan(&["rss.slope_per_1k<64KiB", "rss.max<1GiB"], false),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("rss.slope_per_1k<64KiB (the run's own, from run.json; -t replaces it): run/samples.csv counts no items"),
+            "{e}"
+        );
+        // A run's own limit on a metric this machine lacked (no GPU) is
+        // skipped as the run skipped it, beside one that is judged.
+        assert_eq!(
+            unjudgeable(&rss, &plan(&["vram.slope<1MiB/min", "rss.max<1GiB"], false)),
+            Ok(())
+        );
+        // Typed, the same limit is refused: it asks for what is not there.
+        let e =
+            unjudgeable(&rss, &plan(&["vram.slope<1MiB/min", "rss.max<1GiB"], true)).unwrap_err();
+        assert!(
+            e.starts_with("-t vram.slope<1MiB/min: run/samples.csv has no `vram` column"),
+            "{e}"
+        );
+        // Items counted: the per-1k limit is judged.
+        let counted = table(&[Metric::Rss], true);
+        assert_eq!(
+            unjudgeable(&counted, &plan(&["rss.slope_per_1k<64KiB"], true)),
+            Ok(())
+        );
+        // The defaults judge rss; none judges sys_available alone.
+        assert_eq!(unjudgeable(&rss, &plan(&[], false)), Ok(()));
+        let e = unjudgeable(&table(&[Metric::SysAvailable], true), &plan(&[], false)).unwrap_err();
+        assert!(
+            e.contains("no default threshold judges its columns (sys_available)"),
+            "{e}"
+        );
+        let e = unjudgeable(&table(&[], true), &plan(&[], false)).unwrap_err();
+        assert!(e.starts_with("run/samples.csv: no memory column"), "{e}");
     }
 }
