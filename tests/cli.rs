@@ -221,6 +221,20 @@ fn watch_target_exit_nonzero_is_exit_3() {
     let o = watch(&["crash", "--after", "1", "--code", "9"], "60s");
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert_eq!(report(&o.dir)["target"]["status"]["code"], 9);
+    // Regression: analyze of the crashed run said a bare PASS, exit 0.
+    let out = memsoak()
+        .arg("analyze")
+        .arg(&o.dir)
+        .args(["-t", "rss.max<1GiB"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("ERROR (exit 3) · ended by target_failed")
+            && err.contains("error: target exited with status 9"),
+        "{err}"
+    );
 }
 
 /// `watch` of a python target that exits 0 after 2 s, sampled every
@@ -1485,6 +1499,19 @@ fn sigterm_during_watch_stops_the_tree_and_exits_143() {
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["target"]["stop"]["left"], 0);
     assert_eq!(marked_pids(&mark), Vec::<u32>::new());
+    // Regression: analyze of the interrupted run said a bare PASS, exit 0.
+    let out = memsoak()
+        .arg("analyze")
+        .arg(&dir)
+        .args(["-t", "rss.max<1GiB"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("INTERRUPTED, PASS so far (exit 143) · ended by interrupted"),
+        "{err}"
+    );
 }
 
 #[test]

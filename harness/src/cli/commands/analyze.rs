@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::{fail, one_line};
 use crate::analysis::samples::SampleTable;
 use crate::analysis::threshold::{self, Stat};
-use crate::analysis::verdict::verdict;
+use crate::analysis::verdict::{Verdict, verdict};
 use crate::analysis::{Analysis, AnalysisOptions};
 use crate::cli::exit;
 use crate::cli::plan::AnalyzePlan;
@@ -14,6 +14,7 @@ use crate::report::markdown::Markdown;
 use crate::runfolder::samples::read_samples;
 use crate::runfolder::{RUN_JSON, Report, RunFolder, SAMPLES_CSV, SCHEMA_VERSION};
 use crate::sample::Metric;
+use crate::soak::signals::Interrupt;
 
 /// `memsoak analyze RUN_DIR | SAMPLES.csv`: analyse the samples again
 /// with the thresholds, warm-up, confidence and floor given (each one not
@@ -43,12 +44,15 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         ));
     }
     let mut report = judged(analysis, &plan, "analyze", notes);
-    // NOTE: the run's cgroup (its limit) keeps the limit's projection.
-    report.cgroup = plan
+    let run = plan
         .run_dir
         .as_ref()
-        .and_then(|d| RunFolder::at(d).read_report().ok())
-        .and_then(|r| r.cgroup);
+        .and_then(|d| RunFolder::at(d).read_report().ok());
+    if let Some(run) = run {
+        carry_end(&mut report, &run);
+        // NOTE: the run's cgroup (its limit) keeps the limit's projection.
+        report.cgroup = run.cgroup;
+    }
     // NOTE: a run killed halfway kept the snapshots it took.
     if let Some(d) = &plan.run_dir {
         super::attribute(&mut report, &RunFolder::at(d), super::PprofWrite::IfMissing);
@@ -64,6 +68,40 @@ pub fn analyze(plan: AnalyzePlan) -> Result<i32> {
         }
     }
     Ok(report.exit_code)
+}
+
+/// Carry how the run itself ended (its `report.json`, `run`) into its
+/// report made again: an interrupted run stays interrupted (its signal's
+/// exit code, headline `INTERRUPTED, PASS so far`), and one whose target or
+/// backend failed stays an error, exit 3, with the failure's line first.
+/// `analyze` judges the samples again; how the run ended is not its to
+/// change: a crashed target's run (exit 3) read a bare PASS, exit 0.
+fn carry_end(report: &mut Report, run: &Report) {
+    let interrupt = run.interrupted.then(|| {
+        [Interrupt::Int, Interrupt::Term, Interrupt::Hup]
+            .into_iter()
+            .find(|i| i.exit_code() == run.exit_code)
+            .unwrap_or(Interrupt::Int)
+    });
+    // NOTE: a run's failure is the first of its errors (before the limits
+    // it left unjudged), and only a target's or backend's is exit 3.
+    let failure = (interrupt.is_none() && run.exit_code == exit::TARGET).then(|| {
+        run.errors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("the run ended by {}", run.ended_by))
+    });
+    if interrupt.is_none() && failure.is_none() {
+        return;
+    }
+    report.ended_by.clone_from(&run.ended_by);
+    report.interrupted = interrupt.is_some();
+    report.target.clone_from(&run.target);
+    if let Some(why) = &failure {
+        report.verdict = Verdict::Error;
+        report.errors.insert(0, why.clone());
+    }
+    report.exit_code = exit::code(report.verdict, failure.map(|_| exit::TARGET), interrupt);
 }
 
 /// Why `table` cannot be judged with `plan`'s thresholds, if so; each way
@@ -291,5 +329,58 @@ mod tests {
         );
         let e = unjudgeable(&table(&[], true), &plan(&[], false)).unwrap_err();
         assert!(e.starts_with("run/samples.csv: no memory column"), "{e}");
+    }
+
+    /// The report of `table` judged again with `thresholds`.
+    fn again(table: &SampleTable, thresholds: &[&str]) -> Report {
+        let p = plan(thresholds, true);
+        judged(analyze_table(table, &p), &p, "analyze", vec![])
+    }
+
+    #[test]
+    fn a_crashed_or_interrupted_run_keeps_its_end_when_judged_again() {
+        // Regression: `analyze` of a run whose target exited with status 7
+        // (exit 3), and of one interrupted by SIGINT (exit 130), printed a
+        // bare PASS, exit 0, "ended by analyze".
+        let t = table(&[Metric::Rss], false);
+        let mut crashed = again(&t, &["rss.max<1GiB"]);
+        crashed.verdict = Verdict::Error;
+        crashed.exit_code = exit::TARGET;
+        crashed.ended_by = "target_failed".into();
+        crashed.errors = vec!["target exited with status 7".into()];
+        let mut r = again(&t, &["rss.max<1GiB"]);
+        assert_eq!((r.verdict, r.exit_code), (Verdict::Pass, exit::PASS));
+        carry_end(&mut r, &crashed);
+        assert_eq!((r.verdict, r.exit_code), (Verdict::Error, exit::TARGET));
+        assert_eq!(r.ended_by, "target_failed");
+        assert_eq!(r.errors, ["target exited with status 7"]);
+        assert_eq!(r.headline(), "ERROR");
+
+        for (code, sig) in [
+            (130, Interrupt::Int),
+            (143, Interrupt::Term),
+            (129, Interrupt::Hup),
+        ] {
+            let mut stopped = again(&t, &["rss.max<1GiB"]);
+            stopped.interrupted = true;
+            stopped.exit_code = code;
+            stopped.ended_by = "interrupted".into();
+            // Judged again, a breach stays a breach, and the run's signal
+            // stays its exit code, as the run's own report had it.
+            let mut r = again(&t, &["rss.max<1MiB"]);
+            carry_end(&mut r, &stopped);
+            assert_eq!(r.exit_code, sig.exit_code());
+            assert!(r.interrupted);
+            assert_eq!(r.headline(), "INTERRUPTED, FAIL so far");
+            assert_eq!(r.ended_by, "interrupted");
+        }
+
+        // A run that ended by itself is judged on its samples alone.
+        let mut done = again(&t, &["rss.max<1MiB"]);
+        done.ended_by = "duration".into();
+        let mut r = again(&t, &["rss.max<1GiB"]);
+        carry_end(&mut r, &done);
+        assert_eq!((r.verdict, r.exit_code), (Verdict::Pass, exit::PASS));
+        assert_eq!(r.ended_by, "analyze");
     }
 }
