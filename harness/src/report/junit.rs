@@ -1,6 +1,6 @@
 //! `junit.xml`: one test case per threshold (a breach is a `<failure>`
-//! carrying the measured value against the limit), a run error as an
-//! `<error>`, and the baseline comparison as a second suite. CI systems
+//! carrying the measured value against the limit), a run error (or an
+//! interrupted run) as an `<error>`, and the baseline comparison as a second suite. CI systems
 //! (GitHub, GitLab, Jenkins) show these as test results.
 
 use std::fmt::Write;
@@ -140,16 +140,28 @@ impl Junit {
         let r = ctx.report;
         let a = &r.analysis;
         let mut cases = Vec::new();
-        if r.verdict == Verdict::Error {
+        // NOTE: an interrupted run is an error case too, whatever its
+        // verdict so far: exit 130 beside errors="0" read as a gate passed.
+        let mut errors = r.errors.clone();
+        if r.interrupted {
+            errors.insert(
+                0,
+                format!(
+                    "{} (exit {}): the report covers the samples taken so far",
+                    r.headline(),
+                    r.exit_code
+                ),
+            );
+        }
+        if r.verdict == Verdict::Error || r.interrupted {
             cases.push(Case {
                 name: "run".into(),
                 kind: Kind::Error,
-                message: r
-                    .errors
+                message: errors
                     .first()
                     .cloned()
                     .unwrap_or_else(|| format!("the run ended in error (exit {})", r.exit_code)),
-                body: r.errors.join("\n"),
+                body: errors.join("\n"),
             });
         }
         cases.extend(a.thresholds.iter().map(threshold_case));
@@ -245,6 +257,43 @@ mod tests {
         assert!(xml.contains("<skipped"), "{xml}");
         assert!(
             xml.contains(r#"<failure message="measured 3 MiB/min"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_or_failed_run_is_an_error_case() {
+        // Regression: a run interrupted by SIGINT (exit 130) wrote
+        // errors="0" failures="0": a CI reading junit.xml saw a pass.
+        let mut r = crate::runfolder::Report::from_json(include_str!(
+            "../runfolder/fixtures/report-watch.json"
+        ))
+        .unwrap();
+        r.verdict = Verdict::Pass;
+        r.errors.clear();
+        let text = |r: &crate::runfolder::Report| Junit::text(&ExportContext::new(r)).unwrap();
+        let xml = text(&r);
+        assert!(xml.contains(r#"errors="0""#), "{xml}");
+        r.interrupted = true;
+        r.exit_code = 130;
+        r.ended_by = "interrupted".into();
+        let xml = text(&r);
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<error message="INTERRUPTED, PASS so far (exit 130): the report covers the samples taken so far""#
+            ),
+            "{xml}"
+        );
+        // A crashed target: the run's error, first.
+        r.interrupted = false;
+        r.verdict = Verdict::Error;
+        r.exit_code = 3;
+        r.errors = vec!["target exited with status 7".into()];
+        let xml = text(&r);
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"<error message="target exited with status 7""#),
             "{xml}"
         );
     }
