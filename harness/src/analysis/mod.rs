@@ -511,6 +511,16 @@ impl Analysis {
         self.thresholds.iter().filter(|t| t.unjudged.is_some())
     }
 
+    /// Every threshold in force was skipped (`-t vram.slope<1MiB/min` alone
+    /// on a machine with no GPU): a gate that judged nothing cannot pass.
+    pub fn nothing_judged(&self) -> bool {
+        !self.thresholds.is_empty()
+            && self
+                .thresholds
+                .iter()
+                .all(|t| t.outcome == Outcome::Skipped)
+    }
+
     /// One line per cause among the [`Analysis::unjudged`] thresholds, for
     /// a report's errors: which could not be judged, why, and what to
     /// change.
@@ -525,12 +535,24 @@ impl Analysis {
                 None => causes.push((why.0, why.1, vec![&t.threshold.expr])),
             }
         }
-        causes
+        let mut lines: Vec<String> = causes
             .into_iter()
             .map(|(note, what, exprs)| {
                 format!("{} could not be judged: {note}; {what}", exprs.join(", "))
             })
-            .collect()
+            .collect();
+        if lines.is_empty() && self.nothing_judged() {
+            let skipped: Vec<String> = self
+                .thresholds
+                .iter()
+                .map(|t| format!("{} ({})", t.threshold.expr, t.note))
+                .collect();
+            lines.push(format!(
+                "no threshold was judged: {}; give one on a metric this run samples",
+                skipped.join(", ")
+            ));
+        }
+        lines
     }
 }
 
@@ -2431,6 +2453,27 @@ mod tests {
         };
         assert_eq!(judged(Behaviour::Linear(3.0)), Outcome::Fail);
         assert_eq!(judged(Behaviour::Flat), Outcome::Pass);
+    }
+
+    #[test]
+    fn a_run_whose_every_threshold_was_skipped_is_an_error_not_a_pass() {
+        // `-t vram.slope<1MiB/min` alone on a machine with no GPU passed,
+        // exit 0, with nothing judged. Beside a limit that was judged, a
+        // skip stays a skip.
+        let t = table(|x| 100.0 * MIB + x, 60);
+        let a = analyze(&t, &opts(&["vram.slope<1MiB/min"]));
+        assert!(a.nothing_judged());
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
+        let errors = a.unjudged_errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("no threshold was judged: vram.slope<1MiB/min ("),
+            "{errors:?}"
+        );
+        let a = analyze(&t, &opts(&["vram.slope<1MiB/min", "rss.max<1GiB"]));
+        assert!(!a.nothing_judged());
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Pass);
+        assert!(a.unjudged_errors().is_empty());
     }
 
     #[test]

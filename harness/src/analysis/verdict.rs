@@ -52,13 +52,14 @@ pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 /// Judge a run: `failed` when it could not be judged (target or backend
 /// failed, bad input), else by its thresholds: a breach fails it; a
 /// threshold left without samples to judge ([`Analysis::unjudged`]) makes
-/// it an error, not a pass, since nothing says that limit held.
+/// it an error, not a pass, since nothing says that limit held; so does a
+/// run whose every threshold was skipped ([`Analysis::nothing_judged`]).
 pub fn verdict(analysis: &Analysis, failed: bool) -> Verdict {
     if failed {
         Verdict::Error
     } else if analysis.breached() {
         Verdict::Fail
-    } else if analysis.unjudged().next().is_some() {
+    } else if analysis.unjudged().next().is_some() || analysis.nothing_judged() {
         Verdict::Error
     } else {
         Verdict::Pass

@@ -280,13 +280,10 @@ fn conclude(
     }
     // NOTE: --quiet silences live progress, never the verdict: with it a
     // breach (exit 1) printed nothing at all, not even which limit broke.
+    // The closing block names the errors too.
     eprintln!("{}", one_line(&report));
     if !quiet {
         eprintln!("memsoak: run folder: {}", folder.dir().display());
-    } else {
-        for e in &report.errors {
-            eprintln!("memsoak: error: {e}");
-        }
     }
     code
 }
