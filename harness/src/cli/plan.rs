@@ -875,6 +875,14 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
     }
     if let Some(p) = &a.write_embeddings {
         new_file_path("--write-embeddings", p)?;
+        // NOTE: `run` has no --force: a second run silently replaced the
+        // first run's vectors, as `--out` never replaces a run.
+        if p.symlink_metadata().is_ok() {
+            return err(format!(
+                "--write-embeddings {}: the file exists: give another path, or move that file away",
+                p.display()
+            ));
+        }
     }
     // NOTE: every backend of `run` counts the items it embeds.
     never_judged(
@@ -1557,6 +1565,41 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn write_embeddings_never_replaces_an_existing_file() {
+        // Regression: a second run with the same --write-embeddings
+        // silently replaced the first run's vectors.
+        use crate::cli::args::{Cli, Command};
+        use clap::Parser;
+        let tmp = tempfile::tempdir().unwrap();
+        let npy = tmp.path().join("e.npy");
+        let plan = || {
+            let cli = Cli::try_parse_from([
+                "memsoak",
+                "run",
+                "--backend",
+                "synthetic",
+                "--write-embeddings",
+                npy.to_str().unwrap(),
+            ])
+            .unwrap();
+            let Command::Run(a) = cli.command else {
+                unreachable!()
+            };
+            run_plan(&a).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(plan(), Ok(()));
+        std::fs::write(&npy, b"earlier vectors").unwrap();
+        assert_eq!(
+            plan(),
+            Err(format!(
+                "--write-embeddings {}: the file exists: give another path, or move that file away",
+                npy.display()
+            ))
+        );
+        assert_eq!(std::fs::read(&npy).unwrap(), b"earlier vectors");
     }
 
     #[test]

@@ -54,9 +54,10 @@ fn header(rows: u64, dim: usize) -> Vec<u8> {
 }
 
 impl NpyWriter {
-    /// Create (truncate) `path`.
+    /// Create `path`, which must not exist yet (an existing file is an
+    /// earlier run's vectors: never replaced).
     pub fn create(path: &Path) -> io::Result<Self> {
-        let mut out = BufWriter::new(File::create(path)?);
+        let mut out = BufWriter::new(File::create_new(path)?);
         out.write_all(&header(0, 0))?;
         out.flush()?;
         Ok(NpyWriter {
@@ -143,5 +144,16 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().contains("width changed"));
+    }
+
+    #[test]
+    fn an_existing_file_is_not_truncated() {
+        // Regression: create truncated an earlier run's vectors.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("e.npy");
+        std::fs::write(&p, b"earlier").unwrap();
+        let e = NpyWriter::create(&p).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"earlier");
     }
 }
