@@ -619,6 +619,47 @@ fn run_text_file_workload_ends_when_exhausted_and_writes_npy() {
     assert_eq!(bytes.len(), 128 + 100 * 8 * 4);
 }
 
+#[test]
+fn run_npy_rows_are_the_items_the_report_counts() {
+    // Regression: the page in flight when the duration ended was written
+    // after the last sample: 58720 rows in the .npy, 58688 items counted.
+    // NOTE: 20 ms an item, 32 a page: a page is nearly always in flight.
+    let o = run(&[
+        "run",
+        "--backend",
+        "synthetic",
+        "--dim",
+        "2",
+        "--cost",
+        "20ms",
+        "--duration",
+        "3s",
+        "--sample-every",
+        "100ms",
+        "-t",
+        "rss.max<1TiB",
+        "-q",
+        "--write-embeddings",
+        "e.npy",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let items = report(&o.dir)["analysis"]["items"].as_u64().unwrap();
+    let csv = std::fs::read_to_string(o.dir.join("samples.csv")).unwrap();
+    let last: u64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = std::fs::read(o.tmp.path().join("e.npy")).unwrap();
+    let rows = (bytes.len() as u64 - 128) / (2 * 4);
+    assert!(items > 0);
+    assert_eq!((rows, last), (items, items));
+}
+
 // ---- analyze ----
 
 /// A 6 s synthetic run leaking 16 KiB an item, with `extra` options: past

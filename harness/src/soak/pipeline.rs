@@ -32,6 +32,9 @@ pub enum PipelineEnd {
 
 struct Shared {
     stop: AtomicBool,
+    /// Held while a batch is counted, and while `stop` is set by
+    /// [`Pipeline::stop`]: once `stop` returns, `items` no longer moves.
+    count_gate: std::sync::Mutex<()>,
     items: AtomicU64,
     batches: AtomicU64,
     errors: AtomicU64,
@@ -84,6 +87,7 @@ impl Pipeline {
     ) -> Self {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            count_gate: std::sync::Mutex::new(()),
             items: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -174,7 +178,18 @@ impl Pipeline {
                                 )));
                                 break;
                             }
-                            s.items.fetch_add(texts as u64, Ordering::Relaxed);
+                            {
+                                // NOTE: a batch that comes back after the stop
+                                // is neither counted nor written: the last
+                                // sample, taken after the stop, counted the
+                                // items, and the .npy held one page more.
+                                let _gate =
+                                    s.count_gate.lock().unwrap_or_else(|p| p.into_inner());
+                                if s.stop.load(Ordering::SeqCst) {
+                                    break;
+                                }
+                                s.items.fetch_add(texts as u64, Ordering::SeqCst);
+                            }
                             s.batches.fetch_add(1, Ordering::Relaxed);
                             if vec_tx.send(out).is_err() {
                                 break;
@@ -263,8 +278,16 @@ impl Pipeline {
         )
     }
 
-    /// Ask every stage to stop after its current page.
+    /// Ask every stage to stop. From the moment this returns the item count
+    /// is final: a page still being embedded is dropped when it comes back,
+    /// uncounted and unwritten, so the writer stores exactly the items
+    /// counted.
     pub fn stop(&self) {
+        let _gate = self
+            .shared
+            .count_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         self.shared.stop.store(true, Ordering::SeqCst);
     }
 
@@ -464,6 +487,63 @@ mod tests {
             });
             pending
         }
+    }
+
+    /// Embeds a page only when the test says so, and says when it has one.
+    struct Gated {
+        started: std::sync::mpsc::SyncSender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+    impl Embedder for Gated {
+        fn info(&self) -> BackendInfo {
+            BackendInfo::default()
+        }
+        fn embed(&mut self, texts: &[String]) -> Result<Embedded, BackendError> {
+            let _ = self.started.send(());
+            let _ = self.release.recv();
+            Ok(Embedded::Vectors {
+                dim: 1,
+                data: vec![0.0; texts.len()],
+            })
+        }
+    }
+
+    /// Counts the vectors it is given.
+    struct Rows(Arc<AtomicU64>);
+    impl Sink for Rows {
+        fn write(&mut self, batch: &Embedded) -> std::io::Result<()> {
+            self.0.fetch_add(batch.count() as u64, Ordering::SeqCst);
+            Ok(())
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_count_at_stop_is_what_the_writer_stores() {
+        // Regression: the page in flight at the stop was written after the
+        // last sample had counted the items: the .npy held 58720 rows where
+        // report.json and samples.csv said 58688 items.
+        let (started_tx, started) = std::sync::mpsc::sync_channel(8);
+        let (release, release_rx) = std::sync::mpsc::sync_channel(8);
+        let e = Gated {
+            started: started_tx,
+            release: release_rx,
+        };
+        let rows = Arc::new(AtomicU64::new(0));
+        let p = Pipeline::start(pages(10), Box::new(e), Box::new(Rows(rows.clone())), 2, 0);
+        started.recv().unwrap();
+        release.send(()).unwrap();
+        // The second page is being embedded: the first is counted.
+        started.recv().unwrap();
+        p.stop();
+        let counted = p.counter().get();
+        assert_eq!(counted, 2);
+        release.send(()).unwrap();
+        let (end, items, _) = p.join();
+        assert_eq!((end, items), (PipelineEnd::Stopped, counted));
+        assert_eq!(rows.load(Ordering::SeqCst), counted);
     }
 
     /// Records the first value of every batch it is given.
