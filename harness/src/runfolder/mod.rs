@@ -462,15 +462,39 @@ pub(crate) fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), F
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| FolderError::Write {
-            path: path.to_path_buf(),
-            source,
+        .map_err(|source| {
+            // NOTE: a failed write (a full disk, `ulimit -f`) left its
+            // hidden half file in the run folder.
+            let _ = std::fs::remove_file(&tmp);
+            FolderError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
         })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_behind() {
+        // Regression: under `ulimit -f 20` a run exited 2 and left
+        // .report.json.tmp, .report.html.tmp and .chart-rss.svg.tmp.
+        let d = tempfile::tempdir().unwrap();
+        // NOTE: the temporary is written, then renaming it onto a folder
+        // that holds a file fails.
+        let path = d.path().join("report.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), "x").unwrap();
+        let e = write_atomic(&path, "{}").unwrap_err();
+        assert!(e.to_string().contains("report.json"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["report.json"]);
+    }
 
     #[test]
     fn a_new_run_never_lands_in_a_folder_that_holds_one() {
