@@ -116,8 +116,9 @@ fn parse_cell(cell: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Read a `samples.csv`. A last row cut mid-line is dropped and counted in
-/// `dropped_rows`; any other malformed row is an error naming its line.
+/// Read a `samples.csv`. A last line without its newline (a row cut
+/// mid-write) is dropped and counted in `dropped_rows`; any malformed row
+/// that ends in a newline, the last one too, is an error naming its line.
 pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     let io_err = |source| SamplesError::Io {
         path: path.to_path_buf(),
@@ -165,7 +166,6 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
     }
     let width = metrics.len() + 2;
     let mut table = SampleTable::new(metrics);
-    let mut pending: Option<(usize, String)> = None;
     let mut lineno = 1;
     // The last count read, for the check that it never falls (kept here:
     // looking back for it on each row made a day at 10 Hz O(n²)).
@@ -183,31 +183,30 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
         if complete {
             raw.pop();
         }
-        // NOTE: a row that failed to parse is only forgiven if it is the last
-        // line (memsoak was killed mid-write); remember it until we know.
-        if let Some((l, why)) = pending.take() {
-            return Err(SamplesError::Row {
-                path: path.into(),
-                line: l,
-                why,
-            });
-        }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches('\r');
         if line.is_empty() {
             continue;
         }
+        // NOTE: only a line without its newline, necessarily the last, is
+        // forgiven (memsoak was killed mid-write). A short row that ends in
+        // a newline was whole when written, last or not: it was dropped as
+        // "cut" on the last line and refused anywhere else.
         if !complete {
-            pending = Some((lineno, "the row was cut mid-write".into()));
-            continue;
+            table.dropped_rows += 1;
+            break;
         }
+        let row_err = |why: String| SamplesError::Row {
+            path: path.into(),
+            line: lineno,
+            why,
+        };
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != width {
-            pending = Some((
-                lineno,
-                format!("expected {width} fields, found {}", cells.len()),
-            ));
-            continue;
+            return Err(row_err(format!(
+                "expected {width} fields, found {}",
+                cells.len()
+            )));
         }
         let parsed: Result<Vec<f64>, String> = cells.iter().map(|c| parse_cell(c)).collect();
         // NOTE: a whole row (it ended in a newline) whose time runs back or
@@ -215,11 +214,6 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
         // once. Read as it was, a file in reverse gave a run of −75 s whose
         // slope and growth had opposite signs.
         if let Ok(v) = &parsed {
-            let row_err = |why: String| SamplesError::Row {
-                path: path.into(),
-                line: lineno,
-                why,
-            };
             if let Some(&before) = table.t.last()
                 && v[0] < before
             {
@@ -263,12 +257,9 @@ pub fn read_samples(path: &Path) -> Result<SampleTable, SamplesError> {
                     col.push(*x);
                 }
             }
-            Ok(_) => pending = Some((lineno, "missing t_s".into())),
-            Err(why) => pending = Some((lineno, why)),
+            Ok(_) => return Err(row_err("missing t_s".into())),
+            Err(why) => return Err(row_err(why)),
         }
-    }
-    if pending.is_some() {
-        table.dropped_rows += 1;
     }
     Ok(table)
 }
@@ -335,6 +326,26 @@ mod tests {
             assert_eq!(t.column(Metric::Rss).unwrap()[2], 7.0);
             assert_eq!(t.dropped_rows, 1, "{cut}");
         }
+    }
+
+    #[test]
+    fn a_whole_short_last_row_is_refused_and_only_a_cut_one_dropped() {
+        // Regression: a short last row that ended in its newline was
+        // dropped as "cut"; by the README only a last line without one is.
+        let head = "t_s,items,rss\n0,,1\n1,,2\n";
+        for (last, why) in [
+            ("2,,3,4\n", "expected 3 fields, found 4"),
+            ("2,\n", "expected 3 fields, found 2"),
+            ("2,,lots\n", "`lots` is not a number"),
+            (",,3\n", "missing t_s"),
+        ] {
+            let e = read_samples_text(&format!("{head}{last}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.ends_with(&format!("samples.csv: line 4: {why}")), "{e}");
+        }
+        let t = read_samples_text(&format!("{head}2,,")).unwrap();
+        assert_eq!((t.len(), t.dropped_rows), (2, 1));
     }
 
     fn read_samples_text(text: &str) -> Result<SampleTable, SamplesError> {
