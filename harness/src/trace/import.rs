@@ -41,6 +41,8 @@ pub struct ImportSummary {
     pub texts: u64,
     /// Input lines skipped as malformed (`skip_bad`).
     pub skipped_lines: u64,
+    /// Blank input lines, skipped always (as a text workload skips them).
+    pub blank_lines: u64,
 }
 
 /// The value at a dotted path.
@@ -162,7 +164,7 @@ fn lines(
         .map(|(i, l)| (i + 1, l)))
 }
 
-/// Import a JSON Lines log into `out`. Blank lines are skipped; any other
+/// Import a JSON Lines log into `out`. Blank lines are skipped and counted; any other
 /// line without a usable text is an error naming the file and line, or
 /// skipped and counted with `skip_bad`.
 pub fn import_jsonl(
@@ -172,6 +174,7 @@ pub fn import_jsonl(
 ) -> Result<ImportSummary, TraceError> {
     let (r0, t0) = (out.records(), out.texts());
     let mut skipped = 0;
+    let mut blank = 0;
     let mut b = Batcher {
         out,
         pending: Vec::new(),
@@ -196,7 +199,7 @@ pub fn import_jsonl(
                 }
             });
         match parsed {
-            Ok(None) => {}
+            Ok(None) => blank += 1,
             Ok(Some((texts, true, t))) => b.whole(texts, t)?,
             Ok(Some((mut texts, false, t))) => b.single(texts.remove(0), t)?,
             Err(_) if opts.skip_bad => skipped += 1,
@@ -214,10 +217,12 @@ pub fn import_jsonl(
         records: b.out.records() - r0,
         texts: b.out.texts() - t0,
         skipped_lines: skipped,
+        blank_lines: blank,
     })
 }
 
-/// Import a plain text file, one text per line (blank lines skipped),
+/// Import a plain text file, one text per line (blank lines skipped and
+/// counted, as `run --workload FILE.txt` skips them),
 /// `batch` texts per record, all at `t = 0`.
 pub fn import_text(
     input: &Path,
@@ -227,6 +232,7 @@ pub fn import_text(
 ) -> Result<ImportSummary, TraceError> {
     let (r0, t0) = (out.records(), out.texts());
     let mut skipped = 0;
+    let mut blank = 0;
     let mut b = Batcher {
         out,
         pending: Vec::new(),
@@ -243,7 +249,9 @@ pub fn import_text(
             Ok(s) => {
                 let s = if n == 1 { strip_bom(&s) } else { &s };
                 let s = s.trim_end_matches('\r');
-                if !s.trim().is_empty() {
+                if s.trim().is_empty() {
+                    blank += 1;
+                } else {
                     b.single(s.to_string(), 0.0)?;
                 }
             }
@@ -262,6 +270,7 @@ pub fn import_text(
         records: b.out.records() - r0,
         texts: b.out.texts() - t0,
         skipped_lines: skipped,
+        blank_lines: blank,
     })
 }
 
@@ -465,7 +474,8 @@ mod tests {
         let out = d.path().join("t.jsonl");
         let mut w = TraceWriter::create(&out, Header::new("text", false), false).unwrap();
         let s = import_text(&txt, 2, false, &mut w).unwrap();
-        assert_eq!((s.records, s.texts), (3, 5));
+        // Regression: the blank line was dropped without a word.
+        assert_eq!((s.records, s.texts, s.blank_lines), (3, 5, 1));
         let r = records(&out);
         assert_eq!(r[1].1, ["three", "four"]);
         assert_eq!(scan(&out, false).unwrap().span_s, 0.0);

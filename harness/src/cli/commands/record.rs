@@ -95,6 +95,25 @@ fn staging_path(plan: &RecordPlan) -> PathBuf {
     }
 }
 
+/// The summary of an import that wrote records: what it skipped, and why.
+fn imported_line(s: &ImportSummary, out: &Path) -> String {
+    let mut line = format!(
+        "imported {} record(s) ({} texts) into {}",
+        s.records,
+        s.texts,
+        out.display()
+    );
+    if s.skipped_lines > 0 {
+        line += &format!("; {} malformed line(s) skipped", s.skipped_lines);
+    }
+    // NOTE: blank lines are skipped, as a text workload skips them; they
+    // were dropped without a word.
+    if s.blank_lines > 0 {
+        line += &format!("; {} blank line(s) skipped", s.blank_lines);
+    }
+    line
+}
+
 fn finish_import(
     result: Result<ImportSummary, TraceError>,
     plan: &RecordPlan,
@@ -114,30 +133,47 @@ fn finish_import(
             let _ = std::fs::remove_file(written);
             Err(fail(format!(
                 "nothing to import: no texts found{}",
-                if s.skipped_lines > 0 {
-                    format!(" ({} line(s) skipped)", s.skipped_lines)
+                if s.skipped_lines + s.blank_lines > 0 {
+                    format!(" ({} line(s) skipped)", s.skipped_lines + s.blank_lines)
                 } else {
                     String::new()
                 }
             )))
         }
         Ok(s) => {
-            say(format!(
-                "imported {} record(s) ({} texts) into {}{}",
-                s.records,
-                s.texts,
-                plan.out.display(),
-                if s.skipped_lines > 0 {
-                    format!("; {} malformed line(s) skipped", s.skipped_lines)
-                } else {
-                    String::new()
-                }
-            ));
+            say(imported_line(&s, &plan.out));
             Ok(exit::PASS)
         }
         Err(e) => {
             let _ = std::fs::remove_file(written);
             Err(fail(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_import_summary_says_what_it_skipped() {
+        // Regression: `record --from-text` dropped blank lines without a word.
+        let mut s = ImportSummary {
+            records: 2,
+            texts: 5,
+            skipped_lines: 0,
+            blank_lines: 0,
+        };
+        let out = Path::new("t.jsonl");
+        assert_eq!(
+            imported_line(&s, out),
+            "imported 2 record(s) (5 texts) into t.jsonl"
+        );
+        s.skipped_lines = 1;
+        s.blank_lines = 3;
+        assert_eq!(
+            imported_line(&s, out),
+            "imported 2 record(s) (5 texts) into t.jsonl; 1 malformed line(s) skipped; 3 blank line(s) skipped"
+        );
     }
 }
