@@ -433,6 +433,9 @@ pub struct RecordArgs {
     /// Proxy: address to listen on (default 127.0.0.1:8090; port 0 picks one).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Proxy: allow --listen on an address other than loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Proxy: base URL of the embedding server (http://HOST:PORT).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,

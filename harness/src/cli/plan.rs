@@ -613,7 +613,13 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, PlanError> {
     if batch == 0 {
         return err("--batch must be at least 1");
     }
+    if a.allow_remote && a.listen.is_none() {
+        return err("--allow-remote applies to --listen ADDR, which was not given");
+    }
     let source = if proxy {
+        if let Some(l) = &a.listen {
+            listen_on_loopback(l, a.allow_remote)?;
+        }
         if import_flags {
             return err(
                 "--field, --time-field, --batch and --skip-bad apply to imports (--from-jsonl, --from-text)",
@@ -899,6 +905,22 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
         write_embeddings: a.write_embeddings.clone(),
         max_errors: a.max_errors.unwrap_or(0),
     })
+}
+
+/// Refuse a recording proxy `--listen` address beyond loopback unless
+/// `--allow-remote`: the proxy forwards Authorization headers, and
+/// `0.0.0.0:0` had been accepted without a word. An address that does not
+/// resolve is left for the bind to name.
+fn listen_on_loopback(listen: &str, allow_remote: bool) -> Result<(), PlanError> {
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(listen.trim())
+        .map(|a| a.collect())
+        .unwrap_or_default();
+    if !allow_remote && addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return err(format!(
+            "--listen {listen}: not a loopback address; add --allow-remote to record requests from beyond this machine"
+        ));
+    }
+    Ok(())
 }
 
 /// A file memsoak will create at `path` (given to `flag`): its folder must
@@ -1600,6 +1622,43 @@ mod tests {
             ))
         );
         assert_eq!(std::fs::read(&npy).unwrap(), b"earlier vectors");
+    }
+
+    #[test]
+    fn the_recording_proxy_listens_beyond_loopback_only_when_allowed() {
+        // Regression: `record --listen 0.0.0.0:0` was accepted without a
+        // word, and the proxy forwards Authorization headers.
+        use crate::cli::args::{Cli, Command};
+        use clap::Parser;
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("t.jsonl");
+        let plan = |extra: &[&str]| {
+            let mut args = vec![
+                "memsoak",
+                "record",
+                "--out",
+                out.to_str().unwrap(),
+                "--upstream",
+                "http://127.0.0.1:8080",
+            ];
+            args.extend_from_slice(extra);
+            let Command::Record(a) = Cli::try_parse_from(args).unwrap().command else {
+                unreachable!()
+            };
+            record_plan(&a).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(
+            plan(&["--listen", "0.0.0.0:0"]),
+            Err("--listen 0.0.0.0:0: not a loopback address; add --allow-remote to record requests from beyond this machine".into())
+        );
+        assert_eq!(plan(&["--listen", "0.0.0.0:0", "--allow-remote"]), Ok(()));
+        assert_eq!(plan(&["--listen", "127.0.0.1:0"]), Ok(()));
+        assert_eq!(plan(&[]), Ok(()));
+        assert!(
+            plan(&["--allow-remote"])
+                .unwrap_err()
+                .contains("--listen ADDR")
+        );
     }
 
     #[test]
