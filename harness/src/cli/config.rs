@@ -122,8 +122,13 @@ impl Config {
         }
         builtin(name).ok_or_else(|| {
             let mut known: Vec<String> = vec!["ci".into(), "nightly".into()];
-            known.extend(self.profile.keys().cloned());
-            known.dedup();
+            // NOTE: a file's own `ci` was listed twice: dedup only drops
+            // neighbours, and the file's names come after the built-ins.
+            for k in self.profile.keys() {
+                if !known.contains(k) {
+                    known.push(k.clone());
+                }
+            }
             ConfigError::UnknownProfile {
                 name: name.into(),
                 known: known.join(", "),
@@ -184,6 +189,20 @@ mod tests {
         assert!(
             e.contains("unknown profile `weekly`") && e.contains("quick"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn known_profiles_are_each_named_once() {
+        // Regression: `unknown profile 'quik' (known: ci, nightly, ci, quick)`.
+        let c = Config::parse(
+            "[profile.ci]\nduration = \"1m\"\n[profile.quick]\nduration = \"20s\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.profile("quik").unwrap_err().to_string(),
+            "unknown profile `quik` (known: ci, nightly, quick)"
         );
     }
 
