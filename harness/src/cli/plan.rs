@@ -146,6 +146,13 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     let nd = named("duration", a.duration.is_some());
     let ns = named("sample-every", a.sample_every.is_some());
     let nw = named("warmup", a.warmup.is_some());
+    // NOTE: the duration as named after another value of the same
+    // profile: its prefix once, not twice ("profile `x` in f.toml: warmup
+    // 12s is not shorter than profile `x` in f.toml: duration 12s").
+    let nd_after = |first: &str| match nd.strip_prefix(&format!("{origin}: ")) {
+        Some(key) if !origin.is_empty() && first.starts_with(&origin) => key.to_string(),
+        _ => nd.clone(),
+    };
     if duration.is_zero() {
         return err(format!("{nd} must be longer than 0s"));
     }
@@ -157,7 +164,8 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     }
     if sample_every > duration {
         return err(format!(
-            "{ns} is longer than {nd}: no sample would be taken"
+            "{ns} is longer than {}: no sample would be taken",
+            nd_after(&ns)
         ));
     }
     let warmup = Warmup::parse(
@@ -173,8 +181,9 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
     match warmup {
         Warmup::Time(w) if w >= duration => {
             return err(format!(
-                "{nw} {} is not shorter than {nd} {}: no sample would be left to judge",
+                "{nw} {} is not shorter than {} {}: no sample would be left to judge",
                 humantime::format_duration(w),
+                nd_after(&nw),
                 humantime::format_duration(duration)
             ));
         }
@@ -1724,6 +1733,15 @@ mod tests {
             let e = with(kv, |_| {}).unwrap_err();
             assert!(e.starts_with(&format!("{origin}: {key}")), "{kv}: {e}");
         }
+        // Regression: "profile `x` in F: warmup 12s is not shorter than
+        // profile `x` in F: duration 12s" named the profile twice.
+        let e = with("duration = \"12s\"\nwarmup = \"12s\"", |_| {}).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "{origin}: warmup 12s is not shorter than duration 12s: no sample would be left to judge"
+            )
+        );
         // The flag given wins, and is the one named when it is bad.
         let e = with("duration = \"1x\"", |a| a.duration = Some("2y?".into())).unwrap_err();
         assert!(e.starts_with("--duration: "), "{e}");
