@@ -820,7 +820,9 @@ fn analyze_prometheus_reads_node_memory_as_sys_available_and_refuses_a_threshold
         (
             "none",
             &[][..],
-            "is read as sys_available, which has no default threshold: give -t",
+            // Regression: suggested `sys_available.slope<2MiB/min`, an upper
+            // limit on available memory, which is bad when it falls.
+            "is read as sys_available, which has no default threshold: give -t (e.g. sys_available.slope>-2MiB/min)",
         ),
     ] {
         let out = tmp.path().join(name);
