@@ -108,7 +108,15 @@ impl fmt::Debug for HttpOptions {
 /// [`public_url`](crate::trace::proxy::public_url)); a URL that does not
 /// parse is replaced whole, since it cannot be shown to hold no secret.
 pub fn redact_url(url: &str) -> String {
-    crate::trace::proxy::public_url(url).unwrap_or_else(|| "<url withheld>".into())
+    // NOTE: `https://` is refused (no TLS), but its line showed
+    // `<url withheld>` for a URL with no secret in it: it is stripped of
+    // user info and query as an `http://` one is.
+    let public = match url.strip_prefix("https://") {
+        Some(rest) => crate::trace::proxy::public_url(&format!("http://{rest}"))
+            .map(|p| p.replacen("http://", "https://", 1)),
+        None => crate::trace::proxy::public_url(url),
+    };
+    public.unwrap_or_else(|| "<url withheld>".into())
 }
 
 /// Where and how to send requests, from `--url` and `--api`.
@@ -754,6 +762,9 @@ mod tests {
         assert_eq!(redact_url("http://u:p@h:1/a/?t=s"), "http://h:1/a");
         assert_eq!(redact_url("http://h:1?t=s"), "http://h:1");
         assert_eq!(redact_url("not a url"), "<url withheld>");
+        // Regression: an https URL with no secret was withheld whole.
+        assert_eq!(redact_url("https://example.com"), "https://example.com");
+        assert_eq!(redact_url("https://u:p@h/e?t=s"), "https://h/e");
         let o = HttpOptions {
             url: "http://u:secret@h:1/?token=secret".into(),
             api: Api::Tei,
