@@ -11,7 +11,7 @@ use super::args::{
 use super::config::{Config, Profile};
 use crate::analysis::Warmup;
 use crate::analysis::compare::Tolerances;
-use crate::analysis::threshold::{Stat, Threshold};
+use crate::analysis::threshold::{Op, Stat, Threshold};
 use crate::backend::synthetic::{Behaviour, SyntheticOptions};
 use crate::runfolder::SAMPLES_CSV;
 use crate::runfolder::baseline::DEFAULT_ROOT;
@@ -51,10 +51,44 @@ fn err<T>(s: impl Into<String>) -> Result<T, PlanError> {
 // came (1.4–2.05 MiB/min in four 60 s runs).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(300);
 
+/// The thresholds as typed, each limit once (`-t rss.max<1GiB` given twice
+/// was judged and reported twice); a pair on one metric and statistic that
+/// no value can hold (`rss.max<1GiB` with `rss.max>2GiB`) is refused: such
+/// a gate fails every run.
 fn parse_thresholds(list: &[String]) -> Result<Vec<Threshold>, PlanError> {
-    list.iter()
-        .map(|s| s.parse::<Threshold>().map_err(|e| PlanError(e.to_string())))
-        .collect()
+    let mut kept: Vec<Threshold> = Vec::new();
+    for s in list {
+        let t = s
+            .parse::<Threshold>()
+            .map_err(|e| PlanError(e.to_string()))?;
+        let same =
+            |k: &Threshold| (k.metric, k.stat, k.op, k.limit) == (t.metric, t.stat, t.op, t.limit);
+        if kept.iter().any(same) {
+            continue;
+        }
+        if let Some(k) = kept
+            .iter()
+            .find(|k| (k.metric, k.stat) == (t.metric, t.stat) && disjoint(k, &t))
+        {
+            return err(format!(
+                "{} and {}: no value can hold both, so every run would fail",
+                k.expr, t.expr
+            ));
+        }
+        kept.push(t);
+    }
+    Ok(kept)
+}
+
+/// Whether no value holds both an upper and a lower limit.
+fn disjoint(a: &Threshold, b: &Threshold) -> bool {
+    let upper = |t: &Threshold| matches!(t.op, Op::Lt | Op::Le);
+    let (hi, lo) = match (upper(a), upper(b)) {
+        (true, false) => (a, b),
+        (false, true) => (b, a),
+        _ => return false,
+    };
+    lo.limit > hi.limit || (lo.limit == hi.limit && !(hi.op == Op::Le && lo.op == Op::Ge))
 }
 
 fn confidence(c: Option<f64>) -> Result<f64, PlanError> {
@@ -1499,6 +1533,40 @@ mod tests {
                 .0
                 .contains("unknown behaviour")
         );
+    }
+
+    #[test]
+    fn a_limit_given_twice_is_kept_once_and_limits_no_value_holds_are_refused() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let kept = parse_thresholds(&list(&[
+            "rss.max<1GiB",
+            "rss.max < 1GiB",
+            "rss.max<1024MiB",
+            "rss.slope<2MiB/min",
+        ]))
+        .unwrap();
+        let exprs: Vec<&str> = kept.iter().map(|t| t.expr.as_str()).collect();
+        assert_eq!(exprs, ["rss.max<1GiB", "rss.slope<2MiB/min"]);
+        for (a, b) in [
+            ("rss.max<1GiB", "rss.max>2GiB"),
+            ("rss.max<1GiB", "rss.max>=1GiB"),
+            ("rss.slope>1MiB/min", "rss.slope<512KiB/min"),
+        ] {
+            let e = parse_thresholds(&list(&[a, b])).unwrap_err().0;
+            assert_eq!(
+                e,
+                format!("{a} and {b}: no value can hold both, so every run would fail")
+            );
+        }
+        // Limits that some value holds, or on another statistic or metric.
+        for pair in [
+            ["rss.max<=1GiB", "rss.max>=1GiB"],
+            ["rss.slope<2MiB/min", "rss.slope>-2MiB/min"],
+            ["rss.max<1GiB", "rss.min>2GiB"],
+            ["rss.max<1GiB", "heap.max>2GiB"],
+        ] {
+            assert_eq!(parse_thresholds(&list(&pair)).unwrap().len(), 2, "{pair:?}");
+        }
     }
 
     #[test]
