@@ -594,14 +594,15 @@ pub fn warmup_index(rule: Warmup, t: &[f64], items: &[f64], y: &[f64]) -> usize 
 /// available ([`Metric::lower_is_worse`]). Its values stay within the
 /// range `y` spans.
 pub fn mirrored(y: &[f64]) -> (f64, Vec<f64>) {
-    let (lo, hi) = y
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let c = if lo <= hi { lo + hi } else { 0.0 };
+    let c = finite_range(y).map_or(0.0, |(lo, hi)| lo + hi);
     (c, y.iter().map(|&v| c - v).collect())
+}
+
+/// The lowest and highest finite values of `y`; `None` without any.
+fn finite_range(y: &[f64]) -> Option<(f64, f64)> {
+    y.iter().filter(|v| v.is_finite()).fold(None, |r, &v| {
+        Some(r.map_or((v, v), |(lo, hi): (f64, f64)| (lo.min(v), hi.max(v))))
+    })
 }
 
 impl Estimate {
@@ -638,13 +639,7 @@ pub fn analyze_metric(
     let (_, used) = mirrored(y_all);
     let m = analyze_upright(metric, t_all, items_all, &used, warmup, confidence)?;
     let note = |s: String| format!("on its mirror image, memory in use: {s}");
-    let fold = |f: fn(f64, f64) -> f64, init| {
-        y_all
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(init, f)
-    };
+    let (min, max) = finite_range(y_all).unwrap_or((m.min, m.max));
     let finite = || y_all.iter().copied().filter(|v| v.is_finite());
     Some(MetricAnalysis {
         slope_per_min: m.slope_per_min.map(Estimate::mirrored),
@@ -663,8 +658,8 @@ pub fn analyze_metric(
             fell: l.rose,
             ..l
         }),
-        max: fold(f64::max, f64::NEG_INFINITY),
-        min: fold(f64::min, f64::INFINITY),
+        max,
+        min,
         first: finite().next().unwrap_or(m.first),
         last: finite().next_back().unwrap_or(m.last),
         ..m
@@ -680,13 +675,7 @@ struct Moved(f64);
 
 impl Moved {
     fn of(y: &[f64]) -> Moved {
-        let (lo, hi) = y
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        Moved(if lo <= hi { hi - lo } else { 0.0 })
+        Moved(finite_range(y).map_or(0.0, |(lo, hi)| hi - lo))
     }
 
     fn clamp(self, growth: f64) -> f64 {

@@ -234,11 +234,7 @@ impl Monitor {
                     &tab.t,
                     &tab.items,
                     y,
-                    &analysis::LookRules {
-                        warmup: self.opts.warmup,
-                        confidence: self.opts.confidence,
-                        min_growth: self.opts.min_growth,
-                    },
+                    &self.look_rules(),
                     self.look,
                 ) {
                     return Some(Stop::FailFast(why));
@@ -256,14 +252,19 @@ impl Monitor {
         None
     }
 
-    /// A `max` or `min` cap that one sample `row` passes, as a `--fail-fast`
-    /// look words it ([`analysis::sequential_breach`]).
-    fn cap_breach(&self, row: &Row) -> Option<String> {
-        let rules = analysis::LookRules {
+    /// The rules every `--fail-fast` look reads the samples by.
+    fn look_rules(&self) -> analysis::LookRules {
+        analysis::LookRules {
             warmup: self.opts.warmup,
             confidence: self.opts.confidence,
             min_growth: self.opts.min_growth,
-        };
+        }
+    }
+
+    /// A `max` or `min` cap that one sample `row` passes, as a `--fail-fast`
+    /// look words it ([`analysis::sequential_breach`]).
+    fn cap_breach(&self, row: &Row) -> Option<String> {
+        let rules = self.look_rules();
         self.thresholds
             .iter()
             .filter(|th| matches!(th.stat, threshold::Stat::Max | threshold::Stat::Min))
