@@ -73,15 +73,19 @@ impl JemallocSampler {
     }
 }
 
+/// The metrics jemalloc's statistics give, in the order [`JemallocSampler`]
+/// reads them: memsoak's own allocator's, so only an in-process run has them.
+pub const METRICS: [Metric; 5] = [
+    Metric::Heap,
+    Metric::HeapActive,
+    Metric::HeapResident,
+    Metric::HeapRetained,
+    Metric::HeapMapped,
+];
+
 impl Sampler for JemallocSampler {
     fn metrics(&self) -> &[Metric] {
-        &[
-            Metric::Heap,
-            Metric::HeapActive,
-            Metric::HeapResident,
-            Metric::HeapRetained,
-            Metric::HeapMapped,
-        ]
+        &METRICS
     }
 
     fn sample(&mut self, out: &mut [Option<u64>]) {

@@ -23,14 +23,7 @@ use crate::sample::{Metric, Sampler, SamplerSet, nvml, proc, system};
 /// assert!(never_sampled(Metric::Vram, false).is_none());
 /// ```
 pub fn never_sampled(m: Metric, in_process: bool) -> Option<&'static str> {
-    let heap = matches!(
-        m,
-        Metric::Heap
-            | Metric::HeapActive
-            | Metric::HeapResident
-            | Metric::HeapRetained
-            | Metric::HeapMapped
-    );
+    let heap = crate::sample::jemalloc::METRICS.contains(&m);
     if heap && !in_process {
         return Some(
             "the heap metrics are memsoak's own allocator statistics, read only when the embedder runs inside memsoak (run --backend synthetic or candle); a black box's heap is not readable",
