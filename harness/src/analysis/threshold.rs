@@ -142,6 +142,17 @@ impl Threshold {
     }
 }
 
+/// A drift limit to suggest for `m` in a message: an upper one, or a floor
+/// on a fall for a metric whose fall is the bad direction
+/// (`sys_available.slope>-2MiB/min`).
+pub fn example_for(m: Metric) -> String {
+    if m.lower_is_worse() {
+        format!("{m}.slope>-2MiB/min")
+    } else {
+        format!("{m}.slope<2MiB/min")
+    }
+}
+
 /// The thresholds applied when none are given: a slope limit on each main
 /// metric that was sampled.
 pub fn defaults(metrics: &[Metric]) -> Vec<Threshold> {

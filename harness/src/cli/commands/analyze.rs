@@ -168,11 +168,7 @@ pub(super) fn unjudgeable(table: &SampleTable, plan: &AnalyzePlan) -> Result<(),
         return Ok(());
     }
     let m = table.metrics[0];
-    let example = if m.lower_is_worse() {
-        format!("{m}.slope>-2MiB/min")
-    } else {
-        format!("{m}.slope<2MiB/min")
-    };
+    let example = threshold::example_for(m);
     let by = if plan.thresholds.is_empty() {
         "no default threshold judges".to_string()
     } else {

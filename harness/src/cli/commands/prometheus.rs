@@ -73,7 +73,7 @@ fn unjudgeable(series: &[Series], plan: &PrometheusPlan) -> Result<(), String> {
     };
     match fitted.iter().find(|(_, m)| !judged_by(*m)) {
         Some((s, m)) => Err(format!(
-            "--query {q}: series {} is read as {m}, which {}: give -t (e.g. {m}.{example})",
+            "--query {q}: series {} is read as {m}, which {}: give -t (e.g. {example})",
             s.name(),
             if given.is_empty() {
                 "has no default threshold"
@@ -83,11 +83,7 @@ fn unjudgeable(series: &[Series], plan: &PrometheusPlan) -> Result<(), String> {
             m = m.name(),
             // NOTE: available memory is bad when it falls: an upper limit
             // on its slope (`sys_available.slope<2MiB/min`) was suggested.
-            example = if m.lower_is_worse() {
-                "slope>-2MiB/min"
-            } else {
-                "slope<2MiB/min"
-            },
+            example = crate::analysis::threshold::example_for(*m),
         )),
         None => Ok(()),
     }
