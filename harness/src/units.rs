@@ -23,6 +23,12 @@ pub enum UnitError {
     /// Not a size such as `512KiB`, `2MiB`, `1GiB`.
     #[error("invalid size `{0}` (expected e.g. 512KiB, 2MiB, 1GiB, 100MB)")]
     Size(String),
+    /// A size whose unit could mean more than one thing: `2m`, `2mb` and
+    /// `2Mb` (megabytes, mebibytes, or bits).
+    #[error(
+        "size `{0}` has no clear unit: write `{1}MiB` (×1024²) or `{1}MB` (×1000²); a unit ends in B for bytes, and `k`, `m`, `g` or a lowercase b could mean either, or bits"
+    )]
+    SizeUnit(String, String),
     /// Not a rate such as `2MiB/min`.
     #[error("invalid rate `{0}` (expected SIZE/UNIT, e.g. 2MiB/min, 64KiB/s, 1GiB/h)")]
     Rate(String),
@@ -97,6 +103,20 @@ pub fn parse_size(s: &str) -> Result<f64, UnitError> {
             Ok(v)
         };
     }
+    let (number, unit) = t.split_at(
+        t.len()
+            - t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .len(),
+    );
+    let unit = unit.trim();
+    if !clear_unit(unit) {
+        let named = !number.is_empty() && unit.chars().all(|c| c.is_ascii_alphabetic());
+        return Err(if named && number.parse::<f64>().is_ok() {
+            UnitError::SizeUnit(s.to_string(), number.to_string())
+        } else {
+            UnitError::Size(s.to_string())
+        });
+    }
     let v = t
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64() as f64)
@@ -105,6 +125,23 @@ pub fn parse_size(s: &str) -> Result<f64, UnitError> {
         return Err(UnitError::SizeTooLarge(s.to_string()));
     }
     Ok(v)
+}
+
+/// Whether a size's unit says one thing: `B`, or a decimal or binary
+/// prefix before an uppercase `B` (`kB`, `MB`, `KiB`, `MiB`, `GIB`).
+///
+/// NOTE: bytesize reads `2m`, `2mb` and `2Mb` as 2 MB (2,000,000 bytes); a
+/// user who typed `rss.max<2m` may have meant mebibytes, and `Mb` is
+/// megabits. memsoak refuses those forms rather than guess.
+fn clear_unit(unit: &str) -> bool {
+    let Some(prefix) = unit.strip_suffix('B') else {
+        return false;
+    };
+    let prefix = prefix
+        .strip_suffix(['i', 'I'])
+        .filter(|p| !p.is_empty())
+        .unwrap_or(prefix);
+    prefix.is_empty() || (prefix.len() == 1 && "kmgtpeKMGTPE".contains(prefix))
 }
 
 /// A time unit of a rate.
@@ -156,6 +193,7 @@ pub fn parse_rate(s: &str) -> Result<(f64, PerTime), UnitError> {
     };
     let bytes = parse_size(size).map_err(|e| match e {
         UnitError::SizeTooLarge(_) => UnitError::RateTooLarge(s.to_string()),
+        unclear @ UnitError::SizeUnit(..) => unclear,
         _ => err(),
     })?;
     Ok((bytes / per.seconds(), per))
@@ -349,6 +387,30 @@ mod tests {
         assert!(parse_size("-1MiB").is_err());
         assert!(parse_size("lots").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn a_size_whose_unit_could_mean_two_things_is_refused() {
+        for ok in ["2MiB", "2MIB", "2MB", "2 kB", "2KB", "3GiB", "7B", "1.5EiB"] {
+            assert!(parse_size(ok).is_ok(), "{ok}");
+        }
+        for unclear in ["2m", "2mib", "2mb", "2Mb", "2k", "2 g", "2Mib", "1.5kb"] {
+            let number = unclear
+                .split(|c: char| c.is_alphabetic() || c == ' ')
+                .next()
+                .unwrap();
+            assert_eq!(
+                parse_size(unclear),
+                Err(UnitError::SizeUnit(unclear.into(), number.into())),
+                "{unclear}"
+            );
+        }
+        let e = parse_size("2m").unwrap_err().to_string();
+        assert!(e.contains("`2MiB`") && e.contains("`2MB`"), "{e}");
+        assert!(parse_size("2iB").is_err());
+        assert!(matches!(parse_size("2MiBs"), Err(UnitError::SizeUnit(..))));
+        assert!(matches!(parse_rate("2m/min"), Err(UnitError::SizeUnit(..))));
+        assert!(parse_rate("2MB/min").is_ok());
     }
 
     #[test]
