@@ -115,9 +115,10 @@ pub struct Evidence {
     /// whole steady state's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_from_s: Option<f64>,
-    /// The fit tested no trend: one ramp and drop back (the `long-cycle`
-    /// model, p = 1, its interval the data's range). No growth found there
-    /// is not evidence of none.
+    /// The fit read one to three drops (the `long-cycle` model): no trend
+    /// test (p = 1, its interval the data's range), or one on three floors'
+    /// single degree of freedom. No growth found there is not evidence of
+    /// none.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub untested: bool,
 }
