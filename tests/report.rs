@@ -658,23 +658,50 @@ fn a_regression_of_run_baseline_fails_the_run_in_its_own_files() {
     // Regression: `run --baseline` exited 1 on a regression while its
     // report.json, summary.md and junit.xml said pass, exit 0, and
     // `summarize` of the folder passed.
+    // Regression: its closing line "memsoak: PASS (exit 0)" came before
+    // the comparison, and a second line "memsoak: FAIL" after it.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("leak");
-    let o = memsoak()
-        .args(run_args(&out, Some("linear:4KiB")))
-        .args(["-t", "rss.max<10GiB", "--baseline"])
-        .arg(&runs().clean)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    // The last line says what stands: the run's own closing line (a pass)
-    // came before the comparison.
-    let err = stderr(&o);
-    let last = err.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("memsoak: FAIL (exit 1) · a regression against baseline "),
-        "{err}"
-    );
+    let loud = tmp.path().join("loud");
+    let soak = |out: &Path, quiet: bool| {
+        memsoak()
+            .args(
+                run_args(out, Some("linear:4KiB"))
+                    .into_iter()
+                    .filter(|a| quiet || a != "-q"),
+            )
+            .args(["-t", "rss.max<10GiB", "--baseline"])
+            .arg(&runs().clean)
+            .output()
+            .unwrap()
+    };
+    // With -q and without: one closing verdict line, the regression's.
+    let (o, l) = std::thread::scope(|s| {
+        let q = s.spawn(|| soak(&out, true));
+        let l = s.spawn(|| soak(&loud, false));
+        (q.join().unwrap(), l.join().unwrap())
+    });
+    for o in [&o, &l] {
+        let err = stderr(o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        let verdicts: Vec<&str> = err
+            .lines()
+            .filter(|l| ["PASS", "FAIL", "ERROR"].iter().any(|v| l.contains(v)))
+            .collect();
+        assert_eq!(verdicts.len(), 1, "{err}");
+        let line = verdicts[0];
+        assert!(
+            line.starts_with(
+                "memsoak: FAIL (exit 1) · ended by duration · regression against baseline clean ("
+            ) && line.contains("rss"),
+            "{err}"
+        );
+    }
+    // Without -q the comparison's details come before the closing line.
+    let err = stderr(&l);
+    let details = err.find("memsoak: REGRESSION against baseline clean (exit 1)");
+    let closing = err.find("memsoak: FAIL (exit 1)");
+    assert!(details.is_some() && details < closing, "{err}");
     let r = json(&out.join("report.json"));
     let thresholds = r["analysis"]["thresholds"].as_array().unwrap();
     assert!(

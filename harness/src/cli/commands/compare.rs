@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::fail;
+use super::{Concluded, fail};
 use crate::analysis::compare::{self, Comparison, Tolerances};
 use crate::analysis::samples::SampleTable;
 use crate::analysis::verdict::Verdict;
@@ -68,18 +68,24 @@ pub fn compare_folder(
     Ok(c.exit_code)
 }
 
-/// `run --baseline`: compare the run that just wrote its folder `dir`
-/// (and would exit `code`, 0 or 1) with the baseline, and record the
-/// outcome in the run's own files: a regression fails the run (verdict
-/// `fail`, exit 1, `regression` in `report.json`), a comparison that
-/// could not be made makes it an error (exit 2, the reason in `errors`).
-/// Returns the exit code the run's files now hold.
-pub fn gate_run(dir: &Path, choice: &BaselineChoice, code: i32, quiet: bool) -> i32 {
-    let mut run = match RunFolder::load(dir) {
+/// `run --baseline`: compare the run that just wrote its folder (and
+/// would exit `done.code`, 0 or 1) with the baseline, record the outcome
+/// in the run's own files, then print the run's one closing line: a
+/// regression fails the run (verdict `fail`, exit 1, `regression` in
+/// `report.json`, named on the closing line), a comparison that could not
+/// be made makes it an error (exit 2, the reason in `errors`). Returns the
+/// exit code the run's files now hold.
+pub(super) fn gate_run(mut done: Concluded, choice: &BaselineChoice) -> i32 {
+    let code = done.code;
+    let mut run = match RunFolder::load(&done.dir) {
         Ok(run) => run,
         Err(e) => {
-            eprintln!("memsoak: error: comparing with the baseline: {e}");
-            return exit::USAGE;
+            let r = &mut done.report;
+            r.verdict = Verdict::Error;
+            r.exit_code = exit::USAGE;
+            r.errors.push(format!("comparing with the baseline: {e}"));
+            done.code = exit::USAGE;
+            return done.close();
         }
     };
     let (comparison, base_samples, failed) = match judge(&run, choice) {
@@ -129,23 +135,19 @@ pub fn gate_run(dir: &Path, choice: &BaselineChoice, code: i32, quiet: bool) -> 
         );
         code = code.max(exit::USAGE);
     }
-    match &comparison {
-        Some(c) if !quiet => print_comparison(c, Some(code)),
-        Some(_) => {}
-        // NOTE: --quiet silences progress, never the reason a run failed.
-        None => eprintln!("memsoak: error: {}", run.report.errors.join("; ")),
+    if let Some(c) = comparison.as_ref().filter(|_| !done.quiet) {
+        print_comparison(c, Some(code));
     }
-    // NOTE: the run's closing line was printed before the comparison; where
-    // the comparison changed the verdict, the last line says what stands
-    // (with -q too, where the comparison itself prints nothing).
-    if let Some(r) = &run.report.regression {
-        eprintln!(
-            "memsoak: {} (exit {code}) · a regression against baseline {}",
-            run.report.headline(),
-            r.baseline
-        );
+    // NOTE: the closing line comes last, after the comparison: it states
+    // the verdict that stands (a regression, or why no comparison was made;
+    // with -q too). A run's own PASS printed first, then a FAIL below it,
+    // read as a pass to a user and to a grep of the log.
+    Concluded {
+        report: run.report,
+        code,
+        ..done
     }
-    code
+    .close()
 }
 
 /// Compare a loaded run with a baseline and write `compare.json`. Returns

@@ -246,18 +246,45 @@ fn attribution_env(folder: &RunFolder) -> anyhow::Result<Vec<(String, std::ffi::
         .map_err(|e| fail(format!("--attribute: {e}")))
 }
 
-/// Read the report into its classification and projection, write every
-/// report file and print the summary line; returns the exit code. A report
-/// that could not be written turns a pass or a breach into an output error
-/// (exit 2): a gate must not go green with no report behind it.
+/// A soak whose report files are written and whose closing lines are not
+/// printed yet: `run --baseline` compares the run with its baseline first,
+/// so that the one closing line already says whether it regressed.
+struct Concluded {
+    /// The report as written.
+    report: Report,
+    /// The exit code: the report's, or 2 where its files were not written.
+    code: i32,
+    /// The run folder.
+    dir: std::path::PathBuf,
+    quiet: bool,
+}
+
+impl Concluded {
+    /// Print the closing line (the verdict, each threshold and error) and,
+    /// without `-q`, the run folder; returns the exit code.
+    fn close(self) -> i32 {
+        // NOTE: --quiet silences live progress, never the verdict: with it a
+        // breach (exit 1) printed nothing at all, not even which limit broke.
+        // The closing block names the errors too.
+        eprintln!("{}", one_line(&self.report));
+        if !self.quiet {
+            eprintln!("memsoak: run folder: {}", self.dir.display());
+        }
+        self.code
+    }
+}
+
+/// Read the report into its classification and projection and write every
+/// report file; the closing line is [`Concluded::close`]'s to print. A
+/// report that could not be written turns a pass or a breach into an output
+/// error (exit 2): a gate must not go green with no report behind it.
 fn conclude(
     report: Report,
     folder: &RunFolder,
     samples: &SampleTable,
     meta: &RunMeta,
     mon: &Monitor,
-) -> i32 {
-    let quiet = mon.options().quiet;
+) -> Concluded {
     // NOTE: a side file the run could not read back leaves the report
     // without per-process findings, nothing worse.
     let processes = folder.read_processes().ok().flatten();
@@ -278,14 +305,12 @@ fn conclude(
             code = exit::USAGE;
         }
     }
-    // NOTE: --quiet silences live progress, never the verdict: with it a
-    // breach (exit 1) printed nothing at all, not even which limit broke.
-    // The closing block names the errors too.
-    eprintln!("{}", one_line(&report));
-    if !quiet {
-        eprintln!("memsoak: run folder: {}", folder.dir().display());
+    Concluded {
+        report,
+        code,
+        dir: folder.dir().to_path_buf(),
+        quiet: mon.options().quiet,
     }
-    code
 }
 
 /// The closing line printed to stderr.
@@ -296,6 +321,9 @@ fn one_line(r: &Report) -> String {
         r.exit_code,
         r.ended_by
     );
+    if let Some(g) = &r.regression {
+        s.push_str(&format!(" · {}", g.describe()));
+    }
     for t in &r.analysis.thresholds {
         let o = match t.outcome {
             Outcome::Pass => "ok",

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{
-    Ending, INTERRUPT_GRACE, PprofWrite, attribute, attribution_env, conclude, expose, fail,
-    note_cgroup, probe_listen, report_for, stop_name,
+    Concluded, Ending, INTERRUPT_GRACE, PprofWrite, attribute, attribution_env, conclude, expose,
+    fail, note_cgroup, probe_listen, report_for, stop_name,
 };
 use crate::backend::http::Server;
 use crate::backend::{BackendError, BackendInfo, Embedder};
@@ -39,22 +39,25 @@ use crate::workload::{
 
 /// `memsoak run [--baseline NAME|DIR]`: the baseline and its tolerances are
 /// checked before anything runs; the run, then the comparison of its
-/// folder with the baseline. A run that was judged (exit 0 or 1) takes the
-/// worse of its own and the comparison's exit codes, and its folder says
-/// so (see [`super::compare::gate_run`]); any other ending (error, target
-/// failure, signal) keeps its own.
+/// folder with the baseline, then the one closing line. A run that was
+/// judged (exit 0 or 1) takes the worse of its own and the comparison's
+/// exit codes, and its folder and closing line say so (see
+/// [`super::compare::gate_run`]); any other ending (error, target failure,
+/// signal) keeps its own.
 pub fn run(a: &RunArgs) -> Result<i32> {
     let plan = plan::run_plan(a)?;
-    let Some(choice) = plan::run_baseline(a)? else {
-        return soak(plan).map(|(code, _)| code);
-    };
-    super::compare::load_baseline(&choice).map_err(fail)?;
-    let quiet = plan.soak.quiet;
-    let (code, dir) = soak(plan)?;
-    if code > exit::BREACH {
-        return Ok(code);
+    let choice = plan::run_baseline(a)?;
+    if let Some(c) = &choice {
+        super::compare::load_baseline(c).map_err(fail)?;
     }
-    Ok(super::compare::gate_run(&dir, &choice, code, quiet))
+    let done = match soak(plan)? {
+        Ok(done) => done,
+        Err(code) => return Ok(code),
+    };
+    Ok(match choice {
+        Some(c) if done.code <= exit::BREACH => super::compare::gate_run(done, &c),
+        _ => done.close(),
+    })
 }
 
 /// A replay in progress: what reports on it and what stops its waits.
@@ -231,8 +234,10 @@ fn startable(backend: &BackendPlan) -> Result<()> {
     }
 }
 
-/// Soak one plan; returns the exit code and the run folder.
-fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
+/// Soak one plan; returns the run concluded (its files written, its
+/// closing line not yet printed), or `Err(code)` where a signal stopped it
+/// before anything was sampled (memsoak has said so).
+fn soak(mut plan: RunPlan) -> Result<std::result::Result<Concluded, i32>> {
     let cancel = Cancel::default();
     let (workload, replay) = build_workload(&plan, &cancel)?;
     let workload_name = workload.name();
@@ -290,7 +295,7 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
     let signals = Signals::install().context("installing signal handlers")?;
     let embedder = match build_embedder(&plan.backend, &folder, &signals)? {
         Ok(e) => e,
-        Err(code) => return Ok((code, dir)),
+        Err(code) => return Ok(Err(code)),
     };
     let info: BackendInfo = embedder.info();
     // NOTE: the command line may hold a URL with a password or token.
@@ -457,5 +462,5 @@ fn soak(mut plan: RunPlan) -> Result<(i32, std::path::PathBuf)> {
     }
     note_cgroup(&mut report, cgroup.as_ref());
     attribute(&mut report, &folder, PprofWrite::Always);
-    Ok((conclude(report, &folder, &samples, &meta, &mon), dir))
+    Ok(Ok(conclude(report, &folder, &samples, &meta, &mon)))
 }

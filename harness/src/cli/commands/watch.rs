@@ -178,5 +178,5 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     report.notes = notes;
     note_cgroup(&mut report, cgroup.as_ref());
     attribute(&mut report, &folder, PprofWrite::Always);
-    Ok(conclude(report, &folder, &samples, &meta, &mon))
+    Ok(conclude(report, &folder, &samples, &meta, &mon).close())
 }
