@@ -11,6 +11,7 @@ use std::process::Command;
 
 use common::{
     Outcome, cannot_run, fixture, marked_pids, memsoak, outcome_of, report, rows, run_with, skip,
+    summary,
 };
 use serde_json::Value;
 
@@ -366,6 +367,15 @@ fn watch_duration_end_stops_the_tree_and_leaves_nothing() {
     let r = report(&o.dir);
     assert_eq!(r["ended_by"], "duration");
     assert_eq!(r["target"]["stop"]["left"], 0);
+    // Regression: memsoak's own SIGTERM at the end read "killed by
+    // SIGTERM (signal 15)", like a crash.
+    assert_eq!(r["target"]["status"]["by_memsoak"], true, "{}", r["target"]);
+    let md = summary(&o.dir);
+    assert!(
+        md.contains("(stopped by memsoak (SIGTERM) at the end of --duration)")
+            && !md.contains("killed by"),
+        "{md}"
+    );
     let pid = r["target"]["pid"].as_u64().unwrap();
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),

@@ -42,6 +42,12 @@ pub enum TargetStatus {
         signal: i32,
         /// Signal name (`SIGKILL`).
         name: String,
+        /// Whether memsoak sent it, stopping the tree at the end of a soak
+        /// (its `--duration`, a fail-fast stop, an interrupt): no crash and
+        /// no signal from outside. Absent (false) in reports written before
+        /// it was recorded, and wherever it is not memsoak's own.
+        #[serde(default, skip_serializing_if = "is_false")]
+        by_memsoak: bool,
     },
     /// An attached pid disappeared (its exit status is not ours to know).
     Gone,
@@ -49,10 +55,16 @@ pub enum TargetStatus {
 
 impl TargetStatus {
     /// Whether the target ended in a way that counts as a failure (non-zero
-    /// exit or a signal).
+    /// exit or a signal memsoak did not send).
     pub fn is_failure(&self) -> bool {
         matches!(self, TargetStatus::Exited { code } if *code != 0)
-            || matches!(self, TargetStatus::Signalled { .. })
+            || matches!(
+                self,
+                TargetStatus::Signalled {
+                    by_memsoak: false,
+                    ..
+                }
+            )
     }
 
     /// One line for people.
@@ -60,12 +72,40 @@ impl TargetStatus {
         match self {
             TargetStatus::Running => "running".into(),
             TargetStatus::Exited { code } => format!("exited with status {code}"),
-            TargetStatus::Signalled { name, signal } => {
+            TargetStatus::Signalled {
+                name,
+                by_memsoak: true,
+                ..
+            } => format!("stopped by memsoak ({name})"),
+            TargetStatus::Signalled { name, signal, .. } => {
                 format!("killed by {name} (signal {signal})")
             }
             TargetStatus::Gone => "exited (status unknown: attached by pid)".into(),
         }
     }
+
+    /// This status, marked as memsoak's own stop where it is the signal
+    /// memsoak sent the tree: SIGTERM, or SIGKILL once the grace had run
+    /// out (`killed`).
+    fn stopped_by_memsoak(self, killed: bool) -> TargetStatus {
+        match self {
+            TargetStatus::Signalled { signal, name, .. }
+                if signal == libc::SIGTERM || (killed && signal == libc::SIGKILL) =>
+            {
+                TargetStatus::Signalled {
+                    signal,
+                    name,
+                    by_memsoak: true,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// For serde: a flag that is off is left out of the file.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The name of a signal number.
@@ -115,6 +155,45 @@ pub struct TargetReport {
     /// Last bytes of its stderr.
     #[serde(default)]
     pub stderr_tail: String,
+}
+
+impl TargetReport {
+    /// How the target ended, for people, in a run that `ended_by` (the
+    /// report's `ended_by`): a stop of memsoak's own says why it came.
+    ///
+    /// ```
+    /// use memsoak::target::{TargetReport, TargetStatus};
+    /// let t = TargetReport {
+    ///     pid: 7,
+    ///     command: None,
+    ///     status: TargetStatus::Signalled { signal: 15, name: "SIGTERM".into(), by_memsoak: true },
+    ///     stop: None,
+    ///     stderr_tail: String::new(),
+    /// };
+    /// assert_eq!(t.describe("duration"), "stopped by memsoak (SIGTERM) at the end of --duration");
+    /// ```
+    pub fn describe(&self, ended_by: &str) -> String {
+        let how = self.status.describe();
+        if !matches!(
+            self.status,
+            TargetStatus::Signalled {
+                by_memsoak: true,
+                ..
+            }
+        ) {
+            return how;
+        }
+        let why = match ended_by {
+            "duration" => "at the end of --duration",
+            "fail_fast" => "on a fail-fast stop",
+            "interrupted" => "when memsoak was interrupted",
+            "workload_exhausted" => "when the workload ran out",
+            "backend_error" => "after the backend failed",
+            "output_error" => "after an output error",
+            _ => "at the end of the run",
+        };
+        format!("{how} {why}")
+    }
 }
 
 /// A watched process tree.
@@ -380,7 +459,7 @@ impl Target {
             if let Ok(Some(st)) = child.try_wait()
                 && self.status == TargetStatus::Running
             {
-                self.status = status_of(st);
+                self.status = status_of(st).stopped_by_memsoak(killed);
             }
             reap_orphans();
             pids.retain(|p| proc::alive(*p));
@@ -406,7 +485,7 @@ impl Target {
         if let Ok(st) = child.wait()
             && self.status == TargetStatus::Running
         {
-            self.status = status_of(st);
+            self.status = status_of(st).stopped_by_memsoak(killed);
         }
         reap_orphans();
         if let Some(w) = self.watchdog.take() {
@@ -495,6 +574,7 @@ fn status_of(st: std::process::ExitStatus) -> TargetStatus {
         (None, Some(signal)) => TargetStatus::Signalled {
             signal,
             name: signal_name(signal),
+            by_memsoak: false,
         },
         (None, None) => TargetStatus::Exited { code: -1 },
     }
@@ -584,6 +664,55 @@ mod tests {
         assert_eq!(t.stop_tree(Duration::from_millis(300)), out);
         assert!(tree.iter().all(|p| !proc::alive(*p)));
         assert!(t.stderr_tail().contains("started"));
+        // The SIGKILL was memsoak's own, after the grace: no failure.
+        assert_eq!(
+            t.status(),
+            &TargetStatus::Signalled {
+                signal: 9,
+                name: "SIGKILL".into(),
+                by_memsoak: true
+            }
+        );
+        assert!(!t.status().is_failure());
+    }
+
+    #[test]
+    fn a_stop_of_memsoaks_own_is_told_from_a_signal_from_outside() {
+        // Regression: a target memsoak stopped with SIGTERM at the end of
+        // --duration read "killed by SIGTERM (signal 15)", like a crash.
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("e.log");
+        let mut t = Target::spawn(&sh("sleep 30"), &log, true).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let out = t.stop_tree(Duration::from_secs(5));
+        assert!(!out.killed);
+        let report = |status: &TargetStatus| TargetReport {
+            pid: 1,
+            command: None,
+            status: status.clone(),
+            stop: Some(out.clone()),
+            stderr_tail: String::new(),
+        };
+        assert_eq!(
+            report(t.status()).describe("duration"),
+            "stopped by memsoak (SIGTERM) at the end of --duration"
+        );
+        assert_eq!(
+            report(t.status()).describe("fail_fast"),
+            "stopped by memsoak (SIGTERM) on a fail-fast stop"
+        );
+        assert!(!t.status().is_failure());
+        // The same signal, sent by someone else, before memsoak stopped it.
+        let mut t = Target::spawn(&sh("kill -TERM $$"), &log, true).unwrap();
+        let start = Instant::now();
+        while t.poll() == TargetStatus::Running && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t.stop_tree(Duration::from_millis(100));
+        assert_eq!(
+            report(t.status()).describe("target_failed"),
+            "killed by SIGTERM (signal 15)"
+        );
         assert!(t.status().is_failure());
     }
 
@@ -610,7 +739,8 @@ mod tests {
             t.poll(),
             TargetStatus::Signalled {
                 signal: 9,
-                name: "SIGKILL".into()
+                name: "SIGKILL".into(),
+                by_memsoak: false
             }
         );
     }

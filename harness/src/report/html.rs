@@ -174,7 +174,7 @@ fn run_table(ctx: &ExportContext<'_>) -> Markup {
             @if let Some(t) = &r.target {
                 (row("target", html! {
                     code { (t.command.as_ref().map_or(format!("pid {}", t.pid), |c| c.join(" "))) }
-                    " (" (t.status.describe()) ")"
+                    " (" (t.describe(&r.ended_by)) ")"
                 }))
             }
             @if let Some(h) = host { (row("host", h)) }

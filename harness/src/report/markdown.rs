@@ -64,7 +64,7 @@ impl Markdown {
                 .command
                 .as_ref()
                 .map_or(format!("pid {}", t.pid), |c| c.join(" "));
-            let _ = write!(what, " · target `{cmd}` ({})", t.status.describe());
+            let _ = write!(what, " · target `{cmd}` ({})", t.describe(&r.ended_by));
         }
         let _ = writeln!(
             s,

@@ -308,6 +308,7 @@ mod tests {
             notes in prop::collection::vec("\\PC{0,12}", 0..3),
             exit_code in -1i32..200,
             target in any::<bool>(),
+            by_memsoak in any::<bool>(),
         ) {
             let t = table(rows, slope, &noise, items);
             let analysis = analyze(&t, &AnalysisOptions {
@@ -336,7 +337,7 @@ mod tests {
                 target: target.then(|| TargetReport {
                     pid: 42,
                     command: Some(notes.clone()),
-                    status: TargetStatus::Signalled { signal: 15, name: "SIGTERM".into() },
+                    status: TargetStatus::Signalled { signal: 15, name: "SIGTERM".into(), by_memsoak },
                     stop: Some(StopOutcome { processes: 2, killed: true, left: 0 }),
                     stderr_tail: notes.concat(),
                 }),
@@ -356,6 +357,7 @@ mod tests {
             let text = r.to_json();
             prop_assert_eq!(round_trip(&r), text);
             prop_assert_eq!(Report::from_json(&r.to_json()).unwrap().min_growth, min_growth);
+            prop_assert_eq!(Report::from_json(&r.to_json()).unwrap().target, r.target);
         }
     }
 
