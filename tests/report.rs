@@ -735,10 +735,74 @@ fn a_regression_of_run_baseline_fails_the_run_in_its_own_files() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let sum = read(&tmp.path().join("sum/summary.md"));
+    // Its compare.json holds the same regression: counted once.
     assert!(
         sum.contains("regression vs baseline `clean`")
-            && sum.contains("regression against baseline clean (rss"),
+            && sum
+                .matches("regression against baseline clean (rss")
+                .count()
+                == 1,
         "{sum}"
+    );
+}
+
+#[test]
+fn summarize_counts_a_regression_a_separate_compare_left_in_compare_json() {
+    // Regression: `summarize` ignored the compare.json of a separate
+    // `memsoak compare RUN --baseline X` step (exit 1), and counted a run
+    // that regressed as passing.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("leak");
+    let o = memsoak()
+        .args(run_args(&out, Some("linear:4KiB")))
+        .args(["-t", "rss.max<10GiB"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = memsoak()
+        .arg("compare")
+        .arg(&out)
+        .arg("-q")
+        .arg("--baseline")
+        .arg(&runs().clean)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summarize = |name: &str| {
+        memsoak()
+            .arg("summarize")
+            .arg(&out)
+            .arg("-q")
+            .arg("--out")
+            .arg(tmp.path().join(name))
+            .output()
+            .unwrap()
+    };
+    let o = summarize("sum");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let sum = read(&tmp.path().join("sum/summary.md"));
+    assert!(sum.contains("1 run: 0 pass, 1 fail, 0 error"), "{sum}");
+    assert!(
+        sum.contains("| ❌ FAIL |")
+            && sum.contains("regression vs baseline `clean`")
+            && sum
+                .matches("regression against baseline clean (rss")
+                .count()
+                == 1,
+        "{sum}"
+    );
+    // A compare.json that cannot be read is a bad input: one line naming it.
+    std::fs::write(out.join("compare.json"), "{").unwrap();
+    let o = summarize("sum2");
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(
+        e.contains(&format!(
+            "{}: invalid JSON",
+            out.join("compare.json").display()
+        )),
+        "{e}"
     );
 }
 

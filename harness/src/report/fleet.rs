@@ -9,7 +9,7 @@ use quick_junit::TestSuite;
 use crate::analysis::compare::slope_text;
 use crate::analysis::verdict::Verdict;
 use crate::analysis::{Analysis, Outcome, ThresholdResult};
-use crate::runfolder::{Report, RunMeta};
+use crate::runfolder::{Regression, Report, RunMeta};
 use crate::units::fmt_secs;
 
 /// One run of the matrix, as the command judged it.
@@ -26,6 +26,9 @@ pub struct FleetRow<'a> {
     /// Why the verdict is what it is, when the report alone does not say
     /// (no report, interrupted).
     pub why: Option<&'a str>,
+    /// The regression against a baseline that failed it: its report's
+    /// (`run --baseline`), or its `compare.json`'s.
+    pub regression: Option<&'a Regression>,
 }
 
 fn icon(v: Verdict) -> &'static str {
@@ -87,9 +90,9 @@ fn report_drift(r: &Report) -> String {
         })
 }
 
-/// The breached column: the thresholds that failed, and for a report of
-/// series in how many of them.
-fn breached(r: &Report) -> String {
+/// The breached column: the thresholds that failed, the regression, and
+/// for a report of series in how many of them.
+fn breached(r: &Report, regression: Option<&Regression>) -> String {
     let mut exprs: Vec<String> = Vec::new();
     for (_, a) in judged_parts(r) {
         for t in a.thresholds.iter().filter(|t| t.outcome == Outcome::Fail) {
@@ -99,7 +102,7 @@ fn breached(r: &Report) -> String {
             }
         }
     }
-    if let Some(g) = &r.regression {
+    if let Some(g) = regression {
         exprs.push(format!("regression vs baseline `{}`", cell(&g.baseline)));
     }
     if r.series.is_empty() {
@@ -177,7 +180,7 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
                 what(r),
                 fmt_secs(r.analysis.duration_s),
                 report_drift(r),
-                breached(r),
+                breached(r, row.regression),
             ),
             None => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
@@ -231,7 +234,7 @@ pub fn summary_md(worst: Verdict, rows: &[FleetRow<'_>], noun: (&str, &str)) -> 
                 );
             }
         }
-        if let Some(g) = &r.regression {
+        if let Some(g) = row.regression {
             let _ = writeln!(
                 details,
                 "- `{}`: {} (its `compare.json` holds the detail)",
@@ -326,6 +329,7 @@ mod tests {
                 report: Some(&r),
                 meta: None,
                 why: None,
+                regression: None,
             },
             FleetRow {
                 name: "cell-b",
@@ -333,6 +337,7 @@ mod tests {
                 report: None,
                 meta: None,
                 why: Some("no report.json: the run did not finish"),
+                regression: None,
             },
         ];
         let md = summary_md(Verdict::Error, &rows, ("run", "runs"));
@@ -369,6 +374,7 @@ mod tests {
             report: Some(&open),
             meta: None,
             why: None,
+            regression: None,
         };
         let md = summary_md(Verdict::Pass, &[row], ("run", "runs"));
         // Regression: "1 runs".

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{FolderError, REPORT_JSON, RUN_JSON, RunFolder, RunMeta, SAMPLES_CSV};
+use crate::analysis::compare::Comparison;
 use crate::runfolder::Report;
 
 /// How deep below a given folder run folders are looked for
@@ -32,6 +33,9 @@ pub struct Cell {
     pub report: Option<Report>,
     /// Its `run.json`, when present and valid (git commit, backend...).
     pub meta: Option<RunMeta>,
+    /// Its `compare.json`, when a `memsoak compare` (or `run --baseline`)
+    /// left one.
+    pub comparison: Option<Comparison>,
 }
 
 impl Cell {
@@ -75,7 +79,7 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, unsearched: &mut Ve
 /// Every run folder at or under `dirs` (each a run folder, or a folder of
 /// them up to four levels down), in the order given and by name below
 /// each. A folder given that does not exist, or holds no run folder, and a
-/// `report.json` that cannot be read, are errors: a gate over a matrix
+/// `report.json` or `compare.json` that cannot be read, are errors: a gate over a matrix
 /// must not pass on a cell it could not read. A run reached twice (`A A`,
 /// `S S/A`, `A ./A/`) is one cell, where it is first met. The folders
 /// where the search stopped with folders left below are named
@@ -128,10 +132,14 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Found, FolderError> {
             } else {
                 None
             };
+            // NOTE: a separate `memsoak compare` step's regression is a
+            // failure of the run: one that cannot be read must not pass.
+            let comparison = folder.read_comparison()?;
             cells.push(Cell {
                 meta: folder.read_meta().ok(),
                 dir,
                 report,
+                comparison,
             });
         }
     }

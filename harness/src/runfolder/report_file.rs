@@ -112,6 +112,20 @@ pub struct Regression {
 }
 
 impl Regression {
+    /// The regression a comparison found (`compare.json`), if it found one:
+    /// its baseline and the metrics that regressed.
+    pub fn from_comparison(c: &crate::analysis::compare::Comparison) -> Option<Regression> {
+        c.regression.then(|| Regression {
+            baseline: c.baseline.name.clone(),
+            metrics: c
+                .metrics
+                .iter()
+                .filter(|m| m.regression)
+                .map(|m| m.metric)
+                .collect(),
+        })
+    }
+
     /// One line for people: `regression against baseline flat (rss, heap)`.
     ///
     /// ```

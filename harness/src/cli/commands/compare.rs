@@ -95,15 +95,7 @@ pub(super) fn gate_run(mut done: Concluded, choice: &BaselineChoice) -> i32 {
     let report = &mut run.report;
     match (&comparison, failed) {
         (Some(c), _) if c.regression => {
-            report.regression = Some(Regression {
-                baseline: c.baseline.name.clone(),
-                metrics: c
-                    .metrics
-                    .iter()
-                    .filter(|m| m.regression)
-                    .map(|m| m.metric)
-                    .collect(),
-            });
+            report.regression = Regression::from_comparison(c);
             if report.verdict == Verdict::Pass {
                 report.verdict = Verdict::Fail;
             }

@@ -190,6 +190,7 @@ pub fn analyze(plan: &PrometheusPlan) -> Result<i32> {
                 report: Some(r),
                 meta: None,
                 why: None,
+                regression: r.regression.as_ref(),
             })
         })
         .collect();

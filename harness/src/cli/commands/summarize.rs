@@ -12,27 +12,51 @@ use crate::cli::plan::SummarizePlan;
 use crate::report::bencher;
 use crate::report::fleet::{FleetRow, junit_xml, summary_md};
 use crate::runfolder::matrix::{Cell, Found, MAX_DEPTH, discover};
-use crate::runfolder::{BENCHER_JSON, JUNIT_XML, REPORT_JSON, RunFolder, SUMMARY_MD};
+use crate::runfolder::{BENCHER_JSON, JUNIT_XML, REPORT_JSON, Regression, RunFolder, SUMMARY_MD};
+
+/// A cell's judgement in the gate.
+struct Judged {
+    verdict: Verdict,
+    /// Why, when its report does not say.
+    why: Option<String>,
+    /// The regression against a baseline that failed it.
+    regression: Option<Regression>,
+}
 
 /// A cell's verdict in the gate, and why when its report does not say: a
 /// run that never wrote its report, or was interrupted, was not judged
-/// whole, so it cannot pass a gate.
-fn judge(c: &Cell) -> (Verdict, Option<String>) {
+/// whole, so it cannot pass a gate. A regression fails the run, whether
+/// `run --baseline` recorded it in the report or a separate `memsoak
+/// compare` left it in `compare.json` (counted once: the report's first).
+fn judge(c: &Cell) -> Judged {
+    let error = |why: String| Judged {
+        verdict: Verdict::Error,
+        why: Some(why),
+        regression: None,
+    };
     match &c.report {
-        None => (
-            Verdict::Error,
-            Some(format!(
-                "no {REPORT_JSON}: the run did not finish (memsoak was killed, or the job died)"
-            )),
-        ),
-        Some(r) if r.interrupted => (
-            Verdict::Error,
-            Some(format!(
-                "interrupted (exit {}): the report covers only part of the run",
-                r.exit_code
-            )),
-        ),
-        Some(r) => (r.verdict, None),
+        None => error(format!(
+            "no {REPORT_JSON}: the run did not finish (memsoak was killed, or the job died)"
+        )),
+        Some(r) if r.interrupted => error(format!(
+            "interrupted (exit {}): the report covers only part of the run",
+            r.exit_code
+        )),
+        Some(r) => {
+            let regression = r
+                .regression
+                .clone()
+                .or_else(|| c.comparison.as_ref().and_then(Regression::from_comparison));
+            let verdict = match (&regression, r.verdict) {
+                (Some(_), Verdict::Pass) => Verdict::Fail,
+                (_, v) => v,
+            };
+            Judged {
+                verdict,
+                why: None,
+                regression,
+            }
+        }
     }
 }
 
@@ -65,21 +89,22 @@ fn stopped_note(unsearched: &[std::path::PathBuf]) -> Option<String> {
 /// `memsoak summarize`: write the summary and exit with the worst verdict.
 pub fn summarize(plan: &SummarizePlan) -> Result<i32> {
     let Found { cells, unsearched } = discover(&plan.dirs).map_err(fail)?;
-    let judged: Vec<(Verdict, Option<String>)> = cells.iter().map(judge).collect();
+    let judged: Vec<Judged> = cells.iter().map(judge).collect();
     let names: Vec<String> = cells.iter().map(Cell::name).collect();
     let rows: Vec<FleetRow<'_>> = cells
         .iter()
         .zip(&judged)
         .zip(&names)
-        .map(|((c, (v, why)), name)| FleetRow {
+        .map(|((c, j), name)| FleetRow {
             name,
-            verdict: *v,
+            verdict: j.verdict,
             report: c.report.as_ref(),
             meta: c.meta.as_ref(),
-            why: why.as_deref(),
+            why: j.why.as_deref(),
+            regression: j.regression.as_ref(),
         })
         .collect();
-    let overall = worst(judged.iter().map(|j| j.0));
+    let overall = worst(judged.iter().map(|j| j.verdict));
     let mut md = summary_md(overall, &rows, ("run", "runs"));
     let stopped = stopped_note(&unsearched);
     if let Some(note) = &stopped {
