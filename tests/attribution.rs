@@ -245,7 +245,7 @@ fn the_http_backend_refuses_attribute_without_serve_in_one_line() {
             "http://127.0.0.1:9/v1/embeddings",
             "--attribute",
             "--duration",
-            "5s",
+            "10s",
         ],
         &[],
         &[],

@@ -232,7 +232,7 @@ fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
     ];
     for (extra, env) in cases {
         let o = run_with(
-            &[&["run", "--duration", "5s", "-q"][..], extra].concat(),
+            &[&["run", "--duration", "10s", "-q"][..], extra].concat(),
             &[],
             env,
         );
@@ -244,7 +244,7 @@ fn candle_without_a_model_is_exit_2_saying_how_to_get_one_and_leaves_nothing() {
     // Without --out: no reports/<run>/ folder appears either.
     let tmp = tempfile::tempdir().unwrap();
     let out = memsoak()
-        .args(["run", "--duration", "5s", "-q"])
+        .args(["run", "--duration", "10s", "-q"])
         .env("MEMSOAK_MODEL_DIR", empty_dir)
         .current_dir(tmp.path())
         .output()

@@ -343,7 +343,7 @@ fn a_target_gone_before_the_first_sample_is_exit_2_not_a_pass() {
     }
     // A second run into the same folder is refused, the first left whole.
     let again = memsoak()
-        .args(["watch", "--duration", "2s", "--out"])
+        .args(["watch", "--duration", "10s", "--out"])
         .arg(&o.dir)
         .args(["--", "true"])
         .output()
@@ -1062,13 +1062,31 @@ fn bad_inputs_are_one_line_and_exit_2() {
             ],
             "--write-embeddings /nonexistent-dir/e.npy: its folder /nonexistent-dir does not exist",
         ),
-        (&["watch", "--duration", "2s"], "needs a target"),
+        (&["watch", "--duration", "10s"], "needs a target"),
+        // Regression: ran the whole 5 s, then exit 2: its 7 samples fit no
+        // drift (8 needed).
+        (
+            &["watch", "--duration", "5s", "--", "python3", "-c", "pass"],
+            "--duration 5s at --sample-every 1s takes at most 7 samples, and fitting a drift needs 8 after warm-up: give --duration 6s or longer, or --sample-every 833ms or shorter",
+        ),
+        (
+            &[
+                "run",
+                "--backend",
+                "synthetic",
+                "--duration",
+                "5s",
+                "--warmup",
+                "2s",
+            ],
+            "--duration 5s at --sample-every 1s takes at most 7 samples, 2 of them in --warmup 2s, and fitting a drift needs 8 after warm-up: give --duration 8s or longer, or --sample-every 500ms or shorter, or a shorter --warmup",
+        ),
         // Regression: passed after the run with nothing judged.
         (
             &[
                 "watch",
                 "--duration",
-                "3s",
+                "10s",
                 "-t",
                 "rss.slope_per_1k<64KiB",
                 "--",
@@ -1083,7 +1101,7 @@ fn bad_inputs_are_one_line_and_exit_2() {
             &[
                 "watch",
                 "--duration",
-                "3s",
+                "10s",
                 "-t",
                 "rss.slope_per_1k<64KiB",
                 "-t",
@@ -1100,7 +1118,7 @@ fn bad_inputs_are_one_line_and_exit_2() {
             &[
                 "watch",
                 "--duration",
-                "3s",
+                "10s",
                 "-t",
                 "heap.slope<1MiB/min",
                 "--",
@@ -1123,15 +1141,15 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "heap_active.max<1GiB: `heap_active` is never sampled by run --backend command",
         ),
         (
-            &["watch", "--duration", "2s", "--", "/definitely/not/here"],
+            &["watch", "--duration", "10s", "--", "/definitely/not/here"],
             "cannot start",
         ),
         (
-            &["watch", "--duration", "2s", "--", "no-such-command-here"],
+            &["watch", "--duration", "10s", "--", "no-such-command-here"],
             "cannot start `no-such-command-here`: not found on $PATH",
         ),
         (
-            &["watch", "--duration", "2s", "--pid", "4194304"],
+            &["watch", "--duration", "10s", "--pid", "4194304"],
             "--pid: no running process with pid 4194304",
         ),
         (
@@ -1337,7 +1355,7 @@ fn a_folder_given_for_an_input_file_is_named_a_directory() {
         "[[source]]\nkind = \"text\"\npath = \"corpus.txt\"\n",
     )
     .unwrap();
-    let synthetic = ["run", "--backend", "synthetic", "--duration", "1s"];
+    let synthetic = ["run", "--backend", "synthetic", "--duration", "10s"];
     let cases: &[(&[&str], &str)] = &[
         (
             &["--workload", "corpus.txt"],

@@ -319,7 +319,7 @@ fn watch_samples_a_named_cgroup_and_names_an_oom_kill() {
         &[
             "watch",
             "--duration",
-            "2s",
+            "10s",
             "--cgroup",
             not_cg,
             "--",
@@ -465,7 +465,7 @@ fn metrics_listen_serves_live_series_and_refuses_a_public_address_without_consen
             "--backend",
             "synthetic",
             "--duration",
-            "2s",
+            "10s",
             "--metrics-listen",
             "0.0.0.0:9464",
         ],
@@ -477,8 +477,8 @@ fn metrics_listen_serves_live_series_and_refuses_a_public_address_without_consen
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     for cmd in [
-        &["run", "--backend", "synthetic", "--duration", "2s"][..],
-        &["watch", "--duration", "2s"][..],
+        &["run", "--backend", "synthetic", "--duration", "10s"][..],
+        &["watch", "--duration", "10s"][..],
     ] {
         let mut args = cmd.to_vec();
         args.extend(["--metrics-listen", addr.as_str()]);

@@ -813,7 +813,7 @@ fn compare_refuses_a_run_that_ended_in_error() {
     let tmp = tempfile::tempdir().unwrap();
     let w = tmp.path().join("w");
     let o = memsoak()
-        .args(["watch", "--duration", "5s", "-q", "--out"])
+        .args(["watch", "--duration", "10s", "-q", "--out"])
         .arg(&w)
         .args(["--", "false"])
         .output()

@@ -57,6 +57,34 @@ impl Warmup {
             Warmup::Fraction(f) => format!("{}%", f * 100.0),
         }
     }
+
+    /// How many of the samples a soak of `duration` takes every `every`
+    /// (on the ticks `0, every, 2·every, …`) this rule cuts at least, as
+    /// [`warmup_index`] cuts them: those before the warm-up's end. `Auto`
+    /// cuts nothing for sure: its cut is found in the samples, after the
+    /// run (and never leaves fewer than [`stats::MIN_DRIFT_POINTS`] of a
+    /// series that has them, see [`stats::warmup_end`]). O(1).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use memsoak::analysis::Warmup;
+    /// let s = Duration::from_secs;
+    /// assert_eq!(Warmup::Time(s(3)).fewest_cut(s(10), s(1)), 3);
+    /// assert_eq!(Warmup::Fraction(0.25).fewest_cut(s(10), s(1)), 3);
+    /// assert_eq!(Warmup::Auto.fewest_cut(s(10), s(1)), 0);
+    /// ```
+    pub fn fewest_cut(self, duration: Duration, every: Duration) -> usize {
+        let end = match self {
+            Warmup::Auto => return 0,
+            Warmup::Time(d) => d.as_secs_f64(),
+            Warmup::Fraction(f) => f * duration.as_secs_f64(),
+        };
+        // The ticks k·every with k·every < end. NOTE: less a hair, so that
+        // a rounding above a whole tick (0.3 × 10 s = 3.0000000000000004 s)
+        // never counts one more than is surely cut.
+        (end / every.as_secs_f64() - 1e-9).ceil().max(0.0) as usize
+    }
 }
 
 /// Settings of an analysis.

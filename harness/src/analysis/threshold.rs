@@ -43,6 +43,14 @@ impl Stat {
             Stat::Min => "min",
         }
     }
+
+    /// Whether it is read off a drift fitted after warm-up (`slope`,
+    /// `slope_per_1k`, `growth`), which needs
+    /// [`crate::stats::MIN_DRIFT_POINTS`] samples there; `max` and `min`
+    /// are read off every sample.
+    pub fn fitted(self) -> bool {
+        matches!(self, Stat::Slope | Stat::SlopePer1k | Stat::Growth)
+    }
 }
 
 /// Comparison operator: the threshold *holds* when `measured OP limit`.
@@ -127,9 +135,7 @@ impl Threshold {
     /// interval is below it; every other drift limit once the estimate is
     /// past it and the trend is significant (and material).
     pub fn judged_at_limit(&self) -> bool {
-        matches!(self.op, Op::Gt | Op::Ge)
-            && self.limit > 0.0
-            && matches!(self.stat, Stat::Slope | Stat::SlopePer1k | Stat::Growth)
+        matches!(self.op, Op::Gt | Op::Ge) && self.limit > 0.0 && self.stat.fitted()
     }
 
     /// Format a measured value of this threshold's statistic.

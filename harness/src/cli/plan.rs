@@ -247,6 +247,10 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
                 .map_err(PlanError)?,
         ),
     };
+    // NOTE: none given → the defaults, a slope limit on rss at least.
+    if thresholds.is_empty() || thresholds.iter().any(|t| t.stat.fitted()) {
+        enough_samples_to_fit(duration, sample_every, warmup, [&nd, &ns, &nw])?;
+    }
     Ok(SoakOptions {
         attribute,
         duration,
@@ -280,6 +284,61 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
             .transpose()
             .map_err(PlanError)?,
     })
+}
+
+/// Refuse a soak whose drift limits can never be judged: fewer samples
+/// after warm-up than a drift fit needs ([`crate::stats::MIN_DRIFT_POINTS`])
+/// even if every tick is taken. It would run to its end, then exit 2 with
+/// its limits unjudged. An automatic warm-up's cut is only known after the
+/// run, so it counts as none (its largest cut never leaves fewer than a fit
+/// needs of a run that has them: `stats::warmup_end`). The line says what to
+/// pass instead. `names`: how the duration, the period and the warm-up are
+/// named (a flag, or a profile's key).
+fn enough_samples_to_fit(
+    duration: Duration,
+    every: Duration,
+    warmup: Warmup,
+    names: [&str; 3],
+) -> Result<(), PlanError> {
+    use crate::soak::sampler::most_samples;
+    let need = crate::stats::MIN_DRIFT_POINTS;
+    let steady =
+        |d: Duration, e: Duration| most_samples(d, e).saturating_sub(warmup.fewest_cut(d, e));
+    if steady(duration, every) >= need {
+        return Ok(());
+    }
+    let [nd, ns, nw] = names;
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    let taken = most_samples(duration, every);
+    let cut = warmup.fewest_cut(duration, every).min(taken);
+    let in_warmup = match cut {
+        0 => String::new(),
+        c => format!(", {c} of them in {nw} {}", warmup.text()),
+    };
+    // The shortest run on whole ticks, and the longest period in whole
+    // milliseconds (10ms at least), that leave enough.
+    let ticks = u32::try_from(duration.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
+    let longer = (ticks.saturating_add(1)..)
+        .take(1_000_000)
+        .map_while(|k| every.checked_mul(k))
+        .find(|&d| steady(d, every) >= need);
+    let faster = (1u32..)
+        .take(1_000_000)
+        .map(|m| Duration::from_millis((duration / m).as_millis() as u64))
+        .take_while(|&e| e >= Duration::from_millis(10))
+        .find(|&e| e < every && steady(duration, e) >= need);
+    let mut give: Vec<String> = Vec::new();
+    give.extend(longer.map(|d| format!("--duration {} or longer", fmt(d))));
+    give.extend(faster.map(|e| format!("--sample-every {} or shorter", fmt(e))));
+    if cut > 0 {
+        give.push("a shorter --warmup".into());
+    }
+    err(format!(
+        "{nd} {} at {ns} {} takes at most {taken} samples{in_warmup}, and fitting a drift needs {need} after warm-up: give {}",
+        fmt(duration),
+        fmt(every),
+        give.join(", or ")
+    ))
 }
 
 /// Which workload to run.
@@ -1650,6 +1709,57 @@ mod tests {
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(180));
         a.duration = Some("10s".into());
         assert_eq!(soak_options(&a).unwrap().duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_soak_too_short_to_fit_a_drift_is_refused_before_it_runs() {
+        // Regression: `watch --duration 5s` (1 s sampling) ran the whole
+        // soak, then exited 2: 7 samples, a drift fit needs 8.
+        let plan = |args: &[&str]| {
+            let mut a = SoakArgs::default();
+            for pair in args.chunks(2) {
+                let v = Some(pair[1].to_string());
+                match pair[0] {
+                    "--duration" => a.duration = v,
+                    "--sample-every" => a.sample_every = v,
+                    "--warmup" => a.warmup = v,
+                    _ => a.thresholds.push(pair[1].into()),
+                }
+            }
+            soak_options(&a).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(
+            plan(&["--duration", "5s"]).unwrap_err(),
+            "--duration 5s at --sample-every 1s takes at most 7 samples, and fitting a drift needs 8 after warm-up: give --duration 6s or longer, or --sample-every 833ms or shorter"
+        );
+        // Each way out it names is enough, and the least that is.
+        assert_eq!(plan(&["--duration", "6s"]), Ok(()));
+        assert_eq!(
+            plan(&["--duration", "5s", "--sample-every", "833ms"]),
+            Ok(())
+        );
+        assert!(plan(&["--duration", "5s", "--sample-every", "834ms"]).is_err());
+        // A fixed warm-up's cut is known: its samples do not count.
+        let e = plan(&["--duration", "10s", "--warmup", "50%"]).unwrap_err();
+        assert_eq!(
+            e,
+            "--duration 10s at --sample-every 1s takes at most 12 samples, 5 of them in --warmup 50%, and fitting a drift needs 8 after warm-up: give --duration 12s or longer, or --sample-every 769ms or shorter, or a shorter --warmup"
+        );
+        assert_eq!(plan(&["--duration", "12s", "--warmup", "50%"]), Ok(()));
+        assert_eq!(plan(&["--duration", "10s", "--warmup", "4s"]), Ok(()));
+        assert!(plan(&["--duration", "10s", "--warmup", "5s"]).is_err());
+        // A cap is judged on every sample: no fit, no minimum. A drift
+        // limit beside it still needs its samples.
+        assert_eq!(plan(&["--duration", "2s", "-t", "rss.max<1GiB"]), Ok(()));
+        let e = plan(&[
+            "--duration",
+            "2s",
+            "-t",
+            "rss.max<1GiB",
+            "-t",
+            "rss.growth<1MiB",
+        ]);
+        assert!(e.unwrap_err().contains("takes at most 4 samples"));
     }
 
     #[test]

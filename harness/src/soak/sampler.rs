@@ -32,6 +32,26 @@ pub fn preallocated(metrics: Vec<Metric>, rows: usize) -> SampleTable {
     t
 }
 
+/// The most samples a soak of `duration` sampled every `period` records:
+/// one on each tick of the fixed cadence from the start (`0, period,
+/// 2·period, …` up to and including `duration`) and the closing one taken
+/// when it stops ([`SamplerThread::join`] with `last_sample`). Fewer where
+/// the target ends early or ticks are overrun. O(1).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use memsoak::soak::sampler::most_samples;
+/// let s = Duration::from_secs;
+/// assert_eq!(most_samples(s(5), s(1)), 7);
+/// ```
+pub fn most_samples(duration: Duration, period: Duration) -> usize {
+    let ticks = duration.as_nanos() / period.as_nanos().max(1);
+    usize::try_from(ticks)
+        .unwrap_or(usize::MAX)
+        .saturating_add(2)
+}
+
 /// A bounded, thinning copy of the samples for live checks: when full, every
 /// other point is dropped and the stride doubles, so the live fits cost the
 /// same however long the run. Its columns are allocated in full at the

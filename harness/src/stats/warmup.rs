@@ -371,6 +371,32 @@ mod tests {
     }
 
     #[test]
+    fn the_cut_leaves_enough_samples_to_fit_a_drift() {
+        // NOTE: `memsoak run`/`watch` refuse a --duration/--sample-every that
+        // takes fewer than MIN_DRIFT_POINTS samples before anything runs,
+        // and say nothing more under `--warmup auto`: that holds only while
+        // the largest cut leaves MIN_DRIFT_POINTS of any series that has
+        // them. A start-up transient as long as the cap allows (or longer)
+        // pushes the cut as far as it goes.
+        let min = crate::stats::MIN_DRIFT_POINTS;
+        let mut deepest = 0.0f64;
+        for n in min..=400 {
+            let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            for tenths in 1..=9 {
+                let y: Vec<f64> = (0..n)
+                    .map(|i| if i * 10 < n * tenths { 1e9 } else { 0.0 } + (i % 3) as f64)
+                    .collect();
+                for cut in [warmup_end(&y), crate::stats::auto_warmup(&t, &y)] {
+                    assert!(n - cut >= min, "n {n}, step at {tenths}0%: cut {cut}");
+                    deepest = deepest.max(cut as f64 / n as f64);
+                }
+            }
+        }
+        // The series did reach the cap (40%): the bound was tested.
+        assert!(deepest >= 0.35, "{deepest}");
+    }
+
+    #[test]
     fn steady_series_is_not_truncated() {
         // Period-5 pattern: every batch mean is identical, MSER is 0 everywhere.
         let y: Vec<f64> = (0..100).map(|i| 5.0 + f64::from(i % 5)).collect();
