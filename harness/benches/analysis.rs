@@ -76,6 +76,7 @@ fn bench(c: &mut Criterion) {
         confidence: 0.95,
         thresholds: default_thresholds(&metrics),
         min_growth: DEFAULT_MIN_GROWTH,
+        swap_total: None,
     };
     let table = read_samples(&csv).expect("read back");
     g.bench_function("read_samples(10 metrics)", |b| {

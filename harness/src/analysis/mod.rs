@@ -99,6 +99,12 @@ pub struct AnalysisOptions {
     /// Materiality floor, bytes: a fitted breach (slope, slope_per_1k,
     /// growth) also needs the fitted growth after warm-up to reach this.
     pub min_growth: f64,
+    /// The host's `SwapTotal` in bytes, as read once at the start of the
+    /// run (`run.json`'s host); `None` where it is not known. `Some(0)`:
+    /// the host has no swap, so `swap` and `sys_swap_used` are 0 on every
+    /// sample and a limit 0 holds cannot be breached: it is skipped
+    /// ([`no_swap_skip`]), not passed.
+    pub swap_total: Option<u64>,
 }
 
 /// Default materiality floor: 1 MiB. Below it a "significant" trend is a
@@ -832,6 +838,32 @@ fn items_per_s_from(t: &[f64], items: &[f64], from: f64) -> Option<f64> {
     (rate.is_finite() && rate > 0.0).then_some(rate)
 }
 
+/// A swap limit on a host with no swap (`swap_total` `Some(0)`), skipped
+/// with the reason: `swap` (the tree's `VmSwap`) and `sys_swap_used` are 0
+/// on every sample there, and a limit that 0 holds (`swap.max<64MiB`, the
+/// default) would pass on a column of zeros, a gate that cannot fail. A
+/// limit 0 does not hold (`swap.max>1MiB`) is judged: it fails. `None` for
+/// any other threshold, or where the host has swap or is not known. O(1).
+pub fn no_swap_skip(th: &Threshold, swap_total: Option<u64>) -> Option<ThresholdResult> {
+    let on_swap = matches!(th.metric, Metric::Swap | Metric::SysSwapUsed);
+    (on_swap && swap_total == Some(0) && th.op.holds(0.0, th.limit)).then(|| ThresholdResult {
+        threshold: th.clone(),
+        measured: None,
+        ci: None,
+        p_value: None,
+        outcome: Outcome::Skipped,
+        note: format!(
+            "this host has no swap (SwapTotal 0 kB); {}.{} cannot be breached here",
+            th.metric,
+            th.stat.name()
+        ),
+        conclusive: None,
+        settle_run_s: None,
+        window: None,
+        unjudged: None,
+    })
+}
+
 /// Judge one threshold against a metric's analysis.
 pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> ThresholdResult {
     let result = |measured, ci, p_value, outcome, note: String| ThresholdResult {
@@ -1277,6 +1309,9 @@ pub fn analyze(table: &SampleTable, opts: &AnalysisOptions) -> Analysis {
         .thresholds
         .iter()
         .map(|th| {
+            if let Some(r) = no_swap_skip(th, opts.swap_total) {
+                return r;
+            }
             let m = metrics.iter().find(|m| m.metric == th.metric);
             let mut r = evaluate(th, m, opts.min_growth);
             // NOTE: where the target itself was never read (its `rss`
@@ -1630,6 +1665,7 @@ mod tests {
             confidence: 0.95,
             thresholds: th.iter().map(|s| s.parse().unwrap()).collect(),
             min_growth: DEFAULT_MIN_GROWTH,
+            swap_total: None,
         }
     }
 
@@ -2470,6 +2506,57 @@ mod tests {
         };
         assert_eq!(judged(Behaviour::Linear(3.0)), Outcome::Fail);
         assert_eq!(judged(Behaviour::Flat), Outcome::Pass);
+    }
+
+    #[test]
+    fn a_swap_limit_on_a_host_with_no_swap_is_skipped_not_passed() {
+        // Regression: with SwapTotal 0 kB the default `swap.max<64MiB` was
+        // judged PASS on a column of zeros, a gate that cannot fail.
+        let mut t = SampleTable::new(vec![Metric::Rss, Metric::Swap, Metric::SysSwapUsed]);
+        for i in 0..60u64 {
+            t.push(i as f64, None, &[Some(100 << 20), Some(0), Some(0)]);
+        }
+        let limits = [
+            "rss.max<1GiB",
+            "swap.max<64MiB",
+            "swap.slope<1MiB/min",
+            "sys_swap_used.max<1MiB",
+            "swap.max>1MiB",
+        ];
+        let judge = |swap_total| {
+            let o = AnalysisOptions {
+                swap_total,
+                ..opts(&limits)
+            };
+            analyze(&t, &o).thresholds
+        };
+        let no_swap = judge(Some(0));
+        let outcomes: Vec<Outcome> = no_swap.iter().map(|r| r.outcome).collect();
+        use Outcome::{Fail, Pass, Skipped};
+        assert_eq!(outcomes, [Pass, Skipped, Skipped, Skipped, Fail]);
+        assert_eq!(
+            no_swap[1].note,
+            "this host has no swap (SwapTotal 0 kB); swap.max cannot be breached here"
+        );
+        assert!(
+            no_swap[3]
+                .note
+                .contains("sys_swap_used.max cannot be breached")
+        );
+        assert!(no_swap.iter().all(|r| r.unjudged.is_none()));
+        // With swap on the host, or where it is not known, they are judged.
+        for swap_total in [Some(2 << 30), None] {
+            let outcomes: Vec<Outcome> = judge(swap_total).iter().map(|r| r.outcome).collect();
+            assert_eq!(outcomes, [Pass, Pass, Pass, Pass, Fail], "{swap_total:?}");
+        }
+        // A swap limit alone on such a host judged nothing: an error.
+        let o = AnalysisOptions {
+            swap_total: Some(0),
+            ..opts(&["swap.max<64MiB"])
+        };
+        let a = analyze(&t, &o);
+        assert!(a.nothing_judged());
+        assert_eq!(verdict::verdict(&a, false), verdict::Verdict::Error);
     }
 
     #[test]

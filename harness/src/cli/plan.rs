@@ -1216,6 +1216,9 @@ pub struct AnalyzePlan {
     pub thresholds_given: bool,
     /// Materiality floor, bytes.
     pub min_growth: f64,
+    /// The host's `SwapTotal` as the run recorded it at its start
+    /// (`run.json`), if it did.
+    pub swap_total: Option<u64>,
     /// Quiet.
     pub quiet: bool,
 }
@@ -1243,15 +1246,19 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
     // run.json, a run that left its limits to the defaults, a run.json of
     // before settings were recorded). A run.json that cannot be read, or
     // a recorded value that is not valid, is an error naming it.
-    let recorded = match &run_dir {
+    let meta = match &run_dir {
         Some(d) if d.join(RUN_JSON).exists() => match RunFolder::at(d).read_meta() {
-            Ok(RunMeta {
-                config: Some(RunConfig::Settings(s)),
-                ..
-            }) => Some(*s),
-            Ok(_) => None,
+            Ok(m) => Some(m),
             Err(e) => return err(e.to_string()),
         },
+        _ => None,
+    };
+    let swap_total = meta.as_ref().and_then(|m| m.host.as_ref()?.swap_total);
+    let recorded = match meta {
+        Some(RunMeta {
+            config: Some(RunConfig::Settings(s)),
+            ..
+        }) => Some(*s),
         _ => None,
     };
     let thresholds = match (&a.thresholds[..], &recorded) {
@@ -1294,6 +1301,7 @@ pub fn analyze_plan(a: &AnalyzeArgs) -> Result<AnalyzePlan, PlanError> {
         thresholds,
         thresholds_given: !a.thresholds.is_empty(),
         min_growth,
+        swap_total,
         quiet: a.quiet,
     })
 }
@@ -2084,6 +2092,8 @@ pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
         thresholds: parse_thresholds(&a.thresholds)?,
         thresholds_given: !a.thresholds.is_empty(),
         min_growth: min_growth(a.min_growth.as_deref())?,
+        // NOTE: a Prometheus series is another host's: its swap is not known.
+        swap_total: None,
         quiet: a.quiet,
     };
     // NOTE: a series counts no items: a per-1k limit was skipped in every

@@ -334,6 +334,7 @@ mod tests {
                     "heap.slope_per_1k<4KiB".parse().unwrap(),
                 ],
                 min_growth,
+                swap_total: None,
             });
             let r = Report {
                 schema_version: SCHEMA_VERSION,

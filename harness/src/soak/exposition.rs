@@ -360,6 +360,7 @@ mod tests {
             confidence: 0.95,
             thresholds: vec![th.clone()],
             min_growth: analysis::DEFAULT_MIN_GROWTH,
+            swap_total: None,
         };
         e.refit(120.0, &table, &[th], &opts);
         let url = format!("http://{}/metrics", e.addr());

@@ -52,6 +52,8 @@ pub struct Monitor {
     exposition: Option<Exposition>,
     requester: Option<Requester>,
     notes: Vec<String>,
+    /// The host's `SwapTotal`, read at the start ([`Monitor::with_host_swap`]).
+    swap_total: Option<u64>,
 }
 
 impl Monitor {
@@ -110,6 +112,7 @@ impl Monitor {
             exposition: None,
             requester: None,
             notes: Vec::new(),
+            swap_total: None,
         })
     }
 
@@ -120,6 +123,14 @@ impl Monitor {
             e.add_metrics(&self.metrics);
         }
         self.exposition = e;
+        self
+    }
+
+    /// Judge with the host's `SwapTotal` as read once at the start of the
+    /// run (`run.json`'s host): with none, a swap limit that cannot be
+    /// breached is skipped ([`analysis::no_swap_skip`]).
+    pub fn with_host_swap(mut self, swap_total: Option<u64>) -> Monitor {
+        self.swap_total = swap_total;
         self
     }
 
@@ -304,6 +315,7 @@ impl Monitor {
             confidence: self.opts.confidence,
             thresholds: self.thresholds.clone(),
             min_growth: self.opts.min_growth,
+            swap_total: self.swap_total,
         }
     }
 

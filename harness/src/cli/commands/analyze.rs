@@ -208,6 +208,7 @@ pub(super) fn analyze_table(table: &SampleTable, plan: &AnalyzePlan) -> Analysis
             confidence: plan.confidence,
             thresholds,
             min_growth: plan.min_growth,
+            swap_total: plan.swap_total,
         },
     )
 }
@@ -263,6 +264,7 @@ mod tests {
             thresholds: thresholds.iter().map(|t| t.parse().unwrap()).collect(),
             thresholds_given: given,
             min_growth: crate::analysis::DEFAULT_MIN_GROWTH,
+            swap_total: None,
             quiet: true,
         }
     }

@@ -353,6 +353,7 @@ fn soak(mut plan: RunPlan) -> Result<std::result::Result<Concluded, i32>> {
         signals.clone(),
     )
     .map_err(fail)?
+    .with_host_swap(meta.host.as_ref().and_then(|h| h.swap_total))
     .with_exposition(exposition)
     .with_requester(requester);
     let (stop, end) = loop {

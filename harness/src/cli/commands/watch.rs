@@ -114,6 +114,7 @@ pub fn watch(plan: WatchPlan) -> Result<i32> {
     };
     let mut mon = Monitor::start(plan.soak.clone(), set, items, &folder, signals)
         .map_err(fail)?
+        .with_host_swap(meta.host.as_ref().and_then(|h| h.swap_total))
         .with_exposition(exposition)
         .with_requester(
             plan.soak

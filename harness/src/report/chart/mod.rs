@@ -175,6 +175,7 @@ mod tests {
                 confidence: 0.95,
                 thresholds: thresholds.iter().map(|e| e.parse().unwrap()).collect(),
                 min_growth: crate::analysis::DEFAULT_MIN_GROWTH,
+                swap_total: None,
             },
         );
         let report = crate::report::Report {
