@@ -223,12 +223,7 @@ fn watch_target_exit_nonzero_is_exit_3() {
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert_eq!(report(&o.dir)["target"]["status"]["code"], 9);
     // Regression: analyze of the crashed run said a bare PASS, exit 0.
-    let out = memsoak()
-        .arg("analyze")
-        .arg(&o.dir)
-        .args(["-t", "rss.max<1GiB"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&o.dir, &["-t", "rss.max<1GiB"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
@@ -697,16 +692,22 @@ fn leak_run(extra: &[&str]) -> Outcome {
     run(&args)
 }
 
+/// `memsoak analyze PATH ARGS...` (a run folder or a samples file), run
+/// to its end.
+fn memsoak_analyze(path: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> std::process::Output {
+    memsoak()
+        .arg("analyze")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn analyze_reruns_with_other_thresholds() {
     let o = leak_run(&[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
-    let out = memsoak()
-        .args(["analyze"])
-        .arg(&o.dir)
-        .args(["-t", "heap.max<16GiB"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&o.dir, &["-t", "heap.max<16GiB"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -714,12 +715,10 @@ fn analyze_reruns_with_other_thresholds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("heap.max<16GiB"));
-    let out = memsoak()
-        .arg("analyze")
-        .arg(o.dir.join("samples.csv"))
-        .args(["-t", "heap.slope<1KiB/min", "--warmup", "10%"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(
+        o.dir.join("samples.csv"),
+        &["-t", "heap.slope<1KiB/min", "--warmup", "10%"],
+    );
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -729,12 +728,7 @@ fn analyze_keeps_the_runs_own_limits_and_settings_unless_given_others() {
     // warm-up it was judged on the default limits instead (exit 1).
     let o = leak_run(&["-t", "heap.max<16GiB", "--confidence", "0.9"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let out = memsoak()
-        .arg("analyze")
-        .arg(&o.dir)
-        .args(["--warmup", "10%"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&o.dir, &["--warmup", "10%"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
@@ -743,12 +737,7 @@ fn analyze_keeps_the_runs_own_limits_and_settings_unless_given_others() {
     );
     assert!(text.contains("90% CI"), "the run's confidence: {text}");
     // Given, a limit replaces the run's.
-    let out = memsoak()
-        .arg("analyze")
-        .arg(&o.dir)
-        .args(["-t", "heap.slope<1KiB/min"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&o.dir, &["-t", "heap.slope<1KiB/min"]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -799,12 +788,7 @@ fn analyze_never_passes_a_samples_file_it_cannot_judge() {
         ),
     ];
     for (file, args, want) in cases {
-        let out = memsoak()
-            .arg("analyze")
-            .arg(file)
-            .args(*args)
-            .output()
-            .unwrap();
+        let out = memsoak_analyze(file, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{file:?} {args:?}: {err}");
         assert!(err.contains(want), "{file:?} {args:?}: {err}");
@@ -817,12 +801,7 @@ fn analyze_never_passes_a_samples_file_it_cannot_judge() {
     }
     // Given a limit it can judge, the same files are judged: the floor on
     // available memory falling ~57 MiB/min is breached, exit 1.
-    let out = memsoak()
-        .arg("analyze")
-        .arg(&onlysys)
-        .args(["-t", "sys_available.slope>-2MiB/min"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&onlysys, &["-t", "sys_available.slope>-2MiB/min"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -865,12 +844,7 @@ fn analyze_at_2mib_per_min(csv: &Path) -> (Option<i32>, String, String) {
 
 /// `memsoak analyze CSV -t THRESHOLD`: (exit code, stdout, stderr).
 fn analyze_at(csv: &Path, threshold: &str) -> (Option<i32>, String, String) {
-    let out = memsoak()
-        .arg("analyze")
-        .arg(csv)
-        .args(["-t", threshold])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(csv, &["-t", threshold]);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -1529,7 +1503,7 @@ fn memsoak_killed_by_sigkill_leaves_no_target_and_its_samples_analyse() {
         .open(dir.join("samples.csv"))
         .unwrap();
     std::io::Write::write_all(&mut csv, b"99.9,,123").unwrap();
-    let out = memsoak().arg("analyze").arg(&dir).output().unwrap();
+    let out = memsoak_analyze(&dir, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
@@ -1570,12 +1544,7 @@ fn sigterm_during_watch_stops_the_tree_and_exits_143() {
     assert_eq!(r["target"]["stop"]["left"], 0);
     assert_eq!(marked_pids(&mark), Vec::<u32>::new());
     // Regression: analyze of the interrupted run said a bare PASS, exit 0.
-    let out = memsoak()
-        .arg("analyze")
-        .arg(&dir)
-        .args(["-t", "rss.max<1GiB"])
-        .output()
-        .unwrap();
+    let out = memsoak_analyze(&dir, &["-t", "rss.max<1GiB"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
     assert!(

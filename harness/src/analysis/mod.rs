@@ -2421,6 +2421,17 @@ mod tests {
             .collect()
     }
 
+    /// When `--fail-fast` on `th` stopped each of 20 runs at 1 Hz that
+    /// stopped (`series(seed)`: the times and samples of seed 0 to 19).
+    fn fail_fast_times(th: &Threshold, series: impl Fn(u64) -> (Vec<f64>, Vec<f64>)) -> Vec<f64> {
+        (0..20)
+            .filter_map(|seed| {
+                let (t, y) = series(seed);
+                fail_fast_time(th, &t, &y, 1.0, &LookRules::DEFAULT)
+            })
+            .collect()
+    }
+
     /// At least 19 of 20 runs stopped, every stop within `when`.
     fn assert_stopped(what: &str, stops: &[f64], when: &std::ops::Range<f64>) {
         println!("{what}: stopped in {} of 20 at {stops:?} s", stops.len());
@@ -2478,14 +2489,7 @@ mod tests {
             let y: Vec<f64> = y.iter().map(|v| 4096.0 * MIB - v).collect();
             (t, y)
         };
-        let stops = |behaviour| {
-            (0..20)
-                .filter_map(|seed| {
-                    let (t, y) = fallen(behaviour, seed);
-                    fail_fast_time(&th, &t, &y, 1.0, &LookRules::DEFAULT)
-                })
-                .collect::<Vec<f64>>()
-        };
+        let stops = |behaviour| fail_fast_times(&th, |seed| fallen(behaviour, seed));
         assert_stopped(
             "a fall of 6 MiB/min",
             &stops(Behaviour::Linear(3.0)),
@@ -2680,12 +2684,10 @@ mod tests {
             }
         }
         let stops = |behaviour| {
-            (0..20)
-                .filter_map(|seed| {
-                    let (t, _, available) = run(behaviour, 600.0, seed);
-                    fail_fast_time(&floor, &t, &available, 1.0, &LookRules::DEFAULT)
-                })
-                .collect::<Vec<f64>>()
+            fail_fast_times(&floor, |seed| {
+                let (t, _, available) = run(behaviour, 600.0, seed);
+                (t, available)
+            })
         };
         assert_stopped(
             "a leak under the sawtooth",
