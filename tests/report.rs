@@ -790,6 +790,15 @@ fn summarize_counts_a_regression_a_separate_compare_left_in_compare_json() {
     assert!(sum.contains("1 run: 0 pass, 1 fail, 0 error"), "{sum}");
     assert!(sum.contains("| ❌ FAIL |"), "{sum}");
     assert_regression_on_clean_named_once(&sum);
+    // Its junit.xml fails it too: a fail verdict beside failures="0" read as
+    // a pass to a CI tool that counts failures.
+    let junit = read(&tmp.path().join("sum/junit.xml"));
+    assert!(
+        junit.contains(r#"failures="1""#)
+            && junit.contains(r#"<testcase name="vs baseline clean""#)
+            && junit.contains("regression against baseline clean (rss"),
+        "{junit}"
+    );
     // A compare.json that cannot be read is a bad input: one line naming it.
     std::fs::write(out.join("compare.json"), "{").unwrap();
     let o = summarize("sum2");

@@ -277,7 +277,7 @@ fn suite(row: &FleetRow<'_>) -> TestSuite {
         )
     });
     let Some(r) = row.report else {
-        return super::junit::run_suite(row.name, 0.0, props, error, &[]);
+        return super::junit::run_suite(row.name, 0.0, props, error, &[], row.regression);
     };
     props.push(("mode".into(), r.mode.as_str().into()));
     if let Some(b) = &r.backend {
@@ -299,7 +299,14 @@ fn suite(row: &FleetRow<'_>) -> TestSuite {
             })
         })
         .collect();
-    super::junit::run_suite(row.name, r.analysis.duration_s, props, error, &thresholds)
+    super::junit::run_suite(
+        row.name,
+        r.analysis.duration_s,
+        props,
+        error,
+        &thresholds,
+        row.regression,
+    )
 }
 
 /// `junit.xml` of a matrix: one suite per run.

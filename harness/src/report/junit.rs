@@ -11,6 +11,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use super::{Artifact, ExportContext, ExportError, Exporter};
 use crate::analysis::verdict::Verdict;
 use crate::analysis::{Outcome, ThresholdResult};
+use crate::runfolder::Regression;
 
 /// The JUnit exporter.
 pub struct Junit;
@@ -112,14 +113,16 @@ fn threshold_case(t: &ThresholdResult) -> Case {
 
 /// A `<testsuite>` named `name`, as `junit.xml` writes it for one run: an
 /// error case (`error`: why the run could not be judged, and the run's
-/// errors) and a case per threshold. For gates over many runs
-/// (`memsoak summarize`, `analyze --prometheus`).
+/// errors), a case per threshold, and a failure for a regression against a
+/// baseline that failed the run. For gates over many runs (`memsoak
+/// summarize`, `analyze --prometheus`).
 pub(crate) fn run_suite(
     name: &str,
     time_s: f64,
     props: Vec<(String, String)>,
     error: Option<(String, String)>,
     thresholds: &[ThresholdResult],
+    regression: Option<&Regression>,
 ) -> TestSuite {
     let error = error.map(|(message, body)| Case {
         name: "run".into(),
@@ -127,9 +130,19 @@ pub(crate) fn run_suite(
         message,
         body,
     });
+    // NOTE: a run failed by its regression alone had only passing cases:
+    // failures="0" beside a fail verdict read as a gate passed to a CI tool
+    // that counts failures.
+    let regression = regression.map(|g| Case {
+        name: format!("vs baseline {}", g.baseline),
+        kind: Kind::Failure,
+        message: g.describe(),
+        body: g.describe(),
+    });
     let cases = error
         .into_iter()
         .chain(thresholds.iter().map(threshold_case))
+        .chain(regression)
         .collect();
     suite(name, time_s, props, cases)
 }
