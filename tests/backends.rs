@@ -506,7 +506,11 @@ fn http_client_only_soaks_a_server_and_says_its_memory_is_not_sampled() {
         &[],
         &[],
     );
-    let refused = run_with(&[&args[..], &["--duration", "3s", "-q"]].concat(), &[], &[]);
+    let refused = run_with(
+        &[&args[..], &["--duration", "10s", "-q"]].concat(),
+        &[],
+        &[],
+    );
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(o.code, 0, "{}", o.stderr);

@@ -1037,6 +1037,22 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "--write-embeddings /nonexistent-dir/e.npy: its folder /nonexistent-dir does not exist",
         ),
         (&["watch", "--duration", "10s"], "needs a target"),
+        // The command's own refusals come before a run too short, which a
+        // longer run would not mend (the pytest marker's heap limit on a
+        // 5 s soak was told to run longer).
+        (&["watch", "--duration", "2s"], "needs a target"),
+        (
+            &[
+                "watch",
+                "--duration",
+                "5s",
+                "-t",
+                "heap.slope<1MiB/min",
+                "--",
+                "true",
+            ],
+            "heap.slope<1MiB/min: `heap` is never sampled by watch",
+        ),
         // Regression: ran the whole 5 s, then exit 2: its 7 samples fit no
         // drift (8 needed).
         (

@@ -133,6 +133,15 @@ fn load_profile(a: &SoakArgs) -> Result<(Profile, String), PlanError> {
 
 /// Validate the shared soak options.
 pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
+    soak_parts(a).and_then(|(o, fit)| fit.map(|()| o))
+}
+
+/// [`soak_options`], and apart from them whether a drift can be fitted on
+/// the samples the run can take ([`enough_samples_to_fit`]): `run` and
+/// `watch` say first what their own checks find (a limit on a metric the
+/// command never samples, refused at once), which a longer run would not
+/// mend.
+fn soak_parts(a: &SoakArgs) -> Result<(SoakOptions, Result<(), PlanError>), PlanError> {
     // NOTE: checked here, not by clap's `requires`: its line names only the
     // flag missing, and this one is about the flag given.
     if a.metrics_allow_remote && a.metrics_listen.is_none() {
@@ -248,10 +257,12 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
         ),
     };
     // NOTE: none given → the defaults, a slope limit on rss at least.
-    if thresholds.is_empty() || thresholds.iter().any(|t| t.stat.fitted()) {
-        enough_samples_to_fit(duration, sample_every, warmup, [&nd, &ns, &nw])?;
-    }
-    Ok(SoakOptions {
+    let fit = if thresholds.is_empty() || thresholds.iter().any(|t| t.stat.fitted()) {
+        enough_samples_to_fit(duration, sample_every, warmup, [&nd, &ns, &nw])
+    } else {
+        Ok(())
+    };
+    let options = SoakOptions {
         attribute,
         duration,
         sample_every,
@@ -283,7 +294,8 @@ pub fn soak_options(a: &SoakArgs) -> Result<SoakOptions, PlanError> {
             .map(|l| crate::soak::exposition::parse_listen(l, a.metrics_allow_remote))
             .transpose()
             .map_err(PlanError)?,
-    })
+    };
+    Ok((options, fit))
 }
 
 /// Refuse a soak whose drift limits can never be judged: fewer samples
@@ -811,7 +823,7 @@ pub fn record_plan(a: &RecordArgs) -> Result<RecordPlan, PlanError> {
 
 /// Validate `memsoak run`.
 pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
-    let soak = soak_options(&a.soak)?;
+    let (soak, fit) = soak_parts(&a.soak)?;
     let workload = workload_plan(a)?;
     #[cfg(feature = "candle")]
     let default_backend = BackendKind::Candle;
@@ -999,6 +1011,7 @@ pub fn run_plan(a: &RunArgs) -> Result<RunPlan, PlanError> {
         backend.in_process(),
         true,
     )?;
+    fit?;
     Ok(RunPlan {
         soak,
         workload,
@@ -1084,7 +1097,7 @@ pub struct WatchPlan {
 
 /// Validate `memsoak watch`.
 pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
-    let soak = soak_options(&a.soak)?;
+    let (soak, fit) = soak_parts(&a.soak)?;
     let target = match (a.pid, a.command.is_empty()) {
         (Some(pid), true) => TargetPlan::Attach(pid),
         (None, false) => TargetPlan::Spawn(a.command.clone()),
@@ -1103,6 +1116,7 @@ pub fn watch_plan(a: &WatchArgs) -> Result<WatchPlan, PlanError> {
     let cgroup = watch_cgroup(a.cgroup.as_deref())?;
     let items = items_file_plan(&a.items)?;
     never_judged(&soak.thresholds, "watch", false, items.is_some())?;
+    fit?;
     Ok(WatchPlan {
         soak,
         target,
