@@ -42,7 +42,7 @@ use crate::workload::{
 /// folder with the baseline, then the one closing line. A run that was
 /// judged (exit 0 or 1) takes the worse of its own and the comparison's
 /// exit codes, and its folder and closing line say so (see
-/// [`super::compare::gate_run`]); any other ending (error, target failure,
+/// `compare::gate_run`); any other ending (error, target failure,
 /// signal) keeps its own.
 pub fn run(a: &RunArgs) -> Result<i32> {
     let plan = plan::run_plan(a)?;
