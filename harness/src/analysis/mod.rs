@@ -389,6 +389,22 @@ impl ResultWindow {
 }
 
 impl ThresholdResult {
+    /// `th` skipped, with `note` saying why: nothing measured.
+    pub fn skipped(th: &Threshold, note: String) -> ThresholdResult {
+        ThresholdResult {
+            threshold: th.clone(),
+            measured: None,
+            ci: None,
+            p_value: None,
+            outcome: Outcome::Skipped,
+            note,
+            conclusive: None,
+            settle_run_s: None,
+            window: None,
+            unjudged: None,
+        }
+    }
+
     /// The measured value as its threshold writes it, with the trailing
     /// window it stands on where it does (`4.22 MiB/min, last 7.5 min`);
     /// `None` where nothing was measured.
@@ -846,21 +862,15 @@ fn items_per_s_from(t: &[f64], items: &[f64], from: f64) -> Option<f64> {
 /// any other threshold, or where the host has swap or is not known. O(1).
 pub fn no_swap_skip(th: &Threshold, swap_total: Option<u64>) -> Option<ThresholdResult> {
     let on_swap = matches!(th.metric, Metric::Swap | Metric::SysSwapUsed);
-    (on_swap && swap_total == Some(0) && th.op.holds(0.0, th.limit)).then(|| ThresholdResult {
-        threshold: th.clone(),
-        measured: None,
-        ci: None,
-        p_value: None,
-        outcome: Outcome::Skipped,
-        note: format!(
-            "this host has no swap (SwapTotal 0 kB); {}.{} cannot be breached here",
-            th.metric,
-            th.stat.name()
-        ),
-        conclusive: None,
-        settle_run_s: None,
-        window: None,
-        unjudged: None,
+    (on_swap && swap_total == Some(0) && th.op.holds(0.0, th.limit)).then(|| {
+        ThresholdResult::skipped(
+            th,
+            format!(
+                "this host has no swap (SwapTotal 0 kB); {}.{} cannot be breached here",
+                th.metric,
+                th.stat.name()
+            ),
+        )
     })
 }
 
@@ -878,7 +888,7 @@ pub fn evaluate(th: &Threshold, m: Option<&MetricAnalysis>, min_growth: f64) -> 
         window: None,
         unjudged: None,
     };
-    let skipped = |note: String| result(None, None, None, Outcome::Skipped, note);
+    let skipped = |note: String| ThresholdResult::skipped(th, note);
     // Skipped, and the run cannot pass on it: `why` says what would let it be judged.
     let unjudged = |why: String, note: String| ThresholdResult {
         unjudged: Some(why),
