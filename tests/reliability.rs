@@ -101,6 +101,25 @@ impl Soak {
     }
 }
 
+/// The report and summary of a run interrupted by memsoak's own signal say
+/// that memsoak stopped the target on the interrupt (SIGTERM, or SIGKILL
+/// after the grace), never "killed by SIGTERM" as if from outside.
+fn assert_stopped_by_memsoak_on_interrupt(dir: &std::path::Path) {
+    let r = report(dir);
+    let status = &r["target"]["status"];
+    assert_eq!(status["by_memsoak"], true, "{r}");
+    let name = status["name"].as_str().unwrap();
+    assert!(matches!(name, "SIGTERM" | "SIGKILL"), "{r}");
+    let summary = common::summary(dir);
+    assert!(
+        summary.contains(&format!(
+            "(stopped by memsoak ({name}) when memsoak was interrupted)"
+        )),
+        "{summary}"
+    );
+    assert!(!summary.contains("killed by"), "{summary}");
+}
+
 fn watch_args<'a>(duration: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
         "watch",
@@ -108,6 +127,24 @@ fn watch_args<'a>(duration: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         duration,
         "--sample-every",
         "200ms",
+        "-q",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `memsoak run` of a TEI server at `url` that memsoak starts (`--serve`),
+/// with `extra`.
+fn serve_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "run",
+        "--backend",
+        "http",
+        "--api",
+        "tei",
+        "--url",
+        url,
+        "--serve",
         "-q",
     ];
     v.extend_from_slice(extra);
@@ -205,6 +242,7 @@ fn sigint_during_watch_of_a_stubborn_tree_reports_within_2s() {
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["exit_code"], 130);
     assert_eq!(r["target"]["stop"]["killed"], true);
+    assert_stopped_by_memsoak_on_interrupt(&s.dir);
     for f in [
         "summary.md",
         "junit.xml",
@@ -486,7 +524,40 @@ fn sigint_during_a_run_with_a_hung_worker_reports_within_2s() {
     let r = report(&s.dir);
     assert_eq!(r["interrupted"], true);
     assert_eq!(r["ended_by"], "interrupted");
-    assert!(s.dir.join("summary.md").is_file());
+    assert_stopped_by_memsoak_on_interrupt(&s.dir);
+    assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
+}
+
+#[test]
+fn sigint_during_a_run_with_a_served_server_says_memsoak_stopped_it() {
+    // Regression: on an interrupt `run` signalled its worker's or server's
+    // group itself, outside Target::stop_tree, and the report said the
+    // server was "killed by SIGTERM (signal 15)", like a crash. A request
+    // of 1 s is in flight when the interrupt comes: the request thread that
+    // sees the server gone reaps it, which told the signal as one from
+    // outside every time (without one, 3 times in 4).
+    let server = fixture("embed_server.py");
+    let port = common::free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut s = Soak::start(
+        "sigint-served",
+        &serve_args(&url, &["--duration", "5m", "--sample-every", "200ms"]),
+        &["python3", &server, "--port", &port, "--delay-ms", "1000"],
+    );
+    // Soaking: the server answers and samples are being written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sampled = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("samples.csv")).map_or(0, |t| t.lines().count())
+    };
+    while sampled(&s.dir) <= 5 {
+        assert!(Instant::now() < deadline, "the soak never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.interrupt(libc::SIGINT, 130, "SIGINT, run with a served server");
+    let r = report(&s.dir);
+    assert_eq!(r["ended_by"], "interrupted");
+    assert_stopped_by_memsoak_on_interrupt(&s.dir);
+    assert_eq!(r["target"]["stop"]["processes"], 1, "{r}");
     assert_eq!(survivors(&s.mark, 2), Vec::<u32>::new());
 }
 
@@ -500,17 +571,7 @@ fn sigint_while_waiting_for_a_served_server_exits_130_and_stops_it() {
     let url = format!("http://127.0.0.1:{port}");
     let mut s = Soak::start(
         "sigint-ready",
-        &[
-            "run",
-            "--backend",
-            "http",
-            "--api",
-            "tei",
-            "--url",
-            &url,
-            "--serve",
-            "-q",
-        ],
+        &serve_args(&url, &[]),
         &["python3", &faults, "stubborn", "--children", "1"],
     );
     // NOTE: three besides memsoak: the watchdog, the server and its child,

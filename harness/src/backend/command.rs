@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{BackendError, BackendInfo, Embedded, Embedder};
+use super::{BackendError, BackendInfo, Embedded, Embedder, OwnedTree};
 use crate::target::{Target, TargetReport, TargetStatus};
 
 /// Settings of the command backend.
@@ -125,7 +125,7 @@ pub fn parse_reply(line: &str, id: u64, texts: usize) -> Result<Embedded, ReplyE
 /// The worker-process embedder.
 pub struct CommandEmbedder {
     opts: CommandOptions,
-    target: Target,
+    target: OwnedTree,
     stdin: Option<BufWriter<ChildStdin>>,
     lines: Receiver<std::io::Result<String>>,
     next_id: u64,
@@ -174,6 +174,7 @@ impl CommandEmbedder {
                 }
             })
             .map_err(|e| BackendError::Setup(e.to_string()))?;
+        let target = OwnedTree::new(target, opts.grace);
         Ok(CommandEmbedder {
             opts,
             target,
@@ -270,6 +271,10 @@ impl Embedder for CommandEmbedder {
         Some(self.target.pid())
     }
 
+    fn owned_tree(&self) -> Option<OwnedTree> {
+        Some(self.target.clone())
+    }
+
     fn finish(&mut self) -> Option<TargetReport> {
         // NOTE: closing stdin is the polite stop; a worker that exits on EOF
         // within the grace period ends with its own status.
@@ -279,19 +284,7 @@ impl Embedder for CommandEmbedder {
         while self.target.poll() == TargetStatus::Running && t0.elapsed() < wait {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let early = self.target.poll();
-        let stop = self.target.stop_tree(self.opts.grace);
-        Some(TargetReport {
-            pid: self.target.pid(),
-            command: Some(self.opts.argv.clone()),
-            status: if early == TargetStatus::Running {
-                self.target.status().clone()
-            } else {
-                early
-            },
-            stop: Some(stop),
-            stderr_tail: self.target.stderr_tail(),
-        })
+        Some(self.target.report(Some(self.opts.argv.clone())))
     }
 }
 

@@ -25,7 +25,7 @@ use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
 use serde::Deserialize;
 
-use super::{BackendError, BackendInfo, Embedded, Embedder, Pending, PendingSender};
+use super::{BackendError, BackendInfo, Embedded, Embedder, OwnedTree, Pending, PendingSender};
 use crate::target::{Target, TargetReport, TargetStatus};
 
 /// Which HTTP API the server speaks.
@@ -320,7 +320,7 @@ struct Shared {
     /// `Authorization` header value: the bearer token, else Basic from the
     /// URL's user info.
     auth: Option<String>,
-    served: Option<Arc<Mutex<Target>>>,
+    served: Option<OwnedTree>,
     attached: Option<u32>,
 }
 
@@ -379,7 +379,7 @@ impl Shared {
         let served = self.served.as_ref()?;
         for _ in 0..30 {
             let gone = {
-                let mut t = served.lock().unwrap_or_else(|p| p.into_inner());
+                let mut t = served.lock();
                 let st = t.poll();
                 (st != TargetStatus::Running).then(|| server_died(&st, &t))
             };
@@ -467,7 +467,7 @@ impl HttpEmbedder {
             api: opts.api,
             model: opts.model.clone(),
             timeout: opts.timeout,
-            served: served.map(|t| Arc::new(Mutex::new(t))),
+            served: served.map(|t| OwnedTree::new(t, opts.grace)),
             attached,
         });
         let (tx, rx) = sync_channel::<Job>(4 * n);
@@ -604,7 +604,7 @@ impl Embedder for HttpEmbedder {
 
     fn submit(&mut self, texts: Vec<String>) -> Pending {
         if let Some(t) = &self.shared.served {
-            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            let mut t = t.lock();
             let st = t.poll();
             if st != TargetStatus::Running {
                 return Pending::ready(Err(server_died(&st, &t)));
@@ -621,27 +621,18 @@ impl Embedder for HttpEmbedder {
         self.pid
     }
 
+    fn owned_tree(&self) -> Option<OwnedTree> {
+        self.shared.served.clone()
+    }
+
     fn finish(&mut self) -> Option<TargetReport> {
         // No more jobs: the request threads end after their current request.
         self.jobs = None;
         let t = self.shared.served.as_ref()?;
-        let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-        let early = t.poll();
-        let stop = t.stop_tree(self.opts.grace);
-        Some(TargetReport {
-            pid: t.pid(),
-            command: match &self.opts.server {
-                Server::Serve(argv) => Some(argv.clone()),
-                _ => None,
-            },
-            status: if early == TargetStatus::Running {
-                t.status().clone()
-            } else {
-                early
-            },
-            stop: Some(stop),
-            stderr_tail: t.stderr_tail(),
-        })
+        Some(t.report(match &self.opts.server {
+            Server::Serve(argv) => Some(argv.clone()),
+            _ => None,
+        }))
     }
 }
 

@@ -17,7 +17,10 @@ pub mod synthetic;
 
 use std::fmt;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use crate::target::{StopOutcome, Target, TargetReport, TargetStatus};
 
 /// What an embedder returned for one batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +158,72 @@ impl Pending {
     }
 }
 
+/// The process tree a worker or server backend started, shared between the
+/// thread that embeds and the one that stops it on an interrupt (while a
+/// request may still hold the embedding thread). Every stop is the tree's
+/// own [`Target::stop_tree`], so the report says memsoak stopped it, never
+/// "killed by SIGTERM" as if the signal came from outside.
+#[derive(Clone)]
+pub struct OwnedTree {
+    target: Arc<Mutex<Target>>,
+    pid: u32,
+    grace: Duration,
+}
+
+impl OwnedTree {
+    /// Share `target`, stopped with `grace` between SIGTERM and SIGKILL.
+    pub(crate) fn new(target: Target, grace: Duration) -> OwnedTree {
+        OwnedTree {
+            pid: target.pid(),
+            target: Arc::new(Mutex::new(target)),
+            grace,
+        }
+    }
+
+    /// The target, locked: a stop in progress holds the lock, so no one
+    /// else reaps the root first and records memsoak's signal as one from
+    /// outside.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Target> {
+        self.target.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The root pid of the tree.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the root has ended, and how (without blocking).
+    pub(crate) fn poll(&self) -> TargetStatus {
+        self.lock().poll()
+    }
+
+    /// Stop the tree now, from any thread: SIGTERM, then SIGKILL after the
+    /// backend's grace or `cap`, whichever is shorter (an interrupt
+    /// promises a report within 2 s).
+    pub fn stop(&self, cap: Duration) -> StopOutcome {
+        self.lock().stop_tree(self.grace.min(cap))
+    }
+
+    /// Stop the tree (if it is not already stopped) and say how it ended,
+    /// for the report: an end of its own before the stop keeps its status.
+    pub(crate) fn report(&self, command: Option<Vec<String>>) -> TargetReport {
+        let mut t = self.lock();
+        let early = t.poll();
+        let stop = t.stop_tree(self.grace);
+        TargetReport {
+            pid: t.pid(),
+            command,
+            status: if early == TargetStatus::Running {
+                t.status().clone()
+            } else {
+                early
+            },
+            stop: Some(stop),
+            stderr_tail: t.stderr_tail(),
+        }
+    }
+}
+
 /// A text embedder: the stage under test.
 ///
 /// Implementations are driven from one thread (the embed stage of the
@@ -170,6 +239,14 @@ pub trait Embedder: Send {
     /// The pid of an external process tree doing the work (worker process,
     /// HTTP server), sampled like a `watch` target. `None` for in-process.
     fn target_pid(&self) -> Option<u32> {
+        None
+    }
+
+    /// The process tree this backend started (a worker, a `--serve`
+    /// server), for memsoak to stop from another thread on an interrupt.
+    /// `None` for in-process backends and for a server memsoak did not
+    /// start.
+    fn owned_tree(&self) -> Option<OwnedTree> {
         None
     }
 
@@ -191,7 +268,7 @@ pub trait Embedder: Send {
     /// End the backend: stop any process it runs and say how it ended (exit
     /// status, stderr tail) for the report. Called once, after the last
     /// `embed`. In-process backends have nothing to report.
-    fn finish(&mut self) -> Option<crate::target::TargetReport> {
+    fn finish(&mut self) -> Option<TargetReport> {
         None
     }
 }

@@ -186,26 +186,6 @@ fn interrupt_while_draining(
     signals.received()
 }
 
-/// On an interrupt, stop the worker or server process group memsoak started
-/// (SIGTERM, then SIGKILL after [`INTERRUPT_GRACE`] if a request is still
-/// blocked on it), so the embedding stage returns at once.
-fn stop_group_for_interrupt(pgid: u32, pipeline: &Pipeline) {
-    let signal = |sig| {
-        // SAFETY: kill(2) of the process group memsoak spawned.
-        unsafe {
-            libc::kill(-(pgid as i32), sig);
-        }
-    };
-    signal(libc::SIGTERM);
-    let deadline = std::time::Instant::now() + INTERRUPT_GRACE;
-    while !pipeline.embed_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if !pipeline.embed_finished() {
-        signal(libc::SIGKILL);
-    }
-}
-
 /// A worker or server that cannot be started, or a server pid that is
 /// not running, is a bad input: refused before the run folder is made
 /// (it was left empty). The spawn itself still has the last word.
@@ -329,6 +309,10 @@ fn soak(mut plan: RunPlan) -> Result<std::result::Result<Concluded, i32>> {
     }
     // A worker or server backend is a black box: sample its tree, not memsoak.
     let worker = embedder.target_pid();
+    // NOTE: taken before the embedder moves into the pipeline, whose thread
+    // a request to a hung worker may hold: an interrupt stops the tree
+    // from here.
+    let tree = embedder.owned_tree();
     let processes = folder.file(PROCESSES_CSV);
     let (set, cgroup) = samplers_with(
         Some(worker.unwrap_or(std::process::id())),
@@ -395,12 +379,13 @@ fn soak(mut plan: RunPlan) -> Result<std::result::Result<Concluded, i32>> {
         (s, _) => s,
     };
     let interrupted = matches!(stop, Some(Stop::Interrupted(_)));
-    let owned = worker.filter(|_| plan.backend.owns_its_process());
     let (joined, _items, embedder) = if interrupted || late.is_some() {
         // NOTE: a request in flight to a hung worker would hold the report
-        // until --timeout; an interrupt promises one within 2 s.
-        if let Some(pid) = owned {
-            stop_group_for_interrupt(pid, &pipeline);
+        // until --timeout; an interrupt promises one within 2 s. Stopped
+        // like any tree memsoak ends (Target::stop_tree), the worker or
+        // server is reported as stopped by memsoak, not killed by SIGTERM.
+        if let Some(t) = &tree {
+            t.stop(INTERRUPT_GRACE);
         }
         pipeline.join_within(INTERRUPT_GRACE)
     } else {
@@ -411,6 +396,7 @@ fn soak(mut plan: RunPlan) -> Result<std::result::Result<Concluded, i32>> {
         notes.push("the backend was still busy with a request when interrupted".into());
     }
     let worker_report = embedder.and_then(|mut e| e.finish());
+    drop(tree);
     let stop = stop.unwrap_or(Stop::Duration);
     let mut ending = match (&end, &stop) {
         (_, Stop::Interrupted(_)) => Ending::judged("interrupted"),
