@@ -138,6 +138,40 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Save the shared clean run as baseline `name` in `baselines`.
+fn save_clean_baseline(baselines: &Path, name: &str) {
+    let o = memsoak()
+        .args(["baseline", "save", "-q"])
+        .arg(&runs().clean)
+        .args(["--name", name, "--baselines-dir"])
+        .arg(baselines)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `memsoak report DIR`, which must exit `code`: its output.
+fn memsoak_report(dir: &Path, code: i32) -> Output {
+    let o = memsoak().arg("report").arg(dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+    o
+}
+
+/// A refusal of a bad input: exit 2 and one line of stderr, naming `why`.
+fn assert_refused(o: &Output, why: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains(why) && e.lines().count() == 1, "{e}");
+}
+
+/// With `file` of the run folder `dir` rewritten to hold `text` (one that
+/// cannot be read, or nothing to chart), `memsoak report DIR` refuses the
+/// folder: exit 2 and one line of stderr, naming `why`.
+fn assert_report_refuses(dir: &Path, file: &str, text: &str, why: &str) {
+    std::fs::write(dir.join(file), text).unwrap();
+    assert_refused(&memsoak_report(dir, 2), why);
+}
+
 /// (name, failure message) of every test case of a suite of `junit.xml`.
 fn junit_cases(path: &Path, suite: &str) -> Vec<(String, Option<String>)> {
     let text = read(path);
@@ -466,8 +500,7 @@ fn report_regenerates_the_derived_files_and_keeps_report_json() {
     ] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    memsoak_report(&dir, 0);
     assert_eq!(
         read(&dir.join("report.json")),
         before,
@@ -502,8 +535,7 @@ fn report_regenerates_the_derived_files_and_keeps_report_json() {
     assert!(read(&dir.join("summary.md")).contains("Compared with baseline `clean`"));
     assert!(dir.join("chart-compare-rss.svg").is_file());
 
-    let o = memsoak().arg("report").arg(tmp.path()).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    let o = memsoak_report(tmp.path(), 2);
     assert!(stderr(&o).contains("no report.json"), "{}", stderr(&o));
 
     // samples.csv emptied after the run: nothing to chart, one line, exit
@@ -513,15 +545,12 @@ fn report_regenerates_the_derived_files_and_keeps_report_json() {
         .next()
         .unwrap()
         .to_string();
-    std::fs::write(dir.join("samples.csv"), format!("{header}\n")).unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("samples.csv: no samples to chart"),
-        "{}",
-        stderr(&o)
+    assert_report_refuses(
+        &dir,
+        "samples.csv",
+        &format!("{header}\n"),
+        "samples.csv: no samples to chart",
     );
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
 
 /// The gate tests' workload: 3,000 texts of 3–40 words, one per line.
@@ -580,14 +609,7 @@ fn gate(tmp: &Path, baselines: &Path, name: &str, args: &str) -> (i32, String, P
 fn the_gate_script_passes_clean_code_and_fails_a_leak() {
     let tmp = tempfile::tempdir().unwrap();
     let baselines = tmp.path().join("baselines");
-    let o = memsoak()
-        .args(["baseline", "save", "-q"])
-        .arg(&runs().clean)
-        .args(["--name", "clean", "--baselines-dir"])
-        .arg(&baselines)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    save_clean_baseline(&baselines, "clean");
     // Both gates at once: each is 8 s of soak.
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| gate(tmp.path(), &baselines, "clean", "--cost 1ms"));
@@ -801,16 +823,9 @@ fn summarize_counts_a_regression_a_separate_compare_left_in_compare_json() {
     );
     // A compare.json that cannot be read is a bad input: one line naming it.
     std::fs::write(out.join("compare.json"), "{").unwrap();
-    let o = summarize("sum2");
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
-    assert!(
-        e.contains(&format!(
-            "{}: invalid JSON",
-            out.join("compare.json").display()
-        )),
-        "{e}"
+    assert_refused(
+        &summarize("sum2"),
+        &format!("{}: invalid JSON", out.join("compare.json").display()),
     );
 }
 
@@ -834,13 +849,14 @@ fn compare_refuses_a_run_that_ended_in_error() {
         .arg(&runs().clean)
         .output()
         .unwrap();
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert_refused(
+        &o,
+        "w: the run ended in error (exit 3) (target exited with status 1",
+    );
     assert!(
-        e.contains("w: the run ended in error (exit 3) (target exited with status 1")
-            && e.trim_end().ends_with(": nothing to compare"),
-        "{e}"
+        stderr(&o).trim_end().ends_with(": nothing to compare"),
+        "{}",
+        stderr(&o)
     );
     assert!(!w.join("compare.json").exists());
 }
@@ -851,14 +867,7 @@ fn report_keeps_an_earlier_comparison() {
     // comparison an earlier `memsoak compare` had left in compare.json.
     let tmp = tempfile::tempdir().unwrap();
     let baselines = tmp.path().join("baselines");
-    let o = memsoak()
-        .args(["baseline", "save", "-q"])
-        .arg(&runs().clean)
-        .args(["--name", "clean", "--baselines-dir"])
-        .arg(&baselines)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    save_clean_baseline(&baselines, "clean");
     let dir = tmp.path().join("leak");
     copy_run(&runs().leak, &dir);
     let o = memsoak()
@@ -877,8 +886,7 @@ fn report_keeps_an_earlier_comparison() {
     ] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = memsoak_report(&dir, 0);
     assert!(
         stderr(&o).contains("keeping the comparison with baseline clean from compare.json"),
         "{}",
@@ -897,13 +905,11 @@ fn report_keeps_an_earlier_comparison() {
     check_svg(&dir.join("chart-compare-rss.svg"));
 
     // A compare.json that cannot be read is one line, exit 2.
-    std::fs::write(dir.join("compare.json"), "{ not json").unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let e = stderr(&o);
-    assert!(
-        e.contains("compare.json: invalid JSON") && e.trim_end().lines().count() == 1,
-        "{e}"
+    assert_report_refuses(
+        &dir,
+        "compare.json",
+        "{ not json",
+        "compare.json: invalid JSON",
     );
 }
 
@@ -924,8 +930,7 @@ fn the_runs_min_growth_governs_classification_and_projection() {
     assert!(r["projection"]["out_of_memory"]["seconds"].is_null());
     // `memsoak report` re-derives both with the floor the run recorded.
     std::fs::remove_file(dir.join("summary.md")).unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    memsoak_report(&dir, 0);
     let md = read(&dir.join("summary.md"));
     assert!(md.contains("**Pattern: steady"), "{md}");
     assert!(!md.contains("out of memory in"), "{md}");
@@ -1048,8 +1053,7 @@ fn watch_names_the_one_process_of_the_tree_that_leaks() {
 
     // `memsoak report` derives it again from the files...
     std::fs::remove_file(dir.join("summary.md")).unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    memsoak_report(&dir, 0);
     assert!(read(&dir.join("summary.md")).contains(&format!("| {leak} ⬅ |")));
     // `memsoak analyze` of the folder names it as well.
     let o = memsoak().arg("analyze").arg(&dir).output().unwrap();
@@ -1060,21 +1064,18 @@ fn watch_names_the_one_process_of_the_tree_that_leaks() {
     );
     // ...from processes.csv: without it the tree is a black box again.
     std::fs::remove_file(dir.join("processes.csv")).unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    memsoak_report(&dir, 0);
     let md = read(&dir.join("summary.md"));
     assert!(
         !md.contains("growth confined to one process") && md.contains("black box"),
         "{md}"
     );
     // A processes.csv that cannot be read is one line, exit 2.
-    std::fs::write(dir.join("processes.csv"), "pid;rss\n").unwrap();
-    let o = memsoak().arg("report").arg(&dir).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let e = stderr(&o);
-    assert!(
-        e.contains("processes.csv: line 1: header") && e.trim_end().lines().count() == 1,
-        "{e}"
+    assert_report_refuses(
+        &dir,
+        "processes.csv",
+        "pid;rss\n",
+        "processes.csv: line 1: header",
     );
 }
 
@@ -1084,14 +1085,7 @@ fn the_nightly_script_soaks_and_compares_with_the_nightly_baseline() {
     let baselines = tmp.path().join("baselines");
     // The naming rule: <backend>-<workload>-nightly, the workload file's
     // name without its extension (`default` for the synthetic workload).
-    let o = memsoak()
-        .args(["baseline", "save", "-q"])
-        .arg(&runs().clean)
-        .args(["--name", "synthetic-gate-texts-nightly", "--baselines-dir"])
-        .arg(&baselines)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    save_clean_baseline(&baselines, "synthetic-gate-texts-nightly");
     let out = tmp.path().join("nightly");
     let summary = tmp.path().join("summary.md");
     let outputs = tmp.path().join("outputs");
