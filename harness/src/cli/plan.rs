@@ -433,16 +433,6 @@ impl BackendPlan {
         !matches!(self, BackendPlan::Command(_) | BackendPlan::Http(_))
     }
 
-    /// Whether memsoak starts (and so may stop) the process behind this
-    /// backend: a command worker or a `--serve` server; never a `--pid`.
-    pub fn owns_its_process(&self) -> bool {
-        match self {
-            BackendPlan::Command(_) => true,
-            BackendPlan::Http(o) => matches!(o.server, crate::backend::http::Server::Serve(_)),
-            _ => false,
-        }
-    }
-
     /// `meta` with what this backend must never write down replaced (see
     /// [`BackendPlan::redact_json`]).
     pub fn redacted(&self, meta: RunMeta) -> RunMeta {
