@@ -107,7 +107,8 @@ pub struct Evidence {
     /// Last sample minus first sample, bytes (warm-up included).
     pub rise: f64,
     /// Whether the steady-state growth flattens (late half much slower
-    /// than the early half), when the samples were looked at.
+    /// than the early half, and growing by less than the materiality floor),
+    /// when the samples were looked at.
     pub flattens: Option<bool>,
     /// Where growth began late or sped up (seconds from the start): the
     /// slope, growth and p are then a trailing window's, from here to the
@@ -530,12 +531,19 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
     // under ±8 MiB of thread-arena churn (90 s, failing its gate: halves
     // 8.5 MiB/min, CI 1.4–18.0, and 1.4, CI −7.4–8.2) was called "growth
     // that flattens, not (yet) a leak".
+    // NOTE: and the late half must itself grow by less than the floor,
+    // significant or not: a half too short to test its growth has not shown
+    // that growth stopped. A cache filled to 120 MiB by 100 s over a
+    // 6 MiB/min leak (3 min, failing its gate at 20.8 MiB/min, p = 0.001)
+    // had halves of about 61 and 10 MiB/min, the late one not significant
+    // in its 55 s, and was called "a cache filling towards its bound, not
+    // (yet) a leak".
     let flattens = shape.map(|s| {
         s.early_slope > 0.0
             && s.early_slope * s.half_span_s >= floor
             && s.late_slope <= 0.25 * s.early_slope
             && s.early_slope - s.late_slope >= 1.645 * s.early_se.hypot(s.late_se)
-            && !(s.late_significant && s.late_slope * s.half_span_s >= floor)
+            && s.late_slope * s.half_span_s < floor
     });
     let evidence = Evidence {
         metric: m.metric,
@@ -923,7 +931,8 @@ fn growth(r: &Readings) -> Option<Classification> {
 }
 
 /// The growing series' second half grows at a quarter of the first's rate
-/// or less: a cache filling towards its bound.
+/// or less, and by less than the floor: a cache filling towards its bound
+/// (see [`read_metric`]).
 fn flattening_growth(r: &Readings) -> Option<Classification> {
     let main = if grows(&r.rss) { &r.rss } else { &r.heap };
     if main.as_ref().and_then(|e| e.flattens) != Some(true) {
@@ -1845,7 +1854,7 @@ mod tests {
         let s = [Shape {
             metric: Metric::Rss,
             early_slope: 0.6 * MIB,
-            late_slope: 0.02 * MIB,
+            late_slope: 0.002 * MIB,
             late_significant: false,
             early_se: 0.05 * MIB,
             late_se: 0.05 * MIB,
@@ -1866,13 +1875,51 @@ mod tests {
         // early one (a 6 MiB/min leak under ±8 MiB of thread-arena churn,
         // 90 s).
         let s = [Shape {
-            late_slope: 0.02 * MIB,
+            late_slope: 0.002 * MIB,
             late_significant: false,
             early_se: 0.3 * MIB,
             late_se: 0.3 * MIB,
             ..s[0]
         }];
         assert_eq!(classify(&a, &s, MIB).pattern, Pattern::LiveHeapGrowth);
+    }
+
+    #[test]
+    fn a_cache_filling_over_a_leak_is_growth_not_a_plateau() {
+        // Regression: a cache filled to 120 MiB by 100 s over a 6 MiB/min
+        // leak (3 min, failing its gate at 20.8 MiB/min, p = 0.001) was "a
+        // cache filling towards its bound, not (yet) a leak": its halves
+        // read about 61 and 10 MiB/min, the late one not significant in 55 s.
+        let mut rss = m(Metric::Rss, 0.7 * MIB, 186.0 * MIB, 38.1 * MIB, true);
+        (rss.warmup_end_s, rss.steady_samples) = (70.0, 112);
+        let a = analysis(vec![rss]);
+        let knee = Shape {
+            metric: Metric::Rss,
+            early_slope: 61.0 / 60.0 * MIB,
+            late_slope: 10.0 / 60.0 * MIB,
+            late_significant: false,
+            early_se: 4.0 / 60.0 * MIB,
+            late_se: 6.0 / 60.0 * MIB,
+            half_span_s: 55.0,
+        };
+        let c = classify(&a, &[knee], MIB);
+        assert_ne!(c.pattern, Pattern::BoundedPlateau, "{}", c.summary);
+        assert!(c.summary.starts_with("memory grows"), "{}", c.summary);
+        assert!(!c.summary.contains("flattening"), "{}", c.summary);
+        assert!(
+            !c.advice.iter().any(|a| a.contains("not (yet) a leak")),
+            "{:?}",
+            c.advice
+        );
+        // The same fill levelling off (its late half within the floor) is
+        // the cache's plateau.
+        let full = Shape {
+            late_slope: -0.8 / 60.0 * MIB,
+            ..knee
+        };
+        let c = classify(&a, &[full], MIB);
+        assert_eq!(c.pattern, Pattern::BoundedPlateau, "{}", c.summary);
+        assert!(c.summary.contains("flattening"), "{}", c.summary);
     }
 
     #[test]
