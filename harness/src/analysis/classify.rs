@@ -106,6 +106,11 @@ pub struct Evidence {
     pub p_value: Option<f64>,
     /// Last sample minus first sample, bytes (warm-up included).
     pub rise: f64,
+    /// The first sample, bytes: where `rise` is counted from. A watched
+    /// command's first sample is taken as it is spawned, before its
+    /// interpreter has loaded. `None` in reports written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<f64>,
     /// Whether the steady-state growth flattens (late half much slower
     /// than the early half, and growing by less than the materiality floor),
     /// when the samples were looked at.
@@ -154,7 +159,18 @@ impl Evidence {
             }
             _ => s.push_str("no drift fit"),
         }
-        s.push_str(&format!(", {} over the run", signed(self.rise)));
+        // NOTE: the rise is counted from the first sample, which for a
+        // watched command is the just-spawned process: "+65.3 MiB over the
+        // run" was mostly an interpreter's start-up (from 200 KiB). Its base
+        // is named so it is not read as growth.
+        match self.first {
+            Some(first) => s.push_str(&format!(
+                ", {} from the first sample ({})",
+                signed(self.rise),
+                fmt_bytes(first)
+            )),
+            None => s.push_str(&format!(", {} over the run", signed(self.rise))),
+        }
         if self.flattens == Some(true) {
             s.push_str(", flattening");
         }
@@ -552,6 +568,7 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
         growth: m.growth,
         p_value: m.trend_p_value,
         rise: m.last - m.first,
+        first: Some(m.first),
         flattens,
         late_from_s: None,
         untested: m.model.as_deref() == Some(crate::stats::DriftModel::LongCycle.name()),
@@ -1772,6 +1789,35 @@ mod tests {
     }
 
     #[test]
+    fn the_rise_names_the_first_sample_it_is_counted_from() {
+        // Regression: "+65.3 MiB over the run" was counted from a watched
+        // interpreter's first reading, taken as it was spawned (200 KiB):
+        // mostly its start-up, not growth, and the text did not say so.
+        let a = analysis(vec![m(
+            Metric::Rss,
+            0.2 * MIB,
+            65.3 * MIB,
+            1.3 * MIB,
+            false,
+        )]);
+        let e = read_metric(&a.metrics[0], MIB, None);
+        assert_eq!(e.first, Some(0.2 * MIB));
+        let text = e.describe();
+        assert!(
+            text.ends_with(", +65.3 MiB from the first sample (205 KiB)"),
+            "{text}"
+        );
+        assert!(!text.contains("over the run"), "{text}");
+        // A report written before the base was kept still reads.
+        let old: Evidence = serde_json::from_str(
+            r#"{"metric":"rss","trend":"flat","slope_per_min":0.0,"growth":0.0,"p_value":1.0,"rise":1048576.0,"flattens":null}"#,
+        )
+        .unwrap();
+        assert_eq!(old.first, None);
+        assert!(old.describe().ends_with(", +1.00 MiB over the run"));
+    }
+
+    #[test]
     fn big_warmup_rise_then_flat_is_a_plateau() {
         let a = analysis(vec![
             m(Metric::Rss, 100.0 * MIB, 300.0 * MIB, 0.2 * MIB, false),
@@ -1824,7 +1870,8 @@ mod tests {
             c.summary
         );
         assert!(
-            c.summary.contains("+39.0 MiB over the run"),
+            c.summary
+                .contains("+39.0 MiB from the first sample (20.5 KiB)"),
             "{}",
             c.summary
         );
