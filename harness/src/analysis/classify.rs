@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::attribution::Attribution;
 use crate::analysis::samples::ProcessTable;
 use crate::analysis::samples::SampleTable;
-use crate::analysis::{Analysis, MetricAnalysis};
+use crate::analysis::threshold::Op;
+use crate::analysis::{Analysis, MetricAnalysis, Outcome, ThresholdResult};
 use crate::sample::Metric;
 use crate::units::{fmt_bytes, fmt_secs};
 
@@ -1319,25 +1320,82 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     ))
 }
 
+/// The gates that settle a metric's drift as within bounds: it has at
+/// least one upper limit on a fitted drift (`slope`, `slope_per_1k`,
+/// `growth`), and each such limit passed on an interval wholly within it
+/// ([`ThresholdResult::conclusive`]). Empty otherwise.
+fn settled_by<'a>(r: &Readings<'a>, metric: Metric) -> Vec<&'a ThresholdResult> {
+    let limits: Vec<&ThresholdResult> = r
+        .analysis
+        .thresholds
+        .iter()
+        .filter(|t| {
+            t.threshold.metric == metric
+                && t.threshold.stat.fitted()
+                && matches!(t.threshold.op, Op::Lt | Op::Le)
+        })
+        .collect();
+    let settled = limits
+        .iter()
+        .all(|t| t.outcome == Outcome::Pass && t.conclusive == Some(true));
+    if settled { limits } else { vec![] }
+}
+
 /// Material growth that is not statistically significant.
 fn too_noisy(r: &Readings) -> Option<Classification> {
-    let unclear: Vec<String> = [&r.rss, &r.heap, &r.vram]
+    let unclear: Vec<&Evidence> = [&r.rss, &r.heap, &r.vram]
         .into_iter()
         .flatten()
         .filter(|e| e.grows_unclearly())
-        .map(Evidence::describe)
         .collect();
-    (!unclear.is_empty()).then(|| {
-        r.answer(
-            Pattern::Unknown,
-            Confidence::Low,
+    if unclear.is_empty() {
+        return None;
+    }
+    // NOTE: an estimate past the floor whose interval every gate on it
+    // rules out is no noise the run cannot call: a sawtooth freeing all
+    // every 60 s (4 min) read +1.29 MiB after warm-up, p = 0.173, its
+    // interval −846 KiB … 1.48 MiB/min a conclusive pass of
+    // `rss.slope<2MiB/min`, and was "growth too noisy to call".
+    let (settled, noisy): (Vec<&Evidence>, Vec<&Evidence>) = unclear
+        .into_iter()
+        .partition(|e| !settled_by(r, e.metric).is_empty());
+    if noisy.is_empty() {
+        let within: Vec<String> = settled
+            .iter()
+            .map(|e| {
+                let gates: Vec<String> = settled_by(r, e.metric)
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} within `{}`",
+                            t.ci_text().unwrap_or_default(),
+                            t.threshold.expr
+                        )
+                    })
+                    .collect();
+                format!("{}; interval {}", e.describe(), gates.join(", "))
+            })
+            .collect();
+        return Some(r.answer(
+            Pattern::Steady,
+            Confidence::Medium,
             format!(
-                "growth too noisy to call: {} (not statistically significant)",
-                unclear.join("; ")
+                "no significant growth after warm-up, and its interval rules out a drift at the gate's limit: {}",
+                within.join("; ")
             ),
-            vec!["run longer: the growth is past the materiality floor but the data do not yet tell it from noise, or from a plateau still settling".into()],
-        )
-    })
+            vec!["the estimate is past the materiality floor but not significant: a longer run narrows the interval, if a drift under the limit matters".into()],
+        ));
+    }
+    let unclear: Vec<String> = noisy.into_iter().map(Evidence::describe).collect();
+    Some(r.answer(
+        Pattern::Unknown,
+        Confidence::Low,
+        format!(
+            "growth too noisy to call: {} (not statistically significant)",
+            unclear.join("; ")
+        ),
+        vec!["run longer: the growth is past the materiality floor but the data do not yet tell it from noise, or from a plateau still settling".into()],
+    ))
 }
 
 /// No material growth after warm-up.
@@ -1967,6 +2025,72 @@ mod tests {
         let c = classify(&a, &[full], MIB);
         assert_eq!(c.pattern, Pattern::BoundedPlateau, "{}", c.summary);
         assert!(c.summary.contains("flattening"), "{}", c.summary);
+    }
+
+    #[test]
+    fn growth_past_the_floor_that_a_conclusive_pass_bounds_is_not_too_noisy() {
+        // Regression: a sawtooth freeing all every 60 s (4 min) read
+        // +1.29 MiB after warm-up, p = 0.173, its interval −846 KiB …
+        // 1.48 MiB/min a conclusive pass of `rss.slope<2MiB/min`, and was
+        // "growth too noisy to call".
+        let gate = |ci_high_per_min: f64, outcome: Outcome, conclusive: bool| {
+            let threshold: crate::analysis::threshold::Threshold =
+                "rss.slope<2MiB/min".parse().unwrap();
+            ThresholdResult {
+                measured: Some(0.33 * MIB / 60.0),
+                ci: Some((-0.83 * MIB / 60.0, ci_high_per_min * MIB / 60.0)),
+                p_value: Some(0.173),
+                outcome,
+                conclusive: Some(conclusive),
+                ..ThresholdResult::skipped(&threshold, String::new())
+            }
+        };
+        let run = |gates: Vec<ThresholdResult>| {
+            let mut a = analysis(vec![m(
+                Metric::Rss,
+                0.2 * MIB,
+                65.3 * MIB,
+                1.29 * MIB,
+                false,
+            )]);
+            a.thresholds = gates;
+            classify(&a, &[], MIB)
+        };
+        let c = run(vec![gate(1.48, Outcome::Pass, true)]);
+        assert_eq!(c.pattern, Pattern::Steady, "{}", c.summary);
+        assert_eq!(c.confidence, Confidence::Medium);
+        assert!(!c.summary.contains("too noisy"), "{}", c.summary);
+        assert!(
+            c.summary
+                .ends_with("; interval -850 KiB/min … 1.48 MiB/min within `rss.slope<2MiB/min`"),
+            "{}",
+            c.summary
+        );
+        // An interval that reaches past the limit, no gate, or a gate on
+        // another metric: too noisy to call, still.
+        let vram: crate::analysis::threshold::Threshold = "vram.slope<2MiB/min".parse().unwrap();
+        let elsewhere = ThresholdResult {
+            conclusive: Some(true),
+            outcome: Outcome::Pass,
+            ..ThresholdResult::skipped(&vram, String::new())
+        };
+        for gates in [
+            vec![gate(13.5, Outcome::Pass, false)],
+            vec![
+                gate(1.48, Outcome::Pass, true),
+                gate(13.5, Outcome::Pass, false),
+            ],
+            vec![],
+            vec![elsewhere],
+        ] {
+            let c = run(gates);
+            assert_eq!(c.pattern, Pattern::Unknown, "{}", c.summary);
+            assert!(
+                c.summary.starts_with("growth too noisy to call"),
+                "{}",
+                c.summary
+            );
+        }
     }
 
     #[test]
