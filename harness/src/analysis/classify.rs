@@ -1070,6 +1070,36 @@ fn one_process(r: &Readings) -> Option<Classification> {
     // NOTE: the text gives the others' net change, not `others_growth`
     // (their rises only), which read "+0 B together" beside a process that
     // fell 197 KiB.
+    // NOTE: a process seen too briefly to fit is not one that does not
+    // grow: a pyenv shim (`bash pyenv exec python3 …`, one reading at 0 s
+    // before it exec'd) was "the other 1 process(es) do not grow (+0 B
+    // together)", of which nothing was measured.
+    let brief: Vec<String> = r
+        .processes
+        .iter()
+        .filter(|p| p.pid != f.pid && p.growth.is_none())
+        .map(ProcessTrend::describe)
+        .collect();
+    let fitted = f.others - brief.len();
+    let listed = brief
+        .iter()
+        .take(SPREAD_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let others = match (fitted, brief.len()) {
+        (n, 0) => format!(
+            "the other {n} process(es) do not grow ({} together)",
+            signed(f.others_net)
+        ),
+        (0, k) => {
+            format!("the tree's other {k} process(es) were seen too briefly to fit ({listed})")
+        }
+        (n, k) => format!(
+            "the other {n} process(es) do not grow ({} together), and {k} more were seen too briefly to fit ({listed})",
+            signed(f.others_net)
+        ),
+    };
     let mut c = r.answer(
         Pattern::OneProcess,
         if f.share >= ONE_PROCESS_HIGH_SHARE {
@@ -1078,10 +1108,8 @@ fn one_process(r: &Readings) -> Option<Classification> {
             Confidence::Medium
         },
         format!(
-            "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); the other {} process(es) do not grow ({} together)",
+            "the growth is one process's: {lead}, {:.0}% of the tree's growth ({tree}); {others}",
             f.share * 100.0,
-            f.others,
-            signed(f.others_net)
         ),
         vec![
             format!(
@@ -2212,6 +2240,47 @@ mod tests {
         assert!(
             c.summary
                 .contains("the other 1 process(es) do not grow (-220 KiB together)"),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn a_process_seen_too_briefly_to_fit_is_not_said_to_stay_flat() {
+        // Regression: a pyenv shim (`bash pyenv exec python3 …`), seen once
+        // at 0 s before it exec'd, was "the other 1 process(es) do not grow
+        // (+0 B together)": nothing was measured of it.
+        let leak = |x: f64| 50.0 * MIB + x * MIB;
+        let shim = |_: f64| 0.3 * MIB;
+        let flat = |x: f64| 80.0 * MIB + jitter(x);
+        let a = growing_rss(50.0, 120.0, 110.0);
+        let classify_with = |procs: &[Proc<'_>]| {
+            classify_tree(&a, &[], &process_trends(&tree(procs), 10.0, 0.95), MIB)
+        };
+        let c = classify_with(&[
+            (7, "python3 w.py", 0.0, 120.0, &leak),
+            (8, "bash pyenv exec python3 w.py", 0.0, 0.0, &shim),
+        ]);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert!(!c.summary.contains("do not grow"), "{}", c.summary);
+        assert!(
+            c.summary.ends_with(
+                "; the tree's other 1 process(es) were seen too briefly to fit (pid 8 `bash pyenv exec python3 w.py`: too few readings to fit (1))"
+            ),
+            "{}",
+            c.summary
+        );
+        // Beside one that was fitted, each is said for what it is.
+        let c = classify_with(&[
+            (7, "python3 w.py", 0.0, 120.0, &leak),
+            (8, "bash pyenv exec python3 w.py", 0.0, 0.0, &shim),
+            (9, "python3 flat.py", 0.0, 120.0, &flat),
+        ]);
+        assert_eq!(c.pattern, Pattern::OneProcess, "{}", c.summary);
+        assert!(
+            c.summary.contains(
+                "; the other 1 process(es) do not grow (+0 B together), and 1 more were seen too briefly to fit (pid 8 "
+            ),
             "{}",
             c.summary
         );
