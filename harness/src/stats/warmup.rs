@@ -98,7 +98,7 @@ const TAU_SPAN: f64 = 8.0;
 ///
 /// Then the latest of MSER's cut, the saturating fill's (which has its own
 /// test, and the same 40% cap) and a linear fill's that levels off past
-/// the cap ([`bend_cut`], up to two thirds of the run); where none cuts, a start-up shorter than
+/// the cap (`bend_cut`, up to two thirds of the run); where none cuts, a start-up shorter than
 /// a batch (`startup_readings`: up to 4 first samples each beyond every
 /// sample after them).
 ///
