@@ -261,48 +261,25 @@ fn saturating_cut(means: &[f64], max_d: usize) -> usize {
         return 0;
     }
     let kf = k as f64;
-    // Residualise on the line [1, j]: adding a regressor g to the line
-    // lowers the RSS by (g̃·m̃)² / (g̃·g̃), g̃ and m̃ the residuals.
     let pos: Vec<f64> = (0..k).map(|j| j as f64).collect();
-    let line_resid = |v: &[f64]| -> Option<Vec<f64>> {
-        let f = super::ols::ols(&pos, v)?;
-        Some(
-            pos.iter()
-                .zip(v)
-                .map(|(x, y)| y - f.intercept - f.slope * x)
-                .collect(),
-        )
-    };
-    let Some(m) = line_resid(means) else {
-        return 0;
-    };
-    let rss_line: f64 = m.iter().map(|e| e * e).sum();
-    if !(rss_line > 0.0 && rss_line.is_finite()) {
-        return 0;
-    }
     let tau_max = kf / TAU_SPAN;
     if tau_max <= MIN_TAU {
         return 0;
     }
     let ratio = (tau_max / MIN_TAU).powf(1.0 / (TAU_STEPS - 1) as f64);
-    let mut best: Option<(f64, f64, f64, Vec<f64>)> = None; // (rss, c, tau, g̃)
-    for step in 0..TAU_STEPS {
+    let candidates = (0..TAU_STEPS).map(|step| {
         let tau = MIN_TAU * ratio.powi(step as i32);
-        let g: Vec<f64> = pos.iter().map(|j| (-j / tau).exp()).collect();
-        let Some(g) = line_resid(&g) else {
-            continue;
-        };
-        let gg: f64 = g.iter().map(|v| v * v).sum();
-        if !(gg > 0.0) {
-            continue;
-        }
-        let gm: f64 = g.iter().zip(&m).map(|(a, b)| a * b).sum();
-        let rss = (rss_line - gm * gm / gg).max(0.0);
-        if best.as_ref().is_none_or(|b| rss < b.0) {
-            best = Some((rss, gm / gg, tau, g));
-        }
-    }
-    let Some((rss, c, tau, g)) = best else {
+        (tau, pos.iter().map(|j| (-j / tau).exp()).collect())
+    });
+    let Some(Added {
+        rss_line,
+        m,
+        rss,
+        c,
+        key: tau,
+        g,
+    }) = best_added(&pos, means, candidates)
+    else {
         return 0;
     };
     // Four parameters: a, b, c and the searched τ.
@@ -387,39 +364,17 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
     }
     let kf = k as f64;
     let pos: Vec<f64> = (0..k).map(|j| j as f64).collect();
-    let line_resid = |v: &[f64]| -> Option<(Vec<f64>, f64)> {
-        let f = super::ols::ols(&pos, v)?;
-        let r = pos
-            .iter()
-            .zip(v)
-            .map(|(x, y)| y - f.intercept - f.slope * x)
-            .collect();
-        Some((r, f.slope))
-    };
-    let Some((m, _)) = line_resid(means) else {
-        return 0;
-    };
-    let rss_line: f64 = m.iter().map(|e| e * e).sum();
-    if !(rss_line > 0.0 && rss_line.is_finite()) {
-        return 0;
-    }
-    let mut best: Option<(f64, f64, usize, Vec<f64>)> = None; // (rss, c, h, g̃)
-    for h in from + 1..=limit {
-        let g: Vec<f64> = pos.iter().map(|j| (j - h as f64).max(0.0)).collect();
-        let Some((g, _)) = line_resid(&g) else {
-            continue;
-        };
-        let gg: f64 = g.iter().map(|v| v * v).sum();
-        if !(gg > 0.0) {
-            continue;
-        }
-        let gm: f64 = g.iter().zip(&m).map(|(a, b)| a * b).sum();
-        let rss = (rss_line - gm * gm / gg).max(0.0);
-        if best.as_ref().is_none_or(|b| rss < b.0) {
-            best = Some((rss, gm / gg, h, g));
-        }
-    }
-    let Some((rss, c, h, g)) = best else {
+    let candidates =
+        (from + 1..=limit).map(|h| (h, pos.iter().map(|j| (j - h as f64).max(0.0)).collect()));
+    let Some(Added {
+        rss_line,
+        m,
+        rss,
+        c,
+        key: h,
+        g,
+    }) = best_added(&pos, means, candidates)
+    else {
         return 0;
     };
     // The fill's slope: the line through the means less the bend's term
@@ -429,7 +384,7 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
         .zip(&pos)
         .map(|(v, j)| v - c * (j - h as f64).max(0.0))
         .collect();
-    let Some((_, b1)) = line_resid(&unbent) else {
+    let Some(b1) = super::ols::ols(&pos, &unbent).map(|f| f.slope) else {
         return 0;
     };
     let b2 = b1 + c;
@@ -448,6 +403,75 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
     }
     let margin = (2.0 * long_run_sd / b1).ceil().max(1.0) as usize;
     (h + margin).min(limit)
+}
+
+/// The best of several regressors added to a line through the batch
+/// means (see [`best_added`]).
+struct Added<K> {
+    /// RSS of the means about the line alone.
+    rss_line: f64,
+    /// The means' residuals about the line.
+    m: Vec<f64>,
+    /// RSS with the regressor added.
+    rss: f64,
+    /// The regressor's coefficient.
+    c: f64,
+    /// Which candidate it was.
+    key: K,
+    /// The regressor's residuals about the line.
+    g: Vec<f64>,
+}
+
+/// Of the `candidates` (a key and a regressor g over `pos`), the one that,
+/// added to the least-squares line [1, j] through `means`, leaves the least
+/// RSS. Residualised on the line, adding g lowers the RSS by
+/// (g̃·m̃)² / (g̃·g̃), g̃ and m̃ the residuals, and its coefficient in the
+/// full fit is g̃·m̃ / g̃·g̃ (Frisch–Waugh). `None` where the line leaves
+/// nothing (or nothing finite) to explain, or no candidate varies off it.
+/// O(k) per candidate.
+fn best_added<K>(
+    pos: &[f64],
+    means: &[f64],
+    candidates: impl Iterator<Item = (K, Vec<f64>)>,
+) -> Option<Added<K>> {
+    let about_line = |v: &[f64]| -> Option<Vec<f64>> {
+        let f = super::ols::ols(pos, v)?;
+        Some(
+            pos.iter()
+                .zip(v)
+                .map(|(x, y)| y - f.intercept - f.slope * x)
+                .collect(),
+        )
+    };
+    let m = about_line(means)?;
+    let rss_line: f64 = m.iter().map(|e| e * e).sum();
+    if !(rss_line > 0.0 && rss_line.is_finite()) {
+        return None;
+    }
+    let mut best: Option<(f64, f64, K, Vec<f64>)> = None;
+    for (key, g) in candidates {
+        let Some(g) = about_line(&g) else {
+            continue;
+        };
+        let gg: f64 = g.iter().map(|v| v * v).sum();
+        if !(gg > 0.0) {
+            continue;
+        }
+        let gm: f64 = g.iter().zip(&m).map(|(a, b)| a * b).sum();
+        let rss = (rss_line - gm * gm / gg).max(0.0);
+        if best.as_ref().is_none_or(|b| rss < b.0) {
+            best = Some((rss, gm / gg, key, g));
+        }
+    }
+    let (rss, c, key, g) = best?;
+    Some(Added {
+        rss_line,
+        m,
+        rss,
+        c,
+        key,
+        g,
+    })
 }
 
 /// Standard error of a least-squares slope through `(x, r)` where `r` are
