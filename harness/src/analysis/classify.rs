@@ -1148,6 +1148,10 @@ fn black_box_growth(r: &Readings) -> Option<Classification> {
     let procs = r.processes;
     // NOTE: with per-process data and no single culprit, say which
     // processes grew, so people know where to look.
+    // NOTE: "of its N processes" counts those fitted; one seen too briefly
+    // to fit (a shim that exec'd) is named apart, not counted as not growing.
+    let fitted = procs.iter().filter(|p| p.growth.is_some()).count();
+    let brief = procs.len() - fitted;
     let spread = if procs.len() >= 2 {
         let growing: Vec<String> = procs
             .iter()
@@ -1155,15 +1159,18 @@ fn black_box_growth(r: &Readings) -> Option<Classification> {
             .take(SPREAD_LISTED)
             .map(ProcessTrend::describe)
             .collect();
+        let brief = if brief > 0 {
+            format!(" ({brief} more seen too briefly to fit)")
+        } else {
+            String::new()
+        };
         if growing.is_empty() {
             format!(
-                "; no single one of its {} processes grows on its own (processes appearing or leaving move the total)",
-                procs.len()
+                "; no single one of its {fitted} processes grows on its own{brief} (processes appearing or leaving move the total)"
             )
         } else {
             format!(
-                "; the growth is not confined to one of its {} processes: {}",
-                procs.len(),
+                "; the growth is not confined to one of its {fitted} processes{brief}: {}",
                 growing.join("; ")
             )
         }
@@ -1433,12 +1440,20 @@ fn steady(r: &Readings) -> Classification {
     // NOTE: a fit whose interval is the data's range tested nothing: a
     // climb of 6 MiB/min whose last sample fell back was one ramp and drop
     // (p = 1), and was called steady with high confidence.
-    if main.is_some_and(|e| e.untested) {
+    // NOTE: the words are the fit's own (`model_reason`): one to three
+    // drops read as long cycles, and "one ramp and drop back" was said of a
+    // fit that had read three.
+    if let Some(e) = main.filter(|e| e.untested) {
+        let why = r
+            .analysis
+            .metric(e.metric)
+            .and_then(|m| m.model_reason.as_deref())
+            .unwrap_or("one to three drops, read as long cycles");
         return r.answer(
             Pattern::Steady,
             Confidence::Low,
             format!(
-                "no material growth after warm-up ({text}), but the fit tested no trend: one ramp and drop back, its interval the data's range"
+                "no material growth after warm-up ({text}), but too few cycles to rule growth out: {why}"
             ),
             vec!["run several cycles long: a trend is tested across cycles, not within one".into()],
         );
@@ -1809,7 +1824,21 @@ mod tests {
             (c.pattern, c.confidence),
             (Pattern::Steady, Confidence::Low)
         );
-        assert!(c.summary.contains("tested no trend"), "{}", c.summary);
+        assert!(c.summary.contains("too few cycles"), "{}", c.summary);
+        // The words are the fit's: three drops are not "one ramp and drop".
+        let three = MetricAnalysis {
+            model: Some("long-cycle".into()),
+            model_reason: Some("3 ramps and drops (cycles of ≈ 60 samples): too few whole cycles for their means; the trend of their 3 floors tested on 1 degree of freedom".into()),
+            trend_p_value: Some(0.4),
+            ..flat(Metric::Rss, 100.0 * MIB)
+        };
+        let c = classify(&analysis(vec![three]), &[], MIB);
+        assert_eq!(c.confidence, Confidence::Low);
+        assert!(
+            c.summary.contains("3 ramps and drops") && !c.summary.contains("one ramp"),
+            "{}",
+            c.summary
+        );
         let c = classify(&analysis(vec![flat(Metric::Rss, 100.0 * MIB)]), &[], MIB);
         assert_eq!(
             (c.pattern, c.confidence),
@@ -2362,7 +2391,10 @@ mod tests {
         let c = classify_tree(&a, &[], &trends, MIB);
         assert_eq!(c.pattern, Pattern::Unknown);
         assert!(
-            c.summary.contains("no single one of its 3 processes grows"),
+            // The brief one is not counted among those that do not grow.
+            c.summary.contains(
+                "no single one of its 2 processes grows on its own (1 more seen too briefly to fit)"
+            ),
             "{}",
             c.summary
         );
