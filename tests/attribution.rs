@@ -11,7 +11,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    MIN_SNAPS, assert_no_site, fixture, memsoak, named, report, run_with, run_worker, summary,
+    MIN_SNAPS, assert_no_site, fixture, memsoak, named, report, run_with, run_worker, serve_args,
+    summary,
 };
 
 /// Held by the soaks that take snapshots, so that on a busy box they do
@@ -269,27 +270,21 @@ fn a_served_python_http_server_that_keeps_every_request_is_attributed_to_that_li
     let port = common::free_port().to_string();
     let url = format!("http://127.0.0.1:{port}");
     let o = run_with(
-        &[
-            "run",
-            "--backend",
-            "http",
-            "--api",
-            "tei",
-            "--url",
-            url.as_str(),
-            "--serve",
+        &serve_args(
+            &url,
             // NOTE: 20 s, not 10: beside a calibration on both cores the
             // server's tracemalloc snapshots slowed as its heap grew, 4 in
             // 8 s, and the leaking line read p = 0.07 (not significant).
-            "--duration",
-            "20s",
-            "--warmup",
-            "2s",
-            "--attribute",
-            "--attribute-every",
-            "500ms",
-            "-q",
-        ],
+            &[
+                "--duration",
+                "20s",
+                "--warmup",
+                "2s",
+                "--attribute",
+                "--attribute-every",
+                "500ms",
+            ],
+        ),
         &[
             "python3",
             &fixture("embed_server.py"),

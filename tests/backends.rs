@@ -15,7 +15,7 @@ use std::process::Command;
 
 use common::{
     assert_no_site, cannot_run, fixture, free_port, json, memsoak, outcome_of, report, run_http,
-    run_http_url, run_with, run_worker,
+    run_http_url, run_with, run_worker, serve_args,
 };
 use serde_json::Value;
 
@@ -733,21 +733,10 @@ fn http_server_that_never_gets_ready_is_exit_2_and_is_stopped() {
     );
     let port = free_port().to_string();
     let url = format!("http://127.0.0.1:{port}");
-    let base = [
-        "run",
-        "--backend",
-        "http",
-        "--api",
-        "tei",
-        "--url",
-        url.as_str(),
-        "--serve",
-        "-q",
-    ];
     // NOTE: 5 s, so that python has written its pid file even on a busy
     // box (at 1 s it had not, beside two CPU hogs).
     let o = run_with(
-        &[&base[..], &["--ready-timeout", "5s"][..]].concat(),
+        &serve_args(&url, &["--ready-timeout", "5s"]),
         &["python3", "-c", &script],
         &[],
     );
@@ -766,7 +755,7 @@ fn http_server_that_never_gets_ready_is_exit_2_and_is_stopped() {
     );
     // Exits before it is ready: its status is in the line.
     let o = run_with(
-        &base,
+        &serve_args(&url, &[]),
         &[
             "python3",
             "-c",

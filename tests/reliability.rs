@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, marked_pids, memsoak, report, rows, survivors};
+use common::{fixture, marked_pids, memsoak, report, rows, serve_args, survivors};
 
 /// A memsoak started in the background with its own mark and run folder.
 struct Soak {
@@ -127,24 +127,6 @@ fn watch_args<'a>(duration: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         duration,
         "--sample-every",
         "200ms",
-        "-q",
-    ];
-    v.extend_from_slice(extra);
-    v
-}
-
-/// `memsoak run` of a TEI server at `url` that memsoak starts (`--serve`),
-/// with `extra`.
-fn serve_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "run",
-        "--backend",
-        "http",
-        "--api",
-        "tei",
-        "--url",
-        url,
-        "--serve",
         "-q",
     ];
     v.extend_from_slice(extra);

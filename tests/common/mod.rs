@@ -201,6 +201,24 @@ pub fn run_worker(extra: &[&str], worker: &[&str]) -> Outcome {
     run_with(&args, &[&["python3", w.as_str()][..], worker].concat(), &[])
 }
 
+/// `memsoak run` of a TEI server at `url` that memsoak starts (`--serve`),
+/// with `extra`.
+pub fn serve_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "run",
+        "--backend",
+        "http",
+        "--api",
+        "tei",
+        "--url",
+        url,
+        "--serve",
+        "-q",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
 /// `memsoak run --backend http --serve` against the fixture server
 /// (`tests/fixtures/embed_server.py SERVER...` on a free port), pages of 8,
 /// with `url_of(port)` as `--url`.
