@@ -1567,6 +1567,159 @@ impl WatchPlan {
     }
 }
 
+/// `memsoak summarize`: the folders to gate on and where the summary goes.
+#[derive(Debug, Clone)]
+pub struct SummarizePlan {
+    /// Run folders, or folders holding them.
+    pub dirs: Vec<PathBuf>,
+    /// The summary's folder.
+    pub out: PathBuf,
+    /// `out` is memsoak's own name (no `--out`): when taken, the summary
+    /// goes to the next free `-2`, `-3`, … beside it, as a run's does.
+    pub unique: bool,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// Validate `memsoak summarize` (the folders are read by the command: a
+/// missing one is an input error there).
+pub fn summarize_plan(a: &crate::cli::args::SummarizeArgs) -> SummarizePlan {
+    SummarizePlan {
+        dirs: a.dirs.clone(),
+        out: a
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::runfolder::default_dir("summary", "matrix")),
+        unique: a.out.is_none(),
+        quiet: a.quiet,
+    }
+}
+
+/// A validated `memsoak analyze --prometheus`.
+#[derive(Debug, Clone)]
+pub struct PrometheusPlan {
+    /// The range query.
+    pub query: crate::promql::RangeQuery,
+    /// The server as messages show it (no user info, no query string).
+    pub shown: String,
+    /// `--metric`, when given.
+    pub metric: Option<crate::sample::Metric>,
+    /// The analysis settings, as for a run folder.
+    pub analysis: AnalyzePlan,
+    /// Where the report files go.
+    pub out: PathBuf,
+}
+
+/// A time of `--start`/`--end`: RFC 3339, Unix seconds, or `now`.
+fn instant(flag: &str, s: &str, now: f64) -> Result<f64, PlanError> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Ok(v) = s.parse::<f64>()
+        && v.is_finite()
+    {
+        return Ok(v);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp_millis() as f64 / 1000.0)
+        .map_err(|_| {
+            PlanError(format!(
+                "--{flag} {s}: expected an RFC 3339 time (2026-01-02T03:04:05Z), Unix seconds or now"
+            ))
+        })
+}
+
+/// Validate `memsoak analyze --prometheus`.
+pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
+    let p = &a.prometheus;
+    let url = p.prometheus.clone().unwrap_or_default();
+    let shown = crate::backend::http::redact_url(&url);
+    if !url.starts_with("http://") {
+        return err(format!(
+            "--prometheus {shown}: expected http://HOST:PORT (memsoak is built without TLS)"
+        ));
+    }
+    crate::trace::proxy::check_port(&url)
+        .map_err(|why| PlanError(format!("--prometheus {shown}: {why}")))?;
+    let query = match p.query.as_deref().map(str::trim) {
+        Some(q) if !q.is_empty() => q.to_string(),
+        _ => return err("--prometheus needs --query PROMQL"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (start, end) = match (&p.range, &p.start, &p.end) {
+        (Some(r), _, _) => {
+            let d = parse_duration(r).map_err(|e| PlanError(format!("--range: {e}")))?;
+            (now - d.as_secs_f64(), now)
+        }
+        (None, Some(s), Some(e)) => (instant("start", s, now)?, instant("end", e, now)?),
+        _ => return err("--prometheus needs --range DURATION, or --start T and --end T"),
+    };
+    if start >= end {
+        return err("--start must be before --end");
+    }
+    let step = match &p.step {
+        Some(s) => parse_duration(s).map_err(|e| PlanError(format!("--step: {e}")))?,
+        None => Duration::from_secs(15),
+    }
+    .as_secs_f64();
+    if step <= 0.0 {
+        return err("--step must be longer than 0s");
+    }
+    if (end - start) / step < 3.0 {
+        return err("--range is shorter than three --step: nothing to fit");
+    }
+    let metric = match &p.metric {
+        Some(m) => Some(
+            crate::sample::Metric::from_name(m)
+                .ok_or_else(|| PlanError(format!("--metric {m}: not a metric memsoak knows")))?,
+        ),
+        None => None,
+    };
+    let analysis = AnalyzePlan {
+        samples: PathBuf::new(),
+        run_dir: None,
+        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
+        confidence: confidence(a.confidence)?,
+        thresholds: parse_thresholds(&a.thresholds)?,
+        thresholds_given: !a.thresholds.is_empty(),
+        min_growth: min_growth(a.min_growth.as_deref())?,
+        // NOTE: a Prometheus series is another host's: its swap is not known.
+        swap_total: None,
+        quiet: a.quiet,
+    };
+    // NOTE: a series counts no items: a per-1k limit was skipped in every
+    // one, and the query passed on nothing judged.
+    if let Some(t) = analysis
+        .thresholds
+        .iter()
+        .find(|t| t.stat == Stat::SlopePer1k)
+    {
+        return err(format!(
+            "-t {t}: a Prometheus series counts no items, so slope_per_1k is never judged (give a slope, growth or max threshold)"
+        ));
+    }
+    Ok(PrometheusPlan {
+        query: crate::promql::RangeQuery {
+            url,
+            query,
+            start,
+            end,
+            step,
+            timeout: Duration::from_secs(60),
+        },
+        shown,
+        metric,
+        analysis,
+        out: p
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::runfolder::default_dir("prometheus", "analyze")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1975,157 +2128,4 @@ mod tests {
                 .contains("is a directory")
         );
     }
-}
-
-/// `memsoak summarize`: the folders to gate on and where the summary goes.
-#[derive(Debug, Clone)]
-pub struct SummarizePlan {
-    /// Run folders, or folders holding them.
-    pub dirs: Vec<PathBuf>,
-    /// The summary's folder.
-    pub out: PathBuf,
-    /// `out` is memsoak's own name (no `--out`): when taken, the summary
-    /// goes to the next free `-2`, `-3`, … beside it, as a run's does.
-    pub unique: bool,
-    /// Print nothing but errors.
-    pub quiet: bool,
-}
-
-/// Validate `memsoak summarize` (the folders are read by the command: a
-/// missing one is an input error there).
-pub fn summarize_plan(a: &crate::cli::args::SummarizeArgs) -> SummarizePlan {
-    SummarizePlan {
-        dirs: a.dirs.clone(),
-        out: a
-            .out
-            .clone()
-            .unwrap_or_else(|| crate::runfolder::default_dir("summary", "matrix")),
-        unique: a.out.is_none(),
-        quiet: a.quiet,
-    }
-}
-
-/// A validated `memsoak analyze --prometheus`.
-#[derive(Debug, Clone)]
-pub struct PrometheusPlan {
-    /// The range query.
-    pub query: crate::promql::RangeQuery,
-    /// The server as messages show it (no user info, no query string).
-    pub shown: String,
-    /// `--metric`, when given.
-    pub metric: Option<crate::sample::Metric>,
-    /// The analysis settings, as for a run folder.
-    pub analysis: AnalyzePlan,
-    /// Where the report files go.
-    pub out: PathBuf,
-}
-
-/// A time of `--start`/`--end`: RFC 3339, Unix seconds, or `now`.
-fn instant(flag: &str, s: &str, now: f64) -> Result<f64, PlanError> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Ok(v) = s.parse::<f64>()
-        && v.is_finite()
-    {
-        return Ok(v);
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|d| d.timestamp_millis() as f64 / 1000.0)
-        .map_err(|_| {
-            PlanError(format!(
-                "--{flag} {s}: expected an RFC 3339 time (2026-01-02T03:04:05Z), Unix seconds or now"
-            ))
-        })
-}
-
-/// Validate `memsoak analyze --prometheus`.
-pub fn prometheus_plan(a: &AnalyzeArgs) -> Result<PrometheusPlan, PlanError> {
-    let p = &a.prometheus;
-    let url = p.prometheus.clone().unwrap_or_default();
-    let shown = crate::backend::http::redact_url(&url);
-    if !url.starts_with("http://") {
-        return err(format!(
-            "--prometheus {shown}: expected http://HOST:PORT (memsoak is built without TLS)"
-        ));
-    }
-    crate::trace::proxy::check_port(&url)
-        .map_err(|why| PlanError(format!("--prometheus {shown}: {why}")))?;
-    let query = match p.query.as_deref().map(str::trim) {
-        Some(q) if !q.is_empty() => q.to_string(),
-        _ => return err("--prometheus needs --query PROMQL"),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let (start, end) = match (&p.range, &p.start, &p.end) {
-        (Some(r), _, _) => {
-            let d = parse_duration(r).map_err(|e| PlanError(format!("--range: {e}")))?;
-            (now - d.as_secs_f64(), now)
-        }
-        (None, Some(s), Some(e)) => (instant("start", s, now)?, instant("end", e, now)?),
-        _ => return err("--prometheus needs --range DURATION, or --start T and --end T"),
-    };
-    if start >= end {
-        return err("--start must be before --end");
-    }
-    let step = match &p.step {
-        Some(s) => parse_duration(s).map_err(|e| PlanError(format!("--step: {e}")))?,
-        None => Duration::from_secs(15),
-    }
-    .as_secs_f64();
-    if step <= 0.0 {
-        return err("--step must be longer than 0s");
-    }
-    if (end - start) / step < 3.0 {
-        return err("--range is shorter than three --step: nothing to fit");
-    }
-    let metric = match &p.metric {
-        Some(m) => Some(
-            crate::sample::Metric::from_name(m)
-                .ok_or_else(|| PlanError(format!("--metric {m}: not a metric memsoak knows")))?,
-        ),
-        None => None,
-    };
-    let analysis = AnalyzePlan {
-        samples: PathBuf::new(),
-        run_dir: None,
-        warmup: Warmup::parse(a.warmup.as_deref().unwrap_or("auto")).map_err(PlanError)?,
-        confidence: confidence(a.confidence)?,
-        thresholds: parse_thresholds(&a.thresholds)?,
-        thresholds_given: !a.thresholds.is_empty(),
-        min_growth: min_growth(a.min_growth.as_deref())?,
-        // NOTE: a Prometheus series is another host's: its swap is not known.
-        swap_total: None,
-        quiet: a.quiet,
-    };
-    // NOTE: a series counts no items: a per-1k limit was skipped in every
-    // one, and the query passed on nothing judged.
-    if let Some(t) = analysis
-        .thresholds
-        .iter()
-        .find(|t| t.stat == Stat::SlopePer1k)
-    {
-        return err(format!(
-            "-t {t}: a Prometheus series counts no items, so slope_per_1k is never judged (give a slope, growth or max threshold)"
-        ));
-    }
-    Ok(PrometheusPlan {
-        query: crate::promql::RangeQuery {
-            url,
-            query,
-            start,
-            end,
-            step,
-            timeout: Duration::from_secs(60),
-        },
-        shown,
-        metric,
-        analysis,
-        out: p
-            .out
-            .clone()
-            .unwrap_or_else(|| crate::runfolder::default_dir("prometheus", "analyze")),
-    })
 }
