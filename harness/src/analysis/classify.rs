@@ -714,6 +714,13 @@ fn describe(e: &Option<Evidence>) -> String {
 }
 
 impl<'a> Readings<'a> {
+    /// Why the metric's fit took its model (`model_reason`), in its words.
+    fn fit_reason(&self, e: &Evidence) -> Option<&'a str> {
+        self.analysis
+            .metric(e.metric)
+            .and_then(|m| m.model_reason.as_deref())
+    }
+
     fn new(
         analysis: &'a Analysis,
         shapes: &[Shape],
@@ -1421,15 +1428,36 @@ fn too_noisy(r: &Readings) -> Option<Classification> {
             vec!["the estimate is past the materiality floor but not significant: a longer run narrows the interval, if a drift under the limit matters".into()],
         ));
     }
-    let unclear: Vec<String> = noisy.into_iter().map(Evidence::describe).collect();
+    // NOTE: one to three drops read as long cycles test no trend (p = 1)
+    // or one on a single degree of freedom: "not statistically significant"
+    // was said of a 20 MiB/min leak under two drops (9.92 MiB/min, p = 1)
+    // that no test had looked at. The fit's own words say which.
+    let no_test = |e: &Evidence| e.untested && e.p_value.is_none_or(|p| p >= 1.0);
+    let untested_only = noisy.iter().all(|e| no_test(e));
+    let unclear: Vec<String> = noisy
+        .iter()
+        .map(|e| match r.fit_reason(e).filter(|_| e.untested) {
+            Some(why) if no_test(e) => format!("{} (no trend test: {why})", e.describe()),
+            Some(why) => format!("{} (not statistically significant: {why})", e.describe()),
+            None => format!("{} (not statistically significant)", e.describe()),
+        })
+        .collect();
+    let (headline, advice) = if untested_only {
+        (
+            "growth the run could not test",
+            "run several cycles long: a trend is tested across cycles, not within one or two",
+        )
+    } else {
+        (
+            "growth too noisy to call",
+            "run longer: the growth is past the materiality floor but the data do not yet tell it from noise, or from a plateau still settling",
+        )
+    };
     Some(r.answer(
         Pattern::Unknown,
         Confidence::Low,
-        format!(
-            "growth too noisy to call: {} (not statistically significant)",
-            unclear.join("; ")
-        ),
-        vec!["run longer: the growth is past the materiality floor but the data do not yet tell it from noise, or from a plateau still settling".into()],
+        format!("{headline}: {}", unclear.join("; ")),
+        vec![advice.into()],
     ))
 }
 
@@ -1445,9 +1473,7 @@ fn steady(r: &Readings) -> Classification {
     // fit that had read three.
     if let Some(e) = main.filter(|e| e.untested) {
         let why = r
-            .analysis
-            .metric(e.metric)
-            .and_then(|m| m.model_reason.as_deref())
+            .fit_reason(e)
             .unwrap_or("one to three drops, read as long cycles");
         return r.answer(
             Pattern::Steady,
@@ -1957,6 +1983,55 @@ mod tests {
             c.summary.contains(
                 "rose +14.0 MiB over the run (from 20.5 KiB) and stopped growing after start-up"
             ),
+            "{}",
+            c.summary
+        );
+    }
+
+    #[test]
+    fn growth_under_two_drops_is_said_untested_not_insignificant() {
+        // A real watch of sawtooth.py with 20 MiB/min kept under its 10 s
+        // cycles, 26 s: two drops, 9.92 MiB/min, p = 1 (no test). It read
+        // "growth too noisy to call … (not statistically significant)".
+        let two = MetricAnalysis {
+            model: Some("long-cycle".into()),
+            model_reason: Some(
+                "2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles to test a trend"
+                    .into(),
+            ),
+            trend_p_value: Some(1.0),
+            ..m(Metric::Rss, 0.2 * MIB, 39.5 * MIB, 3.8 * MIB, false)
+        };
+        let c = classify(&analysis(vec![two.clone()]), &[], MIB);
+        assert_eq!(
+            (c.pattern, c.confidence),
+            (Pattern::Unknown, Confidence::Low)
+        );
+        assert!(
+            c.summary.starts_with("growth the run could not test: rss: +3.80 MiB")
+                && c.summary.contains(
+                    "(no trend test: 2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles"
+                )
+                && !c.summary.contains("not statistically significant"),
+            "{}",
+            c.summary
+        );
+        assert!(
+            c.advice[0].starts_with("run several cycles long"),
+            "{:?}",
+            c.advice
+        );
+        // Three floors are tested, on one degree of freedom: insignificant.
+        let three = MetricAnalysis {
+            model_reason: Some("3 ramps and drops (cycles of ≈ 40 samples): too few whole cycles for their means; the trend of their 3 floors tested on 1 degree of freedom".into()),
+            trend_p_value: Some(0.4),
+            ..two
+        };
+        let c = classify(&analysis(vec![three]), &[], MIB);
+        assert!(
+            c.summary.starts_with("growth too noisy to call")
+                && c.summary
+                    .contains("(not statistically significant: 3 ramps and drops"),
             "{}",
             c.summary
         );
