@@ -1321,6 +1321,7 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     let (end, cut) = r.analysis.metric(m).map_or((0.0, false), |a| {
         (a.warmup_end_s, a.steady_samples < a.samples)
     });
+    let fit = r.analysis.metric(m);
     let e = r.evidence.iter().find(|e| e.metric == m);
     // NOTE: a Python process whose retained objects pin pymalloc's arenas
     // (6 MiB/min kept under 16 MiB of churn, watched 90 s) rose 39 MiB in
@@ -1331,6 +1332,13 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     if e.is_some_and(Evidence::grows_unclearly) {
         return None;
     }
+    // NOTE: one to three drops test no trend (p = 1) or one on a single
+    // degree of freedom: that the level stopped growing is then what the
+    // run could hardly show, as in [`steady`].
+    let untested = e.filter(|e| e.untested).map(|e| {
+        r.fit_reason(e)
+            .unwrap_or("one to three drops, read as long cycles")
+    });
     let e = e.map(Evidence::describe).unwrap_or_default();
     // NOTE: with no warm-up cut (auto found none, or `--warmup 0`) the rise
     // came before the window began: a watched command's first sample is
@@ -1347,19 +1355,52 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     } else {
         "after start-up".to_string()
     };
-    Some(r.answer(
-        Pattern::BoundedPlateau,
-        Confidence::Medium,
+    // NOTE: under cycles the last sample sits anywhere on a ramp: a
+    // sawtooth watched from its spawn (36 s, three equal floors) read "rose
+    // +28.3 MiB over the run (from 512 KiB) and stopped growing after the
+    // first 251 ms", of a rise that was mostly the last cycle's phase. What
+    // stopped growing there is the cycles' floors.
+    let cycles = fit.and_then(|a| a.model.as_deref()).is_some_and(|name| {
+        name == crate::stats::DriftModel::Cycles.name()
+            || name == crate::stats::DriftModel::LongCycle.name()
+    });
+    let period = fit
+        .and_then(|a| a.cycle_s)
+        .map(|s| format!(" of ≈ {}", fmt_secs(s)))
+        .unwrap_or_default();
+    let what = if cycles {
+        format!(
+            "{m} rose from {} at the first sample into cycles{period} (the last sample {} from it), whose floors stopped growing {when} ({e})",
+            fmt_bytes(first),
+            signed(rise)
+        )
+    } else {
         format!(
             "{m} rose {} over the run (from {}) and stopped growing {when} ({e})",
             signed(rise),
             fmt_bytes(first)
-        ),
-        vec![
-            "a warm-up transient or a cache that reached its bound: not a leak at this run length".into(),
-            "a longer run (nightly profile) confirms the bound holds".into(),
-        ],
-    ))
+        )
+    };
+    let mut advice = vec![
+        "a warm-up transient or a cache that reached its bound: not a leak at this run length"
+            .into(),
+        "a longer run (nightly profile) confirms the bound holds".into(),
+    ];
+    let (confidence, what) = match untested {
+        Some(why) => {
+            advice.insert(
+                0,
+                "run several cycles long: a trend is tested across cycles, not within one or two"
+                    .into(),
+            );
+            (
+                Confidence::Low,
+                format!("{what}; but too few cycles to rule growth out: {why}"),
+            )
+        }
+        None => (Confidence::Medium, what),
+    };
+    Some(r.answer(Pattern::BoundedPlateau, confidence, what, advice))
 }
 
 /// The gates that settle a metric's drift as within bounds: it has at
@@ -1956,6 +1997,55 @@ mod tests {
         .unwrap();
         assert_eq!(old.first, None);
         assert!(old.describe().ends_with(", +1.00 MiB over the run"));
+    }
+
+    #[test]
+    fn a_plateau_under_cycles_says_its_floors_stopped_growing() {
+        // A sawtooth watched from its spawn: the interpreter's load, then
+        // cycles whose floors hold; the last sample is on a ramp.
+        let saw = MetricAnalysis {
+            model: Some("cycles".into()),
+            cycle_s: Some(10.0),
+            ..m(Metric::Rss, 0.5 * MIB, 28.3 * MIB, 0.0, false)
+        };
+        let c = classify(&analysis(vec![saw.clone()]), &[], MIB);
+        assert_eq!(
+            (c.pattern, c.confidence),
+            (Pattern::BoundedPlateau, Confidence::Medium)
+        );
+        assert!(
+            c.summary.starts_with(
+                "rss rose from 512 KiB at the first sample into cycles of ≈ 10 s (the last sample +28.3 MiB from it), whose floors stopped growing after the first 60 s"
+            ),
+            "{}",
+            c.summary
+        );
+        // Two drops test no trend: that they stopped is not shown.
+        let two = MetricAnalysis {
+            model: Some("long-cycle".into()),
+            model_reason: Some(
+                "2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles to test a trend"
+                    .into(),
+            ),
+            trend_p_value: Some(1.0),
+            ..saw
+        };
+        let c = classify(&analysis(vec![two]), &[], MIB);
+        assert_eq!(
+            (c.pattern, c.confidence),
+            (Pattern::BoundedPlateau, Confidence::Low)
+        );
+        assert!(
+            c.summary
+                .contains("; but too few cycles to rule growth out: 2 ramps and drops"),
+            "{}",
+            c.summary
+        );
+        assert!(
+            c.advice[0].starts_with("run several cycles long"),
+            "{:?}",
+            c.advice
+        );
     }
 
     #[test]
