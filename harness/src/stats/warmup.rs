@@ -272,18 +272,16 @@ fn saturating_cut(means: &[f64], max_d: usize) -> usize {
         (tau, pos.iter().map(|j| (-j / tau).exp()).collect())
     });
     let Some(Added {
-        rss_line,
-        m,
         rss,
+        df,
         c,
         key: tau,
-        g,
+        f,
+        long_run_sd,
     }) = best_added(&pos, means, candidates)
     else {
         return 0;
     };
-    // Four parameters: a, b, c and the searched τ.
-    let df = kf - 4.0;
     // NOTE: F assumes independent residuals. Persistent noise wanders, and
     // a wander at the start fits an exponential: with plain F, AR(1) noise
     // (φ = 0.98 per sample) had flat 90 s runs at 1 Hz cut (up to the cap), and
@@ -291,17 +289,14 @@ fn saturating_cut(means: &[f64], max_d: usize) -> usize {
     // alarms 6% → 10%; the mixture's 13% → 18%). The residuals' AR(1)
     // variance factor (n/n*, as in the trend test) widens the noise
     // estimate, and the amplitude condition below drops small bends: 8%
-    // and 16% (200 seeds), still above the 6% and 13% without the cut.
-    let resid: Vec<f64> = m.iter().zip(&g).map(|(e, gj)| e - c * gj).collect();
-    let persistence = super::trend::ar1_factor(&resid);
-    let f = (rss_line - rss) / (persistence * rss / df);
+    // and 16% (200 seeds), still above the 6% and 13% without the cut
+    // (`best_added` widens F by that factor).
     // NOTE: `!(f > ..)` so that a NaN (a perfect fit, 0/0) takes the
     // cautious branch; a perfect fill (rss = 0) gives F = ∞ and is cut.
     // The fill must also be large against the noise it rises through
     // (MIN_FILL_SD long-run sds of a batch mean): over 180 batches F finds
     // a bend of a fraction of the noise, and a warm-up cut for that only
     // shortens the run.
-    let long_run_sd = (persistence * rss / df).sqrt();
     if !(f > MIN_SATURATING_F) || !(c.abs() >= MIN_FILL_SD * long_run_sd) {
         return 0;
     }
@@ -362,17 +357,15 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
     if k < MIN_SATURATING_BATCHES || limit <= from + 1 {
         return 0;
     }
-    let kf = k as f64;
     let pos: Vec<f64> = (0..k).map(|j| j as f64).collect();
     let candidates =
         (from + 1..=limit).map(|h| (h, pos.iter().map(|j| (j - h as f64).max(0.0)).collect()));
     let Some(Added {
-        rss_line,
-        m,
-        rss,
         c,
         key: h,
-        g,
+        f,
+        long_run_sd,
+        ..
     }) = best_added(&pos, means, candidates)
     else {
         return 0;
@@ -388,11 +381,6 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
         return 0;
     };
     let b2 = b1 + c;
-    let resid: Vec<f64> = m.iter().zip(&g).map(|(e, gj)| e - c * gj).collect();
-    let persistence = super::trend::ar1_factor(&resid);
-    let df = kf - 4.0;
-    let long_run_sd = (persistence * rss / df).sqrt();
-    let f = (rss_line - rss) / (persistence * rss / df);
     // NOTE: `!(.. > ..)` so that a NaN takes the cautious branch.
     if !(f > MIN_BEND_F)
         || !(b1 > 0.0)
@@ -406,29 +394,32 @@ fn bend_cut(means: &[f64], from: usize, n: usize) -> usize {
 }
 
 /// The best of several regressors added to a line through the batch
-/// means (see [`best_added`]).
+/// means, and its test against the line alone (see [`best_added`]).
 struct Added<K> {
-    /// RSS of the means about the line alone.
-    rss_line: f64,
-    /// The means' residuals about the line.
-    m: Vec<f64>,
     /// RSS with the regressor added.
     rss: f64,
+    /// Its degrees of freedom: the means less four parameters (the line's
+    /// two, the regressor's coefficient and the searched key).
+    df: f64,
     /// The regressor's coefficient.
     c: f64,
     /// Which candidate it was.
     key: K,
-    /// The regressor's residuals about the line.
-    g: Vec<f64>,
+    /// F of the regressor against the line alone, its noise widened by the
+    /// residuals' AR(1) variance factor (n/n*, as in the trend test).
+    f: f64,
+    /// The long-run sd of a batch mean about the full fit (that factor
+    /// included).
+    long_run_sd: f64,
 }
 
 /// Of the `candidates` (a key and a regressor g over `pos`), the one that,
 /// added to the least-squares line [1, j] through `means`, leaves the least
-/// RSS. Residualised on the line, adding g lowers the RSS by
-/// (g̃·m̃)² / (g̃·g̃), g̃ and m̃ the residuals, and its coefficient in the
-/// full fit is g̃·m̃ / g̃·g̃ (Frisch–Waugh). `None` where the line leaves
-/// nothing (or nothing finite) to explain, or no candidate varies off it.
-/// O(k) per candidate.
+/// RSS, with its F against the line alone. Residualised on the line,
+/// adding g lowers the RSS by (g̃·m̃)² / (g̃·g̃), g̃ and m̃ the residuals,
+/// and its coefficient in the full fit is g̃·m̃ / g̃·g̃ (Frisch–Waugh).
+/// `None` where the line leaves nothing (or nothing finite) to explain, or
+/// no candidate varies off it. O(k) per candidate.
 fn best_added<K>(
     pos: &[f64],
     means: &[f64],
@@ -464,13 +455,16 @@ fn best_added<K>(
         }
     }
     let (rss, c, key, g) = best?;
+    let df = means.len() as f64 - 4.0;
+    let resid: Vec<f64> = m.iter().zip(&g).map(|(e, gj)| e - c * gj).collect();
+    let persistence = super::trend::ar1_factor(&resid);
     Some(Added {
-        rss_line,
-        m,
         rss,
+        df,
         c,
         key,
-        g,
+        f: (rss_line - rss) / (persistence * rss / df),
+        long_run_sd: (persistence * rss / df).sqrt(),
     })
 }
 
