@@ -137,6 +137,12 @@ impl Evidence {
         self.trend == Trend::Unclear && self.growth.unwrap_or(0.0) > 0.0
     }
 
+    /// A long-cycle fit that ran no trend test at all (one or two drops:
+    /// p = 1), where three floors' is a test on one degree of freedom.
+    fn no_trend_test(&self) -> bool {
+        self.untested && self.p_value.is_none_or(|p| p >= 1.0)
+    }
+
     /// One line for people: `heap: +21.4 MiB after warm-up (177 MiB/min, p=0.010)`.
     pub fn describe(&self) -> String {
         let mut s = format!("{}: ", self.metric);
@@ -302,6 +308,12 @@ pub struct ProcessTrend {
 }
 
 impl ProcessTrend {
+    /// Whether it was read often enough to fit (a shim that exec'd at once
+    /// was not).
+    pub fn fitted(&self) -> bool {
+        self.growth.is_some()
+    }
+
     /// Significant growth that reaches the materiality floor.
     pub fn grows(&self, floor: f64) -> bool {
         self.significant && self.growth.is_some_and(|g| g >= floor)
@@ -445,7 +457,7 @@ fn one_process_finding(
     let tree_growth = tree.growth.filter(|g| *g >= floor)?;
     let lead = procs
         .iter()
-        .filter(|p| p.growth.is_some())
+        .filter(|p| p.fitted())
         .max_by(|a, b| a.growth.unwrap_or(0.0).total_cmp(&b.growth.unwrap_or(0.0)))?;
     let growth = lead.growth?;
     if !lead.grows(floor) || growth < ONE_PROCESS_SHARE * tree_growth {
@@ -714,11 +726,16 @@ fn describe(e: &Option<Evidence>) -> String {
 }
 
 impl<'a> Readings<'a> {
-    /// Why the metric's fit took its model (`model_reason`), in its words.
-    fn fit_reason(&self, e: &Evidence) -> Option<&'a str> {
-        self.analysis
-            .metric(e.metric)
-            .and_then(|m| m.model_reason.as_deref())
+    /// Where the metric's fit read one to three drops (long cycles), why it
+    /// could not rule growth out, in the fit's own words (`model_reason`).
+    /// `None` for any other fit.
+    fn long_cycles(&self, e: &Evidence) -> Option<&'a str> {
+        e.untested.then(|| {
+            self.analysis
+                .metric(e.metric)
+                .and_then(|m| m.model_reason.as_deref())
+                .unwrap_or("one to three drops, read as long cycles")
+        })
     }
 
     fn new(
@@ -1084,7 +1101,7 @@ fn one_process(r: &Readings) -> Option<Classification> {
     let brief: Vec<String> = r
         .processes
         .iter()
-        .filter(|p| p.pid != f.pid && p.growth.is_none())
+        .filter(|p| p.pid != f.pid && !p.fitted())
         .map(ProcessTrend::describe)
         .collect();
     let fitted = f.others - brief.len();
@@ -1157,8 +1174,7 @@ fn black_box_growth(r: &Readings) -> Option<Classification> {
     // processes grew, so people know where to look.
     // NOTE: "of its N processes" counts those fitted; one seen too briefly
     // to fit (a shim that exec'd) is named apart, not counted as not growing.
-    let fitted = procs.iter().filter(|p| p.growth.is_some()).count();
-    let brief = procs.len() - fitted;
+    let fitted = procs.iter().filter(|p| p.fitted()).count();
     let spread = if procs.len() >= 2 {
         let growing: Vec<String> = procs
             .iter()
@@ -1166,10 +1182,9 @@ fn black_box_growth(r: &Readings) -> Option<Classification> {
             .take(SPREAD_LISTED)
             .map(ProcessTrend::describe)
             .collect();
-        let brief = if brief > 0 {
-            format!(" ({brief} more seen too briefly to fit)")
-        } else {
-            String::new()
+        let brief = match procs.len() - fitted {
+            0 => String::new(),
+            k => format!(" ({k} more seen too briefly to fit)"),
         };
         if growing.is_empty() {
             format!(
@@ -1318,10 +1333,10 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     let (m, rise, first) = rise_of(&r.rss, Metric::Rss)
         .or_else(|| rise_of(&r.heap, Metric::Heap))
         .or_else(|| rise_of(&r.vram, Metric::Vram))?;
-    let (end, cut) = r.analysis.metric(m).map_or((0.0, false), |a| {
+    let fit = r.analysis.metric(m);
+    let (end, cut) = fit.map_or((0.0, false), |a| {
         (a.warmup_end_s, a.steady_samples < a.samples)
     });
-    let fit = r.analysis.metric(m);
     let e = r.evidence.iter().find(|e| e.metric == m);
     // NOTE: a Python process whose retained objects pin pymalloc's arenas
     // (6 MiB/min kept under 16 MiB of churn, watched 90 s) rose 39 MiB in
@@ -1335,10 +1350,7 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     // NOTE: one to three drops test no trend (p = 1) or one on a single
     // degree of freedom: that the level stopped growing is then what the
     // run could hardly show, as in [`steady`].
-    let untested = e.filter(|e| e.untested).map(|e| {
-        r.fit_reason(e)
-            .unwrap_or("one to three drops, read as long cycles")
-    });
+    let untested = e.and_then(|e| r.long_cycles(e));
     let e = e.map(Evidence::describe).unwrap_or_default();
     // NOTE: with no warm-up cut (auto found none, or `--warmup 0`) the rise
     // came before the window began: a watched command's first sample is
@@ -1388,11 +1400,7 @@ fn warmup_plateau(r: &Readings) -> Option<Classification> {
     ];
     let (confidence, what) = match untested {
         Some(why) => {
-            advice.insert(
-                0,
-                "run several cycles long: a trend is tested across cycles, not within one or two"
-                    .into(),
-            );
+            advice.insert(0, CYCLES_ADVICE.into());
             (
                 Confidence::Low,
                 format!("{what}; but too few cycles to rule growth out: {why}"),
@@ -1473,21 +1481,17 @@ fn too_noisy(r: &Readings) -> Option<Classification> {
     // or one on a single degree of freedom: "not statistically significant"
     // was said of a 20 MiB/min leak under two drops (9.92 MiB/min, p = 1)
     // that no test had looked at. The fit's own words say which.
-    let no_test = |e: &Evidence| e.untested && e.p_value.is_none_or(|p| p >= 1.0);
-    let untested_only = noisy.iter().all(|e| no_test(e));
+    let untested_only = noisy.iter().all(|e| e.no_trend_test());
     let unclear: Vec<String> = noisy
         .iter()
-        .map(|e| match r.fit_reason(e).filter(|_| e.untested) {
-            Some(why) if no_test(e) => format!("{} (no trend test: {why})", e.describe()),
+        .map(|e| match r.long_cycles(e) {
+            Some(why) if e.no_trend_test() => format!("{} (no trend test: {why})", e.describe()),
             Some(why) => format!("{} (not statistically significant: {why})", e.describe()),
             None => format!("{} (not statistically significant)", e.describe()),
         })
         .collect();
     let (headline, advice) = if untested_only {
-        (
-            "growth the run could not test",
-            "run several cycles long: a trend is tested across cycles, not within one or two",
-        )
+        ("growth the run could not test", CYCLES_ADVICE)
     } else {
         (
             "growth too noisy to call",
@@ -1502,6 +1506,10 @@ fn too_noisy(r: &Readings) -> Option<Classification> {
     ))
 }
 
+/// The advice where a fit read one to three drops (long cycles).
+const CYCLES_ADVICE: &str =
+    "run several cycles long: a trend is tested across cycles, not within one or two";
+
 /// No material growth after warm-up.
 fn steady(r: &Readings) -> Classification {
     let main = r.rss.as_ref().or(r.heap.as_ref()).or(r.vram.as_ref());
@@ -1512,17 +1520,14 @@ fn steady(r: &Readings) -> Classification {
     // NOTE: the words are the fit's own (`model_reason`): one to three
     // drops read as long cycles, and "one ramp and drop back" was said of a
     // fit that had read three.
-    if let Some(e) = main.filter(|e| e.untested) {
-        let why = r
-            .fit_reason(e)
-            .unwrap_or("one to three drops, read as long cycles");
+    if let Some(why) = main.and_then(|e| r.long_cycles(e)) {
         return r.answer(
             Pattern::Steady,
             Confidence::Low,
             format!(
                 "no material growth after warm-up ({text}), but too few cycles to rule growth out: {why}"
             ),
-            vec!["run several cycles long: a trend is tested across cycles, not within one".into()],
+            vec![CYCLES_ADVICE.into()],
         );
     }
     r.answer(
@@ -1614,6 +1619,24 @@ mod tests {
     fn flat(metric: Metric, level: f64) -> MetricAnalysis {
         m(metric, level, 0.1 * MIB, 0.05 * MIB, false)
     }
+
+    /// `base` as a `long-cycle` fit (one to three drops) with trend p
+    /// `p` and the fit's `reason`, if any.
+    fn long_cycle(base: MetricAnalysis, p: f64, reason: Option<&str>) -> MetricAnalysis {
+        MetricAnalysis {
+            model: Some("long-cycle".into()),
+            model_reason: reason.map(String::from),
+            trend_p_value: Some(p),
+            ..base
+        }
+    }
+
+    /// Two drops' reason, as the fit words it.
+    const TWO_DROPS: &str =
+        "2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles to test a trend";
+
+    /// Three drops' reason, as the fit words it.
+    const THREE_DROPS: &str = "3 ramps and drops (cycles of ≈ 40 samples): too few whole cycles for their means; the trend of their 3 floors tested on 1 degree of freedom";
 
     fn site(code: &str, share: f64, significant: bool) -> crate::analysis::attribution::SiteDrift {
         crate::analysis::attribution::SiteDrift {
@@ -1881,11 +1904,7 @@ mod tests {
         // One ramp and drop back tests no trend (p = 1): a climb whose end
         // fell back passed as "steady (high confidence)". A tested flat fit
         // keeps its high confidence.
-        let one_cycle = MetricAnalysis {
-            model: Some("long-cycle".into()),
-            trend_p_value: Some(1.0),
-            ..flat(Metric::Rss, 100.0 * MIB)
-        };
+        let one_cycle = long_cycle(flat(Metric::Rss, 100.0 * MIB), 1.0, None);
         let c = classify(&analysis(vec![one_cycle]), &[], MIB);
         assert_eq!(
             (c.pattern, c.confidence),
@@ -1893,12 +1912,7 @@ mod tests {
         );
         assert!(c.summary.contains("too few cycles"), "{}", c.summary);
         // The words are the fit's: three drops are not "one ramp and drop".
-        let three = MetricAnalysis {
-            model: Some("long-cycle".into()),
-            model_reason: Some("3 ramps and drops (cycles of ≈ 60 samples): too few whole cycles for their means; the trend of their 3 floors tested on 1 degree of freedom".into()),
-            trend_p_value: Some(0.4),
-            ..flat(Metric::Rss, 100.0 * MIB)
-        };
+        let three = long_cycle(flat(Metric::Rss, 100.0 * MIB), 0.4, Some(THREE_DROPS));
         let c = classify(&analysis(vec![three]), &[], MIB);
         assert_eq!(c.confidence, Confidence::Low);
         assert!(
@@ -2021,15 +2035,7 @@ mod tests {
             c.summary
         );
         // Two drops test no trend: that they stopped is not shown.
-        let two = MetricAnalysis {
-            model: Some("long-cycle".into()),
-            model_reason: Some(
-                "2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles to test a trend"
-                    .into(),
-            ),
-            trend_p_value: Some(1.0),
-            ..saw
-        };
+        let two = long_cycle(saw, 1.0, Some(TWO_DROPS));
         let c = classify(&analysis(vec![two]), &[], MIB);
         assert_eq!(
             (c.pattern, c.confidence),
@@ -2083,16 +2089,9 @@ mod tests {
         // A real watch of sawtooth.py with 20 MiB/min kept under its 10 s
         // cycles, 26 s: two drops, 9.92 MiB/min, p = 1 (no test). It read
         // "growth too noisy to call … (not statistically significant)".
-        let two = MetricAnalysis {
-            model: Some("long-cycle".into()),
-            model_reason: Some(
-                "2 ramps and drops (cycles of ≈ 41 samples): too few whole cycles to test a trend"
-                    .into(),
-            ),
-            trend_p_value: Some(1.0),
-            ..m(Metric::Rss, 0.2 * MIB, 39.5 * MIB, 3.8 * MIB, false)
-        };
-        let c = classify(&analysis(vec![two.clone()]), &[], MIB);
+        let rising = m(Metric::Rss, 0.2 * MIB, 39.5 * MIB, 3.8 * MIB, false);
+        let two = long_cycle(rising.clone(), 1.0, Some(TWO_DROPS));
+        let c = classify(&analysis(vec![two]), &[], MIB);
         assert_eq!(
             (c.pattern, c.confidence),
             (Pattern::Unknown, Confidence::Low)
@@ -2112,11 +2111,7 @@ mod tests {
             c.advice
         );
         // Three floors are tested, on one degree of freedom: insignificant.
-        let three = MetricAnalysis {
-            model_reason: Some("3 ramps and drops (cycles of ≈ 40 samples): too few whole cycles for their means; the trend of their 3 floors tested on 1 degree of freedom".into()),
-            trend_p_value: Some(0.4),
-            ..two
-        };
+        let three = long_cycle(rising, 0.4, Some(THREE_DROPS));
         let c = classify(&analysis(vec![three]), &[], MIB);
         assert!(
             c.summary.starts_with("growth too noisy to call")
