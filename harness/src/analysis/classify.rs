@@ -131,8 +131,8 @@ pub struct Evidence {
     /// Growth that did not flatten but measurably slowed: the drifts of
     /// the steady state's two halves, where the second is at most two
     /// thirds of the first and below it by more than 1.645 standard errors
-    /// (one-sided 5%). A cache still filling over a run too short to see it level off
-    /// reads so; so does a leak under one.
+    /// (one-sided 5%). A cache still filling, in a run too short to see it
+    /// level off, reads so; so does a leak under one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slowed: Option<Halves>,
 }
@@ -604,11 +604,13 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
     // had halves of about 61 and 10 MiB/min, the late one not significant
     // in its 55 s, and was called "a cache filling towards its bound, not
     // (yet) a leak".
+    let measurably_slower =
+        |s: &Shape| s.early_slope - s.late_slope >= 1.645 * s.early_se.hypot(s.late_se);
     let flattens = shape.map(|s| {
         s.early_slope > 0.0
             && s.early_slope * s.half_span_s >= floor
             && s.late_slope <= 0.25 * s.early_slope
-            && s.early_slope - s.late_slope >= 1.645 * s.early_se.hypot(s.late_se)
+            && measurably_slower(s)
             && s.late_slope * s.half_span_s < floor
     });
     // NOTE: two thirds of the first half's rate at most, and measurably
@@ -616,24 +618,22 @@ pub fn read_metric(m: &MetricAnalysis, floor: f64, shape: Option<&Shape>) -> Evi
     // ratio (at half, a cache filling as 1 − e^(−t/45 s) over 90 s, halves
     // of about 27 and 15 MiB/min, was read so in 35% of seeded runs; at
     // two thirds 82%, steady leaks 0–2% either way: the tests below). A
-    // per-shape cache watched for 90 s (new batch shapes ever rarer; a
-    // real fixture, `docs/detection-log.md`) grew 15.6 MiB/min after
-    // warm-up and failed its gate with nothing said of its slowing.
+    // per-shape cache watched for 90 s (new batch shapes ever rarer; the
+    // probe is described in `docs/detection-log.md`) grew 15.6 MiB/min
+    // after warm-up and failed its gate with nothing said of its slowing.
     let slowed = shape.filter(|_| flattens != Some(true)).and_then(|s| {
-        let measurably = s.early_slope - s.late_slope >= 1.645 * s.early_se.hypot(s.late_se);
-        (s.early_slope > 0.0 && s.late_slope <= 2.0 / 3.0 * s.early_slope && measurably).then(
-            || {
-                let z = crate::stats::normal_quantile(0.975);
-                Halves {
-                    early_per_min: s.early_slope * 60.0,
-                    late_per_min: s.late_slope * 60.0,
-                    late_ci_per_min: [
-                        (s.late_slope - z * s.late_se) * 60.0,
-                        (s.late_slope + z * s.late_se) * 60.0,
-                    ],
-                }
-            },
-        )
+        let slower = s.late_slope <= 2.0 / 3.0 * s.early_slope && measurably_slower(s);
+        (s.early_slope > 0.0 && slower).then(|| {
+            let z = crate::stats::normal_quantile(0.975);
+            Halves {
+                early_per_min: s.early_slope * 60.0,
+                late_per_min: s.late_slope * 60.0,
+                late_ci_per_min: [
+                    (s.late_slope - z * s.late_se) * 60.0,
+                    (s.late_slope + z * s.late_se) * 60.0,
+                ],
+            }
+        })
     });
     let evidence = Evidence {
         slowed,
