@@ -164,20 +164,18 @@ impl Evidence {
 
     /// Where the growth slowed ([`Evidence::slowed`]), one clause for
     /// people: `rss's growth slowed: 21.0 MiB/min over the first half of
-    /// the steady state, 6.10 MiB/min over the second (95% CI …)`; empty
-    /// otherwise.
-    pub fn describe_slowing(&self) -> String {
-        let Some(h) = self.slowed else {
-            return String::new();
-        };
-        format!(
+    /// the steady state, 6.10 MiB/min over the second (95% CI …)`; `None`
+    /// where it did not.
+    pub fn describe_slowing(&self) -> Option<String> {
+        let h = self.slowed?;
+        Some(format!(
             "{}'s growth slowed: {}/min over the first half of the steady state, {}/min over the second (95% CI {}/min … {}/min), as a cache still filling does, or a leak under one",
             self.metric,
             fmt_bytes(h.early_per_min),
             fmt_bytes(h.late_per_min),
             fmt_bytes(h.late_ci_per_min[0]),
             fmt_bytes(h.late_ci_per_min[1]),
-        )
+        ))
     }
 
     /// One line for people: `heap: +21.4 MiB after warm-up (177 MiB/min, p=0.010)`.
@@ -1034,8 +1032,8 @@ fn growth(r: &Readings) -> Option<Classification> {
         .or_else(|| retention_or_native(r))
         .unwrap_or_else(|| mixed_growth(r));
     let main = if grows(&r.rss) { &r.rss } else { &r.heap };
-    if let Some(e) = main.as_ref().filter(|e| e.slowed.is_some()) {
-        c.summary.push_str(&format!("; {}", e.describe_slowing()));
+    if let Some(slowing) = main.as_ref().and_then(Evidence::describe_slowing) {
+        c.summary.push_str(&format!("; {slowing}"));
         c.advice.push(SLOWED_ADVICE.into());
     }
     Some(c)
@@ -2749,17 +2747,28 @@ mod tests {
         let slowed = (0..runs)
             .filter(|&seed| {
                 let (t, y) = scenario.simulate(seed);
-                let mut table = SampleTable::new(vec![Metric::Rss]);
-                for (x, v) in t.iter().zip(&y) {
-                    table.push(*x, None, &[Some((v + 200.0 * MIB) as u64)]);
-                }
-                let a = crate::analysis::analyze(&table, &super::super::test_support::opts(&[]));
-                let shape = shapes(&table, &a, 0.95);
-                let m = a.metric(Metric::Rss).expect("rss analysed");
-                read_metric(m, MIB, shape.first()).slowed.is_some()
+                let y: Vec<f64> = y.iter().map(|v| v + 200.0 * MIB).collect();
+                rss_read(&t, &y).slowed.is_some()
             })
             .count();
         slowed as f64 / runs as f64
+    }
+
+    /// How the classifier reads rss sampled as `y` at times `t` (no items;
+    /// the default analysis: auto warm-up, 95%), its halves measured as a
+    /// run's report measures them.
+    fn rss_read(t: &[f64], y: &[f64]) -> Evidence {
+        let mut table = SampleTable::new(vec![Metric::Rss]);
+        for (x, v) in t.iter().zip(y) {
+            table.push(*x, None, &[Some(*v as u64)]);
+        }
+        let a = crate::analysis::analyze(&table, &super::super::test_support::opts(&[]));
+        let shape = shapes(&table, &a, 0.95);
+        read_metric(
+            a.metric(Metric::Rss).expect("rss analysed"),
+            MIB,
+            shape.first(),
+        )
     }
 
     #[test]
@@ -2772,18 +2781,16 @@ mod tests {
         let slowed = (0..runs)
             .filter(|&seed| {
                 let mut rng = crate::stats::test_rng::Rng::new(seed);
-                let mut table = SampleTable::new(vec![Metric::Rss]);
-                for i in 0..90 {
-                    let x = i as f64;
-                    let y = 200.0 * MIB
-                        + 60.0 * MIB * (1.0 - (-x / 45.0).exp())
-                        + 2.0 * MIB * rng.normal();
-                    table.push(x, None, &[Some(y as u64)]);
-                }
-                let a = crate::analysis::analyze(&table, &super::super::test_support::opts(&[]));
-                let shape = shapes(&table, &a, 0.95);
-                let m = a.metric(Metric::Rss).expect("rss analysed");
-                let e = read_metric(m, MIB, shape.first());
+                let t: Vec<f64> = (0..90).map(f64::from).collect();
+                let y: Vec<f64> = t
+                    .iter()
+                    .map(|x| {
+                        200.0 * MIB
+                            + 60.0 * MIB * (1.0 - (-x / 45.0).exp())
+                            + 2.0 * MIB * rng.normal()
+                    })
+                    .collect();
+                let e = rss_read(&t, &y);
                 e.trend == Trend::Grows && e.slowed.is_some()
             })
             .count();
